@@ -1,0 +1,28 @@
+"""Keys, signatures and sealed boxes for mutualaid.
+
+This package is the only code in the tree that touches ``cryptography`` or
+``nacl``; everything else uses the names re-exported here. Errors are in
+``crypto.errors``.
+"""
+
+from crypto.errors import BadSignature, CryptoError, InvalidKey, KeyFileError, SealError
+from crypto.identity import NodeIdentity
+from crypto.keytext import public_key_from_text, public_key_to_text
+from crypto.sealing import seal
+from crypto.signing import Domain, signing_message, verify, verify_message
+
+__all__ = [
+    "BadSignature",
+    "CryptoError",
+    "Domain",
+    "InvalidKey",
+    "KeyFileError",
+    "NodeIdentity",
+    "SealError",
+    "public_key_from_text",
+    "public_key_to_text",
+    "seal",
+    "signing_message",
+    "verify",
+    "verify_message",
+]

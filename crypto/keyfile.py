@@ -1,0 +1,143 @@
+"""Reading and writing the private key file that holds a node's identity.
+
+The file is a PEM PKCS8 Ed25519 key, encrypted when a passphrase is given, so
+standard tools can inspect it. Both directions guard the secret:
+
+- writing goes to a fresh 0600 temp file in the same directory, is fsynced,
+  renamed over the target and the directory fsynced, so a crash leaves either
+  the old file or the new one, never a torn or briefly world-readable key;
+- reading refuses a file that group or others can access, checked on the open
+  descriptor (not the path) so the file cannot be swapped between check and
+  read, and turns every failure into a ``KeyFileError`` that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shlex
+import stat
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from crypto.errors import KeyFileError
+
+__all__ = ["read_key_file", "write_key_file"]
+
+# A PEM Ed25519 key is a few hundred bytes; anything far larger is not ours,
+# and reading it whole would let a bad path exhaust memory.
+MAX_KEY_FILE_SIZE = 64 * 1024
+
+_POSIX = os.name == "posix"
+_BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
+_ENCRYPTED_MARKER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def _check_passphrase(passphrase: bytes | None) -> None:
+    if passphrase is not None and not passphrase:
+        raise KeyFileError("passphrase must not be empty; pass None for an unencrypted key file")
+
+
+def write_key_file(path: str, seed: bytes, passphrase: bytes | None) -> None:
+    """Atomically write the Ed25519 key with this seed to ``path``, mode 0600."""
+    _check_passphrase(passphrase)
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.NoEncryption()
+        if passphrase is None
+        else serialization.BestAvailableEncryption(passphrase)
+    )
+    pem = Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+    try:
+        _replace_atomically(path, pem)
+    except OSError as exc:
+        raise KeyFileError(f"cannot write key file {path}: {exc.strerror or exc}") from exc
+
+
+def _replace_atomically(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+    # O_EXCL also refuses to follow a planted symlink at the temp name.
+    fd = os.open(temp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | _BINARY, 0o600)
+    try:
+        try:
+            if _POSIX:
+                os.fchmod(fd, 0o600)  # a umask could only narrow it; make it exact
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    if _POSIX:
+        # The rename is only durable once the directory entry is on disk.
+        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def read_key_file(path: str, passphrase: bytes | None) -> bytes:
+    """Return the Ed25519 seed stored in the key file at ``path``."""
+    _check_passphrase(passphrase)
+    data = _read_private_file(path)
+    encrypted = _ENCRYPTED_MARKER in data
+    try:
+        key = serialization.load_pem_private_key(data, passphrase)
+    except TypeError as exc:
+        # cryptography signals a passphrase mismatch with TypeError.
+        if encrypted:
+            raise KeyFileError(f"key file {path} is encrypted; a passphrase is needed to load it") from exc
+        raise KeyFileError(f"key file {path} is not encrypted, but a passphrase was given") from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        if encrypted and passphrase is not None:
+            raise KeyFileError(f"wrong passphrase for key file {path} (or the file is damaged)") from exc
+        raise KeyFileError(f"key file {path} is not a PEM PKCS8 private key") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(
+            f"key file {path} holds a {type(key).__name__.removesuffix('PrivateKey')} key, not an Ed25519 key"
+        )
+    return key.private_bytes_raw()
+
+
+def _read_private_file(path: str) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | _BINARY)
+    except FileNotFoundError as exc:
+        raise KeyFileError(f"key file {path} does not exist") from exc
+    except OSError as exc:
+        raise KeyFileError(f"cannot open key file {path}: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise KeyFileError(f"key file {path} is not a regular file")
+        mode = stat.S_IMODE(info.st_mode)
+        if _POSIX and mode & 0o077:
+            access = "readable" if mode & 0o044 else "accessible"
+            raise KeyFileError(
+                f"key file {path} is {access} by group or others (mode {mode:04o}); "
+                f"run: chmod 600 {shlex.quote(path)}"
+            )
+        chunks: list[bytes] = []
+        remaining = MAX_KEY_FILE_SIZE + 1
+        while remaining > 0 and (chunk := os.read(fd, remaining)):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_FILE_SIZE:
+        raise KeyFileError(f"key file {path} is larger than {MAX_KEY_FILE_SIZE} bytes")
+    return data

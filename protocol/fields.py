@@ -1,0 +1,120 @@
+"""Field-level rules for record payloads: what each public field may hold.
+
+Each validator takes the decoded value and either returns it (narrowed to its
+type) or raises ``RecordInvalid`` with a reason slug and the field's name, so
+a member or a peer operator learns exactly what was wrong. The rules mirror
+docs/PROTOCOL.md section "Fields"; change them together.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from protocol.errors import RecordInvalid
+
+GEOHASH_ALPHABET = "0123456789bcdefghjkmnpqrstuvwxyz"
+MAX_AREA_PRECISION = 5  # ~5 km cells: nothing finer ever leaves a node
+URGENCIES = ("low", "normal", "high", "urgent")
+MAX_TIMESTAMP = 2**40  # seconds; far beyond any real date, keeps ints small
+
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+_SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}\Z")
+_GEOHASH = re.compile(f"[{GEOHASH_ALPHABET}]+\\Z")
+_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[\x21-\x7e]*)?\Z")
+# Control characters other than tab and newline never belong in member text;
+# single-line fields refuse tab and newline too.
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def invalid(field: str, reason: str, message: str) -> RecordInvalid:
+    return RecordInvalid(reason, f"{field}: {message}", field=field)
+
+
+def text(field: str, value: Any, *, max_chars: int, multiline: bool = False) -> str:
+    if not isinstance(value, str):
+        raise invalid(field, "wrong_type", "must be a string")
+    if not value.strip():
+        raise invalid(field, "empty", "must not be empty")
+    if len(value) > max_chars:
+        raise invalid(field, f"{field}_too_long", f"{len(value)} characters, at most {max_chars}")
+    pattern = _CONTROL_MULTILINE if multiline else _CONTROL_LINE
+    if pattern.search(value):
+        raise invalid(field, "control_character", "contains a control character")
+    return value
+
+
+def slug(field: str, value: Any, *, max_chars: int = 32) -> str:
+    if not isinstance(value, str):
+        raise invalid(field, "wrong_type", "must be a string")
+    if not 1 <= len(value) <= max_chars or not _SLUG.match(value):
+        raise invalid(
+            field, "bad_slug", f"{value[:40]!r} is not a slug (a-z, 0-9 and inner hyphens, 1-{max_chars})"
+        )
+    return value
+
+
+def slot(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not _SLOT.match(value):
+        raise invalid(field, "bad_slot", "must be 1-64 characters of A-Z, a-z, 0-9, _ and -")
+    return value
+
+
+def geohash(field: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise invalid(field, "wrong_type", "must be a geohash string")
+    if not value or not _GEOHASH.match(value):
+        raise invalid(field, "bad_area", f"{value[:40]!r} is not a lowercase geohash")
+    if len(value) > MAX_AREA_PRECISION:
+        raise invalid(
+            field,
+            "area_too_precise",
+            f"geohash of {len(value)} characters is finer than the {MAX_AREA_PRECISION} allowed (~5 km)",
+        )
+    return value
+
+
+def timestamp(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < MAX_TIMESTAMP:
+        raise invalid(field, "bad_timestamp", "must be whole seconds since 1970 (UTC)")
+    return value
+
+
+def choice(field: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed or not isinstance(value, str):
+        raise invalid(field, f"bad_{field}", f"must be one of {', '.join(allowed)}")
+    return value
+
+
+def key32(field: str, value: Any) -> bytes:
+    if not isinstance(value, bytes) or len(value) != 32:
+        raise invalid(field, "bad_key", "must be 32 bytes")
+    return value
+
+
+def language(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not _LANGUAGE.match(value):
+        raise invalid(field, "bad_language", f"{str(value)[:20]!r} is not a lowercase language tag like 'en' or 'pt-br'")
+    return value
+
+
+def url(field: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > 200 or not _URL.match(value):
+        raise invalid(field, "bad_url", "must be an http(s) URL of at most 200 characters")
+    return value
+
+
+def unique_list(
+    field: str, value: Any, item: Callable[[str, Any], Any], *, max_items: int, min_items: int = 0
+) -> list[Any]:
+    if not isinstance(value, list):
+        raise invalid(field, "wrong_type", "must be a list")
+    if not min_items <= len(value) <= max_items:
+        raise invalid(field, f"too_many_{field}", f"{len(value)} items, allowed {min_items}-{max_items}")
+    items = [item(field, element) for element in value]
+    if len(set(items)) != len(items):
+        raise invalid(field, "duplicate_item", "lists the same item twice")
+    return items

@@ -1,0 +1,286 @@
+"""Signed records: what an offer, a need and a node profile are on the wire.
+
+A record travels as the canonical msgpack array ``[payload, signature]``:
+``payload`` is the canonical msgpack map of its fields (as ``bin``), and the
+Ed25519 signature covers ``signing_message(Domain.RECORD, payload)``. Its id
+is SHA-256 of exactly those signed bytes, so the id names the content, not a
+particular signature. We verify the bytes we received and never re-encode.
+
+Checks run cheapest first, because a hostile peer chooses the input: the size,
+then the decode (limits applied while decoding), then field rules, then the
+clock (expired, too far in the future), and only then the signature, which
+costs about a hundred decodes. ``parse_record`` does the first three,
+``check_time`` the clock and ``verify_record`` the signature; ``accept_record``
+runs all of them in that order.
+
+Records are addressable: ``(author, kind, slot)``. A newer version replaces an
+older one (higher ``created_at`` wins, ties go to the lowest id); a version
+whose status is ``fulfilled`` or ``withdrawn`` is a tombstone and is final.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from crypto import BadSignature, Domain, signing_message, verify_message
+from protocol import fields as f
+from protocol.codec import Limits, Value, decode, encode
+from protocol.errors import DecodeError, RecordInvalid, SignatureInvalid
+
+FORMAT_VERSION = 1
+KINDS = ("need", "offer", "node")
+POST_KINDS = ("need", "offer")
+STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
+TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
+NODE_PROFILE_SLOT = "profile"
+
+MAX_RECORD_BYTES = 8 * 1024
+DAY = 86_400
+DEFAULT_TTL = 30 * DAY
+MAX_TTL = 90 * DAY
+MAX_FUTURE_SKEW = 10 * 60
+
+# Which status may follow which in a newer version. Tombstones are final.
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "open": frozenset({"open", "claimed", "fulfilled", "withdrawn"}),
+    "claimed": frozenset({"open", "claimed", "fulfilled", "withdrawn"}),
+    "fulfilled": frozenset(),
+    "withdrawn": frozenset(),
+}
+
+_ENVELOPE_LIMITS = Limits(
+    max_size=MAX_RECORD_BYTES, max_str=0, max_bin=MAX_RECORD_BYTES, max_array=2, max_map=0, max_depth=1
+)
+_PAYLOAD_LIMITS = Limits(
+    max_size=MAX_RECORD_BYTES, max_str=MAX_RECORD_BYTES, max_bin=32, max_array=32, max_map=24, max_depth=2
+)
+
+_RECORD_PREFIX_LEN = len(signing_message(Domain.RECORD, b""))
+_COMMON = ("v", "kind", "author", "slot", "created_at", "expires_at")
+_POST_REQUIRED = frozenset({*_COMMON, "status", "title", "category", "area"})
+_POST_OPTIONAL = frozenset({"details", "tags", "quantity", "urgency", "needed_by", "languages"})
+_NEED_OPTIONAL = _POST_OPTIONAL | {"give_back"}
+_NODE_REQUIRED = frozenset({*_COMMON, "name", "areas", "urls", "seal_key"})
+_NODE_OPTIONAL = frozenset({"kinds"})
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Record:
+    """A parsed record. ``raw`` is exactly the bytes received or built."""
+
+    raw: bytes
+    id: bytes
+    message: bytes
+    signature: bytes
+    author: bytes
+    kind: str
+    slot: str
+    created_at: int
+    expires_at: int
+    status: str
+    fields: Mapping[str, Value]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Record) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    @property
+    def address(self) -> tuple[bytes, str, str]:
+        return (self.author, self.kind, self.slot)
+
+    @property
+    def is_tombstone(self) -> bool:
+        return self.status in TOMBSTONE_STATUSES
+
+    @property
+    def payload(self) -> bytes:
+        return self.message[_RECORD_PREFIX_LEN:]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.fields.get(name, default)
+
+
+def newer(a: Record, b: Record) -> bool:
+    """True when ``a`` replaces ``b`` at the same address (newest wins, ties to the lowest id)."""
+    return (a.created_at, b.id) > (b.created_at, a.id)
+
+
+def parse_record(raw: bytes) -> Record:
+    """Decode and validate fields; no clock, no signature. Raises DecodeError or RecordInvalid."""
+    if not isinstance(raw, bytes):
+        raise DecodeError(f"expected bytes, got {type(raw).__name__}")
+    if len(raw) > MAX_RECORD_BYTES:
+        raise RecordInvalid("too_large", f"record of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+    envelope = decode(raw, _ENVELOPE_LIMITS)
+    if not isinstance(envelope, list) or len(envelope) != 2:
+        raise RecordInvalid("bad_envelope", "a record is the array [payload, signature]")
+    payload, signature = envelope
+    if not isinstance(payload, bytes) or not isinstance(signature, bytes) or len(signature) != 64:
+        raise RecordInvalid("bad_envelope", "payload must be bytes and signature 64 bytes")
+    body = decode(payload, _PAYLOAD_LIMITS)
+    if not isinstance(body, dict):
+        raise RecordInvalid("bad_payload", "the payload must be a map")
+    status = _validate(body)
+    message = signing_message(Domain.RECORD, payload)
+    return Record(
+        raw=raw,
+        id=hashlib.sha256(message).digest(),
+        message=message,
+        signature=signature,
+        author=body["author"],  # type: ignore[arg-type]
+        kind=body["kind"],  # type: ignore[arg-type]
+        slot=body["slot"],  # type: ignore[arg-type]
+        created_at=body["created_at"],  # type: ignore[arg-type]
+        expires_at=body["expires_at"],  # type: ignore[arg-type]
+        status=status,
+        fields=body,
+    )
+
+
+def check_time(record: Record, now: int) -> None:
+    """Reject a record that has expired or claims to come from the future."""
+    if record.created_at > now + MAX_FUTURE_SKEW:
+        raise RecordInvalid(
+            "from_future", f"created {record.created_at - now} s in the future (at most {MAX_FUTURE_SKEW})"
+        )
+    if record.expires_at <= now:
+        raise RecordInvalid("expired", "the record has expired")
+
+
+def verify_record(record: Record) -> None:
+    try:
+        verify_message(record.author, record.message, record.signature)
+    except BadSignature:
+        raise SignatureInvalid("signature does not verify against the author key") from None
+
+
+def accept_record(raw: bytes, now: int) -> Record:
+    """Every check a node applies to a record arriving from outside, cheapest first."""
+    record = parse_record(raw)
+    check_time(record, now)
+    verify_record(record)
+    return record
+
+
+def check_transition(old_status: str, new_status: str) -> None:
+    """Rules a newer version's status must follow relative to the version it replaces."""
+    if old_status in TOMBSTONE_STATUSES:
+        raise RecordInvalid("after_tombstone", f"the record was already {old_status}; it cannot change")
+    if new_status not in TRANSITIONS[old_status]:
+        raise RecordInvalid("bad_transition", f"status cannot go from {old_status} to {new_status}")
+
+
+def _validate(body: dict[str, Value]) -> str:
+    """Check every field of a payload; return its lifecycle status."""
+    if body.get("v") != FORMAT_VERSION:
+        raise RecordInvalid("unsupported_version", f"format version must be {FORMAT_VERSION}", field="v")
+    kind = f.choice("kind", body.get("kind"), KINDS)
+    if kind == "node":
+        required, allowed = _NODE_REQUIRED, _NODE_REQUIRED | _NODE_OPTIONAL
+    else:
+        required = _POST_REQUIRED
+        allowed = required | (_NEED_OPTIONAL if kind == "need" else _POST_OPTIONAL)
+    missing = required - body.keys()
+    if missing:
+        name = sorted(missing)[0]
+        raise f.invalid(name, "missing_field", "is required")
+    unknown = body.keys() - allowed
+    if unknown:
+        name = sorted(unknown)[0]
+        raise f.invalid(name, "unknown_field", f"is not a field of a {kind} record")
+    f.key32("author", body["author"])
+    f.slot("slot", body["slot"])
+    created = f.timestamp("created_at", body["created_at"])
+    expires = f.timestamp("expires_at", body["expires_at"])
+    if expires <= created:
+        raise f.invalid("expires_at", "expires_before_created", "must be after created_at")
+    if expires - created > MAX_TTL:
+        raise f.invalid("expires_at", "lifetime_too_long", f"a record may live at most {MAX_TTL // DAY} days")
+    if kind == "node":
+        _validate_node(body)
+        return "open"
+    return _validate_post(body)
+
+
+def _validate_post(body: dict[str, Value]) -> str:
+    status = f.choice("status", body["status"], STATUSES)
+    f.text("title", body["title"], max_chars=120)
+    f.slug("category", body["category"])
+    f.geohash("area", body["area"])
+    if "details" in body:
+        f.text("details", body["details"], max_chars=2000, multiline=True)
+    if "tags" in body:
+        f.unique_list("tags", body["tags"], f.slug, max_items=10)
+    if "quantity" in body:
+        f.text("quantity", body["quantity"], max_chars=40)
+    if "urgency" in body:
+        f.choice("urgency", body["urgency"], f.URGENCIES)
+    if "needed_by" in body:
+        f.timestamp("needed_by", body["needed_by"])
+    if "languages" in body:
+        f.unique_list("languages", body["languages"], f.language, max_items=8)
+    if "give_back" in body:
+        f.text("give_back", body["give_back"], max_chars=280, multiline=True)
+    return status
+
+
+def _validate_node(body: dict[str, Value]) -> None:
+    if body["slot"] != NODE_PROFILE_SLOT:
+        raise f.invalid("slot", "bad_slot", f"a node profile's slot is {NODE_PROFILE_SLOT!r}")
+    f.text("name", body["name"], max_chars=80)
+    f.unique_list("areas", body["areas"], f.geohash, max_items=32)
+    f.unique_list("urls", body["urls"], f.url, max_items=8)
+    f.key32("seal_key", body["seal_key"])
+    if "kinds" in body:
+        f.unique_list("kinds", body["kinds"], lambda n, v: f.choice(n, v, POST_KINDS), max_items=2, min_items=1)
+
+
+class Signer(Protocol):
+    """What building a record needs from an identity (``crypto.NodeIdentity`` fits)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign_message(self, message: bytes) -> bytes: ...
+
+
+def build_record(signer: Signer, body: Mapping[str, Value]) -> Record:
+    """Sign ``body`` (which must hold every field but ``v`` and ``author``) and parse the result.
+
+    Parsing what we just built means a node can never sign a record that its
+    peers would refuse.
+    """
+    full = dict(body)
+    full["v"] = FORMAT_VERSION
+    full["author"] = signer.public_key
+    payload = encode(full)
+    signature = signer.sign_message(signing_message(Domain.RECORD, payload))
+    return parse_record(encode([payload, signature]))
+
+
+def new_version(signer: Signer, old: Record, now: int, changes: Mapping[str, Value | None]) -> Record:
+    """The next version of ``old`` with ``changes`` applied (``None`` removes a field).
+
+    ``created_at`` always moves forward so the new version wins even when the
+    clock has not ticked; a tombstone keeps the expiry of what it replaces, so
+    it outlives every copy of the record it withdraws.
+    """
+    body: dict[str, Value] = dict(old.fields)
+    for name, value in changes.items():
+        if name in ("v", "author", "kind", "slot", "created_at"):
+            raise f.invalid(name, "immutable_field", "cannot be changed by a new version")
+        if value is None:
+            body.pop(name, None)
+        else:
+            body[name] = value
+    body["created_at"] = max(now, old.created_at + 1)
+    if body.get("status") in TOMBSTONE_STATUSES:
+        body["expires_at"] = max(old.expires_at, body["created_at"] + 1)
+    record = build_record(signer, body)
+    check_transition(old.status, record.status)
+    return record

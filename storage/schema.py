@@ -1,0 +1,53 @@
+"""The SQLite schema and its migrations, versioned by ``PRAGMA user_version``.
+
+One row per address: the current version of each (author, kind, slot). The
+raw signed bytes are kept exactly as received; the other columns are copies
+of payload fields, there only to be indexed. ``purge_at`` is when the sweep
+deletes the row: a record's own expiry, or for a tombstone the latest expiry
+of anything it replaced, so an old copy arriving late cannot come back.
+
+Text search is a contentless FTS5 table (the text already lives in ``raw``;
+storing it twice would double the file). Contentless tables need the old
+values to delete a row, which the store recomputes from ``raw``.
+
+A migration is a list of statements run in one transaction, together with
+the ``user_version`` bump; add new ones at the end, never edit old ones.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """
+        CREATE TABLE records (
+            seq         INTEGER PRIMARY KEY,
+            id          BLOB    NOT NULL,
+            author      BLOB    NOT NULL,
+            kind        TEXT    NOT NULL,
+            slot        TEXT    NOT NULL,
+            created_at  INTEGER NOT NULL,
+            expires_at  INTEGER NOT NULL,
+            purge_at    INTEGER NOT NULL,
+            status      TEXT    NOT NULL,
+            category    TEXT,
+            area        TEXT,
+            urgency     INTEGER NOT NULL,
+            raw         BLOB    NOT NULL
+        )
+        """,
+        "CREATE UNIQUE INDEX records_id ON records(id)",
+        "CREATE UNIQUE INDEX records_address ON records(author, kind, slot)",
+        # The reconciliation order; covering for the unfiltered case.
+        "CREATE INDEX records_sync ON records(created_at, id)",
+        "CREATE INDEX records_category ON records(category, created_at)",
+        "CREATE INDEX records_area ON records(area, created_at)",
+        "CREATE INDEX records_purge ON records(purge_at)",
+        """
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            title, body, tags, content='', tokenize='unicode61 remove_diacritics 2'
+        )
+        """,
+    ],
+}

@@ -1,0 +1,476 @@
+"""RecordStore: the node's records in one SQLite file, safe on an SD card.
+
+Durability first: WAL with ``synchronous=FULL`` (NORMAL lost acknowledged rows
+under simulated power loss on these machines), and ``put_many`` returns only
+after COMMIT. To pay for FULL's fsyncs, one writer task owns the write
+connection and folds every batch waiting in its queue into one transaction,
+so a burst of small puts costs one commit. Readers use a second connection;
+WAL lets them run beside the writer.
+
+Within a transaction the writer reads what the batch collides with (ids
+already held, current versions of its addresses) in a few set queries, then
+decides each record in Python in arrival order, then writes. One bad record
+gets its own ``rejected`` outcome and never spoils the batch.
+
+The store trusts that records were verified (``protocol.records.accept_record``)
+before they reach it; it re-checks only what depends on what it holds and on
+the clock: duplicates, replacement, status transitions, expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aiosqlite
+
+from protocol.errors import RecordInvalid
+from protocol.filters import SyncFilter
+from protocol.records import MAX_FUTURE_SKEW, Record, check_transition, parse_record
+from storage import schema
+from storage.errors import SchemaTooNew, StorageError, StoreClosed, StoreCorrupt
+from storage.query import URGENCY_RANK, Page, Query, build_sql, next_cursor
+
+Status = Literal["accepted", "duplicate", "superseded", "rejected"]
+_CHUNK = 300  # rows per IN (...) lookup; 3 parameters each stays far below SQLite's limit
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How the store uses SQLite."""
+
+    max_batch_records: int = 2000
+    """Most records folded into one write transaction."""
+    busy_timeout_ms: int = 10_000
+    """How long a connection waits on a lock held by another process."""
+    cache_size_kib: int = 8192
+    """SQLite page cache per connection."""
+    quick_check_at_open: bool = True
+    """Run ``PRAGMA quick_check`` when opening and refuse a damaged file."""
+    sweep_batch: int = 1000
+    """Most rows one expiry sweep transaction deletes."""
+
+
+@dataclass(frozen=True)
+class PutOutcome:
+    """What happened to one record handed to ``put_many``."""
+
+    status: Status
+    id: bytes
+    reason: str | None = None
+    """For ``rejected``: the slug (``expired``, ``after_tombstone``...)."""
+    replaced: bytes | None = None
+    """For ``accepted``: the id of the older version it replaced, if any."""
+
+
+@dataclass
+class _Current:
+    seq: int | None  # None: inserted earlier in this same batch
+    id: bytes
+    created_at: int
+    expires_at: int
+    purge_at: int
+    status: str
+    raw: bytes
+
+
+@dataclass
+class _PutJob:
+    records: Sequence[Record]
+    now: int
+    future: asyncio.Future[list[PutOutcome]]
+
+
+@dataclass
+class _SweepJob:
+    now: int
+    future: asyncio.Future[int]
+
+
+@contextlib.contextmanager
+def _translate(path: str) -> Iterator[None]:
+    """The one place SQLite's exceptions become ours."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        message = str(exc)
+        if "malformed" in message or "not a database" in message:
+            raise StoreCorrupt(path, message) from exc
+        raise StorageError(f"SQLite failed on {path}: {message}") from exc
+
+
+def fts_values(fields: dict[str, object] | object) -> tuple[str, str, str]:
+    """The (title, body, tags) text indexed for a record; must be deterministic
+    because a contentless FTS5 row is deleted by repeating exactly these values."""
+    assert isinstance(fields, dict)
+    title = str(fields.get("title") or fields.get("name") or "")
+    body = "\n".join(str(fields[k]) for k in ("details", "give_back", "quantity") if k in fields)
+    tags = " ".join([str(fields.get("category") or ""), *(str(t) for t in fields.get("tags") or ())])
+    return title, body, tags.strip()
+
+
+class RecordStore:
+    """Open with ``await RecordStore.open(path)``; close with ``await store.close()``."""
+
+    def __init__(
+        self, path: str, writer: aiosqlite.Connection, reader: aiosqlite.Connection, config: StoreConfig
+    ) -> None:
+        self.path = path
+        self.config = config
+        self._writer_db = writer
+        self._reader_db = reader
+        self._queue: asyncio.Queue[_PutJob | _SweepJob | None] = asyncio.Queue()
+        self._next_seq = 1
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- life cycle -------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str, config: StoreConfig | None = None) -> RecordStore:
+        config = config or StoreConfig()
+        with _translate(path):
+            writer = await cls._connect(path, config)
+            try:
+                if config.quick_check_at_open:
+                    rows = list(await writer.execute_fetchall("PRAGMA quick_check"))
+                    if [tuple(r) for r in rows] != [("ok",)]:
+                        raise StoreCorrupt(path, "; ".join(str(r[0]) for r in rows[:3]))
+                await cls._migrate(writer, path)
+                reader = await cls._connect(path, config)
+                await reader.execute("PRAGMA query_only = ON")
+            except BaseException:
+                await writer.close()
+                raise
+        store = cls(path, writer, reader, config)
+        rows = list(await writer.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
+        store._next_seq = int(rows[0][0]) + 1
+        store._task = asyncio.create_task(store._run_writer(), name=f"record-writer {path}")
+        return store
+
+    @staticmethod
+    async def _connect(path: str, config: StoreConfig) -> aiosqlite.Connection:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute(f"PRAGMA cache_size = -{int(config.cache_size_kib)}")
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        version = int(rows[0][0])
+        if version > schema.SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{path} has schema version {version}, newer than this mutualaid understands "
+                f"({schema.SCHEMA_VERSION}); upgrade mutualaid"
+            )
+        for target in range(version + 1, schema.SCHEMA_VERSION + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in schema.MIGRATIONS[target]:
+                    await db.execute(statement)
+                await db.execute(f"PRAGMA user_version = {target}")
+                await db.execute("COMMIT")
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        """Finish queued writes, then close both connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            await self._queue.put(None)
+            await self._task
+        await self._reader_db.close()
+        await self._writer_db.close()
+
+    async def __aenter__(self) -> RecordStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- writes -------------------------------------------------------------
+
+    async def put_many(self, records: Sequence[Record], now: int) -> list[PutOutcome]:
+        """Store verified records; one outcome each, in order, after COMMIT."""
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+        if not records:
+            return []
+        future: asyncio.Future[list[PutOutcome]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_PutJob(list(records), now, future))
+        return await future
+
+    async def put(self, record: Record, now: int) -> PutOutcome:
+        return (await self.put_many([record], now))[0]
+
+    async def sweep(self, now: int) -> int:
+        """Delete rows whose time is up; returns how many. Runs in the writer."""
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_SweepJob(now, future))
+        return await future
+
+    async def _run_writer(self) -> None:
+        pending: _PutJob | _SweepJob | None = None
+        while True:
+            job = pending or await self._queue.get()
+            pending = None
+            if job is None:
+                return
+            if isinstance(job, _SweepJob):
+                await self._settle([job], self._sweep_rows(job.now))
+                continue
+            jobs = [job]
+            count = len(job.records)
+            while count < self.config.max_batch_records and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if not isinstance(more, _PutJob):
+                    pending = more
+                    break
+                jobs.append(more)
+                count += len(more.records)
+            await self._settle(jobs, self._write(jobs))
+
+    async def _settle(self, jobs: Sequence[_PutJob | _SweepJob], work: Awaitable[Any]) -> None:
+        """Run one transaction and hand its results (or its error) to every waiter."""
+        try:
+            with _translate(self.path):
+                result = await work
+        except Exception as exc:  # every waiter learns the transaction failed
+            with contextlib.suppress(Exception):
+                await self._writer_db.execute("ROLLBACK")
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        if isinstance(jobs[0], _SweepJob):
+            jobs[0].future.set_result(result)
+            return
+        offset = 0
+        for job in jobs:
+            assert isinstance(job, _PutJob)
+            outcomes = result[offset : offset + len(job.records)]
+            offset += len(job.records)
+            if not job.future.done():
+                job.future.set_result(outcomes)
+
+    async def _write(self, jobs: Sequence[_PutJob]) -> list[PutOutcome]:
+        db = self._writer_db
+        work = [(record, job.now) for job in jobs for record in job.records]
+        await db.execute("BEGIN IMMEDIATE")
+        held_ids = await self._held_ids({r.id for r, _ in work})
+        current = await self._current_versions({r.address for r, _ in work})
+        outcomes: list[PutOutcome] = []
+        deletes: list[_Current] = []
+        inserts: dict[tuple[bytes, str, str], tuple[Record, int]] = {}
+        for record, now in work:
+            outcome = self._decide(record, now, held_ids, current, deletes, inserts)
+            outcomes.append(outcome)
+        await self._apply(deletes, list(inserts.values()))
+        await db.execute("COMMIT")
+        return outcomes
+
+    def _decide(
+        self,
+        record: Record,
+        now: int,
+        held_ids: set[bytes],
+        current: dict[tuple[bytes, str, str], _Current],
+        deletes: list[_Current],
+        inserts: dict[tuple[bytes, str, str], tuple[Record, int]],
+    ) -> PutOutcome:
+        if record.id in held_ids:
+            return PutOutcome("duplicate", record.id)
+        if record.expires_at <= now:
+            return PutOutcome("rejected", record.id, "expired")
+        if record.created_at > now + MAX_FUTURE_SKEW:
+            return PutOutcome("rejected", record.id, "from_future")
+        old = current.get(record.address)
+        purge_at = record.expires_at
+        if old is not None:
+            if (record.created_at, old.id) <= (old.created_at, record.id):
+                return PutOutcome("superseded", record.id)
+            try:
+                check_transition(old.status, record.status)
+            except RecordInvalid as exc:
+                return PutOutcome("rejected", record.id, exc.reason)
+            if old.seq is not None:
+                deletes.append(old)
+            if record.is_tombstone:
+                purge_at = max(purge_at, old.purge_at)
+        held_ids.add(record.id)
+        current[record.address] = _Current(
+            None, record.id, record.created_at, record.expires_at, purge_at, record.status, record.raw
+        )
+        inserts[record.address] = (record, purge_at)
+        return PutOutcome("accepted", record.id, replaced=old.id if old else None)
+
+    async def _held_ids(self, ids: set[bytes]) -> set[bytes]:
+        held: set[bytes] = set()
+        items = list(ids)
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            rows = await self._writer_db.execute_fetchall(
+                f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            held.update(bytes(row[0]) for row in rows)
+        return held
+
+    async def _current_versions(
+        self, addresses: set[tuple[bytes, str, str]]
+    ) -> dict[tuple[bytes, str, str], _Current]:
+        found: dict[tuple[bytes, str, str], _Current] = {}
+        items = list(addresses)
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            params = [value for address in chunk for value in address]
+            rows = await self._writer_db.execute_fetchall(
+                "SELECT seq, id, created_at, expires_at, purge_at, status, raw, author, kind, slot "
+                f"FROM records WHERE (author, kind, slot) IN (VALUES {','.join(['(?,?,?)'] * len(chunk))})",
+                params,
+            )
+            for row in rows:
+                found[(bytes(row[7]), row[8], row[9])] = _Current(
+                    row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6])
+                )
+        return found
+
+    async def _apply(self, deletes: list[_Current], inserts: list[tuple[Record, int]]) -> None:
+        db = self._writer_db
+        if deletes:
+            await self._delete_rows([(row.seq, row.raw) for row in deletes if row.seq is not None])
+        if not inserts:
+            return
+        rows = []
+        fts_rows = []
+        for record, purge_at in inserts:
+            seq = self._next_seq
+            self._next_seq += 1
+            rows.append(
+                (
+                    seq, record.id, record.author, record.kind, record.slot, record.created_at,
+                    record.expires_at, purge_at, record.status, record.get("category"),
+                    record.get("area"), URGENCY_RANK.get(record.get("urgency", "normal"), 1), record.raw,
+                )
+            )
+            fts_rows.append((seq, *fts_values(record.fields)))
+        await db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        await db.executemany("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)", fts_rows)
+
+    async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
+        db = self._writer_db
+        fts = [(seq, *fts_values(parse_record(raw).fields)) for seq, raw in rows]
+        await db.executemany(
+            "INSERT INTO records_fts(records_fts, rowid, title, body, tags) VALUES ('delete', ?, ?, ?, ?)", fts
+        )
+        await db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
+
+    async def _sweep_rows(self, now: int) -> int:
+        db = self._writer_db
+        await db.execute("BEGIN IMMEDIATE")
+        rows = await db.execute_fetchall(
+            "SELECT seq, raw FROM records WHERE purge_at <= ? ORDER BY purge_at LIMIT ?",
+            (now, self.config.sweep_batch),
+        )
+        doomed = [(int(row[0]), bytes(row[1])) for row in rows]
+        if doomed:
+            await self._delete_rows(doomed)
+        await db.execute("COMMIT")
+        return len(doomed)
+
+    # -- reads ----------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+        with _translate(self.path):
+            return list(await self._reader_db.execute_fetchall(sql, params))  # type: ignore[arg-type]
+
+    async def get(self, record_id: bytes, now: int) -> Record | None:
+        """The live record with this id (unexpired; tombstones included)."""
+        rows = await self._fetch("SELECT raw FROM records WHERE id = ? AND expires_at > ?", (record_id, now))
+        return parse_record(bytes(rows[0][0])) if rows else None
+
+    async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
+        rows = await self._fetch(
+            "SELECT raw FROM records WHERE author = ? AND kind = ? AND slot = ? AND expires_at > ?",
+            (author, kind, slot, now),
+        )
+        return parse_record(bytes(rows[0][0])) if rows else None
+
+    async def get_raw_many(self, ids: Sequence[bytes], now: int) -> list[bytes]:
+        """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
+        out: list[bytes] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            rows = await self._fetch(
+                f"SELECT raw FROM records WHERE id IN ({','.join('?' * len(chunk))}) AND expires_at > ?",
+                [*chunk, now],
+            )
+            out.extend(bytes(row[0]) for row in rows)
+        return out
+
+    async def query(self, query: Query, now: int) -> Page:
+        sql, params = build_sql(query, now)
+        rows = await self._fetch(sql, params)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        records = [parse_record(bytes(row[3])) for row in rows]
+        cursor = next_cursor(query, (rows[-1][0], rows[-1][1], rows[-1][2])) if more else None
+        return Page(records, cursor)
+
+    async def sync_index(self, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
+        """The live set under ``sync_filter`` as sorted (created_at, id) pairs.
+
+        Only two columns cross into Python; no record is parsed."""
+        where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
+        params: list[object] = [now, *sorted(sync_filter.kinds)]
+        if sync_filter.areas:
+            ranges = " OR ".join("(area >= ? AND area < ?)" for _ in sync_filter.areas)
+            where.append(f"(area IS NULL OR {ranges})")
+            for area in sync_filter.areas:
+                params.extend([area, area + "~"])
+        rows = await self._fetch(
+            f"SELECT created_at, id FROM records WHERE {' AND '.join(where)} ORDER BY created_at, id", params
+        )
+        return [(int(row[0]), bytes(row[1])) for row in rows]
+
+    async def counts(self, now: int) -> dict[tuple[str, str], int]:
+        """Live records by (kind, status)."""
+        rows = await self._fetch(
+            "SELECT kind, status, count(*) FROM records WHERE expires_at > ? GROUP BY kind, status", (now,)
+        )
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
+    async def integrity_check(self) -> str:
+        rows = await self._fetch("PRAGMA integrity_check")
+        return "; ".join(str(row[0]) for row in rows)
+
+    async def iter_raw(self, now: int, batch: int = 1000) -> AsyncIterator[bytes]:
+        """Every live record's raw bytes, oldest first, a batch at a time."""
+        last = -1
+        while True:
+            rows = await self._fetch(
+                "SELECT seq, raw FROM records WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?",
+                (last, now, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield bytes(row[1])
+            last = int(rows[-1][0])
