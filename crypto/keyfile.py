@@ -45,9 +45,7 @@ def write_key_file(path: str, seed: bytes, passphrase: bytes | None) -> None:
     """Atomically write the Ed25519 key with this seed to ``path``, mode 0600."""
     _check_passphrase(passphrase)
     encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption()
-        if passphrase is None
-        else serialization.BestAvailableEncryption(passphrase)
+        serialization.NoEncryption() if passphrase is None else serialization.BestAvailableEncryption(passphrase)
     )
     pem = Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
@@ -125,8 +123,7 @@ def _read_private_file(path: str) -> bytes:
         if _POSIX and mode & 0o077:
             access = "readable" if mode & 0o044 else "accessible"
             raise KeyFileError(
-                f"key file {path} is {access} by group or others (mode {mode:04o}); "
-                f"run: chmod 600 {shlex.quote(path)}"
+                f"key file {path} is {access} by group or others (mode {mode:04o}); run: chmod 600 {shlex.quote(path)}"
             )
         chunks: list[bytes] = []
         remaining = MAX_KEY_FILE_SIZE + 1

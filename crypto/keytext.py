@@ -55,13 +55,10 @@ def public_key_from_text(text: str) -> bytes:
     for position, char in enumerate(body, start=len(_PREFIX) + 1):
         if char not in _ALPHABET:
             raise InvalidKey(
-                f"public key text has a bad character {char!r} at position {position}; "
-                "only a-z and 2-7 are used"
+                f"public key text has a bad character {char!r} at position {position}; only a-z and 2-7 are used"
             )
     if len(body) != _BODY_LENGTH:
-        raise InvalidKey(
-            f"public key text must be {len(_PREFIX) + _BODY_LENGTH} characters, got {len(compact)}"
-        )
+        raise InvalidKey(f"public key text must be {len(_PREFIX) + _BODY_LENGTH} characters, got {len(compact)}")
     key = base64.b32decode(body.upper() + "=" * (-len(body) % 8))[:_KEY_SIZE]
     # Comparing against a fresh encoding checks the checksum and also the 3
     # unused bits of the last character, which the decoder ignores: a typo

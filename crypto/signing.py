@@ -26,6 +26,7 @@ __all__ = [
     "signing_message",
     "verify",
     "verify_message",
+    "verify_message_reference",
 ]
 
 PUBLIC_KEY_SIZE = 32
@@ -42,9 +43,7 @@ class Domain(enum.Enum):
 
 
 # Built once so the hot path does a dict lookup rather than an encode per call.
-_DOMAIN_PREFIX: dict[Domain, bytes] = {
-    domain: _PREFIX + domain.value.encode("ascii") + b"\x00" for domain in Domain
-}
+_DOMAIN_PREFIX: dict[Domain, bytes] = {domain: _PREFIX + domain.value.encode("ascii") + b"\x00" for domain in Domain}
 
 
 def signing_message(domain: Domain, payload: bytes) -> bytes:
@@ -77,3 +76,18 @@ def verify_message(public_key: bytes, message: bytes, signature: bytes) -> None:
 def verify(public_key: bytes, domain: Domain, payload: bytes, signature: bytes) -> None:
     """Check ``signature`` over ``payload`` in ``domain``; raises ``BadSignature``."""
     verify_message(public_key, _DOMAIN_PREFIX[domain] + payload, signature)
+
+
+def verify_message_reference(public_key: bytes, message: bytes, signature: bytes) -> None:
+    """The same check through ``cryptography`` (OpenSSL) instead of libsodium.
+
+    Not used on the hot path: it is the yardstick the ingest benchmark
+    compares against, and a second opinion the tests cross-check with.
+    """
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # noqa: PLC0415
+
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError) as exc:
+        raise BadSignature("signature does not verify") from exc

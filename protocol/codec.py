@@ -2,9 +2,8 @@
 
 Strategy: encoding normalises the value (maps sorted by the UTF-8 bytes of
 their keys, which must be strings) and lets the msgpack C extension write it,
-which always picks the shortest form. Decoding is our own strict reader: it
-checks every limit *before* it allocates or recurses, and accepts only what the
-encoder would have written, so a value has exactly one encoding and a record's
+which always picks the shortest form. Decoding accepts only what the encoder
+would have written (see ``decode`` for its fast path and strict reader), so a value has exactly one encoding and a record's
 signature covers exactly one meaning. Rejected: floats, ext types, the unused
 0xc1 byte, non-minimal integers and length headers, map keys that are not
 strings or not strictly increasing (which also rejects duplicates), invalid
@@ -16,13 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from struct import unpack_from
-from typing import Union
 
 import msgpack
 
 from protocol.errors import DecodeError, EncodeError
 
-Value = Union[None, bool, int, str, bytes, list["Value"], dict[str, "Value"]]
+Value = None | bool | int | str | bytes | list["Value"] | dict[str, "Value"]
 
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
@@ -79,9 +77,64 @@ def _normalise(value: object, depth: int) -> object:
 
 
 def decode(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
-    """Decode exactly one canonical value from ``data`` or raise ``DecodeError``."""
+    """Decode exactly one canonical value from ``data`` or raise ``DecodeError``.
+
+    Two readers, one meaning. The fast path is msgpack's C reader, with every
+    length limit applied by it while it decodes and its own fixed nesting bound
+    (it keeps an explicit stack, never the C stack); the value is then walked
+    for depth and types and re-encoded, and accepted only if that gives back
+    exactly ``data``. Anything the fast path refuses is handed to the strict
+    reader below, which explains precisely what is wrong. A differential test
+    holds the two to accepting exactly the same inputs.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    buf = bytes(data)
+    if len(buf) > limits.max_size:
+        raise DecodeError(f"message of {len(buf)} bytes exceeds the limit of {limits.max_size}")
+    try:
+        value = msgpack.unpackb(
+            buf,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=limits.max_str,
+            max_bin_len=limits.max_bin,
+            max_array_len=limits.max_array,
+            max_map_len=limits.max_map,
+            max_ext_len=0,
+        )
+        if _within(value, 0, limits.max_depth) and msgpack.packb(value, use_bin_type=True) == buf:
+            return value  # type: ignore[no-any-return]
+    except Exception:  # noqa: S110 - any refusal goes to the strict reader for its message
+        pass
+    return decode_strict(buf, limits)
+
+
+_SCALAR_TYPES = frozenset({str, int, bytes, bool, type(None)})
+
+
+def _within(value: object, depth: int, max_depth: int) -> bool:
+    """True if ``value`` holds only canonical types, nests at most ``max_depth``
+    and has map keys in order (so re-encoding it as it is must give the input)."""
+    kind = type(value)
+    if kind is dict:
+        if depth >= max_depth:
+            return False
+        keys = list(value)  # type: ignore[call-overload]
+        if any(type(k) is not str for k in keys) or keys != sorted(keys):
+            return False  # code-point order is UTF-8 byte order for decoded text
+        children = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
+        if depth >= max_depth:
+            return False
+        children = value
+    else:
+        return kind in _SCALAR_TYPES
+    return all(type(v) in _SCALAR_TYPES or _within(v, depth + 1, max_depth) for v in children)
+
+
+def decode_strict(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value:
+    """The reference reader: checks every limit before it allocates or recurses."""
     buf = bytes(data)
     if len(buf) > limits.max_size:
         raise DecodeError(f"message of {len(buf)} bytes exceeds the limit of {limits.max_size}")
@@ -105,7 +158,7 @@ _MAP_FORMS = {0xDE: (2, ">H", 16), 0xDF: (4, ">I", 0x10000)}
 
 
 class _Reader:
-    __slots__ = ("buf", "pos", "limits")
+    __slots__ = ("buf", "limits", "pos")
 
     def __init__(self, buf: bytes, limits: Limits) -> None:
         self.buf = buf

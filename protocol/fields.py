@@ -51,9 +51,7 @@ def slug(field: str, value: Any, *, max_chars: int = 32) -> str:
     if not isinstance(value, str):
         raise invalid(field, "wrong_type", "must be a string")
     if not 1 <= len(value) <= max_chars or not _SLUG.match(value):
-        raise invalid(
-            field, "bad_slug", f"{value[:40]!r} is not a slug (a-z, 0-9 and inner hyphens, 1-{max_chars})"
-        )
+        raise invalid(field, "bad_slug", f"{value[:40]!r} is not a slug (a-z, 0-9 and inner hyphens, 1-{max_chars})")
     return value
 
 
@@ -97,7 +95,9 @@ def key32(field: str, value: Any) -> bytes:
 
 def language(field: str, value: Any) -> str:
     if not isinstance(value, str) or not _LANGUAGE.match(value):
-        raise invalid(field, "bad_language", f"{str(value)[:20]!r} is not a lowercase language tag like 'en' or 'pt-br'")
+        raise invalid(
+            field, "bad_language", f"{str(value)[:20]!r} is not a lowercase language tag like 'en' or 'pt-br'"
+        )
     return value
 
 

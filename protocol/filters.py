@@ -35,9 +35,7 @@ class SyncFilter:
         for area in self.areas:
             f.geohash("areas", area)
         # Normalised: sorted, and an area already covered by a shorter prefix dropped.
-        kept = sorted(
-            {a for a in self.areas if not any(a != b and a.startswith(b) for b in self.areas)}
-        )
+        kept = sorted({a for a in self.areas if not any(a != b and a.startswith(b) for b in self.areas)})
         object.__setattr__(self, "areas", tuple(kept))
 
     def matches(self, record: Record) -> bool:

@@ -278,9 +278,10 @@ def new_version(signer: Signer, old: Record, now: int, changes: Mapping[str, Val
             body.pop(name, None)
         else:
             body[name] = value
-    body["created_at"] = max(now, old.created_at + 1)
+    created = max(now, old.created_at + 1)
+    body["created_at"] = created
     if body.get("status") in TOMBSTONE_STATUSES:
-        body["expires_at"] = max(old.expires_at, body["created_at"] + 1)
+        body["expires_at"] = max(old.expires_at, created + 1)
     record = build_record(signer, body)
     check_transition(old.status, record.status)
     return record

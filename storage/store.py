@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -103,10 +103,9 @@ def _translate(path: str) -> Iterator[None]:
         raise StorageError(f"SQLite failed on {path}: {message}") from exc
 
 
-def fts_values(fields: dict[str, object] | object) -> tuple[str, str, str]:
+def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """The (title, body, tags) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
-    assert isinstance(fields, dict)
     title = str(fields.get("title") or fields.get("name") or "")
     body = "\n".join(str(fields[k]) for k in ("details", "give_back", "quantity") if k in fields)
     tags = " ".join([str(fields.get("category") or ""), *(str(t) for t in fields.get("tags") or ())])
@@ -331,17 +330,18 @@ class RecordStore:
             held.update(bytes(row[0]) for row in rows)
         return held
 
-    async def _current_versions(
-        self, addresses: set[tuple[bytes, str, str]]
-    ) -> dict[tuple[bytes, str, str], _Current]:
+    async def _current_versions(self, addresses: set[tuple[bytes, str, str]]) -> dict[tuple[bytes, str, str], _Current]:
         found: dict[tuple[bytes, str, str], _Current] = {}
         items = list(addresses)
         for start in range(0, len(items), _CHUNK):
             chunk = items[start : start + _CHUNK]
             params = [value for address in chunk for value in address]
             rows = await self._writer_db.execute_fetchall(
-                "SELECT seq, id, created_at, expires_at, purge_at, status, raw, author, kind, slot "
-                f"FROM records WHERE (author, kind, slot) IN (VALUES {','.join(['(?,?,?)'] * len(chunk))})",
+                # VALUES as the outer loop of a join makes each address an index
+                # lookup; a row-value IN (VALUES ...) would scan the whole index.
+                "SELECT r.seq, r.id, r.created_at, r.expires_at, r.purge_at, r.status, r.raw, r.author, r.kind, "
+                f"r.slot FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
+                "ON r.author = v.column1 AND r.kind = v.column2 AND r.slot = v.column3",
                 params,
             )
             for row in rows:
@@ -363,9 +363,19 @@ class RecordStore:
             self._next_seq += 1
             rows.append(
                 (
-                    seq, record.id, record.author, record.kind, record.slot, record.created_at,
-                    record.expires_at, purge_at, record.status, record.get("category"),
-                    record.get("area"), URGENCY_RANK.get(record.get("urgency", "normal"), 1), record.raw,
+                    seq,
+                    record.id,
+                    record.author,
+                    record.kind,
+                    record.slot,
+                    record.created_at,
+                    record.expires_at,
+                    purge_at,
+                    record.status,
+                    record.get("category"),
+                    record.get("area"),
+                    URGENCY_RANK.get(record.get("urgency", "normal"), 1),
+                    record.raw,
                 )
             )
             fts_rows.append((seq, *fts_values(record.fields)))
@@ -399,7 +409,7 @@ class RecordStore:
         if self._closed:
             raise StoreClosed("the record store is closed")
         with _translate(self.path):
-            return list(await self._reader_db.execute_fetchall(sql, params))  # type: ignore[arg-type]
+            return list(await self._reader_db.execute_fetchall(sql, params))
 
     async def get(self, record_id: bytes, now: int) -> Record | None:
         """The live record with this id (unexpired; tombstones included)."""

@@ -226,8 +226,7 @@ def test_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
     NodeIdentity.generate().save(path)
     path.chmod(mode)
     expected = (
-        f"key file {path} is readable by group or others (mode {mode:04o}); "
-        f"run: chmod 600 {shlex.quote(str(path))}"
+        f"key file {path} is readable by group or others (mode {mode:04o}); run: chmod 600 {shlex.quote(str(path))}"
     )
     with pytest.raises(KeyFileError) as caught:
         NodeIdentity.load(path)

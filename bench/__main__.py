@@ -1,0 +1,56 @@
+"""``make bench``: every benchmark in one run, on one core, as one table.
+
+The machines are noisy, so figures that are compared are measured side by
+side in the same process and reported as ratios; no absolute time is a pass
+or a fail on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from bench import bench_reconcile, bench_store
+
+
+def pin_to_one_core() -> str:
+    if hasattr(os, "sched_setaffinity"):
+        cpu = min(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    return "not pinned (no sched_setaffinity here)"
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value >= 100 else f"{value:.2f}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    header = ["figure", "value", "unit", "ratio", "target", "ok", "note"]
+    lines = [[r["figure"], fmt(r["value"]), r["unit"], "" if r.get("ratio") is None else f"{r['ratio']:.2f}",
+              r.get("target", ""), {True: "yes", False: "NO", None: ""}[r.get("ok")], r.get("note", "")]
+             for r in rows]  # fmt: skip
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *lines, strict=False)]
+    out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out.append("-+-".join("-" * w for w in widths))
+    out.extend(" | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(out)
+
+
+def main() -> int:
+    print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
+    rows = []
+    only = set(sys.argv[1:])
+    for name, module in (("reconcile", bench_reconcile), ("store", bench_store)):
+        if not only or name in only:
+            print(f"running {name}...", flush=True)
+            rows.extend(module.run())
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

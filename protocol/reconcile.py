@@ -1,0 +1,515 @@
+"""Range-based set reconciliation (Negentropy style) of ``(timestamp, id)`` items.
+
+Owns the ``ItemSet`` index, the reconcile message format and the ``Reconciler``
+state machine for one side of one session. Pure: bytes in, bytes out.
+
+Strategy: both sides hold items sorted by ``(timestamp, id)``. The initiator
+opens with one fingerprint of its whole set, so "already in sync" costs one
+small round trip. A fingerprint equal to the receiver's own for the range is
+answered with SKIP; otherwise the receiver sends the ids it holds there when
+they are at most ``idlist_threshold``, else it splits the range into
+``branching`` fingerprinted sub-ranges of equal counts of its own items. The
+responder is stateless and answers an id list with its own; only the
+initiator settles ranges and computes ``have_ids`` and ``need_ids``, and it
+sends nothing when its next message would be all SKIP. Prefix sums make a
+range fingerprint O(1) and bisection finds a bound in O(log n), so a session
+costs O(differences x log n), not O(n).
+
+Frame limit: a reply that would pass ``max_message_bytes`` stops and covers
+the rest with one fingerprint for a later round. The initiator keeps its
+unsettled ranges, one per range sent, and takes such a remainder apart along
+them instead of searching it again, then sends no more ranges than the peer
+could answer; when its own message is full it sends SKIP and owes the rest.
+
+Fingerprint of a range: the first 16 bytes of SHA-256 over the sum of its ids,
+read as little-endian 256-bit integers, modulo 2**256, written as 32 bytes
+little-endian, followed by the item count as 8 bytes little-endian. A sum is
+only as strong as the ids are random: ours are SHA-256 digests, so two
+different ranges agree by chance with negligible probability.
+
+Wire format, one canonical msgpack value (``protocol.codec``)::
+
+    message = [1, [range, ...]]          1 is PROTOCOL_VERSION; at least one range
+    range   = [ts, prefix, mode, payload]
+
+A range runs from the previous range's upper bound (the first from ``(0,
+b"")``) up to, excluding, its own upper bound ``(timestamp, prefix)``; upper
+bounds strictly increase and the last is infinity. Item ``(t, id)`` is below
+bound ``(T, P)`` iff ``(t, id) < (T, P)`` (bytes compared lexicographically);
+a sender's prefix is the shortest start of the id of the first item above the
+bound that tells it from the item before, empty when their timestamps differ.
+
+- ``ts``: uint; 0 is infinity (``prefix`` then empty); otherwise the bound's
+  timestamp is the previous finite bound's timestamp in this message (0 at the
+  start) plus ``ts - 1``. Item timestamps are at most ``MAX_TIMESTAMP``.
+- ``prefix``: bin of 0..32 bytes.
+- ``mode`` 0 SKIP, ``payload`` nil: nothing to do in this range.
+  ``mode`` 1 FINGERPRINT, ``payload`` bin 16: the sender's fingerprint.
+  ``mode`` 2 IDLIST, ``payload`` array of bin 32: every id the sender holds in
+  the range, in item order.
+
+Example: the initiator opens with ``[1, [[0, b"", 1, <16 bytes>]]]`` (26 bytes:
+``92 01 91 94 00 c4 00 01 c4 10`` then the fingerprint) and an in-sync
+responder answers ``[1, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
+
+    [1, [[1700000001, b"", 1, <fp>],      fingerprint below (1700000000, b"")
+         [86401, b"", 1, <fp>],           fingerprint below (1700086400, b"")
+         [1, b"\\x8a", 2, [<id>, <id>]],   ids below (1700086400, b"\\x8a")
+         [0, b"", 0, nil]]]               nothing to do up to infinity
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from hashlib import sha256
+
+from protocol.codec import Limits, Value, decode, encode
+from protocol.errors import DecodeError, LocalProtocolError, ReconcileError
+
+Bound = tuple[int, bytes]
+Item = tuple[int, bytes]
+Payload = None | bytes | list[bytes]
+
+PROTOCOL_VERSION = 1
+SKIP, FINGERPRINT, IDLIST = 0, 1, 2
+MAX_TIMESTAMP = 2**64 - 2  # keeps ``ts`` (delta + 1) and the infinity sentinel inside uint64
+ID_SIZE = 32
+FINGERPRINT_SIZE = 16
+MIN_BOUND: Bound = (0, b"")
+INFINITY: Bound = (MAX_TIMESTAMP + 1, b"")  # above every item, so bisection lands on len()
+
+_MOD = 2**256
+_HEADER_BYTES = 7  # fixarray + version + worst-case array header of the range list
+_REMAINDER_BYTES = 23  # [0, b"", FINGERPRINT, 16 bytes]: room a cut must always keep
+_IDLIST_OVERHEAD = 48  # worst-case bytes of a range around its ids (bound 43, mode, header)
+_ID_BYTES = 2 + ID_SIZE  # one id as msgpack bin8
+_UNPACED = 2**62
+
+
+class ItemSet:
+    """An immutable sorted set of items with O(1) range fingerprints."""
+
+    __slots__ = ("_items", "_sums")
+
+    def __init__(self, items: Iterable[Item]) -> None:
+        """Take items already sorted by ``(timestamp, id)``; check it in one pass."""
+        checked: list[Item] = []
+        sums = [0]  # unreduced prefix sums: a few bits over 256 is cheaper than a mod per item
+        total = 0
+        previous: Item = (-1, b"")
+        for item in items:
+            try:
+                ts, id_ = item
+            except (TypeError, ValueError):
+                raise LocalProtocolError(f"item {item!r} is not a (timestamp, id) pair") from None
+            if type(ts) is not int or not 0 <= ts <= MAX_TIMESTAMP or type(id_) is not bytes or len(id_) != ID_SIZE:
+                raise LocalProtocolError(f"item {item!r} is not (int in 0..MAX_TIMESTAMP, {ID_SIZE} bytes)")
+            pair = (ts, id_)
+            if pair <= previous:
+                raise LocalProtocolError(f"items not strictly increasing at index {len(checked)}")
+            total += int.from_bytes(id_, "little")
+            sums.append(total)
+            checked.append(pair)
+            previous = pair
+        self._items = checked
+        self._sums = sums
+
+    @classmethod
+    def from_unsorted(cls, items: Iterable[Item]) -> ItemSet:
+        """Sort first; duplicates are still refused."""
+        try:
+            ordered = sorted(items)
+        except TypeError:
+            raise LocalProtocolError("items are not comparable (timestamp, id) pairs") from None
+        return cls(ordered)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def index(self, bound: Bound) -> int:
+        """Index of the first item at or above ``bound``."""
+        return bisect_left(self._items, bound)
+
+    def fingerprint(self, lo: int, hi: int) -> bytes:
+        """Fingerprint of the items with index in ``[lo, hi)``."""
+        acc = (self._sums[hi] - self._sums[lo]) % _MOD
+        data = acc.to_bytes(32, "little") + (hi - lo).to_bytes(8, "little")
+        return sha256(data).digest()[:FINGERPRINT_SIZE]
+
+    def ids(self, lo: int, hi: int) -> list[bytes]:
+        return [id_ for _, id_ in self._items[lo:hi]]
+
+    def bound_before(self, index: int) -> Bound:
+        """Shortest bound above item ``index - 1`` and at or below item ``index``."""
+        prev_ts, prev_id = self._items[index - 1]
+        ts, id_ = self._items[index]
+        if ts != prev_ts:
+            return (ts, b"")
+        common = 0
+        while prev_id[common] == id_[common]:  # ids differ: items are unique
+            common += 1
+        return (ts, id_[: common + 1])
+
+
+@dataclass(frozen=True)
+class ReconcileConfig:
+    """Tuning of a session; both sides should use the same frame limit."""
+
+    branching: int = 112
+    """Sub-ranges a mismatching range is split into. Wide, because each level
+    of the tree costs half a round trip: 112 x 112 x 16 is about 200k, so a set
+    that size reaches id lists after two splits and a few recent differences
+    cost two round trips (a split is about 2.8 KB)."""
+    idlist_threshold: int = 16
+    """A mismatching range where we hold at most this many items is answered
+    with their ids (34 bytes each) instead of a split (about 25 bytes per
+    sub-range). Small, because scattered differences leave one difference per
+    leaf range and the other ids in it are wasted; 16 still ends the search on
+    the responder's turn for 100k items at this branching."""
+    max_message_bytes: int = 64 * 1024
+    """Frame limit for every message, sent or accepted (at least 512)."""
+    max_rounds: int = 512
+    """Round trips after which the session is abandoned as a runaway peer
+    (512 frames of ids is about 1M ids at the default frame limit)."""
+
+    def __post_init__(self) -> None:
+        for name, low in (("branching", 2), ("idlist_threshold", 1), ("max_message_bytes", 512), ("max_rounds", 1)):
+            value = getattr(self, name)
+            if type(value) is not int or value < low:
+                raise LocalProtocolError(f"ReconcileConfig.{name} must be an int >= {low}, got {value!r}")
+
+
+@dataclass
+class ReconcileResult:
+    """Outcome of ``reconcile_in_memory``, seen from the initiator."""
+
+    have_ids: list[bytes]
+    need_ids: list[bytes]
+    round_trips: int
+    bytes_sent: int
+    bytes_received: int
+    message_sizes: list[int] = field(default_factory=list)
+    """Every message in order: initiator, responder, initiator..."""
+
+    @property
+    def total_bytes(self) -> int:
+        return self.bytes_sent + self.bytes_received
+
+
+_Range = tuple[Bound, Bound, int, Payload]  # lower, upper, mode, payload
+# What we owe the peer for a range: nothing; a split (or our ids) because the
+# fingerprints differ; our fingerprint, not compared yet; our ids.
+_DONE, _SPLIT, _OFFER, _ANSWER = range(4)
+# An initiator's unsettled range was sent as a fingerprint or as ids and awaits
+# the answer, or else it carries the kind of an action deferred past a cut.
+_SENT_FP, _SENT_IDS = 4, 5
+_Action = tuple[Bound, Bound, int, int, int]  # lower, upper, first index, end index, kind
+_Span = tuple[Bound, Bound, int]  # lower, upper, kind
+
+
+class _Writer:
+    """Encodes ranges in order and cuts the message at the frame budget."""
+
+    __slots__ = ("cut", "lo", "open", "prev_ts", "ranges", "room", "window")
+
+    def __init__(self, max_bytes: int, window: int) -> None:
+        self.ranges: list[Value] = []
+        self.lo = MIN_BOUND
+        self.room = max_bytes - _HEADER_BYTES - _REMAINDER_BYTES
+        self.prev_ts = 0
+        self.cut: Bound | None = None
+        self.open: list[_Span] = []  # the non-SKIP ranges written
+        self.window = window  # most non-SKIP ranges worth sending at once
+
+    def put(self, hi: Bound, mode: int, payload: Value) -> bool:
+        if self.cut is not None:
+            return False
+        ts = 0 if hi == INFINITY else hi[0] - self.prev_ts + 1
+        rng: Value = [ts, hi[1], mode, payload]
+        size = len(encode(rng))
+        if size > self.room or (mode != SKIP and len(self.open) >= self.window):
+            self.cut = self.lo
+            return False
+        self.room -= size
+        self.ranges.append(rng)
+        if mode != SKIP:
+            self.open.append((self.lo, hi, _SENT_IDS if mode == IDLIST else _SENT_FP))
+        self.lo = hi
+        self.prev_ts = hi[0] if ts else self.prev_ts
+        return True
+
+    def id_room(self) -> int:
+        return (self.room - _IDLIST_OVERHEAD) // _ID_BYTES
+
+
+class Reconciler:
+    """One side of one session: ``initiate`` then ``receive`` until None, or ``respond``."""
+
+    def __init__(self, items: ItemSet, config: ReconcileConfig = ReconcileConfig()) -> None:
+        self._items = items
+        self._config = config
+        # Slack over our frame for a peer that counts a little differently; depth:
+        # message > range list > range > id list.
+        size = config.max_message_bytes + 1024
+        self._limits = Limits(max_size=size, max_str=0, max_bin=ID_SIZE, max_array=size, max_map=0, max_depth=4)
+        self._role = ""
+        self._open: list[_Span] = []  # initiator: unsettled ranges, sorted
+        self._window = _UNPACED  # initiator: non-SKIP ranges the peer can answer in one reply
+        self._have_seen: set[bytes] = set()
+        self._need_seen: set[bytes] = set()
+        self.have_ids: list[bytes] = []
+        """Ids we hold and the peer lacks (initiator only), each once."""
+        self.need_ids: list[bytes] = []
+        """Ids the peer holds and we lack (initiator only), each once."""
+        self.rounds = 0
+        self.bytes_sent = 0
+        self.bytes_received = 0
+        self.done = False
+
+    def initiate(self) -> bytes:
+        """First message: one fingerprint of the whole set, cheapest when in sync."""
+        if self._role:
+            raise LocalProtocolError(f"initiate() on a Reconciler already used as the {self._role}")
+        self._role = "initiator"
+        whole = self._items.fingerprint(0, len(self._items))
+        message = encode([PROTOCOL_VERSION, [[0, b"", FINGERPRINT, whole]]])
+        self._open = [(MIN_BOUND, INFINITY, _SENT_FP)]
+        self.bytes_sent += len(message)
+        return message
+
+    def respond(self, message: bytes) -> bytes:
+        """Answer one initiator message; nothing is kept between messages."""
+        if self._role not in ("", "responder"):
+            raise LocalProtocolError("respond() on the initiator of a session")
+        self._role = "responder"
+        items = self._items
+        actions: list[_Action] = []
+        for lo, hi, mode, payload in self._accept(message):
+            i, j = items.index(lo), items.index(hi)
+            if mode == SKIP or (mode == FINGERPRINT and payload == items.fingerprint(i, j)):
+                _add(actions, (lo, hi, i, j, _DONE))
+            else:
+                _add(actions, (lo, hi, i, j, _SPLIT if mode == FINGERPRINT else _ANSWER))
+        reply, _ = self._write(actions, defer=False)
+        self.bytes_sent += len(reply)
+        return reply
+
+    def receive(self, message: bytes) -> bytes | None:
+        """Take the responder's reply; return the next message, or None when done."""
+        if self._role != "initiator" or self.done:
+            raise LocalProtocolError("receive() before initiate() or after the session ended")
+        ranges = self._accept(message)
+        self._pace(ranges[-1])
+        actions: list[_Action] = []
+        for lo, hi, _mode, payload in ranges:
+            if isinstance(payload, list):  # their ids: this range is settled now
+                self._settle(self._items.index(lo), self._items.index(hi), payload)
+                _add(actions, (lo, hi, 0, 0, _DONE))
+            else:
+                self._route(actions, lo, hi, payload)
+        reply, self._open = self._write(actions, defer=True)
+        if not self._open:  # all settled: the next message would be all SKIP
+            self.done = True
+            return None
+        self.bytes_sent += len(reply)
+        return reply
+
+    def _accept(self, message: bytes) -> list[_Range]:
+        if self.rounds >= self._config.max_rounds:
+            raise ReconcileError(f"session exceeded {self._config.max_rounds} rounds")
+        self.rounds += 1
+        self.bytes_received += len(message) if isinstance(message, (bytes, bytearray, memoryview)) else 0
+        return _parse(message, self._limits)
+
+    def _pace(self, last: _Range) -> None:
+        """A reply cut short ends in a fingerprint spanning several of our ranges."""
+        lo, _, mode, _ = last
+        tail = self._open[-1:]
+        if mode == FINGERPRINT and not (tail and tail[0][0] <= lo and tail[0][1] == INFINITY):
+            # What we send beyond what the peer answered would only be sent again.
+            answered = bisect_right(self._open, lo, key=lambda span: span[1])
+            self._window = max(answered, self._config.branching)
+        else:
+            self._window = min(2 * self._window, _UNPACED)
+
+    def _route(self, actions: list[_Action], lo: Bound, hi: Bound, theirs: bytes | None) -> None:
+        """Decide what a SKIP or FINGERPRINT range from the peer asks of us."""
+        items = self._items
+        k = bisect_right(self._open, lo, key=lambda span: span[1])
+        spans: list[_Span] = []
+        while k < len(self._open) and self._open[k][0] < hi:
+            spans.append(self._open[k])
+            k += 1
+        if theirs is not None and len(spans) == 1 and spans[0][0] <= lo and hi <= spans[0][1]:
+            # No difference is recorded inside one unsettled range, so the
+            # fingerprints are comparable.
+            i, j = items.index(lo), items.index(hi)
+            _add(actions, (lo, hi, i, j, _DONE if theirs == items.fingerprint(i, j) else _SPLIT))
+            return
+        # A cut remainder (or the echo of our own deferral): take our unsettled
+        # ranges under it one by one, as we knew them.
+        cursor = lo
+        for span_lo, span_hi, span_kind in spans:
+            a, b = max(span_lo, lo), min(span_hi, hi)
+            if span_kind >= _SENT_FP and theirs is None:
+                kind = _DONE  # the peer matched our fingerprint (it answers ids with ids)
+            elif span_kind in (_SENT_IDS, _ANSWER):
+                kind = _ANSWER
+            elif span_kind == _SENT_FP or (a, b) != (span_lo, span_hi):
+                kind = _OFFER
+            else:
+                kind = span_kind
+            if a > cursor:
+                _add(actions, (cursor, a, 0, 0, _DONE))
+            _add(actions, (a, b, items.index(a), items.index(b), kind))
+            cursor = b
+        if cursor < hi:
+            _add(actions, (cursor, hi, 0, 0, _DONE))
+
+    def _settle(self, i: int, j: int, theirs: list[bytes]) -> None:
+        """Both sides' ids of one range are known: record the differences once."""
+        mine = self._items.ids(i, j)
+        their_set, my_set = set(theirs), set(mine)
+        for id_ in mine:
+            if id_ not in their_set and id_ not in self._have_seen:
+                self._have_seen.add(id_)
+                self.have_ids.append(id_)
+        for id_ in theirs:
+            if id_ not in my_set and id_ not in self._need_seen:
+                self._need_seen.add(id_)
+                self.need_ids.append(id_)
+
+    def _write(self, actions: list[_Action], *, defer: bool) -> tuple[bytes, list[_Span]]:
+        """Encode actions within the frame; return the message and its unsettled ranges."""
+        writer = _Writer(self._config.max_message_bytes, self._window if defer else _UNPACED)
+        stopped = len(actions)
+        for k, action in enumerate(actions):
+            if not self._emit(writer, action):
+                stopped = k
+                break
+        spans = writer.open
+        if writer.cut is not None:
+            cut = writer.cut
+            rest = [(max(lo, cut), hi, kind) for lo, hi, _, _, kind in actions[stopped:] if kind != _DONE and hi > cut]
+            if rest and not defer:
+                whole = self._items.fingerprint(self._items.index(cut), len(self._items))
+                writer.ranges.append([0, b"", FINGERPRINT, whole])
+            else:
+                writer.ranges.append([0, b"", SKIP, None])
+            spans = spans + rest
+        return encode([PROTOCOL_VERSION, writer.ranges]), spans
+
+    def _emit(self, writer: _Writer, action: _Action) -> bool:
+        _, hi, i, j, kind = action
+        items, config = self._items, self._config
+        if kind == _DONE:
+            return writer.put(hi, SKIP, None)
+        if kind == _OFFER:
+            return writer.put(hi, FINGERPRINT, items.fingerprint(i, j))
+        if kind == _ANSWER or j - i <= config.idlist_threshold:
+            return self._emit_ids(writer, hi, i, j)
+        start = i
+        for step in range(1, config.branching):
+            end = i + (j - i) * step // config.branching
+            if end > start:
+                if not writer.put(items.bound_before(end), FINGERPRINT, items.fingerprint(start, end)):
+                    return False
+                start = end
+        return writer.put(hi, FINGERPRINT, items.fingerprint(start, j))
+
+    def _emit_ids(self, writer: _Writer, hi: Bound, i: int, j: int) -> bool:
+        fit = writer.id_room()
+        if j - i <= fit:
+            ids: list[Value] = [*self._items.ids(i, j)]
+            return writer.put(hi, IDLIST, ids)
+        if fit >= 1:  # send what fits; the rest goes past the cut
+            head: list[Value] = [*self._items.ids(i, i + fit)]
+            writer.put(self._items.bound_before(i + fit), IDLIST, head)
+        writer.cut = writer.lo
+        return False
+
+
+def _add(actions: list[_Action], action: _Action) -> None:
+    """Append, merging neighbouring settled ranges into one SKIP."""
+    if action[4] == _DONE and actions and actions[-1][4] == _DONE:
+        actions[-1] = (actions[-1][0], action[1], 0, 0, _DONE)
+    else:
+        actions.append(action)
+
+
+def _parse(message: bytes, limits: Limits) -> list[_Range]:
+    """Decode and check a message; every flaw is a ``ReconcileError``."""
+    try:
+        value = decode(message, limits)
+    except DecodeError as exc:
+        raise ReconcileError(f"undecodable reconcile message: {exc}") from None
+    if not isinstance(value, list) or len(value) != 2:
+        raise ReconcileError("a reconcile message is [version, ranges]")
+    version, raw_ranges = value
+    if type(version) is not int or version != PROTOCOL_VERSION:
+        raise ReconcileError(f"unsupported reconcile protocol version {version!r}")
+    if not isinstance(raw_ranges, list) or not raw_ranges:
+        raise ReconcileError("the range list is empty or not a list")
+    ranges: list[_Range] = []
+    lo, prev_ts = MIN_BOUND, 0
+    for raw in raw_ranges:
+        if not isinstance(raw, list) or len(raw) != 4:
+            raise ReconcileError("a range is [ts, prefix, mode, payload]")
+        ts, prefix, mode, payload = raw
+        if type(ts) is not int or ts < 0 or not isinstance(prefix, bytes):
+            raise ReconcileError("a bound is a uint and a byte string")
+        if ts == 0:
+            if prefix:
+                raise ReconcileError("the infinity bound carries an id prefix")
+            hi = INFINITY
+        else:
+            prev_ts += ts - 1
+            if prev_ts > MAX_TIMESTAMP:
+                raise ReconcileError("bound timestamp out of range")
+            hi = (prev_ts, prefix)
+        if hi <= lo:
+            raise ReconcileError(f"range bounds not strictly increasing at {hi!r}")
+        ranges.append((lo, hi, *_payload(mode, payload)))
+        lo = hi
+    if lo != INFINITY:
+        raise ReconcileError("the ranges do not end at infinity")
+    return ranges
+
+
+def _payload(mode: Value, payload: Value) -> tuple[int, Payload]:
+    if type(mode) is not int:
+        raise ReconcileError(f"mode {mode!r} is not an int")
+    if mode == SKIP and payload is None:
+        return SKIP, None
+    if mode == FINGERPRINT and isinstance(payload, bytes):
+        if len(payload) != FINGERPRINT_SIZE:
+            raise ReconcileError(f"fingerprint of {len(payload)} bytes")
+        return FINGERPRINT, payload
+    if mode == IDLIST and isinstance(payload, list):
+        ids = [id_ for id_ in payload if isinstance(id_, bytes) and len(id_) == ID_SIZE]
+        if len(ids) != len(payload):
+            raise ReconcileError(f"an id list entry is not {ID_SIZE} bytes")
+        return IDLIST, ids
+    raise ReconcileError(f"unknown mode {mode!r} or a payload of the wrong type")
+
+
+def reconcile_in_memory(a: ItemSet, b: ItemSet, config: ReconcileConfig = ReconcileConfig()) -> ReconcileResult:
+    """Run a whole session between two in-memory sides; ``a`` initiates."""
+    initiator, responder = Reconciler(a, config), Reconciler(b, config)
+    sizes: list[int] = []
+    message: bytes | None = initiator.initiate()
+    while message is not None:
+        sizes.append(len(message))
+        reply = responder.respond(message)
+        sizes.append(len(reply))
+        message = initiator.receive(reply)
+    return ReconcileResult(
+        have_ids=initiator.have_ids,
+        need_ids=initiator.need_ids,
+        round_trips=initiator.rounds,
+        bytes_sent=initiator.bytes_sent,
+        bytes_received=initiator.bytes_received,
+        message_sizes=sizes,
+    )

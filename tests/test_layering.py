@@ -1,0 +1,58 @@
+"""Imports go one way: node -> storage -> protocol -> crypto.
+
+The pure core stays pure: protocol/ touches no sockets, threads, clock or
+database, and only crypto/ touches the cryptography libraries.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYERS = ["crypto", "protocol", "storage", "node"]
+IMPURE = {"asyncio", "socket", "aiohttp", "aiosqlite", "sqlite3", "time", "datetime", "threading", "os", "random"}
+CRYPTO_LIBS = {"cryptography", "nacl"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py")) if (ROOT / package).is_dir() else []
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_imports_only_go_down(package: str) -> None:
+    above = set(LAYERS[LAYERS.index(package) + 1 :])
+    for path in modules(package):
+        wrong = imported_roots(path) & above
+        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}, a layer above {package}"
+
+
+def test_protocol_is_pure() -> None:
+    for path in modules("protocol"):
+        wrong = imported_roots(path) & IMPURE
+        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}; protocol/ takes time and I/O as arguments"
+
+
+def test_only_crypto_touches_crypto_libraries() -> None:
+    for package in LAYERS[1:] + ["bench"]:
+        for path in modules(package):
+            wrong = imported_roots(path) & CRYPTO_LIBS
+            assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}; use the crypto package"
+
+
+def test_layers_exist() -> None:
+    for package in ("crypto", "protocol", "storage"):
+        assert modules(package), package
