@@ -11,7 +11,6 @@ including the hop to aiosqlite's thread.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import resource
 import statistics
@@ -140,7 +139,7 @@ async def run_async(workdir: Path) -> list[Row]:
         count = sum((await store.counts(NOW)).values())
     finally:
         await store.close()
-    size = sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    size = sum(f.stat().st_size for f in (workdir / "bench.db", workdir / "bench.db-wal") if f.exists())
     rows.append(figure("database bytes per record", size / count, "B", "< 1200 B", size / count < 1200,
                        note=f"{count} records, {size / 1e6:.1f} MB"))  # fmt: skip
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -3,11 +3,12 @@
 Strategy: encoding normalises the value (maps sorted by the UTF-8 bytes of
 their keys, which must be strings) and lets the msgpack C extension write it,
 which always picks the shortest form. Decoding accepts only what the encoder
-would have written (see ``decode`` for its fast path and strict reader), so a value has exactly one encoding and a record's
-signature covers exactly one meaning. Rejected: floats, ext types, the unused
-0xc1 byte, non-minimal integers and length headers, map keys that are not
-strings or not strictly increasing (which also rejects duplicates), invalid
-UTF-8, and trailing bytes. Whatever it is fed, ``decode`` returns a value or
+would have written (see ``decode`` for its fast path and strict reader), so
+a value has exactly one encoding and a record's signature covers exactly one
+meaning. Rejected: floats, ext types, the unused 0xc1 byte, non-minimal
+integers and length headers, map keys that are not strings or not strictly
+increasing (which also rejects duplicates), invalid UTF-8, and trailing
+bytes. Whatever it is fed, ``decode`` returns a value or
 raises ``DecodeError``; nothing else escapes (a Hypothesis test holds us to it).
 """
 

@@ -249,7 +249,7 @@ class Signer(Protocol):
     def sign_message(self, message: bytes) -> bytes: ...
 
 
-def build_record(signer: Signer, body: Mapping[str, Value]) -> Record:
+def build_record(signer: Signer, body: Mapping[str, Any]) -> Record:
     """Sign ``body`` (which must hold every field but ``v`` and ``author``) and parse the result.
 
     Parsing what we just built means a node can never sign a record that its
@@ -263,7 +263,7 @@ def build_record(signer: Signer, body: Mapping[str, Value]) -> Record:
     return parse_record(encode([payload, signature]))
 
 
-def new_version(signer: Signer, old: Record, now: int, changes: Mapping[str, Value | None]) -> Record:
+def new_version(signer: Signer, old: Record, now: int, changes: Mapping[str, Any]) -> Record:
     """The next version of ``old`` with ``changes`` applied (``None`` removes a field).
 
     ``created_at`` always moves forward so the new version wins even when the

@@ -47,7 +47,7 @@ def test_protocol_is_pure() -> None:
 
 
 def test_only_crypto_touches_crypto_libraries() -> None:
-    for package in LAYERS[1:] + ["bench"]:
+    for package in [*LAYERS[1:], "bench"]:
         for path in modules(package):
             wrong = imported_roots(path) & CRYPTO_LIBS
             assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}; use the crypto package"

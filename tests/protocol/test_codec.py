@@ -35,6 +35,7 @@ SMALL = Limits(max_size=2048, max_str=64, max_bin=64, max_array=8, max_map=8, ma
 
 
 def decode_or_error(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value | DecodeError:
+    result: Value | DecodeError
     try:
         result = decode(data, limits)
     except DecodeError as exc:
@@ -45,7 +46,7 @@ def decode_or_error(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Value | Dec
     except DecodeError:
         assert isinstance(result, DecodeError), f"fast path accepted what the strict reader refuses: {data!r}"
     else:
-        assert not isinstance(result, DecodeError), f"fast path refused a canonical value: {data!r} ({result})"
+        assert not isinstance(result, DecodeError), f"fast path refused a canonical value: {data!r} ({result!r})"
         assert result == strict
     return result
 
