@@ -44,6 +44,8 @@ def _check_passphrase(passphrase: bytes | None) -> None:
 def write_key_file(path: str, seed: bytes, passphrase: bytes | None) -> None:
     """Atomically write the Ed25519 key with this seed to ``path``, mode 0600."""
     _check_passphrase(passphrase)
+    if len(seed) != 32:
+        raise KeyFileError(f"an Ed25519 seed is 32 bytes, got {len(seed)}")
     encryption: serialization.KeySerializationEncryption = (
         serialization.NoEncryption() if passphrase is None else serialization.BestAvailableEncryption(passphrase)
     )
@@ -110,7 +112,9 @@ def read_key_file(path: str, passphrase: bytes | None) -> bytes:
 
 def _read_private_file(path: str) -> bytes:
     try:
-        fd = os.open(path, os.O_RDONLY | _BINARY)
+        # O_NONBLOCK: opening a FIFO planted at the path must not hang; the
+        # S_ISREG check below then refuses it.
+        fd = os.open(path, os.O_RDONLY | _BINARY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError as exc:
         raise KeyFileError(f"key file {path} does not exist") from exc
     except OSError as exc:

@@ -23,11 +23,19 @@ _SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 _SLOT = re.compile(r"[A-Za-z0-9_-]{1,64}\Z")
 _LANGUAGE = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8}){0,2}\Z")
 _GEOHASH = re.compile(f"[{GEOHASH_ALPHABET}]+\\Z")
-_URL = re.compile(r"https?://[A-Za-z0-9.\-\[\]:]+(?::\d{1,5})?(?:/[\x21-\x7e]*)?\Z")
-# Control characters other than tab and newline never belong in member text;
-# single-line fields refuse tab and newline too.
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u2028\u2029]")
-_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_URL = re.compile(
+    r"https?://(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?(?:/[\x21-\x7e]*)?\Z",
+    re.ASCII,
+)
+# Control characters (C0, DEL, C1), line and paragraph separators and the
+# bidirectional overrides that can make text display as something else never
+# belong in member text; multi-line fields allow tab and newline only.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+_CONTROL_MULTILINE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+_CONTROL_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}]")
+# Invisible characters that make a field look filled when it is blank.
+_INVISIBLE = str.maketrans("", "", "\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
 
 def invalid(field: str, reason: str, message: str) -> RecordInvalid:
@@ -37,7 +45,7 @@ def invalid(field: str, reason: str, message: str) -> RecordInvalid:
 def text(field: str, value: Any, *, max_chars: int, multiline: bool = False) -> str:
     if not isinstance(value, str):
         raise invalid(field, "wrong_type", "must be a string")
-    if not value.strip():
+    if not value.translate(_INVISIBLE).strip():
         raise invalid(field, "empty", "must not be empty")
     if len(value) > max_chars:
         raise invalid(field, f"{field}_too_long", f"{len(value)} characters, at most {max_chars}")

@@ -13,9 +13,10 @@ costs about a hundred decodes. ``parse_record`` does the first three,
 ``check_time`` the clock and ``verify_record`` the signature; ``accept_record``
 runs all of them in that order.
 
-Records are addressable: ``(author, kind, slot)``. A newer version replaces an
-older one (higher ``created_at`` wins, ties go to the lowest id); a version
-whose status is ``fulfilled`` or ``withdrawn`` is a tombstone and is final.
+Records are addressable: ``(author, kind, slot)``. A version whose status is
+``fulfilled`` or ``withdrawn`` is a tombstone and is final: it outranks every
+live version; otherwise the higher ``created_at`` wins, ties to the lowest id
+(``replaces``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 from crypto import BadSignature, Domain, signing_message, verify_message
 from protocol import fields as f
 from protocol.codec import Limits, Value, decode, encode
-from protocol.errors import DecodeError, RecordInvalid, SignatureInvalid
+from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, SignatureInvalid
 
 FORMAT_VERSION = 1
 KINDS = ("need", "offer", "node")
@@ -98,6 +99,10 @@ class Record:
         return self.status in TOMBSTONE_STATUSES
 
     @property
+    def version_key(self) -> VersionKey:
+        return version_key(self.status, self.created_at, self.id)
+
+    @property
     def payload(self) -> bytes:
         return self.message[_RECORD_PREFIX_LEN:]
 
@@ -105,17 +110,51 @@ class Record:
         return self.fields.get(name, default)
 
 
+VersionKey = tuple[bool, int, bytes]
+
+
+def version_key(status: str, created_at: int, record_id: bytes) -> VersionKey:
+    return (status in TOMBSTONE_STATUSES, created_at, record_id)
+
+
+def replaces(a: VersionKey, b: VersionKey) -> bool:
+    """True when the version keyed ``a`` replaces the one keyed ``b``.
+
+    A total order, so every node keeps the same version whatever the order
+    records arrive in: tombstones outrank every live version (a withdrawal
+    is final even against a later edit from another device); then the newer
+    ``created_at`` wins; ties go to the lowest id.
+    """
+    return (a[0], a[1], b[2]) > (b[0], b[1], a[2])
+
+
 def newer(a: Record, b: Record) -> bool:
-    """True when ``a`` replaces ``b`` at the same address (newest wins, ties to the lowest id)."""
-    return (a.created_at, b.id) > (b.created_at, a.id)
+    """True when ``a`` replaces ``b`` at the same address."""
+    return replaces(a.version_key, b.version_key)
 
 
-def parse_record(raw: bytes) -> Record:
-    """Decode and validate fields; no clock, no signature. Raises DecodeError or RecordInvalid."""
+def payload_fields(raw: bytes) -> dict[str, Value]:
+    """The field map of stored bytes, decoded but not validated (for bookkeeping
+    on rows that were validated when they arrived)."""
+    envelope = decode(raw, _ENVELOPE_LIMITS)
+    if not isinstance(envelope, list) or len(envelope) != 2 or not isinstance(envelope[0], bytes):
+        raise RecordInvalid("bad_envelope", "a record is the array [payload, signature]")
+    body = decode(envelope[0], _PAYLOAD_LIMITS)
+    if not isinstance(body, dict):
+        raise RecordInvalid("bad_payload", "the payload must be a map")
+    return body
+
+
+def parse_record(raw: bytes, *, validate: bool = True) -> Record:
+    """Decode and validate fields; no clock, no signature. Raises DecodeError or RecordInvalid.
+
+    ``validate=False`` is for bytes this node validated when they arrived
+    (its own store): a rule tightened since must not make old rows unreadable.
+    """
     if not isinstance(raw, bytes):
         raise DecodeError(f"expected bytes, got {type(raw).__name__}")
     if len(raw) > MAX_RECORD_BYTES:
-        raise RecordInvalid("too_large", f"record of {len(raw)} bytes exceeds {MAX_RECORD_BYTES}")
+        raise DecodeError(f"record of {len(raw)} bytes exceeds the limit of {MAX_RECORD_BYTES}")
     envelope = decode(raw, _ENVELOPE_LIMITS)
     if not isinstance(envelope, list) or len(envelope) != 2:
         raise RecordInvalid("bad_envelope", "a record is the array [payload, signature]")
@@ -125,7 +164,7 @@ def parse_record(raw: bytes) -> Record:
     body = decode(payload, _PAYLOAD_LIMITS)
     if not isinstance(body, dict):
         raise RecordInvalid("bad_payload", "the payload must be a map")
-    status = _validate(body)
+    status = _validate(body) if validate else str(body.get("status", "open"))
     message = signing_message(Domain.RECORD, payload)
     return Record(
         raw=raw,
@@ -168,7 +207,10 @@ def accept_record(raw: bytes, now: int) -> Record:
 
 
 def check_transition(old_status: str, new_status: str) -> None:
-    """Rules a newer version's status must follow relative to the version it replaces."""
+    """Rules an author's node follows when it makes a new version.
+
+    Receivers need no such check: ``replaces`` already ranks a tombstone above
+    every live version, so a version after a tombstone is simply superseded."""
     if old_status in TOMBSTONE_STATUSES:
         raise RecordInvalid("after_tombstone", f"the record was already {old_status}; it cannot change")
     if new_status not in TRANSITIONS[old_status]:
@@ -177,7 +219,7 @@ def check_transition(old_status: str, new_status: str) -> None:
 
 def _validate(body: dict[str, Value]) -> str:
     """Check every field of a payload; return its lifecycle status."""
-    if body.get("v") != FORMAT_VERSION:
+    if type(body.get("v")) is not int or body["v"] != FORMAT_VERSION:
         raise RecordInvalid("unsupported_version", f"format version must be {FORMAT_VERSION}", field="v")
     kind = f.choice("kind", body.get("kind"), KINDS)
     if kind == "node":
@@ -270,6 +312,8 @@ def new_version(signer: Signer, old: Record, now: int, changes: Mapping[str, Any
     clock has not ticked; a tombstone keeps the expiry of what it replaces, so
     it outlives every copy of the record it withdraws.
     """
+    if signer.public_key != old.author:
+        raise LocalProtocolError("only the author's key can make a new version of a record")
     body: dict[str, Value] = dict(old.fields)
     for name, value in changes.items():
         if name in ("v", "author", "kind", "slot", "created_at"):

@@ -104,7 +104,7 @@ def decode_cursor(order: Order, cursor: str) -> list[int]:
         not isinstance(value, list)
         or len(value) != width
         or value[0] != order
-        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:])
+        or not all(type(v) is int and -(2**63) <= v < 2**63 for v in value[1:])
     ):
         raise InvalidQuery("the cursor belongs to another search order")
     return [int(v) for v in value[1:]]  # type: ignore[arg-type]

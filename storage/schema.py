@@ -3,8 +3,8 @@
 One row per address: the current version of each (author, kind, slot). The
 raw signed bytes are kept exactly as received; the other columns are copies
 of payload fields, there only to be indexed. ``purge_at`` is when the sweep
-deletes the row: a record's own expiry, or for a tombstone the latest expiry
-of anything it replaced, so an old copy arriving late cannot come back.
+deletes the row: a record's own expiry, or the latest expiry of anything it
+replaced if later, so an old copy arriving late cannot come back.
 
 Text search is a contentless FTS5 table (the text already lives in ``raw``;
 storing it twice would double the file) without per-row column sizes (no

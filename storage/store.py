@@ -14,7 +14,7 @@ gets its own ``rejected`` outcome and never spoils the batch.
 
 The store trusts that records were verified (``protocol.records.accept_record``)
 before they reach it; it re-checks only what depends on what it holds and on
-the clock: duplicates, replacement, status transitions, expiry.
+the clock: duplicates, which version outranks which, expiry.
 """
 
 from __future__ import annotations
@@ -28,9 +28,16 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from protocol.errors import RecordInvalid
 from protocol.filters import SyncFilter
-from protocol.records import MAX_FUTURE_SKEW, Record, check_transition, parse_record
+from protocol.records import (
+    MAX_FUTURE_SKEW,
+    Record,
+    VersionKey,
+    parse_record,
+    payload_fields,
+    replaces,
+    version_key,
+)
 from storage import schema
 from storage.errors import SchemaTooNew, StorageError, StoreClosed, StoreCorrupt
 from storage.query import URGENCY_RANK, Page, Query, build_sql, next_cursor
@@ -82,6 +89,10 @@ class _Current:
     status: str
     raw: bytes
 
+    @property
+    def version_key(self) -> VersionKey:
+        return version_key(self.status, self.created_at, self.id)
+
 
 @dataclass
 class _PutJob:
@@ -94,6 +105,10 @@ class _PutJob:
 class _SweepJob:
     now: int
     future: asyncio.Future[int]
+
+
+class _Stop:
+    """Queued by ``close``: the writer finishes what is ahead of it, then ends."""
 
 
 @contextlib.contextmanager
@@ -127,7 +142,7 @@ class RecordStore:
         self.config = config
         self._writer_db = writer
         self._reader_db = reader
-        self._queue: asyncio.Queue[_PutJob | _SweepJob | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[_PutJob | _SweepJob | _Stop] = asyncio.Queue()
         self._next_seq = 1
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -151,8 +166,6 @@ class RecordStore:
                 await writer.close()
                 raise
         store = cls(path, writer, reader, config)
-        rows = list(await writer.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
-        store._next_seq = int(rows[0][0]) + 1
         store._task = asyncio.create_task(store._run_writer(), name=f"record-writer {path}")
         return store
 
@@ -198,7 +211,7 @@ class RecordStore:
             return
         self._closed = True
         if self._task is not None:
-            await self._queue.put(None)
+            await self._queue.put(_Stop())
             await self._task
         await self._reader_db.close()
         await self._writer_db.close()
@@ -233,11 +246,11 @@ class RecordStore:
         return await future
 
     async def _run_writer(self) -> None:
-        pending: _PutJob | _SweepJob | None = None
+        held: _PutJob | _SweepJob | _Stop | None = None  # taken from the queue, not yet run
         while True:
-            job = pending or await self._queue.get()
-            pending = None
-            if job is None:
+            job = held if held is not None else await self._queue.get()
+            held = None
+            if isinstance(job, _Stop):
                 return
             if isinstance(job, _SweepJob):
                 await self._settle([job], self._sweep_rows(job.now))
@@ -247,7 +260,7 @@ class RecordStore:
             while count < self.config.max_batch_records and not self._queue.empty():
                 more = self._queue.get_nowait()
                 if not isinstance(more, _PutJob):
-                    pending = more
+                    held = more
                     break
                 jobs.append(more)
                 count += len(more.records)
@@ -280,6 +293,10 @@ class RecordStore:
         db = self._writer_db
         work = [(record, job.now) for job in jobs for record in job.records]
         await db.execute("BEGIN IMMEDIATE")
+        # Read under the write lock: another process (a CLI beside the node)
+        # may have written since our last transaction.
+        rows = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
+        self._next_seq = int(rows[0][0]) + 1
         held_ids = await self._held_ids({r.id for r, _ in work})
         current = await self._current_versions({r.address for r, _ in work})
         outcomes: list[PutOutcome] = []
@@ -310,16 +327,13 @@ class RecordStore:
         old = current.get(record.address)
         purge_at = record.expires_at
         if old is not None:
-            if (record.created_at, old.id) <= (old.created_at, record.id):
+            if not replaces(record.version_key, old.version_key):
                 return PutOutcome("superseded", record.id)
-            try:
-                check_transition(old.status, record.status)
-            except RecordInvalid as exc:
-                return PutOutcome("rejected", record.id, exc.reason)
             if old.seq is not None:
                 deletes.append(old)
-            if record.is_tombstone:
-                purge_at = max(purge_at, old.purge_at)
+            # The row outlives every version it replaced, so a late copy of
+            # one of them meets it and is turned away as superseded.
+            purge_at = max(purge_at, old.purge_at)
         held_ids.add(record.id)
         current[record.address] = _Current(
             None, record.id, record.created_at, record.expires_at, purge_at, record.status, record.raw
@@ -392,7 +406,8 @@ class RecordStore:
 
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         db = self._writer_db
-        fts = [(seq, *fts_values(parse_record(raw).fields)) for seq, raw in rows]
+        # Unvalidated on purpose: a row stored under older rules must still be deletable.
+        fts = [(seq, *fts_values(payload_fields(raw))) for seq, raw in rows]
         await db.executemany(
             "INSERT INTO records_fts(records_fts, rowid, title, body, tags) VALUES ('delete', ?, ?, ?, ?)", fts
         )
@@ -422,14 +437,14 @@ class RecordStore:
     async def get(self, record_id: bytes, now: int) -> Record | None:
         """The live record with this id (unexpired; tombstones included)."""
         rows = await self._fetch("SELECT raw FROM records WHERE id = ? AND expires_at > ?", (record_id, now))
-        return parse_record(bytes(rows[0][0])) if rows else None
+        return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
     async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
         rows = await self._fetch(
             "SELECT raw FROM records WHERE author = ? AND kind = ? AND slot = ? AND expires_at > ?",
             (author, kind, slot, now),
         )
-        return parse_record(bytes(rows[0][0])) if rows else None
+        return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
     async def get_raw_many(self, ids: Sequence[bytes], now: int) -> list[bytes]:
         """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
@@ -448,7 +463,7 @@ class RecordStore:
         rows = await self._fetch(sql, params)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        records = [parse_record(bytes(row[3])) for row in rows]
+        records = [parse_record(bytes(row[3]), validate=False) for row in rows]
         cursor = next_cursor(query, (rows[-1][0], rows[-1][1], rows[-1][2])) if more else None
         return Page(records, cursor)
 
@@ -456,11 +471,13 @@ class RecordStore:
         """The live set under ``sync_filter`` as sorted (created_at, id) pairs.
 
         Only two columns cross into Python; no record is parsed."""
+        if not sync_filter.kinds:
+            return []
         where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
         params: list[object] = [now, *sorted(sync_filter.kinds)]
-        if sync_filter.areas:
-            ranges = " OR ".join("(area >= ? AND area < ?)" for _ in sync_filter.areas)
-            where.append(f"(area IS NULL OR {ranges})")
+        if sync_filter.areas is not None:
+            ranges = ["(area >= ? AND area < ?)" for _ in sync_filter.areas]
+            where.append(f"(area IS NULL OR {' OR '.join(ranges) or '0'})")
             for area in sync_filter.areas:
                 params.extend([area, area + "~"])
         rows = await self._fetch(

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 from crypto import Domain, NodeIdentity, signing_message
 from protocol.codec import encode
-from protocol.errors import DecodeError, RecordInvalid, RemoteProtocolError, SignatureInvalid
+from protocol.errors import (
+    DecodeError,
+    LocalProtocolError,
+    RecordInvalid,
+    RemoteProtocolError,
+    SignatureInvalid,
+)
 from protocol.records import (
     DAY,
     DEFAULT_TTL,
@@ -131,6 +137,9 @@ def test_signed_non_canonical_encodings_are_rejected() -> None:
         ({"title": "x" * 121}, "title_too_long"),
         ({"title": "   "}, "empty"),
         ({"title": "line\nbreak"}, "control_character"),
+        ({"title": "next\x85line"}, "control_character"),
+        ({"title": "\u202etxet"}, "control_character"),
+        ({"title": "\u200b"}, "empty"),
         ({"details": "x" * 2001}, "details_too_long"),
         ({"category": "Food"}, "bad_slug"),
         ({"category": "food--x"}, "bad_slug"),
@@ -228,9 +237,40 @@ def test_ties_go_to_the_lowest_id() -> None:
 
 
 def test_size_is_checked_before_decoding() -> None:
-    with pytest.raises(RecordInvalid) as info:
+    with pytest.raises(DecodeError, match="exceeds the limit"):
         parse_record(b"\x92" + b"\x00" * MAX_RECORD_BYTES)
-    assert info.value.reason == "too_large"
+
+
+def test_version_must_be_the_integer_one() -> None:
+    for bad in (True, 2, "1"):
+        payload = encode({"v": bad, "author": ALICE.public_key, **need()})
+        with pytest.raises(RecordInvalid) as info:
+            accept_record(sign_raw(ALICE, payload), NOW)
+        assert info.value.reason == "unsupported_version"
+
+
+def test_only_the_author_makes_new_versions() -> None:
+    v1 = build_record(ALICE, need())
+    with pytest.raises(LocalProtocolError):
+        new_version(BOB, v1, NOW, {"status": "claimed"})
+
+
+def test_tombstones_outrank_every_live_version() -> None:
+    """Whatever order versions arrive in, every node keeps the same one."""
+    v1 = build_record(ALICE, need())
+    withdrawn = new_version(ALICE, v1, NOW + 100, {"status": "withdrawn"})
+    # A later edit made elsewhere (another device, a buggy client).
+    later_edit = build_record(ALICE, need(created_at=NOW + 200, title="edited later"))
+    assert newer(withdrawn, later_edit) and not newer(later_edit, withdrawn)
+    fulfilled = build_record(ALICE, need(created_at=NOW + 300, status="fulfilled"))
+    assert newer(fulfilled, withdrawn)  # between tombstones, the newer one
+    versions = [v1, withdrawn, later_edit, fulfilled]
+    for order in (versions, versions[::-1], [later_edit, v1, fulfilled, withdrawn]):
+        kept = order[0]
+        for version in order[1:]:
+            if newer(version, kept):
+                kept = version
+        assert kept is fulfilled
 
 
 @settings(max_examples=300)
