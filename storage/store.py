@@ -155,11 +155,19 @@ class RecordStore:
         with _translate(path):
             writer = await cls._connect(path, config)
             try:
+                # Nothing is written before we know the file is ours to change:
+                # a too-new or damaged file is left exactly as it was.
+                await cls._check_version(writer, path)
                 if config.quick_check_at_open:
                     rows = list(await writer.execute_fetchall("PRAGMA quick_check"))
                     if [tuple(r) for r in rows] != [("ok",)]:
                         raise StoreCorrupt(path, "; ".join(str(r[0]) for r in rows[:3]))
-                await cls._migrate(writer, path)
+                await writer.execute("PRAGMA journal_mode = WAL")
+                await writer.execute("PRAGMA synchronous = FULL")
+                await writer.execute(f"PRAGMA wal_autocheckpoint = {int(config.wal_autocheckpoint_pages)}")
+                # Give the disk back after a checkpoint instead of keeping a big WAL file.
+                await writer.execute("PRAGMA journal_size_limit = 67108864")
+                await cls._migrate(writer)
                 reader = await cls._connect(path, config)
                 await reader.execute("PRAGMA query_only = ON")
             except BaseException:
@@ -174,19 +182,14 @@ class RecordStore:
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
             await db.execute(f"PRAGMA busy_timeout = {int(config.busy_timeout_ms)}")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = FULL")
             await db.execute(f"PRAGMA cache_size = -{int(config.cache_size_kib)}")
-            await db.execute(f"PRAGMA wal_autocheckpoint = {int(config.wal_autocheckpoint_pages)}")
-            # Give the disk back after a checkpoint instead of keeping a big WAL file.
-            await db.execute("PRAGMA journal_size_limit = 67108864")
         except BaseException:
             await db.close()
             raise
         return db
 
     @staticmethod
-    async def _migrate(db: aiosqlite.Connection, path: str) -> None:
+    async def _check_version(db: aiosqlite.Connection, path: str) -> None:
         rows = list(await db.execute_fetchall("PRAGMA user_version"))
         version = int(rows[0][0])
         if version > schema.SCHEMA_VERSION:
@@ -194,6 +197,11 @@ class RecordStore:
                 f"{path} has schema version {version}, newer than this mutualaid understands "
                 f"({schema.SCHEMA_VERSION}); upgrade mutualaid"
             )
+
+    @staticmethod
+    async def _migrate(db: aiosqlite.Connection) -> None:
+        rows = list(await db.execute_fetchall("PRAGMA user_version"))
+        version = int(rows[0][0])
         for target in range(version + 1, schema.SCHEMA_VERSION + 1):
             await db.execute("BEGIN IMMEDIATE")
             try:
@@ -279,7 +287,8 @@ class RecordStore:
                     job.future.set_exception(exc)
             return
         if isinstance(jobs[0], _SweepJob):
-            jobs[0].future.set_result(result)
+            if not jobs[0].future.done():  # its caller may have been cancelled
+                jobs[0].future.set_result(result)
             return
         offset = 0
         for job in jobs:

@@ -1,0 +1,110 @@
+# Shared by the storage tests: signed records from fixed seeds (real Ed25519
+# signatures, so every id in a failing test is reproducible), and a last-resort
+# release of a store whose writer task died or hung.
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from crypto import NodeIdentity
+from protocol.codec import Value
+from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record
+from storage import RecordStore
+
+NOW = 1_800_000_000
+
+
+def identity(name: str) -> NodeIdentity:
+    """A deterministic identity per name."""
+    return NodeIdentity.from_seed(name.encode().ljust(32, b"."))
+
+
+ALICE = identity("alice")
+BOB = identity("bob")
+
+
+def post(
+    author: NodeIdentity = ALICE,
+    slot: str = "s1",
+    *,
+    kind: str = "need",
+    created_at: int = NOW - 100,
+    expires_at: int | None = None,
+    status: str = "open",
+    title: str = "Winter coats for two children",
+    category: str = "clothing",
+    area: str = "u4pru",
+    urgency: str | None = None,
+    details: str | None = None,
+    tags: list[str] | None = None,
+) -> Record:
+    """A need or an offer; only the arguments given differ from a plain open need."""
+    body: dict[str, Value] = {
+        "kind": kind,
+        "slot": slot,
+        "created_at": created_at,
+        "expires_at": created_at + DEFAULT_TTL if expires_at is None else expires_at,
+        "status": status,
+        "title": title,
+        "category": category,
+        "area": area,
+    }
+    if urgency is not None:
+        body["urgency"] = urgency
+    if details is not None:
+        body["details"] = details
+    if tags is not None:
+        body["tags"] = list[Value](tags)
+    return build_record(author, body)
+
+
+def node_profile(
+    author: NodeIdentity = ALICE, *, created_at: int = NOW - 100, areas: tuple[str, ...] = ("u4",)
+) -> Record:
+    return build_record(
+        author,
+        {
+            "kind": "node",
+            "slot": NODE_PROFILE_SLOT,
+            "created_at": created_at,
+            "expires_at": created_at + DEFAULT_TTL,
+            "name": "Neighbourhood pantry",
+            "areas": list[Value](areas),
+            "urls": ["http://127.0.0.1:8080"],
+            "seal_key": author.seal_public_key,
+        },
+    )
+
+
+# Long enough that only a deadlock reaches it; a healthy close takes milliseconds.
+HANG_GUARD_SECONDS = 10
+
+
+async def release(store: RecordStore) -> None:
+    """Stop the writer task and close both connections, whatever state they are in.
+
+    ``close()`` is the real API and every test calls it first; this runs after
+    it so that a test which caught a broken close does not leave aiosqlite's
+    non-daemon threads behind to hang the test process at exit."""
+    task = store._task
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    await store._reader_db.close()
+    await store._writer_db.close()
+
+
+async def close_or_fail(store: RecordStore) -> None:
+    """``await store.close()``, failing the test instead of hanging it forever."""
+    try:
+        # asyncio.timeout, not wait_for: close() must run in the caller's task,
+        # exactly as a caller would run it (wait_for would start a new task and
+        # so change the order in which the writer sees the queue).
+        async with asyncio.timeout(HANG_GUARD_SECONDS):
+            await store.close()
+    except TimeoutError:
+        raise AssertionError(f"RecordStore.close() did not return within {HANG_GUARD_SECONDS} s") from None
+    finally:
+        await release(store)
