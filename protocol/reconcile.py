@@ -21,6 +21,18 @@ unsettled ranges, one per range sent, and takes such a remainder apart along
 them instead of searching it again, then sends no more ranges than the peer
 could answer; when its own message is full it sends SKIP and owes the rest.
 
+The initiator trusts a reply only as an answer to what it asked: an id list
+must start one of its unsettled ranges that it sent (as a fingerprint or as
+ids) and stay inside it, ending early only when the cut remainder follows,
+and a fingerprint other than that last remainder must lie inside one range it
+sent as a fingerprint (a split). Anything else is a ``ReconcileError``: a
+hostile responder can neither settle a range twice nor one it was never
+asked about. Once ``max_need_ids`` ids we lack are known, the initiator ends
+the session early (``complete`` is False): the caller fetches those and
+reconciles again, so a peer far ahead (a new node's first sync) is caught up
+in steps, and a lying peer can make us hold at most that many made-up ids.
+Every other cost of a message, on either side, is bounded by the frame limit.
+
 Fingerprint of a range: the first 16 bytes of SHA-256 over the sum of its ids,
 read as little-endian 256-bit integers, modulo 2**256, written as 32 bytes
 little-endian, followed by the item count as 8 bytes little-endian. A sum is
@@ -173,9 +185,16 @@ class ReconcileConfig:
     max_rounds: int = 512
     """Round trips after which the session is abandoned as a runaway peer
     (512 frames of ids is about 1M ids at the default frame limit)."""
+    max_need_ids: int = 100_000
+    """Most ids the initiator takes from the peer as ``need_ids`` in one
+    session; on reaching it the session ends early with ``complete`` False.
+    The peer's ids cannot be checked before they are fetched, so this bounds
+    what a hostile responder can make us hold (about 12 MB at 100k); an honest
+    peer further ahead is caught up over several sessions."""
 
     def __post_init__(self) -> None:
-        for name, low in (("branching", 2), ("idlist_threshold", 1), ("max_message_bytes", 512), ("max_rounds", 1)):
+        lows = (("branching", 2), ("idlist_threshold", 1), ("max_message_bytes", 512), ("max_rounds", 1))
+        for name, low in (*lows, ("max_need_ids", 0)):
             value = getattr(self, name)
             if type(value) is not int or value < low:
                 raise LocalProtocolError(f"ReconcileConfig.{name} must be an int >= {low}, got {value!r}")
@@ -192,6 +211,8 @@ class ReconcileResult:
     bytes_received: int
     message_sizes: list[int] = field(default_factory=list)
     """Every message in order: initiator, responder, initiator..."""
+    complete: bool = True
+    """False when the session stopped at ``max_need_ids``."""
 
     @property
     def total_bytes(self) -> int:
@@ -267,6 +288,8 @@ class Reconciler:
         self.bytes_sent = 0
         self.bytes_received = 0
         self.done = False
+        self.complete = True
+        """False when the session ended early at ``max_need_ids``: reconcile again."""
 
     def initiate(self) -> bytes:
         """First message: one fingerprint of the whole set, cheapest when in sync."""
@@ -301,6 +324,7 @@ class Reconciler:
         if self._role != "initiator" or self.done:
             raise LocalProtocolError("receive() before initiate() or after the session ended")
         ranges = self._accept(message)
+        self._check_answers(ranges)
         self._pace(ranges[-1])
         actions: list[_Action] = []
         for lo, hi, _mode, payload in ranges:
@@ -309,6 +333,9 @@ class Reconciler:
                 _add(actions, (lo, hi, 0, 0, _DONE))
             else:
                 self._route(actions, lo, hi, payload)
+        if not self.complete:  # max_need_ids reached: fetch those, then sync again
+            self.done = True
+            return None
         reply, self._open = self._write(actions, defer=True)
         if not self._open:  # all settled: the next message would be all SKIP
             self.done = True
@@ -322,6 +349,30 @@ class Reconciler:
         self.rounds += 1
         self.bytes_received += len(message) if isinstance(message, (bytes, bytearray, memoryview)) else 0
         return _parse(message, self._limits)
+
+    def _check_answers(self, ranges: list[_Range]) -> None:
+        """Refuse ids or a split for anything but our unsettled ranges as we sent them.
+
+        A responder answers our ranges in order: SKIP where it matched, a split
+        inside a range we sent as a fingerprint, its ids for the whole of a
+        range we sent (or their head, then the cut), and at the cut one
+        FINGERPRINT from there to infinity, which ``_route`` takes apart. Every
+        range of ours is answered once, so a settled one is not open any more.
+        """
+        last = len(ranges) - 1
+        for k, (lo, hi, mode, _) in enumerate(ranges):
+            if mode == SKIP or (mode == FINGERPRINT and k == last):
+                continue
+            at = bisect_right(self._open, lo, key=lambda span: span[1])
+            span_lo, span_hi, kind = self._open[at] if at < len(self._open) else (INFINITY, INFINITY, _DONE)
+            if not (span_lo <= lo and hi <= span_hi and kind >= _SENT_FP):
+                raise ReconcileError(f"{'ids' if mode == IDLIST else 'a split'} for a range we did not leave open")
+            if mode == FINGERPRINT and kind != _SENT_FP:
+                raise ReconcileError("a split of a range we sent as ids")
+            if mode == IDLIST and lo != span_lo:
+                raise ReconcileError("ids for part of an open range")
+            if mode == IDLIST and hi < span_hi and not (k == last - 1 and ranges[last][2] == FINGERPRINT):
+                raise ReconcileError("ids cut short without the remainder after them")
 
     def _pace(self, last: _Range) -> None:
         """A reply cut short ends in a fingerprint spanning several of our ranges."""
@@ -376,8 +427,12 @@ class Reconciler:
             if id_ not in their_set and id_ not in self._have_seen:
                 self._have_seen.add(id_)
                 self.have_ids.append(id_)
+        cap = self._config.max_need_ids
         for id_ in theirs:
             if id_ not in my_set and id_ not in self._need_seen:
+                if len(self.need_ids) >= cap:
+                    self.complete = False
+                    return
                 self._need_seen.add(id_)
                 self.need_ids.append(id_)
 
@@ -512,4 +567,5 @@ def reconcile_in_memory(a: ItemSet, b: ItemSet, config: ReconcileConfig = Reconc
         bytes_sent=initiator.bytes_sent,
         bytes_received=initiator.bytes_received,
         message_sizes=sizes,
+        complete=initiator.complete,
     )

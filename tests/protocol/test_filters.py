@@ -6,7 +6,7 @@ import pytest
 
 from crypto import NodeIdentity
 from protocol.errors import RecordInvalid
-from protocol.filters import MAX_FILTER_AREAS, SyncFilter
+from protocol.filters import SyncFilter
 from protocol.records import DEFAULT_TTL, build_record
 
 NOW = 1_800_000_000

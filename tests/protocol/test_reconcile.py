@@ -424,3 +424,179 @@ def test_recent_differences_are_cheap(hundred_k: list[Item]) -> None:
     result = reconcile_in_memory(a, b)
     check(result, newest[0::2], newest[1::2], ReconcileConfig())
     assert result.round_trips <= 3 and result.total_bytes < 10_000
+
+
+# -- a hostile responder may only answer what the initiator left open -----------------
+
+
+Part = tuple[tuple[int, bytes] | None, int, Value]  # upper bound (None: infinity), mode, payload
+
+
+def wire(*ranges: Part) -> bytes:
+    """A reply from ``(upper bound or None for infinity, mode, payload)`` triples."""
+    out: list[Value] = []
+    prev = 0
+    for bound, mode, payload in ranges:
+        if bound is None:
+            out.append([0, b"", mode, payload])
+        else:
+            out.append([bound[0] - prev + 1, bound[1], mode, payload])
+            prev = bound[0]
+    return encode([1, out])
+
+
+def fake_ids(count: int, seed: int = 0) -> list[Value]:
+    rng = random.Random(seed)
+    return [rng.randbytes(32) for _ in range(count)]
+
+
+WRONG = b"\x00" * 16  # a fingerprint that matches none of our ranges
+HOSTILE_CONFIG = ReconcileConfig(branching=2, idlist_threshold=1)
+HOSTILE_A = ItemSet([(10, b"\x01" * 32), (20, b"\x02" * 32), (30, b"\x03" * 32), (31, b"\x04" * 32)])
+
+
+def initiator_with_open_ranges() -> Reconciler:
+    """An initiator whose unsettled ranges are, as it sent them: ids below (15, ""),
+    ids up to (25, ""), a fingerprint up to (31, "") and a fingerprint up to infinity."""
+    initiator = Reconciler(HOSTILE_A, HOSTILE_CONFIG)
+    initiator.initiate()
+    split = wire(((15, b""), FINGERPRINT, WRONG), ((25, b""), FINGERPRINT, WRONG), (None, FINGERPRINT, WRONG))
+    ask = initiator.receive(split)
+    assert ask is not None
+    value = decode(ask, Limits())
+    assert isinstance(value, list) and isinstance(value[1], list)
+    assert [r[:3] for r in value[1] if isinstance(r, list)] == [
+        [16, b"", IDLIST],
+        [11, b"", IDLIST],
+        [7, b"", FINGERPRINT],
+        [0, b"", FINGERPRINT],
+    ]
+    return initiator
+
+
+X, Y = b"x" * 32, b"y" * 32
+LEGITIMATE_ANSWERS = {
+    "every range answered": wire(
+        ((15, b""), IDLIST, [X]), ((25, b""), IDLIST, []), ((31, b""), SKIP, None), (None, IDLIST, [Y])
+    ),
+    "ids cut short, then the remainder": wire(((12, b""), IDLIST, [X]), (None, FINGERPRINT, WRONG)),
+    "cut before any answer": wire((None, FINGERPRINT, WRONG)),
+    "a split, then the remainder": wire(
+        ((15, b""), IDLIST, []),
+        ((25, b""), IDLIST, []),
+        ((27, b""), FINGERPRINT, WRONG),
+        ((29, b""), FINGERPRINT, WRONG),
+        (None, FINGERPRINT, WRONG),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(LEGITIMATE_ANSWERS))
+def test_answers_to_open_ranges_are_taken(name: str) -> None:
+    initiator = initiator_with_open_ranges()
+    initiator.receive(LEGITIMATE_ANSWERS[name])
+    assert set(initiator.need_ids) <= {X, Y}
+
+
+OUT_OF_TURN = {
+    "ids across two open ranges": wire(((25, b""), IDLIST, [X]), (None, SKIP, None)),
+    "ids for the tail of an open range": wire(((12, b""), SKIP, None), ((15, b""), IDLIST, [X]), (None, SKIP, None)),
+    "ids cut short with no remainder": wire(((12, b""), IDLIST, [X]), (None, SKIP, None)),
+    "ids cut short before more answers": wire(
+        ((12, b""), IDLIST, [X]), ((25, b""), SKIP, None), (None, FINGERPRINT, WRONG)
+    ),
+    "a split of a range sent as ids": wire(((12, b""), FINGERPRINT, WRONG), (None, FINGERPRINT, WRONG)),
+    "a split across two open ranges": wire(
+        ((25, b""), SKIP, None), ((35, b""), FINGERPRINT, WRONG), (None, SKIP, None)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(OUT_OF_TURN))
+def test_answers_outside_open_ranges_are_refused(name: str) -> None:
+    initiator = initiator_with_open_ranges()
+    with pytest.raises(ReconcileError):
+        initiator.receive(OUT_OF_TURN[name])
+    assert initiator.need_ids == []
+
+
+def initiator_owing_one_range() -> Reconciler:
+    """The first three ranges settled; only (31, "") up to infinity is open, sent as ids."""
+    initiator = initiator_with_open_ranges()
+    ask = initiator.receive(
+        wire(((15, b""), IDLIST, [X]), ((25, b""), IDLIST, []), ((31, b""), SKIP, None), (None, FINGERPRINT, WRONG))
+    )
+    assert ask is not None and initiator.need_ids == [X]
+    return initiator
+
+
+SETTLED_AGAIN = {
+    "ids for a settled range": wire(((15, b""), IDLIST, [Y]), (None, SKIP, None)),
+    "a split of a settled range": wire(((15, b""), FINGERPRINT, WRONG), (None, SKIP, None)),
+    "ids from the middle of our ids": wire(((40, b""), SKIP, None), (None, IDLIST, [Y])),
+    "a split of our ids": wire(((35, b""), SKIP, None), ((40, b""), FINGERPRINT, WRONG), (None, FINGERPRINT, WRONG)),
+}
+
+
+@pytest.mark.parametrize("name", list(SETTLED_AGAIN))
+def test_settled_ranges_are_closed(name: str) -> None:
+    initiator = initiator_owing_one_range()
+    with pytest.raises(ReconcileError):
+        initiator.receive(SETTLED_AGAIN[name])
+    assert initiator.need_ids == [X]
+
+
+def test_open_range_settles_once() -> None:
+    initiator = initiator_owing_one_range()
+    assert initiator.receive(wire(((31, b""), SKIP, None), (None, IDLIST, [Y]))) is None
+    assert initiator.need_ids == [X, Y]
+
+
+def test_hostile_responder_cannot_pile_up_need_ids() -> None:
+    """The reviewer's attack: every reply is ~1,900 made-up ids below a fixed
+    bound and a fingerprint of the rest. It used to run to the round limit
+    holding 972,800 ids; the second reply now re-settles a settled range."""
+    rng = random.Random(5)
+    initiator = Reconciler(ItemSet.from_unsorted((T0 + rng.randrange(MONTH), rng.randbytes(32)) for _ in range(500)))
+    initiator.initiate()
+    with pytest.raises(ReconcileError):
+        for round_ in range(ReconcileConfig().max_rounds):
+            reply = wire(((T0, b""), IDLIST, fake_ids(1900, round_)), (None, FINGERPRINT, WRONG))
+            assert len(reply) <= ReconcileConfig().max_message_bytes
+            initiator.receive(reply)
+    assert initiator.rounds == 2 and len(initiator.need_ids) == 1900
+
+
+def test_need_ids_cap_ends_the_session_early_and_a_second_one_finishes() -> None:
+    """A peer further ahead than the cap (here 3000 items) is caught up in steps."""
+    pair = make_pair(11, 0, 0, 3000)
+    small = ReconcileConfig(max_message_bytes=4096, max_need_ids=2999)
+    initiator, responder = Reconciler(pair.a, small), Reconciler(pair.b, small)
+    message: bytes | None = initiator.initiate()
+    while message is not None:
+        message = initiator.receive(responder.respond(message))
+    assert initiator.done and not initiator.complete
+    only_b_ids = {id_ for _, id_ in pair.only_b}
+    assert len(initiator.need_ids) == 2999 and set(initiator.need_ids) <= only_b_ids
+    # Fetch what was found, then reconcile again: the rest arrives.
+    fetched = [item for item in pair.only_b if item[1] in set(initiator.need_ids)]
+    second = reconcile_in_memory(ItemSet.from_unsorted(pair.shared + fetched), pair.b, small)
+    assert len(second.need_ids) == 1 and set(second.need_ids) <= only_b_ids
+    exact = ReconcileConfig(max_message_bytes=4096, max_need_ids=3000)
+    check(reconcile_in_memory(pair.a, pair.b, exact), [], pair.only_b, exact)
+    for bad in (-1, 1.5, None):
+        with pytest.raises(LocalProtocolError):
+            ReconcileConfig(max_need_ids=bad)  # type: ignore[arg-type]
+
+
+def test_responder_work_is_bounded_by_the_frame(hundred_k: list[Item]) -> None:
+    """However many ranges an initiator packs in, the reply stays in the frame."""
+    items = ItemSet(hundred_k)
+    config = ReconcileConfig()
+    cases: list[tuple[int, Value]] = [(FINGERPRINT, WRONG), (IDLIST, [])]
+    for mode, payload in cases:
+        count = (config.max_message_bytes - 64) // len(encode([61, b"", mode, payload]))
+        ranges: list[Part] = [((T0 + 60 * k, b""), mode, payload) for k in range(1, count)]
+        message = wire(*ranges, (None, mode, payload))
+        assert len(message) <= config.max_message_bytes
+        assert len(Reconciler(items, config).respond(message)) <= config.max_message_bytes
