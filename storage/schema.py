@@ -29,6 +29,7 @@ MIGRATIONS: dict[int, list[str]] = {
         CREATE TABLE records (
             seq         INTEGER PRIMARY KEY,
             id          BLOB    NOT NULL,
+            id_key      INTEGER NOT NULL,
             author      BLOB    NOT NULL,
             kind        TEXT    NOT NULL,
             slot        TEXT    NOT NULL,
@@ -42,7 +43,9 @@ MIGRATIONS: dict[int, list[str]] = {
             raw         BLOB    NOT NULL
         )
         """,
-        "CREATE UNIQUE INDEX records_id ON records(id)",
+        # Ids are looked up by their first 8 bytes: a quarter of the index of
+        # the full 32, so a batch of random ids dirties far fewer pages.
+        "CREATE INDEX records_id ON records(id_key)",
         "CREATE UNIQUE INDEX records_address ON records(author, kind, slot)",
         # The reconciliation order, covering every column a sync filter reads,
         # so building the (created_at, id) list never touches the table.

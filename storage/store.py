@@ -123,6 +123,11 @@ def _translate(path: str) -> Iterator[None]:
         raise StorageError(f"SQLite failed on {path}: {message}") from exc
 
 
+def id_key(record_id: bytes) -> int:
+    """The indexed stand-in for an id: its first 8 bytes as a signed integer."""
+    return int.from_bytes(record_id[:8], "big", signed=True)
+
+
 def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """The (title, body, tags) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
@@ -306,13 +311,14 @@ class RecordStore:
         # may have written since our last transaction.
         rows = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
         self._next_seq = int(rows[0][0]) + 1
-        held_ids = await self._held_ids({r.id for r, _ in work})
+        # An id names its content, address included, and only the current
+        # version of an address is kept: a held id is its address's current row.
         current = await self._current_versions({r.address for r, _ in work})
         outcomes: list[PutOutcome] = []
         deletes: list[_Current] = []
         inserts: dict[tuple[bytes, str, str], tuple[Record, int]] = {}
         for record, now in work:
-            outcome = self._decide(record, now, held_ids, current, deletes, inserts)
+            outcome = self._decide(record, now, current, deletes, inserts)
             outcomes.append(outcome)
         await self._apply(deletes, list(inserts.values()))
         await db.execute("COMMIT")
@@ -322,18 +328,17 @@ class RecordStore:
         self,
         record: Record,
         now: int,
-        held_ids: set[bytes],
         current: dict[tuple[bytes, str, str], _Current],
         deletes: list[_Current],
         inserts: dict[tuple[bytes, str, str], tuple[Record, int]],
     ) -> PutOutcome:
-        if record.id in held_ids:
+        old = current.get(record.address)
+        if old is not None and old.id == record.id:
             return PutOutcome("duplicate", record.id)
         if record.expires_at <= now:
             return PutOutcome("rejected", record.id, "expired")
         if record.created_at > now + MAX_FUTURE_SKEW:
             return PutOutcome("rejected", record.id, "from_future")
-        old = current.get(record.address)
         purge_at = record.expires_at
         if old is not None:
             if not replaces(record.version_key, old.version_key):
@@ -343,23 +348,11 @@ class RecordStore:
             # The row outlives every version it replaced, so a late copy of
             # one of them meets it and is turned away as superseded.
             purge_at = max(purge_at, old.purge_at)
-        held_ids.add(record.id)
         current[record.address] = _Current(
             None, record.id, record.created_at, record.expires_at, purge_at, record.status, record.raw
         )
         inserts[record.address] = (record, purge_at)
         return PutOutcome("accepted", record.id, replaced=old.id if old else None)
-
-    async def _held_ids(self, ids: set[bytes]) -> set[bytes]:
-        held: set[bytes] = set()
-        items = list(ids)
-        for start in range(0, len(items), _CHUNK):
-            chunk = items[start : start + _CHUNK]
-            rows = await self._writer_db.execute_fetchall(
-                f"SELECT id FROM records WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
-            held.update(bytes(row[0]) for row in rows)
-        return held
 
     async def _current_versions(self, addresses: set[tuple[bytes, str, str]]) -> dict[tuple[bytes, str, str], _Current]:
         found: dict[tuple[bytes, str, str], _Current] = {}
@@ -396,6 +389,7 @@ class RecordStore:
                 (
                     seq,
                     record.id,
+                    id_key(record.id),
                     record.author,
                     record.kind,
                     record.slot,
@@ -410,7 +404,11 @@ class RecordStore:
                 )
             )
             fts_rows.append((seq, *fts_values(record.fields)))
-        await db.executemany("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        await db.executemany(
+            "INSERT INTO records (seq, id, id_key, author, kind, slot, created_at, expires_at, purge_at, status, "
+            "category, area, urgency, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
         await db.executemany("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)", fts_rows)
 
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
@@ -445,7 +443,10 @@ class RecordStore:
 
     async def get(self, record_id: bytes, now: int) -> Record | None:
         """The live record with this id (unexpired; tombstones included)."""
-        rows = await self._fetch("SELECT raw FROM records WHERE id = ? AND expires_at > ?", (record_id, now))
+        rows = await self._fetch(
+            "SELECT raw FROM records WHERE id_key = ? AND id = ? AND expires_at > ?",
+            (id_key(record_id), record_id, now),
+        )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
     async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
@@ -459,12 +460,12 @@ class RecordStore:
         """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
         out: list[bytes] = []
         for start in range(0, len(ids), _CHUNK):
-            chunk = list(ids[start : start + _CHUNK])
+            chunk = set(ids[start : start + _CHUNK])
             rows = await self._fetch(
-                f"SELECT raw FROM records WHERE id IN ({','.join('?' * len(chunk))}) AND expires_at > ?",
-                [*chunk, now],
+                f"SELECT id, raw FROM records WHERE id_key IN ({','.join('?' * len(chunk))}) AND expires_at > ?",
+                [*(id_key(i) for i in chunk), now],
             )
-            out.extend(bytes(row[0]) for row in rows)
+            out.extend(bytes(row[1]) for row in rows if bytes(row[0]) in chunk)
         return out
 
     async def query(self, query: Query, now: int) -> Page:
