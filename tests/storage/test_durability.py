@@ -70,9 +70,10 @@ def run_and_kill(db: Path, seed: int, log: Path) -> list[Ack]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "tests.storage._crash_writer", str(db), str(seed)]
     complete: list[bytes] = []
-    with log.open("wb") as stderr, subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr
-    ) as proc:
+    with (
+        log.open("wb") as stderr,
+        subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr) as proc,
+    ):
         assert proc.stdout is not None
         lines: queue.Queue[bytes | None] = queue.Queue()
         reader = threading.Thread(target=read_lines, args=(proc.stdout, lines), daemon=True)
@@ -147,4 +148,3 @@ def test_acknowledged_records_survive_sigkill(tmp_path: Path, file_seed: int) ->
         exact = asyncio.run(check_store(db, acks, seed))
         # Most acknowledged records are never edited afterwards.
         assert exact >= len(acks) // 2, f"seed {seed}: only {exact} of {len(acks)} found verbatim"
-

@@ -511,18 +511,57 @@ async def test_one_sweep_deletes_at_most_sweep_batch_rows(db_path: str) -> None:
 @pytest.fixture
 async def corpus(store: RecordStore) -> dict[str, Record]:
     records = {
-        "coats": post(ALICE, "coats", title="Winter coats", category="clothing", area="u4pru",
-                      urgency="high", created_at=NOW - 500, tags=["children"]),
-        "bike": post(BOB, "bike", kind="offer", title="Bicycle repair workshop", category="tools",
-                     area="u4prv", urgency="low", created_at=NOW - 400),
-        "cafe": post(BOB, "cafe", title="Café vouchers for the weekend", category="food", area="u4pz",
-                     urgency="urgent", created_at=NOW - 300, details="Any café near the station"),
-        "bread": post(ALICE, "bread", kind="offer", title="Fresh bread daily", category="food",
-                      area="u5bcd", created_at=NOW - 200),
-        "lift": post(CAROL, "lift", title="Lift to the clinic", category="transport", area="u4",
-                     status="claimed", created_at=NOW - 150),
-        "gone": post(CAROL, "gone", title="Old winter boots", category="clothing", area="u4pru",
-                     status="withdrawn", created_at=NOW - 100),
+        "coats": post(
+            ALICE,
+            "coats",
+            title="Winter coats",
+            category="clothing",
+            area="u4pru",
+            urgency="high",
+            created_at=NOW - 500,
+            tags=["children"],
+        ),
+        "bike": post(
+            BOB,
+            "bike",
+            kind="offer",
+            title="Bicycle repair workshop",
+            category="tools",
+            area="u4prv",
+            urgency="low",
+            created_at=NOW - 400,
+        ),
+        "cafe": post(
+            BOB,
+            "cafe",
+            title="Café vouchers for the weekend",
+            category="food",
+            area="u4pz",
+            urgency="urgent",
+            created_at=NOW - 300,
+            details="Any café near the station",
+        ),
+        "bread": post(
+            ALICE, "bread", kind="offer", title="Fresh bread daily", category="food", area="u5bcd", created_at=NOW - 200
+        ),
+        "lift": post(
+            CAROL,
+            "lift",
+            title="Lift to the clinic",
+            category="transport",
+            area="u4",
+            status="claimed",
+            created_at=NOW - 150,
+        ),
+        "gone": post(
+            CAROL,
+            "gone",
+            title="Old winter boots",
+            category="clothing",
+            area="u4pru",
+            status="withdrawn",
+            created_at=NOW - 100,
+        ),
         "profile": node_profile(ALICE),
     }
     outcomes = await store.put_many(list(records.values()), NOW)
@@ -613,8 +652,14 @@ async def test_cursor_walks_every_matching_record_exactly_once(store: RecordStor
     rng = random.Random(57)
     urgencies = [None, "low", "normal", "high", "urgent"]
     matching = [
-        post(rng.choice([ALICE, BOB, CAROL]), f"m{i}", category="food", title=f"Meal number {i}",
-             created_at=NOW - 1000 + i // 3, urgency=rng.choice(urgencies))
+        post(
+            rng.choice([ALICE, BOB, CAROL]),
+            f"m{i}",
+            category="food",
+            title=f"Meal number {i}",
+            created_at=NOW - 1000 + i // 3,
+            urgency=rng.choice(urgencies),
+        )
         for i in range(57)
     ]
     others = [
@@ -755,8 +800,16 @@ async def test_sync_index_is_the_filtered_live_set_in_order(store: RecordStore, 
         author = rng.choice([ALICE, BOB, CAROL])
         created = NOW - 500 + rng.randrange(20)  # many ties on created_at
         kind = rng.choice(["need", "offer"])
-        live.append(post(author, f"p{i}", kind=kind, area=rng.choice(areas), created_at=created,
-                         status=rng.choice(["open", "claimed", "withdrawn"])))
+        live.append(
+            post(
+                author,
+                f"p{i}",
+                kind=kind,
+                area=rng.choice(areas),
+                created_at=created,
+                status=rng.choice(["open", "claimed", "withdrawn"]),
+            )
+        )
     live += [node_profile(who, created_at=NOW - 490) for who in (ALICE, BOB, CAROL)]
     expiring = [post(ALICE, f"x{i}", expires_at=NOW + 5, created_at=NOW - 490) for i in range(4)]
     outcomes = await store.put_many([*live, *expiring], NOW)
@@ -946,8 +999,9 @@ def damage_pages(db_path: str) -> None:
 async def test_damaged_pages_are_store_corrupt(db_path: str) -> None:
     store = await RecordStore.open(db_path)
     author = identity("bulk")
-    records = [post(author, f"s{i}", title=f"Record number {i}", details="lorem ipsum " * (1 + i % 20))
-               for i in range(3000)]
+    records = [
+        post(author, f"s{i}", title=f"Record number {i}", details="lorem ipsum " * (1 + i % 20)) for i in range(3000)
+    ]
     await store.put_many(records, NOW)
     await close_or_fail(store)
     damage_pages(db_path)
