@@ -120,10 +120,10 @@ async def run_async(workdir: Path) -> list[Row]:
         piped = await ingest(store, [r.raw for r in fresh[INGEST:]], pipelined=True)
         rows.append(info("raw Ed25519 verify, cryptography", ref, "/s"))
         rows.append(info("raw Ed25519 verify, libsodium (ours)", sodium, "/s"))
-        rows.append(figure("ingest into 100k store, batch 1000, serial", serial, "rec/s", "", None,
-                           ratio=serial / ref, note="check, then store, then the next batch"))  # fmt: skip
-        rows.append(figure("ingest into 100k store, batch 1000, pipelined", piped, "rec/s",
-                           ">= 60% of cryptography verify", piped / ref >= 0.6, ratio=piped / ref,
+        rows.append(figure("ingest into 100k store, batch 1000", serial, "rec/s", ">= 60% of cryptography verify",
+                           serial / ref >= 0.6, ratio=serial / ref,
+                           note="check a batch, store it, then the next"))  # fmt: skip
+        rows.append(figure("ingest, pipelined (for comparison)", piped, "rec/s", "", None, ratio=piped / ref,
                            note="next batch checked in a thread while this one commits"))  # fmt: skip
         for with_text, name in ((False, "kind+category+area"), (True, "kind+category+area+text")):
             lat = await query_latencies(store, with_text)
