@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint bench clean
+.PHONY: test lint bench run clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+run: $(STAMP)
+	$(BIN)/mutualaid run $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -21,7 +21,7 @@ the ``user_version`` bump; add new ones at the end, never edit old ones.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -58,6 +58,19 @@ MIGRATIONS: dict[int, list[str]] = {
             title, body, tags, content='', columnsize=0,
             tokenize='unicode61 remove_diacritics 2'
         )
+        """,
+    ],
+    # Manage tokens of posts made through this node: only a hash is kept, so
+    # a copy of the database does not let anyone edit members' posts.
+    2: [
+        """
+        CREATE TABLE manage_tokens (
+            author      BLOB NOT NULL,
+            kind        TEXT NOT NULL,
+            slot        TEXT NOT NULL,
+            token_hash  BLOB NOT NULL,
+            PRIMARY KEY (author, kind, slot)
+        ) WITHOUT ROWID
         """,
     ],
 }

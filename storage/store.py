@@ -99,6 +99,7 @@ class _PutJob:
     records: Sequence[Record]
     now: int
     future: asyncio.Future[list[PutOutcome]]
+    token_hash: bytes | None = None  # for put_own: saved with the record, in its transaction
 
 
 @dataclass
@@ -250,6 +251,21 @@ class RecordStore:
     async def put(self, record: Record, now: int) -> PutOutcome:
         return (await self.put_many([record], now))[0]
 
+    async def put_own(self, record: Record, token_hash: bytes, now: int) -> PutOutcome:
+        """Store a record this node signed for a member, with the hash of its
+        manage token, in one transaction: a post is never stored unmanageable."""
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+        future: asyncio.Future[list[PutOutcome]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_PutJob([record], now, future, token_hash))
+        return (await future)[0]
+
+    async def manage_token_hash(self, author: bytes, kind: str, slot: str) -> bytes | None:
+        rows = await self._fetch(
+            "SELECT token_hash FROM manage_tokens WHERE author = ? AND kind = ? AND slot = ?", (author, kind, slot)
+        )
+        return bytes(rows[0][0]) if rows else None
+
     async def sweep(self, now: int) -> int:
         """Delete rows whose time is up; returns how many. Runs in the writer."""
         if self._closed:
@@ -321,6 +337,13 @@ class RecordStore:
             outcome = self._decide(record, now, current, deletes, inserts)
             outcomes.append(outcome)
         await self._apply(deletes, list(inserts.values()))
+        tokens = [
+            (*job.records[0].address, job.token_hash)
+            for job in jobs
+            if job.token_hash is not None and job.records[0].address in inserts
+        ]
+        if tokens:
+            await db.executemany("INSERT OR REPLACE INTO manage_tokens VALUES (?, ?, ?, ?)", tokens)
         await db.execute("COMMIT")
         return outcomes
 
@@ -430,6 +453,10 @@ class RecordStore:
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
             await self._delete_rows(doomed)
+            await db.execute(
+                "DELETE FROM manage_tokens WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
+                "manage_tokens.author AND r.kind = manage_tokens.kind AND r.slot = manage_tokens.slot)"
+            )
         await db.execute("COMMIT")
         return len(doomed)
 

@@ -1,0 +1,213 @@
+"""The member API under /api/v1: post, search, read and manage records.
+
+Anyone who can reach the node may post: no account, no email, no ID. The node
+signs the record with its own key and returns a manage token once; it keeps
+only the token's SHA-256, stored in the same transaction as the record. The
+token, sent as ``Authorization: Bearer``, is what lets a poster change the
+status, edit or renew their post.
+
+Logs name records by id and kind only: never a title, details or anything
+that could identify a member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from node import __version__
+from node.errors import ApiError, read_json_object
+from node.render import parse_iso, render
+from node.state import CONFIG, IDENTITY, METRICS, STORE
+from protocol.records import DAY, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
+from storage import Query
+
+log = logging.getLogger("mutualaid.api")
+routes = web.RouteTableDef()
+
+DEFAULT_TTL_DAYS = 30
+_OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
+_POST_KEYS = frozenset({"kind", "title", "category", "area", "expires_in_days", *_OPTIONAL})
+_EDIT_KEYS = frozenset({"title", "category", "area", "expires_in_days", *_OPTIONAL})
+_REQUIRED_ON_EDIT = ("title", "category", "area")
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def _check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(body.keys() - allowed)
+    if unknown:
+        raise ApiError(400, "unknown_field", f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _ttl_days(body: dict[str, Any]) -> int:
+    days = body.get("expires_in_days", DEFAULT_TTL_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TTL // DAY:
+        raise ApiError(422, "invalid_record", f"expires_in_days must be a whole number from 1 to {MAX_TTL // DAY}")
+    return days
+
+
+def _field_value(name: str, value: Any) -> Any:
+    """JSON values to record values (dates become timestamps)."""
+    if name == "needed_by" and value is not None:
+        if not isinstance(value, str):
+            raise ApiError(422, "invalid_record", "needed_by must be an ISO 8601 date such as 2026-12-24")
+        try:
+            return parse_iso(value)
+        except (ValueError, OverflowError, OSError):
+            raise ApiError(422, "invalid_record", f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
+    return value
+
+
+@routes.get("/api/v1/node")
+async def node_info(request: web.Request) -> web.Response:
+    counts = await request.app[STORE].counts(now())
+    return web.json_response(
+        {
+            "public_key": request.app[IDENTITY].public_key.hex(),
+            "name": request.app[CONFIG].name,
+            "version": __version__,
+            "records": sum(counts.values()),
+            "peers": 0,
+        }
+    )
+
+
+@routes.post("/api/v1/records")
+async def post_record(request: web.Request) -> web.Response:
+    body = await read_json_object(request)
+    _check_keys(body, _POST_KEYS)
+    kind = body.get("kind")
+    if kind not in POST_KINDS:
+        raise ApiError(422, "invalid_record", "kind must be 'need' or 'offer'")
+    for name in ("title", "category", "area"):
+        if name not in body:
+            raise ApiError(422, "invalid_record", f"{name} is required")
+    moment = now()
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "slot": secrets.token_hex(8),
+        "created_at": moment,
+        "expires_at": moment + _ttl_days(body) * DAY,
+        "status": "open",
+    }
+    for name in ("title", "category", "area", *_OPTIONAL):
+        if name in body and body[name] is not None:
+            fields[name] = _field_value(name, body[name])
+    record = build_record(request.app[IDENTITY], fields)
+    token = secrets.token_urlsafe(32)
+    outcome = await request.app[STORE].put_own(record, hashlib.sha256(token.encode()).digest(), moment)
+    if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
+        raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
+    request.app[METRICS].count("records_posted_total", kind=record.kind)
+    log.info("posted record id=%s kind=%s", record.id.hex(), record.kind)
+    return web.json_response({"record": render(record), "manage_token": token}, status=201)
+
+
+@routes.get("/api/v1/records")
+async def search_records(request: web.Request) -> web.Response:
+    params = request.query
+    allowed = {"kind", "category", "area", "status", "q", "limit", "cursor", "order"}
+    unknown = sorted(set(params) - allowed)
+    if unknown:
+        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    kinds = tuple(params.getall("kind", [])) or ("need", "offer")
+    statuses = tuple(params.getall("status", [])) or ("open", "claimed")
+    limit_text = params.get("limit", "50")
+    if not limit_text.isdigit():
+        raise ApiError(400, "bad_query", "limit must be a whole number")
+    query = Query(
+        kinds=kinds,
+        category=params.get("category") or None,
+        area=params.get("area") or None,
+        statuses=statuses,
+        text=params.get("q") or None,
+        order=params.get("order", "newest"),  # type: ignore[arg-type]
+        limit=int(limit_text[:6]),
+        cursor=params.get("cursor") or None,
+    )
+    page = await request.app[STORE].query(query, now())
+    return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
+
+
+async def _record_or_404(request: web.Request) -> Record:
+    text = request.match_info["id"]
+    try:
+        record_id = bytes.fromhex(text)
+    except ValueError:
+        record_id = b""
+    if len(record_id) != 32:
+        raise ApiError(404, "not_found", "no such record (ids are 64 hex characters)")
+    record = await request.app[STORE].get(record_id, now())
+    if record is None:
+        raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
+    return record
+
+
+@routes.get("/api/v1/records/{id}")
+async def get_record(request: web.Request) -> web.Response:
+    return web.json_response(render(await _record_or_404(request)))
+
+
+async def _authorised(request: web.Request) -> Record:
+    """The record named in the path, if the request carries its manage token."""
+    record = await _record_or_404(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send the post's manage token as 'Authorization: Bearer <token>'")
+    stored = await request.app[STORE].manage_token_hash(*record.address)
+    given = hashlib.sha256(token.strip().encode()).digest()
+    if stored is None or not hmac.compare_digest(stored, given):
+        raise ApiError(403, "forbidden", "this manage token does not belong to this post")
+    return record
+
+
+async def _save_version(request: web.Request, old: Record, changes: dict[str, Any]) -> web.Response:
+    moment = now()
+    record = new_version(request.app[IDENTITY], old, moment, changes)
+    outcome = await request.app[STORE].put(record, moment)
+    if outcome.status != "accepted":
+        raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
+    log.info("new version id=%s replaces=%s status=%s", record.id.hex(), old.id.hex(), record.status)
+    return web.json_response({"record": render(record)})
+
+
+@routes.post("/api/v1/records/{id}/status")
+async def change_status(request: web.Request) -> web.Response:
+    old = await _authorised(request)
+    body = await read_json_object(request)
+    _check_keys(body, frozenset({"status"}))
+    status = body.get("status")
+    if status not in STATUSES:
+        raise ApiError(422, "invalid_record", f"status must be one of {', '.join(STATUSES)}")
+    return await _save_version(request, old, {"status": status})
+
+
+@routes.patch("/api/v1/records/{id}")
+async def edit_record(request: web.Request) -> web.Response:
+    """Edit fields (null removes an optional one) and/or renew with expires_in_days."""
+    old = await _authorised(request)
+    body = await read_json_object(request)
+    _check_keys(body, _EDIT_KEYS)
+    if not body:
+        raise ApiError(422, "invalid_record", "nothing to change")
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        if name == "expires_in_days":
+            changes["expires_at"] = now() + _ttl_days(body) * DAY
+        elif value is None and name in _REQUIRED_ON_EDIT:
+            raise ApiError(422, "invalid_record", f"{name} is required and cannot be removed")
+        elif name == "give_back" and old.kind != "need":
+            raise ApiError(422, "invalid_record", "give_back is only for needs")
+        else:
+            changes[name] = _field_value(name, value)
+    return await _save_version(request, old, changes)

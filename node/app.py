@@ -1,0 +1,131 @@
+"""The aiohttp application and the process around it.
+
+Start-up and shutdown live in ``cleanup_ctx`` generators, in order: the
+store opens first and closes last (after the writer has committed everything
+queued, so SIGTERM loses nothing acknowledged); background tasks are owned by
+the context that started them, which cancels and awaits them on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from crypto import NodeIdentity
+from node import api
+from node.config import NodeConfig
+from node.errors import Handler, error_middleware
+from node.metrics import Metrics, Series
+from node.openapi import openapi_document
+from node.state import CONFIG, IDENTITY, METRICS, STORE
+from storage import RecordStore
+
+log = logging.getLogger("mutualaid.node")
+
+
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    request.app[METRICS].count("http_requests_total", status=f"{response.status // 100}xx")
+    return response
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    counts = await request.app[STORE].counts(int(time.time()))
+    gauges: Series = {}
+    for (kind, status), n in counts.items():
+        gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
+    return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def create_app(config: NodeConfig, identity: NodeIdentity, database: str) -> web.Application:
+    app = web.Application(middlewares=[count_requests, error_middleware], client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[IDENTITY] = identity
+    app[METRICS] = Metrics()
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = await RecordStore.open(database)
+        try:
+            yield
+        finally:
+            await app[STORE].close()
+
+    async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_sweep_forever(app), name="expiry sweep")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.cleanup_ctx.extend([store_ctx, sweeper_ctx])
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_routes(api.routes)
+    return app
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    interval = app[CONFIG].sweep_interval_s
+    while True:
+        try:
+            removed = await app[STORE].sweep(int(time.time()))
+            if removed:
+                log.info("expiry sweep removed %d records", removed)
+        except Exception:  # a failed sweep must not end the loop; the next one retries
+            log.exception("expiry sweep failed")
+        await asyncio.sleep(interval)
+
+
+async def serve(
+    config: NodeConfig, identity: NodeIdentity, database: str, *, ready: Callable[[str], None] | None = None
+) -> None:
+    """Run the node until SIGTERM or SIGINT, then shut down cleanly."""
+    app = create_app(config, identity, database)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        site = web.TCPSite(runner, config.listen_host, config.listen_port)
+        await site.start()
+        port = runner.addresses[0][1]  # the real port when 0 was asked for
+        url = f"http://{config.listen_host}:{port}"
+        log.info("listening on %s as %s", url, identity)
+        if ready is not None:
+            ready(url)
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

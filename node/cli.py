@@ -1,0 +1,194 @@
+"""The ``mutualaid`` command: run a node, and talk to one.
+
+Human output by default, ``--json`` for scripts. Exit codes: 0 done, 1 the
+node refused (its error message is printed), 2 bad usage or the node cannot be
+reached or started. Member commands talk to the node's JSON API over HTTP
+(``--node URL`` or ``MUTUALAID_NODE``), so they work against any node.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from node import __version__
+from node.config import ConfigError, load_config
+from node.datadir import DataDirError, ensure_data_dir
+
+DEFAULT_NODE = "http://127.0.0.1:8440"
+TIMEOUT_S = 30
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8440 or 0.0.0.0:0)")
+    return host.strip("[]"), int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mutualaid", description="A mutual aid node and its command line.")
+    parser.add_argument("--version", action="version", version=f"mutualaid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = sub.add_parser("init", help="create a node's data directory (identity, admin token, config)")
+    init.add_argument("--data-dir", type=Path, help="where the node keeps its files")
+    init.add_argument("--name", help="the node's name, shown to members and peers")
+    init.add_argument("--area", action="append", dest="areas", metavar="GEOHASH", help="an area served (repeat)")
+    init.add_argument("--json", action="store_true", help="print JSON")
+
+    run = sub.add_parser("run", help="run a node (creates its data directory on first start)")
+    run.add_argument("--data-dir", type=Path, help="where the node keeps its files")
+    run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="address to serve on (port 0: any free)")
+    run.add_argument("--peer", action="append", dest="peers", metavar="URL", help="a peer node's URL (repeat)")
+    run.add_argument("--no-mdns", action="store_true", help="do not look for peers on the LAN")
+    run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+
+    post = sub.add_parser("post", help="post a need or an offer; prints its id and manage token")
+    post.add_argument("kind", choices=["need", "offer"])
+    post.add_argument("--title", required=True)
+    post.add_argument("--category", required=True, help="a slug such as food or child-care")
+    post.add_argument("--area", required=True, help="a geohash of at most 5 characters (~5 km)")
+    post.add_argument("--details")
+    post.add_argument("--tag", action="append", dest="tags", help="a tag (repeat)")
+    post.add_argument("--urgency", choices=["low", "normal", "high", "urgent"])
+    post.add_argument("--give-back", help="(needs) something you can offer in return")
+    post.add_argument("--expires-in-days", type=int)
+    _node_options(post)
+
+    search = sub.add_parser("search", help="search the records a node holds")
+    search.add_argument("--kind", choices=["need", "offer"])
+    search.add_argument("--category")
+    search.add_argument("--area", help="a geohash prefix")
+    search.add_argument("--text", help="words to look for")
+    search.add_argument("--status", choices=["open", "claimed", "fulfilled", "withdrawn"])
+    search.add_argument("--limit", type=int, default=20)
+    _node_options(search)
+
+    status = sub.add_parser("status", help="show a node's identity and counts")
+    _node_options(status)
+    return parser
+
+
+def _node_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--node", default=os.environ.get("MUTUALAID_NODE", DEFAULT_NODE), help="the node's URL")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _request(node: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    url = node.rstrip("/") + path
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - the user names the URL
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            error = json.loads(exc.read())["error"]
+            raise CliError(f"the node refused: {error['message']} ({error['code']})", 1) from None
+        except (ValueError, KeyError, TypeError):
+            raise CliError(f"the node answered HTTP {exc.code} {exc.reason}", 1) from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise CliError(f"cannot reach the node at {node}: {reason}. Is it running? (mutualaid run)") from None
+
+
+def _print(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False) if args.json else human)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    flags = {"data_dir": args.data_dir, "name": args.name, "areas": args.areas}
+    config = load_config(flags=flags)
+    files = ensure_data_dir(config)
+    key = files.identity.public_key.hex()
+    state = "created" if files.created else "already existed"
+    _print(args, {"data_dir": str(config.data_dir), "public_key": key, "created": files.created},
+           f"data directory {config.data_dir} {state}\nnode public key {key}")  # fmt: skip
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from node.app import configure_logging, serve  # noqa: PLC0415 - keeps member commands light
+
+    flags: dict[str, Any] = {"data_dir": args.data_dir, "peers": args.peers, "log_level": args.log_level}
+    if args.listen:
+        flags["listen_host"], flags["listen_port"] = args.listen
+    if args.no_mdns:
+        flags["mdns"] = False
+    config = load_config(flags=flags)
+    configure_logging(config.log_level)
+    files = ensure_data_dir(config)
+
+    def ready(url: str) -> None:
+        print(f"mutualaid node listening on {url}", flush=True)
+
+    asyncio.run(serve(config, files.identity, str(files.database), ready=ready))
+    return 0
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {"kind": args.kind, "title": args.title, "category": args.category, "area": args.area}
+    optional = {"details": args.details, "tags": args.tags, "urgency": args.urgency, "give_back": args.give_back,
+                "expires_in_days": args.expires_in_days}  # fmt: skip
+    body |= {k: v for k, v in optional.items() if v is not None}
+    result = _request(args.node, "POST", "/api/v1/records", body)
+    record = result["record"]
+    _print(args, result, f"posted {record['kind']} {record['id']}\nmanage token (keep it private, shown once): "
+                         f"{result['manage_token']}")  # fmt: skip
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    params = {"kind": args.kind, "category": args.category, "area": args.area, "q": args.text,
+              "status": args.status, "limit": args.limit}  # fmt: skip
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+    result = _request(args.node, "GET", f"/api/v1/records?{query}")
+    lines = [
+        f"{r['kind']:5} {r['status']:9} {r.get('area', ''):5} {r.get('category', ''):14} {r.get('title', '')}"
+        f"  [{r['id'][:12]}]"
+        for r in result["records"]
+    ]
+    _print(args, result, "\n".join(lines) if lines else "no records found")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    info = _request(args.node, "GET", "/api/v1/node")
+    _print(args, info, f"{info['name']} (mutualaid {info['version']})\npublic key {info['public_key']}\n"
+                       f"records {info['records']}, peers {info['peers']}")  # fmt: skip
+    return 0
+
+
+COMMANDS = {"init": cmd_init, "run": cmd_run, "post": cmd_post, "search": cmd_search, "status": cmd_status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (CliError, ConfigError, DataDirError) as exc:
+        print(f"mutualaid: {exc}", file=sys.stderr)
+        return exc.code if isinstance(exc, CliError) else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,187 @@
+"""The node's configuration: one frozen dataclass, built once at start-up.
+
+Sources, later ones winning: the defaults below, ``config.toml`` in the data
+directory, ``MUTUALAID_<FIELD>`` environment variables, command-line flags.
+Every source is checked the same way: an unknown key, or a value of the wrong
+type or out of range, is a ``ConfigError`` naming the source and the key,
+never a silent default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from protocol import fields as record_fields
+from protocol.errors import RecordInvalid
+
+CONFIG_FILE = "config.toml"
+ENV_PREFIX = "MUTUALAID_"
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message says where it came from."""
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/mutualaid`` (or ``~/.local/share/mutualaid``)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "mutualaid"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs to know to run; see docs/NODE.md for each field."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    """Holds identity.key, admin.token, config.toml and records.db."""
+    name: str = "mutualaid node"
+    """Shown to members and to peers (the node profile's name)."""
+    areas: tuple[str, ...] = ()
+    """Geohash prefixes (1-5 characters) this node serves; empty means every area."""
+    listen_host: str = "127.0.0.1"
+    """Address the HTTP server binds; 0.0.0.0 to serve the LAN."""
+    listen_port: int = 8440
+    """TCP port; 0 picks a free one (the chosen port is printed and logged)."""
+    peers: tuple[str, ...] = ()
+    """Static peer URLs, e.g. http://192.168.1.20:8440."""
+    mdns: bool = True
+    """Find peers on the LAN by mDNS (not yet implemented; accepted for forward compatibility)."""
+    log_level: str = "info"
+    """debug, info, warning or error."""
+    max_body_bytes: int = 1024 * 1024
+    """Largest HTTP request body accepted, member and peer API alike."""
+    sweep_interval_s: int = 600
+    """Seconds between expiry sweeps of the store."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.listen_port <= 65535:
+            raise ConfigError(f"listen_port {self.listen_port} is not a TCP port")
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+        try:
+            record_fields.text("name", self.name, max_chars=80)
+            for area in self.areas:
+                record_fields.geohash("areas", area)
+            for url in self.peers:
+                record_fields.url("peers", url)
+        except RecordInvalid as exc:
+            raise ConfigError(str(exc)) from None
+        if self.max_body_bytes < 16 * 1024:
+            raise ConfigError("max_body_bytes must be at least 16384")
+        if self.sweep_interval_s < 1:
+            raise ConfigError("sweep_interval_s must be at least 1")
+
+    @property
+    def config_file(self) -> Path:
+        return self.data_dir / CONFIG_FILE
+
+
+_FIELDS = {f.name: f for f in fields(NodeConfig)}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    """Turn a TOML or text value into the field's type, or say why not."""
+    kind = str(_FIELDS[name].type)
+    try:
+        if kind == "Path":
+            return Path(str(value)).expanduser()
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.lower() in ("1", "true", "yes", "on")
+            raise ValueError("expected true or false")
+        if kind == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise ValueError("expected a whole number")
+            return int(value)
+        if kind == "tuple[str, ...]":
+            if isinstance(value, str):
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError("expected a list of strings")
+        if not isinstance(value, str):
+            raise ValueError("expected a string")
+        return value
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {name}: {exc}") from None
+
+
+def _layer(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if key not in _FIELDS:
+            known = ", ".join(sorted(_FIELDS))
+            raise ConfigError(f"{source}: unknown setting {key!r} (known: {known})")
+        out[key] = _coerce(key, value, source)
+    return out
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {
+        key[len(ENV_PREFIX) :].lower(): value
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "NODE"
+    }
+    return _layer(values, "environment")
+
+
+def load_config(
+    *, data_dir: Path | None = None, flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> NodeConfig:
+    """Defaults < config.toml < environment < flags."""
+    environ = os.environ if environ is None else environ
+    env = from_environment(environ)
+    flag_values = _layer({k: v for k, v in (flags or {}).items() if v is not None}, "command line")
+    directory = data_dir or flag_values.get("data_dir") or env.get("data_dir") or default_data_dir()
+    file_values = read_toml(Path(directory) / CONFIG_FILE)
+    merged: dict[str, Any] = {"data_dir": Path(directory)}
+    merged |= _layer({k: v for k, v in file_values.items() if k != "data_dir"}, str(Path(directory) / CONFIG_FILE))
+    merged |= env
+    merged |= flag_values
+    merged["data_dir"] = Path(directory)
+    try:
+        return NodeConfig(**merged)
+    except TypeError as exc:  # pragma: no cover - _layer already filters names
+        raise ConfigError(str(exc)) from None
+
+
+def to_toml(config: NodeConfig) -> str:
+    """The settings worth keeping in config.toml, as TOML text."""
+    lines = ["# mutualaid node settings; see docs/NODE.md. Environment and flags override these."]
+    for item in dataclasses.fields(config):
+        if item.name == "data_dir":
+            continue
+        value = getattr(config, item.name)
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        elif isinstance(value, tuple):
+            text = "[" + ", ".join(_toml_string(v) for v in value) + "]"
+        else:
+            text = _toml_string(str(value))
+        lines.append(f"{item.name} = {text}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

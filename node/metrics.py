@@ -1,0 +1,39 @@
+"""Counters for ``GET /metrics`` in the Prometheus text format.
+
+Counters are labelled by small fixed sets (kind, status, reason, HTTP status
+class), never by anything a member typed, so the label space stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+_HELP = {
+    "mutualaid_records": ("gauge", "Live records held, by kind and status."),
+    "mutualaid_records_posted_total": ("counter", "Records posted by members through this node."),
+    "mutualaid_http_requests_total": ("counter", "HTTP requests answered, by status class."),
+}
+
+
+Series = dict[tuple[str, tuple[tuple[str, str], ...]], int]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._counters: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+
+    def count(self, name: str, amount: int = 1, **labels: str) -> None:
+        self._counters[(f"mutualaid_{name}", tuple(sorted(labels.items())))] += amount
+
+    def render(self, gauges: Series) -> str:
+        series = dict(self._counters) | gauges
+        lines: list[str] = []
+        for name in sorted({name for name, _ in series} | set(_HELP)):
+            kind, text = _HELP.get(name, ("counter", name))
+            lines.append(f"# HELP {name} {text}")
+            lines.append(f"# TYPE {name} {kind}")
+            for (series_name, labels), value in sorted(series.items()):
+                if series_name == name:
+                    label_text = ",".join(f'{k}="{v}"' for k, v in labels)
+                    lines.append(f"{name}{{{label_text}}} {value}" if labels else f"{name} {value}")
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,210 @@
+"""The OpenAPI 3 description of the member API, served at /api/v1/openapi.json.
+
+Written by hand, next to the handlers it describes; ``tests/node`` checks
+that every route of the app is here and every path here is a route, and that
+real responses have the documented status codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_STR = {"type": "string"}
+
+
+def _post_fields(required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": {
+            "kind": {"type": "string", "enum": ["need", "offer"]},
+            "title": {"type": "string", "maxLength": 120},
+            "category": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 32},
+            "area": {"type": "string", "pattern": "^[0123456789bcdefghjkmnpqrstuvwxyz]{1,5}$"},
+            "details": {"type": ["string", "null"], "maxLength": 2000},
+            "tags": {"type": ["array", "null"], "items": _STR, "maxItems": 10},
+            "quantity": {"type": ["string", "null"], "maxLength": 40},
+            "urgency": {"type": ["string", "null"], "enum": ["low", "normal", "high", "urgent", None]},
+            "needed_by": {"type": ["string", "null"], "description": "ISO 8601 date or date-time"},
+            "languages": {"type": ["array", "null"], "items": _STR, "maxItems": 8},
+            "give_back": {"type": ["string", "null"], "maxLength": 280, "description": "needs only"},
+            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
+        },
+    }
+
+
+def _bearer() -> list[dict[str, list[str]]]:
+    return [{"manageToken": []}]
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
+
+
+def openapi_document() -> dict[str, Any]:
+    record_ref = {"$ref": "#/components/schemas/Record"}
+    one_record = {"type": "object", "properties": {"record": record_ref}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "mutualaid member API", "version": "1"},
+        "paths": {
+            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
+            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "ok"}}}},
+            "/api/v1/node": {
+                "get": {
+                    "summary": "About this node",
+                    "responses": {"200": _json({"$ref": "#/components/schemas/Node"})},
+                }
+            },
+            "/api/v1/records": {
+                "get": {
+                    "summary": "Search live records, newest first (or by urgency)",
+                    "parameters": [
+                        _query("kind", {"type": "string", "enum": ["need", "offer", "node"]}),
+                        _query("category", _STR),
+                        _query("area", {**_STR, "description": "geohash prefix"}),
+                        _query("status", {"type": "string", "enum": ["open", "claimed", "fulfilled", "withdrawn"]}),
+                        _query("q", {**_STR, "maxLength": 200, "description": "words to search for"}),
+                        _query("order", {"type": "string", "enum": ["newest", "urgency"]}),
+                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+                        _query("cursor", _STR),
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "records": {"type": "array", "items": record_ref},
+                                    "next": {"type": ["string", "null"]},
+                                },
+                            }
+                        ),
+                        "400": _ERROR,
+                    },
+                },
+                "post": {
+                    "summary": "Post a need or an offer; no account needed",
+                    "requestBody": _body(_post_fields(["kind", "title", "category", "area"])),
+                    "responses": {
+                        "201": _json(
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "record": record_ref,
+                                    "manage_token": {"type": "string", "description": "shown once"},
+                                },
+                            }
+                        ),
+                        "400": _ERROR,
+                        "413": _ERROR,
+                        "415": _ERROR,
+                        "422": _ERROR,
+                    },
+                },
+            },
+            "/api/v1/records/{id}": {
+                "get": {
+                    "summary": "One live record",
+                    "parameters": [_ID],
+                    "responses": {"200": _json(record_ref), "404": _ERROR},
+                },
+                "patch": {
+                    "summary": "Edit or renew a post (null removes an optional field)",
+                    "parameters": [_ID],
+                    "security": _bearer(),
+                    "requestBody": _body(_post_fields([])),
+                    "responses": {
+                        "200": _json(one_record),
+                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "415", "422")},
+                    },
+                },
+            },
+            "/api/v1/records/{id}/status": {
+                "post": {
+                    "summary": "Change a post's status",
+                    "parameters": [_ID],
+                    "security": _bearer(),
+                    "requestBody": _body(
+                        {
+                            "type": "object",
+                            "required": ["status"],
+                            "properties": {
+                                "status": {"type": "string", "enum": ["open", "claimed", "fulfilled", "withdrawn"]}
+                            },
+                        }
+                    ),
+                    "responses": {
+                        "200": _json(one_record),
+                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "415", "422")},
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"manageToken": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Error": _json(
+                    {
+                        "type": "object",
+                        "required": ["error"],
+                        "properties": {
+                            "error": {
+                                "type": "object",
+                                "required": ["code", "message"],
+                                "properties": {"code": _STR, "message": _STR},
+                            }
+                        },
+                    },
+                    "An error; every error has this shape",
+                )
+            },
+            "schemas": {
+                "Node": {
+                    "type": "object",
+                    "properties": {
+                        "public_key": _STR,
+                        "name": _STR,
+                        "version": _STR,
+                        "records": {"type": "integer"},
+                        "peers": {"type": "integer"},
+                    },
+                },
+                "Record": {
+                    "type": "object",
+                    "required": ["id", "kind", "author", "status", "created_at", "expires_at", "signature", "signed"],
+                    "properties": {
+                        "id": {"type": "string", "description": "SHA-256 of the signed bytes, hex"},
+                        "kind": _STR,
+                        "author": {"type": "string", "description": "Ed25519 public key, hex"},
+                        "slot": _STR,
+                        "status": _STR,
+                        "created_at": {"type": "string", "format": "date-time"},
+                        "expires_at": {"type": "string", "format": "date-time"},
+                        "needed_by": {"type": "string", "format": "date-time"},
+                        "signature": {"type": "string", "description": "Ed25519 signature, hex"},
+                        "signed": {"type": "string", "description": "base64 of exactly the signed bytes"},
+                        **{
+                            name: _STR
+                            for name in ("title", "details", "category", "quantity", "urgency", "area", "give_back")
+                        },
+                        "tags": {"type": "array", "items": _STR},
+                        "languages": {"type": "array", "items": _STR},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}

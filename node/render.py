@@ -1,0 +1,55 @@
+"""Records as members see them: the ``R`` JSON object of the member API.
+
+``R`` carries every public field plus what anyone needs to check the record
+without trusting this node: ``signature`` (hex) and ``signed`` (base64 of
+exactly the bytes the signature covers). Times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+from protocol.records import Record
+
+_PUBLIC_POST_FIELDS = ("title", "details", "category", "tags", "quantity", "urgency", "area", "languages", "give_back")
+_PUBLIC_NODE_FIELDS = ("name", "areas", "urls", "kinds")
+
+
+def iso(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(value: str) -> int:
+    """An ISO 8601 date or date-time (UTC unless it says otherwise) as seconds."""
+    text = value.strip().replace("Z", "+00:00")
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def render(record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": record.id.hex(),
+        "kind": record.kind,
+        "author": record.author.hex(),
+        "slot": record.slot,
+        "status": record.status,
+        "created_at": iso(record.created_at),
+        "expires_at": iso(record.expires_at),
+    }
+    names = _PUBLIC_NODE_FIELDS if record.kind == "node" else _PUBLIC_POST_FIELDS
+    for name in names:
+        if name in record.fields:
+            out[name] = record.fields[name]
+    if record.kind != "node":
+        out.setdefault("urgency", "normal")
+    if "needed_by" in record.fields:
+        out["needed_by"] = iso(int(record.get("needed_by")))
+    if record.kind == "node":
+        out["seal_key"] = bytes(record.get("seal_key")).hex()
+    out["signature"] = record.signature.hex()
+    out["signed"] = base64.b64encode(record.message).decode()
+    return out
