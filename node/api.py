@@ -24,7 +24,7 @@ from aiohttp import web
 from node import __version__
 from node.errors import ApiError, read_json_object
 from node.render import parse_iso, render
-from node.state import CONFIG, IDENTITY, METRICS, STORE
+from node.state import CONFIG, FEED, GOSSIP, IDENTITY, METRICS, STORE
 from protocol.records import DAY, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
 from storage import Query
 
@@ -76,7 +76,7 @@ async def node_info(request: web.Request) -> web.Response:
             "name": request.app[CONFIG].name,
             "version": __version__,
             "records": sum(counts.values()),
-            "peers": 0,
+            "peers": request.app[GOSSIP].connected(),
         }
     )
 
@@ -107,6 +107,7 @@ async def post_record(request: web.Request) -> web.Response:
     outcome = await request.app[STORE].put_own(record, hashlib.sha256(token.encode()).digest(), moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
         raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
+    await request.app[FEED].publish([record.raw], None)
     request.app[METRICS].count("records_posted_total", kind=record.kind)
     log.info("posted record id=%s kind=%s", record.id.hex(), record.kind)
     return web.json_response({"record": render(record), "manage_token": token}, status=201)
@@ -177,6 +178,7 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
     outcome = await request.app[STORE].put(record, moment)
     if outcome.status != "accepted":
         raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
+    await request.app[FEED].publish([record.raw], None)
     log.info("new version id=%s replaces=%s status=%s", record.id.hex(), old.id.hex(), record.status)
     return web.json_response({"record": render(record)})
 

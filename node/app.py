@@ -19,12 +19,16 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from crypto import NodeIdentity
-from node import api
+from node import api, peer_api
 from node.config import NodeConfig
 from node.errors import Handler, error_middleware
+from node.feed import RecordFeed
+from node.gossip import Gossip
+from node.ingest import Ingestor
 from node.metrics import Metrics, Series
 from node.openapi import openapi_document
-from node.state import CONFIG, IDENTITY, METRICS, STORE
+from node.state import CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, STORE
+from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.node")
@@ -54,17 +58,32 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def create_app(config: NodeConfig, identity: NodeIdentity, database: str) -> web.Application:
-    app = web.Application(middlewares=[count_requests, error_middleware], client_max_size=config.max_body_bytes)
+    app = web.Application(
+        middlewares=[count_requests, error_middleware, peer_api.peer_auth_middleware],
+        client_max_size=config.max_body_bytes,
+    )
     app[CONFIG] = config
     app[IDENTITY] = identity
     app[METRICS] = Metrics()
+    app[FEED] = RecordFeed()
+    app[peer_api.REPLAY] = peer_api.ReplayCache()
 
     async def store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = await RecordStore.open(database)
         try:
+            app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS])
+            app[NODE_PROFILE] = await _publish_profile(app)
             yield
         finally:
             await app[STORE].close()
+
+    async def gossip_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[GOSSIP] = Gossip(app)
+        await app[GOSSIP].start()
+        try:
+            yield
+        finally:
+            await app[GOSSIP].stop()
 
     async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         task = asyncio.create_task(_sweep_forever(app), name="expiry sweep")
@@ -75,12 +94,33 @@ def create_app(config: NodeConfig, identity: NodeIdentity, database: str) -> web
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app.cleanup_ctx.extend([store_ctx, sweeper_ctx])
+    app.cleanup_ctx.extend([store_ctx, sweeper_ctx, gossip_ctx])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_routes(api.routes)
+    app.router.add_routes(peer_api.routes)
     return app
+
+
+async def _publish_profile(app: web.Application) -> Record:
+    """Sign this node's profile afresh at every start (name, areas, sealing key)."""
+    config, identity, store = app[CONFIG], app[IDENTITY], app[STORE]
+    now = int(time.time())
+    fields = {
+        "name": config.name,
+        "areas": list(config.areas),
+        "urls": [],
+        "seal_key": identity.seal_public_key,
+    }
+    old = await store.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
+    if old is None:
+        body = {"kind": "node", "slot": NODE_PROFILE_SLOT, "created_at": now, "expires_at": now + DEFAULT_TTL}
+        profile = build_record(identity, body | fields)
+    else:
+        profile = new_version(identity, old, now, fields | {"expires_at": now + DEFAULT_TTL})
+    await store.put(profile, now)
+    return profile
 
 
 async def _sweep_forever(app: web.Application) -> None:

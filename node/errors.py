@@ -16,6 +16,7 @@ from aiohttp import web
 
 from crypto import CryptoError
 from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, RemoteProtocolError
+from protocol.peerwire import PeerAuthError
 from storage.errors import InvalidQuery, StorageError
 
 log = logging.getLogger("mutualaid.http")
@@ -56,6 +57,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(400, "bad_query", str(exc))
     except DecodeError as exc:
         return error_response(400, "decode_error", str(exc))
+    except PeerAuthError as exc:
+        return error_response(401, exc.code, str(exc))
     except RemoteProtocolError as exc:
         return error_response(400, exc.code, str(exc))
     except web.HTTPException as exc:

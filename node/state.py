@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from crypto import NodeIdentity
 from node.config import NodeConfig
+from node.feed import RecordFeed
 from node.metrics import Metrics
+from protocol.records import Record
 from storage import RecordStore
+
+if TYPE_CHECKING:
+    from node.gossip import Gossip
+    from node.ingest import Ingestor
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", NodeIdentity)
 STORE = web.AppKey("store", RecordStore)
 METRICS = web.AppKey("metrics", Metrics)
+FEED = web.AppKey("feed", RecordFeed)
+INGEST: web.AppKey[Ingestor] = web.AppKey("ingest")
+GOSSIP: web.AppKey[Gossip] = web.AppKey("gossip")
+NODE_PROFILE = web.AppKey("node_profile", Record)
+PEER_KEY = web.RequestKey("peer_key", bytes)

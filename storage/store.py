@@ -483,6 +483,18 @@ class RecordStore:
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
+    async def held_ids(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` this store holds (current versions, expired or not):
+        the cheap duplicate check before any signature work."""
+        held: set[bytes] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = set(ids[start : start + _CHUNK])
+            rows = await self._fetch(
+                f"SELECT id FROM records WHERE id_key IN ({','.join('?' * len(chunk))})", [id_key(i) for i in chunk]
+            )
+            held.update(bytes(row[0]) for row in rows if bytes(row[0]) in chunk)
+        return held
+
     async def get_raw_many(self, ids: Sequence[bytes], now: int) -> list[bytes]:
         """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
         out: list[bytes] = []

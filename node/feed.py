@@ -1,0 +1,67 @@
+"""Recently accepted records, for peers that hold a long poll open.
+
+A node behind NAT cannot be pushed to, so it asks its peers "anything after
+N?" and waits. The feed is a bounded ring of (sequence, raw bytes, source
+key): a caller is never sent a record it gave us, and one that has fallen
+behind the ring's start is told to reconcile instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    seq: int
+    raw: bytes
+    source: bytes | None  # the peer key it came from; None: posted here
+
+
+class RecordFeed:
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._entries: deque[FeedEntry] = deque(maxlen=capacity)
+        self._next = 1
+        self._changed = asyncio.Condition()
+
+    @property
+    def head(self) -> int:
+        """The sequence number the next entry will get."""
+        return self._next
+
+    async def publish(self, raws: list[bytes], source: bytes | None) -> None:
+        if not raws:
+            return
+        for raw in raws:
+            self._entries.append(FeedEntry(self._next, raw, source))
+            self._next += 1
+        async with self._changed:
+            self._changed.notify_all()
+
+    def since(self, after: int, caller: bytes, limit: int) -> tuple[list[bytes], int, bool]:
+        """Records after ``after`` not from ``caller``: (raws, new cursor, fell_behind)."""
+        oldest = self._entries[0].seq if self._entries else self._next
+        fell_behind = after + 1 < oldest
+        out: list[bytes] = []
+        cursor = max(after, oldest - 1)
+        for entry in self._entries:
+            if entry.seq <= after:
+                continue
+            if len(out) >= limit:
+                break
+            cursor = entry.seq
+            if entry.source != caller:
+                out.append(entry.raw)
+        if not out and not fell_behind:
+            cursor = max(cursor, self._next - 1)
+        return out, cursor, fell_behind
+
+    async def wait(self, after: int, max_wait: float) -> None:
+        """Return once something newer than ``after`` exists, or after ``max_wait`` seconds."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: self._next - 1 > after), max_wait)
+            except TimeoutError:
+                return

@@ -1,0 +1,162 @@
+"""Keeping in touch with peers: one ``PeerLink`` task per configured peer.
+
+A link says hello (pinning the peer's key), reconciles, then runs three
+loops until one fails: *pull* holds a long poll on the peer's feed (so a node
+behind NAT, which nobody can call, still hears of new records within about a
+second), *push* sends the peer every record our own feed gains that did not
+come from it, and *resync* reconciles again now and then. On any failure the
+link backs off exponentially (with jitter) and starts over with a hello and a
+reconciliation, so a peer that comes back catches up.
+
+``Gossip`` owns the links: it starts them with the app and cancels and awaits
+them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from node.peer_client import PeerClient, PeerUnavailable
+from node.state import CONFIG, FEED, IDENTITY, INGEST
+from node.sync import batches, node_filter, reconcile_with
+from protocol.errors import RemoteProtocolError
+from protocol.filters import SyncFilter
+from protocol.records import accept_record
+
+log = logging.getLogger("mutualaid.gossip")
+FEED_WAIT_S = 20
+RESYNC_INTERVAL_S = 300
+MAX_BACKOFF_S = 60
+
+
+@dataclass
+class PeerStatus:
+    url: str
+    public_key: str | None
+    state: str
+    failures: int
+    last_error: str | None
+    last_sync: int | None
+
+
+class PeerLink:
+    def __init__(self, app: web.Application, session: aiohttp.ClientSession, url: str) -> None:
+        self.app = app
+        self.client = PeerClient(session, app[IDENTITY], url)
+        self.state = "connecting"
+        self.failures = 0
+        self.last_error: str | None = None
+        self.last_sync: int | None = None
+
+    def status(self) -> PeerStatus:
+        key = self.client.key.hex() if self.client.key else None
+        return PeerStatus(self.client.url, key, self.state, self.failures, self.last_error, self.last_sync)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self._connect_and_exchange()
+            except (PeerUnavailable, RemoteProtocolError) as exc:
+                self.failures += 1
+                self.state = "backoff"
+                self.last_error = str(exc)[:300]
+                delay = min(MAX_BACKOFF_S, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
+                log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
+                await asyncio.sleep(delay)
+
+    async def _connect_and_exchange(self) -> None:
+        self.state = "connecting"
+        push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
+        ours = node_filter(self.app)
+        hello = await self.client.hello(ours)
+        profile = accept_record(hello.profile, int(time.time()))
+        if profile.kind != "node" or profile.author != self.client.key:
+            raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
+        common = ours.intersect(hello.filter)
+        self.state = "syncing"
+        await self._sync(common)
+        self.state = "connected"
+        self.failures = 0
+        loops = [
+            asyncio.create_task(self._pull(hello.feed_cursor, common), name=f"pull {self.client.url}"),
+            asyncio.create_task(self._push(push_from, common), name=f"push {self.client.url}"),
+            asyncio.create_task(self._resync(common), name=f"resync {self.client.url}"),
+        ]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises the failure that ended the exchange
+        finally:
+            for task in loops:
+                task.cancel()
+            for task in loops:
+                with contextlib.suppress(asyncio.CancelledError, PeerUnavailable, RemoteProtocolError):
+                    await task
+
+    async def _sync(self, common: SyncFilter) -> None:
+        await reconcile_with(self.app, self.client, common)
+        self.last_sync = int(time.time())
+
+    async def _pull(self, cursor: int, common: SyncFilter) -> None:
+        while True:
+            records, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            if records:
+                await self.app[INGEST].ingest(records, self.client.key)
+            if behind:
+                await self._sync(common)
+
+    async def _push(self, cursor: int, common: SyncFilter) -> None:
+        feed = self.app[FEED]
+        assert self.client.key is not None
+        while True:
+            await feed.wait(cursor, FEED_WAIT_S)
+            raws, cursor, behind = feed.since(cursor, self.client.key, 500)
+            if behind:
+                await self._sync(common)
+            for batch in batches(raws):
+                await self.client.push(batch)
+
+    async def _resync(self, common: SyncFilter) -> None:
+        while True:
+            await asyncio.sleep(RESYNC_INTERVAL_S * random.uniform(0.8, 1.2))
+            await self._sync(common)
+
+
+class Gossip:
+    """The set of peer links; owned by the app's cleanup context."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.links: dict[str, PeerLink] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        for url in dict.fromkeys(self.app[CONFIG].peers):
+            link = PeerLink(self.app, self._session, url)
+            self.links[url] = link
+            self._tasks.append(asyncio.create_task(link.run(), name=f"peer {url}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    def connected(self) -> int:
+        return sum(1 for link in self.links.values() if link.state == "connected")
+
+    def statuses(self) -> list[PeerStatus]:
+        return [link.status() for link in self.links.values()]

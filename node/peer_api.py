@@ -1,0 +1,138 @@
+"""The peer API under /peer/v1: what other nodes call. Binary msgpack bodies.
+
+Every request is checked by ``peer_auth_middleware`` before its handler runs:
+size (aiohttp's client_max_size), then the headers' shape, then the time
+window, then the replay cache, then the Ed25519 signature over method, path,
+destination and body hash. Every response is signed back, so the caller knows
+the node holding the key it pinned answered. Open by default: any node may
+call; the caller's key is available to handlers as ``request[PEER_KEY]``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from aiohttp import web
+
+from node.errors import ApiError, Handler
+from node.state import FEED, IDENTITY, INGEST, NODE_PROFILE, PEER_KEY, STORE
+from node.sync import node_filter
+from protocol import peerwire
+from protocol.codec import Value, encode
+from protocol.errors import DecodeError, ReconcileError
+from protocol.reconcile import ItemSet, Reconciler
+
+routes = web.RouteTableDef()
+MAX_FEED_WAIT_S = 25
+FEED_BATCH = 200
+
+
+class ReplayCache:
+    """Signatures seen within the request window; bounded, oldest evicted first."""
+
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._seen: OrderedDict[bytes, int] = OrderedDict()
+        self._capacity = capacity
+
+    def check_and_add(self, signature: bytes, now: int) -> None:
+        while self._seen:
+            first, expires = next(iter(self._seen.items()))
+            if expires > now and len(self._seen) < self._capacity:
+                break
+            del self._seen[first]
+        if signature in self._seen:
+            raise peerwire.PeerAuthError("this request was already received (replay)")
+        self._seen[signature] = now + 2 * peerwire.REQUEST_WINDOW_S
+
+
+REPLAY = web.AppKey("replay_cache", ReplayCache)
+
+
+@web.middleware
+async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not request.path.startswith("/peer/"):
+        return await handler(request)
+    now = int(time.time())
+    auth = peerwire.parse_headers(request.headers)
+    body = await request.read()
+    peerwire.check_request(auth, request.method, request.path_qs, request.host, body, now)
+    request.app[REPLAY].check_and_add(auth.signature, now)
+    request[PEER_KEY] = auth.key
+    response = await handler(request)
+    if isinstance(response, web.Response) and response.body is not None:
+        payload = bytes(response.body)  # type: ignore[arg-type]
+        stamp = int(time.time())
+        signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
+        response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())
+    return response
+
+
+def _msgpack(value: object) -> web.Response:
+    return web.Response(body=encode(value), content_type="application/msgpack")  # type: ignore[arg-type]
+
+
+async def _body(request: web.Request) -> Value:
+    if request.content_type != "application/msgpack":
+        raise ApiError(415, "unsupported_media_type", "peer bodies are application/msgpack")
+    return peerwire.decode_body(await request.read())
+
+
+@routes.post("/peer/v1/hello")
+async def hello(request: web.Request) -> web.Response:
+    body = await _body(request)
+    if not isinstance(body, dict) or "filter" not in body:
+        raise DecodeError("hello is the map {filter, ...}")
+    peerwire.filter_from_wire(body["filter"])
+    return _msgpack(
+        {
+            "profile": request.app[NODE_PROFILE].raw,
+            "filter": peerwire.filter_to_wire(node_filter(request.app)),
+            "feed": request.app[FEED].head - 1,
+        }
+    )
+
+
+@routes.post("/peer/v1/records")
+async def receive_records(request: web.Request) -> web.Response:
+    raws = peerwire.byte_list(await _body(request), "records")
+    outcomes = await request.app[INGEST].ingest(raws, request[PEER_KEY])
+    return _msgpack({"outcomes": outcomes})
+
+
+@routes.post("/peer/v1/fetch")
+async def fetch(request: web.Request) -> web.Response:
+    ids = peerwire.byte_list(await _body(request), "ids", 32)
+    raws = await request.app[STORE].get_raw_many(ids, int(time.time()))
+    return _msgpack({"records": raws})
+
+
+@routes.post("/peer/v1/reconcile")
+async def reconcile(request: web.Request) -> web.Response:
+    body = await _body(request)
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(body, dict) or not isinstance(message, bytes):
+        raise DecodeError("reconcile is the map {filter, message}")
+    theirs = peerwire.filter_from_wire(body.get("filter"))
+    common = node_filter(request.app).intersect(theirs)
+    items = await request.app[STORE].sync_index(common, int(time.time()))
+    try:
+        reply = Reconciler(ItemSet(items)).respond(message)
+    except ReconcileError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    return _msgpack({"message": reply})
+
+
+@routes.get("/peer/v1/feed")
+async def feed(request: web.Request) -> web.Response:
+    """Long poll: records accepted after ``after``, waiting up to ``wait`` seconds for one."""
+    try:
+        after = int(request.query.get("after", "0"))
+        wait = min(float(request.query.get("wait", "0")), MAX_FEED_WAIT_S)
+    except ValueError:
+        raise ApiError(400, "bad_query", "after and wait must be numbers") from None
+    records, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
+    if not records and not behind and wait > 0:
+        await request.app[FEED].wait(cursor, wait)
+        records, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
+    return _msgpack({"records": records, "cursor": cursor, "behind": behind})

@@ -1,0 +1,103 @@
+"""Calling another node's peer API: signed requests, verified responses.
+
+The peer's key is learnt from its first signed response and pinned; from
+then on a response signed by any other key is refused (``PeerAuthError``),
+so a discovery hint or a changed DNS entry cannot swap the node behind a URL.
+Transport failures become ``PeerUnavailable``; everything else a peer can get
+wrong is a ``RemoteProtocolError`` from the core.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from dataclasses import dataclass
+
+import aiohttp
+
+from crypto import NodeIdentity
+from protocol import peerwire
+from protocol.codec import Value, encode
+from protocol.errors import DecodeError
+from protocol.filters import SyncFilter
+
+
+class PeerUnavailable(Exception):
+    """The peer could not be reached or answered with an HTTP error."""
+
+
+@dataclass(frozen=True)
+class Hello:
+    profile: bytes
+    filter: SyncFilter
+    feed_cursor: int
+
+
+class PeerClient:
+    def __init__(
+        self, session: aiohttp.ClientSession, identity: NodeIdentity, url: str, pinned_key: bytes | None = None
+    ) -> None:
+        self._session = session
+        self._identity = identity
+        self.url = url.rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        self._destination = parts.netloc.lower()
+        self.key = pinned_key
+
+    async def call(self, method: str, path: str, body: Value | None = None, *, seconds: float = 30) -> Value:
+        data = b"" if body is None else encode(body)
+        stamp = int(time.time())
+        message = peerwire.request_message(method, path, self._destination, stamp, data)
+        signature = self._identity.sign_message(message)
+        headers = peerwire.SignedHeaders(self._identity.public_key, stamp, signature).as_dict()
+        if body is not None:
+            headers["Content-Type"] = "application/msgpack"
+        try:
+            async with self._session.request(
+                method, self.url + path, data=data or None, headers=headers,
+                timeout=aiohttp.ClientTimeout(total=seconds),
+            ) as response:  # fmt: skip
+                payload = await response.read()
+                if response.status != 200:
+                    raise PeerUnavailable(f"{self.url} answered HTTP {response.status}: {payload[:200]!r}")
+                auth = peerwire.parse_headers(response.headers)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
+        if self.key is None:
+            self.key = auth.key  # pinned on first contact
+        peerwire.check_response(self.key, signature, auth, payload)
+        return peerwire.decode_body(payload)
+
+    async def hello(self, sync_filter: SyncFilter) -> Hello:
+        reply = await self.call("POST", "/peer/v1/hello", {"filter": peerwire.filter_to_wire(sync_filter)})
+        if not isinstance(reply, dict) or not isinstance(reply.get("profile"), bytes):
+            raise DecodeError("hello reply is the map {profile, filter, feed}")
+        cursor = reply.get("feed")
+        if not isinstance(cursor, int):
+            raise DecodeError("hello reply: feed must be an integer")
+        return Hello(reply["profile"], peerwire.filter_from_wire(reply.get("filter")), cursor)  # type: ignore[arg-type]
+
+    async def push(self, raws: list[bytes]) -> list[str]:
+        reply = await self.call("POST", "/peer/v1/records", list(raws))
+        outcomes = reply.get("outcomes") if isinstance(reply, dict) else None
+        if not isinstance(outcomes, list):
+            raise DecodeError("push reply is the map {outcomes}")
+        return [str(o) for o in outcomes]
+
+    async def fetch(self, ids: list[bytes]) -> list[bytes]:
+        reply = await self.call("POST", "/peer/v1/fetch", list(ids))
+        return peerwire.byte_list(reply.get("records") if isinstance(reply, dict) else None, "records")
+
+    async def reconcile(self, sync_filter: SyncFilter, message: bytes) -> bytes:
+        body: Value = {"filter": peerwire.filter_to_wire(sync_filter), "message": message}
+        reply = await self.call("POST", "/peer/v1/reconcile", body)
+        if not isinstance(reply, dict) or not isinstance(reply.get("message"), bytes):
+            raise DecodeError("reconcile reply is the map {message}")
+        return reply["message"]  # type: ignore[return-value]
+
+    async def feed(self, after: int, wait: float) -> tuple[list[bytes], int, bool]:
+        reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}", seconds=wait + 30)
+        if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
+            raise DecodeError("feed reply is the map {records, cursor, behind}")
+        records = peerwire.byte_list(reply.get("records"), "records")
+        return records, reply["cursor"], bool(reply.get("behind"))  # type: ignore[return-value]
