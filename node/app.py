@@ -19,17 +19,20 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from crypto import NodeIdentity
-from node import api, peer_api
+from node import admin_api, api, peer_api
 from node.config import NodeConfig
+from node.datadir import DataDirError, read_admin_token
 from node.errors import Handler, error_middleware
 from node.feed import RecordFeed
 from node.gossip import Gossip
 from node.ingest import Ingestor
 from node.metrics import Metrics, Series
 from node.openapi import openapi_document
-from node.state import CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, STORE
+from node.policy import Policy
+from node.state import ADMIN, ADMIN_TOKEN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, POLICY, STORE
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
+from storage.admin import AdminStore
 
 log = logging.getLogger("mutualaid.node")
 
@@ -57,50 +60,82 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-def create_app(config: NodeConfig, identity: NodeIdentity, database: str) -> web.Application:
+DATABASE = web.AppKey("database", str)
+_GIVEN_TOKEN = web.AppKey("given_admin_token", str)
+
+
+def create_app(
+    config: NodeConfig, identity: NodeIdentity, database: str, admin_token: str | None = None
+) -> web.Application:
+    """The node's app. ``admin_token`` defaults to the one in the data directory;
+    without one, peer administration is refused."""
     app = web.Application(
         middlewares=[count_requests, error_middleware, peer_api.peer_auth_middleware],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config
     app[IDENTITY] = identity
+    app[DATABASE] = database
+    if admin_token is not None:
+        app[_GIVEN_TOKEN] = admin_token
     app[METRICS] = Metrics()
     app[FEED] = RecordFeed()
+    app[POLICY] = Policy()
     app[peer_api.REPLAY] = peer_api.ReplayCache()
-
-    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[STORE] = await RecordStore.open(database)
-        try:
-            app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS])
-            app[NODE_PROFILE] = await _publish_profile(app)
-            yield
-        finally:
-            await app[STORE].close()
-
-    async def gossip_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[GOSSIP] = Gossip(app)
-        await app[GOSSIP].start()
-        try:
-            yield
-        finally:
-            await app[GOSSIP].stop()
-
-    async def sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(_sweep_forever(app), name="expiry sweep")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    app.cleanup_ctx.extend([store_ctx, sweeper_ctx, gossip_ctx])
+    # Started in this order, stopped in reverse: the store outlives everything that writes to it.
+    app.cleanup_ctx.extend([_store_ctx, _sweeper_ctx, _gossip_ctx])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.router.add_routes(api.routes)
     app.router.add_routes(peer_api.routes)
+    app.router.add_routes(admin_api.routes)
     return app
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[STORE] = await RecordStore.open(app[DATABASE])  # creates and migrates the schema
+    try:
+        app[ADMIN] = await AdminStore.open(app[DATABASE])
+    except BaseException:
+        await app[STORE].close()
+        raise
+    try:
+        token = app.get(_GIVEN_TOKEN)
+        app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
+        app[POLICY].load(await app[ADMIN].policy())
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY])
+        app[NODE_PROFILE] = await _publish_profile(app)
+        yield
+    finally:
+        await app[ADMIN].close()
+        await app[STORE].close()
+
+
+async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[GOSSIP] = Gossip(app)
+    await app[GOSSIP].start()
+    try:
+        yield
+    finally:
+        await app[GOSSIP].stop()
+
+
+async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(_sweep_forever(app), name="expiry sweep")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _read_token(config: NodeConfig) -> str:
+    try:
+        return read_admin_token(config.data_dir)
+    except DataDirError:
+        return ""
 
 
 async def _publish_profile(app: web.Application) -> Record:

@@ -21,7 +21,7 @@ from typing import Any
 
 from node import __version__
 from node.config import ConfigError, load_config
-from node.datadir import DataDirError, ensure_data_dir
+from node.datadir import DataDirError, ensure_data_dir, read_admin_token
 
 DEFAULT_NODE = "http://127.0.0.1:8440"
 TIMEOUT_S = 30
@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="show a node's identity and counts")
     _node_options(status)
+
+    peers = sub.add_parser("peers", help="list, add or remove the node's peers (needs its admin token)")
+    peers.add_argument("action", choices=["list", "add", "remove"])
+    peers.add_argument("url", nargs="?", help="the peer's URL (for add and remove)")
+    peers.add_argument("--data-dir", type=Path, help="the node's data directory, where admin.token is")
+    _node_options(peers)
     return parser
 
 
@@ -89,12 +95,14 @@ def _node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _request(node: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _request(node: str, method: str, path: str, body: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
     url = node.rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - the user names the URL
     if data is not None:
         request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
             return json.loads(response.read())
@@ -176,7 +184,34 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"init": cmd_init, "run": cmd_run, "post": cmd_post, "search": cmd_search, "status": cmd_status}
+def cmd_peers(args: argparse.Namespace) -> int:
+    config = load_config(flags={"data_dir": args.data_dir})
+    token = read_admin_token(config.data_dir)
+    if args.action == "list":
+        result = _request(args.node, "GET", "/api/v1/peers", token=token)
+        lines = [
+            f"{p['state']:10} {p['url']}  key {(p['public_key'] or '?')[:16]}  failures {p['failures']}"
+            + (f"  last error: {p['last_error']}" if p["last_error"] else "")
+            for p in result["peers"]
+        ]
+        _print(args, result, "\n".join(lines) if lines else "no peers")
+        return 0
+    if not args.url:
+        raise CliError(f"peers {args.action} needs the peer's URL")
+    method = "POST" if args.action == "add" else "DELETE"
+    result = _request(args.node, method, "/api/v1/peers", {"url": args.url}, token=token)
+    _print(args, result, f"{'added' if args.action == 'add' else 'removed'} {result['url']}")
+    return 0
+
+
+COMMANDS = {
+    "init": cmd_init,
+    "run": cmd_run,
+    "post": cmd_post,
+    "search": cmd_search,
+    "status": cmd_status,
+    "peers": cmd_peers,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,9 @@ behind NAT, which nobody can call, still hears of new records within about a
 second), *push* sends the peer every record our own feed gains that did not
 come from it, and *resync* reconciles again now and then. On any failure the
 link backs off exponentially (with jitter) and starts over with a hello and a
-reconciliation, so a peer that comes back catches up.
+reconciliation, so a peer that comes back catches up. The peer's key is pinned
+at the first hello and kept in the peer table: a different key behind the
+same URL later is refused.
 
 ``Gossip`` owns the links: it starts them with the app and cancels and awaits
 them on shutdown.
@@ -25,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from node.peer_client import PeerClient, PeerUnavailable
-from node.state import CONFIG, FEED, IDENTITY, INGEST
+from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, POLICY
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -48,9 +50,11 @@ class PeerStatus:
 
 
 class PeerLink:
-    def __init__(self, app: web.Application, session: aiohttp.ClientSession, url: str) -> None:
+    def __init__(
+        self, app: web.Application, session: aiohttp.ClientSession, url: str, pinned: bytes | None = None
+    ) -> None:
         self.app = app
-        self.client = PeerClient(session, app[IDENTITY], url)
+        self.client = PeerClient(session, app[IDENTITY], url, pinned)
         self.state = "connecting"
         self.failures = 0
         self.last_error: str | None = None
@@ -73,13 +77,20 @@ class PeerLink:
                 await asyncio.sleep(delay)
 
     async def _connect_and_exchange(self) -> None:
+        if self.client.key is not None and (refusal := self.app[POLICY].refusal(self.client.key)):
+            self.state = "blocked"
+            raise PeerUnavailable(f"not connecting: {refusal}")
         self.state = "connecting"
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
+        was_pinned = self.client.key is not None
         hello = await self.client.hello(ours)
         profile = accept_record(hello.profile, int(time.time()))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
+        if not was_pinned and self.client.key is not None:
+            await self.app[ADMIN].pin_key(self.client.url, self.client.key)
+            log.info("peer %s pinned to key %s", self.client.url, self.client.key.hex())
         common = ours.intersect(hello.filter)
         self.state = "syncing"
         await self._sync(common)
@@ -136,22 +147,41 @@ class Gossip:
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.links: dict[str, PeerLink] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        for url in dict.fromkeys(self.app[CONFIG].peers):
-            link = PeerLink(self.app, self._session, url)
-            self.links[url] = link
-            self._tasks.append(asyncio.create_task(link.run(), name=f"peer {url}"))
+        admin = self.app[ADMIN]
+        now = int(time.time())
+        for url in self.app[CONFIG].peers:
+            await admin.add_peer(url.rstrip("/"), now, "config")
+        for entry in await admin.peers():
+            self._start_link(entry.url, entry.public_key)
+
+    def _start_link(self, url: str, pinned: bytes | None) -> None:
+        assert self._session is not None
+        link = PeerLink(self.app, self._session, url, pinned)
+        self.links[url] = link
+        self._tasks[url] = asyncio.create_task(link.run(), name=f"peer {url}")
+
+    async def add(self, url: str) -> None:
+        if url not in self.links:
+            self._start_link(url, None)
+
+    async def remove(self, url: str) -> bool:
+        task = self._tasks.pop(url, None)
+        self.links.pop(url, None)
+        if task is None:
+            return False
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return True
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for url in list(self._tasks):
+            await self.remove(url)
         if self._session is not None:
             await self._session.close()
 

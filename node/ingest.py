@@ -1,10 +1,12 @@
 """How records from outside get in: the cheapest checks first, the signature last.
 
 For a batch from a peer: decode and field rules and the clock (pure, cheap),
-then drop the ids we already hold (one indexed lookup, before any signature
-work), then verify signatures in a worker thread (off the event loop), then
-one ``put_many``. Accepted records go to the feed for long-polling peers,
-tagged with the peer they came from so they are never sent back to it.
+then local policy (blocked authors), then drop the ids we already hold (one
+indexed lookup), then the rate limits for records pushed unasked, and only
+then verify signatures, in a worker thread (off the event loop), and one
+``put_many``. Accepted records go to the feed for long-polling peers, tagged
+with the peer they came from so they are never sent back to it. A peer is
+penalised for every record that was malformed, invalid or badly signed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from collections.abc import Sequence
 
 from node.feed import RecordFeed
 from node.metrics import Metrics
+from node.policy import Policy
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.records import Record, check_time, parse_record, verify_record
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.ingest")
+# Rejections an honest peer can cause (clocks, races, our own limits and policy).
+_NOT_THE_PEERS_FAULT = frozenset({"expired", "from_future", "rate_limited", "blocked_author"})
 
 
 def _verify_all(records: Sequence[Record]) -> list[bool]:
@@ -35,13 +40,16 @@ def _verify_all(records: Sequence[Record]) -> list[bool]:
 
 
 class Ingestor:
-    def __init__(self, store: RecordStore, feed: RecordFeed, metrics: Metrics) -> None:
+    def __init__(self, store: RecordStore, feed: RecordFeed, metrics: Metrics, policy: Policy) -> None:
         self.store = store
         self.feed = feed
         self.metrics = metrics
+        self.policy = policy
 
-    async def ingest(self, raws: Sequence[bytes], source: bytes | None) -> list[str]:
-        """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>."""
+    async def ingest(self, raws: Sequence[bytes], source: bytes | None, *, solicited: bool = False) -> list[str]:
+        """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
+
+        ``solicited``: we fetched these ourselves, so rate limits do not apply."""
         now = int(time.time())
         outcomes: list[str] = ["" for _ in raws]
         parsed: list[tuple[int, Record]] = []
@@ -52,12 +60,19 @@ class Ingestor:
             except RemoteProtocolError as exc:
                 outcomes[index] = f"rejected:{getattr(exc, 'reason', exc.code)}"
                 continue
+            if record.author in self.policy.blocked_authors:
+                outcomes[index] = "rejected:blocked_author"
+                continue
             parsed.append((index, record))
         held = await self.store.held_ids([record.id for _, record in parsed])
-        fresh = [(i, r) for i, r in parsed if r.id not in held]
-        for i, r in parsed:
-            if r.id in held:
-                outcomes[i] = "duplicate"
+        fresh: list[tuple[int, Record]] = []
+        for index, record in parsed:
+            if record.id in held:
+                outcomes[index] = "duplicate"
+            elif source is not None and not solicited and (refusal := self.policy.admit_pushed(source, record.author)):
+                outcomes[index] = f"rejected:{refusal}"
+            else:
+                fresh.append((index, record))
         verified = await asyncio.to_thread(_verify_all, [r for _, r in fresh])
         good: list[tuple[int, Record]] = []
         for (index, record), ok in zip(fresh, verified, strict=True):
@@ -72,6 +87,14 @@ class Ingestor:
             if result.status == "accepted":
                 accepted.append(record.raw)
         await self.feed.publish(accepted, source)
+        invalid = 0
         for outcome in outcomes:
-            self.metrics.count("records_received_total", outcome=outcome.split(":")[0])
+            kind, _, reason = outcome.partition(":")
+            self.metrics.count("records_received_total", outcome=kind)
+            if reason:
+                self.metrics.count("records_rejected_total", reason=reason)
+            if reason and reason not in _NOT_THE_PEERS_FAULT:
+                invalid += 1
+        if source is not None:
+            self.policy.penalise(source, invalid)
         return outcomes

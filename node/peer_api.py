@@ -16,7 +16,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from node.errors import ApiError, Handler
-from node.state import FEED, IDENTITY, INGEST, NODE_PROFILE, PEER_KEY, STORE
+from node.state import FEED, IDENTITY, INGEST, NODE_PROFILE, PEER_KEY, POLICY, STORE
 from node.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
@@ -58,6 +58,9 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     body = await request.read()
     peerwire.check_request(auth, request.method, request.path_qs, request.host, body, now)
     request.app[REPLAY].check_and_add(auth.signature, now)
+    refusal = request.app[POLICY].refusal(auth.key)
+    if refusal is not None:
+        raise ApiError(403, "forbidden", refusal)
     request[PEER_KEY] = auth.key
     response = await handler(request)
     if isinstance(response, web.Response) and response.body is not None:

@@ -10,8 +10,10 @@ from crypto import NodeIdentity
 from node.config import NodeConfig
 from node.feed import RecordFeed
 from node.metrics import Metrics
+from node.policy import Policy
 from protocol.records import Record
 from storage import RecordStore
+from storage.admin import AdminStore
 
 if TYPE_CHECKING:
     from node.gossip import Gossip
@@ -25,4 +27,7 @@ FEED = web.AppKey("feed", RecordFeed)
 INGEST: web.AppKey[Ingestor] = web.AppKey("ingest")
 GOSSIP: web.AppKey[Gossip] = web.AppKey("gossip")
 NODE_PROFILE = web.AppKey("node_profile", Record)
+POLICY = web.AppKey("policy", Policy)
+ADMIN = web.AppKey("admin", AdminStore)
+ADMIN_TOKEN = web.AppKey("admin_token", str)
 PEER_KEY = web.RequestKey("peer_key", bytes)

@@ -67,7 +67,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
         for start in range(0, len(session.need_ids), MAX_BATCH):
             raws = await client.fetch(session.need_ids[start : start + MAX_BATCH])
             result.fetched += len(raws)
-            outcomes = await app[INGEST].ingest(raws, client.key)
+            outcomes = await app[INGEST].ingest(raws, client.key, solicited=True)
             result.accepted += outcomes.count("accepted")
         if session.have_ids:
             raws = await store.get_raw_many(session.have_ids, int(time.time()))

@@ -21,7 +21,7 @@ the ``user_version`` bump; add new ones at the end, never edit old ones.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -70,6 +70,25 @@ MIGRATIONS: dict[int, list[str]] = {
             slot        TEXT NOT NULL,
             token_hash  BLOB NOT NULL,
             PRIMARY KEY (author, kind, slot)
+        ) WITHOUT ROWID
+        """,
+    ],
+    # The operator's peers and local policy (storage/admin.py).
+    3: [
+        """
+        CREATE TABLE peers (
+            url         TEXT PRIMARY KEY,
+            public_key  BLOB,
+            added_at    INTEGER NOT NULL,
+            source      TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE policy (
+            subject     TEXT NOT NULL,
+            key         BLOB NOT NULL,
+            action      TEXT NOT NULL,
+            PRIMARY KEY (subject, key)
         ) WITHOUT ROWID
         """,
     ],

@@ -1,0 +1,98 @@
+"""Peer administration under /api/v1: the node operator's endpoints.
+
+Guarded by the admin token made at init (``admin.token`` in the data
+directory, mode 0600), sent as ``Authorization: Bearer``. The CLI on the same
+machine reads it from there. Members never need it: posting stays open.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from typing import Any
+
+from aiohttp import web
+
+from crypto import InvalidKey, public_key_from_text, public_key_to_text
+from node.errors import ApiError, read_json_object
+from node.state import ADMIN, ADMIN_TOKEN, GOSSIP, POLICY
+from protocol import fields
+from protocol.errors import RecordInvalid
+
+routes = web.RouteTableDef()
+
+
+def _require_admin(request: web.Request) -> None:
+    expected = request.app[ADMIN_TOKEN]
+    if not expected:
+        raise ApiError(403, "forbidden", "peer administration is off: this node has no admin token")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(
+            401, "unauthorized", "send the admin token (admin.token in the data directory) as a Bearer token"
+        )
+    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
+        raise ApiError(403, "forbidden", "wrong admin token")
+
+
+def _url(body: dict[str, Any], request: web.Request) -> str:
+    url = body.get("url", request.query.get("url"))
+    try:
+        return fields.url("url", url).rstrip("/")
+    except RecordInvalid as exc:
+        raise ApiError(422, "bad_url", str(exc)) from None
+
+
+@routes.get("/api/v1/peers")
+async def list_peers(request: web.Request) -> web.Response:
+    _require_admin(request)
+    return web.json_response({"peers": [vars(status) for status in request.app[GOSSIP].statuses()]})
+
+
+@routes.post("/api/v1/peers")
+async def add_peer(request: web.Request) -> web.Response:
+    _require_admin(request)
+    url = _url(await read_json_object(request), request)
+    added = await request.app[ADMIN].add_peer(url, int(time.time()), "admin")
+    await request.app[GOSSIP].add(url)
+    return web.json_response({"url": url, "added": added}, status=201 if added else 200)
+
+
+@routes.delete("/api/v1/peers")
+async def remove_peer(request: web.Request) -> web.Response:
+    _require_admin(request)
+    body = await read_json_object(request) if request.can_read_body else {}
+    url = _url(body, request)
+    removed = await request.app[ADMIN].remove_peer(url)
+    stopped = await request.app[GOSSIP].remove(url)
+    if not removed and not stopped:
+        raise ApiError(404, "not_found", f"{url} is not a peer of this node")
+    return web.json_response({"url": url, "removed": True})
+
+
+@routes.get("/api/v1/policy")
+async def get_policy(request: web.Request) -> web.Response:
+    _require_admin(request)
+    rules = await request.app[ADMIN].policy()
+    return web.json_response(
+        {"rules": [{"subject": s, "key": k.hex(), "key_text": public_key_to_text(k), "action": a} for s, k, a in rules]}
+    )
+
+
+@routes.post("/api/v1/policy")
+async def set_policy(request: web.Request) -> web.Response:
+    """{"subject": "peer"|"author", "key": hex or ma1..., "action": "block"|"allow"|"clear"}"""
+    _require_admin(request)
+    body = await read_json_object(request)
+    subject, action, key_text = body.get("subject"), body.get("action"), body.get("key")
+    if subject not in ("peer", "author") or action not in ("block", "allow", "clear"):
+        raise ApiError(422, "bad_policy", "subject is peer or author; action is block, allow or clear")
+    if subject == "author" and action == "allow":
+        raise ApiError(422, "bad_policy", "authors are allowed unless blocked; there is no author allow list")
+    try:
+        key = public_key_from_text(str(key_text))
+    except InvalidKey as exc:
+        raise ApiError(422, "bad_key", str(exc)) from None
+    await request.app[ADMIN].set_policy(subject, key, None if action == "clear" else action)  # type: ignore[arg-type]
+    request.app[POLICY].load(await request.app[ADMIN].policy())
+    return web.json_response({"subject": subject, "key": key.hex(), "action": action})

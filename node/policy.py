@@ -1,0 +1,116 @@
+"""Local policy: who may talk to this node, and how much.
+
+Open by default: any node may peer and any author may be relayed. An
+operator can block peers and authors, or switch to an allow list of peers
+(any peer on the list turns the list on). Records a peer pushes unasked are
+rate limited per peer and per author with token buckets, checked before any
+signature work, so a flooding peer costs little CPU; records we fetched
+ourselves during reconciliation are not limited (we asked for them). A peer
+that sends invalid records loses score; below the threshold it is refused for
+a while. Every table here is bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+MAX_TRACKED = 10_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    peer_rate: float = 100.0
+    """Records per second one peer may push unasked (sustained)."""
+    peer_burst: float = 2000.0
+    """...and in one burst (a reconnecting node pushes what it holds)."""
+    author_rate: float = 20.0
+    """Records per second from one author, whoever relays them."""
+    author_burst: float = 500.0
+    penalty_limit: float = 50.0
+    """Invalid records tolerated before a peer is refused for ``ban_seconds``."""
+    penalty_recovery_per_s: float = 1 / 60
+    ban_seconds: float = 600.0
+
+
+class _Buckets:
+    """Token buckets by key, the least recently used forgotten past MAX_TRACKED."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._state: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: bytes, now: float) -> bool:
+        tokens, updated = self._state.pop(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - updated) * self.rate)
+        allowed = tokens >= 1
+        self._state[key] = (tokens - 1 if allowed else tokens, now)
+        while len(self._state) > MAX_TRACKED:
+            self._state.popitem(last=False)
+        return allowed
+
+
+class Policy:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.blocked_peers: set[bytes] = set()
+        self.allowed_peers: set[bytes] = set()
+        self.blocked_authors: set[bytes] = set()
+        self._peer_buckets = _Buckets(self.limits.peer_rate, self.limits.peer_burst)
+        self._author_buckets = _Buckets(self.limits.author_rate, self.limits.author_burst)
+        self._penalties: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # key -> (points, at)
+        self._banned_until: dict[bytes, float] = {}
+
+    def load(self, rules: Iterable[tuple[str, bytes, str]]) -> None:
+        self.blocked_peers.clear()
+        self.allowed_peers.clear()
+        self.blocked_authors.clear()
+        for subject, key, action in rules:
+            if subject == "peer" and action == "block":
+                self.blocked_peers.add(key)
+            elif subject == "peer" and action == "allow":
+                self.allowed_peers.add(key)
+            elif subject == "author" and action == "block":
+                self.blocked_authors.add(key)
+
+    def refusal(self, peer: bytes, now: float | None = None) -> str | None:
+        """Why this peer may not talk to us right now, or None."""
+        now = time.monotonic() if now is None else now
+        if peer in self.blocked_peers:
+            return "this node has blocked your key"
+        if self.allowed_peers and peer not in self.allowed_peers:
+            return "this node only peers with the nodes on its allow list"
+        until = self._banned_until.get(peer)
+        if until is not None:
+            if until > now:
+                return f"too many invalid records; try again in {int(until - now)} s"
+            del self._banned_until[peer]
+        return None
+
+    def admit_pushed(self, peer: bytes, author: bytes, now: float | None = None) -> str | None:
+        """Rate limits for a record a peer pushed unasked; None means go ahead."""
+        now = time.monotonic() if now is None else now
+        if not self._peer_buckets.take(peer, now) or not self._author_buckets.take(author, now):
+            return "rate_limited"
+        return None
+
+    def penalise(self, peer: bytes, invalid: int, now: float | None = None) -> None:
+        if invalid <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        points, at = self._penalties.pop(peer, (0.0, now))
+        points = max(0.0, points - (now - at) * self.limits.penalty_recovery_per_s) + invalid
+        self._penalties[peer] = (points, now)
+        while len(self._penalties) > MAX_TRACKED:
+            self._penalties.popitem(last=False)
+        if points >= self.limits.penalty_limit:
+            if len(self._banned_until) >= MAX_TRACKED:
+                self._banned_until = {k: t for k, t in self._banned_until.items() if t > now}
+            self._banned_until[peer] = now + self.limits.ban_seconds
+            self._penalties.pop(peer, None)
+
+    def penalty(self, peer: bytes) -> float:
+        return self._penalties.get(peer, (0.0, 0.0))[0]

@@ -1,0 +1,81 @@
+"""The operator's tables: the peer list (with pinned keys) and local policy.
+
+Small and rarely written, so ``AdminStore`` keeps its own connection to the
+node's database file instead of going through the record writer; WAL and the
+busy timeout let the two writers take turns. The schema lives with the rest
+in ``storage/schema.py`` and is created by ``RecordStore.open``, which must
+run first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import aiosqlite
+
+from storage.errors import StorageError
+
+Subject = Literal["peer", "author"]
+Action = Literal["block", "allow"]
+
+
+@dataclass(frozen=True)
+class PeerEntry:
+    url: str
+    public_key: bytes | None
+    added_at: int
+    source: str
+    """"config" (from settings or --peer) or "admin" (added through the API)."""
+
+
+class AdminStore:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> AdminStore:
+        db = await aiosqlite.connect(path, isolation_level=None)
+        await db.execute("PRAGMA busy_timeout = 10000")
+        await db.execute("PRAGMA synchronous = FULL")
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        try:
+            rows = await self._db.execute_fetchall(sql, params)
+        except aiosqlite.Error as exc:
+            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
+        return [tuple(row) for row in rows]
+
+    async def peers(self) -> list[PeerEntry]:
+        rows = await self._run("SELECT url, public_key, added_at, source FROM peers ORDER BY added_at, url")
+        return [PeerEntry(str(u), None if k is None else bytes(k), int(a), str(s)) for u, k, a, s in rows]  # type: ignore[call-overload]
+
+    async def add_peer(self, url: str, now: int, source: str) -> bool:
+        """True if the URL was new."""
+        before = len(await self._run("SELECT 1 FROM peers WHERE url = ?", (url,)))
+        await self._run("INSERT OR IGNORE INTO peers (url, added_at, source) VALUES (?, ?, ?)", (url, now, source))
+        return before == 0
+
+    async def remove_peer(self, url: str) -> bool:
+        found = len(await self._run("SELECT 1 FROM peers WHERE url = ?", (url,)))
+        await self._run("DELETE FROM peers WHERE url = ?", (url,))
+        return found > 0
+
+    async def pin_key(self, url: str, key: bytes) -> None:
+        await self._run("UPDATE peers SET public_key = ? WHERE url = ? AND public_key IS NULL", (key, url))
+
+    async def set_policy(self, subject: Subject, key: bytes, action: Action | None) -> None:
+        if action is None:
+            await self._run("DELETE FROM policy WHERE subject = ? AND key = ?", (subject, key))
+        else:
+            await self._run("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)", (subject, key, action))
+
+    async def policy(self) -> list[tuple[Subject, bytes, Action]]:
+        rows = await self._run("SELECT subject, key, action FROM policy ORDER BY subject, action, key")
+        return [(str(s), bytes(k), str(a)) for s, k, a in rows]  # type: ignore[misc, call-overload]
