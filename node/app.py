@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -53,6 +54,9 @@ async def metrics(request: web.Request) -> web.Response:
     gauges: Series = {}
     for (kind, status), n in counts.items():
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
+    states = Counter(peer.state for peer in request.app[GOSSIP].statuses())
+    for state in ("connecting", "syncing", "connected", "backoff", "blocked"):
+        gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
     return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
 
 

@@ -27,7 +27,7 @@ import aiohttp
 from aiohttp import web
 
 from node.peer_client import PeerClient, PeerUnavailable
-from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, POLICY
+from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -54,7 +54,13 @@ class PeerLink:
         self, app: web.Application, session: aiohttp.ClientSession, url: str, pinned: bytes | None = None
     ) -> None:
         self.app = app
-        self.client = PeerClient(session, app[IDENTITY], url, pinned)
+        metrics = app[METRICS]
+
+        def traffic(sent: int, received: int) -> None:
+            metrics.count("peer_bytes_out_total", sent)
+            metrics.count("peer_bytes_in_total", received)
+
+        self.client = PeerClient(session, app[IDENTITY], url, pinned, traffic)
         self.state = "connecting"
         self.failures = 0
         self.last_error: str | None = None

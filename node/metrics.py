@@ -12,6 +12,13 @@ _HELP = {
     "mutualaid_records": ("gauge", "Live records held, by kind and status."),
     "mutualaid_records_posted_total": ("counter", "Records posted by members through this node."),
     "mutualaid_http_requests_total": ("counter", "HTTP requests answered, by status class."),
+    "mutualaid_peers": ("gauge", "Configured peers, by link state."),
+    "mutualaid_records_received_total": ("counter", "Records received from peers, by outcome."),
+    "mutualaid_records_rejected_total": ("counter", "Records refused, by reason."),
+    "mutualaid_sync_sessions_total": ("counter", "Reconciliation sessions run as initiator."),
+    "mutualaid_sync_rounds_total": ("counter", "Reconciliation round trips run as initiator."),
+    "mutualaid_peer_bytes_in_total": ("counter", "Peer protocol body bytes received."),
+    "mutualaid_peer_bytes_out_total": ("counter", "Peer protocol body bytes sent."),
 }
 
 

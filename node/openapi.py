@@ -2,7 +2,9 @@
 
 Written by hand, next to the handlers it describes; ``tests/node`` checks
 that every route of the app is here and every path here is a route, and that
-real responses have the documented status codes.
+real responses have the documented status codes. The operator's and the
+node-to-node routes are described too, so the document covers the whole
+HTTP surface.
 """
 
 from __future__ import annotations
@@ -141,9 +143,20 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
-        },
+        }
+        | _admin_paths()
+        | _peer_paths(),
         "components": {
-            "securitySchemes": {"manageToken": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "admin.token in the data dir"},
+                "peerSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Mutualaid-Signature",
+                    "description": "with X-Mutualaid-Key and X-Mutualaid-Time; see docs/PROTOCOL.md section 8",
+                },
+            },
             "responses": {
                 "Error": _json(
                     {
@@ -196,6 +209,102 @@ def openapi_document() -> dict[str, Any]:
             },
         },
     }
+
+
+def _admin_paths() -> dict[str, Any]:
+    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
+    url_body = _body({"type": "object", "required": ["url"], "properties": {"url": _STR}})
+    errors = {code: _ERROR for code in ("400", "401", "403", "415", "422")}
+    peer = {
+        "type": "object",
+        "properties": {
+            "url": _STR,
+            "public_key": {"type": ["string", "null"]},
+            "state": {"type": "string", "enum": ["connecting", "syncing", "connected", "backoff", "blocked"]},
+            "failures": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+            "last_sync": {"type": ["integer", "null"]},
+        },
+    }
+    return {
+        "/api/v1/peers": {
+            "get": {
+                "summary": "Peers and their state",
+                "security": admin,
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"peers": {"type": "array", "items": peer}}}),
+                    **errors,
+                },
+            },
+            "post": {
+                "summary": "Add a peer",
+                "security": admin,
+                "requestBody": url_body,
+                "responses": {"200": _json({}), "201": _json({}), **errors},
+            },
+            "delete": {
+                "summary": "Remove a peer (URL in the body or ?url=)",
+                "security": admin,
+                "responses": {"200": _json({}), "404": _ERROR, **errors},
+            },
+        },
+        "/api/v1/policy": {
+            "get": {
+                "summary": "Local block and allow rules",
+                "security": admin,
+                "responses": {"200": _json({}), **errors},
+            },
+            "post": {
+                "summary": "Block, allow or clear a peer or an author",
+                "security": admin,
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "required": ["subject", "key", "action"],
+                        "properties": {
+                            "subject": {"type": "string", "enum": ["peer", "author"]},
+                            "key": {"type": "string", "description": "hex or ma1 text form"},
+                            "action": {"type": "string", "enum": ["block", "allow", "clear"]},
+                        },
+                    }
+                ),
+                "responses": {"200": _json({}), **errors},
+            },
+        },
+    }
+
+
+def _peer_paths() -> dict[str, Any]:
+    """The node-to-node API: signed requests, msgpack bodies (docs/PROTOCOL.md section 8)."""
+    signed: list[dict[str, list[str]]] = [{"peerSignature": []}]
+    msgpack = {"description": "ok", "content": {"application/msgpack": {}}}
+    errors = {code: _ERROR for code in ("400", "401", "403", "413", "415")}
+    body = {"required": True, "content": {"application/msgpack": {}}}
+    paths: dict[str, Any] = {
+        f"/peer/v1/{name}": {
+            "post": {
+                "summary": summary,
+                "security": signed,
+                "requestBody": body,
+                "responses": {"200": msgpack, **errors},
+            }
+        }
+        for name, summary in (
+            ("hello", "Exchange profiles, filters and feed positions"),
+            ("records", "Push records"),
+            ("fetch", "Fetch records by id"),
+            ("reconcile", "One round of range-based set reconciliation"),
+        )
+    }
+    paths["/peer/v1/feed"] = {
+        "get": {
+            "summary": "Long poll for records accepted after a position",
+            "security": signed,
+            "parameters": [_query("after", {"type": "integer"}), _query("wait", {"type": "number", "maximum": 25})],
+            "responses": {"200": msgpack, **errors},
+        }
+    }
+    return paths
 
 
 def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:

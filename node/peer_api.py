@@ -16,7 +16,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from node.errors import ApiError, Handler
-from node.state import FEED, IDENTITY, INGEST, NODE_PROFILE, PEER_KEY, POLICY, STORE
+from node.state import FEED, IDENTITY, INGEST, METRICS, NODE_PROFILE, PEER_KEY, POLICY, STORE
 from node.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
@@ -62,9 +62,11 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     if refusal is not None:
         raise ApiError(403, "forbidden", refusal)
     request[PEER_KEY] = auth.key
+    request.app[METRICS].count("peer_bytes_in_total", len(body))
     response = await handler(request)
     if isinstance(response, web.Response) and response.body is not None:
         payload = bytes(response.body)  # type: ignore[arg-type]
+        request.app[METRICS].count("peer_bytes_out_total", len(payload))
         stamp = int(time.time())
         signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
         response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())

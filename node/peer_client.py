@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -35,8 +36,14 @@ class Hello:
 
 class PeerClient:
     def __init__(
-        self, session: aiohttp.ClientSession, identity: NodeIdentity, url: str, pinned_key: bytes | None = None
+        self,
+        session: aiohttp.ClientSession,
+        identity: NodeIdentity,
+        url: str,
+        pinned_key: bytes | None = None,
+        on_traffic: Callable[[int, int], None] | None = None,
     ) -> None:
+        self._on_traffic = on_traffic  # (bytes sent, bytes received), for metrics
         self._session = session
         self._identity = identity
         self.url = url.rstrip("/")
@@ -63,6 +70,8 @@ class PeerClient:
                 auth = peerwire.parse_headers(response.headers)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
+        if self._on_traffic is not None:
+            self._on_traffic(len(data), len(payload))
         if self.key is None:
             self.key = auth.key  # pinned on first contact
         peerwire.check_response(self.key, signature, auth, payload)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from node.peer_client import PeerClient
-from node.state import CONFIG, INGEST, STORE
+from node.state import CONFIG, INGEST, METRICS, STORE
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
 from protocol.reconcile import ItemSet, Reconciler
@@ -76,6 +76,8 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
                 result.pushed += len(batch)
         if session.complete:
             break
+    app[METRICS].count("sync_sessions_total")
+    app[METRICS].count("sync_rounds_total", result.rounds)
     log.info(
         "reconciled with %s: %d rounds, %d fetched (%d new), %d pushed, %d bytes",
         client.url, result.rounds, result.fetched, result.accepted, result.pushed, result.bytes,
