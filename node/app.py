@@ -31,6 +31,7 @@ from node.metrics import Metrics, Series
 from node.openapi import openapi_document
 from node.policy import Policy
 from node.state import ADMIN, ADMIN_TOKEN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, POLICY, STORE
+from node.sync import SYNC_PROGRESS
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
 from storage.admin import AdminStore
@@ -175,10 +176,17 @@ async def _sweep_forever(app: web.Application) -> None:
 
 
 async def serve(
-    config: NodeConfig, identity: NodeIdentity, database: str, *, ready: Callable[[str], None] | None = None
+    config: NodeConfig,
+    identity: NodeIdentity,
+    database: str,
+    *,
+    ready: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Run the node until SIGTERM or SIGINT, then shut down cleanly."""
     app = create_app(config, identity, database)
+    if progress is not None:
+        app[SYNC_PROGRESS] = progress
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()

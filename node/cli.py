@@ -147,8 +147,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"mutualaid node listening on {url}", flush=True)
 
-    asyncio.run(serve(config, files.identity, str(files.database), ready=ready))
+    asyncio.run(serve(config, files.identity, str(files.database), ready=ready, progress=ProgressBar()))
     return 0
+
+
+class ProgressBar:
+    """A one-line bar on a terminal for a long sync; silent when not a terminal
+    (the log already says what each sync did) or for small syncs."""
+
+    MIN_TOTAL = 2000
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+
+    def __call__(self, peer: str, done: int, total: int) -> None:
+        if not self._tty or total < self.MIN_TOTAL:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\rsyncing from {peer} [{bar}] {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
 
 def cmd_post(args: argparse.Namespace) -> int:

@@ -8,8 +8,11 @@ in batches. A session that stopped at ``max_need_ids`` is simply run again.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,6 +25,8 @@ from protocol.reconcile import ItemSet, Reconciler
 
 log = logging.getLogger("mutualaid.sync")
 MAX_SESSIONS = 20  # a peer cannot keep us re-running sessions for ever
+SYNC_PROGRESS: web.AppKey[Callable[[str, int, int], None]] = web.AppKey("sync_progress")
+"""Optional: told (peer URL, records fetched, records to fetch) after each batch."""
 
 
 def node_filter(app: web.Application) -> SyncFilter:
@@ -52,6 +57,28 @@ def batches(raws: list[bytes]) -> list[list[bytes]]:
     return [batch for batch in out if batch]
 
 
+async def _fetch_all(app: web.Application, client: PeerClient, ids: list[bytes], result: SyncResult) -> None:
+    """Fetch in batches, the next batch on the wire while this one is checked and stored."""
+    chunks = [ids[start : start + MAX_BATCH] for start in range(0, len(ids), MAX_BATCH)]
+    progress = app.get(SYNC_PROGRESS)
+    pending = asyncio.ensure_future(client.fetch(chunks[0])) if chunks else None
+    try:
+        for index in range(len(chunks)):
+            assert pending is not None
+            raws = await pending
+            pending = asyncio.ensure_future(client.fetch(chunks[index + 1])) if index + 1 < len(chunks) else None
+            result.fetched += len(raws)
+            outcomes = await app[INGEST].ingest(raws, client.key, solicited=True)
+            result.accepted += outcomes.count("accepted")
+            if progress is not None:
+                progress(client.url, result.fetched, len(ids))
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+
+
 async def reconcile_with(app: web.Application, client: PeerClient, common: SyncFilter) -> SyncResult:
     result = SyncResult()
     store = app[STORE]
@@ -64,11 +91,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
             result.bytes += len(message) + len(reply)
             message = session.receive(reply)
         result.rounds += session.rounds
-        for start in range(0, len(session.need_ids), MAX_BATCH):
-            raws = await client.fetch(session.need_ids[start : start + MAX_BATCH])
-            result.fetched += len(raws)
-            outcomes = await app[INGEST].ingest(raws, client.key, solicited=True)
-            result.accepted += outcomes.count("accepted")
+        await _fetch_all(app, client, session.need_ids, result)
         if session.have_ids:
             raws = await store.get_raw_many(session.have_ids, int(time.time()))
             for batch in batches(raws):
