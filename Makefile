@@ -19,8 +19,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# The node's files live in ./data inside the checkout (ignored by git).
 run: $(STAMP)
-	$(BIN)/mutualaid run $(ARGS)
+	$(BIN)/mutualaid run --data-dir data $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
