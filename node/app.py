@@ -210,9 +210,12 @@ async def serve(
 
 
 def configure_logging(level: str) -> None:
+    """Our loggers at ``level``; every library's at WARNING whatever the level,
+    because some log what they are handed (aiosqlite's debug lines carry SQL
+    parameters, i.e. members' text), and nothing identifying may be logged."""
     logging.basicConfig(
         stream=sys.stderr,
-        level=getattr(logging, level.upper()),
+        level=logging.WARNING,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
     )
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("mutualaid").setLevel(getattr(logging, level.upper()))

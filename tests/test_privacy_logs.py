@@ -1,0 +1,85 @@
+"""Nothing a member typed ever reaches a node's log, even at debug level."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+MUTUALAID = [sys.executable, "-m", "node"]
+SECRET_TITLE = "Insulin for Marisol Quintero"  # noqa: S105 - member text, not a password
+SECRET_DETAILS = "call 555-0134 at 12 Rose Lane"  # noqa: S105
+SECRET_GIVE_BACK = "I can teach Quechua"  # noqa: S105
+
+
+def start(data: Path, *peers: str) -> tuple[subprocess.Popen[bytes], str]:
+    args = [*MUTUALAID, "run", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--log-level", "debug"]
+    for peer in peers:
+        args += ["--peer", peer]
+    with (data.parent / f"{data.name}.log").open("wb") as log:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).parent.parent)
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()  # blocks until ready; the process exits on failure
+    assert "listening on" in line, line
+    return process, line.split()[-1]
+
+
+def call(url: str, method: str = "GET", body: dict[str, object] | None = None, token: str = "") -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+@pytest.mark.slow
+def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
+    first, url_a = start(tmp_path / "a")
+    second, url_b = start(tmp_path / "b", url_a)
+    try:
+        posted = call(
+            f"{url_a}/api/v1/records",
+            "POST",
+            {
+                "kind": "need",
+                "title": SECRET_TITLE,
+                "category": "medical",
+                "area": "u4pru",
+                "details": SECRET_DETAILS,
+                "give_back": SECRET_GIVE_BACK,
+            },
+        )
+        assert isinstance(posted, dict)
+        record_id, token = posted["record"]["id"], posted["manage_token"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # only guards against a hang
+            found = call(f"{url_b}/api/v1/records?q=insulin")
+            if isinstance(found, dict) and found["records"]:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the record never reached the second node")
+        call(f"{url_a}/api/v1/records/{record_id}/status", "POST", {"status": "fulfilled"}, token)
+        with pytest.raises(urllib.error.HTTPError):
+            call(f"{url_a}/api/v1/records", "POST", {"kind": "need", "title": SECRET_TITLE, "area": "u4pruvw"})
+    finally:
+        for process in (second, first):
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert process.stdout is not None
+            process.stdout.close()
+    logs = b"".join((tmp_path / f"{n}.log").read_bytes() for n in ("a", "b"))
+    assert b"listening on" in logs and b"posted record" in logs  # the logs are really there
+    for secret in (SECRET_TITLE, SECRET_DETAILS, SECRET_GIVE_BACK, "Marisol", "Rose Lane", token):
+        assert secret.encode() not in logs, f"{secret!r} leaked into a log"
+    assert os.path.getsize(tmp_path / "a.log") > 0
