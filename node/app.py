@@ -87,6 +87,7 @@ def create_app(
     app[FEED] = RecordFeed()
     app[POLICY] = Policy()
     app[peer_api.REPLAY] = peer_api.ReplayCache()
+    app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
     app.cleanup_ctx.extend([_store_ctx, _sweeper_ctx, _gossip_ctx])
     app.router.add_get("/healthz", healthz)
@@ -96,6 +97,10 @@ def create_app(
     app.router.add_routes(peer_api.routes)
     app.router.add_routes(admin_api.routes)
     return app
+
+
+async def _wake_long_polls(app: web.Application) -> None:
+    await app[FEED].close()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -163,23 +163,29 @@ def load_config(
         raise ConfigError(str(exc)) from None
 
 
-def to_toml(config: NodeConfig) -> str:
-    """The settings worth keeping in config.toml, as TOML text."""
+def to_toml(config: NodeConfig, keep: tuple[str, ...] = ("name", "areas")) -> str:
+    """config.toml for a new data directory: the ``keep`` settings (what
+    ``init`` was told) set, every other one listed commented out at its
+    default, so a flag given once to ``run`` is not silently made permanent."""
     lines = ["# mutualaid node settings; see docs/NODE.md. Environment and flags override these."]
+    defaults = NodeConfig(data_dir=config.data_dir)
     for item in dataclasses.fields(config):
         if item.name == "data_dir":
             continue
-        value = getattr(config, item.name)
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int):
-            text = str(value)
-        elif isinstance(value, tuple):
-            text = "[" + ", ".join(_toml_string(v) for v in value) + "]"
-        else:
-            text = _toml_string(str(value))
-        lines.append(f"{item.name} = {text}")
+        chosen = item.name in keep
+        text = _toml_value(getattr(config if chosen else defaults, item.name))
+        lines.append(f"{'' if chosen else '# '}{item.name} = {text}")
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_string(str(v)) for v in value) + "]"
+    return _toml_string(str(value))
 
 
 def _toml_string(value: str) -> str:

@@ -25,6 +25,13 @@ class RecordFeed:
         self._entries: deque[FeedEntry] = deque(maxlen=capacity)
         self._next = 1
         self._changed = asyncio.Condition()
+        self._closed = False
+
+    async def close(self) -> None:
+        """Wake every long poll now (shutdown must not wait out their timeouts)."""
+        self._closed = True
+        async with self._changed:
+            self._changed.notify_all()
 
     @property
     def head(self) -> int:
@@ -62,6 +69,6 @@ class RecordFeed:
         """Return once something newer than ``after`` exists, or after ``max_wait`` seconds."""
         async with self._changed:
             try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self._next - 1 > after), max_wait)
+                await asyncio.wait_for(self._changed.wait_for(lambda: self._closed or self._next - 1 > after), max_wait)
             except TimeoutError:
                 return
