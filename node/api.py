@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import time
 from typing import Any
@@ -55,16 +56,36 @@ def _ttl_days(body: dict[str, Any]) -> int:
     return days
 
 
-def _field_value(name: str, value: Any) -> Any:
-    """JSON values to record values (dates become timestamps)."""
-    if name == "needed_by" and value is not None:
-        if not isinstance(value, str):
-            raise ApiError(422, "invalid_record", "needed_by must be an ISO 8601 date such as 2026-12-24")
-        try:
-            return parse_iso(value)
-        except (ValueError, OverflowError, OSError):
-            raise ApiError(422, "invalid_record", f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
+_LIST_FIELDS = frozenset({"tags", "languages"})
+
+
+def _text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_record", f"{name} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON escapes can carry
+        raise ApiError(422, "invalid_record", f"{name} is not valid Unicode text") from None
     return value
+
+
+def _field_value(name: str, value: Any) -> Any:
+    """JSON values to record values (dates become timestamps), with their JSON
+    types checked here so nothing that cannot be signed reaches the signer."""
+    if value is None:
+        return None
+    if name in _LIST_FIELDS:
+        if not isinstance(value, list):
+            raise ApiError(422, "invalid_record", f"{name} must be a list of strings")
+        return [_text(name, item) for item in value]
+    if name != "needed_by":
+        return _text(name, value)
+    if not isinstance(value, str):
+        raise ApiError(422, "invalid_record", "needed_by must be an ISO 8601 date such as 2026-12-24")
+    try:
+        return parse_iso(value)
+    except (ValueError, OverflowError, OSError):
+        raise ApiError(422, "invalid_record", f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
 
 
 @routes.get("/api/v1/node")
@@ -123,8 +144,8 @@ async def search_records(request: web.Request) -> web.Response:
     kinds = tuple(params.getall("kind", [])) or ("need", "offer")
     statuses = tuple(params.getall("status", [])) or ("open", "claimed")
     limit_text = params.get("limit", "50")
-    if not limit_text.isdigit():
-        raise ApiError(400, "bad_query", "limit must be a whole number")
+    if not re.fullmatch(r"[0-9]{1,6}", limit_text):
+        raise ApiError(400, "bad_query", "limit must be a whole number from 1 to 500")
     query = Query(
         kinds=kinds,
         category=params.get("category") or None,
@@ -132,7 +153,7 @@ async def search_records(request: web.Request) -> web.Response:
         statuses=statuses,
         text=params.get("q") or None,
         order=params.get("order", "newest"),  # type: ignore[arg-type]
-        limit=int(limit_text[:6]),
+        limit=int(limit_text),
         cursor=params.get("cursor") or None,
     )
     page = await request.app[STORE].query(query, now())

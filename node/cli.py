@@ -147,7 +147,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(f"mutualaid node listening on {url}", flush=True)
 
-    asyncio.run(serve(config, files.identity, str(files.database), ready=ready, progress=ProgressBar()))
+    try:
+        asyncio.run(serve(config, files.identity, str(files.database), ready=ready, progress=ProgressBar()))
+    except OSError as exc:
+        raise CliError(f"cannot listen on {config.listen_host}:{config.listen_port}: {exc.strerror or exc}") from None
     return 0
 
 

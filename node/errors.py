@@ -72,15 +72,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "internal", "the node failed to handle this request; see its log")
 
 
+def _refuse_constant(name: str) -> object:
+    raise ApiError(400, "bad_json", f"{name} is not a number this API accepts")
+
+
 async def read_json_object(request: web.Request) -> dict[str, object]:
     """The request body as a JSON object, or a precise 4xx."""
     if request.content_type != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     raw = await request.read()
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "bad_json", "the body is nested too deeply") from None
     if not isinstance(value, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     return value

@@ -37,6 +37,12 @@ def _post_fields(required: list[str]) -> dict[str, Any]:
     }
 
 
+def _edit_fields() -> dict[str, Any]:
+    schema = _post_fields([])
+    schema["properties"] = {k: v for k, v in schema["properties"].items() if k != "kind"}
+    return schema
+
+
 def _bearer() -> list[dict[str, list[str]]]:
     return [{"manageToken": []}]
 
@@ -116,10 +122,10 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Edit or renew a post (null removes an optional field)",
                     "parameters": [_ID],
                     "security": _bearer(),
-                    "requestBody": _body(_post_fields([])),
+                    "requestBody": _body(_edit_fields()),
                     "responses": {
                         "200": _json(one_record),
-                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "415", "422")},
+                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "415", "422")},
                     },
                 },
             },
@@ -139,7 +145,7 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     "responses": {
                         "200": _json(one_record),
-                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "415", "422")},
+                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "415", "422")},
                     },
                 }
             },
@@ -214,7 +220,7 @@ def openapi_document() -> dict[str, Any]:
 def _admin_paths() -> dict[str, Any]:
     admin: list[dict[str, list[str]]] = [{"adminToken": []}]
     url_body = _body({"type": "object", "required": ["url"], "properties": {"url": _STR}})
-    errors = {code: _ERROR for code in ("400", "401", "403", "415", "422")}
+    errors = {code: _ERROR for code in ("400", "401", "403", "413", "415", "422")}
     peer = {
         "type": "object",
         "properties": {

@@ -1,0 +1,393 @@
+# The `mutualaid` command as a user runs it: real processes started through
+# the installed console script, nodes listening on 127.0.0.1 port 0 over data
+# directories in tmp_path, stopped with SIGTERM or SIGKILL. The only time
+# limits are guards against a hang (a healthy start takes well under a second).
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.node._support import HEX64, need
+
+MUTUALAID = str(Path(sys.executable).with_name("mutualaid"))
+HANG_GUARD_S = 30
+LISTENING = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))\n\Z")
+# mDNS would reach past loopback; every node here is told not to use it.
+RUN_FLAGS = ("--listen", "127.0.0.1:0", "--no-mdns")
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The caller's environment without MUTUALAID_* settings, with HOME and XDG_DATA_HOME inside tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
+    env["HOME"] = str(tmp_path / "home")
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
+    return env | extra
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MUTUALAID, *args], capture_output=True, text=True, env=env, timeout=HANG_GUARD_S, check=False
+    )
+
+
+def http(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, method=method, data=data)  # noqa: S310 - a loopback URL
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=HANG_GUARD_S) as response:  # noqa: S310 - a loopback URL
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+class NodeProcess:
+    """``mutualaid run`` in a child process; ``url`` once it said it is listening."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
+        self.log = log
+        with log.open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                [MUTUALAID, "run", *args], stdout=subprocess.PIPE, stderr=stderr, env=env, text=True
+            )
+        try:
+            self.url = self._await_listening()
+        except BaseException:
+            self.kill()
+            raise
+
+    def _await_listening(self) -> str:
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], HANG_GUARD_S)
+        if not ready:
+            pytest.fail(f"the node printed nothing in {HANG_GUARD_S} s; log:\n{self.log_text()}")
+        line = self.proc.stdout.readline()
+        match = LISTENING.match(line)
+        if match is None:
+            self.proc.wait(timeout=HANG_GUARD_S)
+            pytest.fail(
+                f"expected the listening line, got {line!r} (exit {self.proc.returncode}); log:\n{self.log_text()}"
+            )
+        assert int(match.group(2)) > 0
+        return match.group(1)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=HANG_GUARD_S)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=HANG_GUARD_S)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+    def __enter__(self) -> NodeProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+def init(env: dict[str, str], data_dir: Path, *extra: str) -> dict[str, Any]:
+    result = cli(
+        env, "init", "--data-dir", str(data_dir), "--name", "Riverside pantry", "--area", "u4pr", "--json", *extra
+    )
+    assert result.returncode == 0, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def status_json(env: dict[str, str], url: str) -> dict[str, Any]:
+    result = cli(env, "status", "--node", url, "--json")
+    assert result.returncode == 0, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
+def post_need(env: dict[str, str], url: str, title: str, *extra: str) -> tuple[str, str]:
+    """``mutualaid post need``; the id and the manage token it prints."""
+    result = cli(env, "post", "need", "--title", title, "--category", "food", "--area", "u4pru", "--node", url, *extra)
+    assert result.returncode == 0, result.stderr
+    match = re.fullmatch(
+        r"posted need ([0-9a-f]{64})\nmanage token \(keep it private, shown once\): (\S+)\n", result.stdout
+    )
+    assert match is not None, result.stdout
+    return match.group(1), match.group(2)
+
+
+def search_ids(env: dict[str, str], url: str, *args: str) -> list[str]:
+    result = cli(env, "search", "--node", url, "--json", *args)
+    assert result.returncode == 0, result.stderr
+    return [r["id"] for r in json.loads(result.stdout)["records"]]
+
+
+# --- init -----------------------------------------------------------------------------------------------
+
+
+def test_init_creates_private_files_and_keeps_its_identity(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    first = init(env, data_dir)
+    assert first["created"] is True
+    assert HEX64.match(first["public_key"])
+    assert Path(first["data_dir"]) == data_dir
+    for name in ("identity.key", "admin.token", "config.toml"):
+        assert (data_dir / name).stat().st_mode & 0o777 == 0o600, name
+    assert data_dir.stat().st_mode & 0o777 == 0o700
+    config = tomllib.loads((data_dir / "config.toml").read_text())
+    assert config["name"] == "Riverside pantry"
+    assert config["areas"] == ["u4pr"]
+    key_bytes = (data_dir / "identity.key").read_bytes()
+    token = (data_dir / "admin.token").read_text()
+    assert token.strip()
+
+    second = init(env, data_dir)
+    assert second == first | {"created": False}
+    assert (data_dir / "identity.key").read_bytes() == key_bytes
+    assert (data_dir / "admin.token").read_text() == token
+
+    human = cli(env, "init", "--data-dir", str(data_dir))
+    assert human.returncode == 0
+    assert "already existed" in human.stdout
+    assert first["public_key"] in human.stdout
+
+
+# --- one node for the member commands ------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    node: NodeProcess
+    env: dict[str, str]
+    public_key: str
+
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    tmp_path = tmp_path_factory.mktemp("cli")
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    key = init(env, data_dir)["public_key"]
+    with NodeProcess(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
+        yield Running(node, env, key)
+        assert node.terminate() == 0, node.log_text()
+
+
+def test_status_names_the_node(running: Running) -> None:
+    info = status_json(running.env, running.url)
+    assert info["public_key"] == running.public_key
+    assert info["name"] == "Riverside pantry"
+    assert info["peers"] == 0
+    assert isinstance(info["records"], int)
+    human = cli(running.env, "status", "--node", running.url)
+    assert human.returncode == 0
+    assert running.public_key in human.stdout
+    assert "Riverside pantry" in human.stdout
+    # MUTUALAID_NODE names the node when --node is not given.
+    by_env = cli(running.env | {"MUTUALAID_NODE": running.url}, "status", "--json")
+    assert by_env.returncode == 0, by_env.stderr
+    assert json.loads(by_env.stdout)["public_key"] == running.public_key
+
+
+def test_post_prints_an_id_and_a_token_that_manages_the_post(running: Running) -> None:
+    record_id, token = post_need(running.env, running.url, "Winter coats for two children", "--details", "Sizes 6, 8")
+    status, record = http("GET", f"{running.url}/api/v1/records/{record_id}")
+    assert status == 200
+    assert record["title"] == "Winter coats for two children"
+    assert record["details"] == "Sizes 6, 8"
+    assert record["category"] == "food"
+    assert record["area"] == "u4pru"
+    status, answer = http("POST", f"{running.url}/api/v1/records/{record_id}/status", {"status": "claimed"}, token)
+    assert status == 200, answer
+    assert answer["record"]["status"] == "claimed"
+
+
+def test_search_finds_a_post_by_its_words(running: Running) -> None:
+    record_id, _ = post_need(running.env, running.url, "Pressure cooker for the community kitchen")
+    assert record_id in search_ids(running.env, running.url, "--text", "pressure cooker")
+    assert record_id in search_ids(running.env, running.url, "--text", "pressu")
+    assert record_id in search_ids(running.env, running.url, "--kind", "need", "--area", "u4pr", "--category", "food")
+    assert record_id not in search_ids(running.env, running.url, "--kind", "offer")
+    assert record_id not in search_ids(running.env, running.url, "--text", "wheelbarrow")
+    human = cli(running.env, "search", "--text", "pressure", "--node", running.url)
+    assert human.returncode == 0
+    assert "Pressure cooker for the community kitchen" in human.stdout
+    assert record_id[:12] in human.stdout
+
+
+def test_post_with_a_bad_slug_exits_1_with_the_nodes_message(running: Running) -> None:
+    result = cli(
+        running.env,
+        "post",
+        "need",
+        "--title",
+        "Bread flour",
+        "--category",
+        "Food",
+        "--area",
+        "u4pru",
+        "--node",
+        running.url,
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "the node refused" in result.stderr
+    assert "'Food' is not a slug" in result.stderr
+    assert "invalid_record" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert search_ids(running.env, running.url, "--text", "bread flour") == []
+
+
+# --- a node's life: stop, kill, restart ------------------------------------------------------------------
+
+
+def test_sigterm_exits_0_and_a_restart_keeps_the_records_and_the_key(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    args = ("--data-dir", str(data_dir), *RUN_FLAGS)
+    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+        key = status_json(env, node.url)["public_key"]
+        record_id, token = post_need(env, node.url, "Lentils, 5 kg")
+        assert node.terminate() == 0, node.log_text()
+    assert (data_dir / "identity.key").exists()
+
+    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+        assert status_json(env, node.url)["public_key"] == key
+        assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200
+        assert record_id in search_ids(env, node.url, "--text", "lentils")
+        # The manage token survives the restart too.
+        status, _ = http("PATCH", f"{node.url}/api/v1/records/{record_id}", {"title": "Lentils, 2 kg"}, token)
+        assert status == 200
+        assert node.terminate() == 0, node.log_text()
+
+
+def test_sigkill_right_after_an_acknowledged_post_loses_nothing(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    args = ("--data-dir", str(tmp_path / "node"), *RUN_FLAGS)
+    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+        ids = []
+        for i in range(3):
+            status, answer = http("POST", f"{node.url}/api/v1/records", need(title=f"Nappies, size {i}"))
+            assert status == 201, answer
+            ids.append(answer["record"]["id"])
+        node.proc.send_signal(signal.SIGKILL)  # at once: no chance to shut down cleanly
+        assert node.proc.wait(timeout=HANG_GUARD_S) == -signal.SIGKILL
+
+    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+        for record_id in ids:
+            assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200, record_id
+        assert node.terminate() == 0, node.log_text()
+
+
+def test_run_without_data_dir_uses_xdg_data_home(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    expected = Path(env["XDG_DATA_HOME"]) / "mutualaid"
+    assert not expected.exists()
+    with NodeProcess(env, tmp_path / "node.log", *RUN_FLAGS) as node:
+        for name in ("identity.key", "admin.token", "config.toml", "records.db"):
+            assert (expected / name).exists(), name
+        assert not (tmp_path / "home").exists()  # nothing under ~/.local/share
+        record_id, _ = post_need(env, node.url, "Bus fare to the clinic")
+        assert node.terminate() == 0, node.log_text()
+    # The next start finds the same directory again.
+    with NodeProcess(env, tmp_path / "node.log", *RUN_FLAGS) as node:
+        assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200
+        assert node.terminate() == 0, node.log_text()
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status",),
+        ("search", "--text", "coats"),
+        ("post", "offer", "--title", "x", "--category", "food", "--area", "u4"),
+    ],
+    ids=["status", "search", "post"],
+)
+def test_an_unreachable_node_exits_2_with_a_helpful_message(tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = cli(cli_env(tmp_path), *args, "--node", "http://127.0.0.1:1")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "cannot reach the node at http://127.0.0.1:1" in result.stderr
+    assert "Is it running?" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unknown_key_in_config_toml_stops_run_with_exit_2_naming_it(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    init(env, data_dir)
+    with (data_dir / "config.toml").open("a") as handle:
+        handle.write('colour = "blue"\n')
+    result = cli(env, "run", "--data-dir", str(data_dir), *RUN_FLAGS)
+    assert result.returncode == 2
+    assert "listening" not in result.stdout
+    assert "'colour'" in result.stderr
+    assert "config.toml" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_port_in_use_stops_run_with_exit_2_and_a_message(tmp_path: Path) -> None:
+    """cli.py: exit 2 when the node "cannot be started"; a busy port is the commonest case."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli(
+            cli_env(tmp_path), "run", "--data-dir", str(tmp_path / "node"), "--no-mdns", "--listen", f"127.0.0.1:{port}"
+        )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port}" in result.stderr
+
+
+def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
+    """api.py: logs name records by id and kind only, never a title or details; at every log level."""
+    env = cli_env(tmp_path)
+    log = tmp_path / "node.log"
+    with NodeProcess(env, log, "--data-dir", str(tmp_path / "node"), *RUN_FLAGS, "--log-level", "debug") as node:
+        record_id, token = post_need(env, node.url, "Insulin for Kwame", "--details", "Flat 4B, ring twice")
+        assert node.terminate() == 0, node.log_text()
+    text = log.read_text(errors="replace")
+    assert record_id in text  # the log is there and names the post by id
+    leaked = [secret for secret in ("Kwame", "Flat 4B", token) if secret in text]
+    assert leaked == [], f"the node's log carries {leaked}"
+
+
+@pytest.mark.parametrize("command", ["", "init", "run", "post", "search", "status"])
+def test_help_works_for_every_subcommand(tmp_path: Path, command: str) -> None:
+    args = [command, "--help"] if command else ["--help"]
+    result = cli(cli_env(tmp_path), *args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: mutualaid {command}".rstrip())
+    assert result.stderr == ""
