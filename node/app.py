@@ -31,7 +31,7 @@ from node.metrics import Metrics, Series
 from node.openapi import openapi_document
 from node.policy import Policy
 from node.state import ADMIN, ADMIN_TOKEN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, POLICY, STORE
-from node.sync import SYNC_PROGRESS
+from node.sync import SYNC_PROGRESS, node_filter
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
 from storage.admin import AdminStore
@@ -114,7 +114,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         token = app.get(_GIVEN_TOKEN)
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
-        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY])
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
         app[NODE_PROFILE] = await _publish_profile(app)
         yield
     finally:

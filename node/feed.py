@@ -65,8 +65,13 @@ class RecordFeed:
             cursor = max(cursor, self._next - 1)
         return out, cursor, fell_behind
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def wait(self, after: int, max_wait: float) -> None:
-        """Return once something newer than ``after`` exists, or after ``max_wait`` seconds."""
+        """Return once something newer than ``after`` exists, the feed is closed,
+        or ``max_wait`` seconds have passed."""
         async with self._changed:
             try:
                 await asyncio.wait_for(self._changed.wait_for(lambda: self._closed or self._next - 1 > after), max_wait)

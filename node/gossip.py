@@ -31,7 +31,7 @@ from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
-from protocol.records import accept_record
+from protocol.records import accept_record, parse_record
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
@@ -131,13 +131,15 @@ class PeerLink:
                 await self._sync(common)
 
     async def _push(self, cursor: int, common: SyncFilter) -> None:
+        """Ends (without error) only when the feed closes, i.e. at shutdown."""
         feed = self.app[FEED]
         assert self.client.key is not None
-        while True:
+        while not feed.closed:  # closed: the node is shutting down
             await feed.wait(cursor, FEED_WAIT_S)
             raws, cursor, behind = feed.since(cursor, self.client.key, 500)
             if behind:
                 await self._sync(common)
+            raws = [raw for raw in raws if common.matches(parse_record(raw, validate=False))]
             for batch in batches(raws):
                 await self.client.push(batch)
 

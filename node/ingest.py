@@ -1,7 +1,7 @@
 """How records from outside get in: the cheapest checks first, the signature last.
 
 For a batch from a peer: decode and field rules and the clock (pure, cheap),
-then local policy (blocked authors), then drop the ids we already hold (one
+then local policy (blocked authors, kinds and areas served), then drop the ids we already hold (one
 indexed lookup), then the rate limits for records pushed unasked, and only
 then verify signatures, in a worker thread (off the event loop), and one
 ``put_many``. Accepted records go to the feed for long-polling peers, tagged
@@ -20,12 +20,13 @@ from node.feed import RecordFeed
 from node.metrics import Metrics
 from node.policy import Policy
 from protocol.errors import RemoteProtocolError, SignatureInvalid
+from protocol.filters import SyncFilter
 from protocol.records import Record, check_time, parse_record, verify_record
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.ingest")
 # Rejections an honest peer can cause (clocks, races, our own limits and policy).
-_NOT_THE_PEERS_FAULT = frozenset({"expired", "from_future", "rate_limited", "blocked_author"})
+_NOT_THE_PEERS_FAULT = frozenset({"expired", "from_future", "rate_limited", "blocked_author", "not_served"})
 
 
 def _verify_all(records: Sequence[Record]) -> list[bool]:
@@ -40,11 +41,15 @@ def _verify_all(records: Sequence[Record]) -> list[bool]:
 
 
 class Ingestor:
-    def __init__(self, store: RecordStore, feed: RecordFeed, metrics: Metrics, policy: Policy) -> None:
+    def __init__(
+        self, store: RecordStore, feed: RecordFeed, metrics: Metrics, policy: Policy, serves: SyncFilter
+    ) -> None:
         self.store = store
         self.feed = feed
         self.metrics = metrics
         self.policy = policy
+        self.serves = serves
+        """Records outside the kinds and areas this node serves are not kept."""
 
     async def ingest(self, raws: Sequence[bytes], source: bytes | None, *, solicited: bool = False) -> list[str]:
         """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
@@ -62,6 +67,9 @@ class Ingestor:
                 continue
             if record.author in self.policy.blocked_authors:
                 outcomes[index] = "rejected:blocked_author"
+                continue
+            if not self.serves.matches(record):
+                outcomes[index] = "rejected:not_served"
                 continue
             parsed.append((index, record))
         held = await self.store.held_ids([record.id for _, record in parsed])

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,38 +11,17 @@ from pathlib import Path
 
 import pytest
 
-MUTUALAID = [sys.executable, "-m", "node"]
+from tests._nodes import call, start
+
 SECRET_TITLE = "Insulin for Marisol Quintero"  # noqa: S105 - member text, not a password
 SECRET_DETAILS = "call 555-0134 at 12 Rose Lane"  # noqa: S105
 SECRET_GIVE_BACK = "I can teach Quechua"  # noqa: S105
 
 
-def start(data: Path, *peers: str) -> tuple[subprocess.Popen[bytes], str]:
-    args = [*MUTUALAID, "run", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--log-level", "debug"]
-    for peer in peers:
-        args += ["--peer", peer]
-    with (data.parent / f"{data.name}.log").open("wb") as log:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, cwd=Path(__file__).parent.parent)
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()  # blocks until ready; the process exits on failure
-    assert "listening on" in line, line
-    return process, line.split()[-1]
-
-
-def call(url: str, method: str = "GET", body: dict[str, object] | None = None, token: str = "") -> object:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        return json.loads(response.read())
-
-
 @pytest.mark.slow
 def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
-    first, url_a = start(tmp_path / "a")
-    second, url_b = start(tmp_path / "b", url_a)
+    first, url_a = start(tmp_path / "a", extra=("--log-level", "debug"))
+    second, url_b = start(tmp_path / "b", url_a, extra=("--log-level", "debug"))
     try:
         posted = call(
             f"{url_a}/api/v1/records",

@@ -1,0 +1,36 @@
+"""Starting real node processes through the CLI, for the top-level tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTUALAID = [sys.executable, "-m", "node"]
+
+
+def start(data: Path, *peers: str, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str]:
+    """Run a node on a free loopback port; its log goes to DATA.log beside DATA."""
+    args = [*MUTUALAID, "run", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--no-mdns", *extra]
+    for peer in peers:
+        args += ["--peer", peer]
+    with (data.parent / f"{data.name}.log").open("wb") as log:
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()  # blocks until ready; the process exits on failure
+    assert "listening on" in line, line
+    return process, line.split()[-1]
+
+
+def call(url: str, method: str = "GET", body: Mapping[str, object] | None = None, token: str = "") -> object:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read())
