@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
@@ -87,6 +88,7 @@ def create_app(
     app[FEED] = RecordFeed()
     app[POLICY] = Policy()
     app[peer_api.REPLAY] = peer_api.ReplayCache()
+    app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
     app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
     app.cleanup_ctx.extend([_store_ctx, _sweeper_ctx, _gossip_ctx])
@@ -155,7 +157,7 @@ async def _publish_profile(app: web.Application) -> Record:
     fields = {
         "name": config.name,
         "areas": list(config.areas),
-        "urls": [],
+        "urls": list(config.public_urls),
         "seal_key": identity.seal_public_key,
     }
     old = await store.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)

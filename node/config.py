@@ -50,6 +50,10 @@ class NodeConfig:
     """TCP port; 0 picks a free one (the chosen port is printed and logged)."""
     peers: tuple[str, ...] = ()
     """Static peer URLs, e.g. http://192.168.1.20:8440."""
+    public_urls: tuple[str, ...] = ()
+    """URLs other nodes use to reach this one when that is not the address it
+    listens on (a DNS name, a container name, a proxy): published in the node
+    profile and accepted as the destination of signed peer requests."""
     mdns: bool = True
     """Find peers on the LAN by mDNS (not yet implemented; accepted for forward compatibility)."""
     log_level: str = "info"
@@ -70,6 +74,8 @@ class NodeConfig:
                 record_fields.geohash("areas", area)
             for url in self.peers:
                 record_fields.url("peers", url)
+            for url in self.public_urls:
+                record_fields.url("public_urls", url)
         except RecordInvalid as exc:
             raise ConfigError(str(exc)) from None
         if self.max_body_bytes < 16 * 1024:

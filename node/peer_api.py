@@ -1,9 +1,11 @@
 """The peer API under /peer/v1: what other nodes call. Binary msgpack bodies.
 
 Every request is checked by ``peer_auth_middleware`` before its handler runs:
-size (aiohttp's client_max_size), then the headers' shape, then the time
-window, then the replay cache, then the Ed25519 signature over method, path,
-destination and body hash. Every response is signed back, so the caller knows
+the headers' shape, then the destination (it must name this node: the local
+address the connection reached, or one of the configured public URLs), then
+the body (bounded by aiohttp's client_max_size), then the time window, the
+replay cache, and the Ed25519 signature over method, path, destination,
+nonce and body hash. Every response is signed back, so the caller knows
 the node holding the key it pinned answered. Open by default: any node may
 call; the caller's key is available to handlers as ``request[PEER_KEY]``.
 """
@@ -47,6 +49,7 @@ class ReplayCache:
 
 
 REPLAY = web.AppKey("replay_cache", ReplayCache)
+PUBLIC_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("public_hosts")
 
 
 @web.middleware
@@ -55,8 +58,11 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     now = int(time.time())
     auth = peerwire.parse_headers(request.headers)
+    destination = request.host.lower()
+    if destination not in _own_destinations(request):
+        raise peerwire.PeerAuthError(f"this request is addressed to {destination[:80]!r}, which is not this node")
     body = await request.read()
-    peerwire.check_request(auth, request.method, request.path_qs, request.host, body, now)
+    peerwire.check_request(auth, request.method, request.path_qs, destination, body, now)
     request.app[REPLAY].check_and_add(auth.signature, now)
     refusal = request.app[POLICY].refusal(auth.key)
     if refusal is not None:
@@ -71,6 +77,20 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
         signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
         response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())
     return response
+
+
+def _own_destinations(request: web.Request) -> set[str]:
+    """The host:port names this node answers to: the local address this
+    connection reached, localhost for loopback, and the configured public URLs."""
+    hosts: frozenset[str] = request.app[PUBLIC_HOSTS]
+    own = set(hosts)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if sockname:
+        host, port = str(sockname[0]), int(sockname[1])
+        own.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        if host in ("127.0.0.1", "::1"):
+            own.add(f"localhost:{port}")
+    return own
 
 
 def _msgpack(value: object) -> web.Response:

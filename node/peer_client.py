@@ -9,6 +9,7 @@ wrong is a ``RemoteProtocolError`` from the core.
 
 from __future__ import annotations
 
+import secrets
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -54,9 +55,10 @@ class PeerClient:
     async def call(self, method: str, path: str, body: Value | None = None, *, seconds: float = 30) -> Value:
         data = b"" if body is None else encode(body)
         stamp = int(time.time())
-        message = peerwire.request_message(method, path, self._destination, stamp, data)
+        nonce = secrets.token_bytes(peerwire.NONCE_SIZE)
+        message = peerwire.request_message(method, path, self._destination, stamp, nonce, data)
         signature = self._identity.sign_message(message)
-        headers = peerwire.SignedHeaders(self._identity.public_key, stamp, signature).as_dict()
+        headers = peerwire.SignedHeaders(self._identity.public_key, stamp, signature, nonce).as_dict()
         if body is not None:
             headers["Content-Type"] = "application/msgpack"
         try:
@@ -67,7 +69,7 @@ class PeerClient:
                 payload = await response.read()
                 if response.status != 200:
                     raise PeerUnavailable(f"{self.url} answered HTTP {response.status}: {payload[:200]!r}")
-                auth = peerwire.parse_headers(response.headers)
+                auth = peerwire.parse_headers(response.headers, request=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:

@@ -1,12 +1,14 @@
 """The peer protocol's wire forms: signed requests and responses, and bodies.
 
-Every peer request carries three headers: the caller's Ed25519 key, a
-timestamp, and a signature in the ``peer-request`` domain over the canonical
-array ``[method, path, destination, timestamp, SHA-256(body)]``, where
-``destination`` is the ``host:port`` the caller meant to reach, so a request
+Every peer request carries four headers: the caller's Ed25519 key, a
+timestamp, a random nonce, and a signature in the ``peer-request`` domain
+over the canonical array ``[method, path, destination, timestamp, nonce,
+SHA-256(body)]``, where ``destination`` is the ``host:port`` the caller meant
+to reach: the receiver accepts only its own addresses there, so a request
 recorded on its way to one node cannot be replayed to another. The receiver
-refuses a request outside a short window or seen before (node/peers keeps
-the replay cache). Every response is signed the same way over
+refuses a request outside a short window or seen before (node/peer_api keeps
+the replay cache); the nonce lets two identical requests in one second both
+be legitimate. Every response is signed the same way over
 ``["response", request signature, timestamp, SHA-256(body)]``, which proves
 to the caller that the node holding the pinned key answered.
 
@@ -27,6 +29,8 @@ from protocol.filters import SyncFilter
 HEADER_KEY = "X-Mutualaid-Key"
 HEADER_TIME = "X-Mutualaid-Time"
 HEADER_SIGNATURE = "X-Mutualaid-Signature"
+HEADER_NONCE = "X-Mutualaid-Nonce"
+NONCE_SIZE = 16
 REQUEST_WINDOW_S = 120
 """A request is accepted within this many seconds of the receiver's clock."""
 MAX_BATCH = 500
@@ -50,17 +54,21 @@ class SignedHeaders:
     key: bytes
     timestamp: int
     signature: bytes
+    nonce: bytes = b""  # requests only; a response is bound to its request's signature
 
     def as_dict(self) -> dict[str, str]:
-        return {
+        headers = {
             HEADER_KEY: self.key.hex(),
             HEADER_TIME: str(self.timestamp),
             HEADER_SIGNATURE: self.signature.hex(),
         }
+        if self.nonce:
+            headers[HEADER_NONCE] = self.nonce.hex()
+        return headers
 
 
-def request_message(method: str, path: str, destination: str, timestamp: int, body: bytes) -> bytes:
-    payload = encode([method.upper(), path, destination.lower(), timestamp, hashlib.sha256(body).digest()])
+def request_message(method: str, path: str, destination: str, timestamp: int, nonce: bytes, body: bytes) -> bytes:
+    payload = encode([method.upper(), path, destination.lower(), timestamp, nonce, hashlib.sha256(body).digest()])
     return signing_message(Domain.PEER_REQUEST, payload)
 
 
@@ -69,16 +77,17 @@ def response_message(request_signature: bytes, timestamp: int, body: bytes) -> b
     return signing_message(Domain.PEER_REQUEST, payload)
 
 
-def parse_headers(headers: Mapping[str, str]) -> SignedHeaders:
-    """The three auth headers, or ``PeerAuthError`` saying which is wrong."""
+def parse_headers(headers: Mapping[str, str], *, request: bool = True) -> SignedHeaders:
+    """The auth headers of a request (or a response), or ``PeerAuthError``."""
     key, stamp, signature = headers.get(HEADER_KEY), headers.get(HEADER_TIME), headers.get(HEADER_SIGNATURE)
-    if not key or not stamp or not signature:
-        raise PeerAuthError("peer requests must be signed (X-Mutualaid-Key, -Time and -Signature headers)")
+    nonce = headers.get(HEADER_NONCE, "")
+    if not key or not stamp or not signature or (request and not nonce):
+        raise PeerAuthError("peer requests must be signed (X-Mutualaid-Key, -Time, -Nonce and -Signature headers)")
     try:
-        parsed = SignedHeaders(bytes.fromhex(key), int(stamp), bytes.fromhex(signature))
+        parsed = SignedHeaders(bytes.fromhex(key), int(stamp), bytes.fromhex(signature), bytes.fromhex(nonce))
     except ValueError:
         raise PeerAuthError("malformed peer authentication headers") from None
-    if len(parsed.key) != 32 or len(parsed.signature) != 64:
+    if len(parsed.key) != 32 or len(parsed.signature) != 64 or (request and len(parsed.nonce) != NONCE_SIZE):
         raise PeerAuthError("malformed peer authentication headers")
     return parsed
 
@@ -87,8 +96,9 @@ def check_request(auth: SignedHeaders, method: str, path: str, destination: str,
     """Window first (cheap), then the signature."""
     if abs(auth.timestamp - now) > REQUEST_WINDOW_S:
         raise PeerAuthError(f"request time is more than {REQUEST_WINDOW_S} s from ours; check the clocks")
+    message = request_message(method, path, destination, auth.timestamp, auth.nonce, body)
     try:
-        verify_message(auth.key, request_message(method, path, destination, auth.timestamp, body), auth.signature)
+        verify_message(auth.key, message, auth.signature)
     except BadSignature:
         raise PeerAuthError("the request signature does not verify (wrong key, body or destination)") from None
 

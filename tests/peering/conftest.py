@@ -1,0 +1,295 @@
+# Fixtures for the peering tests: real node processes started through the
+# CLI (`mutualaid run`), each on 127.0.0.1 port 0 with its own data directory
+# and SQLite file in tmp_path, talked to over real HTTP. Everything here is
+# synchronous (subprocess, http.client, sqlite3), so nothing ever runs on an
+# event loop and blockbuster has nothing to guard.
+#
+# Waits poll with generous deadlines that only catch hangs; no assertion here
+# depends on how fast anything is.
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import re
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from crypto import NodeIdentity
+from protocol import peerwire
+from protocol.records import DAY, Record, build_record
+
+MUTUALAID = Path(sys.executable).with_name("mutualaid")
+READY = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))")
+START_DEADLINE_S = 30.0
+"""A node that has not printed its listening line by then is hung."""
+STOP_DEADLINE_S = 10.0
+"""A node that has not exited this long after SIGTERM is hung: a clean stop
+takes about 0.1 s (long polls are woken at shutdown), and 10 s is when
+`docker stop` gives up and sends SIGKILL."""
+SYNC_DEADLINE_S = 30.0
+"""How long a record may take to travel before we call the network stuck."""
+
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T | None], what: str, deadline_s: float = SYNC_DEADLINE_S) -> T:
+    """Call ``probe`` until it returns something truthy; fail if that never happens."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"gave up after {deadline_s:.0f} s waiting until {what}")
+        time.sleep(0.05)
+
+
+# -- node processes -------------------------------------------------------------
+
+
+@dataclass
+class Node:
+    """One `mutualaid run` process and the files it keeps."""
+
+    name: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    url: str
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    @property
+    def authority(self) -> str:
+        """The ``host:port`` a peer request to this node is signed for."""
+        return urllib.parse.urlsplit(self.url).netloc
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "records.db"
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def log(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM, wait for the exit, and insist on a clean one."""
+        self.process.send_signal(signal.SIGTERM)
+        code: int | None = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            code = self.process.wait(timeout=STOP_DEADLINE_S)
+        if code is None:
+            pytest.fail(f"node {self.name} still running {STOP_DEADLINE_S:.0f} s after SIGTERM:\n{self.log()[-3000:]}")
+        assert code == 0, f"node {self.name} exited with {code} after SIGTERM:\n{self.log()[-3000:]}"
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=STOP_DEADLINE_S)
+
+    # -- member API (JSON) --
+
+    def api(self, method: str, path: str, body: Any = None, *, token: str | None = None) -> tuple[int, Any]:
+        headers = {}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        status, _, payload = http_call(self.authority, method, path, data, headers)
+        return status, json.loads(payload) if payload else None
+
+    def post(self, title: str, kind: str = "need", **fields: Any) -> tuple[dict[str, Any], str]:
+        """Post a record that must be accepted; returns (R, manage token)."""
+        body = {"kind": kind, "title": title, "category": "clothing", "area": "u4pru"} | fields
+        status, answer = self.api("POST", "/api/v1/records", body)
+        assert status == 201, answer
+        return answer["record"], answer["manage_token"]
+
+    def search(self, text: str, **params: str) -> list[dict[str, Any]]:
+        """Records matching ``text`` (open and claimed ones unless ``status`` says otherwise)."""
+        return self.records(q=text, limit="100", **params)
+
+    def records(self, **params: str) -> list[dict[str, Any]]:
+        """A member search with these query parameters."""
+        status, answer = self.api("GET", f"/api/v1/records?{urllib.parse.urlencode(params)}")
+        assert status == 200, answer
+        records: list[dict[str, Any]] = answer["records"]
+        return records
+
+    def get(self, record_id: str) -> dict[str, Any] | None:
+        status, answer = self.api("GET", f"/api/v1/records/{record_id}")
+        if status == 404:
+            return None
+        assert status == 200, answer
+        result: dict[str, Any] = answer
+        return result
+
+    def info(self) -> dict[str, Any]:
+        status, answer = self.api("GET", "/api/v1/node")
+        assert status == 200, answer
+        result: dict[str, Any] = answer
+        return result
+
+    def connected_peers(self) -> int:
+        return int(self.info()["peers"])
+
+    def admin_token(self) -> str:
+        return (self.data_dir / "admin.token").read_text().strip()
+
+
+@dataclass
+class NodeFactory:
+    """Starts nodes for one test and makes sure none outlives it."""
+
+    root: Path
+    started: list[Node] = field(default_factory=list)
+
+    def start(self, name: str, peers: Sequence[str] = (), port: int = 0) -> Node:
+        """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name;
+        returns once it prints its listening line."""
+        data_dir = self.root / name
+        runs = sum(1 for node in self.started if node.name == name)
+        stdout_path = self.root / f"{name}.{runs}.stdout"
+        stderr_path = self.root / f"{name}.{runs}.log"
+        argv = [str(MUTUALAID), "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
+        for url in peers:
+            argv += ["--peer", url]
+        # The node's settings come from flags and its data directory only.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
+        node = Node(name, data_dir, process, "", stdout_path, stderr_path)
+        self.started.append(node)
+
+        def listening() -> str | None:
+            match = READY.search(stdout_path.read_text(errors="replace"))
+            if match is None and process.poll() is not None:
+                pytest.fail(f"node {name} exited with {process.returncode} before listening:\n{node.log()[-3000:]}")
+            return match.group(1) if match else None
+
+        node.url = wait_until(listening, f"node {name} listens", START_DEADLINE_S)
+        if port:
+            assert node.port == port
+        return node
+
+    def cleanup(self) -> None:
+        for node in self.started:
+            if node.running():
+                node.process.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    node.process.wait(timeout=STOP_DEADLINE_S)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[NodeFactory]:
+    factory = NodeFactory(tmp_path)
+    try:
+        yield factory
+    finally:
+        factory.cleanup()
+        # Shown by pytest only when the test failed.
+        for node in factory.started:
+            print(f"----- {node.stderr_path.name} -----\n{node.log()[-4000:]}")
+
+
+# -- raw HTTP and signed peer requests -------------------------------------------
+
+
+def http_call(
+    authority: str, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One request over a fresh connection to ``authority`` (host:port). A ``Host``
+    entry in ``headers`` is sent as given instead of the real address."""
+    host, port = authority.rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=60)
+    try:
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def signed_headers(
+    identity: NodeIdentity,
+    method: str,
+    path: str,
+    destination: str,
+    body: bytes,
+    *,
+    timestamp: int | None = None,
+    key: bytes | None = None,
+) -> dict[str, str]:
+    """The four auth headers of a peer request, signed by ``identity`` (``key``
+    replaces the key announced in the header)."""
+    stamp = int(time.time()) if timestamp is None else timestamp
+    nonce = secrets.token_bytes(peerwire.NONCE_SIZE)
+    signature = identity.sign_message(peerwire.request_message(method, path, destination, stamp, nonce, body))
+    headers = peerwire.SignedHeaders(key or identity.public_key, stamp, signature, nonce).as_dict()
+    if body:
+        headers["Content-Type"] = "application/msgpack"
+    return headers
+
+
+# -- records made outside any node ------------------------------------------------
+
+
+def make_post(
+    author: NodeIdentity, title: str, *, created_at: int | None = None, ttl_s: int = 7 * DAY, kind: str = "offer"
+) -> Record:
+    """A valid signed post by ``author``, built with the protocol code (as another
+    implementation's node would build it)."""
+    created = int(time.time()) if created_at is None else created_at
+    slot = hashlib.sha256(f"{title}/{created}".encode()).hexdigest()[:16]
+    body = {
+        "kind": kind,
+        "slot": slot,
+        "created_at": created,
+        "expires_at": created + ttl_s,
+        "status": "open",
+        "title": title,
+        "category": "food",
+        "area": "u4pru",
+    }
+    return build_record(author, body)
+
+
+# -- reading a node's SQLite file from outside -----------------------------------
+
+
+def read_db(database: Path, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    """A read-only query on a node's database file, beside the node (WAL allows it)."""
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)) as db:
+        return [tuple(row) for row in db.execute(sql, params).fetchall()]
+
+
+def post_ids(database: Path) -> set[bytes]:
+    """Ids of the needs and offers held in a node's database file."""
+    return {bytes(row[0]) for row in read_db(database, "SELECT id FROM records WHERE kind IN ('need', 'offer')")}
+
+
+def integrity(database: Path) -> str:
+    return "; ".join(str(row[0]) for row in read_db(database, "PRAGMA integrity_check"))
