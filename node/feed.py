@@ -9,6 +9,7 @@ behind the ring's start is told to reconcile instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from dataclasses import dataclass
 
@@ -72,8 +73,9 @@ class RecordFeed:
     async def wait(self, after: int, max_wait: float) -> None:
         """Return once something newer than ``after`` exists, the feed is closed,
         or ``max_wait`` seconds have passed."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(lambda: self._closed or self._next - 1 > after), max_wait)
-            except TimeoutError:
-                return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that arrives as the inner wait completes, and a link
+        # being stopped must see its cancellation.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(max_wait), self._changed:
+                await self._changed.wait_for(lambda: self._closed or self._next - 1 > after)
