@@ -75,12 +75,20 @@ class PeerLink:
             try:
                 await self._connect_and_exchange()
             except (PeerUnavailable, RemoteProtocolError) as exc:
-                self.failures += 1
-                self.state = "backoff"
-                self.last_error = str(exc)[:300]
-                delay = min(MAX_BACKOFF_S, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
-                log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
-                await asyncio.sleep(delay)
+                self._failed(str(exc))
+            except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
+                log.exception("peer %s: link failed", self.client.url)
+                self._failed(f"internal error: {exc.__class__.__name__}")
+            else:
+                return  # the node is shutting down
+            delay = min(MAX_BACKOFF_S, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
+            log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
+            await asyncio.sleep(delay)
+
+    def _failed(self, error: str) -> None:
+        self.failures += 1
+        self.state = "backoff"
+        self.last_error = error[:300]
 
     async def _connect_and_exchange(self) -> None:
         if self.client.key is not None and (refusal := self.app[POLICY].refusal(self.client.key)):
