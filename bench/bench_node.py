@@ -9,8 +9,9 @@ every process is stopped at the end (SIGTERM, then SIGKILL), even on failure.
   and timed from its launch until its ``GET /api/v1/node`` counts everything.
   The yardstick is measured in the same run: the store benchmark's serial
   ingest (``bench_store.ingest``) of a corpus of the same size into a fresh
-  store, on one core. X is pinned to a core of its own (a node on its own
-  machine); P and this process share the other.
+  store, on one core, once before and once after the sync (the better one
+  counts). X is pinned to a core of its own (a node on its own machine); P
+  and this process share the other. The CPU each used is reported.
 - Member search through HTTP against P: typical queries over one keep-alive
   connection, so the figure is the node's (aiohttp + store + JSON), not
   connection set-up.
@@ -19,7 +20,10 @@ every process is stopped at the end (SIGTERM, then SIGKILL), even on failure.
 - Propagation: ten nodes in a random connected graph of degree ~3, each
   started with ``--peer`` for each of its neighbours; a record posted on a
   random node is polled for on every node until all have it. Copies are read
-  from each node's ``mutualaid_records_received_total`` counters.
+  from each node's ``mutualaid_records_received_total`` counters. The same
+  is run again with each edge configured at one end only (one link per pair),
+  for comparison.
+- Last, how many nodes had to be killed because SIGTERM did not stop them.
 
 ``MUTUALAID_BENCH_SCALE`` (default 1) scales the record count, for quick runs
 while developing.
