@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import gc
 import logging
 import signal
 import sys
@@ -42,6 +44,7 @@ log = logging.getLogger("mutualaid.node")
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request.app[LAST_ACTIVITY][0] = time.monotonic()
     response = await handler(request)
     request.app[METRICS].count("http_requests_total", status=f"{response.status // 100}xx")
     return response
@@ -67,6 +70,8 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 DATABASE = web.AppKey("database", str)
+LAST_ACTIVITY = web.AppKey("last_activity", list)  # [monotonic time of the last request]
+IDLE_TRIM_AFTER_S = 5.0
 _GIVEN_TOKEN = web.AppKey("given_admin_token", str)
 
 
@@ -85,9 +90,12 @@ def create_app(
     if admin_token is not None:
         app[_GIVEN_TOKEN] = admin_token
     app[METRICS] = Metrics()
+    app[LAST_ACTIVITY] = [time.monotonic()]
     app[FEED] = RecordFeed()
     app[POLICY] = Policy()
     app[peer_api.REPLAY] = peer_api.ReplayCache()
+    app[peer_api.POLLERS] = peer_api.Pollers()
+    app[peer_api.ITEMSETS] = peer_api.ItemSetCache()
     app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
     app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
@@ -134,13 +142,44 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(_sweep_forever(app), name="expiry sweep")
+    tasks = [
+        asyncio.create_task(_sweep_forever(app), name="expiry sweep"),
+        asyncio.create_task(_trim_when_idle(app), name="idle memory trim"),
+    ]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _trim_when_idle(app: web.Application) -> None:
+    """Once requests stop for a few seconds, hand memory back to the system:
+    a Raspberry Pi node spends most of its life idle, and a big sync leaves
+    caches and freed heap behind."""
+    trimmed_at = -1.0
+    while True:
+        await asyncio.sleep(IDLE_TRIM_AFTER_S)
+        last = app[LAST_ACTIVITY][0]
+        if last == trimmed_at or time.monotonic() - last < IDLE_TRIM_AFTER_S:
+            continue
+        trimmed_at = last
+        app[peer_api.ITEMSETS].clear()
+        await app[STORE].release_memory()
+        gc.collect()
+        _malloc_trim()
+
+
+def _malloc_trim() -> None:
+    """glibc keeps freed heap pages; malloc_trim returns them (no-op elsewhere)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _read_token(config: NodeConfig) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from node.peer_api import POLLERS
 from node.peer_client import PeerClient, PeerUnavailable
 from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY
 from node.sync import batches, node_filter, reconcile_with
@@ -147,6 +148,8 @@ class PeerLink:
             raws, cursor, behind = feed.since(cursor, self.client.key, 500)
             if behind:
                 await self._sync(common)
+            if self.app[POLLERS].polling(self.client.key):
+                continue  # its long poll on our feed brings it these already
             raws = [raw for raw in raws if common.matches(parse_record(raw, validate=False))]
             for batch in batches(raws):
                 await self.client.push(batch)

@@ -55,8 +55,11 @@ class StoreConfig:
     busy_timeout_ms: int = 10_000
     """How long a connection waits on a lock held by another process."""
     cache_size_kib: int = 32768
-    """SQLite page cache per connection; the writer's random index inserts
-    stay cheap while the indexes fit."""
+    """The writer's SQLite page cache; its random index inserts stay cheap
+    while the indexes fit. Filled only as pages are written."""
+    reader_cache_size_kib: int = 8192
+    """The reader's page cache: queries touch few pages, and what a big sync
+    reads would otherwise stay resident."""
     wal_autocheckpoint_pages: int = 10_000
     """WAL pages (4 KiB) before SQLite copies them back into the database.
     Rarer checkpoints write a page touched by many batches once, not once per
@@ -165,9 +168,7 @@ class RecordStore:
                 # a too-new or damaged file is left exactly as it was.
                 await cls._check_version(writer, path)
                 if config.quick_check_at_open:
-                    rows = list(await writer.execute_fetchall("PRAGMA quick_check"))
-                    if [tuple(r) for r in rows] != [("ok",)]:
-                        raise StoreCorrupt(path, "; ".join(str(r[0]) for r in rows[:3]))
+                    await cls._quick_check(path)
                 await writer.execute("PRAGMA journal_mode = WAL")
                 await writer.execute("PRAGMA synchronous = FULL")
                 await writer.execute(f"PRAGMA wal_autocheckpoint = {int(config.wal_autocheckpoint_pages)}")
@@ -176,6 +177,7 @@ class RecordStore:
                 await cls._migrate(writer)
                 reader = await cls._connect(path, config)
                 await reader.execute("PRAGMA query_only = ON")
+                await reader.execute(f"PRAGMA cache_size = -{int(config.reader_cache_size_kib)}")
             except BaseException:
                 await writer.close()
                 raise
@@ -193,6 +195,18 @@ class RecordStore:
             await db.close()
             raise
         return db
+
+    @staticmethod
+    async def _quick_check(path: str) -> None:
+        # On a connection of its own: the check reads every page, and those
+        # pages would otherwise sit in the writer's cache for good.
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            rows = list(await db.execute_fetchall("PRAGMA quick_check"))
+        finally:
+            await db.close()
+        if [tuple(r) for r in rows] != [("ok",)]:
+            raise StoreCorrupt(path, "; ".join(str(r[0]) for r in rows[:3]))
 
     @staticmethod
     async def _check_version(db: aiosqlite.Connection, path: str) -> None:
@@ -540,6 +554,14 @@ class RecordStore:
             "SELECT kind, status, count(*) FROM records WHERE expires_at > ? GROUP BY kind, status", (now,)
         )
         return {(row[0], row[1]): int(row[2]) for row in rows}
+
+    async def release_memory(self) -> None:
+        """Give SQLite's unused cache pages back (called when the node is idle)."""
+        if self._closed:
+            return
+        with _translate(self.path):
+            await self._reader_db.execute("PRAGMA shrink_memory")
+            await self._writer_db.execute("PRAGMA shrink_memory")
 
     async def integrity_check(self) -> str:
         rows = await self._fetch("PRAGMA integrity_check")
