@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -34,3 +35,19 @@ def call(url: str, method: str = "GET", body: Mapping[str, object] | None = None
         request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
         return json.loads(response.read())
+
+
+def stop(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM and wait; a node that does not stop is killed (never left
+    running past the test) and the hang is reported as a failure."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError("the node did not stop on SIGTERM within 30 s") from None
+    finally:
+        if process.stdout is not None:
+            process.stdout.close()
+    return code

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests._nodes import MUTUALAID, ROOT, call, start
+from tests._nodes import MUTUALAID, ROOT, call, start, stop
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 20) -> None:
@@ -44,8 +43,5 @@ def test_a_node_serving_one_town_keeps_only_that_town(tmp_path: Path) -> None:
         assert "far away" in titles(url_all)
     finally:
         for process in (town, everywhere):
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
-            assert process.stdout is not None
-            process.stdout.close()
+            assert stop(process) == 0
     assert sys.executable

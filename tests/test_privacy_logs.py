@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import time
 import urllib.error
 import urllib.request
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._nodes import call, start
+from tests._nodes import call, start, stop
 
 SECRET_TITLE = "Insulin for Marisol Quintero"  # noqa: S105 - member text, not a password
 SECRET_DETAILS = "call 555-0134 at 12 Rose Lane"  # noqa: S105
@@ -50,10 +49,7 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
             call(f"{url_a}/api/v1/records", "POST", {"kind": "need", "title": SECRET_TITLE, "area": "u4pruvw"})
     finally:
         for process in (second, first):
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
-            assert process.stdout is not None
-            process.stdout.close()
+            assert stop(process) == 0
     logs = b"".join((tmp_path / f"{n}.log").read_bytes() for n in ("a", "b"))
     assert b"listening on" in logs and b"posted record" in logs  # the logs are really there
     for secret in (SECRET_TITLE, SECRET_DETAILS, SECRET_GIVE_BACK, "Marisol", "Rose Lane", token):
