@@ -128,7 +128,7 @@ async def post_record(request: web.Request) -> web.Response:
     outcome = await request.app[STORE].put_own(record, hashlib.sha256(token.encode()).digest(), moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
         raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
-    await request.app[FEED].publish([record.raw], None)
+    await request.app[FEED].publish([record], None)
     request.app[METRICS].count("records_posted_total", kind=record.kind)
     log.info("posted record id=%s kind=%s", record.id.hex(), record.kind)
     return web.json_response({"record": render(record), "manage_token": token}, status=201)
@@ -199,7 +199,7 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
     outcome = await request.app[STORE].put(record, moment)
     if outcome.status != "accepted":
         raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
-    await request.app[FEED].publish([record.raw], None)
+    await request.app[FEED].publish([record], None)
     log.info("new version id=%s replaces=%s status=%s", record.id.hex(), old.id.hex(), record.status)
     return web.json_response({"record": render(record)})
 

@@ -1,9 +1,11 @@
 """Recently accepted records, for peers that hold a long poll open.
 
 A node behind NAT cannot be pushed to, so it asks its peers "anything after
-N?" and waits. The feed is a bounded ring of (sequence, raw bytes, source
-key): a caller is never sent a record it gave us, and one that has fallen
-behind the ring's start is told to reconcile instead.
+N?" and waits. The feed is a bounded ring of (sequence, id, raw bytes, source
+key): a caller is never told of a record it gave us, and one that has fallen
+behind the ring's start is told to reconcile instead. Callers get ids, and
+fetch only those they lack, so a record's body crosses to a node about once
+however many neighbours announce it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import contextlib
 from collections import deque
 from dataclasses import dataclass
 
+from protocol.records import Record
+
 
 @dataclass(frozen=True)
 class FeedEntry:
     seq: int
+    id: bytes
     raw: bytes
     source: bytes | None  # the peer key it came from; None: posted here
 
@@ -39,20 +44,20 @@ class RecordFeed:
         """The sequence number the next entry will get."""
         return self._next
 
-    async def publish(self, raws: list[bytes], source: bytes | None) -> None:
-        if not raws:
+    async def publish(self, records: list[Record], source: bytes | None) -> None:
+        if not records:
             return
-        for raw in raws:
-            self._entries.append(FeedEntry(self._next, raw, source))
+        for record in records:
+            self._entries.append(FeedEntry(self._next, record.id, record.raw, source))
             self._next += 1
         async with self._changed:
             self._changed.notify_all()
 
-    def since(self, after: int, caller: bytes, limit: int) -> tuple[list[bytes], int, bool]:
-        """Records after ``after`` not from ``caller``: (raws, new cursor, fell_behind)."""
+    def since(self, after: int, caller: bytes, limit: int) -> tuple[list[FeedEntry], int, bool]:
+        """Entries after ``after`` not from ``caller``: (entries, new cursor, fell_behind)."""
         oldest = self._entries[0].seq if self._entries else self._next
         fell_behind = after + 1 < oldest
-        out: list[bytes] = []
+        out: list[FeedEntry] = []
         cursor = max(after, oldest - 1)
         for entry in self._entries:
             if entry.seq <= after:
@@ -61,7 +66,7 @@ class RecordFeed:
                 break
             cursor = entry.seq
             if entry.source != caller:
-                out.append(entry.raw)
+                out.append(entry)
         if not out and not fell_behind:
             cursor = max(cursor, self._next - 1)
         return out, cursor, fell_behind

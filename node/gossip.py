@@ -1,10 +1,12 @@
 """Keeping in touch with peers: one ``PeerLink`` task per configured peer.
 
 A link says hello (pinning the peer's key), reconciles, then runs three
-loops until one fails: *pull* holds a long poll on the peer's feed (so a node
-behind NAT, which nobody can call, still hears of new records within about a
-second), *push* sends the peer every record our own feed gains that did not
-come from it, and *resync* reconciles again now and then. On any failure the
+loops until one fails: *pull* holds a long poll on the peer's feed and
+fetches the announced ids it lacks (so a node behind NAT, which nobody can
+call, still hears of new records within about a second), *push* announces to
+the peer every record our own feed gains that did not come from it and sends
+those it lacks (unless the peer polls our feed itself), and *resync*
+reconciles again now and then. On any failure the
 link backs off exponentially (with jitter) and starts over with a hello and a
 reconciliation, so a peer that comes back catches up. The peer's key is pinned
 at the first hello and kept in the peer table: a different key behind the
@@ -28,7 +30,7 @@ from aiohttp import web
 
 from node.peer_api import POLLERS
 from node.peer_client import PeerClient, PeerUnavailable
-from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY
+from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY, STORE
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -133,9 +135,13 @@ class PeerLink:
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
         while True:
-            records, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
-            if records:
-                await self.app[INGEST].ingest(records, self.client.key)
+            ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            if ids:
+                held = await self.app[STORE].held_ids(ids)
+                missing = [i for i in ids if i not in held]
+                if missing:
+                    records = await self.client.fetch(missing)
+                    await self.app[INGEST].ingest(records, self.client.key)
             if behind:
                 await self._sync(common)
 
@@ -145,12 +151,13 @@ class PeerLink:
         assert self.client.key is not None
         while not feed.closed:  # closed: the node is shutting down
             await feed.wait(cursor, FEED_WAIT_S)
-            raws, cursor, behind = feed.since(cursor, self.client.key, 500)
+            entries, cursor, behind = feed.since(cursor, self.client.key, 500)
             if behind:
                 await self._sync(common)
-            if self.app[POLLERS].polling(self.client.key):
-                continue  # its long poll on our feed brings it these already
-            raws = [raw for raw in raws if common.matches(parse_record(raw, validate=False))]
+            if not entries or self.app[POLLERS].polling(self.client.key):
+                continue  # its long poll on our feed tells it of these already
+            wanted = set(await self.client.announce([entry.id for entry in entries]))
+            raws = [e.raw for e in entries if e.id in wanted and common.matches(parse_record(e.raw, validate=False))]
             for batch in batches(raws):
                 await self.client.push(batch)
 

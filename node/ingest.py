@@ -89,11 +89,11 @@ class Ingestor:
             else:
                 outcomes[index] = "rejected:bad_signature"
         results = await self.store.put_many([r for _, r in good], now) if good else []
-        accepted: list[bytes] = []
+        accepted: list[Record] = []
         for (index, record), result in zip(good, results, strict=True):
             outcomes[index] = result.status if result.reason is None else f"rejected:{result.reason}"
             if result.status == "accepted":
-                accepted.append(record.raw)
+                accepted.append(record)
         await self.feed.publish(accepted, source)
         invalid = 0
         for outcome in outcomes:

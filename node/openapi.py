@@ -300,11 +300,12 @@ def _peer_paths() -> dict[str, Any]:
             ("records", "Push records"),
             ("fetch", "Fetch records by id"),
             ("reconcile", "One round of range-based set reconciliation"),
+            ("announce", "Offer record ids; the answer lists those wanted"),
         )
     }
     paths["/peer/v1/feed"] = {
         "get": {
-            "summary": "Long poll for records accepted after a position",
+            "summary": "Long poll for the ids of records accepted after a position",
             "security": signed,
             "parameters": [_query("after", {"type": "integer"}), _query("wait", {"type": "number", "maximum": 25})],
             "responses": {"200": msgpack, **errors},

@@ -198,17 +198,25 @@ async def reconcile(request: web.Request) -> web.Response:
     return _msgpack({"message": reply})
 
 
+@routes.post("/peer/v1/announce")
+async def announce(request: web.Request) -> web.Response:
+    """The caller has these ids for us; we answer with the ones we lack."""
+    ids = peerwire.byte_list(await _body(request), "ids", 32)
+    held = await request.app[STORE].held_ids(ids)
+    return _msgpack({"wanted": [i for i in ids if i not in held]})
+
+
 @routes.get("/peer/v1/feed")
 async def feed(request: web.Request) -> web.Response:
-    """Long poll: records accepted after ``after``, waiting up to ``wait`` seconds for one."""
+    """Long poll: ids of records accepted after ``after``, waiting up to ``wait`` seconds for one."""
     try:
         after = int(request.query.get("after", "0"))
         wait = min(float(request.query.get("wait", "0")), MAX_FEED_WAIT_S)
     except ValueError:
         raise ApiError(400, "bad_query", "after and wait must be numbers") from None
     request.app[POLLERS].touch(request[PEER_KEY])
-    records, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
-    if not records and not behind and wait > 0:
+    entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
+    if not entries and not behind and wait > 0:
         await request.app[FEED].wait(cursor, wait)
-        records, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
-    return _msgpack({"records": records, "cursor": cursor, "behind": behind})
+        entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
+    return _msgpack({"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind})

@@ -107,8 +107,14 @@ class PeerClient:
         return reply["message"]  # type: ignore[return-value]
 
     async def feed(self, after: int, wait: float) -> tuple[list[bytes], int, bool]:
+        """Ids the peer accepted after ``after``: (ids, new cursor, fell behind)."""
         reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}", seconds=wait + 30)
         if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
-            raise DecodeError("feed reply is the map {records, cursor, behind}")
-        records = peerwire.byte_list(reply.get("records"), "records")
-        return records, reply["cursor"], bool(reply.get("behind"))  # type: ignore[return-value]
+            raise DecodeError("feed reply is the map {ids, cursor, behind}")
+        ids = peerwire.byte_list(reply.get("ids"), "ids", 32)
+        return ids, reply["cursor"], bool(reply.get("behind"))  # type: ignore[return-value]
+
+    async def announce(self, ids: list[bytes]) -> list[bytes]:
+        """Offer ids; the peer answers with those it lacks."""
+        reply = await self.call("POST", "/peer/v1/announce", list(ids))
+        return peerwire.byte_list(reply.get("wanted") if isinstance(reply, dict) else None, "wanted", 32)
