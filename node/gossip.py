@@ -80,6 +80,9 @@ class PeerLink:
             except (PeerUnavailable, RemoteProtocolError) as exc:
                 self._failed(str(exc))
             except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError from exc  # being stopped: never back off instead
                 log.exception("peer %s: link failed", self.client.url)
                 self._failed(f"internal error: {exc.__class__.__name__}")
             else:
@@ -125,9 +128,9 @@ class PeerLink:
         finally:
             for task in loops:
                 task.cancel()
-            for task in loops:
-                with contextlib.suppress(asyncio.CancelledError, PeerUnavailable, RemoteProtocolError):
-                    await task
+            # gather, not await-each: a loop's own error or cancellation is
+            # collected here, while a cancellation of this task still propagates.
+            await asyncio.gather(*loops, return_exceptions=True)
 
     async def _sync(self, common: SyncFilter) -> None:
         await reconcile_with(self.app, self.client, common)
