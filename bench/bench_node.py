@@ -59,9 +59,9 @@ import aiohttp
 
 from bench import bench_store
 from bench.bench_store import figure, info
-from bench.corpus import CATEGORIES, COMMON, GEOHASH, TOWNS, WORDS, authors
+from bench.corpus import CATEGORIES, COMMON, TOWNS
 from bench.corpus import records as corpus_records
-from protocol.records import DEFAULT_TTL, Record, build_record
+from protocol.records import Record
 from storage import RecordStore
 
 Row = dict[str, Any]
@@ -82,53 +82,23 @@ HOST = "127.0.0.1"
 _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 """The CPUs this process may use, read at import: ``python -m bench`` pins
 itself to one core in main(), after importing the benchmarks."""
-_WEIGHTS = [1.0 / (rank + 1) for rank in range(len(WORDS))]
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- records valid against the real clock ----------------------------------------
 
 
-def live_records(count: int, *, seed: int, now: int, signers: int = 200) -> Iterator[Record]:
-    """``bench.corpus.records`` with the same shape, created over the 20 days before
-    ``now`` (the corpus's NOW is in the future, which a running node refuses)."""
-    rng = random.Random(seed)
-    identities = authors(signers, seed)
-    start = now - 20 * 86_400
-    step = max(1, (now - 60 - start) // max(count, 1))
-    for index in range(count):
-        created = start + index * step + rng.randrange(step)
-        kind = "need" if rng.random() < 0.6 else "offer"
-        body: dict[str, object] = {
-            "kind": kind,
-            "slot": f"s{seed}-{index}",
-            "created_at": created,
-            "expires_at": created + DEFAULT_TTL,
-            "status": "open" if rng.random() < 0.85 else "claimed",
-            "title": " ".join(rng.choices(WORDS, _WEIGHTS, k=rng.randint(2, 6))).capitalize(),
-            "category": rng.choice(CATEGORIES),
-            "area": rng.choice(TOWNS) + rng.choice(GEOHASH),
-            "details": " ".join(rng.choices(WORDS, _WEIGHTS, k=rng.randint(0, 40))) or "none",
-            "tags": rng.sample(COMMON, rng.randint(0, 3)),
-            "urgency": rng.choice(["low", "normal", "normal", "high", "urgent"]),
-        }
-        if kind == "need" and rng.random() < 0.5:
-            body["give_back"] = "I can help with " + rng.choice(COMMON)
-        yield build_record(rng.choice(identities), body)
+def live_records(count: int, *, seed: int, now: int) -> Iterator[Record]:
+    """``bench.corpus.records`` dated over the 20 days before ``now`` (the
+    corpus's NOW is in the future, which a running node refuses)."""
+    return corpus_records(count, seed=seed, end=now - 60)
 
 
 async def fill_store(path: Path, count: int, seed: int) -> None:
     now = int(time.time())
     store = await RecordStore.open(str(path))
     try:
-        batch: list[Record] = []
-        for record in live_records(count, seed=seed, now=now):
-            batch.append(record)
-            if len(batch) == 2000:
-                await store.put_many(batch, now)
-                batch = []
-        if batch:
-            await store.put_many(batch, now)
+        await bench_store.fill(store, live_records(count, seed=seed, now=now), now)
     finally:
         await store.close()
 

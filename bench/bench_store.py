@@ -16,6 +16,7 @@ import resource
 import statistics
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,16 @@ def verify_rate(verifier: Any, sample: list[tuple[bytes, bytes, bytes]]) -> floa
     return best
 
 
-async def fill(store: RecordStore, count: int, seed: int) -> None:
-    batch = []
-    for record in records(count, seed=seed):
+async def fill(store: RecordStore, source: Iterable[Record], now: int = NOW) -> None:
+    """Store ``source`` in batches of 2000."""
+    batch: list[Record] = []
+    for record in source:
         batch.append(record)
         if len(batch) == 2000:
-            await store.put_many(batch, NOW)
+            await store.put_many(batch, now)
             batch = []
     if batch:
-        await store.put_many(batch, NOW)
+        await store.put_many(batch, now)
 
 
 def accept_batch(raws: list[bytes]) -> list[Record]:
@@ -110,7 +112,7 @@ async def run_async(workdir: Path) -> list[Row]:
     store = await RecordStore.open(path)
     try:
         t = time.perf_counter()
-        await fill(store, BASE, seed=11)
+        await fill(store, records(BASE, seed=11))
         rows.append(info("base fill (build + sign + store)", BASE / (time.perf_counter() - t), "rec/s"))
         fresh = list(records(2 * INGEST, seed=12, start=NOW - 86_400))
         sample = [(r.author, r.message, r.signature) for r in fresh[:5000]]

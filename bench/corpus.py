@@ -125,11 +125,13 @@ def authors(count: int, seed: int = 1) -> list[NodeIdentity]:
     return [NodeIdentity.from_seed(rng.randbytes(32)) for _ in range(count)]
 
 
-def records(count: int, *, seed: int, start: int = NOW - 20 * 86_400, signers: int = 200) -> Iterator[Record]:
-    """``count`` records created between ``start`` and NOW, oldest first."""
+def records(count: int, *, seed: int, start: int | None = None, end: int = NOW, signers: int = 200) -> Iterator[Record]:
+    """``count`` records created between ``start`` (default: 20 days before
+    ``end``) and ``end``, oldest first."""
     rng = random.Random(seed)
     identities = authors(signers, seed)
-    step = max(1, (NOW - start) // max(count, 1))
+    start = end - 20 * 86_400 if start is None else start
+    step = max(1, (end - start) // max(count, 1))
     for index in range(count):
         created = start + index * step + rng.randrange(step)
         kind = "need" if rng.random() < 0.6 else "offer"
