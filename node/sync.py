@@ -84,7 +84,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
     store = app[STORE]
     for _ in range(MAX_SESSIONS):
         items = await store.sync_index(common, int(time.time()))
-        session = Reconciler(ItemSet(items))
+        session = Reconciler(await asyncio.to_thread(ItemSet, items))  # CPU work off the loop
         message: bytes | None = session.initiate()
         while message is not None:
             reply = await client.reconcile(common, message)
