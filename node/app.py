@@ -33,7 +33,20 @@ from node.ingest import Ingestor
 from node.metrics import Metrics, Series
 from node.openapi import openapi_document
 from node.policy import Policy
-from node.state import ADMIN, ADMIN_TOKEN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, POLICY, STORE
+from node.state import (
+    ADMIN,
+    ADMIN_TOKEN,
+    CONFIG,
+    FEED,
+    GOSSIP,
+    IDENTITY,
+    INGEST,
+    METRICS,
+    NODE_PROFILE,
+    POLICY,
+    STORE,
+    ProfileBox,
+)
 from node.sync import SYNC_PROGRESS, node_filter
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
@@ -92,6 +105,7 @@ def create_app(
     app[METRICS] = Metrics()
     app[LAST_ACTIVITY] = [time.monotonic()]
     app[FEED] = RecordFeed()
+    app[NODE_PROFILE] = ProfileBox()
     app[POLICY] = Policy()
     app[peer_api.REPLAY] = peer_api.ReplayCache()
     app[peer_api.POLLERS] = peer_api.Pollers()
@@ -125,7 +139,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
-        app[NODE_PROFILE] = await _publish_profile(app)
+        app[NODE_PROFILE].record = await _publish_profile(app)
         yield
     finally:
         await app[ADMIN].close()
@@ -145,6 +159,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(_sweep_forever(app), name="expiry sweep"),
         asyncio.create_task(_trim_when_idle(app), name="idle memory trim"),
+        asyncio.create_task(_renew_profile_forever(app), name="profile renewal"),
     ]
     try:
         yield
@@ -154,6 +169,26 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+PROFILE_RENEW_CHECK_S = 3600
+PROFILE_RENEW_BEFORE_S = 7 * 86_400
+
+
+async def _renew_profile_forever(app: web.Application) -> None:
+    """Re-sign the node's profile a week before it expires: an expired profile
+    would make every peer refuse our hello, and lose our sealing key."""
+    while True:
+        await asyncio.sleep(PROFILE_RENEW_CHECK_S)
+        if app[NODE_PROFILE].current.expires_at - time.time() > PROFILE_RENEW_BEFORE_S:
+            continue
+        try:
+            profile = await _publish_profile(app)
+            app[NODE_PROFILE].record = profile
+            await app[FEED].publish([profile], None)
+            log.info("node profile renewed until %d", profile.expires_at)
+        except Exception:  # retried at the next check
+            log.exception("renewing the node profile failed")
 
 
 async def _trim_when_idle(app: web.Application) -> None:

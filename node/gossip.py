@@ -64,6 +64,7 @@ class PeerLink:
             metrics.count("peer_bytes_in_total", received)
 
         self.client = PeerClient(session, app[IDENTITY], url, pinned, traffic)
+        self._pin_saved = False
         self.state = "connecting"
         self.failures = 0
         self.last_error: str | None = None
@@ -103,13 +104,13 @@ class PeerLink:
         self.state = "connecting"
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
-        was_pinned = self.client.key is not None
         hello = await self.client.hello(ours)
         profile = accept_record(hello.profile, int(time.time()))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
-        if not was_pinned and self.client.key is not None:
-            await self.app[ADMIN].pin_key(self.client.url, self.client.key)
+        if self.client.key is not None and not self._pin_saved:
+            await self.app[ADMIN].pin_key(self.client.url, self.client.key)  # no-op if already pinned
+            self._pin_saved = True
             log.info("peer %s pinned to key %s", self.client.url, self.client.key.hex())
         common = ours.intersect(hello.filter)
         self.state = "syncing"
@@ -137,14 +138,17 @@ class PeerLink:
         self.last_sync = int(time.time())
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
+        assert self.client.key is not None
         while True:
             ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            if refusal := self.app[POLICY].refusal(self.client.key):
+                raise PeerUnavailable(f"stopped: {refusal}")  # blocked or banned meanwhile
             if ids:
                 held = await self.app[STORE].held_ids(ids)
                 missing = [i for i in ids if i not in held]
-                if missing:
+                if missing:  # we chose to fetch these: no push rate limit (invalid ones still cost)
                     records = await self.client.fetch(missing)
-                    await self.app[INGEST].ingest(records, self.client.key)
+                    await self.app[INGEST].ingest(records, self.client.key, solicited=True)
             if behind:
                 await self._sync(common)
 

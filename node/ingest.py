@@ -56,6 +56,8 @@ class Ingestor:
 
         ``solicited``: we fetched these ourselves, so rate limits do not apply."""
         now = int(time.time())
+        if source is not None and self.policy.refusal(source):
+            return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
         outcomes: list[str] = ["" for _ in raws]
         parsed: list[tuple[int, Record]] = []
         for index, raw in enumerate(raws):

@@ -41,11 +41,14 @@ class ReplayCache:
     def check_and_add(self, signature: bytes, now: int) -> None:
         while self._seen:
             first, expires = next(iter(self._seen.items()))
-            if expires > now and len(self._seen) < self._capacity:
+            if expires > now:
                 break
             del self._seen[first]
         if signature in self._seen:
             raise peerwire.PeerAuthError("this request was already received (replay)")
+        if len(self._seen) >= self._capacity:
+            # Evicting live entries would let a flood reopen the replay window.
+            raise ApiError(503, "busy", "too many peer requests in the last few minutes; retry later")
         self._seen[signature] = now + 2 * peerwire.REQUEST_WINDOW_S
 
 
@@ -158,7 +161,7 @@ async def hello(request: web.Request) -> web.Response:
     peerwire.filter_from_wire(body["filter"])
     return _msgpack(
         {
-            "profile": request.app[NODE_PROFILE].raw,
+            "profile": request.app[NODE_PROFILE].current.raw,
             "filter": peerwire.filter_to_wire(node_filter(request.app)),
             "feed": request.app[FEED].head - 1,
         }
@@ -216,6 +219,8 @@ async def feed(request: web.Request) -> web.Response:
         wait = min(float(request.query.get("wait", "0")), MAX_FEED_WAIT_S)
     except ValueError:
         raise ApiError(400, "bad_query", "after and wait must be numbers") from None
+    if not 0 <= after < 2**63 or not wait >= 0:
+        raise ApiError(400, "bad_query", "after must be a feed position and wait a number of seconds")
     request.app[POLLERS].touch(request[PEER_KEY])
     entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
     if not entries and not behind and wait > 0:

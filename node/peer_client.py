@@ -9,6 +9,7 @@ wrong is a ``RemoteProtocolError`` from the core.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import urllib.parse
@@ -22,6 +23,30 @@ from protocol import peerwire
 from protocol.codec import Value, encode
 from protocol.errors import DecodeError
 from protocol.filters import SyncFilter
+
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+
+async def _read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
+    """The whole body, refused as soon as it passes MAX_RESPONSE_BYTES: a peer
+    chooses what it sends, so it is bounded before it is all in memory."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise PeerUnavailable(f"{url} sent a response over {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error_code(payload: bytes) -> str:
+    """The error code of a JSON error body; never the peer's free text."""
+    try:
+        code = json.loads(payload)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+    return f" ({code[:40]})" if isinstance(code, str) and code.isascii() and code.isprintable() else ""
 
 
 class PeerUnavailable(Exception):
@@ -66,17 +91,18 @@ class PeerClient:
                 method, self.url + path, data=data or None, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:  # fmt: skip
-                payload = await response.read()
+                payload = await _read_bounded(response, self.url)
                 if response.status != 200:
-                    raise PeerUnavailable(f"{self.url} answered HTTP {response.status}: {payload[:200]!r}")
+                    raise PeerUnavailable(f"{self.url} answered HTTP {response.status}{_error_code(payload)}")
                 auth = peerwire.parse_headers(response.headers, request=False)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:
             self._on_traffic(len(data), len(payload))
+        # Pinned on first contact, and only once the response proves the key.
+        peerwire.check_response(self.key or auth.key, signature, auth, payload)
         if self.key is None:
-            self.key = auth.key  # pinned on first contact
-        peerwire.check_response(self.key, signature, auth, payload)
+            self.key = auth.key
         return peerwire.decode_body(payload)
 
     async def hello(self, sync_filter: SyncFilter) -> Hello:

@@ -26,7 +26,22 @@ METRICS = web.AppKey("metrics", Metrics)
 FEED = web.AppKey("feed", RecordFeed)
 INGEST: web.AppKey[Ingestor] = web.AppKey("ingest")
 GOSSIP: web.AppKey[Gossip] = web.AppKey("gossip")
-NODE_PROFILE = web.AppKey("node_profile", Record)
+
+
+class ProfileBox:
+    """The node's current signed profile; replaced when it is renewed (app
+    state itself must not change once the app runs)."""
+
+    def __init__(self) -> None:
+        self.record: Record | None = None
+
+    @property
+    def current(self) -> Record:
+        assert self.record is not None, "the profile is published at start-up"
+        return self.record
+
+
+NODE_PROFILE = web.AppKey("node_profile", ProfileBox)
 POLICY = web.AppKey("policy", Policy)
 ADMIN = web.AppKey("admin", AdminStore)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
