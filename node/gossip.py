@@ -42,6 +42,10 @@ RESYNC_INTERVAL_S = 300
 MAX_BACKOFF_S = 60
 
 
+class PeerRefused(PeerUnavailable):
+    """Our own policy refuses this peer (blocked, not allowed, or banned)."""
+
+
 @dataclass
 class PeerStatus:
     url: str
@@ -79,7 +83,7 @@ class PeerLink:
             try:
                 await self._connect_and_exchange()
             except (PeerUnavailable, RemoteProtocolError) as exc:
-                self._failed(str(exc))
+                self._failed(str(exc), "blocked" if isinstance(exc, PeerRefused) else "backoff")
             except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
@@ -92,15 +96,14 @@ class PeerLink:
             log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
             await asyncio.sleep(delay)
 
-    def _failed(self, error: str) -> None:
+    def _failed(self, error: str, state: str = "backoff") -> None:
         self.failures += 1
-        self.state = "backoff"
+        self.state = state
         self.last_error = error[:300]
 
     async def _connect_and_exchange(self) -> None:
         if self.client.key is not None and (refusal := self.app[POLICY].refusal(self.client.key)):
-            self.state = "blocked"
-            raise PeerUnavailable(f"not connecting: {refusal}")
+            raise PeerRefused(f"not connecting: {refusal}")
         self.state = "connecting"
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
@@ -142,7 +145,7 @@ class PeerLink:
         while True:
             ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
             if refusal := self.app[POLICY].refusal(self.client.key):
-                raise PeerUnavailable(f"stopped: {refusal}")  # blocked or banned meanwhile
+                raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
             if ids:
                 held = await self.app[STORE].held_ids(ids)
                 missing = [i for i in ids if i not in held]
