@@ -176,19 +176,24 @@ PROFILE_RENEW_BEFORE_S = 7 * 86_400
 
 
 async def _renew_profile_forever(app: web.Application) -> None:
-    """Re-sign the node's profile a week before it expires: an expired profile
-    would make every peer refuse our hello, and lose our sealing key."""
     while True:
         await asyncio.sleep(PROFILE_RENEW_CHECK_S)
-        if app[NODE_PROFILE].current.expires_at - time.time() > PROFILE_RENEW_BEFORE_S:
-            continue
         try:
-            profile = await _publish_profile(app)
-            app[NODE_PROFILE].record = profile
-            await app[FEED].publish([profile], None)
-            log.info("node profile renewed until %d", profile.expires_at)
+            await renew_profile_if_due(app, time.time())
         except Exception:  # retried at the next check
             log.exception("renewing the node profile failed")
+
+
+async def renew_profile_if_due(app: web.Application, now: float) -> bool:
+    """Re-sign the node's profile a week before it expires: an expired profile
+    would make every peer refuse our hello, and lose our sealing key."""
+    if app[NODE_PROFILE].current.expires_at - now > PROFILE_RENEW_BEFORE_S:
+        return False
+    profile = await _publish_profile(app)
+    app[NODE_PROFILE].record = profile
+    await app[FEED].publish([profile], None)
+    log.info("node profile renewed until %d", profile.expires_at)
+    return True
 
 
 async def _trim_when_idle(app: web.Application) -> None:
