@@ -23,6 +23,8 @@ class FeedEntry:
     seq: int
     id: bytes
     raw: bytes
+    kind: str
+    area: str | None  # kind and area: enough to apply a sync filter without parsing raw
     source: bytes | None  # the peer key it came from; None: posted here
 
 
@@ -48,7 +50,11 @@ class RecordFeed:
         if not records:
             return
         for record in records:
-            self._entries.append(FeedEntry(self._next, record.id, record.raw, source))
+            area = record.get("area")
+            entry = FeedEntry(
+                self._next, record.id, record.raw, record.kind, None if area is None else str(area), source
+            )
+            self._entries.append(entry)
             self._next += 1
         async with self._changed:
             self._changed.notify_all()

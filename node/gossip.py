@@ -34,7 +34,7 @@ from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY, S
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
-from protocol.records import accept_record, parse_record
+from protocol.records import accept_record
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
@@ -167,7 +167,7 @@ class PeerLink:
             if not entries or self.app[POLLERS].polling(self.client.key):
                 continue  # its long poll on our feed tells it of these already
             wanted = set(await self.client.announce([entry.id for entry in entries]))
-            raws = [e.raw for e in entries if e.id in wanted and common.matches(parse_record(e.raw, validate=False))]
+            raws = [e.raw for e in entries if e.id in wanted and common.admits(e.kind, e.area)]
             for batch in batches(raws):
                 await self.client.push(batch)
 

@@ -58,12 +58,16 @@ class SyncFilter:
         return not self.kinds or (self.areas == () and "node" not in self.kinds)
 
     def matches(self, record: Record) -> bool:
-        if record.kind not in self.kinds:
-            return False
         area = record.get("area")
+        return self.admits(record.kind, None if area is None else str(area))
+
+    def admits(self, kind: str, area: str | None) -> bool:
+        """``matches`` for what is known of a record without parsing it."""
+        if kind not in self.kinds:
+            return False
         if area is None or self.areas is None:
             return True
-        return any(str(area).startswith(prefix) for prefix in self.areas)
+        return any(area.startswith(prefix) for prefix in self.areas)
 
     def intersect(self, other: SyncFilter) -> SyncFilter:
         """What two peers both want: the filter a sync between them runs over."""

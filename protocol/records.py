@@ -133,18 +133,6 @@ def newer(a: Record, b: Record) -> bool:
     return replaces(a.version_key, b.version_key)
 
 
-def payload_fields(raw: bytes) -> dict[str, Value]:
-    """The field map of stored bytes, decoded but not validated (for bookkeeping
-    on rows that were validated when they arrived)."""
-    envelope = decode(raw, _ENVELOPE_LIMITS)
-    if not isinstance(envelope, list) or len(envelope) != 2 or not isinstance(envelope[0], bytes):
-        raise RecordInvalid("bad_envelope", "a record is the array [payload, signature]")
-    body = decode(envelope[0], _PAYLOAD_LIMITS)
-    if not isinstance(body, dict):
-        raise RecordInvalid("bad_payload", "the payload must be a map")
-    return body
-
-
 def parse_record(raw: bytes, *, validate: bool = True) -> Record:
     """Decode and validate fields; no clock, no signature. Raises DecodeError or RecordInvalid.
 

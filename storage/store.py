@@ -34,7 +34,6 @@ from protocol.records import (
     Record,
     VersionKey,
     parse_record,
-    payload_fields,
     replaces,
     version_key,
 )
@@ -451,7 +450,7 @@ class RecordStore:
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         db = self._writer_db
         # Unvalidated on purpose: a row stored under older rules must still be deletable.
-        fts = [(seq, *fts_values(payload_fields(raw))) for seq, raw in rows]
+        fts = [(seq, *fts_values(parse_record(raw, validate=False).fields)) for seq, raw in rows]
         await db.executemany(
             "INSERT INTO records_fts(records_fts, rowid, title, body, tags) VALUES ('delete', ?, ?, ?, ?)", fts
         )
@@ -497,29 +496,29 @@ class RecordStore:
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
+    async def _rows_by_id(
+        self, ids: Sequence[bytes], columns: str, where: str = "", params: Sequence[object] = ()
+    ) -> list[sqlite3.Row]:
+        """Rows for ``ids`` (first column must be ``id``), looked up by id_key in chunks;
+        rows whose full id is not asked for (an id_key collision) are dropped."""
+        out: list[sqlite3.Row] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = set(ids[start : start + _CHUNK])
+            rows = await self._fetch(
+                f"SELECT {columns} FROM records WHERE id_key IN ({','.join('?' * len(chunk))}) {where}",
+                [*(id_key(i) for i in chunk), *params],
+            )
+            out.extend(row for row in rows if bytes(row[0]) in chunk)
+        return out
+
     async def held_ids(self, ids: Sequence[bytes]) -> set[bytes]:
         """Which of ``ids`` this store holds (current versions, expired or not):
         the cheap duplicate check before any signature work."""
-        held: set[bytes] = set()
-        for start in range(0, len(ids), _CHUNK):
-            chunk = set(ids[start : start + _CHUNK])
-            rows = await self._fetch(
-                f"SELECT id FROM records WHERE id_key IN ({','.join('?' * len(chunk))})", [id_key(i) for i in chunk]
-            )
-            held.update(bytes(row[0]) for row in rows if bytes(row[0]) in chunk)
-        return held
+        return {bytes(row[0]) for row in await self._rows_by_id(ids, "id")}
 
     async def get_raw_many(self, ids: Sequence[bytes], now: int) -> list[bytes]:
         """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
-        out: list[bytes] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = set(ids[start : start + _CHUNK])
-            rows = await self._fetch(
-                f"SELECT id, raw FROM records WHERE id_key IN ({','.join('?' * len(chunk))}) AND expires_at > ?",
-                [*(id_key(i) for i in chunk), now],
-            )
-            out.extend(bytes(row[1]) for row in rows if bytes(row[0]) in chunk)
-        return out
+        return [bytes(row[1]) for row in await self._rows_by_id(ids, "id, raw", "AND expires_at > ?", [now])]
 
     async def query(self, query: Query, now: int) -> Page:
         sql, params = build_sql(query, now)
