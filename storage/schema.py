@@ -92,4 +92,19 @@ MIGRATIONS: dict[int, list[str]] = {
         ) WITHOUT ROWID
         """,
     ],
+    # Peers found by mDNS or peer exchange, and what the node learnt about
+    # them: how long they stayed connected (anchors are chosen from the
+    # longest-lived), and peer scores, kept across reconnects and restarts.
+    4: [
+        "ALTER TABLE peers ADD COLUMN last_connected INTEGER",
+        "ALTER TABLE peers ADD COLUMN connected_s INTEGER NOT NULL DEFAULT 0",
+        """
+        CREATE TABLE peer_scores (
+            key           BLOB PRIMARY KEY,
+            penalty       REAL NOT NULL,
+            updated_at    INTEGER NOT NULL,
+            banned_until  INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID
+        """,
+    ],
 }
