@@ -25,8 +25,19 @@ from protocol.records import Record, check_time, parse_record, verify_record
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.ingest")
-# Rejections an honest peer can cause (clocks, races, our own limits and policy).
-_NOT_THE_PEERS_FAULT = frozenset({"expired", "from_future", "rate_limited", "blocked_author", "not_served"})
+# What each rejection costs the peer's score (anything not listed: 1 point).
+# Honest peers cause some rejections too (a record expiring in flight, a
+# clock a little off, a burst over our limits), so those cost a little: a
+# peer that keeps doing it is still refused in the end. Our own policy
+# (blocked authors, areas we do not serve) costs nothing.
+REJECTION_COST = {
+    "expired": 0.1,
+    "from_future": 0.1,
+    "rate_limited": 0.01,
+    "blocked_author": 0.0,
+    "not_served": 0.0,
+    "peer_refused": 0.0,
+}
 
 
 def _verify_all(records: Sequence[Record]) -> list[bool]:
@@ -79,7 +90,11 @@ class Ingestor:
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
-            elif source is not None and not solicited and (refusal := self.policy.admit_pushed(source, record.author)):
+            elif (
+                source is not None
+                and not solicited
+                and (refusal := self.policy.admit_pushed(source, record.author, len(record.raw)))
+            ):
                 outcomes[index] = f"rejected:{refusal}"
             else:
                 fresh.append((index, record))
@@ -97,14 +112,13 @@ class Ingestor:
             if result.status == "accepted":
                 accepted.append(record)
         await self.feed.publish(accepted, source)
-        invalid = 0
+        cost = 0.0
         for outcome in outcomes:
             kind, _, reason = outcome.partition(":")
             self.metrics.count("records_received_total", outcome=kind)
             if reason:
                 self.metrics.count("records_rejected_total", reason=reason)
-            if reason and reason not in _NOT_THE_PEERS_FAULT:
-                invalid += 1
+                cost += REJECTION_COST.get(reason, 1.0)
         if source is not None:
-            self.policy.penalise(source, invalid)
+            self.policy.penalise(source, cost)
         return outcomes

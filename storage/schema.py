@@ -21,8 +21,6 @@ the ``user_version`` bump; add new ones at the end, never edit old ones.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
-
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         """
@@ -108,3 +106,5 @@ MIGRATIONS: dict[int, list[str]] = {
         """,
     ],
 }
+
+SCHEMA_VERSION = max(MIGRATIONS)
