@@ -74,9 +74,14 @@ async def metrics(request: web.Request) -> web.Response:
     gauges: Series = {}
     for (kind, status), n in counts.items():
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
-    states = Counter(peer.state for peer in request.app[GOSSIP].statuses())
-    for state in ("connecting", "syncing", "connected", "backoff", "blocked"):
+    gossip = request.app[GOSSIP]
+    states = Counter(peer.state for peer in gossip.statuses())
+    for state in ("connecting", "syncing", "connected", "backoff", "blocked", "refused"):
         gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
+    gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
+    gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
+    if gossip.discovery is not None:
+        gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
     return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
 
 

@@ -8,10 +8,11 @@ from its first request, so a host advertising someone else's key is refused
 at the handshake (see node/gossip.py), and nothing is trusted or stored
 before that.
 
-Bounded against a LAN full of announcements: service names waiting to be
-resolved sit in a queue of at most ``MAX_PENDING`` (more are dropped, and
-heard again at the next announcement), one resolver task works through them,
-and the candidate table they feed is bounded too (node/peers.py).
+Bounded against a LAN full of announcements: an announcement that carries
+its own address, port and TXT (the usual case) is read from zeroconf's cache
+at once; the others wait in a queue of at most ``MAX_PENDING`` names (more
+are dropped) for one resolver task; the candidate table they all feed is
+bounded too (node/peers.py), and so is how many of them are dialled.
 
 Two nodes with the same name on one LAN: the instance name carries the
 start of the key, and zeroconf renames on a collision
@@ -133,6 +134,10 @@ class Discovery:
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
     ) -> None:
         if state_change is ServiceStateChange.Removed or name == self.registered_name:
+            return
+        info = AsyncServiceInfo(SERVICE_TYPE, name)
+        if info.load_from_cache(zeroconf):  # announcements usually carry every record: no query needed
+            self._found(info)
             return
         try:
             self._pending.put_nowait(name)

@@ -69,6 +69,8 @@ class PeerStatus:
 
 
 FOUND_SOURCES = frozenset({"anchor", "mdns", "exchange"})
+FOUND_HELLO_TIMEOUT_S = 5
+"""A found peer that does not answer its hello by then is not worth a slot."""
 FOUND_GIVE_UP_AFTER = 3
 """Failures in a row after which a found peer's link ends, freeing its slot
 (a killed node's mDNS record stays cached for an hour: liveness is ours to judge)."""
@@ -167,7 +169,7 @@ class PeerLink:
         self.state = "connecting"
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
-        hello = await self.client.hello(ours)
+        hello = await self.client.hello(ours, FOUND_HELLO_TIMEOUT_S if self.found else 30)
         profile = accept_record(hello.profile, int(time.time()))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")

@@ -54,13 +54,18 @@ class Candidate:
 
 
 def network_of(url: str) -> str:
-    """The /24 (IPv4), /48 (IPv6) or host name a URL points at: peers in one
-    network are likely one operator's."""
-    host = urllib.parse.urlsplit(url).hostname or ""
+    """Where a URL points, coarsely, for spreading links: the /24 (IPv4) or
+    /48 (IPv6) of a public address, whose nodes are likely one operator's; on
+    a LAN or loopback, where every neighbour shares one prefix, the host
+    itself (many services announced by one host are one operator's)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return host.lower()
+    if address.is_private or address.is_loopback:
+        return str(address) if not address.is_loopback else f"{address}:{parts.port}"
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 

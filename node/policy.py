@@ -91,7 +91,7 @@ class Policy:
         until = self._banned_until.get(peer)
         if until is not None:
             if until > now:
-                return f"too many invalid records; try again in {int(until - now)} s"
+                return f"too many invalid or over-rate records; try again in {int(until - now)} s"
             del self._banned_until[peer]
         return None
 
