@@ -1,7 +1,8 @@
 """A hostile host on the test LAN (run inside its namespace by the tests).
 
-    python -m tests.lan._attacker impostor ADDR PORT KEYTEXT
-        advertise _mutualaid._tcp at ADDR:PORT with someone else's key.
+    python -m tests.lan._attacker impostor ADDR PORT KEYTEXT [NAME]
+        advertise _mutualaid._tcp at ADDR:PORT with someone else's key
+        (under the instance NAME if given, to take another node's name).
     python -m tests.lan._attacker flood ADDR COUNT
         every half second, multicast unsolicited answers announcing COUNT
         new fake nodes (random keys, ports at ADDR where nothing listens).
@@ -28,10 +29,10 @@ from node.discovery import SERVICE_TYPE
 UNIQUE = const._CLASS_IN | const._CLASS_UNIQUE
 
 
-async def impostor(address: str, port: int, keytext: str) -> None:
+async def impostor(address: str, port: int, keytext: str, name: str | None = None) -> None:
     zc = AsyncZeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
     info = AsyncServiceInfo(
-        SERVICE_TYPE, f"impostor {secrets.token_hex(3)}.{SERVICE_TYPE}", port=port,
+        SERVICE_TYPE, f"{name or 'impostor ' + secrets.token_hex(3)}.{SERVICE_TYPE}", port=port,
         properties={"v": "1", "pk": keytext}, server="impostor.local.", parsed_addresses=[address],
     )  # fmt: skip
     await (await zc.async_register_service(info, allow_name_change=True))
@@ -78,7 +79,7 @@ def flood(address: str, count: int) -> None:
 def main() -> None:
     mode, address, *rest = sys.argv[1:]
     if mode == "impostor":
-        asyncio.run(impostor(address, int(rest[0]), rest[1]))
+        asyncio.run(impostor(address, int(rest[0]), rest[1], rest[2] if len(rest) > 2 else None))
     elif mode == "flood":
         flood(address, int(rest[0]))
     else:

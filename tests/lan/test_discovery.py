@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
+import subprocess
 import sys
+import time
 
 import pytest
 
-from crypto import public_key_to_text
+from crypto import NodeIdentity, public_key_to_text
+from node.discovery import instance_name
 from tests.lan._netns import PORT, LanNode, LanNodes, wait_until
 
 
@@ -122,3 +127,22 @@ def test_a_restart_while_only_an_attacker_answers_still_reconnects_to_the_pinned
     need = b.post("A lift to the station on Monday", category="transport")
     wait_until(lambda: need in a.search("station"), "records flow from B to A")
     assert a.metric("mutualaid_peer_candidates") <= 256
+
+
+@pytest.mark.hosts(3)
+def test_a_node_whose_name_is_taken_on_the_lan_renames_itself_and_carries_on(lan: LanNodes) -> None:
+    # Another host already holds the exact instance name A is going to use.
+    init = [sys.executable, "-m", "node", "init", "--data-dir", str(lan.root / "a"), "--json"]
+    a_key = bytes.fromhex(json.loads(subprocess.run(init, capture_output=True, check=True).stdout)["public_key"])
+    taken = instance_name("mutualaid node", a_key)
+    someone = public_key_to_text(NodeIdentity.generate().public_key)
+    squatter = lan.run(2, sys.executable, "-m", "tests.lan._attacker", "impostor",
+                       lan.lan.address(2), "9", someone, taken)  # fmt: skip
+    time.sleep(2.5)  # the squatter's probing and announcement are done (about 1.2 s)
+    a = lan.start(0, "a")
+    advertised = wait_until(lambda: re.search(r"mDNS: advertising (.+?)\._mutualaid", a.log()), "A advertises")
+    assert advertised.group(1) != taken and advertised.group(1).startswith("mutualaid node")
+    b = lan.start(1, "b")
+    need = a.post("Company for a hospital visit", category="company")
+    wait_until(lambda: need in b.search("hospital"), "B finds A under its new name and gets its need")
+    assert squatter.poll() is None and a.process.poll() is None
