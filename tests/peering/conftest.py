@@ -176,15 +176,17 @@ class NodeFactory:
         *,
         extra: Sequence[str] = (),
         settings: Mapping[str, str] | None = None,
+        program: Sequence[str] = (str(MUTUALAID),),
     ) -> Node:
         """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name,
-        more ``extra`` flags and ``settings`` as MUTUALAID_* variables;
+        more ``extra`` flags and ``settings`` as MUTUALAID_* variables (``program``:
+        another command line than ``mutualaid`` taking the same arguments);
         returns once it prints its listening line."""
         data_dir = self.root / name
         runs = sum(1 for node in self.started if node.name == name)
         stdout_path = self.root / f"{name}.{runs}.stdout"
         stderr_path = self.root / f"{name}.{runs}.log"
-        argv = [str(MUTUALAID), "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
+        argv = [*program, "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
         for url in peers:
             argv += ["--peer", url]
         argv += extra
