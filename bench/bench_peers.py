@@ -39,6 +39,7 @@ from bench.bench_node import _CPUS, HOST, Cluster, Node, Row, detail, get_json
 from bench.bench_store import figure
 from crypto import NodeIdentity
 from node.peer_client import PeerClient, PeerUnavailable
+from protocol.codec import Value
 from protocol.records import DAY, build_record
 from tests.lan._netns import PORT, Lan
 
@@ -131,10 +132,11 @@ def _flood_records(count: int) -> list[bytes]:
     ]  # fmt: skip
 
 
-async def _honest(session: aiohttp.ClientSession, h: Node, v: Node, count: int) -> list[float]:
-    """Post ``count`` records on H, one every HONEST_EVERY_S; seconds until each is on V."""
+async def _honest(session: aiohttp.ClientSession, h: Node, v: Node, count: int) -> list[tuple[float, float]]:
+    """Post ``count`` records on H, one every HONEST_EVERY_S: (when posted,
+    seconds until it is on V) for each."""
 
-    async def one(i: int) -> float:
+    async def one(i: int) -> tuple[float, float]:
         body = {"kind": "offer", "title": f"Honest offer {i}", "category": "food", "area": "u4pru"}
         async with session.post(h.url + "/api/v1/records", json=body) as response:
             posted = time.perf_counter()
@@ -142,7 +144,7 @@ async def _honest(session: aiohttp.ClientSession, h: Node, v: Node, count: int) 
         while True:
             async with session.get(f"{v.url}/api/v1/records/{record_id}") as response:
                 if response.status == 200:
-                    return time.perf_counter() - posted
+                    return posted, time.perf_counter() - posted
             await asyncio.sleep(POLL_S)
 
     tasks = []
@@ -157,19 +159,25 @@ async def _flood(session: aiohttp.ClientSession, v: Node, raws: list[bytes], sec
     per_tick, tick = RATE * FLOOD_FACTOR // 10, 0.1
     sent = accepted = refused = 0
     started = time.perf_counter()
+    refused_at: float | None = None
     index = 0
     while time.perf_counter() - started < seconds and index < len(raws):
         batch = raws[index : index + per_tick]
         index += per_tick
         sent += len(batch)
         try:
-            outcomes = await client.push(batch)
-            accepted += outcomes.count("accepted")
+            # call(), not push(): a flooder does not wait when told it is over the rate
+            reply = await client.call("POST", "/peer/v1/records", list[Value](batch))
+            outcomes = reply.get("outcomes") if isinstance(reply, dict) else None
+            accepted += outcomes.count("accepted") if isinstance(outcomes, list) else 0
         except PeerUnavailable:  # refused (403) once its score is spent
             refused += len(batch)
+            refused_at = refused_at or time.perf_counter()
         next_tick = started + tick * (index // per_tick)
         await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
-    return {"sent": sent, "accepted": accepted, "refused": refused, "seconds": time.perf_counter() - started}
+    ended = time.perf_counter()
+    return {"sent": sent, "accepted": accepted, "refused": refused, "started": started, "seconds": ended - started,
+            "pressure_s": (refused_at or ended) - started}  # fmt: skip
 
 
 def _verify_us(v: Node) -> int:
@@ -187,16 +195,20 @@ def _verify_us(v: Node) -> int:
 
 
 async def _flood_run(h: Node, v: Node, raws: list[bytes]) -> tuple[list[float], list[float], dict[str, Any]]:
+    """Honest latencies without a flood, then under it (only posts made
+    before V refused the flooder: after that the flood costs V nothing)."""
     count = int(FLOOD_S / HONEST_EVERY_S)
     async with aiohttp.ClientSession() as session:
         await _honest(session, h, v, 5)  # warm-up
-        quiet = await _honest(session, h, v, count)
+        quiet = [latency for _, latency in await _honest(session, h, v, count)]
         verify_before, cpu_before = _verify_us(v), v.cpu_seconds()
         flood_task = asyncio.create_task(_flood(session, v, raws, FLOOD_S))
-        flooded = await _honest(session, h, v, count)
+        timed = await _honest(session, h, v, count)
         stats = await flood_task
         stats["verify_s"] = (_verify_us(v) - verify_before) / 1e6
         stats["cpu_s"] = v.cpu_seconds() - cpu_before
+    pressure_end = stats["started"] + stats["pressure_s"]
+    flooded = [latency for posted, latency in timed if posted < pressure_end]
     return quiet, flooded, stats
 
 
@@ -219,21 +231,23 @@ def flood_rows(workdir: Path) -> list[Row]:
                 raise RuntimeError("H did not connect to V")
             time.sleep(0.05)
         quiet, flooded, stats = asyncio.run(_flood_run(h, v, raws))
-    rate = stats["accepted"] / stats["seconds"]
+    rate = max(0, stats["accepted"] - BURST) / stats["pressure_s"]
     sent_rate = stats["sent"] / stats["seconds"]
     p_quiet, p_flood = _p95(quiet), _p95(flooded)
     ratio = p_flood / p_quiet
-    share = stats["verify_s"] / stats["seconds"]
+    share = stats["verify_s"] / stats["pressure_s"]
     print(f"  flood: accepted {rate:.0f}/s of {sent_rate:.0f}/s sent; honest p95 {p_quiet * 1000:.1f} -> "
           f"{p_flood * 1000:.1f} ms; verifying {share:.3f} core", flush=True)  # fmt: skip
-    note = (f"quota {RATE}/s burst {BURST}; flooder sent {sent_rate:.0f}/s for {stats['seconds']:.1f} s, "
-            f"{stats['accepted']} accepted (the burst included), refused after its score ran out: {stats['refused']}")
+    note = (f"quota {RATE}/s burst {BURST}; flooder sent {sent_rate:.0f}/s; {stats['accepted']} accepted (burst "
+            f"included) in the {stats['pressure_s']:.1f} s before V refused it (then {stats['refused']} refused)")
     return [
-        figure("flood: flooder's accepted rate", rate, "rec/s", f"<= {RATE}", rate <= RATE, note=note),
+        figure("flood: flooder's accepted rate beyond its burst", rate, "rec/s", f"<= {RATE}", rate <= RATE,
+               note=note),
         detail("honest propagation p95, no flood", p_quiet * 1000, "ms", f"{len(quiet)} posts, median "
                f"{statistics.median(quiet) * 1000:.1f} ms; polled every {POLL_S * 1000:.0f} ms"),
         figure("honest propagation p95, flood / no flood", p_flood * 1000, "ms", "<= 1.20x", ratio <= 1.2,
-               ratio=ratio, note=f"median {statistics.median(flooded) * 1000:.1f} ms under flood"),
+               ratio=ratio, note=f"{len(flooded)} posts made before the flooder was refused; "
+                                 f"median {statistics.median(flooded) * 1000:.1f} ms"),
         figure("flood: share of a core verifying signatures", share, "cores", "<= 0.5", share <= 0.5,
                note=f"V used {stats['cpu_s'] / stats['seconds']:.2f} cores in all during the flood"),
     ]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import dataclasses
 import gc
+import ipaddress
 import logging
 import signal
 import sys
@@ -82,6 +82,7 @@ async def metrics(request: web.Request) -> web.Response:
     gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
     if gossip.discovery is not None:
         gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
+        gauges[("mutualaid_mdns_announcements_total", ())] = gossip.discovery.heard
     return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
 
 
@@ -154,9 +155,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
-        config = app[CONFIG]
-        urls = profile_urls(config, config.listen_port) if config.listen_port else list(config.public_urls)
-        app[NODE_PROFILE].record = await _publish_profile(app, urls)
+        app[NODE_PROFILE].record = await _publish_profile(app, list(app[CONFIG].public_urls))
         yield
     finally:
         await app[ADMIN].close()
@@ -244,39 +243,31 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def advertised_addresses(config: NodeConfig) -> list[str]:
-    """The addresses peers can reach this node at: the one it listens on,
-    or for a wildcard listen the LAN interfaces' (those chosen for mDNS)."""
-    if config.listen_host in WILDCARD_HOSTS:
-        return lan_addresses(config.mdns_interfaces)
-    return [config.listen_host]
-
-
-def profile_urls(config: NodeConfig, port: int) -> list[str]:
-    """The URLs published in the node profile, for peer exchange: the
-    configured public URLs, else where this node listens, unless that is
-    loopback (nobody else could call it there: such a node is reached by
-    nobody, like one behind NAT, and only calls out)."""
-    if config.public_urls:
-        return list(config.public_urls)
+    """The IPv4 addresses to announce on the LAN: the one the node listens
+    on, or for a wildcard or a host name, the LAN interfaces' (those chosen
+    for mDNS)."""
     if config.listen_host in LOOPBACK_HOSTS:
-        return []
-    return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in advertised_addresses(config)]
+        return ["127.0.0.1"]
+    try:
+        if ipaddress.ip_address(config.listen_host).version == 4:
+            return [config.listen_host]
+    except ValueError:
+        pass
+    return lan_addresses(config.mdns_interfaces)
 
 
 async def on_listening(app: web.Application, port: int) -> None:
-    """Once the port is bound: publish where peers can reach us (the profile
-    could not know a port chosen by the system) and start LAN discovery."""
+    """Once the port is bound (a port of 0 is only known then): start LAN discovery."""
     config = app[CONFIG]
-    urls = profile_urls(config, port)
     gossip = app[GOSSIP]
-    gossip.set_own_urls([*urls, f"http://{config.listen_host}:{port}"])
-    if list(app[NODE_PROFILE].current.get("urls") or []) != urls:
-        await _replace_profile(app, urls)
+    addresses = advertised_addresses(config)
+    gossip.set_own_urls([*config.public_urls, f"http://{config.listen_host}:{port}",
+                         *(f"http://{a}:{port}" for a in addresses)])  # fmt: skip
     if config.mdns:
-        addresses = advertised_addresses(config)
-        if config.listen_host in LOOPBACK_HOSTS and not config.mdns_interfaces:
-            config = dataclasses.replace(config, mdns_interfaces=("127.0.0.1",))  # same-machine peers only
-        await gossip.start_discovery(port, addresses, config.mdns_interfaces)
+        interfaces = config.mdns_interfaces
+        if config.listen_host in LOOPBACK_HOSTS and not interfaces:
+            interfaces = ("127.0.0.1",)  # a node on loopback can only meet nodes on this machine
+        await gossip.start_discovery(port, addresses, interfaces)
 
 
 async def _trim_when_idle(app: web.Application) -> None:

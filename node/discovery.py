@@ -14,8 +14,8 @@ at once; the others wait in a queue of at most ``MAX_PENDING`` names (more
 are dropped) for one resolver task; the candidate table they all feed is
 bounded too (node/peers.py), and so is how many of them are dialled.
 
-Two nodes with the same name on one LAN: the instance name carries the
-start of the key, and zeroconf renames on a collision
+Two nodes with the same name on one LAN: the instance name is made of the
+start of the key, not the node's name, and zeroconf renames on a collision
 (``allow_name_change``), so neither crashes. Registration probes for about
 1.2 s; it runs in the background so the node serves meanwhile.
 """
@@ -59,17 +59,16 @@ def lan_addresses(interfaces: Iterable[str] = ()) -> list[str]:
     return found or ["127.0.0.1"]
 
 
-def instance_name(name: str, key: bytes) -> str:
-    """``<node name> <key start>``: printable, short enough for a DNS label."""
-    clean = "".join(ch for ch in name if ch.isprintable() and ch not in ".\\")[:40].strip() or "mutualaid"
-    return f"{clean} {key.hex()[:8]}"
+def instance_name(key: bytes) -> str:
+    """``mutualaid <key start>``. Not the node's name: that is often a
+    household's, and mDNS shouts it on every network the machine joins."""
+    return f"mutualaid {key.hex()[:8]}"
 
 
 class Discovery:
     def __init__(
         self,
         key: bytes,
-        name: str,
         port: int,
         addresses: list[str],
         interfaces: tuple[str, ...],
@@ -80,13 +79,15 @@ class Discovery:
         self.addresses = addresses
         self.interfaces = interfaces
         self.on_found = on_found
-        self._name = f"{instance_name(name, key)}.{SERVICE_TYPE}"
+        self._name = f"{instance_name(key)}.{SERVICE_TYPE}"
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._pending: asyncio.Queue[str] = asyncio.Queue(MAX_PENDING)
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
         """Announcements dropped because the resolve queue was full."""
+        self.heard = 0
+        """Valid announcements of other nodes handed on as hints."""
         self.registered_name: str | None = None
 
     async def start(self) -> None:
@@ -113,15 +114,15 @@ class Discovery:
 
     async def _register(self) -> None:
         assert self._zc is not None
-        info = AsyncServiceInfo(
-            SERVICE_TYPE,
-            self._name,
-            port=self.port,
-            properties={"v": PROTOCOL_VERSION, "pk": public_key_to_text(self.key)},
-            server=f"mutualaid-{self.key.hex()[:16]}.local.",
-            parsed_addresses=self.addresses,
-        )
         try:
+            info = AsyncServiceInfo(
+                SERVICE_TYPE,
+                self._name,
+                port=self.port,
+                properties={"v": PROTOCOL_VERSION, "pk": public_key_to_text(self.key)},
+                server=f"mutualaid-{self.key.hex()[:16]}.local.",
+                parsed_addresses=self.addresses,
+            )
             done = await self._zc.async_register_service(info, allow_name_change=True)
             await done
         except Exception as exc:  # a LAN problem must not stop the node; peers still work
@@ -169,5 +170,6 @@ class Discovery:
             return
         urls = [f"http://{address}:{info.port}" for address in info.parsed_addresses(IPVersion.V4Only)]
         if urls:
+            self.heard += 1
             self.on_found(key, urls)
 

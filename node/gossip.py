@@ -37,7 +37,7 @@ from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
 from protocol.peerwire import PeerAuthError
-from protocol.records import accept_record
+from protocol.records import Record, accept_record, parse_record
 from storage import Query
 from storage.admin import PeerEntry
 
@@ -49,8 +49,11 @@ MAINTAIN_INTERVAL_S = 2.0
 MAX_DIALING = 4
 """Found peers being connected to at once: a LAN full of announcements
 cannot make the node dial them all together."""
-EXCHANGE_INTERVAL_S = 120
+EXCHANGE_INTERVAL_S = 300
 MAX_PROFILES_READ = 2000
+MIN_RESYNC_GAP_S = 30.0
+"""A peer's feed can ask for a reconciliation (it fell behind, or announced
+more than its budget) at most this often."""
 
 
 class PeerRefused(PeerUnavailable):
@@ -90,6 +93,8 @@ class PeerLink:
         self.found = source in FOUND_SOURCES
         self.connected_at: float | None = None
         self._wake = asyncio.Event()
+        self._hello_done = False
+        self._last_resync = 0.0
         metrics = app[METRICS]
 
         def traffic(sent: int, received: int) -> None:
@@ -119,7 +124,7 @@ class PeerLink:
             try:
                 await self._connect_and_exchange()
             except PeerAuthError as exc:
-                if self.found:
+                if self.found and not self._hello_done:  # the key it was announced with is not its key
                     self.state = "refused"
                     self.last_error = str(exc)[:300]
                     log.warning(
@@ -167,9 +172,11 @@ class PeerLink:
         if self.client.key is not None and (refusal := self.app[POLICY].refusal(self.client.key)):
             raise PeerRefused(f"not connecting: {refusal}")
         self.state = "connecting"
+        self._hello_done = False
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
         hello = await self.client.hello(ours, FOUND_HELLO_TIMEOUT_S if self.found else 30)
+        self._hello_done = True
         profile = accept_record(hello.profile, int(time.time()))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
@@ -210,13 +217,19 @@ class PeerLink:
             ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
             if refusal := self.app[POLICY].refusal(self.client.key):
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
+            skipped = False
             if ids:
                 held = await self.app[STORE].held_ids(ids)
                 missing = [i for i in ids if i not in held]
-                if missing:  # we chose to fetch these: no push rate limit (invalid ones still cost)
-                    records = await self.client.fetch(missing)
+                # Announced records come out of the peer's push budget: a peer
+                # we dial cannot make us fetch and verify without limit.
+                allowed = self.app[POLICY].fetch_budget(self.client.key, len(missing))
+                skipped = allowed < len(missing)
+                if allowed:
+                    records = await self.client.fetch(missing[:allowed])
                     await self.app[INGEST].ingest(records, self.client.key, solicited=True)
-            if behind:
+            if (behind or skipped) and time.monotonic() - self._last_resync > MIN_RESYNC_GAP_S:
+                self._last_resync = time.monotonic()  # what was left out comes with the reconciliation
                 await self._sync(common)
 
     async def _push(self, cursor: int, common: SyncFilter) -> None:
@@ -270,11 +283,14 @@ class Gossip:
         for url in config.peers:
             await admin.add_peer(url.rstrip("/"), now, "config")
         found: list[PeerEntry] = []
+        enabled = {"mdns"} if config.mdns else set()
+        if config.peer_exchange:
+            enabled.add("exchange")
         for entry in await admin.peers():
-            if entry.source in FOUND_SOURCES:
-                found.append(entry)
-            else:
+            if entry.source not in FOUND_SOURCES:
                 self._start_link(entry.url, entry.public_key, entry.source)
+            elif entry.source in enabled:  # with discovery off, remembered finds stay unused
+                found.append(entry)
         self._seed_anchors(found)
         self._loops.append(asyncio.create_task(self._maintain(), name="found peers"))
         if config.peer_exchange:
@@ -293,14 +309,16 @@ class Gossip:
             is_anchor = rank < anchors and entry.last_connected is not None
             source = "anchor" if is_anchor else entry.source
             candidate = self.candidates.hear(entry.public_key, [entry.url], source, now)
+            if candidate is None:
+                continue
             candidate.connected_s = entry.connected_s
+            self.candidates.proved(entry.public_key, entry.url)  # it answered there before
             if is_anchor:
                 self._start_link(entry.url, entry.public_key, "anchor")
 
     async def start_discovery(self, port: int, addresses: list[str], interfaces: tuple[str, ...]) -> None:
         """Advertise and browse on the LAN (once the listening port is known)."""
-        config = self.app[CONFIG]
-        self.discovery = Discovery(self.app[IDENTITY].public_key, config.name, port, addresses, interfaces, self.found)
+        self.discovery = Discovery(self.app[IDENTITY].public_key, port, addresses, interfaces, self.found)
         await self.discovery.start()
 
     def set_own_urls(self, urls: list[str]) -> None:
@@ -311,12 +329,15 @@ class Gossip:
         if key == self.app[IDENTITY].public_key:
             return
         loopback = self._listens_on_loopback()
-        urls = [u.rstrip("/") for u in urls if usable_url(u, allow_loopback=loopback)]
+        urls = [u.rstrip("/") for u in urls]
+        urls = [u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=source == "mdns")]
         urls = [u for u in urls if u not in self._own_urls]
         if not urls:
             return
         busy = {link.client.key for link in self.links.values() if link.client.key is not None}
         candidate = self.candidates.hear(key, urls, source, time.monotonic(), busy=busy)
+        if candidate is None:
+            return
         if source == "mdns" and candidate.connected_s > 0:
             candidate.rest_until = 0.0  # a peer we were connected to, announced again: it may be back
             self._wake_link(key)
@@ -355,20 +376,17 @@ class Gossip:
         self.links.pop(url, None)
         self._tasks.pop(url, None)
         key = link.client.key
-        candidate = self.candidates.get(key) if key is not None else None
-        if candidate is not None:
+        if key is not None:
             if link.state == "refused":
-                candidate.refused = True
+                self.candidates.refused(key, url)
             else:
-                candidate.failed(time.monotonic())
+                self.candidates.failed(key, time.monotonic())
         self._changed.set()
 
     async def link_connected(self, link: PeerLink) -> None:
         if not link.found or link.client.key is None:
             return
-        candidate = self.candidates.get(link.client.key)
-        if candidate is not None:
-            candidate.failures = 0
+        self.candidates.proved(link.client.key, link.client.url)
         await self.app[ADMIN].found_peer(link.client.url, link.client.key, link.source, int(time.time()))
 
     def link_ended(self, link: PeerLink, seconds: float) -> None:
@@ -379,7 +397,9 @@ class Gossip:
         candidate = self.candidates.get(link.client.key)
         if candidate is not None:
             candidate.connected_s += seconds
-        write = asyncio.get_running_loop().create_task(self.app[ADMIN].add_connected_time(link.client.url, seconds))
+        write = asyncio.get_running_loop().create_task(
+            self.app[ADMIN].add_connected_time(link.client.url, link.client.key, seconds)
+        )
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
 
@@ -387,7 +407,10 @@ class Gossip:
         """Keep the found links at ``max_peers``, dialing a few at a time."""
         while True:
             self._changed.clear()
-            self._fill_slots()
+            try:
+                self._fill_slots()
+            except Exception:  # a fault of ours: say so, and keep maintaining
+                log.exception("choosing found peers failed")
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(MAINTAIN_INTERVAL_S):
                     await self._changed.wait()
@@ -397,27 +420,36 @@ class Gossip:
         dialing = sum(1 for link in found if link.state == "connecting")
         slots = min(self.app[CONFIG].max_peers - len(found), MAX_DIALING - dialing)
         linked = {link.client.key: url for url, link in self.links.items() if link.client.key is not None}
-        for candidate in self.candidates.choose(slots, linked, time.monotonic()):
-            url = candidate.urls[0]
-            if url in self.links:  # the same URL configured, or found under another key
+        for candidate, url in self.candidates.choose(slots, linked, time.monotonic()):
+            if url in self.links:  # that URL is linked already (configured, or under another key)
                 candidate.failed(time.monotonic())
                 continue
-            if len(candidate.urls) > 1:  # try the next address next time
-                candidate.urls.append(candidate.urls.pop(0))
             self._start_link(url, candidate.key, candidate.source)
 
     async def _exchange(self) -> None:
-        """Learn peers from the node profiles we hold: at start, whenever a
-        profile arrives, and every few minutes."""
+        """Learn peers from node profiles: each one as it arrives, and all we
+        hold at start and every few minutes."""
         feed = self.app[FEED]
         cursor = feed.head - 1
-        await self._read_profiles()
+        next_full = 0.0
         while not feed.closed:
-            await feed.wait(cursor, EXCHANGE_INTERVAL_S)
-            entries, cursor, behind = feed.since(cursor, b"", 500)  # from anyone
-            if behind or any(entry.kind == "node" for entry in entries) or not entries:
-                await self._read_profiles()
-                await asyncio.sleep(1.0)  # a burst of profiles is read once, not once each
+            try:
+                if time.monotonic() >= next_full:
+                    next_full = time.monotonic() + EXCHANGE_INTERVAL_S
+                    await self._read_profiles()
+                await feed.wait(cursor, EXCHANGE_INTERVAL_S)
+                entries, cursor, _ = feed.since(cursor, b"", 500)  # from anyone
+                for entry in entries:
+                    if entry.kind == "node":
+                        self._learn_from(parse_record(entry.raw, validate=False))
+            except Exception:  # a fault of ours: say so, and keep exchanging
+                log.exception("peer exchange failed")
+                await asyncio.sleep(EXCHANGE_INTERVAL_S)
+
+    def _learn_from(self, profile: Record) -> None:
+        urls = profile.get("urls") or []
+        if profile.expires_at > time.time() and isinstance(urls, list):
+            self.found(profile.author, [str(u) for u in urls], "exchange")
 
     async def _read_profiles(self) -> None:
         now = int(time.time())
@@ -427,9 +459,7 @@ class Gossip:
             query = Query(kinds=("node",), statuses=("open",), limit=200, cursor=cursor)
             page = await self.app[STORE].query(query, now)
             for record in page.records:
-                urls = record.get("urls") or []
-                if record.expires_at > now and isinstance(urls, list):
-                    self.found(record.author, [str(u) for u in urls], "exchange")
+                self._learn_from(record)
             seen += len(page.records)
             if page.next is None:
                 break
@@ -440,8 +470,12 @@ class Gossip:
             self._start_link(url, None, "admin")
 
     async def remove(self, url: str) -> bool:
+        """End the link to ``url``; a found peer is forgotten too, until it
+        is announced again (block its key to keep it away)."""
         task = self._tasks.pop(url, None)
-        self.links.pop(url, None)
+        link = self.links.pop(url, None)
+        if link is not None and link.found and link.client.key is not None:
+            self.candidates.forget(link.client.key)
         if task is None:
             return False
         task.cancel()
@@ -452,11 +486,12 @@ class Gossip:
     async def stop(self) -> None:
         for task in self._loops:
             task.cancel()
-        for task in self._loops:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._loops, return_exceptions=True)
         if self.discovery is not None:
-            await self.discovery.stop()
+            try:
+                await self.discovery.stop()
+            except Exception:  # the links below must still be stopped
+                log.exception("stopping mDNS failed")
         for url in list(self._tasks):
             await self.remove(url)
         if self._writes:

@@ -27,9 +27,11 @@ from storage import RecordStore
 log = logging.getLogger("mutualaid.ingest")
 # What each rejection costs the peer's score (anything not listed: 1 point).
 # Honest peers cause some rejections too (a record expiring in flight, a
-# clock a little off, a burst over our limits), so those cost a little: a
-# peer that keeps doing it is still refused in the end. Our own policy
-# (blocked authors, areas we do not serve) costs nothing.
+# clock a little off), so those cost a little: a peer that keeps doing it is
+# still refused in the end. Over-rate records cost only when the peer pushes
+# again within half a second of being told it is over (an honest node waits
+# a second, see PeerClient.push). Our own policy (blocked authors, areas we
+# do not serve) costs nothing.
 REJECTION_COST = {
     "expired": 0.1,
     "from_future": 0.1,
@@ -40,7 +42,9 @@ REJECTION_COST = {
 }
 
 
-def _verify_all(records: Sequence[Record]) -> list[bool]:
+def _verify_all(records: Sequence[Record]) -> tuple[list[bool], float]:
+    """Whether each signature verifies, and the CPU seconds it took this thread."""
+    started = time.thread_time()
     ok = []
     for record in records:
         try:
@@ -48,7 +52,7 @@ def _verify_all(records: Sequence[Record]) -> list[bool]:
             ok.append(True)
         except SignatureInvalid:
             ok.append(False)
-    return ok
+    return ok, time.thread_time() - started
 
 
 class Ingestor:
@@ -98,9 +102,8 @@ class Ingestor:
                 outcomes[index] = f"rejected:{refusal}"
             else:
                 fresh.append((index, record))
-        started = time.perf_counter()
-        verified = await asyncio.to_thread(_verify_all, [r for _, r in fresh]) if fresh else []
-        self.metrics.count("signature_verify_microseconds_total", int((time.perf_counter() - started) * 1e6))
+        verified, cpu_s = await asyncio.to_thread(_verify_all, [r for _, r in fresh]) if fresh else ([], 0.0)
+        self.metrics.count("signature_verify_microseconds_total", int(cpu_s * 1e6))
         good: list[tuple[int, Record]] = []
         for (index, record), ok in zip(fresh, verified, strict=True):
             if ok:
@@ -114,13 +117,20 @@ class Ingestor:
             if result.status == "accepted":
                 accepted.append(record)
         await self.feed.publish(accepted, source)
+        self._account(outcomes, source)
+        return outcomes
+
+    def _account(self, outcomes: list[str], source: bytes | None) -> None:
+        """Count outcomes, and charge the peer for what it got wrong."""
         cost = 0.0
+        over_rate = source is not None and "rejected:rate_limited" in outcomes
+        ignored = over_rate and source is not None and self.policy.ignored_limit(source)
         for outcome in outcomes:
             kind, _, reason = outcome.partition(":")
             self.metrics.count("records_received_total", outcome=kind)
             if reason:
                 self.metrics.count("records_rejected_total", reason=reason)
-                cost += REJECTION_COST.get(reason, 1.0)
+                if reason != "rate_limited" or ignored:
+                    cost += REJECTION_COST.get(reason, 1.0)
         if source is not None:
             self.policy.penalise(source, cost)
-        return outcomes

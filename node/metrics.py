@@ -20,11 +20,12 @@ _HELP = {
     "mutualaid_peer_bytes_in_total": ("counter", "Peer protocol body bytes received."),
     "mutualaid_signature_verify_microseconds_total": (
         "counter",
-        "Time spent verifying signatures of records and peer requests.",
+        "CPU time spent verifying signatures of records and peer requests.",
     ),
     "mutualaid_found_peer_links": ("gauge", "Links to peers found by mDNS or peer exchange."),
     "mutualaid_peer_candidates": ("gauge", "Found peers remembered as candidates (bounded)."),
     "mutualaid_mdns_dropped_total": ("counter", "mDNS announcements dropped: the resolve queue was full."),
+    "mutualaid_mdns_announcements_total": ("counter", "Valid mDNS announcements of other nodes heard."),
     "mutualaid_peer_bytes_out_total": ("counter", "Peer protocol body bytes sent."),
 }
 

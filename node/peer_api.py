@@ -118,11 +118,11 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     if refusal is not None:
         raise ApiError(403, "forbidden", refusal)
     body = await request.read()
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: this runs on the event loop's thread
     try:
         peerwire.check_request(auth, request.method, request.path_qs, destination, body, now)
     finally:
-        verify_us = int((time.perf_counter() - started) * 1e6)
+        verify_us = int((time.thread_time() - started) * 1e6)
         request.app[METRICS].count("signature_verify_microseconds_total", verify_us)
     request.app[REPLAY].check_and_add(auth.signature, now)
     request[PEER_KEY] = auth.key

@@ -9,6 +9,7 @@ wrong is a ``RemoteProtocolError`` from the core.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
@@ -25,6 +26,7 @@ from protocol.errors import DecodeError
 from protocol.filters import SyncFilter
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+PUSH_BACKOFF_S = 1.0
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
@@ -76,6 +78,7 @@ class PeerClient:
         parts = urllib.parse.urlsplit(self.url)
         self._destination = parts.netloc.lower()
         self.key = pinned_key
+        self._push_not_before = 0.0
 
     async def call(self, method: str, path: str, body: Value | None = None, *, seconds: float = 30) -> Value:
         data = b"" if body is None else encode(body)
@@ -116,11 +119,20 @@ class PeerClient:
         return Hello(reply["profile"], peerwire.filter_from_wire(reply.get("filter")), cursor)  # type: ignore[arg-type]
 
     async def push(self, raws: list[bytes]) -> list[str]:
+        """Send records unasked; one outcome each. After a reply saying some
+        were over the peer's rate, the next push waits PUSH_BACKOFF_S: the
+        peer counts a push that does not wait against our score."""
+        wait = self._push_not_before - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
         reply = await self.call("POST", "/peer/v1/records", list(raws))
         outcomes = reply.get("outcomes") if isinstance(reply, dict) else None
         if not isinstance(outcomes, list):
             raise DecodeError("push reply is the map {outcomes}")
-        return [str(o) for o in outcomes]
+        result = [str(o) for o in outcomes]
+        if "rejected:rate_limited" in result:
+            self._push_not_before = time.monotonic() + PUSH_BACKOFF_S
+        return result
 
     async def fetch(self, ids: list[bytes]) -> list[bytes]:
         reply = await self.call("POST", "/peer/v1/fetch", list(ids))

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_TRACKED = 10_000
+IGNORED_WITHIN_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class Policy:
         self._author_buckets = _Buckets(self.limits.author_rate, self.limits.author_burst)
         self._byte_buckets = _Buckets(self.limits.peer_bytes_rate, self.limits.peer_bytes_burst)
         self._dirty: set[bytes] = set()
+        self._limited_at: OrderedDict[bytes, float] = OrderedDict()
         self._penalties: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # key -> (points, at)
         self._banned_until: dict[bytes, float] = {}
 
@@ -97,13 +99,35 @@ class Policy:
 
     def admit_pushed(self, peer: bytes, author: bytes, size: int = 0, now: float | None = None) -> str | None:
         """Rate and volume limits for a record of ``size`` bytes a peer pushed
-        unasked; None means go ahead."""
+        unasked; None means go ahead. The author's budget is kept per peer:
+        the author is not verified yet, so records forged in an honest
+        author's name by one peer cannot spend what another relays."""
         now = time.monotonic() if now is None else now
-        if not self._peer_buckets.take(peer, now) or not self._author_buckets.take(author, now):
+        if not self._peer_buckets.take(peer, now) or not self._author_buckets.take(peer + author, now):
             return "rate_limited"
         if size and not self._byte_buckets.take(peer, now, size):
             return "rate_limited"
         return None
+
+    def fetch_budget(self, peer: bytes, wanted: int, now: float | None = None) -> int:
+        """How many of ``wanted`` records announced by a peer we may fetch now
+        (its push budget: announcing is pushing by another route)."""
+        now = time.monotonic() if now is None else now
+        allowed = 0
+        while allowed < wanted and self._peer_buckets.take(peer, now):
+            allowed += 1
+        return allowed
+
+    def ignored_limit(self, peer: bytes, now: float | None = None) -> bool:
+        """Note that a peer's push was over its rate; True if it was already
+        told so within the last IGNORED_WITHIN_S (an honest node waits a
+        second after being told, see PeerClient.push; a flooder does not)."""
+        now = time.monotonic() if now is None else now
+        last = self._limited_at.pop(peer, None)
+        self._limited_at[peer] = now
+        while len(self._limited_at) > MAX_TRACKED:
+            self._limited_at.popitem(last=False)
+        return last is not None and now - last < IGNORED_WITHIN_S
 
     def penalise(self, peer: bytes, invalid: float, now: float | None = None) -> None:
         """Cost a peer ``invalid`` points (one per invalid record; a little for

@@ -25,6 +25,7 @@ from protocol.reconcile import ItemSet, Reconciler
 
 log = logging.getLogger("mutualaid.sync")
 MAX_SESSIONS = 20  # a peer cannot keep us re-running sessions for ever
+PACED_PUSH_S = 120.0
 SYNC_PROGRESS: web.AppKey[Callable[[str, int, int], None]] = web.AppKey("sync_progress")
 """Optional: told (peer URL, records fetched, records to fetch) after each batch."""
 
@@ -79,6 +80,30 @@ async def _fetch_all(app: web.Application, client: PeerClient, ids: list[bytes],
                 await pending
 
 
+async def push_paced(client: PeerClient, raws: list[bytes], give_up_s: float = PACED_PUSH_S) -> int:
+    """Push records the peer lacks at the pace it takes them: records it
+    refuses as over its rate go back in the queue, and the next batch is the
+    size of what it took last (PeerClient.push waits a second after such a
+    reply), until the peer has them all or ``give_up_s`` passes (it gets the
+    rest when it next reconciles). Returns how many it took."""
+    taken = 0
+    queue = list(raws)
+    size = MAX_BATCH
+    deadline = time.monotonic() + give_up_s
+    while queue and time.monotonic() < deadline:
+        batch = batches(queue[:size])[0]
+        queue = queue[len(batch) :]
+        outcomes = await client.push(batch)
+        limited = [raw for raw, outcome in zip(batch, outcomes, strict=False) if outcome == "rejected:rate_limited"]
+        taken += len(batch) - len(limited)
+        if limited:
+            queue = limited + queue
+            size = max(10, len(batch) - len(limited))
+        else:
+            size = min(MAX_BATCH, size * 2)
+    return taken
+
+
 async def reconcile_with(app: web.Application, client: PeerClient, common: SyncFilter) -> SyncResult:
     result = SyncResult()
     store = app[STORE]
@@ -94,9 +119,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
         await _fetch_all(app, client, session.need_ids, result)
         if session.have_ids:
             raws = await store.get_raw_many(session.have_ids, int(time.time()))
-            for batch in batches(raws):
-                await client.push(batch)
-                result.pushed += len(batch)
+            result.pushed += await push_paced(client, raws)
         if session.complete:
             break
     app[METRICS].count("sync_sessions_total")

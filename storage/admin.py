@@ -35,7 +35,7 @@ class PeerEntry:
 
 
 MAX_FOUND_PEERS = 64
-"""Found peers remembered (for anchors); the least connected are forgotten."""
+"""Found peers remembered (for anchors); the least recently connected are forgotten."""
 
 
 class AdminStore:
@@ -70,25 +70,29 @@ class AdminStore:
         ]
 
     async def found_peer(self, url: str, key: bytes, source: str, now: int) -> None:
-        """A found peer proved its key and is connected: remember it (keeping
-        an operator's own entry for the URL as it is), then forget the least
-        connected found peers past MAX_FOUND_PEERS."""
+        """A found peer proved its key and is connected: remember it. An
+        operator's own entry for the URL is kept as it is; a found entry for
+        the URL under another key (an address handed to another node) starts
+        afresh. Past MAX_FOUND_PEERS, the least recently connected are forgotten."""
         source = "exchange" if source == "exchange" else "mdns"
         await self._run(
             "INSERT INTO peers (url, public_key, added_at, source, last_connected) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (url) DO UPDATE SET last_connected = excluded.last_connected "
-            "WHERE peers.public_key IS excluded.public_key",
+            "ON CONFLICT (url) DO UPDATE SET last_connected = excluded.last_connected,"
+            " connected_s = CASE WHEN peers.public_key IS excluded.public_key THEN peers.connected_s ELSE 0 END,"
+            " public_key = excluded.public_key "
+            "WHERE peers.source IN ('mdns', 'exchange') OR peers.public_key IS excluded.public_key",
             (url, key, now, source, now),
         )
         await self._run(
             "DELETE FROM peers WHERE source IN ('mdns', 'exchange') AND url NOT IN ("
             " SELECT url FROM peers WHERE source IN ('mdns', 'exchange')"
-            " ORDER BY connected_s DESC, last_connected DESC LIMIT ?)",
+            " ORDER BY last_connected DESC, connected_s DESC LIMIT ?)",
             (MAX_FOUND_PEERS,),
         )
 
-    async def add_connected_time(self, url: str, seconds: float) -> None:
-        await self._run("UPDATE peers SET connected_s = connected_s + ? WHERE url = ?", (round(seconds), url))
+    async def add_connected_time(self, url: str, key: bytes, seconds: float) -> None:
+        sql = "UPDATE peers SET connected_s = connected_s + ? WHERE url = ? AND public_key = ?"
+        await self._run(sql, (round(seconds), url, key))
 
     async def scores(self) -> list[tuple[bytes, float, int, int]]:
         """(peer key, penalty points, when, banned until) as saved."""

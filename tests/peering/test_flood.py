@@ -70,3 +70,20 @@ def test_a_flooder_is_held_at_its_quota_then_refused_while_honest_records_all_ar
     status, _, answer = http_call(v.authority, "POST", "/peer/v1/records", body, headers)
     assert status == 403
     assert "too many invalid or over-rate records" in answer.decode()
+
+
+def test_an_honest_node_pushes_a_backlog_at_the_receivers_pace_and_is_never_refused(nodes: NodeFactory) -> None:
+    # H holds far more than V takes in one burst; when it links to V, it
+    # reconciles and pushes them all, waiting when V says it is over the rate.
+    h = nodes.start("h")
+    backlog = [h.post(f"Backlog offer {i}", kind="offer", category="food")[0]["id"] for i in range(150)]
+    v = nodes.start("v", settings=QUOTA)
+    h.stop()
+    h = nodes.start("h", [v.url])
+    expected = {bytes.fromhex(i) for i in backlog}
+    wait_until(lambda: expected <= post_ids(v.database), "V holds H's whole backlog", 60)
+    # Never refused: the link stayed up, and what H posts next still arrives.
+    assert "too many invalid" not in h.log()
+    assert h.connected_peers() == 1
+    later, _ = h.post("After the backlog", kind="offer", category="food")
+    wait_until(lambda: v.get(later["id"]), "V takes H's next post")
