@@ -144,8 +144,6 @@ async def send_reply(request: web.Request) -> web.Response:
         reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)
     except RecordInvalid as exc:
         raise ApiError(422, "invalid_reply", str(exc)) from None
-    except UnicodeEncodeError:
-        raise ApiError(422, "invalid_reply", "the message is not valid Unicode text") from None
     outcome = await request.app[STORE].put(reply, moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
         raise ApiError(409, "not_stored", f"the reply was not stored ({outcome.status})")
