@@ -83,9 +83,11 @@ def test_a_reply_is_sealed_on_b_and_opened_only_through_the_manage_link(nodes: N
     assert [(r["id"], r["message"], r["contact"]) for r in on_c] == [(sent_c["id"], MESSAGE_C, CONTACT_C)]
 
     # Every node keeps the sealed record (gossip spreads it); none but the poster's can open it.
+    def sealed_replies(node: Node) -> int:
+        return len(read_db(node.database, "SELECT id FROM records WHERE kind = 'reply'"))
+
     for node in (a, b, c):
-        wait_until(lambda n=node: len(read_db(n.database, "SELECT id FROM records WHERE kind = 'reply'")) == 2,
-                   f"{node.name} holds both sealed replies")  # fmt: skip
+        wait_until(lambda node=node: sealed_replies(node) == 2, f"{node.name} holds both sealed replies")  # type: ignore[misc]
     status, answer = b.api("GET", f"/api/v1/records/{offer_a['id']}/replies", token=token_a)
     assert status == 403, answer  # the manage token means nothing on another node
     status, answer = a.api("GET", f"/api/v1/records/{offer_a['id']}/replies", token=token_c)
