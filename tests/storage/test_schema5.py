@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from typing import Any
 
 from protocol.records import Record, new_version
 from storage import Query, RecordStore, schema
 from storage.community import CommunityStore, week_of
 from storage.store import fts_values, id_key
-from tests.node._support import sql_rows
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, post
 
 V4_INSERT = (
@@ -21,6 +21,11 @@ V4_INSERT = (
     "area, urgency, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 FTS_INSERT = "INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)"
+
+
+def sql_rows(path: str, statement: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [tuple(row) for row in db.execute(statement)]
 
 
 def write_schema_4_file(path: str, records: list[Record]) -> None:
