@@ -72,6 +72,9 @@ class Ingestor:
             if record.author in self.policy.blocked_authors:
                 outcomes[index] = "rejected:blocked_author"
                 continue
+            if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
+                outcomes[index] = "rejected:removed"
+                continue
             if not self.serves.matches(record):
                 outcomes[index] = "rejected:not_served"
                 continue
