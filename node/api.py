@@ -179,6 +179,8 @@ async def search_records(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     kinds = tuple(params.getall("kind", [])) or ("need", "offer")
+    if not set(kinds) <= {"need", "offer", "node"}:
+        raise ApiError(400, "bad_query", "kind must be need, offer or node")
     statuses = tuple(params.getall("status", [])) or ("open", "claimed")
     limit_text = params.get("limit", "50")
     if not re.fullmatch(r"[0-9]{1,6}", limit_text):

@@ -59,6 +59,7 @@ async def test_a_new_version_updates_the_language_column(node: RunningNode) -> N
     "query",
     [
         "urgency=critical",
+        "kind=reply",
         "urgency=HIGH",
         "language=EN",
         "language=e",
