@@ -43,7 +43,7 @@ def now() -> int:
     return int(time.time())
 
 
-def _check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
+def check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(body.keys() - allowed)
     if unknown:
         raise ApiError(400, "unknown_field", f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -105,7 +105,7 @@ async def node_info(request: web.Request) -> web.Response:
 @routes.post("/api/v1/records")
 async def post_record(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    _check_keys(body, _POST_KEYS)
+    check_keys(body, _POST_KEYS)
     kind = body.get("kind")
     if kind not in POST_KINDS:
         raise ApiError(422, "invalid_record", "kind must be 'need' or 'offer'")
@@ -204,7 +204,7 @@ async def search_records(request: web.Request) -> web.Response:
     return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
 
 
-async def _record_or_404(request: web.Request) -> Record:
+async def record_or_404(request: web.Request) -> Record:
     text = request.match_info["id"]
     try:
         record_id = bytes.fromhex(text)
@@ -220,12 +220,12 @@ async def _record_or_404(request: web.Request) -> Record:
 
 @routes.get("/api/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
-    return web.json_response(render(await _record_or_404(request)))
+    return web.json_response(render(await record_or_404(request)))
 
 
-async def _authorised(request: web.Request) -> Record:
+async def authorised(request: web.Request) -> Record:
     """The record named in the path, if the request carries its manage token."""
-    record = await _record_or_404(request)
+    record = await record_or_404(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -250,9 +250,9 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
 
 @routes.post("/api/v1/records/{id}/status")
 async def change_status(request: web.Request) -> web.Response:
-    old = await _authorised(request)
+    old = await authorised(request)
     body = await read_json_object(request)
-    _check_keys(body, frozenset({"status"}))
+    check_keys(body, frozenset({"status"}))
     status = body.get("status")
     if status not in STATUSES:
         raise ApiError(422, "invalid_record", f"status must be one of {', '.join(STATUSES)}")
@@ -262,9 +262,9 @@ async def change_status(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/records/{id}")
 async def edit_record(request: web.Request) -> web.Response:
     """Edit fields (null removes an optional one) and/or renew with expires_in_days."""
-    old = await _authorised(request)
+    old = await authorised(request)
     body = await read_json_object(request)
-    _check_keys(body, _EDIT_KEYS)
+    check_keys(body, _EDIT_KEYS)
     if not body:
         raise ApiError(422, "invalid_record", "nothing to change")
     changes: dict[str, Any] = {}

@@ -15,7 +15,7 @@ import time
 
 from aiohttp import web
 
-from node.api import _record_or_404
+from node.api import record_or_404
 from node.errors import ApiError
 from node.render import render
 from node.state import STORE
@@ -60,7 +60,7 @@ async def matches(request: web.Request) -> web.Response:
     unknown = sorted(set(request.query) - {"limit"})
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: limit")
-    post = await _record_or_404(request)
+    post = await record_or_404(request)
     if post.kind not in ("need", "offer"):
         raise ApiError(404, "not_found", "matches are for needs and offers")
     other = "offer" if post.kind == "need" else "need"

@@ -18,7 +18,7 @@ import time
 from aiohttp import web
 
 from node.admin_api import _require_admin
-from node.api import _check_keys, _record_or_404
+from node.api import check_keys, record_or_404
 from node.errors import ApiError, read_json_object
 from node.render import iso, render
 from node.state import COMMUNITY, STORE
@@ -64,9 +64,9 @@ def _limit(request: web.Request, default: int = 100) -> int:
 
 @routes.post("/api/v1/records/{id}/flags")
 async def flag(request: web.Request) -> web.Response:
-    record = await _record_or_404(request)
+    record = await record_or_404(request)
     body = await read_json_object(request)
-    _check_keys(body, frozenset({"reason", "note"}))
+    check_keys(body, frozenset({"reason", "note"}))
     reason = body.get("reason")
     if reason not in FLAG_REASONS:
         raise ApiError(422, "invalid_flag", f"reason must be one of {', '.join(FLAG_REASONS)}")
@@ -117,7 +117,7 @@ async def flags(request: web.Request) -> web.Response:
 async def remove(request: web.Request) -> web.Response:
     _require_admin(request)
     body = await read_json_object(request)
-    _check_keys(body, frozenset({"id", "reason"}))
+    check_keys(body, frozenset({"id", "reason"}))
     reason = _free_text("reason", body.get("reason"), 1, MAX_REASON_CHARS)
     record_id = body.get("id")
     if not isinstance(record_id, str) or not re.fullmatch(r"[0-9a-f]{64}", record_id):

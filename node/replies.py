@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from crypto import NodeIdentity, SealError
-from node.api import _authorised, _check_keys, _record_or_404
+from node.api import authorised, check_keys, record_or_404
 from node.errors import ApiError, read_json_object
 from node.peer_client import PeerClient
 from node.render import iso
@@ -128,9 +128,9 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
 
 @routes.post("/api/v1/records/{id}/replies")
 async def send_reply(request: web.Request) -> web.Response:
-    post = await _record_or_404(request)
+    post = await record_or_404(request)
     body = await read_json_object(request)
-    _check_keys(body, frozenset({"message", "contact"}))
+    check_keys(body, frozenset({"message", "contact"}))
     if post.kind not in ("need", "offer"):
         raise ApiError(404, "not_found", "replies go to needs and offers")
     if post.status in TOMBSTONE_STATUSES:
@@ -165,7 +165,7 @@ async def send_reply(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/records/{id}/replies")
 async def read_replies(request: web.Request) -> web.Response:
-    post = await _authorised(request)
+    post = await authorised(request)
     identity = request.app[IDENTITY]
     records = await request.app[COMMUNITY].replies_about(identity.public_key, post, now())
     replies = []
