@@ -148,15 +148,31 @@ def languages_column(fields: Mapping[str, Any]) -> str | None:
     return f" {' '.join(str(t) for t in languages)} " if languages else None
 
 
+FILL_BATCH = 1000
+
+
 async def _fill_languages(db: aiosqlite.Connection) -> None:
-    """Migration 5's data step: the languages column of rows stored before it."""
-    rows = await db.execute_fetchall("SELECT seq, raw FROM records WHERE kind IN ('need', 'offer')")
-    updates = []
-    for seq, raw in rows:
-        column = languages_column(parse_record(bytes(raw), validate=False).fields)
-        if column is not None:
-            updates.append((column, seq))
-    await db.executemany("UPDATE records SET languages = ? WHERE seq = ?", updates)
+    """Migration 5's data step: the languages column of rows stored before it,
+    a thousand rows at a time (a Raspberry Pi must not load every record at once);
+    only rows whose bytes mention the field are parsed."""
+    last = 0
+    while True:
+        rows = list(
+            await db.execute_fetchall(
+                "SELECT seq, raw FROM records WHERE seq > ? AND kind IN ('need', 'offer') ORDER BY seq LIMIT ?",
+                (last, FILL_BATCH),
+            )
+        )
+        if not rows:
+            return
+        updates = []
+        for seq, raw in rows:
+            if b"languages" in raw:
+                column = languages_column(parse_record(bytes(raw), validate=False).fields)
+                if column is not None:
+                    updates.append((column, seq))
+        await db.executemany("UPDATE records SET languages = ? WHERE seq = ?", updates)
+        last = int(rows[-1][0])
 
 
 def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:

@@ -10,8 +10,11 @@ import contextlib
 import sqlite3
 from typing import Any
 
+import pytest
+
 from protocol.records import Record, new_version
 from storage import Query, RecordStore, schema
+from storage import store as store_module
 from storage.community import CommunityStore, week_of
 from storage.store import fts_values, id_key
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, post
@@ -45,19 +48,21 @@ def write_schema_4_file(path: str, records: list[Record]) -> None:
         db.commit()
 
 
-async def test_a_schema_4_file_migrates_with_its_columns_filled(db_path: str) -> None:
+async def test_a_schema_4_file_migrates_with_its_columns_filled(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     spoken = post(slot="es", title="Clases de guitarra")
     spoken = new_version(ALICE, spoken, NOW - 50, {"languages": ["es", "pt-br"]})
     plain = post(BOB, "plain", created_at=NOW - 8 * 86_400)
     gone = new_version(BOB, post(BOB, "gone"), NOW - 10, {"status": "fulfilled"})
-    write_schema_4_file(db_path, [spoken, plain, gone])
+    later = new_version(BOB, post(BOB, "later"), NOW - 5, {"languages": ["en"]})
+    write_schema_4_file(db_path, [spoken, plain, gone, later])
+    monkeypatch.setattr(store_module, "FILL_BATCH", 2)  # so the fill runs over more than one batch
 
     store = await RecordStore.open(db_path)
     try:
         assert sql_rows(db_path, "PRAGMA user_version") == [(5,)]
         found = await store.query(Query(language="pt"), NOW)
         assert [r.id for r in found.records] == [spoken.id]
-        assert (await store.query(Query(language="en"), NOW)).records == []
+        assert [r.id for r in (await store.query(Query(language="en"), NOW)).records] == [later.id]
         rows = dict(
             (bytes(r[0]), r[1:])
             for r in sql_rows(db_path, "SELECT id, opened_at, report_area, report_week, languages FROM records")
