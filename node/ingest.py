@@ -51,7 +51,10 @@ class Ingestor:
         self.metrics = metrics
         self.policy = policy
         self.serves = serves
-        """Records outside the kinds and areas this node serves are not kept."""
+        """Records outside the kinds and areas this node serves are not kept..."""
+        self.own_key: bytes | None = None
+        """...except replies sealed to this node (set once the app has started),
+        which a member may send about a post outside the areas it serves."""
 
     async def ingest(self, raws: Sequence[bytes], source: bytes | None, *, solicited: bool = False) -> list[str]:
         """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
@@ -75,7 +78,7 @@ class Ingestor:
             if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
                 outcomes[index] = "rejected:removed"
                 continue
-            if not self.serves.matches(record):
+            if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
                 outcomes[index] = "rejected:not_served"
                 continue
             parsed.append((index, record))

@@ -32,7 +32,7 @@ from node.api import authorised, check_keys, record_or_404
 from node.errors import ApiError, read_json_object
 from node.peer_client import PeerClient
 from node.render import iso
-from node.state import COMMUNITY, DELIVERY, FEED, IDENTITY, METRICS, STORE
+from node.state import COMMUNITY, DELIVERY, FEED, IDENTITY, INGEST, METRICS, STORE
 from protocol.errors import ProtocolError, RecordInvalid
 from protocol.records import NODE_PROFILE_SLOT, TOMBSTONE_STATUSES, Record
 from protocol.replies import ReplyText, build_reply, open_reply
@@ -100,6 +100,7 @@ COMMUNITY_DATABASE = web.AppKey("community_database", str)
 async def community_ctx(app: web.Application) -> AsyncIterator[None]:
     """Opens after the record store (which creates the schema), closes before it."""
     app[COMMUNITY] = await CommunityStore.open(app[COMMUNITY_DATABASE])
+    app[INGEST].own_key = app[IDENTITY].public_key
     app[DELIVERY] = Delivery(app[IDENTITY])
     await app[DELIVERY].start()
     try:

@@ -5,10 +5,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import time
 from typing import Any
 
+import aiohttp
+import msgpack
 import pytest
 
+from crypto import NodeIdentity
+from node.peer_client import PeerClient
+from protocol.records import build_record, parse_record
+from protocol.replies import ReplyText, build_reply
 from tests.node._support import assert_error_shape, files_containing, need, offer, sql_rows
 from tests.node.conftest import RunningNode
 
@@ -139,3 +147,28 @@ async def test_replies_are_not_member_posts(node: RunningNode) -> None:
     status, body = await node.call("GET", "/api/v1/records?q=winter")
     assert status == 200
     assert [r["id"] for r in body["records"]] == [record["id"]]
+
+
+async def test_a_reply_pushed_by_a_peer_is_kept_even_outside_the_areas_served(node: RunningNode) -> None:
+    # The node serves u4pr; a member posted here about ezs42 anyway. A reply sealed
+    # to this node about it is kept; someone else's reply in that area is not.
+    record, token = await node.post(need(area="ezs42"))
+    post = parse_record(_envelope(record))
+    sender, stranger = NodeIdentity.generate(), NodeIdentity.generate()
+    own = node.files.identity
+    moment = int(time.time())
+    mine = build_reply(sender, post, own.seal_public_key, ReplyText("from a peer", "ring twice", moment), moment)
+    theirs = build_reply(sender, post, stranger.seal_public_key, ReplyText("not ours", "", moment), moment)
+    theirs_to = build_record(sender, dict(theirs.fields) | {"to": stranger.public_key, "slot": "x"})
+    async with aiohttp.ClientSession() as session:
+        client = PeerClient(session, sender, node.url)
+        assert await client.push([mine.raw, theirs_to.raw]) == ["accepted", "rejected:not_served"]
+    status, body = await node.call("GET", replies_path(record), headers={"Authorization": f"Bearer {token}"})
+    assert status == 200, body
+    assert [(r["message"], r["contact"]) for r in body["replies"]] == [("from a peer", "ring twice")]
+
+
+def _envelope(record: dict[str, Any]) -> bytes:
+    signed = base64.b64decode(record["signed"])
+    payload = signed[len(b"mutualaid/v1/record\x00") :]
+    return bytes(msgpack.packb([payload, bytes.fromhex(record["signature"])], use_bin_type=True))
