@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from protocol import fields as f
 from protocol.codec import Limits, decode, encode
@@ -87,6 +88,12 @@ class Query:
 class Page:
     records: list[Record]
     next: str | None
+
+
+def languages_column(fields: Mapping[str, Any]) -> str | None:
+    """A post's languages as " en pt-br ": a search for one tag matches it whole."""
+    languages = fields.get("languages")
+    return f" {' '.join(str(t) for t in languages)} " if languages else None
 
 
 def report_week(timestamp: int) -> int:

@@ -16,10 +16,18 @@ need the old values to delete a row, which the store recomputes from ``raw``.
 rejects rows inside the index instead of visiting each one in the table.
 
 A migration is a list of statements run in one transaction, together with
-the ``user_version`` bump; add new ones at the end, never edit old ones.
+the ``user_version`` bump (and, for one that needs Python, its ``DATA_STEPS``
+entry); add new ones at the end, never edit old ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
+from protocol.records import parse_record
+from storage.query import languages_column
 
 SCHEMA_VERSION = 5
 
@@ -171,3 +179,34 @@ MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX flags_record ON flags(record_id)",
     ],
 }
+
+
+FILL_BATCH = 1000
+
+
+async def fill_languages(db: aiosqlite.Connection) -> None:
+    """Migration 5's data step: the languages column of rows stored before it,
+    a thousand rows at a time (a Raspberry Pi must not load every record at once);
+    only rows whose bytes mention the field are parsed."""
+    last = 0
+    while True:
+        rows = list(
+            await db.execute_fetchall(
+                "SELECT seq, raw FROM records WHERE seq > ? AND kind IN ('need', 'offer') ORDER BY seq LIMIT ?",
+                (last, FILL_BATCH),
+            )
+        )
+        if not rows:
+            return
+        updates = []
+        for seq, raw in rows:
+            if b"languages" in raw:
+                column = languages_column(parse_record(bytes(raw), validate=False).fields)
+                if column is not None:
+                    updates.append((column, seq))
+        await db.executemany("UPDATE records SET languages = ? WHERE seq = ?", updates)
+        last = int(rows[-1][0])
+
+
+DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {5: fill_languages}
+"""Migrations that need Python after their SQL, in the same transaction."""

@@ -39,7 +39,16 @@ from protocol.records import (
 )
 from storage import schema
 from storage.errors import SchemaTooNew, StorageError, StoreClosed, StoreCorrupt
-from storage.query import REPORT_AREA_CHARS, URGENCY_RANK, Page, Query, build_sql, next_cursor, report_week
+from storage.query import (
+    REPORT_AREA_CHARS,
+    URGENCY_RANK,
+    Page,
+    Query,
+    build_sql,
+    languages_column,
+    next_cursor,
+    report_week,
+)
 
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
 _CHUNK = 300  # rows per IN (...) lookup; 3 parameters each stays far below SQLite's limit
@@ -142,39 +151,6 @@ def id_key(record_id: bytes) -> int:
     return int.from_bytes(record_id[:8], "big", signed=True)
 
 
-def languages_column(fields: Mapping[str, Any]) -> str | None:
-    """A post's languages as " en pt-br ": a search for one tag matches it whole."""
-    languages = fields.get("languages")
-    return f" {' '.join(str(t) for t in languages)} " if languages else None
-
-
-FILL_BATCH = 1000
-
-
-async def _fill_languages(db: aiosqlite.Connection) -> None:
-    """Migration 5's data step: the languages column of rows stored before it,
-    a thousand rows at a time (a Raspberry Pi must not load every record at once);
-    only rows whose bytes mention the field are parsed."""
-    last = 0
-    while True:
-        rows = list(
-            await db.execute_fetchall(
-                "SELECT seq, raw FROM records WHERE seq > ? AND kind IN ('need', 'offer') ORDER BY seq LIMIT ?",
-                (last, FILL_BATCH),
-            )
-        )
-        if not rows:
-            return
-        updates = []
-        for seq, raw in rows:
-            if b"languages" in raw:
-                column = languages_column(parse_record(bytes(raw), validate=False).fields)
-                if column is not None:
-                    updates.append((column, seq))
-        await db.executemany("UPDATE records SET languages = ? WHERE seq = ?", updates)
-        last = int(rows[-1][0])
-
-
 def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """The (title, body, tags) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
@@ -274,8 +250,9 @@ class RecordStore:
             try:
                 for statement in schema.MIGRATIONS[target]:
                     await db.execute(statement)
-                if target == 5:
-                    await _fill_languages(db)
+                step = schema.DATA_STEPS.get(target)
+                if step is not None:
+                    await step(db)
                 await db.execute(f"PRAGMA user_version = {target}")
                 await db.execute("COMMIT")
             except BaseException:

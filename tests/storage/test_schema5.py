@@ -14,7 +14,6 @@ import pytest
 
 from protocol.records import Record, new_version
 from storage import Query, RecordStore, schema
-from storage import store as store_module
 from storage.community import CommunityStore, week_of
 from storage.store import fts_values, id_key
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, post
@@ -55,7 +54,7 @@ async def test_a_schema_4_file_migrates_with_its_columns_filled(db_path: str, mo
     gone = new_version(BOB, post(BOB, "gone"), NOW - 10, {"status": "fulfilled"})
     later = new_version(BOB, post(BOB, "later"), NOW - 5, {"languages": ["en"]})
     write_schema_4_file(db_path, [spoken, plain, gone, later])
-    monkeypatch.setattr(store_module, "FILL_BATCH", 2)  # so the fill runs over more than one batch
+    monkeypatch.setattr(schema, "FILL_BATCH", 2)  # so the fill runs over more than one batch
 
     store = await RecordStore.open(db_path)
     try:
