@@ -104,3 +104,31 @@ def test_a_reply_is_sealed_on_b_and_opened_only_through_the_manage_link(nodes: N
         data = path.read_bytes()
         for secret in SECRETS:
             assert secret.encode() not in data, f"{secret!r} is in {path.relative_to(tmp_path)}"
+
+
+def test_an_unreachable_recipient_url_falls_back_to_gossip(nodes: NodeFactory, tmp_path: Path) -> None:
+    # A's profile names a URL where nothing listens (a stale DNS name, a proxy that
+    # is down): the direct push fails, B answers "network", and gossip still
+    # brings the reply to A. The failure is logged without the reply's text.
+    prepare(tmp_path, "a", f"http://127.0.0.1:{free_port()}")
+    prepare(tmp_path, "b")
+    a = nodes.start("a")
+    b = nodes.start("b", peers=[a.url])
+    offer, token = a.post("Ladder to lend", kind="offer")
+    wait_until(lambda: holds(b, offer["id"], a.info()["public_key"]), "B holds A's offer and profile")
+    sent = reply(b, offer["id"], MESSAGE_A, CONTACT_A)
+    assert sent["delivered"] == "network"
+
+    def opened() -> list[dict[str, Any]] | None:
+        status, answer = a.api("GET", f"/api/v1/records/{offer['id']}/replies", token=token)
+        assert status == 200, answer
+        return list(answer["replies"]) or None
+
+    assert [r["contact"] for r in wait_until(opened, "A opens the reply gossip brought")] == [CONTACT_A]
+    b.stop()
+    a.stop()
+    log = b.log()
+    assert f"direct reply push id={sent['id']}" in log and "failed" in log
+    for path in every_file(tmp_path):
+        for secret in SECRETS:
+            assert secret.encode() not in path.read_bytes(), f"{secret!r} is in {path.relative_to(tmp_path)}"
