@@ -185,15 +185,23 @@ class Cluster:
         self.stop_all()
 
     def launch(
-        self, name: str, *, listen: str = f"{HOST}:0", peers: Sequence[str] = (), cpus: set[int] | None = None
+        self,
+        name: str,
+        *,
+        listen: str = f"{HOST}:0",
+        peers: Sequence[str] = (),
+        cpus: set[int] | None = None,
+        settings: dict[str, str] | None = None,
     ) -> Node:
+        """A node process; ``settings`` become MUTUALAID_* variables."""
         data_dir = self.workdir / name
         log_path = self.workdir / f"{name}.log"
         argv = [*_command(), "run", "--data-dir", str(data_dir), "--listen", listen, "--no-mdns"]
         argv += [arg for url in peers for arg in ("--peer", url)]
+        env = _child_env() | {f"MUTUALAID_{k.upper()}": v for k, v in (settings or {}).items()}
         with log_path.open("wb") as log:
             launched = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=_child_env(), cwd=self.workdir)
+            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.workdir)
         node = Node(name, data_dir, proc, log_path, launched, peers=list(peers))
         self.nodes.append(node)
         if cpus and hasattr(os, "sched_setaffinity"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import gc
 import logging
 import signal
@@ -26,13 +27,14 @@ from crypto import NodeIdentity
 from node import admin_api, api, community, peer_api
 from node.config import NodeConfig
 from node.datadir import DataDirError, read_admin_token
+from node.discovery import lan_addresses
 from node.errors import Handler, error_middleware
 from node.feed import RecordFeed
 from node.gossip import Gossip
 from node.ingest import Ingestor
 from node.metrics import Metrics, Series
 from node.openapi import openapi_document
-from node.policy import Policy
+from node.policy import Limits, Policy
 from node.state import (
     ADMIN,
     ADMIN_TOKEN,
@@ -72,9 +74,14 @@ async def metrics(request: web.Request) -> web.Response:
     gauges: Series = {}
     for (kind, status), n in counts.items():
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
-    states = Counter(peer.state for peer in request.app[GOSSIP].statuses())
-    for state in ("connecting", "syncing", "connected", "backoff", "blocked"):
+    gossip = request.app[GOSSIP]
+    states = Counter(peer.state for peer in gossip.statuses())
+    for state in ("connecting", "syncing", "connected", "backoff", "blocked", "refused"):
         gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
+    gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
+    gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
+    if gossip.discovery is not None:
+        gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
     return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
 
 
@@ -106,7 +113,14 @@ def create_app(
     app[LAST_ACTIVITY] = [time.monotonic()]
     app[FEED] = RecordFeed()
     app[NODE_PROFILE] = ProfileBox()
-    app[POLICY] = Policy()
+    app[POLICY] = Policy(
+        Limits(
+            peer_rate=config.peer_push_rate,
+            peer_burst=config.peer_push_burst,
+            author_rate=config.author_push_rate,
+            author_burst=config.author_push_burst,
+        )
+    )
     app[peer_api.REPLAY] = peer_api.ReplayCache()
     app[peer_api.POLLERS] = peer_api.Pollers()
     app[peer_api.ITEMSETS] = peer_api.ItemSetCache()
@@ -139,8 +153,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         token = app.get(_GIVEN_TOKEN)
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
+        app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
-        app[NODE_PROFILE].record = await _publish_profile(app)
+        config = app[CONFIG]
+        urls = profile_urls(config, config.listen_port) if config.listen_port else list(config.public_urls)
+        app[NODE_PROFILE].record = await _publish_profile(app, urls)
         yield
     finally:
         await app[ADMIN].close()
@@ -161,6 +178,7 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_sweep_forever(app), name="expiry sweep"),
         asyncio.create_task(_trim_when_idle(app), name="idle memory trim"),
         asyncio.create_task(_renew_profile_forever(app), name="profile renewal"),
+        asyncio.create_task(_save_scores_forever(app), name="peer scores"),
     ]
     try:
         yield
@@ -170,6 +188,27 @@ async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await _save_scores(app)
+
+
+SAVE_SCORES_EVERY_S = 10
+
+
+async def _save_scores_forever(app: web.Application) -> None:
+    while True:
+        await asyncio.sleep(SAVE_SCORES_EVERY_S)
+        try:
+            await _save_scores(app)
+        except Exception:  # retried at the next round
+            log.exception("saving peer scores failed")
+
+
+async def _save_scores(app: web.Application) -> None:
+    """Peer scores outlive reconnects and restarts: a peer cannot clear a
+    bad score by reconnecting, nor a ban by waiting for our restart."""
+    dirty = app[POLICY].dirty_scores(time.monotonic(), time.time())
+    if dirty:
+        await app[ADMIN].save_scores(dirty)
 
 
 PROFILE_RENEW_CHECK_S = 3600
@@ -190,11 +229,55 @@ async def renew_profile_if_due(app: web.Application, now: float) -> bool:
     would make every peer refuse our hello, and lose our sealing key."""
     if app[NODE_PROFILE].current.expires_at - now > PROFILE_RENEW_BEFORE_S:
         return False
-    profile = await _publish_profile(app)
+    await _replace_profile(app, list(app[NODE_PROFILE].current.get("urls") or []))
+    log.info("node profile renewed until %d", app[NODE_PROFILE].current.expires_at)
+    return True
+
+
+async def _replace_profile(app: web.Application, urls: list[str]) -> None:
+    profile = await _publish_profile(app, urls)
     app[NODE_PROFILE].record = profile
     await app[FEED].publish([profile], None)
-    log.info("node profile renewed until %d", profile.expires_at)
-    return True
+
+
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not a bind
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def advertised_addresses(config: NodeConfig) -> list[str]:
+    """The addresses peers can reach this node at: the one it listens on,
+    or for a wildcard listen the LAN interfaces' (those chosen for mDNS)."""
+    if config.listen_host in WILDCARD_HOSTS:
+        return lan_addresses(config.mdns_interfaces)
+    return [config.listen_host]
+
+
+def profile_urls(config: NodeConfig, port: int) -> list[str]:
+    """The URLs published in the node profile, for peer exchange: the
+    configured public URLs, else where this node listens, unless that is
+    loopback (nobody else could call it there: such a node is reached by
+    nobody, like one behind NAT, and only calls out)."""
+    if config.public_urls:
+        return list(config.public_urls)
+    if config.listen_host in LOOPBACK_HOSTS:
+        return []
+    return [f"http://[{a}]:{port}" if ":" in a else f"http://{a}:{port}" for a in advertised_addresses(config)]
+
+
+async def on_listening(app: web.Application, port: int) -> None:
+    """Once the port is bound: publish where peers can reach us (the profile
+    could not know a port chosen by the system) and start LAN discovery."""
+    config = app[CONFIG]
+    urls = profile_urls(config, port)
+    gossip = app[GOSSIP]
+    gossip.set_own_urls([*urls, f"http://{config.listen_host}:{port}"])
+    if list(app[NODE_PROFILE].current.get("urls") or []) != urls:
+        await _replace_profile(app, urls)
+    if config.mdns:
+        addresses = advertised_addresses(config)
+        if config.listen_host in LOOPBACK_HOSTS and not config.mdns_interfaces:
+            config = dataclasses.replace(config, mdns_interfaces=("127.0.0.1",))  # same-machine peers only
+        await gossip.start_discovery(port, addresses, config.mdns_interfaces)
 
 
 async def _trim_when_idle(app: web.Application) -> None:
@@ -230,14 +313,14 @@ def _read_token(config: NodeConfig) -> str:
         return ""
 
 
-async def _publish_profile(app: web.Application) -> Record:
-    """Sign this node's profile afresh at every start (name, areas, sealing key)."""
+async def _publish_profile(app: web.Application, urls: list[str]) -> Record:
+    """Sign this node's profile afresh at every start (name, areas, URLs, sealing key)."""
     config, identity, store = app[CONFIG], app[IDENTITY], app[STORE]
     now = int(time.time())
     fields = {
         "name": config.name,
         "areas": list(config.areas),
-        "urls": list(config.public_urls),
+        "urls": urls,
         "seal_key": identity.seal_public_key,
     }
     old = await store.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
@@ -285,6 +368,7 @@ async def serve(
         await site.start()
         port = runner.addresses[0][1]  # the real port when 0 was asked for
         url = f"http://{config.listen_host}:{port}"
+        await on_listening(app, port)
         log.info("listening on %s as %s", url, identity)
         if ready is not None:
             ready(url)

@@ -56,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", type=_listen, metavar="HOST:PORT", help="address to serve on (port 0: any free)")
     run.add_argument("--peer", action="append", dest="peers", metavar="URL", help="a peer node's URL (repeat)")
     run.add_argument("--no-mdns", action="store_true", help="do not look for peers on the LAN")
+    run.add_argument(
+        "--mdns-interface", action="append", dest="mdns_interfaces", metavar="IPV4",
+        help="an interface address for mDNS (repeat; default: every interface)",
+    )  # fmt: skip
+    run.add_argument(
+        "--no-peer-exchange", action="store_true", help="connect only to configured and LAN peers",
+    )
+    run.add_argument("--max-peers", type=int, help="outbound links to found peers (default 8)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
 
     post = sub.add_parser("post", help="post a need or an offer; prints its id and manage token")
@@ -175,6 +183,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         flags["listen_host"], flags["listen_port"] = args.listen
     if args.no_mdns:
         flags["mdns"] = False
+    if args.no_peer_exchange:
+        flags["peer_exchange"] = False
+    flags["mdns_interfaces"] = args.mdns_interfaces
+    flags["max_peers"] = args.max_peers
     config = load_config(flags=flags)
     configure_logging(config.log_level)
     files = ensure_data_dir(config)

@@ -10,6 +10,7 @@ never a silent default.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -55,7 +56,25 @@ class NodeConfig:
     listens on (a DNS name, a container name, a proxy): published in the node
     profile and accepted as the destination of signed peer requests."""
     mdns: bool = True
-    """Find peers on the LAN by mDNS (not yet implemented; accepted for forward compatibility)."""
+    """Advertise this node and find peers on the LAN by mDNS (``_mutualaid._tcp``)."""
+    mdns_interfaces: tuple[str, ...] = ()
+    """IPv4 addresses of the interfaces mDNS uses; empty means every interface."""
+    peer_exchange: bool = True
+    """Learn more peers from the node profiles (with their URLs) that peers relay."""
+    max_peers: int = 8
+    """Outbound links to peers found by mDNS or peer exchange (configured peers
+    are always kept and do not count)."""
+    anchors: int = 2
+    """Found peers that stayed connected longest, reconnected first at start-up
+    whatever discovery says, so a restart cannot be surrounded by strangers."""
+    peer_push_rate: int = 100
+    """Records per second one peer may push unasked (sustained)..."""
+    peer_push_burst: int = 2000
+    """...and in one burst (a reconnecting node pushes what it holds)."""
+    author_push_rate: int = 20
+    """Records per second from one author, whoever relays them..."""
+    author_push_burst: int = 500
+    """...and in one burst."""
     log_level: str = "info"
     """debug, info, warning or error."""
     max_body_bytes: int = 1024 * 1024
@@ -82,6 +101,18 @@ class NodeConfig:
             raise ConfigError("max_body_bytes must be at least 16384")
         if self.sweep_interval_s < 1:
             raise ConfigError("sweep_interval_s must be at least 1")
+        if not 0 <= self.max_peers <= 64:
+            raise ConfigError("max_peers must be from 0 to 64")
+        if not 0 <= self.anchors <= self.max_peers:
+            raise ConfigError("anchors must be from 0 to max_peers")
+        for name in ("peer_push_rate", "peer_push_burst", "author_push_rate", "author_push_burst"):
+            if not 1 <= getattr(self, name) <= 1_000_000:
+                raise ConfigError(f"{name} must be from 1 to 1000000")
+        for address in self.mdns_interfaces:
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                raise ConfigError(f"mdns_interfaces: {address[:60]!r} is not an IPv4 address") from None
 
     @property
     def config_file(self) -> Path:

@@ -28,18 +28,29 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from node.discovery import Discovery
 from node.peer_api import POLLERS
 from node.peer_client import PeerClient, PeerUnavailable
-from node.state import ADMIN, CONFIG, FEED, IDENTITY, INGEST, METRICS, POLICY, STORE
+from node.peers import Candidates, usable_url
+from node.state import ADMIN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, POLICY, STORE
 from node.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
+from protocol.peerwire import PeerAuthError
 from protocol.records import accept_record
+from storage import Query
+from storage.admin import PeerEntry
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
 RESYNC_INTERVAL_S = 300
 MAX_BACKOFF_S = 60
+MAINTAIN_INTERVAL_S = 2.0
+MAX_DIALING = 4
+"""Found peers being connected to at once: a LAN full of announcements
+cannot make the node dial them all together."""
+EXCHANGE_INTERVAL_S = 120
+MAX_PROFILES_READ = 2000
 
 
 class PeerRefused(PeerUnavailable):
@@ -54,13 +65,31 @@ class PeerStatus:
     failures: int
     last_error: str | None
     last_sync: int | None
+    source: str
+
+
+FOUND_SOURCES = frozenset({"anchor", "mdns", "exchange"})
+FOUND_HELLO_TIMEOUT_S = 5
+"""A found peer that does not answer its hello by then is not worth a slot."""
+FOUND_GIVE_UP_AFTER = 3
+"""Failures in a row after which a found peer's link ends, freeing its slot
+(a killed node's mDNS record stays cached for an hour: liveness is ours to judge)."""
 
 
 class PeerLink:
     def __init__(
-        self, app: web.Application, session: aiohttp.ClientSession, url: str, pinned: bytes | None = None
+        self,
+        app: web.Application,
+        session: aiohttp.ClientSession,
+        url: str,
+        pinned: bytes | None = None,
+        source: str = "config",
     ) -> None:
         self.app = app
+        self.source = source
+        self.found = source in FOUND_SOURCES
+        self.connected_at: float | None = None
+        self._wake = asyncio.Event()
         metrics = app[METRICS]
 
         def traffic(sent: int, received: int) -> None:
@@ -76,12 +105,29 @@ class PeerLink:
 
     def status(self) -> PeerStatus:
         key = self.client.key.hex() if self.client.key else None
-        return PeerStatus(self.client.url, key, self.state, self.failures, self.last_error, self.last_sync)
+        status = self.state, self.failures, self.last_error, self.last_sync
+        return PeerStatus(self.client.url, key, *status, self.source)
+
+    def wake(self) -> None:
+        """Retry now instead of at the end of the backoff (the peer is back)."""
+        self._wake.set()
 
     async def run(self) -> None:
+        """Until the node stops; a found peer's link also ends when the peer
+        proves to hold another key than advertised, or stops answering."""
         while True:
             try:
                 await self._connect_and_exchange()
+            except PeerAuthError as exc:
+                if self.found:
+                    self.state = "refused"
+                    self.last_error = str(exc)[:300]
+                    log.warning(
+                        "peer %s: refused: it did not prove the key it was advertised with (%s): %s",
+                        self.client.url, self.client.key.hex() if self.client.key else "?", exc,
+                    )  # fmt: skip
+                    return
+                self._failed(str(exc))
             except (PeerUnavailable, RemoteProtocolError) as exc:
                 self._failed(str(exc), "blocked" if isinstance(exc, PeerRefused) else "backoff")
             except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
@@ -92,9 +138,25 @@ class PeerLink:
                 self._failed(f"internal error: {exc.__class__.__name__}")
             else:
                 return  # the node is shutting down
+            finally:
+                self._disconnected()
+            if self.found and self.failures >= FOUND_GIVE_UP_AFTER:
+                log.info("peer %s: gone (%s); its slot goes to another", self.client.url, self.last_error)
+                return
             delay = min(MAX_BACKOFF_S, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
             log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):  # not wait_for: see RecordFeed.wait
+                    await self._wake.wait()
+
+    def _disconnected(self) -> None:
+        if self.connected_at is not None:
+            seconds = time.monotonic() - self.connected_at
+            self.connected_at = None
+            on_end = self.app[GOSSIP].link_ended if GOSSIP in self.app else None
+            if on_end is not None:
+                on_end(self, seconds)
 
     def _failed(self, error: str, state: str = "backoff") -> None:
         self.failures += 1
@@ -107,7 +169,7 @@ class PeerLink:
         self.state = "connecting"
         push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
         ours = node_filter(self.app)
-        hello = await self.client.hello(ours)
+        hello = await self.client.hello(ours, FOUND_HELLO_TIMEOUT_S if self.found else 30)
         profile = accept_record(hello.profile, int(time.time()))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
@@ -120,6 +182,8 @@ class PeerLink:
         await self._sync(common)
         self.state = "connected"
         self.failures = 0
+        self.connected_at = time.monotonic()
+        await self.app[GOSSIP].link_connected(self)
         loops = [
             asyncio.create_task(self._pull(hello.feed_cursor, common), name=f"pull {self.client.url}"),
             asyncio.create_task(self._push(push_from, common), name=f"push {self.client.url}"),
@@ -178,32 +242,202 @@ class PeerLink:
 
 
 class Gossip:
-    """The set of peer links; owned by the app's cleanup context."""
+    """The set of peer links, owned by the app's cleanup context.
+
+    Configured peers (settings, ``--peer``, the operator API) are linked for
+    as long as they are listed. Found peers (mDNS answers, node profiles
+    relayed by peers, anchors from the peer table) fill up to ``max_peers``
+    further links, chosen by node/peers.py; a found link that ends (its peer
+    stopped answering, or proved another key) frees its slot for the next.
+    """
 
     def __init__(self, app: web.Application) -> None:
         self.app = app
         self.links: dict[str, PeerLink] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
+        self.candidates = Candidates()
+        self._own_urls: set[str] = set()
+        self._changed = asyncio.Event()
+        self._loops: list[asyncio.Task[None]] = []
+        self._writes: set[asyncio.Task[None]] = set()
+        self.discovery: Discovery | None = None
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        admin = self.app[ADMIN]
+        admin, config = self.app[ADMIN], self.app[CONFIG]
         now = int(time.time())
-        for url in self.app[CONFIG].peers:
+        for url in config.peers:
             await admin.add_peer(url.rstrip("/"), now, "config")
+        found: list[PeerEntry] = []
         for entry in await admin.peers():
-            self._start_link(entry.url, entry.public_key)
+            if entry.source in FOUND_SOURCES:
+                found.append(entry)
+            else:
+                self._start_link(entry.url, entry.public_key, entry.source)
+        self._seed_anchors(found)
+        self._loops.append(asyncio.create_task(self._maintain(), name="found peers"))
+        if config.peer_exchange:
+            self._loops.append(asyncio.create_task(self._exchange(), name="peer exchange"))
 
-    def _start_link(self, url: str, pinned: bytes | None) -> None:
+    def _seed_anchors(self, found: list[PeerEntry]) -> None:
+        """Found peers from earlier runs become candidates; the longest
+        connected (up to ``anchors``) are linked at once, before any
+        discovery answer can fill the slots."""
+        anchors = self.app[CONFIG].anchors
+        found.sort(key=lambda e: (e.last_connected is None, -e.connected_s))
+        now = time.monotonic()
+        for rank, entry in enumerate(found):
+            if entry.public_key is None or entry.public_key == self.app[IDENTITY].public_key:
+                continue
+            is_anchor = rank < anchors and entry.last_connected is not None
+            source = "anchor" if is_anchor else entry.source
+            candidate = self.candidates.hear(entry.public_key, [entry.url], source, now)
+            candidate.connected_s = entry.connected_s
+            if is_anchor:
+                self._start_link(entry.url, entry.public_key, "anchor")
+
+    async def start_discovery(self, port: int, addresses: list[str], interfaces: tuple[str, ...]) -> None:
+        """Advertise and browse on the LAN (once the listening port is known)."""
+        config = self.app[CONFIG]
+        self.discovery = Discovery(self.app[IDENTITY].public_key, config.name, port, addresses, interfaces, self.found)
+        await self.discovery.start()
+
+    def set_own_urls(self, urls: list[str]) -> None:
+        self._own_urls = set(urls)
+
+    def found(self, key: bytes, urls: list[str], source: str = "mdns") -> None:
+        """A hint that ``key`` answers at ``urls``; proved or refused by the link."""
+        if key == self.app[IDENTITY].public_key:
+            return
+        loopback = self._listens_on_loopback()
+        urls = [u.rstrip("/") for u in urls if usable_url(u, allow_loopback=loopback)]
+        urls = [u for u in urls if u not in self._own_urls]
+        if not urls:
+            return
+        busy = {link.client.key for link in self.links.values() if link.client.key is not None}
+        candidate = self.candidates.hear(key, urls, source, time.monotonic(), busy=busy)
+        if source == "mdns" and candidate.connected_s > 0:
+            candidate.rest_until = 0.0  # a peer we were connected to, announced again: it may be back
+            self._wake_link(key)
+        self._changed.set()
+
+    def heard_from(self, key: bytes) -> None:
+        """A peer called us (a signed hello): it is alive, so a link of ours
+        to it that is backing off retries now."""
+        candidate = self.candidates.get(key)
+        if candidate is not None:
+            candidate.rest_until = 0.0
+            self._changed.set()
+        self._wake_link(key)
+
+    def _wake_link(self, key: bytes) -> None:
+        for link in self.links.values():
+            if link.client.key == key and link.state in ("backoff", "connecting"):
+                link.wake()
+
+    def _listens_on_loopback(self) -> bool:
+        host = self.app[CONFIG].listen_host
+        return host in ("127.0.0.1", "::1", "localhost")
+
+    def _start_link(self, url: str, pinned: bytes | None, source: str = "config") -> None:
         assert self._session is not None
-        link = PeerLink(self.app, self._session, url, pinned)
+        link = PeerLink(self.app, self._session, url, pinned, source)
         self.links[url] = link
-        self._tasks[url] = asyncio.create_task(link.run(), name=f"peer {url}")
+        task = asyncio.create_task(link.run(), name=f"peer {url}")
+        self._tasks[url] = task
+        if link.found:
+            task.add_done_callback(lambda _: self._found_link_done(url, link))
+
+    def _found_link_done(self, url: str, link: PeerLink) -> None:
+        if self.links.get(url) is not link:
+            return
+        self.links.pop(url, None)
+        self._tasks.pop(url, None)
+        key = link.client.key
+        candidate = self.candidates.get(key) if key is not None else None
+        if candidate is not None:
+            if link.state == "refused":
+                candidate.refused = True
+            else:
+                candidate.failed(time.monotonic())
+        self._changed.set()
+
+    async def link_connected(self, link: PeerLink) -> None:
+        if not link.found or link.client.key is None:
+            return
+        candidate = self.candidates.get(link.client.key)
+        if candidate is not None:
+            candidate.failures = 0
+        await self.app[ADMIN].found_peer(link.client.url, link.client.key, link.source, int(time.time()))
+
+    def link_ended(self, link: PeerLink, seconds: float) -> None:
+        """A link that was connected for ``seconds`` is down: remember how long,
+        for choosing anchors."""
+        if not link.found or link.client.key is None:
+            return
+        candidate = self.candidates.get(link.client.key)
+        if candidate is not None:
+            candidate.connected_s += seconds
+        write = asyncio.get_running_loop().create_task(self.app[ADMIN].add_connected_time(link.client.url, seconds))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    async def _maintain(self) -> None:
+        """Keep the found links at ``max_peers``, dialing a few at a time."""
+        while True:
+            self._changed.clear()
+            self._fill_slots()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(MAINTAIN_INTERVAL_S):
+                    await self._changed.wait()
+
+    def _fill_slots(self) -> None:
+        found = [link for link in self.links.values() if link.found]
+        dialing = sum(1 for link in found if link.state == "connecting")
+        slots = min(self.app[CONFIG].max_peers - len(found), MAX_DIALING - dialing)
+        linked = {link.client.key: url for url, link in self.links.items() if link.client.key is not None}
+        for candidate in self.candidates.choose(slots, linked, time.monotonic()):
+            url = candidate.urls[0]
+            if url in self.links:  # the same URL configured, or found under another key
+                candidate.failed(time.monotonic())
+                continue
+            if len(candidate.urls) > 1:  # try the next address next time
+                candidate.urls.append(candidate.urls.pop(0))
+            self._start_link(url, candidate.key, candidate.source)
+
+    async def _exchange(self) -> None:
+        """Learn peers from the node profiles we hold: at start, whenever a
+        profile arrives, and every few minutes."""
+        feed = self.app[FEED]
+        cursor = feed.head - 1
+        await self._read_profiles()
+        while not feed.closed:
+            await feed.wait(cursor, EXCHANGE_INTERVAL_S)
+            entries, cursor, behind = feed.since(cursor, b"", 500)  # from anyone
+            if behind or any(entry.kind == "node" for entry in entries) or not entries:
+                await self._read_profiles()
+                await asyncio.sleep(1.0)  # a burst of profiles is read once, not once each
+
+    async def _read_profiles(self) -> None:
+        now = int(time.time())
+        cursor: str | None = None
+        seen = 0
+        while seen < MAX_PROFILES_READ:
+            query = Query(kinds=("node",), statuses=("open",), limit=200, cursor=cursor)
+            page = await self.app[STORE].query(query, now)
+            for record in page.records:
+                urls = record.get("urls") or []
+                if record.expires_at > now and isinstance(urls, list):
+                    self.found(record.author, [str(u) for u in urls], "exchange")
+            seen += len(page.records)
+            if page.next is None:
+                break
+            cursor = page.next
 
     async def add(self, url: str) -> None:
         if url not in self.links:
-            self._start_link(url, None)
+            self._start_link(url, None, "admin")
 
     async def remove(self, url: str) -> bool:
         task = self._tasks.pop(url, None)
@@ -216,8 +450,17 @@ class Gossip:
         return True
 
     async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.discovery is not None:
+            await self.discovery.stop()
         for url in list(self._tasks):
             await self.remove(url)
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
 

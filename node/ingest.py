@@ -25,10 +25,20 @@ from protocol.records import Record, check_time, parse_record, verify_record
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.ingest")
-# Rejections an honest peer can cause (clocks, races, our own limits and policy).
-_NOT_THE_PEERS_FAULT = frozenset(
-    {"expired", "from_future", "rate_limited", "blocked_author", "not_served", "removed"}
-)
+# What each rejection costs the peer's score (anything not listed: 1 point).
+# Honest peers cause some rejections too (a record expiring in flight, a
+# clock a little off, a burst over our limits), so those cost a little: a
+# peer that keeps doing it is still refused in the end. Our own policy
+# (blocked authors, areas we do not serve) costs nothing.
+REJECTION_COST = {
+    "expired": 0.1,
+    "from_future": 0.1,
+    "rate_limited": 0.01,
+    "blocked_author": 0.0,
+    "not_served": 0.0,
+    "peer_refused": 0.0,
+    "removed": 0.0,  # an organizer's removal here: the peer did nothing wrong
+}
 
 
 def _verify_all(records: Sequence[Record]) -> list[bool]:
@@ -56,6 +66,16 @@ class Ingestor:
         """...except replies sealed to this node (set once the app has started),
         which a member may send about a post outside the areas it serves."""
 
+    def _local_refusal(self, record: Record) -> str | None:
+        """This node's own reasons not to keep a record, whoever sent it."""
+        if record.author in self.policy.blocked_authors:
+            return "blocked_author"
+        if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
+            return "removed"
+        if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
+            return "not_served"
+        return None
+
     async def ingest(self, raws: Sequence[bytes], source: bytes | None, *, solicited: bool = False) -> list[str]:
         """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
 
@@ -72,14 +92,9 @@ class Ingestor:
             except RemoteProtocolError as exc:
                 outcomes[index] = f"rejected:{getattr(exc, 'reason', exc.code)}"
                 continue
-            if record.author in self.policy.blocked_authors:
-                outcomes[index] = "rejected:blocked_author"
-                continue
-            if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
-                outcomes[index] = "rejected:removed"
-                continue
-            if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
-                outcomes[index] = "rejected:not_served"
+            refusal = self._local_refusal(record)
+            if refusal is not None:
+                outcomes[index] = f"rejected:{refusal}"
                 continue
             parsed.append((index, record))
         held = await self.store.held_ids([record.id for _, record in parsed])
@@ -87,11 +102,17 @@ class Ingestor:
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
-            elif source is not None and not solicited and (refusal := self.policy.admit_pushed(source, record.author)):
+            elif (
+                source is not None
+                and not solicited
+                and (refusal := self.policy.admit_pushed(source, record.author, len(record.raw)))
+            ):
                 outcomes[index] = f"rejected:{refusal}"
             else:
                 fresh.append((index, record))
-        verified = await asyncio.to_thread(_verify_all, [r for _, r in fresh])
+        started = time.perf_counter()
+        verified = await asyncio.to_thread(_verify_all, [r for _, r in fresh]) if fresh else []
+        self.metrics.count("signature_verify_microseconds_total", int((time.perf_counter() - started) * 1e6))
         good: list[tuple[int, Record]] = []
         for (index, record), ok in zip(fresh, verified, strict=True):
             if ok:
@@ -105,14 +126,13 @@ class Ingestor:
             if result.status == "accepted":
                 accepted.append(record)
         await self.feed.publish(accepted, source)
-        invalid = 0
+        cost = 0.0
         for outcome in outcomes:
             kind, _, reason = outcome.partition(":")
             self.metrics.count("records_received_total", outcome=kind)
             if reason:
                 self.metrics.count("records_rejected_total", reason=reason)
-            if reason and reason not in _NOT_THE_PEERS_FAULT:
-                invalid += 1
+                cost += REJECTION_COST.get(reason, 1.0)
         if source is not None:
-            self.policy.penalise(source, invalid)
+            self.policy.penalise(source, cost)
         return outcomes

@@ -18,6 +18,13 @@ _HELP = {
     "mutualaid_sync_sessions_total": ("counter", "Reconciliation sessions run as initiator."),
     "mutualaid_sync_rounds_total": ("counter", "Reconciliation round trips run as initiator."),
     "mutualaid_peer_bytes_in_total": ("counter", "Peer protocol body bytes received."),
+    "mutualaid_signature_verify_microseconds_total": (
+        "counter",
+        "Time spent verifying signatures of records and peer requests.",
+    ),
+    "mutualaid_found_peer_links": ("gauge", "Links to peers found by mDNS or peer exchange."),
+    "mutualaid_peer_candidates": ("gauge", "Found peers remembered as candidates (bounded)."),
+    "mutualaid_mdns_dropped_total": ("counter", "mDNS announcements dropped: the resolve queue was full."),
     "mutualaid_peer_bytes_out_total": ("counter", "Peer protocol body bytes sent."),
 }
 

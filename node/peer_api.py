@@ -19,7 +19,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from node.errors import ApiError, Handler
-from node.state import FEED, IDENTITY, INGEST, METRICS, NODE_PROFILE, PEER_KEY, POLICY, STORE
+from node.state import FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, PEER_KEY, POLICY, STORE
 from node.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
@@ -111,12 +111,20 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     destination = request.host.lower()
     if destination not in _own_destinations(request):
         raise peerwire.PeerAuthError(f"this request is addressed to {destination[:80]!r}, which is not this node")
-    body = await request.read()
-    peerwire.check_request(auth, request.method, request.path_qs, destination, body, now)
-    request.app[REPLAY].check_and_add(auth.signature, now)
+    # A refused key is turned away before its body is read or its signature
+    # checked, so a banned flooder costs almost nothing (one that only claims
+    # the key is refused too, which can hurt nobody but the banned key).
     refusal = request.app[POLICY].refusal(auth.key)
     if refusal is not None:
         raise ApiError(403, "forbidden", refusal)
+    body = await request.read()
+    started = time.perf_counter()
+    try:
+        peerwire.check_request(auth, request.method, request.path_qs, destination, body, now)
+    finally:
+        verify_us = int((time.perf_counter() - started) * 1e6)
+        request.app[METRICS].count("signature_verify_microseconds_total", verify_us)
+    request.app[REPLAY].check_and_add(auth.signature, now)
     request[PEER_KEY] = auth.key
     request.app[METRICS].count("peer_bytes_in_total", len(body))
     response = await handler(request)
@@ -159,6 +167,8 @@ async def hello(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or "filter" not in body:
         raise DecodeError("hello is the map {filter, ...}")
     peerwire.filter_from_wire(body["filter"])
+    if GOSSIP in request.app:
+        request.app[GOSSIP].heard_from(request[PEER_KEY])  # it is alive: a link of ours to it retries now
     return _msgpack(
         {
             "profile": request.app[NODE_PROFILE].current.raw,

@@ -105,8 +105,9 @@ class PeerClient:
             self.key = auth.key
         return peerwire.decode_body(payload)
 
-    async def hello(self, sync_filter: SyncFilter) -> Hello:
-        reply = await self.call("POST", "/peer/v1/hello", {"filter": peerwire.filter_to_wire(sync_filter)})
+    async def hello(self, sync_filter: SyncFilter, seconds: float = 30) -> Hello:
+        body: Value = {"filter": peerwire.filter_to_wire(sync_filter)}
+        reply = await self.call("POST", "/peer/v1/hello", body, seconds=seconds)
         if not isinstance(reply, dict) or not isinstance(reply.get("profile"), bytes):
             raise DecodeError("hello reply is the map {profile, filter, feed}")
         cursor = reply.get("feed")

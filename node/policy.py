@@ -29,6 +29,9 @@ class Limits:
     author_rate: float = 20.0
     """Records per second from one author, whoever relays them."""
     author_burst: float = 500.0
+    peer_bytes_rate: float = 2 * 1024 * 1024
+    """Bytes of records per second one peer may push unasked (volume)..."""
+    peer_bytes_burst: float = 32 * 1024 * 1024
     penalty_limit: float = 50.0
     """Invalid records tolerated before a peer is refused for ``ban_seconds``."""
     penalty_recovery_per_s: float = 1 / 60
@@ -43,11 +46,11 @@ class _Buckets:
         self.burst = burst
         self._state: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
 
-    def take(self, key: bytes, now: float) -> bool:
+    def take(self, key: bytes, now: float, cost: float = 1.0) -> bool:
         tokens, updated = self._state.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - updated) * self.rate)
-        allowed = tokens >= 1
-        self._state[key] = (tokens - 1 if allowed else tokens, now)
+        allowed = tokens >= cost
+        self._state[key] = (tokens - cost if allowed else tokens, now)
         while len(self._state) > MAX_TRACKED:
             self._state.popitem(last=False)
         return allowed
@@ -61,6 +64,8 @@ class Policy:
         self.blocked_authors: set[bytes] = set()
         self._peer_buckets = _Buckets(self.limits.peer_rate, self.limits.peer_burst)
         self._author_buckets = _Buckets(self.limits.author_rate, self.limits.author_burst)
+        self._byte_buckets = _Buckets(self.limits.peer_bytes_rate, self.limits.peer_bytes_burst)
+        self._dirty: set[bytes] = set()
         self._penalties: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # key -> (points, at)
         self._banned_until: dict[bytes, float] = {}
 
@@ -86,21 +91,27 @@ class Policy:
         until = self._banned_until.get(peer)
         if until is not None:
             if until > now:
-                return f"too many invalid records; try again in {int(until - now)} s"
+                return f"too many invalid or over-rate records; try again in {int(until - now)} s"
             del self._banned_until[peer]
         return None
 
-    def admit_pushed(self, peer: bytes, author: bytes, now: float | None = None) -> str | None:
-        """Rate limits for a record a peer pushed unasked; None means go ahead."""
+    def admit_pushed(self, peer: bytes, author: bytes, size: int = 0, now: float | None = None) -> str | None:
+        """Rate and volume limits for a record of ``size`` bytes a peer pushed
+        unasked; None means go ahead."""
         now = time.monotonic() if now is None else now
         if not self._peer_buckets.take(peer, now) or not self._author_buckets.take(author, now):
             return "rate_limited"
+        if size and not self._byte_buckets.take(peer, now, size):
+            return "rate_limited"
         return None
 
-    def penalise(self, peer: bytes, invalid: int, now: float | None = None) -> None:
+    def penalise(self, peer: bytes, invalid: float, now: float | None = None) -> None:
+        """Cost a peer ``invalid`` points (one per invalid record; a little for
+        expired or over-rate ones, see node/ingest.py)."""
         if invalid <= 0:
             return
         now = time.monotonic() if now is None else now
+        self._dirty.add(peer)
         points, at = self._penalties.pop(peer, (0.0, now))
         points = max(0.0, points - (now - at) * self.limits.penalty_recovery_per_s) + invalid
         self._penalties[peer] = (points, now)
@@ -114,3 +125,22 @@ class Policy:
 
     def penalty(self, peer: bytes) -> float:
         return self._penalties.get(peer, (0.0, 0.0))[0]
+
+    def dirty_scores(self, now: float, wall: float) -> list[tuple[bytes, float, int, int]]:
+        """Scores changed since the last call, as (key, points, updated, banned
+        until) in wall-clock seconds, for saving: they outlive reconnects and restarts."""
+        out = []
+        for key in self._dirty:
+            points, at = self._penalties.get(key, (0.0, now))
+            until = self._banned_until.get(key, 0.0)
+            banned = int(wall + (until - now)) if until > now else 0
+            out.append((key, points, int(wall - (now - at)), banned))
+        self._dirty.clear()
+        return out
+
+    def restore_scores(self, rows: Iterable[tuple[bytes, float, int, int]], now: float, wall: float) -> None:
+        for key, points, updated, banned_until in rows:
+            if points > 0:
+                self._penalties[key] = (points, now - max(0.0, wall - updated))
+            if banned_until > wall:
+                self._banned_until[key] = now + (banned_until - wall)

@@ -27,7 +27,15 @@ class PeerEntry:
     public_key: bytes | None
     added_at: int
     source: str
-    """"config" (from settings or --peer) or "admin" (added through the API)."""
+    """"config" (from settings or --peer), "admin" (added through the API), or
+    how a found peer was found: "mdns", "exchange" or "anchor"."""
+    last_connected: int | None = None
+    connected_s: int = 0
+    """Seconds a found peer stayed connected, summed over its history."""
+
+
+MAX_FOUND_PEERS = 64
+"""Found peers remembered (for anchors); the least connected are forgotten."""
 
 
 class AdminStore:
@@ -53,8 +61,54 @@ class AdminStore:
         return [tuple(row) for row in rows]
 
     async def peers(self) -> list[PeerEntry]:
-        rows = await self._run("SELECT url, public_key, added_at, source FROM peers ORDER BY added_at, url")
-        return [PeerEntry(str(u), None if k is None else bytes(k), int(a), str(s)) for u, k, a, s in rows]  # type: ignore[call-overload]
+        rows = await self._run(
+            "SELECT url, public_key, added_at, source, last_connected, connected_s FROM peers ORDER BY added_at, url"
+        )
+        return [
+            PeerEntry(str(u), None if k is None else bytes(k), int(a), str(s), None if c is None else int(c), int(t))  # type: ignore[call-overload]
+            for u, k, a, s, c, t in rows
+        ]
+
+    async def found_peer(self, url: str, key: bytes, source: str, now: int) -> None:
+        """A found peer proved its key and is connected: remember it (keeping
+        an operator's own entry for the URL as it is), then forget the least
+        connected found peers past MAX_FOUND_PEERS."""
+        source = "exchange" if source == "exchange" else "mdns"
+        await self._run(
+            "INSERT INTO peers (url, public_key, added_at, source, last_connected) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (url) DO UPDATE SET last_connected = excluded.last_connected "
+            "WHERE peers.public_key IS excluded.public_key",
+            (url, key, now, source, now),
+        )
+        await self._run(
+            "DELETE FROM peers WHERE source IN ('mdns', 'exchange') AND url NOT IN ("
+            " SELECT url FROM peers WHERE source IN ('mdns', 'exchange')"
+            " ORDER BY connected_s DESC, last_connected DESC LIMIT ?)",
+            (MAX_FOUND_PEERS,),
+        )
+
+    async def add_connected_time(self, url: str, seconds: float) -> None:
+        await self._run("UPDATE peers SET connected_s = connected_s + ? WHERE url = ?", (round(seconds), url))
+
+    async def scores(self) -> list[tuple[bytes, float, int, int]]:
+        """(peer key, penalty points, when, banned until) as saved."""
+        rows = await self._run("SELECT key, penalty, updated_at, banned_until FROM peer_scores")
+        return [(bytes(k), float(p), int(u), int(b)) for k, p, u, b in rows]  # type: ignore[call-overload, arg-type]
+
+    async def save_scores(self, scores: Sequence[tuple[bytes, float, int, int]], keep: int = 10_000) -> None:
+        """Replace saved scores for these keys (a zero score with no ban is
+        deleted); bounded to the ``keep`` most recently updated."""
+        for key, penalty, updated_at, banned_until in scores:
+            if penalty <= 0 and banned_until <= updated_at:
+                await self._run("DELETE FROM peer_scores WHERE key = ?", (key,))
+            else:
+                await self._run(
+                    "INSERT OR REPLACE INTO peer_scores VALUES (?, ?, ?, ?)", (key, penalty, updated_at, banned_until)
+                )
+        await self._run(
+            "DELETE FROM peer_scores WHERE key NOT IN (SELECT key FROM peer_scores ORDER BY updated_at DESC LIMIT ?)",
+            (keep,),
+        )
 
     async def add_peer(self, url: str, now: int, source: str) -> bool:
         """True if the URL was new."""

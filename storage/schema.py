@@ -29,8 +29,6 @@ import aiosqlite
 from protocol.records import parse_record
 from storage.query import languages_column
 
-SCHEMA_VERSION = 5
-
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         """
@@ -180,6 +178,7 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 
+SCHEMA_VERSION = max(MIGRATIONS)
 
 FILL_BATCH = 1000
 

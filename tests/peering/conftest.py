@@ -17,12 +17,13 @@ import os
 import re
 import secrets
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,18 +168,31 @@ class NodeFactory:
     root: Path
     started: list[Node] = field(default_factory=list)
 
-    def start(self, name: str, peers: Sequence[str] = (), port: int = 0) -> Node:
-        """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name;
+    def start(
+        self,
+        name: str,
+        peers: Sequence[str] = (),
+        port: int = 0,
+        *,
+        extra: Sequence[str] = (),
+        settings: Mapping[str, str] | None = None,
+        program: Sequence[str] = (str(MUTUALAID),),
+    ) -> Node:
+        """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name,
+        more ``extra`` flags and ``settings`` as MUTUALAID_* variables (``program``:
+        another command line than ``mutualaid`` taking the same arguments);
         returns once it prints its listening line."""
         data_dir = self.root / name
         runs = sum(1 for node in self.started if node.name == name)
         stdout_path = self.root / f"{name}.{runs}.stdout"
         stderr_path = self.root / f"{name}.{runs}.log"
-        argv = [str(MUTUALAID), "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
+        argv = [*program, "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
         for url in peers:
             argv += ["--peer", url]
-        # The node's settings come from flags and its data directory only.
+        argv += extra
+        # The node's settings come from flags, its data directory and ``settings`` only.
         env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
+        env |= {f"MUTUALAID_{key.upper()}": value for key, value in (settings or {}).items()}
         with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
             process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
         node = Node(name, data_dir, process, "", stdout_path, stderr_path)
@@ -201,6 +215,13 @@ class NodeFactory:
                 node.process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     node.process.wait(timeout=STOP_DEADLINE_S)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a node that must publish its URL)."""
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

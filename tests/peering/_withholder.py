@@ -1,0 +1,31 @@
+"""A node that withholds: it fetches and stores records like any node, but
+answers every reconciliation as if it held nothing and never announces or
+pushes anything. Run as ``python -m tests.peering._withholder run ...`` with
+the arguments of ``mutualaid``."""
+
+from __future__ import annotations
+
+import sys
+
+from node import cli
+from node.feed import FeedEntry, RecordFeed
+from protocol.filters import SyncFilter
+from storage.store import RecordStore
+
+_since = RecordFeed.since
+
+
+async def _holds_nothing(self: RecordStore, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
+    return []
+
+
+def _announces_nothing(self: RecordFeed, after: int, caller: bytes, limit: int) -> tuple[list[FeedEntry], int, bool]:
+    _, cursor, _ = _since(self, after, caller, limit)
+    return [], cursor, False
+
+
+RecordStore.sync_index = _holds_nothing  # type: ignore[method-assign]
+RecordFeed.since = _announces_nothing  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(cli.main())
