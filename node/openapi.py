@@ -295,6 +295,7 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                             },
                         }
                     ),
+                    "429": _ERROR,
                     **errors,
                 },
             },

@@ -45,6 +45,9 @@ DIRECT_WAIT_S = 5.0
 MAX_IN_FLIGHT = 32
 """Direct pushes running at once; past it, a reply goes by gossip only."""
 PUSH_TIMEOUT_S = 20.0
+MAX_REPLIES_PER_POST = 200
+"""Live replies this node sends about one version of a post: a flood through
+one node stops here instead of filling every node's store."""
 
 
 class Delivery:
@@ -140,6 +143,9 @@ async def send_reply(request: web.Request) -> web.Response:
     if not isinstance(message, str) or not isinstance(contact, str | None):
         raise ApiError(422, "invalid_reply", "message and contact must be strings")
     moment = now()
+    sent = await request.app[COMMUNITY].replies_sent(request.app[IDENTITY].public_key, post.id, moment)
+    if sent >= MAX_REPLIES_PER_POST:
+        raise ApiError(429, "too_many_replies", "this post has had as many replies through this node as it takes")
     seal_key, urls = await _recipient(request, post, moment)
     try:
         reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)

@@ -25,6 +25,8 @@ from storage.query import report_week, report_week_start
 
 MAX_FLAGS = 10_000
 """Flags kept at most; past it, members are asked to try later."""
+MAX_FLAGS_PER_POST = 100
+"""...and on one post: enough to see a pattern, too few for a flood to matter."""
 MAX_REPLIES_READ = 500
 week_of = report_week
 week_start = report_week_start
@@ -105,6 +107,14 @@ class CommunityStore:
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
+    async def replies_sent(self, author: bytes, about: bytes, now: int) -> int:
+        """Live replies this node (``author``) signed about the post version ``about``."""
+        rows = await self._run(
+            "SELECT count(*) FROM records WHERE about = ? AND kind = 'reply' AND author = ? AND expires_at > ?",
+            (about, author, now),
+        )
+        return int(rows[0][0])
+
     async def unanswered_needs(self, now: int, limit: int) -> list[tuple[Record, int]]:
         """Open needs no live reply is about (any version this node made, or the
         current one), most urgent then longest open first: (record, opened_at)."""
@@ -124,9 +134,12 @@ class CommunityStore:
     # -- flags and removals ------------------------------------------------------
 
     async def add_flag(self, record: Record, reason: str, note: str, now: int) -> bool:
-        """False when the table is full (nothing stored)."""
-        rows = await self._run("SELECT count(*) FROM flags")
-        if int(rows[0][0]) >= MAX_FLAGS:
+        """False when the table, or this post's share of it, is full (nothing stored)."""
+        rows = await self._run(
+            "SELECT count(*), (SELECT count(*) FROM flags WHERE author = ? AND kind = ? AND slot = ?) FROM flags",
+            record.address,
+        )
+        if int(rows[0][0]) >= MAX_FLAGS or int(rows[0][1]) >= MAX_FLAGS_PER_POST:
             return False
         await self._run(
             "INSERT INTO flags (record_id, author, kind, slot, reason, note, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",

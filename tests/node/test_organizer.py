@@ -15,6 +15,7 @@ import pytest
 from crypto import NodeIdentity
 from node.peer_client import PeerClient
 from node.state import POLICY
+from storage import community as community_module
 from tests.node._support import assert_error_shape, need, offer
 from tests.node.conftest import RunningNode
 
@@ -162,3 +163,17 @@ async def test_bad_removals_are_refused(node: RunningNode) -> None:
         status, answer = await node.call("POST", ORGANIZER + "/removals", json=body, headers=admin(node))
         assert (status, assert_error_shape(status, answer)[0]) == (status_code, code), body
     assert await node.stored() == before
+
+
+async def test_flags_on_one_post_are_bounded(node: RunningNode, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(community_module, "MAX_FLAGS_PER_POST", 2)
+    record, _ = await node.post(need())
+    other, _ = await node.post(need(title="Another"))
+    path = f"/api/v1/records/{record['id']}/flags"
+    for _ in range(2):
+        assert (await node.call("POST", path, json={"reason": "spam"}))[0] == 201
+    status, answer = await node.call("POST", path, json={"reason": "spam"})
+    assert (status, assert_error_shape(status, answer)[0]) == (429, "too_many_flags")
+    assert (await node.call("POST", f"/api/v1/records/{other['id']}/flags", json={"reason": "spam"}))[0] == 201
+    status, body = await node.call("GET", ORGANIZER + "/flags", headers=admin(node))
+    assert len(body["flags"]) == 3

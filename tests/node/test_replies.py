@@ -14,6 +14,7 @@ import msgpack
 import pytest
 
 from crypto import NodeIdentity
+from node import replies as replies_module
 from node.peer_client import PeerClient
 from protocol.records import build_record, parse_record
 from protocol.replies import ReplyText, build_reply
@@ -172,3 +173,18 @@ def _envelope(record: dict[str, Any]) -> bytes:
     signed = base64.b64decode(record["signed"])
     payload = signed[len(b"mutualaid/v1/record\x00") :]
     return bytes(msgpack.packb([payload, bytes.fromhex(record["signature"])], use_bin_type=True))
+
+
+async def test_replies_through_one_node_about_one_post_are_bounded(
+    node: RunningNode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(replies_module, "MAX_REPLIES_PER_POST", 2)
+    record, _ = await node.post(need())
+    other, _ = await node.post(need(title="Another"))
+    for _ in range(2):
+        assert (await node.call("POST", replies_path(record), json={"message": "hi"}))[0] == 202
+    before = await reply_ids(node)
+    status, answer = await node.call("POST", replies_path(record), json={"message": "hi"})
+    assert (status, assert_error_shape(status, answer)[0]) == (429, "too_many_replies")
+    assert await reply_ids(node) == before
+    assert (await node.call("POST", replies_path(other), json={"message": "hi"}))[0] == 202
