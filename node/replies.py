@@ -170,11 +170,8 @@ async def send_reply(request: web.Request) -> web.Response:
     return web.json_response({"reply": {"id": reply.id.hex(), "delivered": delivered}}, status=202)
 
 
-@routes.get("/api/v1/records/{id}/replies")
-async def read_replies(request: web.Request) -> web.Response:
-    post = await authorised(request)
-    identity = request.app[IDENTITY]
-    records = await request.app[COMMUNITY].replies_about(identity.public_key, post, now())
+def _open_all(identity: NodeIdentity, records: list[Record]) -> tuple[list[dict[str, str]], int]:
+    """The replies as the poster reads them, and how many could not be opened."""
     replies = []
     unreadable = 0
     for record in records:
@@ -186,6 +183,16 @@ async def read_replies(request: web.Request) -> web.Response:
         replies.append(
             {"id": record.id.hex(), "message": text.message, "contact": text.contact, "sent_at": iso(text.sent_at)}
         )
+    return replies, unreadable
+
+
+@routes.get("/api/v1/records/{id}/replies")
+async def read_replies(request: web.Request) -> web.Response:
+    post = await authorised(request)
+    identity = request.app[IDENTITY]
+    records = await request.app[COMMUNITY].replies_about(identity.public_key, post, now())
+    # Up to 500 key agreements and decryptions: off the event loop.
+    replies, unreadable = await asyncio.to_thread(_open_all, identity, records)
     if unreadable:
         log.warning("%d replies about id=%s could not be opened", unreadable, post.id.hex())
     return web.json_response({"replies": replies})

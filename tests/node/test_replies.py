@@ -163,7 +163,9 @@ async def test_a_reply_pushed_by_a_peer_is_kept_even_outside_the_areas_served(no
     theirs_to = build_record(sender, dict(theirs.fields) | {"to": stranger.public_key, "slot": "x"})
     async with aiohttp.ClientSession() as session:
         client = PeerClient(session, sender, node.url)
-        assert await client.push([mine.raw, theirs_to.raw]) == ["accepted", "rejected:not_served"]
+        # "theirs" is addressed to this node but sealed to another key: kept, never opened.
+        outcomes = await client.push([mine.raw, theirs.raw, theirs_to.raw])
+        assert outcomes == ["accepted", "accepted", "rejected:not_served"]
     status, body = await node.call("GET", replies_path(record), headers={"Authorization": f"Bearer {token}"})
     assert status == 200, body
     assert [(r["message"], r["contact"]) for r in body["replies"]] == [("from a peer", "ring twice")]
