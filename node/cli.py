@@ -114,7 +114,8 @@ def _community_commands(sub: Any) -> None:
     replies.add_argument(
         "--token",
         default=os.environ.get("MUTUALAID_MANAGE_TOKEN"),
-        help="the post's manage token (default: $MUTUALAID_MANAGE_TOKEN, which stays out of shell history)",
+        help="the post's manage token, as --token=TOKEN (a token may begin with '-'); "
+        "default: $MUTUALAID_MANAGE_TOKEN, which also stays out of shell history",
     )
     _node_options(replies)
 

@@ -275,9 +275,10 @@ def test_reply_and_read_the_replies_from_the_command_line(running: Running) -> N
     read = cli(env, "replies", record_id, "--node", running.url)
     assert read.returncode == 0, read.stderr
     assert "I fix bikes, Saturdays\ncontact: Kofi, 555-0142" in read.stdout
-    as_json = cli(running.env, "replies", record_id, "--token", token, "--node", running.url, "--json")
+    # --token=: a token may begin with "-", which argparse would read as an option.
+    as_json = cli(running.env, "replies", record_id, f"--token={token}", "--node", running.url, "--json")
     assert [r["message"] for r in json.loads(as_json.stdout)["replies"]] == ["I fix bikes, Saturdays"]
-    wrong = cli(running.env, "replies", record_id, "--token", "not-it", "--node", running.url)
+    wrong = cli(running.env, "replies", record_id, "--token=-not-it", "--node", running.url)
     assert (wrong.returncode, wrong.stdout) == (1, "")
     assert "forbidden" in wrong.stderr and "Kofi" not in wrong.stderr
     missing = cli(running.env, "replies", record_id, "--node", running.url)
