@@ -69,7 +69,11 @@ def test_a_reply_is_sealed_on_b_and_opened_only_through_the_manage_link(nodes: N
 
     sent_a = reply(b, offer_a["id"], MESSAGE_A, CONTACT_A)
     sent_c = reply(b, need_c["id"], MESSAGE_C, CONTACT_C)
-    assert sent_a["delivered"] == "direct"  # A's profile lists its URL
+    # A's profile lists its URL: B pushes straight there. B answers "direct" when
+    # that push is accepted within its 5 s wait; on a machine so loaded that it
+    # is not, the push still completes and B logs it (no timing is asserted).
+    assert sent_a["delivered"] in ("direct", "network")
+    wait_until(lambda: f"reply id={sent_a['id']} delivered directly to {a.url}" in b.log(), "B's direct push to A")
     assert sent_c["delivered"] == "network"  # C's lists none: gossip carries it
 
     def replies(node: Node, record_id: str, token: str) -> list[dict[str, Any]] | None:
