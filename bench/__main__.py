@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from bench import bench_node, bench_peers, bench_reconcile, bench_store
+from bench import bench_node, bench_peers, bench_reconcile, bench_store, bench_web
 
 
 def pin_to_one_core() -> str:
@@ -44,7 +44,13 @@ def main() -> int:
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
-    parts = (("reconcile", bench_reconcile), ("store", bench_store), ("node", bench_node), ("peers", bench_peers))
+    parts = (
+        ("reconcile", bench_reconcile),
+        ("store", bench_store),
+        ("node", bench_node),
+        ("peers", bench_peers),
+        ("web", bench_web),
+    )
     for name, module in parts:
         if not only or name in only:
             print(f"running {name}...", flush=True)

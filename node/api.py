@@ -43,7 +43,7 @@ def now() -> int:
     return int(time.time())
 
 
-def _check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
+def check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(body.keys() - allowed)
     if unknown:
         raise ApiError(400, "unknown_field", f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -105,7 +105,7 @@ async def node_info(request: web.Request) -> web.Response:
 @routes.post("/api/v1/records")
 async def post_record(request: web.Request) -> web.Response:
     body = await read_json_object(request)
-    _check_keys(body, _POST_KEYS)
+    check_keys(body, _POST_KEYS)
     kind = body.get("kind")
     if kind not in POST_KINDS:
         raise ApiError(422, "invalid_record", "kind must be 'need' or 'offer'")
@@ -124,33 +124,77 @@ async def post_record(request: web.Request) -> web.Response:
         if name in body and body[name] is not None:
             fields[name] = _field_value(name, body[name])
     record = build_record(request.app[IDENTITY], fields)
+    records = [record]
+    if record.kind == "need" and "give_back" in fields:
+        records.append(build_record(request.app[IDENTITY], _linked_offer(fields)))
     token = secrets.token_urlsafe(32)
-    outcome = await request.app[STORE].put_own(record, hashlib.sha256(token.encode()).digest(), moment)
-    if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
-        raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
-    await request.app[FEED].publish([record], None)
-    request.app[METRICS].count("records_posted_total", kind=record.kind)
-    log.info("posted record id=%s kind=%s", record.id.hex(), record.kind)
-    return web.json_response({"record": render(record), "manage_token": token}, status=201)
+    token_hash = hashlib.sha256(token.encode()).digest()
+    for one in records:
+        outcome = await request.app[STORE].put_own(one, token_hash, moment)
+        if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
+            raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
+    await request.app[FEED].publish(records, None)
+    for one in records:
+        request.app[METRICS].count("records_posted_total", kind=one.kind)
+        log.info("posted record id=%s kind=%s", one.id.hex(), one.kind)
+    answer: dict[str, Any] = {"record": render(record), "manage_token": token}
+    if len(records) > 1:
+        answer["linked_offer"] = render(records[1])
+    return web.json_response(answer, status=201)
+
+
+LINKED_OFFER_CATEGORY = "other"
+LINKED_OFFER_TAG = "give-back"
+
+
+def _linked_offer(need: dict[str, Any]) -> dict[str, Any]:
+    """The offer a need's "something I can give back" becomes: same area, languages
+    and lifetime, category "other", tagged give-back; its own slot, same token."""
+    text = str(need["give_back"])
+    title = " ".join(text.split())
+    if len(title) > 120:
+        title = title[:119].rstrip() + "\u2026"
+    offer: dict[str, Any] = {
+        "kind": "offer",
+        "slot": secrets.token_hex(8),
+        "created_at": need["created_at"],
+        "expires_at": need["expires_at"],
+        "status": "open",
+        "title": title,
+        "category": LINKED_OFFER_CATEGORY,
+        "area": need["area"],
+        "details": text,
+        "tags": [LINKED_OFFER_TAG],
+    }
+    if "languages" in need:
+        offer["languages"] = need["languages"]
+    return offer
 
 
 @routes.get("/api/v1/records")
 async def search_records(request: web.Request) -> web.Response:
     params = request.query
-    allowed = {"kind", "category", "area", "status", "q", "limit", "cursor", "order"}
+    allowed = {"kind", "category", "area", "status", "urgency", "language", "q", "limit", "cursor", "order"}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     kinds = tuple(params.getall("kind", [])) or ("need", "offer")
+    if not set(kinds) <= {"need", "offer", "node"}:
+        raise ApiError(400, "bad_query", "kind must be need, offer or node")
     statuses = tuple(params.getall("status", [])) or ("open", "claimed")
     limit_text = params.get("limit", "50")
     if not re.fullmatch(r"[0-9]{1,6}", limit_text):
         raise ApiError(400, "bad_query", "limit must be a whole number from 1 to 500")
+    urgencies = tuple(u for value in params.getall("urgency", []) for u in value.split(",") if u)
+    if len(urgencies) > 8:
+        raise ApiError(400, "bad_query", "urgency: at most 4 values (low, normal, high, urgent)")
     query = Query(
         kinds=kinds,
         category=params.get("category") or None,
         area=params.get("area") or None,
         statuses=statuses,
+        urgencies=tuple(dict.fromkeys(urgencies)),
+        language=params.get("language") or None,
         text=params.get("q") or None,
         order=params.get("order", "newest"),  # type: ignore[arg-type]
         limit=int(limit_text),
@@ -160,7 +204,7 @@ async def search_records(request: web.Request) -> web.Response:
     return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
 
 
-async def _record_or_404(request: web.Request) -> Record:
+async def record_or_404(request: web.Request) -> Record:
     text = request.match_info["id"]
     try:
         record_id = bytes.fromhex(text)
@@ -176,12 +220,12 @@ async def _record_or_404(request: web.Request) -> Record:
 
 @routes.get("/api/v1/records/{id}")
 async def get_record(request: web.Request) -> web.Response:
-    return web.json_response(render(await _record_or_404(request)))
+    return web.json_response(render(await record_or_404(request)))
 
 
-async def _authorised(request: web.Request) -> Record:
+async def authorised(request: web.Request) -> Record:
     """The record named in the path, if the request carries its manage token."""
-    record = await _record_or_404(request)
+    record = await record_or_404(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -196,7 +240,7 @@ async def _authorised(request: web.Request) -> Record:
 async def _save_version(request: web.Request, old: Record, changes: dict[str, Any]) -> web.Response:
     moment = now()
     record = new_version(request.app[IDENTITY], old, moment, changes)
-    outcome = await request.app[STORE].put(record, moment)
+    outcome = await request.app[STORE].put_own(record, None, moment)
     if outcome.status != "accepted":
         raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)
@@ -206,9 +250,9 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
 
 @routes.post("/api/v1/records/{id}/status")
 async def change_status(request: web.Request) -> web.Response:
-    old = await _authorised(request)
+    old = await authorised(request)
     body = await read_json_object(request)
-    _check_keys(body, frozenset({"status"}))
+    check_keys(body, frozenset({"status"}))
     status = body.get("status")
     if status not in STATUSES:
         raise ApiError(422, "invalid_record", f"status must be one of {', '.join(STATUSES)}")
@@ -218,9 +262,9 @@ async def change_status(request: web.Request) -> web.Response:
 @routes.patch("/api/v1/records/{id}")
 async def edit_record(request: web.Request) -> web.Response:
     """Edit fields (null removes an optional one) and/or renew with expires_in_days."""
-    old = await _authorised(request)
+    old = await authorised(request)
     body = await read_json_object(request)
-    _check_keys(body, _EDIT_KEYS)
+    check_keys(body, _EDIT_KEYS)
     if not body:
         raise ApiError(422, "invalid_record", "nothing to change")
     changes: dict[str, Any] = {}

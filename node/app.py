@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from crypto import NodeIdentity
-from node import admin_api, api, peer_api
+from node import admin_api, api, community, peer_api
 from node.config import NodeConfig
 from node.datadir import DataDirError, read_admin_token
 from node.discovery import lan_addresses
@@ -135,6 +135,7 @@ def create_app(
     app.router.add_routes(api.routes)
     app.router.add_routes(peer_api.routes)
     app.router.add_routes(admin_api.routes)
+    community.install(app, database)  # replies, matches, report, organizers, cross-site protection
     return app
 
 

@@ -84,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--area", help="a geohash prefix")
     search.add_argument("--text", help="words to look for")
     search.add_argument("--status", choices=["open", "claimed", "fulfilled", "withdrawn"])
+    search.add_argument("--urgency", action="append", choices=["low", "normal", "high", "urgent"], help="(repeat)")
+    search.add_argument("--language", help="a language tag such as es or pt-br")
     search.add_argument("--limit", type=int, default=20)
     _node_options(search)
+    _community_commands(sub)
 
     status = sub.add_parser("status", help="show a node's identity and counts")
     _node_options(status)
@@ -98,12 +101,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _community_commands(sub: Any) -> None:
+    """Replies and the community report: what the member page does, from a terminal."""
+    reply = sub.add_parser("reply", help="reply privately to a need or an offer (sealed to its poster's node)")
+    reply.add_argument("id", help="the post's id")
+    reply.add_argument("--message", required=True)
+    reply.add_argument("--contact", default="", help="how the poster can reach you (only they will see it)")
+    _node_options(reply)
+
+    replies = sub.add_parser("replies", help="read the replies to your post (needs its manage token)")
+    replies.add_argument("id", help="the post's id")
+    replies.add_argument(
+        "--token",
+        default=os.environ.get("MUTUALAID_MANAGE_TOKEN"),
+        help="the post's manage token, as --token=TOKEN (a token may begin with '-'); "
+        "default: $MUTUALAID_MANAGE_TOKEN, which also stays out of shell history",
+    )
+    _node_options(replies)
+
+    report = sub.add_parser("report", help="the community needs report (counts under 5 shown as <5)")
+    report.add_argument("--weeks", type=int, default=12, help="how many weeks back (1-52)")
+    report.add_argument("--csv", action="store_true", help="print CSV")
+    _node_options(report)
+
+
 def _node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node", default=os.environ.get("MUTUALAID_NODE", DEFAULT_NODE), help="the node's URL")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _request(node: str, method: str, path: str, body: dict[str, Any] | None = None, *, token: str | None = None) -> Any:
+def _request(
+    node: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    raw: bool = False,
+) -> Any:
     url = node.rstrip("/") + path
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - the user names the URL
@@ -113,7 +148,8 @@ def _request(node: str, method: str, path: str, body: dict[str, Any] | None = No
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
-            return json.loads(response.read())
+            payload = response.read()
+            return payload.decode() if raw else json.loads(payload)
     except urllib.error.HTTPError as exc:
         try:
             error = json.loads(exc.read())["error"]
@@ -199,7 +235,8 @@ def cmd_post(args: argparse.Namespace) -> int:
 
 def cmd_search(args: argparse.Namespace) -> int:
     params = {"kind": args.kind, "category": args.category, "area": args.area, "q": args.text,
-              "status": args.status, "limit": args.limit}  # fmt: skip
+              "status": args.status, "limit": args.limit, "language": args.language,
+              "urgency": ",".join(args.urgency) if args.urgency else None}  # fmt: skip
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
     result = _request(args.node, "GET", f"/api/v1/records?{query}")
     lines = [
@@ -208,6 +245,54 @@ def cmd_search(args: argparse.Namespace) -> int:
         for r in result["records"]
     ]
     _print(args, result, "\n".join(lines) if lines else "no records found")
+    return 0
+
+
+def cmd_reply(args: argparse.Namespace) -> int:
+    body = {"message": args.message, "contact": args.contact}
+    result = _request(args.node, "POST", f"/api/v1/records/{urllib.parse.quote(args.id)}/replies", body)
+    how = "delivered to the poster's node" if result["reply"]["delivered"] == "direct" else "sent through the network"
+    _print(args, result, f"reply {result['reply']['id']} sealed and {how}")
+    return 0
+
+
+def cmd_replies(args: argparse.Namespace) -> int:
+    if not args.token:
+        raise CliError("replies needs the post's manage token: --token or MUTUALAID_MANAGE_TOKEN")
+    path = f"/api/v1/records/{urllib.parse.quote(args.id)}/replies"
+    result = _request(args.node, "GET", path, token=args.token)
+    blocks = [
+        f"{r['sent_at']}\n{r['message']}" + (f"\ncontact: {r['contact']}" if r["contact"] else "")
+        for r in result["replies"]
+    ]
+    _print(args, result, "\n\n".join(blocks) if blocks else "no replies yet")
+    return 0
+
+
+def _count(value: int | None) -> str:
+    return "<5" if value is None else str(value)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    if args.csv:
+        print(_request(args.node, "GET", f"/api/v1/report.csv?weeks={args.weeks}", raw=True), end="")
+        return 0
+    report = _request(args.node, "GET", f"/api/v1/report?weeks={args.weeks}")
+    totals = report["totals"]
+    lines = [
+        f"community needs report, last {report['weeks']} weeks (counts under 5 shown as <5)",
+        f"needs {_count(totals['needs'])}, offers {_count(totals['offers'])}, "
+        f"fulfilled {_count(totals['fulfilled_needs'])}, still open {_count(totals['open_needs'])}",
+        "",
+        f"{'category':20} {'needs':>6} {'offers':>6} {'fulfilled':>9}",
+        *(
+            f"{r['category']:20} {_count(r['needs']):>6} {_count(r['offers']):>6} {_count(r['fulfilled']):>9}"
+            for r in report["by_category"]
+        ),
+    ]
+    if report["outrun"]:
+        lines += ["", "needs outrun offers: " + ", ".join(r["category"] for r in report["outrun"])]
+    _print(args, report, "\n".join(lines))
     return 0
 
 
@@ -243,6 +328,9 @@ COMMANDS = {
     "run": cmd_run,
     "post": cmd_post,
     "search": cmd_search,
+    "reply": cmd_reply,
+    "replies": cmd_replies,
+    "report": cmd_report,
     "status": cmd_status,
     "peers": cmd_peers,
 }

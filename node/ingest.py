@@ -39,6 +39,7 @@ REJECTION_COST = {
     "blocked_author": 0.0,
     "not_served": 0.0,
     "peer_refused": 0.0,
+    "removed": 0.0,  # an organizer's removal here: the peer did nothing wrong
 }
 
 
@@ -64,7 +65,20 @@ class Ingestor:
         self.metrics = metrics
         self.policy = policy
         self.serves = serves
-        """Records outside the kinds and areas this node serves are not kept."""
+        """Records outside the kinds and areas this node serves are not kept..."""
+        self.own_key: bytes | None = None
+        """...except replies sealed to this node (set once the app has started),
+        which a member may send about a post outside the areas it serves."""
+
+    def _local_refusal(self, record: Record) -> str | None:
+        """This node's own reasons not to keep a record, whoever sent it."""
+        if record.author in self.policy.blocked_authors:
+            return "blocked_author"
+        if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
+            return "removed"
+        if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
+            return "not_served"
+        return None
 
     async def ingest(self, raws: Sequence[bytes], source: bytes | None, *, solicited: bool = False) -> list[str]:
         """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
@@ -82,11 +96,9 @@ class Ingestor:
             except RemoteProtocolError as exc:
                 outcomes[index] = f"rejected:{getattr(exc, 'reason', exc.code)}"
                 continue
-            if record.author in self.policy.blocked_authors:
-                outcomes[index] = "rejected:blocked_author"
-                continue
-            if not self.serves.matches(record):
-                outcomes[index] = "rejected:not_served"
+            refusal = self._local_refusal(record)
+            if refusal is not None:
+                outcomes[index] = f"rejected:{refusal}"
                 continue
             parsed.append((index, record))
         held = await self.store.held_ids([record.id for _, record in parsed])

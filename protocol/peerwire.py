@@ -25,6 +25,7 @@ from crypto import BadSignature, Domain, signing_message, verify_message
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, RemoteProtocolError
 from protocol.filters import SyncFilter
+from protocol.records import KINDS
 
 HEADER_KEY = "X-Mutualaid-Key"
 HEADER_TIME = "X-Mutualaid-Time"
@@ -116,6 +117,9 @@ def decode_body(data: bytes) -> Value:
     return decode(data, _BODY_LIMITS)
 
 
+MAX_WIRE_KINDS = 16
+
+
 def filter_to_wire(sync_filter: SyncFilter) -> Value:
     kinds: list[Value] = list(sorted(sync_filter.kinds))
     areas: Value = None if sync_filter.areas is None else list(sync_filter.areas)
@@ -126,11 +130,14 @@ def filter_from_wire(value: Value) -> SyncFilter:
     if not isinstance(value, dict) or set(value) != {"kinds", "areas"}:
         raise DecodeError("a filter is the map {kinds, areas}")
     kinds, areas = value["kinds"], value["areas"]
-    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-        raise DecodeError("filter kinds must be a list of strings")
+    if not isinstance(kinds, list) or len(kinds) > MAX_WIRE_KINDS or not all(isinstance(k, str) for k in kinds):
+        raise DecodeError(f"filter kinds must be a list of at most {MAX_WIRE_KINDS} strings")
     if areas is not None and (not isinstance(areas, list) or not all(isinstance(a, str) for a in areas)):
         raise DecodeError("filter areas must be nil or a list of strings")
-    return SyncFilter(frozenset(kinds), None if areas is None else tuple(areas))  # type: ignore[arg-type]
+    # A kind this node does not know is one it never holds: dropped, not refused,
+    # so a newer peer that serves more kinds (as `reply` once was) still peers.
+    known = frozenset(k for k in kinds if k in KINDS)
+    return SyncFilter(known, None if areas is None else tuple(areas))  # type: ignore[arg-type]
 
 
 def byte_list(value: Value, what: str, size: int | None = None) -> list[bytes]:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from protocol import fields as f
 from protocol.codec import Limits, decode, encode
@@ -31,6 +32,9 @@ MAX_LIMIT = 500
 MAX_TEXT_TERMS = 8
 URGENCY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 _WORD = re.compile(r"\w+", re.UNICODE)
+WEEK = 7 * 86_400
+_MONDAY_OFFSET = 3 * 86_400  # 1970-01-01 was a Thursday: shifted, weeks start on Mondays
+REPORT_AREA_CHARS = 3
 _CURSOR_LIMITS = Limits(max_size=64, max_str=8, max_bin=0, max_array=4, max_map=0, max_depth=1)
 
 
@@ -43,6 +47,10 @@ class Query:
     area: str | None = None
     """A geohash prefix: 'u4' finds everything in u4pru, u4prv..."""
     statuses: tuple[str, ...] = ("open", "claimed")
+    urgencies: tuple[str, ...] = ()
+    """Empty: any urgency (a post without one counts as normal)."""
+    language: str | None = None
+    """A language tag: posts listing it, or a regional form of it ('pt' finds 'pt-br')."""
     text: str | None = None
     author: bytes | None = None
     order: Order = "newest"
@@ -60,6 +68,10 @@ class Query:
                 f.slug("category", self.category)
             if self.area is not None:
                 f.geohash("area", self.area)
+            for urgency in self.urgencies:
+                f.choice("urgency", urgency, f.URGENCIES)
+            if self.language is not None:
+                f.language("language", self.language)
         except RecordInvalid as exc:
             raise InvalidQuery(str(exc)) from None
         if not self.kinds or not self.statuses:
@@ -76,6 +88,21 @@ class Query:
 class Page:
     records: list[Record]
     next: str | None
+
+
+def languages_column(fields: Mapping[str, Any]) -> str | None:
+    """A post's languages as " en pt-br ": a search for one tag matches it whole."""
+    languages = fields.get("languages")
+    return f" {' '.join(str(t) for t in languages)} " if languages else None
+
+
+def report_week(timestamp: int) -> int:
+    """Monday-based weeks since 1970 (UTC): the community report's weeks."""
+    return (timestamp + _MONDAY_OFFSET) // WEEK
+
+
+def report_week_start(week: int) -> int:
+    return week * WEEK - _MONDAY_OFFSET
 
 
 def fts_expression(text: str) -> str | None:
@@ -125,6 +152,12 @@ def build_sql(query: Query, now: int) -> tuple[str, list[object]]:
         # Geohash characters sort below '~', so this range is exactly the prefix.
         where.append("area >= ? AND area < ?")
         params.extend([query.area, query.area + "~"])
+    if query.urgencies:
+        where.append(f"urgency IN ({','.join('?' * len(query.urgencies))})")
+        params.extend(URGENCY_RANK[u] for u in query.urgencies)
+    if query.language is not None:
+        where.append("(instr(languages, ?) > 0 OR instr(languages, ?) > 0)")
+        params.extend([f" {query.language} ", f" {query.language}-"])
     if query.author is not None:
         where.append("author = ?")
         params.append(query.author)

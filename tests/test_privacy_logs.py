@@ -15,6 +15,9 @@ from tests._nodes import call, start, stop
 SECRET_TITLE = "Insulin for Marisol Quintero"  # noqa: S105 - member text, not a password
 SECRET_DETAILS = "call 555-0134 at 12 Rose Lane"  # noqa: S105
 SECRET_GIVE_BACK = "I can teach Quechua"  # noqa: S105
+SECRET_REPLY = "I have insulin pens, ask for Tupac"  # noqa: S105
+SECRET_CONTACT = "tupac.huaman@example.org"  # noqa: S105
+SECRET_NOTE = "this is my neighbour Marisol"  # noqa: S105
 
 
 @pytest.mark.slow
@@ -44,6 +47,16 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
             time.sleep(0.1)
         else:
             pytest.fail("the record never reached the second node")
+        # A reply made on B (sealed there, pushed to A) and read on A; a flag with a note.
+        reply_path = f"/api/v1/records/{record_id}/replies"
+        call(f"{url_b}{reply_path}", "POST", {"message": SECRET_REPLY, "contact": SECRET_CONTACT})
+        for _ in range(200):  # only guards against a hang
+            opened = call(f"{url_a}{reply_path}", token=token)
+            if isinstance(opened, dict) and opened["replies"]:
+                break
+            time.sleep(0.1)
+        assert isinstance(opened, dict) and opened["replies"][0]["contact"] == SECRET_CONTACT
+        call(f"{url_a}/api/v1/records/{record_id}/flags", "POST", {"reason": "personal_info", "note": SECRET_NOTE})
         call(f"{url_a}/api/v1/records/{record_id}/status", "POST", {"status": "fulfilled"}, token)
         with pytest.raises(urllib.error.HTTPError):
             call(f"{url_a}/api/v1/records", "POST", {"kind": "need", "title": SECRET_TITLE, "area": "u4pruvw"})
@@ -52,6 +65,8 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
             assert stop(process) == 0
     logs = b"".join((tmp_path / f"{n}.log").read_bytes() for n in ("a", "b"))
     assert b"listening on" in logs and b"posted record" in logs  # the logs are really there
-    for secret in (SECRET_TITLE, SECRET_DETAILS, SECRET_GIVE_BACK, "Marisol", "Rose Lane", token):
+    assert b"reply id=" in logs and b"flagged" in logs
+    secrets = (SECRET_TITLE, SECRET_DETAILS, SECRET_GIVE_BACK, SECRET_REPLY, SECRET_CONTACT, SECRET_NOTE)
+    for secret in (*secrets, "Marisol", "Rose Lane", "Tupac", token):
         assert secret.encode() not in logs, f"{secret!r} leaked into a log"
     assert os.path.getsize(tmp_path / "a.log") > 0

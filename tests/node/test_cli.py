@@ -265,6 +265,44 @@ def test_post_with_a_bad_slug_exits_1_with_the_nodes_message(running: Running) -
     assert search_ids(running.env, running.url, "--text", "bread flour") == []
 
 
+def test_reply_and_read_the_replies_from_the_command_line(running: Running) -> None:
+    record_id, token = post_need(running.env, running.url, "Someone to fix a bicycle chain")
+    sent = cli(running.env, "reply", record_id, "--message", "I fix bikes, Saturdays", "--contact", "Kofi, 555-0142",
+               "--node", running.url)  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert re.fullmatch(r"reply [0-9a-f]{64} sealed and delivered to the poster's node\n", sent.stdout), sent.stdout
+    env = running.env | {"MUTUALAID_MANAGE_TOKEN": token}
+    read = cli(env, "replies", record_id, "--node", running.url)
+    assert read.returncode == 0, read.stderr
+    assert "I fix bikes, Saturdays\ncontact: Kofi, 555-0142" in read.stdout
+    # --token=: a token may begin with "-", which argparse would read as an option.
+    as_json = cli(running.env, "replies", record_id, f"--token={token}", "--node", running.url, "--json")
+    assert [r["message"] for r in json.loads(as_json.stdout)["replies"]] == ["I fix bikes, Saturdays"]
+    wrong = cli(running.env, "replies", record_id, "--token=-not-it", "--node", running.url)
+    assert (wrong.returncode, wrong.stdout) == (1, "")
+    assert "forbidden" in wrong.stderr and "Kofi" not in wrong.stderr
+    missing = cli(running.env, "replies", record_id, "--node", running.url)
+    assert missing.returncode == 2 and "manage token" in missing.stderr
+    empty = cli(running.env, "reply", record_id, "--message", "", "--node", running.url)
+    assert empty.returncode == 1 and "invalid_reply" in empty.stderr
+
+
+def test_report_from_the_command_line_hides_small_counts(running: Running) -> None:
+    for _ in range(5):
+        post_need(running.env, running.url, "Hot meals for the shelter")
+    human = cli(running.env, "report", "--node", running.url)
+    assert human.returncode == 0, human.stderr
+    assert "counts under 5 shown as <5" in human.stdout
+    food = [line.split() for line in human.stdout.splitlines() if line.startswith("food ")]
+    assert len(food) == 1 and int(food[0][1]) >= 5 and food[0][2:] == ["<5", "<5"]
+    as_csv = cli(running.env, "report", "--csv", "--weeks", "4", "--node", running.url)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout.startswith("section,key,needs,offers,fulfilled\n")  # CRLF, read in text mode
+    assert "\ncategory,food," in as_csv.stdout and ",<5," in as_csv.stdout
+    bad = cli(running.env, "report", "--weeks", "60", "--node", running.url)
+    assert bad.returncode == 1 and "bad_query" in bad.stderr
+
+
 # --- a node's life: stop, kill, restart ------------------------------------------------------------------
 
 
@@ -384,7 +422,7 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
     assert leaked == [], f"the node's log carries {leaked}"
 
 
-@pytest.mark.parametrize("command", ["", "init", "run", "post", "search", "status"])
+@pytest.mark.parametrize("command", ["", "init", "run", "post", "search", "status", "reply", "replies", "report"])
 def test_help_works_for_every_subcommand(tmp_path: Path, command: str) -> None:
     args = [command, "--help"] if command else ["--help"]
     result = cli(cli_env(tmp_path), *args)

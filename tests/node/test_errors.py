@@ -436,7 +436,66 @@ def route_cases() -> list[Case]:
     return cases
 
 
-CASES = [*post_cases(), *status_cases(), *edit_cases(), *query_cases(), *route_cases()]
+REPLIES = "/api/v1/records/{id}/replies"
+FLAGS = "/api/v1/records/{id}/flags"
+EVIL = (("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site"))
+FORM = "application/x-www-form-urlencoded"
+
+
+def community_cases() -> list[Case]:
+    """Replies, flags, matches, the report, the organizers' view, and cross-site posts."""
+    admin_free = (("Authorization", "Bearer not-the-admin-token"),)
+    cases = [
+        case(f"reply-{name}", "POST", REPLIES, 400, raw_body, raw=True) for name, raw_body in [*NOT_OBJECTS, *BAD_BYTES]
+    ]
+    cases += [
+        case(f"reply-content-type-{name}", "POST", REPLIES, 415, {"message": "hi"}, content_type=ctype)
+        for name, ctype in WRONG_CONTENT_TYPES
+    ]
+    cases += [
+        case(f"reply-{label}", "POST", REPLIES, 422, body, code="invalid_reply")
+        for label, body in [
+            ("empty-message", {"message": ""}),
+            ("missing", {}),
+            ("blank", {"message": " \n\t "}),
+            ("message-2001", {"message": "x" * 2001}),
+            ("contact-501", {"message": "hi", "contact": "x" * 501}),
+            ("message-object", {"message": {"a": "b"}}),
+            ("message-nul", {"message": "a\u0000b"}),
+            ("contact-bidi", {"message": "hi", "contact": "\u202e"}),
+        ]
+    ]
+    cases += [
+        case("reply-unknown-field", "POST", REPLIES, 400, {"message": "hi", "to": "me"}, code="unknown_field"),
+        case("reply-oversized", "POST", REPLIES, 413, oversized_json(message="x"), raw=True, code="body_too_large"),
+        case("reply-unknown-post", "POST", REPLIES.replace("{id}", "ab" * 32), 404, {"message": "hi"}),
+        case("reply-bad-id", "POST", REPLIES.replace("{id}", "xyz"), 404, {"message": "hi"}),
+        case("replies-no-token", "GET", REPLIES, 401, code="unauthorized"),
+        case("replies-wrong-token", "GET", REPLIES, 403, headers=(("Authorization", "Bearer x"),), code="forbidden"),
+        case("replies-unknown-post", "GET", REPLIES.replace("{id}", "ab" * 32), 404, auth=True),
+        case("reply-cross-site", "POST", REPLIES, 403, {"message": "hi"}, headers=EVIL, code="cross_site"),
+        case("flag-bad-reason", "POST", FLAGS, 422, {"reason": "ugly"}, code="invalid_flag"),
+        case("flag-note-501", "POST", FLAGS, 422, {"reason": "other", "note": "x" * 501}, code="invalid_note"),
+        case("flag-not-object", "POST", FLAGS, 400, b"[]", raw=True, code="bad_json"),
+        case("flag-form", "POST", FLAGS, 415, b"reason=spam", raw=True, content_type=FORM),
+        case("flag-cross-site-form", "POST", FLAGS, 403, b"reason=spam", raw=True, content_type=FORM, headers=EVIL,
+             code="cross_site"),
+        case("matches-limit-0", "GET", "/api/v1/records/{id}/matches?limit=0", 400, code="bad_query"),
+        case("matches-unknown", "GET", "/api/v1/records/" + "ab" * 32 + "/matches", 404, code="not_found"),
+        case("report-weeks-0", "GET", "/api/v1/report?weeks=0", 400, code="bad_query"),
+        case("report-csv-weeks-99", "GET", "/api/v1/report.csv?weeks=99", 400, code="bad_query"),
+        case("organizer-unanswered-no-token", "GET", "/api/v1/organizer/unanswered", 401, code="unauthorized"),
+        case("organizer-flags-wrong-token", "GET", "/api/v1/organizer/flags", 403, headers=admin_free),
+        case("organizer-remove-manage-token", "POST", "/api/v1/organizer/removals", 403, {"id": "ab" * 32,
+             "reason": "spam"}, auth=True, code="forbidden"),
+        case("post-from-another-site", "POST", RECORDS, 403, need(), headers=EVIL, code="cross_site"),
+        case("status-from-another-site", "POST", STATUS, 403, {"status": "withdrawn"}, auth=True, headers=EVIL,
+             code="cross_site"),
+    ]  # fmt: skip
+    return cases
+
+
+CASES = [*post_cases(), *status_cases(), *edit_cases(), *query_cases(), *route_cases(), *community_cases()]
 
 
 @dataclass

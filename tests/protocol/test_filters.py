@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from crypto import NodeIdentity
-from protocol.errors import RecordInvalid
+from protocol.errors import DecodeError, RecordInvalid
 from protocol.filters import SyncFilter
+from protocol.peerwire import filter_from_wire
 from protocol.records import DEFAULT_TTL, build_record
 
 NOW = 1_800_000_000
@@ -94,3 +95,13 @@ def test_bad_filters() -> None:
         SyncFilter(areas=("u4pruv",))
     with pytest.raises(RecordInvalid):
         SyncFilter.serving(frozenset({"need"}), tuple(f"u{c}{d}" for c in "0123456789" for d in "0123456789"))
+
+
+def test_a_peers_filter_may_name_kinds_this_node_does_not_know() -> None:
+    # A newer peer serving a kind we lack must still peer; we simply hold none of it.
+    theirs = filter_from_wire({"kinds": ["need", "event", "reply"], "areas": ["u4"]})
+    assert theirs == SyncFilter(frozenset({"need", "reply"}), ("u4",))
+    with pytest.raises(DecodeError):
+        filter_from_wire({"kinds": ["need"] * 17, "areas": None})
+    with pytest.raises(DecodeError):
+        filter_from_wire({"kinds": ["need", 5], "areas": None})
