@@ -24,6 +24,7 @@ from aiohttp import web
 
 from crypto import NodeIdentity
 from node import admin_api, api, peer_api
+from node import web as page
 from node.config import NodeConfig
 from node.datadir import DataDirError, read_admin_token
 from node.errors import Handler, error_middleware
@@ -120,6 +121,7 @@ def create_app(
     app.router.add_routes(api.routes)
     app.router.add_routes(peer_api.routes)
     app.router.add_routes(admin_api.routes)
+    app.router.add_routes(page.routes)
     return app
 
 
