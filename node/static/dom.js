@@ -1,5 +1,5 @@
 // Building the page from data, safely: every piece of text goes through
-// textContent or a text node, never innerHTML, so nothing a member typed can
+// textContent or a text node, never parsed as HTML, so nothing a member typed can
 // become markup or script.
 import { t } from "./i18n.js?v=__V__";
 

@@ -1,6 +1,6 @@
 // Every string the page shows, in one table: English and Spanish. The
 // language comes from the member's choice (remembered in localStorage), else
-// from the browser's languages, else English. t("key", {name: value}) fills
+// from the browser's languages, else English. t(key, {name: value}) fills
 // {name} placeholders; a missing key falls back to English, then to the key.
 export const LANGUAGES = [["en", "English"], ["es", "Español"]];
 export const CATEGORIES = ["food", "housing", "clothing", "health", "transport", "childcare", "household", "learning", "company", "tools", "other"];
