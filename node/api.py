@@ -137,7 +137,7 @@ async def post_record(request: web.Request) -> web.Response:
 @routes.get("/api/v1/records")
 async def search_records(request: web.Request) -> web.Response:
     params = request.query
-    allowed = {"kind", "category", "area", "status", "q", "limit", "cursor", "order"}
+    allowed = {"kind", "category", "area", "status", "urgency", "language", "q", "limit", "cursor", "order"}
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
@@ -146,11 +146,16 @@ async def search_records(request: web.Request) -> web.Response:
     limit_text = params.get("limit", "50")
     if not re.fullmatch(r"[0-9]{1,6}", limit_text):
         raise ApiError(400, "bad_query", "limit must be a whole number from 1 to 500")
+    urgencies = tuple(u for value in params.getall("urgency", []) for u in value.split(",") if u)
+    if len(urgencies) > 8:
+        raise ApiError(400, "bad_query", "urgency: at most 4 values (low, normal, high, urgent)")
     query = Query(
         kinds=kinds,
         category=params.get("category") or None,
         area=params.get("area") or None,
         statuses=statuses,
+        urgencies=tuple(dict.fromkeys(urgencies)),
+        language=params.get("language") or None,
         text=params.get("q") or None,
         order=params.get("order", "newest"),  # type: ignore[arg-type]
         limit=int(limit_text),

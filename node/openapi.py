@@ -76,6 +76,11 @@ def openapi_document() -> dict[str, Any]:
                         _query("category", _STR),
                         _query("area", {**_STR, "description": "geohash prefix"}),
                         _query("status", {"type": "string", "enum": ["open", "claimed", "fulfilled", "withdrawn"]}),
+                        _query(
+                            "urgency",
+                            {**_STR, "description": "low, normal, high, urgent: repeat or comma-separate for several"},
+                        ),
+                        _query("language", {**_STR, "description": "a language tag; 'pt' also finds 'pt-br'"}),
                         _query("q", {**_STR, "maxLength": 200, "description": "words to search for"}),
                         _query("order", {"type": "string", "enum": ["newest", "urgency"]}),
                         _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),

@@ -1,4 +1,4 @@
-"""Signed records: what an offer, a need and a node profile are on the wire.
+"""Signed records: what an offer, a need, a node profile and a reply are on the wire.
 
 A record travels as the canonical msgpack array ``[payload, signature]``:
 ``payload`` is the canonical msgpack map of its fields (as ``bin``), and the
@@ -32,7 +32,7 @@ from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, SignatureInvalid
 
 FORMAT_VERSION = 1
-KINDS = ("need", "offer", "node")
+KINDS = ("need", "offer", "node", "reply")
 POST_KINDS = ("need", "offer")
 STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
 TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
@@ -43,6 +43,12 @@ DAY = 86_400
 DEFAULT_TTL = 30 * DAY
 MAX_TTL = 90 * DAY
 MAX_FUTURE_SKEW = 10 * 60
+MAX_REPLY_TTL = 30 * DAY
+MAX_SEALED_BYTES = 7680
+"""A sealed reply's ciphertext, so a whole reply stays under MAX_RECORD_BYTES:
+2000 characters of message and 500 of contact fit in any script of up to 3
+UTF-8 bytes a character; longer text is refused with a clear error."""
+MIN_SEALED_BYTES = 49  # version byte, ephemeral key and tag: an empty box
 
 # Which status may follow which in a newer version. Tombstones are final.
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -56,7 +62,12 @@ _ENVELOPE_LIMITS = Limits(
     max_size=MAX_RECORD_BYTES, max_str=0, max_bin=MAX_RECORD_BYTES, max_array=2, max_map=0, max_depth=1
 )
 _PAYLOAD_LIMITS = Limits(
-    max_size=MAX_RECORD_BYTES, max_str=MAX_RECORD_BYTES, max_bin=32, max_array=32, max_map=24, max_depth=2
+    max_size=MAX_RECORD_BYTES,
+    max_str=MAX_RECORD_BYTES,
+    max_bin=MAX_SEALED_BYTES,
+    max_array=32,
+    max_map=24,
+    max_depth=2,
 )
 
 _RECORD_PREFIX_LEN = len(signing_message(Domain.RECORD, b""))
@@ -66,6 +77,7 @@ _POST_OPTIONAL = frozenset({"details", "tags", "quantity", "urgency", "needed_by
 _NEED_OPTIONAL = _POST_OPTIONAL | {"give_back"}
 _NODE_REQUIRED = frozenset({*_COMMON, "name", "areas", "urls", "seal_key"})
 _NODE_OPTIONAL = frozenset({"kinds"})
+_REPLY_FIELDS = frozenset({*_COMMON, "to", "about", "area", "sealed"})
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -212,6 +224,8 @@ def _validate(body: dict[str, Value]) -> str:
     kind = f.choice("kind", body.get("kind"), KINDS)
     if kind == "node":
         required, allowed = _NODE_REQUIRED, _NODE_REQUIRED | _NODE_OPTIONAL
+    elif kind == "reply":
+        required = allowed = _REPLY_FIELDS
     else:
         required = _POST_REQUIRED
         allowed = required | (_NEED_OPTIONAL if kind == "need" else _POST_OPTIONAL)
@@ -233,6 +247,11 @@ def _validate(body: dict[str, Value]) -> str:
         raise f.invalid("expires_at", "lifetime_too_long", f"a record may live at most {MAX_TTL // DAY} days")
     if kind == "node":
         _validate_node(body)
+        return "open"
+    if kind == "reply":
+        if expires - created > MAX_REPLY_TTL:
+            raise f.invalid("expires_at", "lifetime_too_long", f"a reply may live at most {MAX_REPLY_TTL // DAY} days")
+        _validate_reply(body)
         return "open"
     return _validate_post(body)
 
@@ -268,6 +287,17 @@ def _validate_node(body: dict[str, Value]) -> None:
     f.key32("seal_key", body["seal_key"])
     if "kinds" in body:
         f.unique_list("kinds", body["kinds"], lambda n, v: f.choice(n, v, POST_KINDS), max_items=2, min_items=1)
+
+
+def _validate_reply(body: dict[str, Value]) -> None:
+    f.key32("to", body["to"])
+    f.key32("about", body["about"])
+    f.geohash("area", body["area"])
+    sealed = body["sealed"]
+    if not isinstance(sealed, bytes):
+        raise f.invalid("sealed", "wrong_type", "must be bytes")
+    if not MIN_SEALED_BYTES <= len(sealed) <= MAX_SEALED_BYTES:
+        raise f.invalid("sealed", "bad_sealed", f"must be {MIN_SEALED_BYTES} to {MAX_SEALED_BYTES} bytes")
 
 
 class Signer(Protocol):

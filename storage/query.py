@@ -43,6 +43,10 @@ class Query:
     area: str | None = None
     """A geohash prefix: 'u4' finds everything in u4pru, u4prv..."""
     statuses: tuple[str, ...] = ("open", "claimed")
+    urgencies: tuple[str, ...] = ()
+    """Empty: any urgency (a post without one counts as normal)."""
+    language: str | None = None
+    """A language tag: posts listing it, or a regional form of it ('pt' finds 'pt-br')."""
     text: str | None = None
     author: bytes | None = None
     order: Order = "newest"
@@ -60,6 +64,10 @@ class Query:
                 f.slug("category", self.category)
             if self.area is not None:
                 f.geohash("area", self.area)
+            for urgency in self.urgencies:
+                f.choice("urgency", urgency, f.URGENCIES)
+            if self.language is not None:
+                f.language("language", self.language)
         except RecordInvalid as exc:
             raise InvalidQuery(str(exc)) from None
         if not self.kinds or not self.statuses:
@@ -125,6 +133,12 @@ def build_sql(query: Query, now: int) -> tuple[str, list[object]]:
         # Geohash characters sort below '~', so this range is exactly the prefix.
         where.append("area >= ? AND area < ?")
         params.extend([query.area, query.area + "~"])
+    if query.urgencies:
+        where.append(f"urgency IN ({','.join('?' * len(query.urgencies))})")
+        params.extend(URGENCY_RANK[u] for u in query.urgencies)
+    if query.language is not None:
+        where.append("(instr(languages, ?) > 0 OR instr(languages, ?) > 0)")
+        params.extend([f" {query.language} ", f" {query.language}-"])
     if query.author is not None:
         where.append("author = ?")
         params.append(query.author)

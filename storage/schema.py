@@ -21,7 +21,7 @@ the ``user_version`` bump; add new ones at the end, never edit old ones.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -106,5 +106,55 @@ MIGRATIONS: dict[int, list[str]] = {
             banned_until  INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID
         """,
+    ],
+    # The member web page (issue 5). On records: the languages of a post
+    # (" en es ", spaced so a tag is matched whole), filled for older rows by
+    # the store after this migration; when the address was first seen open
+    # (the first version's created_at, kept across versions; NULL when the
+    # first version this node saw was already a tombstone, so the report
+    # never invents a fulfilment time); and for replies, the post they are
+    # about and the node they are sealed to. ``own_versions`` remembers every
+    # version id of this node's own posts, so a reply about an older version
+    # still reaches the poster. ``removals`` are an organizer's decisions
+    # (no version of the address is kept again); ``flags`` are members'.
+    5: [
+        "ALTER TABLE records ADD COLUMN languages TEXT",
+        "ALTER TABLE records ADD COLUMN opened_at INTEGER",
+        "ALTER TABLE records ADD COLUMN about BLOB",
+        "ALTER TABLE records ADD COLUMN recipient BLOB",
+        "UPDATE records SET opened_at = created_at WHERE status NOT IN ('fulfilled', 'withdrawn')",
+        "CREATE INDEX records_about ON records(about) WHERE about IS NOT NULL",
+        # Covers every column the community report reads: it never visits the table.
+        "CREATE INDEX records_report ON records(kind, expires_at, status, category, area, opened_at, created_at)",
+        """
+        CREATE TABLE own_versions (
+            id      BLOB PRIMARY KEY,
+            author  BLOB NOT NULL,
+            kind    TEXT NOT NULL,
+            slot    TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX own_versions_address ON own_versions(author, kind, slot)",
+        """
+        CREATE TABLE removals (
+            author      BLOB NOT NULL,
+            kind        TEXT NOT NULL,
+            slot        TEXT NOT NULL,
+            record_id   BLOB NOT NULL,
+            reason      TEXT NOT NULL,
+            removed_at  INTEGER NOT NULL,
+            PRIMARY KEY (author, kind, slot)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE flags (
+            n           INTEGER PRIMARY KEY,
+            record_id   BLOB NOT NULL,
+            reason      TEXT NOT NULL,
+            note        TEXT NOT NULL,
+            flagged_at  INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX flags_record ON flags(record_id)",
     ],
 }

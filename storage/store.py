@@ -90,6 +90,7 @@ class _Current:
     purge_at: int
     status: str
     raw: bytes
+    opened_at: int | None
 
     @property
     def version_key(self) -> VersionKey:
@@ -102,12 +103,22 @@ class _PutJob:
     now: int
     future: asyncio.Future[list[PutOutcome]]
     token_hash: bytes | None = None  # for put_own: saved with the record, in its transaction
+    own: bool = False  # a version of this node's own post: its id goes in own_versions
 
 
 @dataclass
 class _SweepJob:
     now: int
     future: asyncio.Future[int]
+
+
+@dataclass
+class _RemoveJob:
+    address: tuple[bytes, str, str]
+    record_id: bytes
+    reason: str
+    now: int
+    future: asyncio.Future[bool]
 
 
 class _Stop:
@@ -131,6 +142,23 @@ def id_key(record_id: bytes) -> int:
     return int.from_bytes(record_id[:8], "big", signed=True)
 
 
+def languages_column(fields: Mapping[str, Any]) -> str | None:
+    """A post's languages as " en pt-br ": a search for one tag matches it whole."""
+    languages = fields.get("languages")
+    return f" {' '.join(str(t) for t in languages)} " if languages else None
+
+
+async def _fill_languages(db: aiosqlite.Connection) -> None:
+    """Migration 5's data step: the languages column of rows stored before it."""
+    rows = await db.execute_fetchall("SELECT seq, raw FROM records WHERE kind IN ('need', 'offer')")
+    updates = []
+    for seq, raw in rows:
+        column = languages_column(parse_record(bytes(raw), validate=False).fields)
+        if column is not None:
+            updates.append((column, seq))
+    await db.executemany("UPDATE records SET languages = ? WHERE seq = ?", updates)
+
+
 def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """The (title, body, tags) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
@@ -150,7 +178,9 @@ class RecordStore:
         self.config = config
         self._writer_db = writer
         self._reader_db = reader
-        self._queue: asyncio.Queue[_PutJob | _SweepJob | _Stop] = asyncio.Queue()
+        self._queue: asyncio.Queue[_PutJob | _SweepJob | _RemoveJob | _Stop] = asyncio.Queue()
+        self._removed: set[tuple[bytes, str, str]] = set()
+        """Addresses an organizer removed: no version of them is stored again."""
         self._next_seq = 1
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -181,6 +211,8 @@ class RecordStore:
                 await writer.close()
                 raise
         store = cls(path, writer, reader, config)
+        rows = await store._fetch("SELECT author, kind, slot FROM removals")
+        store._removed = {(bytes(r[0]), str(r[1]), str(r[2])) for r in rows}
         store._task = asyncio.create_task(store._run_writer(), name=f"record-writer {path}")
         return store
 
@@ -226,6 +258,8 @@ class RecordStore:
             try:
                 for statement in schema.MIGRATIONS[target]:
                     await db.execute(statement)
+                if target == 5:
+                    await _fill_languages(db)
                 await db.execute(f"PRAGMA user_version = {target}")
                 await db.execute("COMMIT")
             except BaseException:
@@ -264,14 +298,27 @@ class RecordStore:
     async def put(self, record: Record, now: int) -> PutOutcome:
         return (await self.put_many([record], now))[0]
 
-    async def put_own(self, record: Record, token_hash: bytes, now: int) -> PutOutcome:
+    async def put_own(self, record: Record, token_hash: bytes | None, now: int) -> PutOutcome:
         """Store a record this node signed for a member, with the hash of its
-        manage token, in one transaction: a post is never stored unmanageable."""
+        manage token, in one transaction: a post is never stored unmanageable.
+        ``token_hash=None``: a new version of a post that has its token already."""
         if self._closed:
             raise StoreClosed("the record store is closed")
         future: asyncio.Future[list[PutOutcome]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_PutJob([record], now, future, token_hash))
+        await self._queue.put(_PutJob([record], now, future, token_hash, own=True))
         return (await future)[0]
+
+    async def remove(self, address: tuple[bytes, str, str], record_id: bytes, reason: str, now: int) -> bool:
+        """An organizer's removal: the address's row is deleted and no version of
+        it is stored again. True if a row was deleted (False: already gone)."""
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_RemoveJob(address, record_id, reason, now, future))
+        return await future
+
+    def is_removed(self, address: tuple[bytes, str, str]) -> bool:
+        return address in self._removed
 
     async def manage_token_hash(self, author: bytes, kind: str, slot: str) -> bytes | None:
         rows = await self._fetch(
@@ -288,7 +335,7 @@ class RecordStore:
         return await future
 
     async def _run_writer(self) -> None:
-        held: _PutJob | _SweepJob | _Stop | None = None  # taken from the queue, not yet run
+        held: _PutJob | _SweepJob | _RemoveJob | _Stop | None = None  # taken from the queue, not yet run
         while True:
             job = held if held is not None else await self._queue.get()
             held = None
@@ -296,6 +343,9 @@ class RecordStore:
                 return
             if isinstance(job, _SweepJob):
                 await self._settle([job], self._sweep_rows(job.now))
+                continue
+            if isinstance(job, _RemoveJob):
+                await self._settle([job], self._remove_rows(job))
                 continue
             jobs = [job]
             count = len(job.records)
@@ -308,7 +358,7 @@ class RecordStore:
                 count += len(more.records)
             await self._settle(jobs, self._write(jobs))
 
-    async def _settle(self, jobs: Sequence[_PutJob | _SweepJob], work: Awaitable[Any]) -> None:
+    async def _settle(self, jobs: Sequence[_PutJob | _SweepJob | _RemoveJob], work: Awaitable[Any]) -> None:
         """Run one transaction and hand its results (or its error) to every waiter."""
         try:
             with _translate(self.path):
@@ -320,7 +370,7 @@ class RecordStore:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
-        if isinstance(jobs[0], _SweepJob):
+        if isinstance(jobs[0], _SweepJob | _RemoveJob):
             if not jobs[0].future.done():  # its caller may have been cancelled
                 jobs[0].future.set_result(result)
             return
@@ -345,7 +395,7 @@ class RecordStore:
         current = await self._current_versions({r.address for r, _ in work})
         outcomes: list[PutOutcome] = []
         deletes: list[_Current] = []
-        inserts: dict[tuple[bytes, str, str], tuple[Record, int]] = {}
+        inserts: dict[tuple[bytes, str, str], tuple[Record, int, int | None]] = {}
         for record, now in work:
             outcome = self._decide(record, now, current, deletes, inserts)
             outcomes.append(outcome)
@@ -357,6 +407,15 @@ class RecordStore:
         ]
         if tokens:
             await db.executemany("INSERT OR REPLACE INTO manage_tokens VALUES (?, ?, ?, ?)", tokens)
+        own = [
+            (record.id, *record.address)
+            for job in jobs
+            if job.own
+            for record in job.records
+            if inserts.get(record.address, (None,))[0] is record
+        ]
+        if own:
+            await db.executemany("INSERT OR IGNORE INTO own_versions VALUES (?, ?, ?, ?)", own)
         await db.execute("COMMIT")
         return outcomes
 
@@ -366,8 +425,10 @@ class RecordStore:
         now: int,
         current: dict[tuple[bytes, str, str], _Current],
         deletes: list[_Current],
-        inserts: dict[tuple[bytes, str, str], tuple[Record, int]],
+        inserts: dict[tuple[bytes, str, str], tuple[Record, int, int | None]],
     ) -> PutOutcome:
+        if record.address in self._removed:
+            return PutOutcome("rejected", record.id, "removed")
         old = current.get(record.address)
         if old is not None and old.id == record.id:
             return PutOutcome("duplicate", record.id)
@@ -376,6 +437,9 @@ class RecordStore:
         if record.created_at > now + MAX_FUTURE_SKEW:
             return PutOutcome("rejected", record.id, "from_future")
         purge_at = record.expires_at
+        # When the post was first seen open: kept across versions; unknown when
+        # the first version seen here is already a tombstone.
+        opened_at = None if record.is_tombstone else record.created_at
         if old is not None:
             if not replaces(record.version_key, old.version_key):
                 return PutOutcome("superseded", record.id)
@@ -384,10 +448,12 @@ class RecordStore:
             # The row outlives every version it replaced, so a late copy of
             # one of them meets it and is turned away as superseded.
             purge_at = max(purge_at, old.purge_at)
+            if old.opened_at is not None:
+                opened_at = old.opened_at
         current[record.address] = _Current(
-            None, record.id, record.created_at, record.expires_at, purge_at, record.status, record.raw
+            None, record.id, record.created_at, record.expires_at, purge_at, record.status, record.raw, opened_at
         )
-        inserts[record.address] = (record, purge_at)
+        inserts[record.address] = (record, purge_at, opened_at)
         return PutOutcome("accepted", record.id, replaced=old.id if old else None)
 
     async def _current_versions(self, addresses: set[tuple[bytes, str, str]]) -> dict[tuple[bytes, str, str], _Current]:
@@ -400,17 +466,17 @@ class RecordStore:
                 # VALUES as the outer loop of a join makes each address an index
                 # lookup; a row-value IN (VALUES ...) would scan the whole index.
                 "SELECT r.seq, r.id, r.created_at, r.expires_at, r.purge_at, r.status, r.raw, r.author, r.kind, "
-                f"r.slot FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
+                f"r.slot, r.opened_at FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
                 "ON r.author = v.column1 AND r.kind = v.column2 AND r.slot = v.column3",
                 params,
             )
             for row in rows:
                 found[(bytes(row[7]), row[8], row[9])] = _Current(
-                    row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6])
+                    row[0], bytes(row[1]), row[2], row[3], row[4], row[5], bytes(row[6]), row[10]
                 )
         return found
 
-    async def _apply(self, deletes: list[_Current], inserts: list[tuple[Record, int]]) -> None:
+    async def _apply(self, deletes: list[_Current], inserts: list[tuple[Record, int, int | None]]) -> None:
         db = self._writer_db
         if deletes:
             await self._delete_rows([(row.seq, row.raw) for row in deletes if row.seq is not None])
@@ -418,7 +484,7 @@ class RecordStore:
             return
         rows = []
         fts_rows = []
-        for record, purge_at in inserts:
+        for record, purge_at, opened_at in inserts:
             seq = self._next_seq
             self._next_seq += 1
             rows.append(
@@ -437,12 +503,17 @@ class RecordStore:
                     record.get("area"),
                     URGENCY_RANK.get(record.get("urgency", "normal"), 1),
                     record.raw,
+                    languages_column(record.fields),
+                    opened_at,
+                    record.get("about"),
+                    record.get("to"),
                 )
             )
             fts_rows.append((seq, *fts_values(record.fields)))
         await db.executemany(
             "INSERT INTO records (seq, id, id_key, author, kind, slot, created_at, expires_at, purge_at, status, "
-            "category, area, urgency, raw) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "category, area, urgency, raw, languages, opened_at, about, recipient) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         await db.executemany("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)", fts_rows)
@@ -466,12 +537,30 @@ class RecordStore:
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
             await self._delete_rows(doomed)
-            await db.execute(
-                "DELETE FROM manage_tokens WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
-                "manage_tokens.author AND r.kind = manage_tokens.kind AND r.slot = manage_tokens.slot)"
-            )
+            for table in ("manage_tokens", "own_versions"):
+                await db.execute(
+                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
+                    f"{table}.author AND r.kind = {table}.kind AND r.slot = {table}.slot)"
+                )
         await db.execute("COMMIT")
         return len(doomed)
+
+    async def _remove_rows(self, job: _RemoveJob) -> bool:
+        db = self._writer_db
+        await db.execute("BEGIN IMMEDIATE")
+        rows = await db.execute_fetchall(
+            "SELECT seq, raw FROM records WHERE author = ? AND kind = ? AND slot = ?", job.address
+        )
+        doomed = [(int(row[0]), bytes(row[1])) for row in rows]
+        if doomed:
+            await self._delete_rows(doomed)
+        await db.execute(
+            "INSERT OR REPLACE INTO removals VALUES (?, ?, ?, ?, ?, ?)",
+            (*job.address, job.record_id, job.reason, job.now),
+        )
+        await db.execute("COMMIT")
+        self._removed.add(job.address)
+        return bool(doomed)
 
     # -- reads ----------------------------------------------------------------
 
