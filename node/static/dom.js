@@ -66,7 +66,9 @@ export function errorText(err) {
 export function date(iso) {
   if (!iso) return "";
   const d = new Date(iso);
-  return isNaN(d) ? "" : d.toLocaleDateString(document.documentElement.lang, { dateStyle: "medium" });
+  // A bare date (needed-by) is midnight UTC: show that day wherever the reader is.
+  const options = { dateStyle: "medium", timeZone: iso.endsWith("T00:00:00Z") ? "UTC" : undefined };
+  return isNaN(d) ? "" : d.toLocaleDateString(document.documentElement.lang, options);
 }
 
 // Copies text, with the older selection fallback where the clipboard API is missing.
