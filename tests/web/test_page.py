@@ -165,9 +165,17 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
     node = start_node(tmp_path / "r", "Report test")
     try:
         for n in range(6):
-            call(f"{node.url}/api/v1/records", "POST", {"kind": "need", "title": f"Groceries {n}", "category": "food", "area": "u4pru"})
+            call(
+                f"{node.url}/api/v1/records",
+                "POST",
+                {"kind": "need", "title": f"Groceries {n}", "category": "food", "area": "u4pru"},
+            )
         for n in range(2):
-            call(f"{node.url}/api/v1/records", "POST", {"kind": "need", "title": f"Room {n}", "category": "housing", "area": "u4pru"})
+            call(
+                f"{node.url}/api/v1/records",
+                "POST",
+                {"kind": "need", "title": f"Room {n}", "category": "housing", "area": "u4pru"},
+            )
         report = call(f"{node.url}/api/v1/report")
         assert isinstance(report, dict)
         by_category = {row["category"]: row for row in report["by_category"]}
@@ -205,7 +213,13 @@ def test_the_organizer_view_with_the_admin_token(browser: Browser, node_a: Node)
     answer = call(
         f"{node_a.url}/api/v1/records",
         "POST",
-        {"kind": "need", "title": "Ride to the clinic on Tuesday", "category": "transport", "area": "u4pru", "urgency": "urgent"},
+        {
+            "kind": "need",
+            "title": "Ride to the clinic on Tuesday",
+            "category": "transport",
+            "area": "u4pru",
+            "urgency": "urgent",
+        },
     )
     assert isinstance(answer, dict)
     record_id = answer["record"]["id"]

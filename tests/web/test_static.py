@@ -133,7 +133,8 @@ def test_every_file_the_page_refers_to_is_served() -> None:
     assert on_disk == served, "node/static and the allow-list in node/web.py differ"
     for name in page.FILES:
         text = (STATIC / name).read_text()
-        for ref in re.findall(r"""(?:from |import\(|href=|src=)["'](?:\./|/static/)([\w.-]+?)(?:\?v=__V__)?["']""", text):
+        refs = re.findall(r"""(?:from |import\(|href=|src=)["'](?:\./|/static/)([\w.-]+?)(?:\?v=__V__)?["']""", text)
+        for ref in refs:
             assert ref in served, f"{name} refers to {ref}, which is not served"
         for ref in re.findall(r"""["'](?:\./|/static/)([\w-]+\.(?:js|css))""", text):
             assert f"{ref}?v=__V__" in text, f"{name} refers to {ref} without the version placeholder"
