@@ -201,7 +201,7 @@ async def _authorised(request: web.Request) -> Record:
 async def _save_version(request: web.Request, old: Record, changes: dict[str, Any]) -> web.Response:
     moment = now()
     record = new_version(request.app[IDENTITY], old, moment, changes)
-    outcome = await request.app[STORE].put(record, moment)
+    outcome = await request.app[STORE].put_own(record, None, moment)
     if outcome.status != "accepted":
         raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)

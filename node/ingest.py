@@ -26,7 +26,9 @@ from storage import RecordStore
 
 log = logging.getLogger("mutualaid.ingest")
 # Rejections an honest peer can cause (clocks, races, our own limits and policy).
-_NOT_THE_PEERS_FAULT = frozenset({"expired", "from_future", "rate_limited", "blocked_author", "not_served"})
+_NOT_THE_PEERS_FAULT = frozenset(
+    {"expired", "from_future", "rate_limited", "blocked_author", "not_served", "removed"}
+)
 
 
 def _verify_all(records: Sequence[Record]) -> list[bool]:

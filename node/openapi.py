@@ -157,6 +157,8 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         }
+        | _community_paths(record_ref)
+        | _organizer_paths(record_ref)
         | _admin_paths()
         | _peer_paths()
         | web.openapi_paths(),
@@ -219,6 +221,241 @@ def openapi_document() -> dict[str, Any]:
                         "tags": {"type": "array", "items": _STR},
                         "languages": {"type": "array", "items": _STR},
                     },
+                },
+            },
+        },
+    }
+
+
+def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
+    """Replies, matches, flags and the report (node/replies.py, matches.py, organizer.py, report.py)."""
+    errors = {code: _ERROR for code in ("400", "404", "409", "413", "415", "422")}
+    count = {"type": ["integer", "null"], "description": "null: fewer than 5"}
+    rows = {
+        name: {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {key: _STR, "needs": count, "offers": count, "fulfilled": count},
+            },
+        }
+        for name, key in (("by_category", "category"), ("by_area", "area"), ("by_week", "week"))
+    }
+    report = {
+        "type": "object",
+        "properties": {
+            "generated_at": {"type": "string", "format": "date-time"},
+            "weeks": {"type": "integer"},
+            "suppressed_below": {"type": "integer"},
+            "totals": {
+                "type": "object",
+                "properties": {k: count for k in ("needs", "offers", "fulfilled_needs", "open_needs")},
+            },
+            **rows,
+            "fulfilment": {
+                "type": "object",
+                "properties": {"fulfilled": count, "median_days": {"type": ["number", "null"]}},
+            },
+            "outrun": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"category": _STR, "needs": count, "offers": count}},
+            },
+        },
+    }
+    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 52, "default": 12})
+    return {
+        "/api/v1/records/{id}/replies": {
+            "post": {
+                "summary": "Reply privately to a post: sealed at once to the poster's node",
+                "parameters": [_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["message"],
+                        "properties": {
+                            "message": {"type": "string", "minLength": 1, "maxLength": 2000},
+                            "contact": {"type": ["string", "null"], "maxLength": 500},
+                        },
+                    }
+                ),
+                "responses": {
+                    "202": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "reply": {
+                                    "type": "object",
+                                    "properties": {
+                                        "id": _STR,
+                                        "delivered": {"type": "string", "enum": ["direct", "network"]},
+                                    },
+                                }
+                            },
+                        }
+                    ),
+                    **errors,
+                },
+            },
+            "get": {
+                "summary": "Read the replies to a post (opened here, with its manage token)",
+                "parameters": [_ID],
+                "security": _bearer(),
+                "responses": {
+                    "200": _json(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "replies": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "id": _STR,
+                                            "message": _STR,
+                                            "contact": _STR,
+                                            "sent_at": {"type": "string", "format": "date-time"},
+                                        },
+                                    },
+                                }
+                            },
+                        }
+                    ),
+                    **{code: _ERROR for code in ("401", "403", "404")},
+                },
+            },
+        },
+        "/api/v1/records/{id}/matches": {
+            "get": {
+                "summary": "Open posts of the other kind that fit this one, best first",
+                "parameters": [_ID, _query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10})],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"records": {"type": "array", "items": record_ref}}}),
+                    "400": _ERROR,
+                    "404": _ERROR,
+                },
+            }
+        },
+        "/api/v1/records/{id}/flags": {
+            "post": {
+                "summary": "Flag a post for this node's organizers",
+                "parameters": [_ID],
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["reason"],
+                        "properties": {
+                            "reason": {"type": "string", "enum": ["spam", "abuse", "personal_info", "other"]},
+                            "note": {"type": ["string", "null"], "maxLength": 500},
+                        },
+                    }
+                ),
+                "responses": {
+                    "201": _json({"type": "object", "properties": {"flagged": {"type": "boolean"}}}),
+                    "429": _ERROR,
+                    **errors,
+                },
+            }
+        },
+        "/api/v1/report": {
+            "get": {
+                "summary": "The community needs report (counts under 5 are null)",
+                "parameters": [weeks],
+                "responses": {"200": _json(report), "400": _ERROR},
+            }
+        },
+        "/api/v1/report.csv": {
+            "get": {
+                "summary": "The community needs report as CSV (counts under 5 are <5)",
+                "parameters": [weeks],
+                "responses": {"200": {"description": "ok", "content": {"text/csv": {}}}, "400": _ERROR},
+            }
+        },
+    }
+
+
+def _organizer_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
+    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
+    errors = {code: _ERROR for code in ("400", "401", "403")}
+    limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+    unanswered = {
+        "allOf": [
+            record_ref,
+            {"type": "object", "properties": {"days_open": {"type": "integer"}, "replies": {"type": "integer"}}},
+        ]
+    }
+    flag = {
+        "type": "object",
+        "properties": {
+            "record": {"oneOf": [record_ref, {"type": "null"}]},
+            "record_id": _STR,
+            "reason": _STR,
+            "note": _STR,
+            "flagged_at": {"type": "string", "format": "date-time"},
+            "count": {"type": "integer"},
+        },
+    }
+    removal = {
+        "type": "object",
+        "properties": {
+            "record_id": _STR,
+            "author": _STR,
+            "kind": _STR,
+            "slot": _STR,
+            "reason": _STR,
+            "removed_at": {"type": "string", "format": "date-time"},
+        },
+    }
+    return {
+        "/api/v1/organizer/unanswered": {
+            "get": {
+                "summary": "Open needs nobody has answered, most urgent then longest open first",
+                "security": admin,
+                "parameters": [limit],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"records": {"type": "array", "items": unanswered}}}),
+                    **errors,
+                },
+            }
+        },
+        "/api/v1/organizer/flags": {
+            "get": {
+                "summary": "Flags members raised, newest first",
+                "security": admin,
+                "parameters": [limit],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"flags": {"type": "array", "items": flag}}}),
+                    **errors,
+                },
+            }
+        },
+        "/api/v1/organizer/removals": {
+            "get": {
+                "summary": "Posts removed from this node, with the reasons",
+                "security": admin,
+                "parameters": [limit],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"removals": {"type": "array", "items": removal}}}),
+                    **errors,
+                },
+            },
+            "post": {
+                "summary": "Remove a post from this node (hidden from searches and peers, for good)",
+                "security": admin,
+                "requestBody": _body(
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["id", "reason"],
+                        "properties": {"id": _STR, "reason": {"type": "string", "minLength": 1, "maxLength": 300}},
+                    }
+                ),
+                "responses": {
+                    "201": _json({"type": "object", "properties": {"removal": removal}}),
+                    "404": _ERROR,
+                    **{code: _ERROR for code in ("413", "415", "422")},
+                    **errors,
                 },
             },
         },

@@ -14,10 +14,12 @@ from node.policy import Policy
 from protocol.records import Record
 from storage import RecordStore
 from storage.admin import AdminStore
+from storage.community import CommunityStore
 
 if TYPE_CHECKING:
     from node.gossip import Gossip
     from node.ingest import Ingestor
+    from node.replies import Delivery
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", NodeIdentity)
@@ -46,3 +48,5 @@ POLICY = web.AppKey("policy", Policy)
 ADMIN = web.AppKey("admin", AdminStore)
 ADMIN_TOKEN = web.AppKey("admin_token", str)
 PEER_KEY = web.RequestKey("peer_key", bytes)
+COMMUNITY = web.AppKey("community", CommunityStore)
+DELIVERY: web.AppKey[Delivery] = web.AppKey("delivery")

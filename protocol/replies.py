@@ -58,10 +58,18 @@ def context(to: bytes, about: bytes) -> bytes:
 
 def check_text(message: object, contact: object) -> tuple[str, str]:
     """The member's message (required) and contact (may be empty); RecordInvalid otherwise."""
-    text = f.text("message", message, max_chars=MAX_MESSAGE_CHARS, multiline=True)
+    text = _unicode("message", f.text("message", message, max_chars=MAX_MESSAGE_CHARS, multiline=True))
     if contact is None or contact == "":
         return text, ""
-    return text, f.text("contact", contact, max_chars=MAX_CONTACT_CHARS, multiline=True)
+    return text, _unicode("contact", f.text("contact", contact, max_chars=MAX_CONTACT_CHARS, multiline=True))
+
+
+def _unicode(field: str, value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON escapes can carry
+        raise f.invalid(field, "not_unicode", "is not valid Unicode text") from None
+    return value
 
 
 def plaintext(message: str, contact: str, sent_at: int) -> bytes:

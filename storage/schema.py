@@ -150,6 +150,9 @@ MIGRATIONS: dict[int, list[str]] = {
         CREATE TABLE flags (
             n           INTEGER PRIMARY KEY,
             record_id   BLOB NOT NULL,
+            author      BLOB NOT NULL,
+            kind        TEXT NOT NULL,
+            slot        TEXT NOT NULL,
             reason      TEXT NOT NULL,
             note        TEXT NOT NULL,
             flagged_at  INTEGER NOT NULL

@@ -1,0 +1,80 @@
+"""Match suggestions: on a need, the open offers that could meet it; on an offer,
+the open needs it could meet.
+
+Candidates come from ordinary member searches (so removed posts never show):
+the other kind, open, in the same coarse area (the first 3 geohash characters,
+~150 km), either in the same category or sharing a word of the title. Each is
+scored: same category 3, each shared title word 2, each further geohash
+character in common 1; best first, newest first among equals.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from aiohttp import web
+
+from node.api import _record_or_404
+from node.errors import ApiError
+from node.render import render
+from node.state import STORE
+from protocol.records import Record
+from storage import Query
+
+routes = web.RouteTableDef()
+MAX_MATCHES = 50
+CANDIDATES_PER_SEARCH = 100
+MAX_WORDS = 4
+AREA_PREFIX = 3
+_WORD = re.compile(r"\w{3,}", re.UNICODE)
+# Words too common in posts to say anything about a match (English and Spanish).
+_COMMON = frozenset(
+    {
+        *("the", "and", "for", "with", "from", "need", "needs", "offer", "offers", "can", "any", "some", "have"),
+        *("has", "our", "your", "para", "con", "los", "las", "una", "uno", "del", "por", "que", "necesito"),
+        "ofrezco",
+    }
+)
+
+
+def words(record: Record) -> set[str]:
+    return {w for w in _WORD.findall(str(record.get("title", "")).lower()) if w not in _COMMON}
+
+
+def score(post: Record, candidate: Record, post_words: set[str]) -> int:
+    points = 3 if candidate.get("category") == post.get("category") else 0
+    points += 2 * len(post_words & words(candidate))
+    mine, theirs = str(post.get("area", "")), str(candidate.get("area", ""))
+    common = 0
+    while common < min(len(mine), len(theirs)) and mine[common] == theirs[common]:
+        common += 1
+    return points + max(0, common - AREA_PREFIX)
+
+
+@routes.get("/api/v1/records/{id}/matches")
+async def matches(request: web.Request) -> web.Response:
+    limit_text = request.query.get("limit", "10")
+    if not re.fullmatch(r"[0-9]{1,3}", limit_text) or not 1 <= int(limit_text) <= MAX_MATCHES:
+        raise ApiError(400, "bad_query", f"limit must be a whole number from 1 to {MAX_MATCHES}")
+    unknown = sorted(set(request.query) - {"limit"})
+    if unknown:
+        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: limit")
+    post = await _record_or_404(request)
+    if post.kind not in ("need", "offer"):
+        raise ApiError(404, "not_found", "matches are for needs and offers")
+    other = "offer" if post.kind == "need" else "need"
+    area = str(post.get("area"))[:AREA_PREFIX]
+    post_words = words(post)
+    moment = int(time.time())
+    store = request.app[STORE]
+    base = {"kinds": (other,), "statuses": ("open",), "area": area, "limit": CANDIDATES_PER_SEARCH}
+    searches = [Query(category=str(post.get("category")), **base)]  # type: ignore[arg-type]
+    for word in sorted(post_words, key=len, reverse=True)[:MAX_WORDS]:
+        searches.append(Query(text=word, **base))  # type: ignore[arg-type]
+    found: dict[bytes, Record] = {}
+    for query in searches:
+        for record in (await store.query(query, moment)).records:
+            found[record.id] = record
+    ranked = sorted(found.values(), key=lambda r: (score(post, r, post_words), r.created_at), reverse=True)
+    return web.json_response({"records": [render(r) for r in ranked[: int(limit_text)]]})

@@ -1,0 +1,184 @@
+"""Private replies through the member API: sealed at once, opened only by the poster.
+
+``POST /api/v1/records/{id}/replies`` takes a member's message and how to reach
+them, seals both to the X25519 key in the post's author node's signed profile
+(held in the store), and signs the result as a ``reply`` record
+(``protocol.replies``). The clear text lives only in this request; nothing
+stores or logs it. The reply is stored here and published to the feed, so
+gossip carries it like any record (every node keeps the ciphertext; only the
+recipient can open it); when the recipient lists URLs in its profile, a
+background task also pushes it straight there, pinned to the recipient's key.
+The answer says ``direct`` when that push was accepted within a few seconds,
+``network`` otherwise (the push may still finish, and gossip carries it anyway).
+A reply to a post of this node itself is stored only.
+
+``GET /api/v1/records/{id}/replies`` with the post's manage token opens the
+replies sealed to this node about any version of the post, on read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from crypto import NodeIdentity, SealError
+from node.api import _authorised, _check_keys, _record_or_404
+from node.errors import ApiError, read_json_object
+from node.peer_client import PeerClient
+from node.render import iso
+from node.state import COMMUNITY, DELIVERY, FEED, IDENTITY, METRICS, STORE
+from protocol.errors import ProtocolError, RecordInvalid
+from protocol.records import NODE_PROFILE_SLOT, TOMBSTONE_STATUSES, Record
+from protocol.replies import ReplyText, build_reply, open_reply
+from storage.community import CommunityStore
+
+log = logging.getLogger("mutualaid.replies")
+routes = web.RouteTableDef()
+DIRECT_WAIT_S = 5.0
+"""How long a member waits for the direct push before hearing ``network``."""
+MAX_IN_FLIGHT = 32
+"""Direct pushes running at once; past it, a reply goes by gossip only."""
+PUSH_TIMEOUT_S = 20.0
+
+
+class Delivery:
+    """Background pushes of replies straight to their recipient node; owns its tasks."""
+
+    def __init__(self, identity: NodeIdentity) -> None:
+        self._identity = identity
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[bool]] = set()
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    def push(self, reply: Record, key: bytes, urls: list[str]) -> asyncio.Task[bool] | None:
+        """Start pushing ``reply`` to the node holding ``key`` at ``urls``; None if busy."""
+        if self._session is None or len(self._tasks) >= MAX_IN_FLIGHT or not urls:
+            return None
+        task = asyncio.create_task(self._push(reply, key, urls), name=f"reply push {reply.id.hex()[:16]}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _push(self, reply: Record, key: bytes, urls: list[str]) -> bool:
+        assert self._session is not None
+        for url in urls:
+            client = PeerClient(self._session, self._identity, url, pinned_key=key)
+            try:
+                async with asyncio.timeout(PUSH_TIMEOUT_S):
+                    outcomes = await client.push([reply.raw])
+            except Exception as exc:  # any failure: gossip still carries the reply
+                # The error names the URL and the failure's class, never the reply.
+                log.warning("direct reply push id=%s to %s failed: %s", reply.id.hex(), url, exc.__class__.__name__)
+                continue
+            if outcomes and outcomes[0] in ("accepted", "duplicate"):
+                log.info("reply id=%s delivered directly to %s", reply.id.hex(), url)
+                return True
+            log.warning("direct reply push id=%s to %s: %s", reply.id.hex(), url, (outcomes or ["none"])[0][:60])
+        return False
+
+
+COMMUNITY_DATABASE = web.AppKey("community_database", str)
+
+
+async def community_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Opens after the record store (which creates the schema), closes before it."""
+    app[COMMUNITY] = await CommunityStore.open(app[COMMUNITY_DATABASE])
+    app[DELIVERY] = Delivery(app[IDENTITY])
+    await app[DELIVERY].start()
+    try:
+        yield
+    finally:
+        await app[DELIVERY].stop()
+        await app[COMMUNITY].close()
+
+
+def now() -> int:
+    return int(time.time())
+
+
+async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[bytes, list[str]]:
+    """The post's author node's sealing key and URLs, from its signed profile."""
+    identity = request.app[IDENTITY]
+    if post.author == identity.public_key:
+        return identity.seal_public_key, []
+    profile = await request.app[STORE].get_by_address(post.author, "node", NODE_PROFILE_SLOT, moment)
+    if profile is None:
+        raise ApiError(
+            409, "no_profile", "this node does not hold the poster's node profile yet, so it cannot seal; try later"
+        )
+    return bytes(profile.get("seal_key")), [str(url) for url in profile.get("urls", [])]
+
+
+@routes.post("/api/v1/records/{id}/replies")
+async def send_reply(request: web.Request) -> web.Response:
+    post = await _record_or_404(request)
+    body = await read_json_object(request)
+    _check_keys(body, frozenset({"message", "contact"}))
+    if post.kind not in ("need", "offer"):
+        raise ApiError(404, "not_found", "replies go to needs and offers")
+    if post.status in TOMBSTONE_STATUSES:
+        raise ApiError(409, "closed", f"this post is {post.status}; it takes no more replies")
+    message, contact = body.get("message"), body.get("contact", "")
+    if not isinstance(message, str) or not isinstance(contact, str | None):
+        raise ApiError(422, "invalid_reply", "message and contact must be strings")
+    moment = now()
+    seal_key, urls = await _recipient(request, post, moment)
+    try:
+        reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)
+    except RecordInvalid as exc:
+        raise ApiError(422, "invalid_reply", str(exc)) from None
+    outcome = await request.app[STORE].put(reply, moment)
+    if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
+        raise ApiError(409, "not_stored", f"the reply was not stored ({outcome.status})")
+    request.app[METRICS].count("replies_sent_total")
+    delivered = "direct"
+    if post.author != request.app[IDENTITY].public_key:
+        await request.app[FEED].publish([reply], None)
+        delivered = "network"
+        task = request.app[DELIVERY].push(reply, post.author, urls)
+        if task is not None:
+            # asyncio.wait never cancels what it waits for: a member who hangs up
+            # does not stop the push, and a slow push just means "network".
+            await asyncio.wait({task}, timeout=DIRECT_WAIT_S)
+            if task.done() and not task.cancelled() and task.exception() is None and task.result():
+                delivered = "direct"
+    log.info("reply id=%s about=%s delivered=%s", reply.id.hex(), post.id.hex(), delivered)
+    return web.json_response({"reply": {"id": reply.id.hex(), "delivered": delivered}}, status=202)
+
+
+@routes.get("/api/v1/records/{id}/replies")
+async def read_replies(request: web.Request) -> web.Response:
+    post = await _authorised(request)
+    identity = request.app[IDENTITY]
+    records = await request.app[COMMUNITY].replies_about(identity.public_key, post, now())
+    replies = []
+    unreadable = 0
+    for record in records:
+        try:
+            text = open_reply(identity, record)
+        except (SealError, ProtocolError):
+            unreadable += 1
+            continue
+        replies.append(
+            {"id": record.id.hex(), "message": text.message, "contact": text.contact, "sent_at": iso(text.sent_at)}
+        )
+    if unreadable:
+        log.warning("%d replies about id=%s could not be opened", unreadable, post.id.hex())
+    return web.json_response({"replies": replies})

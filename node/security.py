@@ -1,0 +1,60 @@
+"""Browser-facing protection: no cross-site writes, no referrers.
+
+A page on another site can make a member's browser send a form POST to this
+node (no preflight for ``application/x-www-form-urlencoded``, ``multipart``
+or ``text/plain``). Two independent locks keep such a request from changing
+anything:
+
+1. ``cross_site_middleware``: a request under ``/api/`` with any method but
+   GET, HEAD and OPTIONS is refused (403 ``cross_site``) when the browser says
+   it comes from another site (``Sec-Fetch-Site: cross-site`` or
+   ``same-site``) or its ``Origin`` is not this node (the host the request
+   was sent to, or one of the configured public URLs). A request with
+   neither header (the CLI, curl, another program) is not a browser's
+   cross-site request and passes.
+2. Every JSON body must be ``Content-Type: application/json``
+   (``node.errors.read_json_object`` answers 415 otherwise), a type no HTML
+   form can send.
+
+``Referrer-Policy: no-referrer`` on every response keeps a manage link (its
+token is in the URL fragment, which browsers never send, but belt and
+braces) and any page address out of other sites' logs.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from aiohttp import web
+
+from node.errors import ApiError, Handler
+from node.state import CONFIG
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _own_hosts(request: web.Request) -> set[str]:
+    hosts = {request.host.lower()}
+    for url in request.app[CONFIG].public_urls:
+        hosts.add(urllib.parse.urlsplit(url).netloc.lower())
+    return hosts
+
+
+@web.middleware
+async def cross_site_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in _SAFE_METHODS or not request.path.startswith("/api/"):
+        return await handler(request)
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if site in ("cross-site", "same-site"):
+        raise ApiError(403, "cross_site", "this node does not accept changes sent from another site")
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        parts = urllib.parse.urlsplit(origin.strip())
+        if parts.scheme not in ("http", "https") or parts.netloc.lower() not in _own_hosts(request):
+            raise ApiError(403, "cross_site", "this node does not accept changes sent from another site")
+    return await handler(request)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -1,0 +1,198 @@
+"""What the member page and the organizers read: replies, flags, removals, the report.
+
+``CommunityStore`` keeps a connection of its own to the node's database file
+(like ``AdminStore``): flags are small, rare writes, and the report's
+aggregation reads must not queue behind the record writer. Removals are
+written by ``RecordStore.remove`` (they delete a record row, so they belong
+to the record writer's transaction); this module only lists them.
+
+The report reads only the ``records_report`` index (kind, expiry, status,
+category, area, opened_at, created_at), in two grouped scans; Python does
+the rest on a few thousand grouped rows at most.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from protocol.records import Record, parse_record
+from storage.errors import StorageError
+
+MAX_FLAGS = 10_000
+"""Flags kept at most; past it, members are asked to try later."""
+MAX_REPLIES_READ = 500
+WEEK = 7 * 86_400
+_MONDAY_OFFSET = 3 * 86_400  # 1970-01-01 was a Thursday: shifted, weeks start on Mondays
+
+
+@dataclass(frozen=True)
+class Flag:
+    record_id: bytes
+    reason: str
+    note: str
+    flagged_at: int
+    count: int
+    """Flags raised on this address in all."""
+    current: Record | None
+    """The address's current version, if this node still holds it."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    record_id: bytes
+    author: bytes
+    kind: str
+    slot: str
+    reason: str
+    removed_at: int
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One group of posts: how many of ``kind`` in ``status``, by category, area prefix and week."""
+
+    kind: str
+    status: str
+    category: str
+    area: str
+    week: int
+    """Monday-based weeks since 1970 (``week_of``)."""
+    count: int
+
+
+def week_of(timestamp: int) -> int:
+    return (timestamp + _MONDAY_OFFSET) // WEEK
+
+
+def week_start(week: int) -> int:
+    return week * WEEK - _MONDAY_OFFSET
+
+
+class CommunityStore:
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str) -> CommunityStore:
+        """Open beside a ``RecordStore``, which must have created the schema."""
+        db = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            await db.execute("PRAGMA busy_timeout = 10000")
+            await db.execute("PRAGMA synchronous = FULL")
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _run(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        try:
+            rows = await self._db.execute_fetchall(sql, params)
+        except aiosqlite.Error as exc:
+            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
+        return [tuple(row) for row in rows]
+
+    # -- replies ---------------------------------------------------------------
+
+    async def replies_about(self, recipient: bytes, post: Record, now: int) -> list[Record]:
+        """Live replies sealed to ``recipient`` about any version of ``post`` this
+        node made (or about ``post`` itself), oldest first."""
+        rows = await self._run(
+            "SELECT raw FROM records WHERE about IN (SELECT id FROM own_versions WHERE author = ? AND kind = ? "
+            "AND slot = ? UNION SELECT ?) AND kind = 'reply' AND recipient = ? AND expires_at > ? "
+            "ORDER BY created_at, seq LIMIT ?",
+            (*post.address, post.id, recipient, now, MAX_REPLIES_READ),
+        )
+        return [parse_record(bytes(row[0]), validate=False) for row in rows]
+
+    async def unanswered_needs(self, now: int, limit: int) -> list[tuple[Record, int]]:
+        """Open needs no live reply is about (any version this node made, or the
+        current one), most urgent then longest open first: (record, opened_at)."""
+        rows = await self._run(
+            "SELECT r.raw, coalesce(r.opened_at, r.created_at) AS since FROM records AS r "
+            "WHERE r.kind = 'need' AND r.status = 'open' AND r.expires_at > ? "
+            "AND NOT EXISTS (SELECT 1 FROM records AS x WHERE x.about = r.id AND x.kind = 'reply' "
+            "AND x.expires_at > ?) "
+            "AND NOT EXISTS (SELECT 1 FROM own_versions AS v JOIN records AS x ON x.about = v.id "
+            "WHERE v.author = r.author AND v.kind = r.kind AND v.slot = r.slot AND x.kind = 'reply' "
+            "AND x.expires_at > ?) "
+            "ORDER BY r.urgency DESC, since ASC, r.seq ASC LIMIT ?",
+            (now, now, now, limit),
+        )
+        return [(parse_record(bytes(raw), validate=False), int(since)) for raw, since in rows]
+
+    # -- flags and removals ------------------------------------------------------
+
+    async def add_flag(self, record: Record, reason: str, note: str, now: int) -> bool:
+        """False when the table is full (nothing stored)."""
+        rows = await self._run("SELECT count(*) FROM flags")
+        if int(rows[0][0]) >= MAX_FLAGS:
+            return False
+        await self._run(
+            "INSERT INTO flags (record_id, author, kind, slot, reason, note, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.id, *record.address, reason, note, now),
+        )
+        return True
+
+    async def flags(self, now: int, limit: int) -> list[Flag]:
+        """Newest first, with the current version of the flagged address if held."""
+        rows = await self._run(
+            "SELECT f.record_id, f.reason, f.note, f.flagged_at, "
+            "(SELECT count(*) FROM flags AS g WHERE g.author = f.author AND g.kind = f.kind AND g.slot = f.slot), "
+            "(SELECT r.raw FROM records AS r WHERE r.author = f.author AND r.kind = f.kind AND r.slot = f.slot "
+            "AND r.expires_at > ?) FROM flags AS f ORDER BY f.n DESC LIMIT ?",
+            (now, limit),
+        )
+        return [
+            Flag(
+                bytes(rid),
+                str(reason),
+                str(note),
+                int(at),
+                int(count),
+                None if raw is None else parse_record(bytes(raw), validate=False),
+            )
+            for rid, reason, note, at, count, raw in rows
+        ]
+
+    async def removals(self, limit: int) -> list[Removal]:
+        rows = await self._run(
+            "SELECT record_id, author, kind, slot, reason, removed_at FROM removals ORDER BY removed_at DESC LIMIT ?",
+            (limit,),
+        )
+        return [
+            Removal(bytes(rid), bytes(author), str(kind), str(slot), str(reason), int(at))
+            for rid, author, kind, slot, reason, at in rows
+        ]
+
+    # -- the community needs report -------------------------------------------------
+
+    async def report_rows(self, since: int, now: int) -> list[ReportRow]:
+        """Live needs and offers first seen open at or after ``since``, grouped."""
+        rows = await self._run(
+            "SELECT kind, status, category, substr(area, 1, 3), "
+            f"(coalesce(opened_at, created_at) + {_MONDAY_OFFSET}) / {WEEK}, count(*) "
+            "FROM records INDEXED BY records_report "
+            "WHERE kind IN ('need', 'offer') AND expires_at > ? AND coalesce(opened_at, created_at) >= ? "
+            "GROUP BY 1, 2, 3, 4, 5",
+            (now, since),
+        )
+        return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows]
+
+    async def fulfilment_hours(self, since: int, now: int) -> list[tuple[int, int]]:
+        """(whole hours from first seen open to fulfilled, how many needs) for the
+        fulfilled needs first seen open at or after ``since``; needs whose first
+        version never reached this node open are left out (time unknown)."""
+        rows = await self._run(
+            "SELECT (created_at - opened_at) / 3600, count(*) FROM records INDEXED BY records_report "
+            "WHERE kind = 'need' AND expires_at > ? AND status = 'fulfilled' AND opened_at >= ? GROUP BY 1",
+            (now, since),
+        )
+        return [(int(h), int(n)) for h, n in rows]
