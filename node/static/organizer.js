@@ -9,7 +9,7 @@ import { card } from "./browse.js?v=__V__";
 
 const KEY = "mutualaid.admin";
 
-export async function show(main) {
+export async function show(main, route, flash) {
   main.append(h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
   const token = sessionStorage.getItem(KEY);
   if (!token) {
@@ -20,9 +20,10 @@ export async function show(main) {
   out.addEventListener("click", () => {
     sessionStorage.removeItem(KEY);
     main.replaceChildren();
-    show(main);
+    show(main, route);
   });
   const status = h("div");
+  if (flash) status.append(notice(flash, "ok"));
   const unanswered = h("section", { "aria-labelledby": "unanswered-title" }, h("h2", { id: "unanswered-title" }, t("org.unanswered")));
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
   main.append(h("p", {}, out), status, unanswered, flags);
@@ -32,7 +33,7 @@ export async function show(main) {
       main.replaceChildren(h("h1", {}, t("org.title")), notice(t("org.badToken"), "error"), login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));
   };
-  const remove = (record) => removeForm(record, token, status, () => { main.replaceChildren(); show(main); }, fail);
+  const remove = (record) => removeForm(record, token, () => { main.replaceChildren(); show(main, route, t("org.removed")); }, fail);
   try {
     const [open, raised] = await Promise.all([
       api("GET", "/organizer/unanswered", { token, query: { limit: 100 } }),
@@ -70,12 +71,12 @@ function login(main) {
     if (!input.value.trim()) return;
     sessionStorage.setItem(KEY, input.value.trim());
     main.replaceChildren();
-    show(main);
+    show(main, {});
   });
   return form;
 }
 
-function removeForm(record, token, status, done, fail) {
+function removeForm(record, token, done, fail) {
   const form = h("form", { class: "remove" },
     field(t("org.reason"), h("input", { name: "reason", required: true, maxlength: 300, autocomplete: "off" })),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, t("org.remove"))),
@@ -87,7 +88,6 @@ function removeForm(record, token, status, done, fail) {
     try {
       await api("POST", "/organizer/removals", { token, body: { id: record.id, reason } });
       done();
-      status.replaceChildren(notice(t("org.removed"), "ok"));
     } catch (err) {
       fail(err);
     }

@@ -1,4 +1,4 @@
-# node/web.py over real HTTP (an app on 127.0.0.1 port 0, no browser): the
+# node/web.py over real HTTP (a real node process on 127.0.0.1, no browser): the
 # page's security headers, the allow-list, caching (ETag, 304, a year for
 # versioned URLs), gzip; and checks over the page's sources: every module
 # and stylesheet the page refers to is served, no source builds markup from
@@ -8,19 +8,19 @@
 from __future__ import annotations
 
 import gzip
+import http.client
+import json
 import re
-from collections.abc import AsyncIterator
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from crypto import NodeIdentity
 from node import web as page
-from node.app import create_app
-from node.config import NodeConfig
 from tests.node._support import assert_error_shape
+from tests.web.conftest import Node
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -29,37 +29,46 @@ CSP = (
 STATIC = Path(page.__file__).resolve().parent / "static"
 
 
+@dataclass
+class Got:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
 @pytest.fixture
-async def http(tmp_path: Path) -> AsyncIterator[aiohttp.ClientSession]:
-    config = NodeConfig(data_dir=tmp_path / "node", listen_port=0)
-    app = create_app(config, NodeIdentity.generate(), str(tmp_path / "records.db"), admin_token="")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+def get(node_a: Node) -> Iterator[Callable[..., Got]]:
+    """GET from a real node process, with exactly the headers given (no
+    automatic decompression): these tests run beside the session's browser,
+    whose event loop rules out an asyncio client in this process."""
+    port = urllib.parse.urlsplit(node_a.url).port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def fetch(path: str, **headers: str) -> Got:
+        conn.request("GET", path, headers={"Accept-Encoding": "identity", **headers})
+        response = conn.getresponse()
+        return Got(response.status, response.msg, response.read())
+
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        async with aiohttp.ClientSession(base_url=url, auto_decompress=False) as session:
-            yield session
+        yield fetch
     finally:
-        await runner.cleanup()
+        conn.close()
 
 
-def assert_security_headers(headers: object) -> None:
-    assert isinstance(headers, aiohttp.typedefs.CIMultiDictProxy)  # type: ignore[attr-defined]
+def assert_security_headers(headers: http.client.HTTPMessage) -> None:
     assert headers["Content-Security-Policy"] == CSP
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Frame-Options"] == "DENY"
 
 
-async def test_the_page_is_served_with_its_security_headers(http: aiohttp.ClientSession) -> None:
-    async with http.get("/", headers={"Accept-Encoding": "identity"}) as response:
-        body = await response.text()
-        assert response.status == 200
-        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
-        assert response.headers["Cache-Control"] == "no-cache"
-        assert_security_headers(response.headers)
+def test_the_page_is_served_with_its_security_headers(get: Callable[..., Got]) -> None:
+    got = get("/")
+    assert got.status == 200
+    assert got.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert got.headers["Cache-Control"] == "no-cache"
+    assert_security_headers(got.headers)
+    body = got.body.decode()
     assert '<script type="module" src="/static/app.js?v=' + page.VERSION + '"></script>' in body
     assert "__V__" not in body
     # No inline script or style anywhere: the CSP would block it, and it must not be needed.
@@ -67,17 +76,16 @@ async def test_the_page_is_served_with_its_security_headers(http: aiohttp.Client
     assert "<style" not in body and "style=" not in body and " on" + "click" not in body
 
 
-async def test_static_files_have_their_types_and_headers(http: aiohttp.ClientSession) -> None:
+def test_static_files_have_their_types_and_headers(get: Callable[..., Got]) -> None:
     for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("i18n.js", "text/javascript")):
-        async with http.get(f"/static/{name}", headers={"Accept-Encoding": "identity"}) as response:
-            assert response.status == 200, name
-            assert response.headers["Content-Type"] == f"{kind}; charset=utf-8"
-            assert_security_headers(response.headers)
-            body = await response.read()
-        assert body == (STATIC / name).read_bytes().replace(b"__V__", page.VERSION.encode())
+        got = get(f"/static/{name}")
+        assert got.status == 200, name
+        assert got.headers["Content-Type"] == f"{kind}; charset=utf-8"
+        assert_security_headers(got.headers)
+        assert got.body == (STATIC / name).read_bytes().replace(b"__V__", page.VERSION.encode())
 
 
-async def test_only_the_allow_list_is_served(http: aiohttp.ClientSession) -> None:
+def test_only_the_allow_list_is_served(get: Callable[..., Got]) -> None:
     for path in (
         "/static/nothing.js",
         "/static/index.html",  # the page has one address: /
@@ -89,42 +97,36 @@ async def test_only_the_allow_list_is_served(http: aiohttp.ClientSession) -> Non
         "/index.html",
         "/static/../node/web.py",
     ):
-        async with http.get(path) as response:
-            assert response.status == 404, path
-            assert_error_shape(response.status, await response.json())
+        got = get(path)
+        assert got.status == 404, path
+        assert_error_shape(got.status, json.loads(got.body))
 
 
-async def test_repeat_loads_are_cheap(http: aiohttp.ClientSession) -> None:
-    async with http.get(f"/static/app.js?v={page.VERSION}", headers={"Accept-Encoding": "identity"}) as response:
-        etag = response.headers["ETag"]
-        assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
-    async with http.get("/static/app.js?v=old", headers={"Accept-Encoding": "identity"}) as response:
-        assert response.headers["Cache-Control"] == "no-cache"  # a stale version is revalidated
-    async with http.get("/static/app.js", headers={"If-None-Match": etag, "Accept-Encoding": "identity"}) as response:
-        assert response.status == 304
-        assert await response.read() == b""
-        assert response.headers["ETag"] == etag
-    async with http.get("/", headers={"Accept-Encoding": "identity"}) as response:
-        page_etag = response.headers["ETag"]
-    async with http.get("/", headers={"If-None-Match": f'W/"x", {page_etag}', "Accept-Encoding": "identity"}) as r:
-        assert r.status == 304
-        assert_security_headers(r.headers)
-    async with http.get("/", headers={"If-None-Match": '"something-else"', "Accept-Encoding": "identity"}) as r:
-        assert r.status == 200
+def test_repeat_loads_are_cheap(get: Callable[..., Got]) -> None:
+    fresh = get(f"/static/app.js?v={page.VERSION}")
+    etag = fresh.headers["ETag"]
+    assert fresh.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert get("/static/app.js?v=old").headers["Cache-Control"] == "no-cache"  # a stale version is revalidated
+    again = get("/static/app.js", **{"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    assert again.headers["ETag"] == etag
+    page_etag = get("/").headers["ETag"]
+    revalidated = get("/", **{"If-None-Match": f'W/"x", {page_etag}'})
+    assert revalidated.status == 304
+    assert_security_headers(revalidated.headers)
+    assert get("/", **{"If-None-Match": '"something-else"'}).status == 200
 
 
-async def test_gzip_when_the_browser_accepts_it(http: aiohttp.ClientSession) -> None:
-    async with http.get("/static/i18n.js", headers={"Accept-Encoding": "gzip, deflate"}) as response:
-        assert response.headers["Content-Encoding"] == "gzip"
-        assert "Accept-Encoding" in response.headers["Vary"]
-        packed = await response.read()
-        gz_etag = response.headers["ETag"]
+def test_gzip_when_the_browser_accepts_it(get: Callable[..., Got]) -> None:
+    packed = get("/static/i18n.js", **{"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
     plain = (STATIC / "i18n.js").read_bytes().replace(b"__V__", page.VERSION.encode())
-    assert gzip.decompress(packed) == plain
-    assert len(packed) < len(plain) / 2
-    async with http.get("/static/i18n.js", headers={"Accept-Encoding": "identity"}) as response:
-        assert "Content-Encoding" not in response.headers
-        assert response.headers["ETag"] != gz_etag  # the two forms never share a validator
+    assert gzip.decompress(packed.body) == plain
+    assert len(packed.body) < len(plain) / 2
+    identity = get("/static/i18n.js")
+    assert identity.headers["Content-Encoding"] is None and identity.body == plain
+    assert identity.headers["ETag"] != packed.headers["ETag"]  # the two forms never share a validator
 
 
 def test_every_file_the_page_refers_to_is_served() -> None:
