@@ -70,7 +70,8 @@ export function show(main, route) {
 }
 
 // One record as a summary card; shared by the browse, record, manage and organizer views.
-export function card(record, extra) {
+// Its title is an h2 in a list under the page's h1, an h3 in a section (level 3).
+export function card(record, extra, level = 2) {
   const facts = [
     categoryName(record.category),
     record.area && t("card.area", { area: record.area }),
@@ -85,7 +86,7 @@ export function card(record, extra) {
       h("span", { class: `badge ${record.kind}` }, t(`kind.${record.kind}`)),
       record.status && record.status !== "open" ? h("span", { class: "badge status" }, t(`status.${record.status}`)) : null,
     ),
-    h("h2", {}, h("a", { href: `#/r/${record.id}` }, record.title || "")),
+    h(`h${level}`, { class: "title" }, h("a", { href: `#/r/${record.id}` }, record.title || "")),
     h("p", { class: "facts" }, facts.join(" · ")),
     extra || null,
   );

@@ -41,12 +41,12 @@ export async function show(main, route, flash) {
     ]);
     const list = h("ul", { class: "cards" });
     for (const r of open.records) {
-      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, t("org.daysOpen", { days: r.days_open })), remove(r)])));
+      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, t("org.daysOpen", { days: r.days_open })), remove(r)], 3)));
     }
     unanswered.append(open.records.length ? list : h("p", {}, t("org.noneUnanswered")));
     const flagList = h("ul", { class: "cards" });
     for (const f of raised.flags) {
-      const about = f.record ? card(f.record) : h("p", {}, t("org.flagGone"));
+      const about = f.record ? card(f.record, null, 3) : h("p", {}, t("org.flagGone"));
       flagList.append(h("li", {}, h("div", { class: "flag-item" },
         h("p", { class: "facts" }, t("org.flagLine", { reason: t(`flag.${f.reason}`), count: f.count })),
         f.note ? h("p", { dir: "auto" }, f.note) : null,

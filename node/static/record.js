@@ -79,7 +79,7 @@ async function loadMatches(section, record) {
   try {
     const found = await api("GET", `/records/${record.id}/matches`, { query: { limit: 5 } });
     if (found.records.length === 0) section.append(h("p", {}, t("record.noMatches")));
-    for (const match of found.records) list.append(h("li", {}, card(match)));
+    for (const match of found.records) list.append(h("li", {}, card(match, null, 3)));
     section.append(list);
   } catch {
     section.append(h("p", {}, t("record.noMatches")));
