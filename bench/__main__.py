@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-from bench import bench_node, bench_page, bench_reconcile, bench_store
+from bench import bench_node, bench_page, bench_reconcile, bench_store, bench_web
 
 
 def pin_to_one_core() -> str:
@@ -44,12 +44,9 @@ def main() -> int:
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
-    for name, module in (
-        ("reconcile", bench_reconcile),
-        ("store", bench_store),
-        ("node", bench_node),
-        ("page", bench_page),
-    ):
+    parts = (("reconcile", bench_reconcile), ("store", bench_store), ("node", bench_node), ("web", bench_web))
+    parts += (("page", bench_page),)
+    for name, module in parts:
         if not only or name in only:
             print(f"running {name}...", flush=True)
             rows.extend(module.run())

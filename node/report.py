@@ -31,7 +31,7 @@ from aiohttp import web
 from node.errors import ApiError
 from node.render import iso
 from node.state import COMMUNITY
-from storage.community import ReportRow, week_of, week_start
+from storage.community import CommunityStore, ReportRow, week_of, week_start
 
 routes = web.RouteTableDef()
 SUPPRESS_BELOW = 5
@@ -74,8 +74,10 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
         "area": (Counter(), Counter(), Counter()),
         "week": (Counter(), Counter(), Counter()),
     }
+    labels: dict[int, str] = {}
     for row in rows:
-        keys = {"category": row.category, "area": row.area, "week": week_label(row.week)}
+        label = labels.get(row.week) or labels.setdefault(row.week, week_label(row.week))
+        keys = {"category": row.category, "area": row.area, "week": label}
         for name, key in keys.items():
             n, o, f = by[name]
             if row.kind == "need":
@@ -131,9 +133,12 @@ async def generate(request: web.Request) -> dict[str, Any]:
     unknown = sorted(set(request.query) - {"weeks"})
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: weeks")
-    weeks, now = int(text), int(time.time())
+    return await compute(request.app[COMMUNITY], int(text), int(time.time()))
+
+
+async def compute(community: CommunityStore, weeks: int, now: int) -> dict[str, Any]:
+    """The report over the ``weeks`` weeks up to ``now`` (the benchmark calls this too)."""
     since = week_start(week_of(now) - weeks + 1)
-    community = request.app[COMMUNITY]
     rows = await community.report_rows(since, now)
     hours = await community.fulfilment_hours(since, now)
     return build_report(rows, hours, weeks, now)

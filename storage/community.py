@@ -6,9 +6,9 @@ aggregation reads must not queue behind the record writer. Removals are
 written by ``RecordStore.remove`` (they delete a record row, so they belong
 to the record writer's transaction); this module only lists them.
 
-The report reads only the ``records_report`` index (kind, expiry, status,
-category, area, opened_at, created_at), in two grouped scans; Python does
-the rest on a few thousand grouped rows at most.
+The report reads only the ``records_report`` index (kind, status, category,
+area prefix, week, expiry, opened_at, created_at), in two grouped scans in
+index order; Python does the rest on a few thousand grouped rows at most.
 """
 
 from __future__ import annotations
@@ -21,12 +21,13 @@ import aiosqlite
 
 from protocol.records import Record, parse_record
 from storage.errors import StorageError
+from storage.query import report_week, report_week_start
 
 MAX_FLAGS = 10_000
 """Flags kept at most; past it, members are asked to try later."""
 MAX_REPLIES_READ = 500
-WEEK = 7 * 86_400
-_MONDAY_OFFSET = 3 * 86_400  # 1970-01-01 was a Thursday: shifted, weeks start on Mondays
+week_of = report_week
+week_start = report_week_start
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,6 @@ class ReportRow:
     week: int
     """Monday-based weeks since 1970 (``week_of``)."""
     count: int
-
-
-def week_of(timestamp: int) -> int:
-    return (timestamp + _MONDAY_OFFSET) // WEEK
-
-
-def week_start(week: int) -> int:
-    return week * WEEK - _MONDAY_OFFSET
 
 
 class CommunityStore:
@@ -175,24 +168,22 @@ class CommunityStore:
     # -- the community needs report -------------------------------------------------
 
     async def report_rows(self, since: int, now: int) -> list[ReportRow]:
-        """Live needs and offers first seen open at or after ``since``, grouped."""
+        """Live needs and offers first seen open in the week of ``since`` or later, grouped."""
         rows = await self._run(
-            "SELECT kind, status, category, substr(area, 1, 3), "
-            f"(coalesce(opened_at, created_at) + {_MONDAY_OFFSET}) / {WEEK}, count(*) "
-            "FROM records INDEXED BY records_report "
-            "WHERE kind IN ('need', 'offer') AND expires_at > ? AND coalesce(opened_at, created_at) >= ? "
-            "GROUP BY 1, 2, 3, 4, 5",
-            (now, since),
+            "SELECT kind, status, category, report_area, report_week, count(*) FROM records INDEXED BY records_report "
+            "WHERE kind IN ('need', 'offer') AND report_week >= ? AND expires_at > ? GROUP BY 1, 2, 3, 4, 5",
+            (week_of(since), now),
         )
         return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows]
 
     async def fulfilment_hours(self, since: int, now: int) -> list[tuple[int, int]]:
         """(whole hours from first seen open to fulfilled, how many needs) for the
-        fulfilled needs first seen open at or after ``since``; needs whose first
+        fulfilled needs first seen open in the week of ``since`` or later; needs whose first
         version never reached this node open are left out (time unknown)."""
         rows = await self._run(
             "SELECT (created_at - opened_at) / 3600, count(*) FROM records INDEXED BY records_report "
-            "WHERE kind = 'need' AND expires_at > ? AND status = 'fulfilled' AND opened_at >= ? GROUP BY 1",
-            (now, since),
+            "WHERE kind = 'need' AND status = 'fulfilled' AND report_week >= ? AND expires_at > ? "
+            "AND opened_at IS NOT NULL GROUP BY 1",
+            (week_of(since), now),
         )
         return [(int(h), int(n)) for h, n in rows]

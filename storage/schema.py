@@ -112,8 +112,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # the store after this migration; when the address was first seen open
     # (the first version's created_at, kept across versions; NULL when the
     # first version this node saw was already a tombstone, so the report
-    # never invents a fulfilment time); and for replies, the post they are
-    # about and the node they are sealed to. ``own_versions`` remembers every
+    # never invents a fulfilment time); for replies, the post they are about
+    # and the node they are sealed to; and the report's groups (area's first
+    # 3 characters, the week first seen open) as plain columns, so their
+    # index covers the report's query (an index on the expressions measured
+    # 40% slower at 100k rows and visits the table). ``own_versions`` remembers every
     # version id of this node's own posts, so a reply about an older version
     # still reaches the poster. ``removals`` are an organizer's decisions
     # (no version of the address is kept again); ``flags`` are members'.
@@ -122,10 +125,17 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE records ADD COLUMN opened_at INTEGER",
         "ALTER TABLE records ADD COLUMN about BLOB",
         "ALTER TABLE records ADD COLUMN recipient BLOB",
+        "ALTER TABLE records ADD COLUMN report_area TEXT",
+        "ALTER TABLE records ADD COLUMN report_week INTEGER",
         "UPDATE records SET opened_at = created_at WHERE status NOT IN ('fulfilled', 'withdrawn')",
+        # Weeks since 1970 starting on Mondays (1970-01-01 was a Thursday): storage.query.report_week.
+        "UPDATE records SET report_area = substr(area, 1, 3), "
+        "report_week = (coalesce(opened_at, created_at) + 259200) / 604800",
         "CREATE INDEX records_about ON records(about) WHERE about IS NOT NULL",
-        # Covers every column the community report reads: it never visits the table.
-        "CREATE INDEX records_report ON records(kind, expires_at, status, category, area, opened_at, created_at)",
+        # The community report groups by its first five columns in this order and
+        # reads the rest from it: one pass over the index, no sort, no table visit.
+        "CREATE INDEX records_report ON records(kind, status, category, report_area, report_week, expires_at, "
+        "opened_at, created_at)",
         """
         CREATE TABLE own_versions (
             id      BLOB PRIMARY KEY,

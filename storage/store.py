@@ -39,7 +39,7 @@ from protocol.records import (
 )
 from storage import schema
 from storage.errors import SchemaTooNew, StorageError, StoreClosed, StoreCorrupt
-from storage.query import URGENCY_RANK, Page, Query, build_sql, next_cursor
+from storage.query import REPORT_AREA_CHARS, URGENCY_RANK, Page, Query, build_sql, next_cursor, report_week
 
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
 _CHUNK = 300  # rows per IN (...) lookup; 3 parameters each stays far below SQLite's limit
@@ -507,13 +507,15 @@ class RecordStore:
                     opened_at,
                     record.get("about"),
                     record.get("to"),
+                    None if record.get("area") is None else str(record.get("area"))[:REPORT_AREA_CHARS],
+                    report_week(record.created_at if opened_at is None else opened_at),
                 )
             )
             fts_rows.append((seq, *fts_values(record.fields)))
         await db.executemany(
             "INSERT INTO records (seq, id, id_key, author, kind, slot, created_at, expires_at, purge_at, status, "
-            "category, area, urgency, raw, languages, opened_at, about, recipient) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "category, area, urgency, raw, languages, opened_at, about, recipient, report_area, report_week) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
         await db.executemany("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)", fts_rows)
