@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 from typing import Any
 
 from bench import bench_node, bench_page, bench_reconcile, bench_store, bench_web
@@ -44,8 +45,8 @@ def main() -> int:
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
-    parts = (("reconcile", bench_reconcile), ("store", bench_store), ("node", bench_node), ("web", bench_web))
-    parts += (("page", bench_page),)
+    parts: list[tuple[str, ModuleType]] = [("reconcile", bench_reconcile), ("store", bench_store), ("node", bench_node)]
+    parts += [("web", bench_web), ("page", bench_page)]
     for name, module in parts:
         if not only or name in only:
             print(f"running {name}...", flush=True)
