@@ -124,14 +124,51 @@ async def post_record(request: web.Request) -> web.Response:
         if name in body and body[name] is not None:
             fields[name] = _field_value(name, body[name])
     record = build_record(request.app[IDENTITY], fields)
+    records = [record]
+    if record.kind == "need" and "give_back" in fields:
+        records.append(build_record(request.app[IDENTITY], _linked_offer(fields)))
     token = secrets.token_urlsafe(32)
-    outcome = await request.app[STORE].put_own(record, hashlib.sha256(token.encode()).digest(), moment)
-    if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
-        raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
-    await request.app[FEED].publish([record], None)
-    request.app[METRICS].count("records_posted_total", kind=record.kind)
-    log.info("posted record id=%s kind=%s", record.id.hex(), record.kind)
-    return web.json_response({"record": render(record), "manage_token": token}, status=201)
+    token_hash = hashlib.sha256(token.encode()).digest()
+    for one in records:
+        outcome = await request.app[STORE].put_own(one, token_hash, moment)
+        if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
+            raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
+    await request.app[FEED].publish(records, None)
+    for one in records:
+        request.app[METRICS].count("records_posted_total", kind=one.kind)
+        log.info("posted record id=%s kind=%s", one.id.hex(), one.kind)
+    answer: dict[str, Any] = {"record": render(record), "manage_token": token}
+    if len(records) > 1:
+        answer["linked_offer"] = render(records[1])
+    return web.json_response(answer, status=201)
+
+
+LINKED_OFFER_CATEGORY = "other"
+LINKED_OFFER_TAG = "give-back"
+
+
+def _linked_offer(need: dict[str, Any]) -> dict[str, Any]:
+    """The offer a need's "something I can give back" becomes: same area, languages
+    and lifetime, category "other", tagged give-back; its own slot, same token."""
+    text = str(need["give_back"])
+    title = " ".join(text.split())
+    if len(title) > 120:
+        title = title[:119].rstrip() + "\u2026"
+    offer: dict[str, Any] = {
+        "kind": "offer",
+        "slot": secrets.token_hex(8),
+        "created_at": need["created_at"],
+        "expires_at": need["expires_at"],
+        "status": "open",
+        "title": title,
+        "category": LINKED_OFFER_CATEGORY,
+        "area": need["area"],
+        "details": text,
+        "tags": [LINKED_OFFER_TAG],
+    }
+    if "languages" in need:
+        offer["languages"] = need["languages"]
+    return offer
 
 
 @routes.get("/api/v1/records")

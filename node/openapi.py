@@ -109,6 +109,10 @@ def openapi_document() -> dict[str, Any]:
                                 "properties": {
                                     "record": record_ref,
                                     "manage_token": {"type": "string", "description": "shown once"},
+                                    "linked_offer": {
+                                        **record_ref,
+                                        "description": "a need's give_back as an offer, same token",
+                                    },
                                 },
                             }
                         ),

@@ -93,7 +93,7 @@ async def test_post_need_with_every_field_returns_a_signed_record_and_a_manage_t
     status, answer = await node.call("POST", "/api/v1/records", json=body)
     after = int(time.time())
     assert status == 201, answer
-    assert set(answer) == {"record", "manage_token"}
+    assert set(answer) == {"record", "manage_token", "linked_offer"}  # give_back: see test_linked_offer.py
     token = answer["manage_token"]
     assert isinstance(token, str) and len(token) >= 32
     r = answer["record"]

@@ -15,6 +15,7 @@ from crypto import Domain, NodeIdentity, public_key_to_text, signing_message, ve
 from crypto.signing import verify_message_reference
 from protocol.reconcile import ItemSet, Reconciler
 from protocol.records import DEFAULT_TTL, accept_record, build_record, new_version
+from protocol.replies import ReplyText, open_reply
 
 SPEC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 IDENTITY = NodeIdentity.from_seed(bytes(range(32)))
@@ -82,3 +83,14 @@ def test_reconcile_vector() -> None:
     text = SPEC.read_text()
     assert items.fingerprint(0, 3).hex() in text
     assert Reconciler(items).initiate().hex() in text
+
+
+def test_reply_vector_opens_to_the_documented_text() -> None:
+    (block,) = [b for b in vector_blocks() if b"\xa5reply" in b.get("record", b"")]  # the str "reply"
+    reply = accept_record(block["record"], CREATED + 7200)
+    assert reply.kind == "reply" and reply.id == block["id"]
+    first = vector_blocks()[0]
+    assert reply.get("about") == first["id"] and reply.get("to") == IDENTITY.public_key
+    assert open_reply(IDENTITY, reply) == ReplyText(
+        "Hello, I have a coat in size 8.", "Ask for Ana at the pantry", CREATED + 3600
+    )
