@@ -132,7 +132,9 @@ export function showManageLink(main, answer) {
       h("p", { id: "manage-explain", class: "important" }, t("post.keepLink")),
       field(t("post.manageLink"), box),
       h("p", { class: "actions" }, copy, " ", copied),
-      answer.linked_offer ? h("p", {}, t("post.linkedOffer")) : null,
+      answer.linked_offer
+        ? h("p", {}, t("post.linkedOffer"), " ", h("a", { href: `#/manage/${answer.linked_offer.id}/${answer.manage_token}` }, t("post.manageOffer")))
+        : null,
       h("p", {}, h("a", { href: `#/manage/${record.id}/${answer.manage_token}` }, t("post.openManage")), " · ",
         h("a", { href: `#/r/${record.id}` }, t("post.seePublic"))),
     ),

@@ -50,6 +50,12 @@ def test_post_a_need_find_it_manage_it_and_mark_it_fulfilled(visit: Visit, node_
         },
     )
     screenshot(page, "posted")
+    # "Something I can give back" became an offer of its own, managed with the same token.
+    page.get_by_text("What you can give back is posted too").wait_for()
+    linked = search(node_a.url, q="mend", kind="offer")
+    assert [(r["title"], r["area"]) for r in linked] == [("I can mend clothes", "u4pr")]
+    href = page.get_by_role("link", name="Manage that offer").get_attribute("href")
+    assert href == f"#/manage/{linked[0]['id']}/{token}"
     page.get_by_role("button", name="Copy link").click()
     page.get_by_text("Copied.").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == link
