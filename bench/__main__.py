@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from types import ModuleType
 from typing import Any
 
-from bench import bench_node, bench_peers, bench_reconcile, bench_store, bench_web
+from bench import bench_node, bench_page, bench_peers, bench_reconcile, bench_store, bench_web
 
 
 def pin_to_one_core() -> str:
@@ -44,13 +45,14 @@ def main() -> int:
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
-    parts = (
+    parts: list[tuple[str, ModuleType]] = [
         ("reconcile", bench_reconcile),
         ("store", bench_store),
         ("node", bench_node),
         ("peers", bench_peers),
         ("web", bench_web),
-    )
+        ("page", bench_page),
+    ]
     for name, module in parts:
         if not only or name in only:
             print(f"running {name}...", flush=True)

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from crypto import NodeIdentity
 from node import admin_api, api, community, peer_api
+from node import web as page
 from node.config import NodeConfig
 from node.datadir import DataDirError, read_admin_token
 from node.discovery import lan_addresses
@@ -136,6 +137,7 @@ def create_app(
     app.router.add_routes(peer_api.routes)
     app.router.add_routes(admin_api.routes)
     community.install(app, database)  # replies, matches, report, organizers, cross-site protection
+    app.router.add_routes(page.routes)
     return app
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from node import web
+
 _ERROR = {"$ref": "#/components/responses/Error"}
 _STR = {"type": "string"}
 
@@ -162,7 +164,8 @@ def openapi_document() -> dict[str, Any]:
         | _community_paths(record_ref)
         | _organizer_paths(record_ref)
         | _admin_paths()
-        | _peer_paths(),
+        | _peer_paths()
+        | web.openapi_paths(),
         "components": {
             "securitySchemes": {
                 "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},

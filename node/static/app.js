@@ -1,0 +1,110 @@
+// The page's entry point: the header, the language switch and the hash
+// router. Each route's view is a module loaded when first needed, so the
+// first load stays small. Routes (docs/WEB.md):
+//   #/ browse   #/post   #/r/{id}   #/manage/{id}/{token}   #/organizer   #/report
+// The manage token lives only in the fragment: it never reaches a server
+// log or a Referer header.
+import { LANGUAGES, getLang, setLang, t } from "./i18n.js?v=__V__";
+import { clear, errorText, h, notice } from "./dom.js?v=__V__";
+
+const views = {
+  browse: () => import("./browse.js?v=__V__"),
+  post: () => import("./post.js?v=__V__"),
+  record: () => import("./record.js?v=__V__"),
+  manage: () => import("./manage.js?v=__V__"),
+  organizer: () => import("./organizer.js?v=__V__"),
+  report: () => import("./report.js?v=__V__"),
+};
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export function parseRoute(hash) {
+  const [path, queryText] = hash.replace(/^#/, "").split("?");
+  const parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+  const query = new URLSearchParams(queryText || "");
+  if (parts.length === 0) return { view: "browse", query };
+  if (parts[0] === "post" && parts.length === 1) return { view: "post", query };
+  if (parts[0] === "r" && parts.length === 2 && HEX64.test(parts[1])) return { view: "record", id: parts[1] };
+  if (parts[0] === "manage" && parts.length === 3 && HEX64.test(parts[1])) {
+    return { view: "manage", id: parts[1], token: parts[2] };
+  }
+  if (parts[0] === "organizer" && parts.length === 1) return { view: "organizer" };
+  if (parts[0] === "report" && parts.length === 1) return { view: "report" };
+  return { view: "missing" };
+}
+
+let renderCount = 0;
+
+async function render() {
+  const main = document.getElementById("main");
+  const route = parseRoute(location.hash);
+  const current = ++renderCount;
+  markNav(route.view);
+  if (route.view === "missing") {
+    clear(main).append(h("h1", {}, t("missing.title")), h("p", {}, h("a", { href: "#/" }, t("nav.browse"))));
+    return;
+  }
+  main.setAttribute("aria-busy", "true");
+  try {
+    const module = await views[route.view]();
+    if (current !== renderCount) return; // the member moved on meanwhile
+    clear(main);
+    await module.show(main, route);
+  } catch (err) {
+    if (current === renderCount) clear(main).append(notice(errorText(err), "error"));
+  } finally {
+    if (current === renderCount) main.removeAttribute("aria-busy");
+  }
+  if (current === renderCount) {
+    const heading = main.querySelector("h1");
+    if (heading && document.activeElement === document.body) {
+      heading.tabIndex = -1;
+      heading.focus({ preventScroll: true });
+    }
+  }
+}
+
+function markNav(view) {
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function header() {
+  const nav = document.getElementById("nav");
+  clear(nav);
+  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["organizer", "#/organizer"]]) {
+    nav.append(h("a", { href, "data-view": view }, t(`nav.${view}`)));
+  }
+  const switcher = document.getElementById("lang");
+  clear(switcher);
+  const label = h("label", { for: "lang-select" }, t("lang.label"));
+  const chooser = h("select", { id: "lang-select" });
+  for (const [code, name] of LANGUAGES) chooser.append(h("option", { value: code, lang: code, selected: code === getLang() }, name));
+  chooser.addEventListener("change", () => {
+    setLang(chooser.value);
+    start();
+  });
+  switcher.append(label, chooser);
+  document.getElementById("skip").textContent = t("skip");
+  document.getElementById("tagline").textContent = t("tagline");
+  document.getElementById("footer").textContent = t("footer");
+  document.title = t("title");
+}
+
+function start() {
+  document.documentElement.lang = getLang();
+  header();
+  render();
+}
+
+document.getElementById("skip").addEventListener("click", (event) => {
+  event.preventDefault(); // "#main" is not a route
+  document.getElementById("main").focus();
+});
+window.addEventListener("hashchange", () => {
+  document.activeElement && document.activeElement.blur && document.activeElement.blur();
+  render();
+});
+start();

@@ -1,0 +1,83 @@
+// Building the page from data, safely: every piece of text goes through
+// textContent or a text node, never parsed as HTML, so nothing a member typed can
+// become markup or script.
+import { t } from "./i18n.js?v=__V__";
+
+// h("p", {class: "x", onclick: f}, "text", child) -> an element.
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else if (name === "class") el.className = value;
+    else if (name === "value") el.value = value;
+    else if (name in el && typeof value !== "string") el[name] = value;
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+export function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.firstChild.remove();
+  return el;
+}
+
+let fieldCount = 0;
+
+// A labelled form field: a visible <label> tied to its control.
+export function field(label, control, hint) {
+  if (!control.id) control.id = `f${++fieldCount}`;
+  const parts = [h("label", { for: control.id }, label), control];
+  if (hint) {
+    const hintEl = h("p", { class: "hint", id: `${control.id}-hint` }, hint);
+    control.setAttribute("aria-describedby", hintEl.id);
+    parts.push(hintEl);
+  }
+  return h("div", { class: "field" }, parts);
+}
+
+export function select(name, options, value) {
+  // options: [[value, label], ...]
+  const el = h("select", { name });
+  for (const [v, label] of options) el.append(h("option", { value: v, selected: v === value }, label));
+  return el;
+}
+
+// A status line that screen readers announce.
+export function notice(text, kind = "info") {
+  return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
+}
+
+export function errorText(err) {
+  if (err && err.code === "network") return t("error.network");
+  if (err && err.message) return t("error.api", { message: err.message });
+  return t("error.unknown");
+}
+
+export function date(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  // A bare date (needed-by) is midnight UTC: show that day wherever the reader is.
+  const options = { dateStyle: "medium", timeZone: iso.endsWith("T00:00:00Z") ? "UTC" : undefined };
+  return isNaN(d) ? "" : d.toLocaleDateString(document.documentElement.lang, options);
+}
+
+// Copies text, with the older selection fallback where the clipboard API is missing.
+export async function copyText(input) {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    return true;
+  } catch {
+    input.select();
+    return document.execCommand && document.execCommand("copy");
+  }
+}

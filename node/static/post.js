@@ -1,0 +1,143 @@
+// #/post : post a need or an offer in under a minute. No account and no
+// questions about anyone's circumstances: what is needed or offered, roughly
+// where (an area code of at most 5 characters, about 5 km; never an
+// address), and optional details. Afterwards the private manage link is
+// shown once, with a copy button.
+import { api, node } from "./api.js?v=__V__";
+import { CATEGORIES, URGENCIES, categoryName, getLang, t } from "./i18n.js?v=__V__";
+import { copyText, errorText, field, h, notice, select } from "./dom.js?v=__V__";
+
+const AREA = /^[0-9b-hjkmnp-z]{1,5}$/;
+const LANGUAGE = /^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$/;
+
+export async function show(main, route) {
+  const kind = route.query && route.query.get("kind") === "offer" ? "offer" : "need";
+  let areas = [];
+  try {
+    areas = (await node()).areas;
+  } catch {
+    areas = [];
+  }
+  main.append(h("h1", {}, t("post.title")), h("p", { class: "lead" }, t("post.lead")));
+  const form = postForm(kind, areas);
+  const status = h("div");
+  main.append(form, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.replaceChildren();
+    let body;
+    try {
+      body = readForm(form);
+    } catch (err) {
+      status.replaceChildren(notice(err.message, "error"));
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    try {
+      const answer = await api("POST", "/records", { body });
+      form.remove();
+      main.querySelector(".lead").remove();
+      showManageLink(main, answer);
+    } catch (err) {
+      status.replaceChildren(notice(errorText(err), "error"));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+// The form, shared with the manage page's editor (record = the current values).
+export function postForm(kind, areas, record) {
+  const r = record || {};
+  const editing = Boolean(record);
+  const kindChoice = h("fieldset", { class: "kind" },
+    h("legend", {}, t("post.kind")),
+    ...["need", "offer"].map((k) => h("label", { class: "choice" },
+      h("input", { type: "radio", name: "kind", value: k, checked: k === kind, disabled: editing }), " ", t(`post.kind.${k}`))),
+  );
+  const areaOptions = areas.map((a) => [a, a]);
+  const current = r.area || "";
+  const areaSelect = areas.length
+    ? select("area_choice", [...areaOptions, ["", t("post.areaOther")]], areas.includes(current) || !current ? current || areas[0] : "")
+    : null;
+  const areaText = h("input", { name: "area_code", value: areaSelect && areas.includes(current) ? "" : current, maxlength: 5, autocapitalize: "none", spellcheck: "false", autocomplete: "off" });
+  const areaTextField = field(t("post.areaCode"), areaText, t("post.areaCodeHint"));
+  if (areaSelect) {
+    const sync = () => { areaTextField.hidden = areaSelect.value !== ""; };
+    areaSelect.addEventListener("change", sync);
+    sync();
+  }
+  const categories = CATEGORIES.includes(r.category) || !r.category ? CATEGORIES : [...CATEGORIES, r.category];
+  const giveBack = field(t("field.give_back"), h("textarea", { name: "give_back", maxlength: 280, rows: 2, value: r.give_back || "" }), t("post.giveBackHint"));
+  const form = h("form", { class: "post", novalidate: true },
+    kindChoice,
+    field(t("field.title"), h("input", { name: "title", required: true, maxlength: 120, value: r.title || "", autocomplete: "off" }), t("post.titleHint")),
+    field(t("field.category"), select("category", categories.map((c) => [c, categoryName(c)]), r.category || "other")),
+    areaSelect ? field(t("field.area"), areaSelect, t("post.areaHint")) : null,
+    areaSelect ? areaTextField : field(t("field.area"), areaText, t("post.areaCodeHint")),
+    field(t("field.details"), h("textarea", { name: "details", maxlength: 2000, rows: 4, value: r.details || "" }), t("post.detailsHint")),
+    h("div", { class: "grid" },
+      field(t("field.urgency"), select("urgency", URGENCIES.map((u) => [u, t(`urgency.${u}`)]), r.urgency || "normal")),
+      field(t("field.needed_by"), h("input", { type: "date", name: "needed_by", value: (r.needed_by || "").slice(0, 10) })),
+      field(t("field.quantity"), h("input", { name: "quantity", maxlength: 40, value: r.quantity || "" })),
+      field(t("field.languages"), h("input", { name: "languages", maxlength: 80, value: (r.languages || [getLang()]).join(", "), autocapitalize: "none", spellcheck: "false" }), t("post.languagesHint")),
+    ),
+    giveBack,
+    h("div", { class: "actions" }, h("button", { type: "submit" }, editing ? t("manage.save") : t("post.submit"))),
+  );
+  const syncKind = () => { giveBack.hidden = form.elements.kind.value !== "need"; };
+  for (const radio of form.querySelectorAll("input[name=kind]")) radio.addEventListener("change", syncKind);
+  syncKind();
+  return form;
+}
+
+// The form's values as an API body; throws an Error with a member-facing message.
+export function readForm(form, editing = false) {
+  const v = (name) => (form.elements[name] ? form.elements[name].value.trim() : "");
+  const body = {};
+  if (!editing) body.kind = form.elements.kind.value;
+  body.title = v("title");
+  if (!body.title) throw new Error(t("post.needTitle"));
+  body.category = v("category");
+  const choice = form.elements.area_choice ? form.elements.area_choice.value : "";
+  body.area = (choice || v("area_code")).toLowerCase();
+  if (!AREA.test(body.area)) throw new Error(t("post.badArea"));
+  const languages = v("languages").toLowerCase().split(/[\s,]+/).filter(Boolean);
+  if (languages.some((l) => !LANGUAGE.test(l))) throw new Error(t("post.badLanguage"));
+  const optional = { details: v("details"), quantity: v("quantity"), urgency: v("urgency"), needed_by: v("needed_by") };
+  if (form.elements.kind.value === "need") optional.give_back = v("give_back");
+  for (const [name, value] of Object.entries(optional)) {
+    if (value) body[name] = value;
+    else if (editing) body[name] = null;
+  }
+  if (languages.length) body.languages = [...new Set(languages)];
+  else if (editing) body.languages = null;
+  return body;
+}
+
+// Shown once, after posting: the private manage link and a way to copy it.
+export function showManageLink(main, answer) {
+  const record = answer.record;
+  const link = `${location.origin}/#/manage/${record.id}/${answer.manage_token}`;
+  const box = h("input", { readonly: true, value: link, class: "link", "aria-describedby": "manage-explain" });
+  const copied = h("span", { role: "status", class: "copied" });
+  const copy = h("button", { type: "button" }, t("post.copy"));
+  copy.addEventListener("click", async () => {
+    copied.textContent = (await copyText(box)) ? t("post.copied") : t("post.copyFailed");
+  });
+  main.append(
+    h("section", { class: "manage-link", "aria-labelledby": "posted-title" },
+      h("h2", { id: "posted-title" }, t(`post.done.${record.kind}`)),
+      h("p", { id: "manage-explain", class: "important" }, t("post.keepLink")),
+      field(t("post.manageLink"), box),
+      h("p", { class: "actions" }, copy, " ", copied),
+      answer.linked_offer
+        ? h("p", {}, t("post.linkedOffer"), " ", h("a", { href: `#/manage/${answer.linked_offer.id}/${answer.manage_token}` }, t("post.manageOffer")))
+        : null,
+      h("p", {}, h("a", { href: `#/manage/${record.id}/${answer.manage_token}` }, t("post.openManage")), " · ",
+        h("a", { href: `#/r/${record.id}` }, t("post.seePublic"))),
+    ),
+  );
+  copy.focus();
+}

@@ -1,0 +1,79 @@
+// #/report : the community needs report, for the chapter's meetings and for
+// the members. Built by the node from every record it holds (its own and its
+// peers'); any count under 5 arrives as null and is shown as "fewer than 5".
+// Prints on paper as it reads on screen (app.css has the print rules).
+import { api } from "./api.js?v=__V__";
+import { categoryName, t } from "./i18n.js?v=__V__";
+import { errorText, h, notice, select } from "./dom.js?v=__V__";
+import { barChart, countText } from "./charts.js?v=__V__";
+
+const WEEKS = [4, 12, 26, 52];
+
+export async function show(main, route) {
+  const weeks = WEEKS.includes(Number(route.query && route.query.get("weeks"))) ? Number(route.query.get("weeks")) : 12;
+  const chooser = select("weeks", WEEKS.map((w) => [String(w), t("report.weeksOption", { weeks: w })]), String(weeks));
+  chooser.id = "report-weeks";
+  chooser.addEventListener("change", () => { location.hash = `#/report?weeks=${chooser.value}`; });
+  const print = h("button", { type: "button", class: "secondary" }, t("report.print"));
+  print.addEventListener("click", () => window.print());
+  main.append(
+    h("h1", {}, t("report.title")),
+    h("p", { class: "lead" }, t("report.lead")),
+    h("div", { class: "actions wrap no-print" },
+      h("label", { for: "report-weeks" }, t("report.period")), chooser, print,
+      h("a", { href: `/api/v1/report.csv?weeks=${weeks}`, download: `community-needs-${weeks}w.csv`, class: "button secondary" }, t("report.csv")),
+    ),
+  );
+  let report;
+  try {
+    report = await api("GET", "/report", { query: { weeks } });
+  } catch (err) {
+    main.append(notice(errorText(err), "error"));
+    return;
+  }
+  const tot = report.totals;
+  const median = report.fulfilment && report.fulfilment.median_days;
+  main.append(
+    h("p", { class: "generated" }, t("report.generated", { date: new Date(report.generated_at).toLocaleString(document.documentElement.lang) }), " ", t("report.privacy")),
+    h("section", { class: "totals", "aria-labelledby": "totals-title" },
+      h("h2", { id: "totals-title" }, t("report.totals")),
+      h("dl", { class: "figures" },
+        figure(t("report.needs"), countText(tot.needs)),
+        figure(t("report.offers"), countText(tot.offers)),
+        figure(t("report.fulfilled"), countText(tot.fulfilled_needs)),
+        figure(t("report.open"), countText(tot.open_needs)),
+        figure(t("report.median"), median === null || median === undefined ? t("report.noMedian") : t("report.days", { days: median })),
+      ),
+    ),
+  );
+  const series = [
+    { name: t("report.needs"), cls: "need" },
+    { name: t("report.offers"), cls: "offer" },
+    { name: t("report.fulfilled"), cls: "fulfilled" },
+  ];
+  const section = (id, title, rows, label) => {
+    const s = h("section", { class: "chart-section", "aria-labelledby": id }, h("h2", { id }, title));
+    if (!rows.length) s.append(h("p", {}, t("report.empty")));
+    else s.append(barChart(title, rows.map((r) => ({ label: label(r), values: [r.needs, r.offers, r.fulfilled] })), series));
+    return s;
+  };
+  main.append(
+    section("by-category", t("report.byCategory"), report.by_category, (r) => categoryName(r.category)),
+    section("by-area", t("report.byArea"), report.by_area, (r) => r.area),
+    section("by-week", t("report.byWeek"), report.by_week, (r) => r.week),
+  );
+  const outrun = h("section", { class: "outrun", "aria-labelledby": "outrun-title" }, h("h2", { id: "outrun-title" }, t("report.outrun")));
+  if (!report.outrun.length) outrun.append(h("p", {}, t("report.noOutrun")));
+  else {
+    outrun.append(h("p", {}, t("report.outrunLead")));
+    outrun.append(h("table", {},
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("field.category")), h("th", { scope: "col" }, t("report.needs")), h("th", { scope: "col" }, t("report.offers")))),
+      h("tbody", {}, report.outrun.map((r) => h("tr", {}, h("th", { scope: "row" }, categoryName(r.category)), h("td", {}, countText(r.needs)), h("td", {}, countText(r.offers))))),
+    ));
+  }
+  main.append(outrun);
+}
+
+function figure(name, value) {
+  return h("div", {}, h("dt", {}, name), h("dd", {}, value));
+}

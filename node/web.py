@@ -1,0 +1,159 @@
+"""The member web page: ``GET /`` and the files under ``/static/``.
+
+The page is plain HTML, CSS and ES modules in ``node/static/`` (no build
+step); it talks to the node only through the public JSON API. This module
+serves an allow-list of those files, nothing else from the disk.
+
+Strategy: every file is read once, when the module is first imported, and
+kept in memory with its gzip form (when that is smaller) and a strong ETag.
+All the files share one version string, a hash of their contents: the page
+and the modules refer to each other as ``name?v=VERSION`` (the ``__V__``
+placeholder in the sources), so a static file asked for with the current
+version is cached for a year as immutable, and a new release changes every
+URL at once. ``/`` itself is always revalidated (``no-cache`` + ETag): a
+repeat visit costs one small 304.
+
+Every response from here carries the page's security headers: a strict
+Content-Security-Policy (scripts, styles and connections from this origin
+only; no inline code, no framing, no base URI, forms only to this origin),
+``nosniff``, ``no-referrer`` (manage links live in the URL fragment, which
+never travels, and the policy keeps every other URL out of Referer too) and
+``X-Frame-Options: DENY`` for browsers that predate ``frame-ancestors``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from node.errors import ApiError
+
+routes = web.RouteTableDef()
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+VERSION_PLACEHOLDER = b"__V__"
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+# The allow-list: every file the page may load, with its type. Anything else
+# under /static/ is a 404, whatever is on the disk.
+_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+}
+PAGE = "index.html"
+FILES = (
+    PAGE,
+    "app.css",
+    "app.js",
+    "i18n.js",
+    "api.js",
+    "dom.js",
+    "browse.js",
+    "post.js",
+    "record.js",
+    "manage.js",
+    "organizer.js",
+    "report.js",
+    "charts.js",
+)
+_GZIP_AT_LEAST = 512  # bytes; below this the gzip header costs more than it saves
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    gzipped: bytes | None
+    content_type: str
+    etag: str
+
+
+def _load(directory: Path) -> tuple[str, dict[str, Asset]]:
+    raw = {name: (directory / name).read_bytes() for name in FILES}
+    digest = hashlib.sha256()
+    for name in FILES:
+        digest.update(name.encode() + b"\0" + raw[name] + b"\0")
+    version = digest.hexdigest()[:12]
+    assets: dict[str, Asset] = {}
+    for name, data in raw.items():
+        body = data.replace(VERSION_PLACEHOLDER, version.encode())
+        packed = gzip.compress(body, compresslevel=9, mtime=0)
+        gzipped = packed if len(body) >= _GZIP_AT_LEAST and len(packed) < len(body) else None
+        etag = hashlib.sha256(body).hexdigest()[:20]
+        assets[name] = Asset(body, gzipped, _TYPES[Path(name).suffix], etag)
+    return version, assets
+
+
+# Read at import, before any event loop runs: a few tens of kilobytes.
+VERSION, ASSETS = _load(STATIC_DIR)
+
+
+def _respond(request: web.Request, asset: Asset, cache_control: str) -> web.Response:
+    use_gzip = asset.gzipped is not None and "gzip" in request.headers.get("Accept-Encoding", "").lower()
+    etag = f'"{asset.etag}-gz"' if use_gzip else f'"{asset.etag}"'
+    headers = {**SECURITY_HEADERS, "Cache-Control": cache_control, "ETag": etag, "Vary": "Accept-Encoding"}
+    if _matches(request.headers.get("If-None-Match", ""), etag):
+        return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = asset.content_type
+    if use_gzip:
+        headers["Content-Encoding"] = "gzip"
+        assert asset.gzipped is not None
+        return web.Response(body=asset.gzipped, headers=headers)
+    return web.Response(body=asset.body, headers=headers)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in tags or "*" in tags
+
+
+@routes.get("/")
+async def page(request: web.Request) -> web.Response:
+    return _respond(request, ASSETS[PAGE], REVALIDATE)
+
+
+@routes.get("/static/{name}")
+async def static_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name == PAGE or name not in ASSETS:
+        raise ApiError(404, "not_found", "no such file")
+    fresh = request.query.get("v") == VERSION
+    return _respond(request, ASSETS[name], IMMUTABLE if fresh else REVALIDATE)
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The page's two routes, for node/openapi.py."""
+    html = {"description": "the page", "content": {"text/html": {}}}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(FILES[1:])}}
+    return {
+        "/": {"get": {"summary": "The member web page (docs/WEB.md)", "responses": {"200": html, "304": html}}},
+        "/static/{name}": {
+            "get": {
+                "summary": "A file of the web page (an allow-list); ?v=VERSION makes it cacheable for a year",
+                "parameters": [name, {"name": "v", "in": "query", "required": False, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "the file"},
+                    "304": {"description": "not modified"},
+                    "404": {"$ref": "#/components/responses/Error"},
+                },
+            }
+        },
+    }

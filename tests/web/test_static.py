@@ -1,0 +1,169 @@
+# node/web.py over real HTTP (a real node process on 127.0.0.1, no browser): the
+# page's security headers, the allow-list, caching (ETag, 304, a year for
+# versioned URLs), gzip; and checks over the page's sources: every module
+# and stylesheet the page refers to is served, no source builds markup from
+# strings, and the English and Spanish tables have the same keys and cover
+# every key the modules use.
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from node import web as page
+from tests.node._support import assert_error_shape
+from tests.web.conftest import Node
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+STATIC = Path(page.__file__).resolve().parent / "static"
+
+
+@dataclass
+class Got:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes
+
+
+@pytest.fixture
+def get(node_a: Node) -> Iterator[Callable[..., Got]]:
+    """GET from a real node process, with exactly the headers given (no
+    automatic decompression): these tests run beside the session's browser,
+    whose event loop rules out an asyncio client in this process."""
+    port = urllib.parse.urlsplit(node_a.url).port
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def fetch(path: str, **headers: str) -> Got:
+        conn.request("GET", path, headers={"Accept-Encoding": "identity", **headers})
+        response = conn.getresponse()
+        return Got(response.status, response.msg, response.read())
+
+    try:
+        yield fetch
+    finally:
+        conn.close()
+
+
+def assert_security_headers(headers: http.client.HTTPMessage) -> None:
+    assert headers["Content-Security-Policy"] == CSP
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
+    assert headers["X-Frame-Options"] == "DENY"
+
+
+def test_the_page_is_served_with_its_security_headers(get: Callable[..., Got]) -> None:
+    got = get("/")
+    assert got.status == 200
+    assert got.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert got.headers["Cache-Control"] == "no-cache"
+    assert_security_headers(got.headers)
+    body = got.body.decode()
+    assert '<script type="module" src="/static/app.js?v=' + page.VERSION + '"></script>' in body
+    assert "__V__" not in body
+    # No inline script or style anywhere: the CSP would block it, and it must not be needed.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", body)
+    assert "<style" not in body and "style=" not in body and " on" + "click" not in body
+
+
+def test_static_files_have_their_types_and_headers(get: Callable[..., Got]) -> None:
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css"), ("i18n.js", "text/javascript")):
+        got = get(f"/static/{name}")
+        assert got.status == 200, name
+        assert got.headers["Content-Type"] == f"{kind}; charset=utf-8"
+        assert_security_headers(got.headers)
+        assert got.body == (STATIC / name).read_bytes().replace(b"__V__", page.VERSION.encode())
+
+
+def test_only_the_allow_list_is_served(get: Callable[..., Got]) -> None:
+    for path in (
+        "/static/nothing.js",
+        "/static/index.html",  # the page has one address: /
+        "/static/..%2Fweb.py",
+        "/static/%2e%2e%2fapp.py",
+        "/static/APP.JS",
+        "/static/app.js%00",
+        "/static/",
+        "/index.html",
+        "/static/../node/web.py",
+    ):
+        got = get(path)
+        assert got.status == 404, path
+        assert_error_shape(got.status, json.loads(got.body))
+
+
+def test_repeat_loads_are_cheap(get: Callable[..., Got]) -> None:
+    fresh = get(f"/static/app.js?v={page.VERSION}")
+    etag = fresh.headers["ETag"]
+    assert fresh.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert get("/static/app.js?v=old").headers["Cache-Control"] == "no-cache"  # a stale version is revalidated
+    again = get("/static/app.js", **{"If-None-Match": etag})
+    assert again.status == 304 and again.body == b""
+    assert again.headers["ETag"] == etag
+    page_etag = get("/").headers["ETag"]
+    revalidated = get("/", **{"If-None-Match": f'W/"x", {page_etag}'})
+    assert revalidated.status == 304
+    assert_security_headers(revalidated.headers)
+    assert get("/", **{"If-None-Match": '"something-else"'}).status == 200
+
+
+def test_gzip_when_the_browser_accepts_it(get: Callable[..., Got]) -> None:
+    packed = get("/static/i18n.js", **{"Accept-Encoding": "gzip, deflate"})
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    plain = (STATIC / "i18n.js").read_bytes().replace(b"__V__", page.VERSION.encode())
+    assert gzip.decompress(packed.body) == plain
+    assert len(packed.body) < len(plain) / 2
+    identity = get("/static/i18n.js")
+    assert identity.headers["Content-Encoding"] is None and identity.body == plain
+    assert identity.headers["ETag"] != packed.headers["ETag"]  # the two forms never share a validator
+
+
+def test_every_file_the_page_refers_to_is_served() -> None:
+    served = set(page.FILES)
+    on_disk = {p.name for p in STATIC.iterdir()}
+    assert on_disk == served, "node/static and the allow-list in node/web.py differ"
+    for name in page.FILES:
+        text = (STATIC / name).read_text()
+        refs = re.findall(r"""(?:from |import\(|href=|src=)["'](?:\./|/static/)([\w.-]+?)(?:\?v=__V__)?["']""", text)
+        for ref in refs:
+            assert ref in served, f"{name} refers to {ref}, which is not served"
+        for ref in re.findall(r"""["'](?:\./|/static/)([\w-]+\.(?:js|css))""", text):
+            assert f"{ref}?v=__V__" in text, f"{name} refers to {ref} without the version placeholder"
+
+
+def test_no_module_builds_markup_from_strings() -> None:
+    for path in STATIC.glob("*.js"):
+        text = path.read_text()
+        for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert risky not in text, f"{path.name} uses {risky}"
+
+
+def _table(text: str, name: str) -> dict[str, str]:
+    body = re.search(rf"^const {name} = \{{\n(.*?)^\}};", text, re.S | re.M)
+    assert body, name
+    return dict(re.findall(r'^  "?([\w.]+)"?: "((?:[^"\\]|\\.)*)",$', body.group(1), re.M))
+
+
+def test_both_languages_have_every_string() -> None:
+    source = (STATIC / "i18n.js").read_text()
+    en, es = _table(source, "en"), _table(source, "es")
+    assert len(en) > 150
+    assert set(en) == set(es), f"only in en: {set(en) - set(es)}; only in es: {set(es) - set(en)}"
+    untranslated = [k for k in en if en[k] == es[k] and k not in {"flag.spam"}]
+    assert untranslated == [], untranslated
+    assert es["report.fewer"] == "menos de 5" and en["report.fewer"] == "fewer than 5"
+    used: set[str] = set()
+    for path in STATIC.glob("*.js"):
+        used |= set(re.findall(r'\bt\("([\w.]+)"', path.read_text()))
+    assert used - set(en) == set(), f"keys used but not translated: {used - set(en)}"
