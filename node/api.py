@@ -213,6 +213,8 @@ async def record_or_404(request: web.Request) -> Record:
     if len(record_id) != 32:
         raise ApiError(404, "not_found", "no such record (ids are 64 hex characters)")
     record = await request.app[STORE].get(record_id, now())
+    if record is None:  # an earlier version of a post made here: its manage link still works
+        record = await request.app[STORE].current_own(record_id, now())
     if record is None:
         raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
     return record

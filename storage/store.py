@@ -313,6 +313,17 @@ class RecordStore:
     def is_removed(self, address: tuple[bytes, str, str]) -> bool:
         return address in self._removed
 
+    async def current_own(self, record_id: bytes, now: int) -> Record | None:
+        """The live version of this node's own post of which ``record_id`` was
+        once a version (a manage link keeps working after edits), or None."""
+        rows = await self._fetch(
+            "SELECT r.raw FROM own_versions AS v JOIN records AS r "
+            "ON r.author = v.author AND r.kind = v.kind AND r.slot = v.slot "
+            "WHERE v.id = ? AND r.expires_at > ?",
+            (record_id, now),
+        )
+        return parse_record(bytes(rows[0][0]), validate=False) if rows else None
+
     async def manage_token_hash(self, author: bytes, kind: str, slot: str) -> bytes | None:
         rows = await self._fetch(
             "SELECT token_hash FROM manage_tokens WHERE author = ? AND kind = ? AND slot = ?", (author, kind, slot)
