@@ -16,8 +16,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The tests start Chromium and network namespaces: on these machines they run
+# inside ../shared/tools/isolated (a namespace with only loopback), unless
+# they already are (no interface but lo here).
+ISOLATE := $(shell test -x ../shared/tools/isolated && ls /sys/class/net | grep -qvx lo && echo "bash ../shared/tools/isolated")
+
 test: lint
-	$(BIN)/python -m pytest
+	bash .ci/system-deps
+	$(ISOLATE) $(BIN)/python -m pytest
 
 # The node's files live in ./data inside the checkout (ignored by git).
 run: $(STAMP)

@@ -74,6 +74,7 @@ def test_a_host_advertising_another_nodes_key_is_refused(lan: LanNodes) -> None:
     refused = [line for line in a.log().splitlines() if "did not prove" in line]
     assert impostor_node.url in refused[0] and b_key.hex() in refused[0], "the refusal names the URL and the key"
     assert not any(p["url"] == impostor_node.url and p["state"] == "connected" for p in a.peers())
+    assert not any(p["url"] == b.url for p in a.peers()), "B runs with --no-mdns: nothing announced it"
     evil = impostor_node.post("Click here for free money", kind="offer")
     assert evil not in a.search("money")
 
