@@ -28,7 +28,6 @@ from node import admin_api, api, community, peer_api
 from node import web as page
 from node.config import NodeConfig
 from node.datadir import DataDirError, read_admin_token
-from node.discovery import lan_addresses
 from node.errors import Handler, error_middleware
 from node.feed import RecordFeed
 from node.gossip import Gossip
@@ -278,6 +277,8 @@ def advertised_addresses(config: NodeConfig) -> list[str]:
             return [config.listen_host]
     except ValueError:
         pass
+    from node.discovery import lan_addresses  # noqa: PLC0415 - zeroconf is loaded only when mDNS is on
+
     return lan_addresses(config.mdns_interfaces)
 
 
@@ -310,6 +311,18 @@ async def _trim_when_idle(app: web.Application) -> None:
         await app[STORE].release_memory()
         gc.collect()
         _malloc_trim()
+
+
+def _limit_malloc_arenas() -> None:
+    """glibc gives each thread that allocates its own heap arena (aiosqlite
+    runs one thread per connection); on a small machine two arenas hold the
+    same data in less memory, and the node's threads mostly wait on SQLite.
+    Must run before those threads start. A no-op elsewhere."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def _malloc_trim() -> None:
@@ -369,6 +382,7 @@ async def serve(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> None:
     """Run the node until SIGTERM or SIGINT, then shut down cleanly."""
+    _limit_malloc_arenas()
     app = create_app(config, identity, database)
     if progress is not None:
         app[SYNC_PROGRESS] = progress

@@ -24,11 +24,11 @@ import logging
 import random
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
-from node.discovery import Discovery
 from node.peer_api import POLLERS
 from node.peer_client import PeerClient, PeerUnavailable
 from node.peers import Candidates, usable_url
@@ -40,6 +40,9 @@ from protocol.peerwire import PeerAuthError
 from protocol.records import Record, accept_record, parse_record
 from storage import Query
 from storage.admin import PeerEntry
+
+if TYPE_CHECKING:
+    from node.discovery import Discovery
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
@@ -274,7 +277,7 @@ class Gossip:
         self._changed = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._writes: set[asyncio.Task[None]] = set()
-        self.discovery: Discovery | None = None
+        self.discovery: Discovery | None = None  # started by start_discovery when mDNS is on
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -318,6 +321,7 @@ class Gossip:
 
     async def start_discovery(self, port: int, addresses: list[str], interfaces: tuple[str, ...]) -> None:
         """Advertise and browse on the LAN (once the listening port is known)."""
+        from node.discovery import Discovery  # noqa: PLC0415 - zeroconf costs ~4 MB: only loaded when used
         self.discovery = Discovery(self.app[IDENTITY].public_key, port, addresses, interfaces, self.found)
         await self.discovery.start()
 
