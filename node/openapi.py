@@ -251,6 +251,7 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
             "generated_at": {"type": "string", "format": "date-time"},
             "weeks": {"type": "integer"},
             "suppressed_below": {"type": "integer"},
+            "rounded_to": {"type": "integer"},
             "totals": {
                 "type": "object",
                 "properties": {k: count for k in ("needs", "offers", "fulfilled_needs", "open_needs")},
@@ -264,9 +265,13 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "object", "properties": {"category": _STR, "needs": count, "offers": count}},
             },
+            "outrun_by_area": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"area": _STR, "needs": count, "offers": count}},
+            },
         },
     }
-    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 52, "default": 12})
+    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 13, "default": 12})
     return {
         "/api/v1/records/{id}/replies": {
             "post": {
@@ -365,14 +370,14 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
         },
         "/api/v1/report": {
             "get": {
-                "summary": "The community needs report (counts under 5 are null)",
+                "summary": "The community needs report (counts rounded to 5; 1 to 4 are null)",
                 "parameters": [weeks],
                 "responses": {"200": _json(report), "400": _ERROR},
             }
         },
         "/api/v1/report.csv": {
             "get": {
-                "summary": "The community needs report as CSV (counts under 5 are <5)",
+                "summary": "The community needs report as CSV (counts rounded to 5; 1 to 4 are <5)",
                 "parameters": [weeks],
                 "responses": {"200": {"description": "ok", "content": {"text/csv": {}}}, "400": _ERROR},
             }
