@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an interface address for mDNS (repeat; default: every interface)",
     )  # fmt: skip
     run.add_argument(
-        "--no-peer-exchange", action="store_true", help="connect only to configured and LAN peers",
+        "--no-peer-exchange",
+        action="store_true",
+        help="connect only to configured and LAN peers",
     )
     run.add_argument("--max-peers", type=int, help="outbound links to found peers (default 8)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
