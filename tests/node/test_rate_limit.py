@@ -17,6 +17,7 @@ from aiohttp import web
 from node.app import create_app
 from node.config import ConfigError, NodeConfig
 from node.datadir import NodeFiles, ensure_data_dir
+from node.openapi import RATE_LIMITED, openapi_document
 from node.ratelimit import WriteLimiter
 from tests.node._support import assert_error_shape, need, post_counts
 
@@ -119,3 +120,12 @@ async def test_past_the_burst_every_member_write_is_refused(
         assert response.status == 200  # reading is not limited
     async with session.get("/api/v1/report") as response:
         assert response.status == 200
+
+
+def test_the_document_names_429_on_every_member_write() -> None:
+    paths = openapi_document()["paths"]
+    for path, method in RATE_LIMITED:
+        assert "429" in paths[path][method]["responses"], (method, path)
+    assert {
+        (p, m) for p, item in paths.items() for m in item if m in ("post", "patch") and p.startswith("/api/v1/records")
+    } == RATE_LIMITED
