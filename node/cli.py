@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an interface address for mDNS (repeat; default: every interface)",
     )  # fmt: skip
     run.add_argument(
-        "--no-peer-exchange", action="store_true", help="connect only to configured and LAN peers",
+        "--no-peer-exchange",
+        action="store_true",
+        help="connect only to configured and LAN peers",
     )
     run.add_argument("--max-peers", type=int, help="outbound links to found peers (default 8)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -105,8 +107,16 @@ def _community_commands(sub: Any) -> None:
     """Replies and the community report: what the member page does, from a terminal."""
     reply = sub.add_parser("reply", help="reply privately to a need or an offer (sealed to its poster's node)")
     reply.add_argument("id", help="the post's id")
-    reply.add_argument("--message", required=True)
-    reply.add_argument("--contact", default="", help="how the poster can reach you (only they will see it)")
+    reply.add_argument(
+        "--message",
+        help="the message; '-' reads it from standard input; left out, it is asked for "
+        "(so it need not be on the command line or in shell history)",
+    )
+    reply.add_argument(
+        "--contact",
+        help="how the poster can reach you (only they will see it); '-' reads it from standard input; "
+        "left out, it is asked for when the message is",
+    )
     _node_options(reply)
 
     replies = sub.add_parser("replies", help="read the replies to your post (needs its manage token)")
@@ -119,8 +129,8 @@ def _community_commands(sub: Any) -> None:
     )
     _node_options(replies)
 
-    report = sub.add_parser("report", help="the community needs report (counts under 5 shown as <5)")
-    report.add_argument("--weeks", type=int, default=12, help="how many weeks back (1-52)")
+    report = sub.add_parser("report", help="the community needs report (counts rounded to 5, under 5 shown as <5)")
+    report.add_argument("--weeks", type=int, default=12, help="how many weeks back (1-13)")
     report.add_argument("--csv", action="store_true", help="print CSV")
     _node_options(report)
 
@@ -248,8 +258,34 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(prompt: str) -> str:
+    """One line from standard input, the prompt on stderr (stdout stays the answer)."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _reply_text(args: argparse.Namespace) -> tuple[str, str]:
+    if args.message == "-" and args.contact == "-":
+        raise CliError("only one of --message and --contact can be read from standard input")
+    if args.message == "-":
+        message = sys.stdin.read().rstrip("\n")
+    elif args.message is None:
+        message = _ask("Message: ")
+    else:
+        message = args.message
+    if args.contact == "-":
+        contact = sys.stdin.read().rstrip("\n")
+    elif args.contact is None:
+        contact = _ask("How they can reach you (optional, only they will see it): ") if args.message is None else ""
+    else:
+        contact = args.contact
+    return message, contact
+
+
 def cmd_reply(args: argparse.Namespace) -> int:
-    body = {"message": args.message, "contact": args.contact}
+    message, contact = _reply_text(args)
+    body = {"message": message, "contact": contact}
     result = _request(args.node, "POST", f"/api/v1/records/{urllib.parse.quote(args.id)}/replies", body)
     how = "delivered to the poster's node" if result["reply"]["delivered"] == "direct" else "sent through the network"
     _print(args, result, f"reply {result['reply']['id']} sealed and {how}")
@@ -280,7 +316,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = _request(args.node, "GET", f"/api/v1/report?weeks={args.weeks}")
     totals = report["totals"]
     lines = [
-        f"community needs report, last {report['weeks']} weeks (counts under 5 shown as <5)",
+        f"community needs report, last {report['weeks']} weeks "
+        f"(counts rounded to {report.get('rounded_to', 5)}; counts under 5 shown as <5)",
         f"needs {_count(totals['needs'])}, offers {_count(totals['offers'])}, "
         f"fulfilled {_count(totals['fulfilled_needs'])}, still open {_count(totals['open_needs'])}",
         "",

@@ -147,7 +147,7 @@ RESPONSES: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("/api/v1/records/{id}/flags", "post", "/api/v1/records/{id}/flags", {"json": {"reason": "spam"}}, 201),
     ("/api/v1/records/{id}/flags", "post", "/api/v1/records/{id}/flags", {"json": {"reason": "meh"}}, 422),
     ("/api/v1/report", "get", "/api/v1/report", {}, 200),
-    ("/api/v1/report", "get", "/api/v1/report?weeks=53", {}, 400),
+    ("/api/v1/report", "get", "/api/v1/report?weeks=14", {}, 400),
     ("/api/v1/report.csv", "get", "/api/v1/report.csv?weeks=4", {}, 200),
     ("/api/v1/report.csv", "get", "/api/v1/report.csv?weeks=x", {}, 400),
     ("/api/v1/organizer/unanswered", "get", "/api/v1/organizer/unanswered", {"auth": "admin"}, 200),
@@ -161,6 +161,13 @@ RESPONSES: list[tuple[str, str, str, dict[str, Any], int]] = [
      {"json": {"id": "0" * 64, "reason": ""}, "auth": "admin"}, 422),
     ("/api/v1/organizer/removals", "post", "/api/v1/organizer/removals",
      {"json": {"id": "0" * 64, "reason": "spam"}}, 401),
+    ("/api/v1/manage", "get", "/api/v1/manage", {"auth": True}, 200),
+    ("/api/v1/manage", "get", "/api/v1/manage", {}, 401),
+    ("/api/v1/manage", "get", "/api/v1/manage", {"auth": "wrong"}, 403),
+    ("/api/v1/manage", "get", "/api/v1/manage?x=1", {"auth": True}, 400),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {"auth": "admin"}, 404),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {}, 401),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {"auth": "wrong"}, 403),
 ]  # fmt: skip
 
 
