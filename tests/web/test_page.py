@@ -81,9 +81,18 @@ def test_post_a_need_find_it_manage_it_and_mark_it_fulfilled(visit: Visit, node_
     screenshot(page, "record")
 
     page.goto(link)
-    page.get_by_role("heading", name="Replies").wait_for()
-    page.get_by_role("button", name="Mark as fulfilled").click()
+    page.get_by_role("heading", name="Replies", exact=True).wait_for()
+    # The linked give-back offer is managed on the same page, with its own replies.
+    linked_box = page.locator(".linked-post")
+    linked_box.get_by_role("heading", name="I can mend clothes").wait_for()
+    linked_box.get_by_role("heading", name="Replies to your offer").wait_for()
+    own = page.locator(".main-post")
+    own.get_by_role("button", name="Mark as fulfilled").click()
     page.get_by_text('Saved: the post is now "Fulfilled".').wait_for()
+    # Fulfilled is final: a plain note, no buttons that would fail; the offer keeps its own.
+    own.get_by_text("That is final").wait_for()
+    assert own.get_by_role("button").count() == 0
+    assert linked_box.get_by_role("button", name="Mark as fulfilled").count() == 1
     screenshot(page, "manage")
     fulfilled = search(node_a.url, q="boots", status="fulfilled")
     assert [r["title"] for r in fulfilled] == ["Winter boots, size 38, for the walk to work"]
@@ -94,7 +103,7 @@ def test_post_a_need_find_it_manage_it_and_mark_it_fulfilled(visit: Visit, node_
     assert page.url == new_link
     assert call(f"{node_a.url}/api/v1/records/{record_id}")["id"] == fulfilled[0]["id"]  # type: ignore[index]
     page.goto(link)
-    page.get_by_role("heading", name="Replies").wait_for()
+    page.get_by_role("heading", name="Replies", exact=True).wait_for()
     page.wait_for_url(new_link)
     assert page.get_by_text("its private link changed").count() == 0
 
