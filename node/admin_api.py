@@ -22,7 +22,7 @@ from protocol.errors import RecordInvalid
 routes = web.RouteTableDef()
 
 
-def _require_admin(request: web.Request) -> None:
+def require_admin(request: web.Request) -> None:
     expected = request.app[ADMIN_TOKEN]
     if not expected:
         raise ApiError(403, "forbidden", "peer administration is off: this node has no admin token")
@@ -45,13 +45,13 @@ def _url(body: dict[str, Any], request: web.Request) -> str:
 
 @routes.get("/api/v1/peers")
 async def list_peers(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     return web.json_response({"peers": [vars(status) for status in request.app[GOSSIP].statuses()]})
 
 
 @routes.post("/api/v1/peers")
 async def add_peer(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     url = _url(await read_json_object(request), request)
     added = await request.app[ADMIN].add_peer(url, int(time.time()), "admin")
     await request.app[GOSSIP].add(url)
@@ -60,7 +60,7 @@ async def add_peer(request: web.Request) -> web.Response:
 
 @routes.delete("/api/v1/peers")
 async def remove_peer(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     body = await read_json_object(request) if request.can_read_body else {}
     url = _url(body, request)
     removed = await request.app[ADMIN].remove_peer(url)
@@ -72,7 +72,7 @@ async def remove_peer(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/policy")
 async def get_policy(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     rules = await request.app[ADMIN].policy()
     return web.json_response(
         {"rules": [{"subject": s, "key": k.hex(), "key_text": public_key_to_text(k), "action": a} for s, k, a in rules]}
@@ -82,7 +82,7 @@ async def get_policy(request: web.Request) -> web.Response:
 @routes.post("/api/v1/policy")
 async def set_policy(request: web.Request) -> web.Response:
     """{"subject": "peer"|"author", "key": hex or ma1..., "action": "block"|"allow"|"clear"}"""
-    _require_admin(request)
+    require_admin(request)
     body = await read_json_object(request)
     subject, action, key_text = body.get("subject"), body.get("action"), body.get("key")
     if subject not in ("peer", "author") or action not in ("block", "allow", "clear"):

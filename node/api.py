@@ -140,7 +140,7 @@ async def post_record(request: web.Request) -> web.Response:
     answer: dict[str, Any] = {"record": render(record), "manage_token": token}
     if len(records) > 1:
         answer["linked_offer"] = render(records[1])
-    return web.json_response(answer, status=201)
+    return private(web.json_response(answer, status=201))
 
 
 LINKED_OFFER_CATEGORY = "other"
@@ -216,6 +216,9 @@ async def record_or_404(request: web.Request) -> Record:
     if record is None:  # an earlier version of a post made here: its manage link still works
         record = await request.app[STORE].current_own(record_id, now())
     if record is None:
+        reason = await request.app[STORE].removal_reason(record_id)
+        if reason is not None:
+            raise ApiError(410, "removed", f"removed by this node's organizers: {reason}")
         raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
     return record
 
@@ -225,15 +228,25 @@ async def get_record(request: web.Request) -> web.Response:
     return web.json_response(render(await record_or_404(request)))
 
 
-async def authorised(request: web.Request) -> Record:
-    """The record named in the path, if the request carries its manage token."""
-    record = await record_or_404(request)
+def private(response: web.Response) -> web.Response:
+    """An answer with manage-only or admin-only data: no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _manage_token_hash(request: web.Request) -> bytes:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "send the post's manage token as 'Authorization: Bearer <token>'")
+    return hashlib.sha256(token.strip().encode()).digest()
+
+
+async def authorised(request: web.Request) -> Record:
+    """The record named in the path, if the request carries its manage token."""
+    record = await record_or_404(request)
+    given = _manage_token_hash(request)
     stored = await request.app[STORE].manage_token_hash(*record.address)
-    given = hashlib.sha256(token.strip().encode()).digest()
     if stored is None or not hmac.compare_digest(stored, given):
         raise ApiError(403, "forbidden", "this manage token does not belong to this post")
     return record
@@ -247,7 +260,19 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
         raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)
     log.info("new version id=%s replaces=%s status=%s", record.id.hex(), old.id.hex(), record.status)
-    return web.json_response({"record": render(record)})
+    return private(web.json_response({"record": render(record)}))
+
+
+@routes.get("/api/v1/manage")
+async def managed_posts(request: web.Request) -> web.Response:
+    """Every post the manage token in the header manages here, newest first:
+    a need and its linked give-back offer share one token."""
+    if request.query:
+        raise ApiError(400, "bad_query", "this endpoint takes no parameters")
+    posts = await request.app[STORE].managed_by(_manage_token_hash(request), now())
+    if not posts:
+        raise ApiError(403, "forbidden", "this manage token manages no post on this node")
+    return private(web.json_response({"posts": [render(r) for r in posts]}))
 
 
 @routes.post("/api/v1/records/{id}/status")

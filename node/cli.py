@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="an interface address for mDNS (repeat; default: every interface)",
     )  # fmt: skip
     run.add_argument(
-        "--no-peer-exchange", action="store_true", help="connect only to configured and LAN peers",
+        "--no-peer-exchange",
+        action="store_true",
+        help="connect only to configured and LAN peers",
     )
     run.add_argument("--max-peers", type=int, help="outbound links to found peers (default 8)")
     run.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -119,8 +121,8 @@ def _community_commands(sub: Any) -> None:
     )
     _node_options(replies)
 
-    report = sub.add_parser("report", help="the community needs report (counts under 5 shown as <5)")
-    report.add_argument("--weeks", type=int, default=12, help="how many weeks back (1-52)")
+    report = sub.add_parser("report", help="the community needs report (counts rounded to 5, under 5 shown as <5)")
+    report.add_argument("--weeks", type=int, default=12, help="how many weeks back (1-13)")
     report.add_argument("--csv", action="store_true", help="print CSV")
     _node_options(report)
 
@@ -280,7 +282,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     report = _request(args.node, "GET", f"/api/v1/report?weeks={args.weeks}")
     totals = report["totals"]
     lines = [
-        f"community needs report, last {report['weeks']} weeks (counts under 5 shown as <5)",
+        f"community needs report, last {report['weeks']} weeks "
+        f"(counts rounded to {report.get('rounded_to', 5)}; counts under 5 shown as <5)",
         f"needs {_count(totals['needs'])}, offers {_count(totals['offers'])}, "
         f"fulfilled {_count(totals['fulfilled_needs'])}, still open {_count(totals['open_needs'])}",
         "",

@@ -15,6 +15,7 @@ from node import matches, organizer, replies, report, security
 
 def install(app: web.Application, database: str) -> None:
     app[replies.COMMUNITY_DATABASE] = database
+    app[report.REPORT_CACHE] = report.ReportCache()
     app.middlewares.append(security.cross_site_middleware)
     app.on_response_prepare.append(security.add_security_headers)
     app.cleanup_ctx.append(replies.community_ctx)

@@ -52,7 +52,30 @@ def _bearer() -> list[dict[str, list[str]]]:
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
 
 
+RATE_LIMITED = {
+    ("/api/v1/records", "post"),
+    ("/api/v1/records/{id}", "patch"),
+    ("/api/v1/records/{id}/status", "post"),
+    ("/api/v1/records/{id}/replies", "post"),
+    ("/api/v1/records/{id}/flags", "post"),
+}
+"""Member writes, limited per client address (429 ``too_many_requests``)."""
+
+
 def openapi_document() -> dict[str, Any]:
+    """The document, with the statuses every post endpoint shares: 410 for a
+    post this node's organizers removed, 429 on the rate-limited writes."""
+    document = _document()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path.startswith("/api/v1/records/{id}"):
+                operation["responses"]["410"] = _ERROR
+            if (path, method) in RATE_LIMITED:
+                operation["responses"]["429"] = _ERROR
+    return document
+
+
+def _document() -> dict[str, Any]:
     record_ref = {"$ref": "#/components/schemas/Record"}
     one_record = {"type": "object", "properties": {"record": record_ref}}
     return {
@@ -161,6 +184,20 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         }
+        | {
+            "/api/v1/manage": {
+                "get": {
+                    "summary": "Every post this manage token manages here, newest first (current versions)",
+                    "security": _bearer(),
+                    "responses": {
+                        "200": _json(
+                            {"type": "object", "properties": {"posts": {"type": "array", "items": record_ref}}}
+                        ),
+                        **{code: _ERROR for code in ("400", "401", "403")},
+                    },
+                }
+            }
+        }
         | _community_paths(record_ref)
         | _organizer_paths(record_ref)
         | _admin_paths()
@@ -251,6 +288,7 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
             "generated_at": {"type": "string", "format": "date-time"},
             "weeks": {"type": "integer"},
             "suppressed_below": {"type": "integer"},
+            "rounded_to": {"type": "integer"},
             "totals": {
                 "type": "object",
                 "properties": {k: count for k in ("needs", "offers", "fulfilled_needs", "open_needs")},
@@ -264,9 +302,13 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                 "type": "array",
                 "items": {"type": "object", "properties": {"category": _STR, "needs": count, "offers": count}},
             },
+            "outrun_by_area": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"area": _STR, "needs": count, "offers": count}},
+            },
         },
     }
-    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 52, "default": 12})
+    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 13, "default": 12})
     return {
         "/api/v1/records/{id}/replies": {
             "post": {
@@ -365,14 +407,14 @@ def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
         },
         "/api/v1/report": {
             "get": {
-                "summary": "The community needs report (counts under 5 are null)",
+                "summary": "The community needs report (counts rounded to 5; 1 to 4 are null)",
                 "parameters": [weeks],
                 "responses": {"200": _json(report), "400": _ERROR},
             }
         },
         "/api/v1/report.csv": {
             "get": {
-                "summary": "The community needs report as CSV (counts under 5 are <5)",
+                "summary": "The community needs report as CSV (counts rounded to 5; 1 to 4 are <5)",
                 "parameters": [weeks],
                 "responses": {"200": {"description": "ok", "content": {"text/csv": {}}}, "400": _ERROR},
             }
@@ -431,6 +473,25 @@ def _organizer_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                 "parameters": [limit],
                 "responses": {
                     "200": _json({"type": "object", "properties": {"flags": {"type": "array", "items": flag}}}),
+                    **errors,
+                },
+            }
+        },
+        "/api/v1/organizer/flags/{record_id}": {
+            "delete": {
+                "summary": "Dismiss every flag on a post (named by any of its flagged ids)",
+                "security": admin,
+                "parameters": [
+                    {
+                        "name": "record_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    }
+                ],
+                "responses": {
+                    "200": _json({"type": "object", "properties": {"dismissed": {"type": "integer"}}}),
+                    "404": _ERROR,
                     **errors,
                 },
             }

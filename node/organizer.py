@@ -1,7 +1,8 @@
 """Flags from members, and the organizers' view (admin token).
 
-Any member may flag a post (``POST /api/v1/records/{id}/flags``): the flag
-stays on this node, for its organizers. With the node's admin token an
+Any member may flag a need or an offer (``POST /api/v1/records/{id}/flags``):
+the flag stays on this node, for its organizers, who may dismiss a post's
+flags; flags go with their post (removed, expired) and after 30 days. With the node's admin token an
 organizer sees the open needs nobody has answered yet, the flags, and may
 remove a post from this node with a reason: the record is deleted here, no
 later version of its address is stored again (so it is neither found in
@@ -17,8 +18,8 @@ import time
 
 from aiohttp import web
 
-from node.admin_api import _require_admin
-from node.api import check_keys, record_or_404
+from node.admin_api import require_admin
+from node.api import check_keys, private, record_or_404
 from node.errors import ApiError, read_json_object
 from node.render import iso, render
 from node.state import COMMUNITY, STORE
@@ -67,6 +68,8 @@ async def flag(request: web.Request) -> web.Response:
     record = await record_or_404(request)
     body = await read_json_object(request)
     check_keys(body, frozenset({"reason", "note"}))
+    if record.kind not in ("need", "offer"):
+        raise ApiError(404, "not_found", "flags go to needs and offers")
     reason = body.get("reason")
     if reason not in FLAG_REASONS:
         raise ApiError(422, "invalid_flag", f"reason must be one of {', '.join(FLAG_REASONS)}")
@@ -76,46 +79,66 @@ async def flag(request: web.Request) -> web.Response:
     elif not isinstance(note, str):
         raise ApiError(422, "invalid_note", "note must be a string")
     if not await request.app[COMMUNITY].add_flag(record, str(reason), note, now()):
-        raise ApiError(429, "too_many_flags", "this node holds as many flags as it keeps; try again later")
+        raise ApiError(
+            429, "too_many_flags", "this post has as many flags as one post keeps; its organizers will see them"
+        )
     log.info("record id=%s flagged reason=%s", record.id.hex(), reason)
     return web.json_response({"flagged": True}, status=201)
 
 
 @routes.get("/api/v1/organizer/unanswered")
 async def unanswered(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     limit = _limit(request)
     moment = now()
     needs = await request.app[COMMUNITY].unanswered_needs(moment, limit)
-    return web.json_response(
-        {"records": [render(r) | {"days_open": (moment - since) // DAY, "replies": 0} for r, since in needs]}
+    return private(
+        web.json_response(
+            {"records": [render(r) | {"days_open": (moment - since) // DAY, "replies": 0} for r, since in needs]}
+        )
     )
 
 
 @routes.get("/api/v1/organizer/flags")
 async def flags(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     found = await request.app[COMMUNITY].flags(now(), _limit(request))
-    return web.json_response(
-        {
-            "flags": [
-                {
-                    "record": None if f.current is None else render(f.current),
-                    "record_id": f.record_id.hex(),
-                    "reason": f.reason,
-                    "note": f.note,
-                    "flagged_at": iso(f.flagged_at),
-                    "count": f.count,
-                }
-                for f in found
-            ]
-        }
+    return private(
+        web.json_response(
+            {
+                "flags": [
+                    {
+                        "record": None if f.current is None else render(f.current),
+                        "record_id": f.record_id.hex(),
+                        "reason": f.reason,
+                        "note": f.note,
+                        "flagged_at": iso(f.flagged_at),
+                        "count": f.count,
+                    }
+                    for f in found
+                ]
+            }
+        )
     )
+
+
+@routes.delete("/api/v1/organizer/flags/{record_id}")
+async def dismiss_flags(request: web.Request) -> web.Response:
+    """Dismiss every flag on a post (named by any id it was flagged under)."""
+    require_admin(request)
+    text = request.match_info["record_id"]
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise ApiError(404, "not_found", "no flags on such a record (ids are 64 hex characters)")
+    dismissed = await request.app[COMMUNITY].dismiss_flags(bytes.fromhex(text))
+    if not dismissed:
+        raise ApiError(404, "not_found", "no flags on this record")
+    log.info("flags on record id=%s dismissed: %d", text, dismissed)
+    return private(web.json_response({"dismissed": dismissed}))
 
 
 @routes.post("/api/v1/organizer/removals")
 async def remove(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     body = await read_json_object(request)
     check_keys(body, frozenset({"id", "reason"}))
     reason = _free_text("reason", body.get("reason"), 1, MAX_REASON_CHARS)
@@ -130,27 +153,31 @@ async def remove(request: web.Request) -> web.Response:
     moment = now()
     await request.app[STORE].remove(record.address, record.id, reason, moment)
     log.info("record id=%s removed by an organizer", record.id.hex())
-    return web.json_response(
-        {"removal": {"record_id": record.id.hex(), "reason": reason, "removed_at": iso(moment)}}, status=201
+    return private(
+        web.json_response(
+            {"removal": {"record_id": record.id.hex(), "reason": reason, "removed_at": iso(moment)}}, status=201
+        )
     )
 
 
 @routes.get("/api/v1/organizer/removals")
 async def removals(request: web.Request) -> web.Response:
-    _require_admin(request)
+    require_admin(request)
     found = await request.app[COMMUNITY].removals(_limit(request))
-    return web.json_response(
-        {
-            "removals": [
-                {
-                    "record_id": r.record_id.hex(),
-                    "author": r.author.hex(),
-                    "kind": r.kind,
-                    "slot": r.slot,
-                    "reason": r.reason,
-                    "removed_at": iso(r.removed_at),
-                }
-                for r in found
-            ]
-        }
+    return private(
+        web.json_response(
+            {
+                "removals": [
+                    {
+                        "record_id": r.record_id.hex(),
+                        "author": r.author.hex(),
+                        "kind": r.kind,
+                        "slot": r.slot,
+                        "reason": r.reason,
+                        "removed_at": iso(r.removed_at),
+                    }
+                    for r in found
+                ]
+            }
+        )
     )

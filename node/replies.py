@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from crypto import NodeIdentity, SealError
-from node.api import authorised, check_keys, record_or_404
+from node.api import authorised, check_keys, private, record_or_404
 from node.errors import ApiError, read_json_object
 from node.peer_client import PeerClient
 from node.render import iso
@@ -195,4 +195,4 @@ async def read_replies(request: web.Request) -> web.Response:
     replies, unreadable = await asyncio.to_thread(_open_all, identity, records)
     if unreadable:
         log.warning("%d replies about id=%s could not be opened", unreadable, post.id.hex())
-    return web.json_response({"replies": replies})
+    return private(web.json_response({"replies": replies}))

@@ -7,9 +7,17 @@ week a post was first seen open; how many needs were fulfilled and the median
 time from first seen open to fulfilled; and the categories where needs
 outrun offers.
 
-Nobody can be singled out: every count under 5 is given as ``null`` in JSON
-and ``<5`` in CSV ("fewer than 5"), a median over fewer than 5 needs is not
-given, and a category is listed as outrun only when its needs are 5 or more.
+Nobody can be singled out: every published count is rounded to the nearest
+multiple of 5, and a count from 1 to 4 is given as ``null`` in JSON and
+``<5`` in CSV ("fewer than 5"); 0 stays 0. Rounding is what keeps a small
+count hidden from subtraction: with exact counts above 5, a total minus the
+rows shown (or the 2-week report minus the 1-week one) would give the hidden
+small count exactly; with every count rounded, the difference is off by up to
+a few posts either way, so a count from 1 to 4 cannot be told from 0 or 5. A
+median over fewer than 5 needs is not given, and a category or area is listed
+as outrun only when its needs are 5 or more. Categories outside the page's
+list (``CATEGORIES``) are counted under ``other``: a peer's made-up category
+would otherwise be a row of its own.
 ``fulfilled`` counts needs marked fulfilled. The fulfilment time of a peer's
 need is measured from the first version this node saw open (a lower bound
 when an edit reached it first); a need first seen already fulfilled has no
@@ -18,11 +26,14 @@ known time and is left out of the median (but counted as fulfilled).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,14 +46,30 @@ from storage.community import CommunityStore, ReportRow, week_of, week_start
 
 routes = web.RouteTableDef()
 SUPPRESS_BELOW = 5
+ROUNDED_TO = 5
 DEFAULT_WEEKS = 12
-MAX_WEEKS = 52
+MAX_WEEKS = 13
+"""Posts live at most 90 days: a longer window would only show empty weeks."""
 _OPEN = ("open", "claimed")
+CATEGORIES = frozenset(
+    {"food", "housing", "clothing", "health", "transport", "childcare", "household", "learning", "company", "tools"}
+)
+"""The page's categories (node/static/i18n.js), ``other`` aside."""
+OTHER = "other"
 
 
 def shown(count: int) -> int | None:
-    """A count as published: None ("fewer than 5") under the threshold."""
-    return count if count >= SUPPRESS_BELOW else None
+    """A count as published: 0 stays 0, 1 to 4 is None ("fewer than 5"), and
+    anything else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10)."""
+    if count == 0:
+        return 0
+    if count < SUPPRESS_BELOW:
+        return None
+    return (count + ROUNDED_TO // 2) // ROUNDED_TO * ROUNDED_TO
+
+
+def category_of(name: str) -> str:
+    return name if name in CATEGORIES else OTHER
 
 
 def week_label(week: int) -> str:
@@ -77,7 +104,7 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
     labels: dict[int, str] = {}
     for row in rows:
         label = labels.get(row.week) or labels.setdefault(row.week, week_label(row.week))
-        keys = {"category": row.category, "area": row.area, "week": label}
+        keys = {"category": category_of(row.category), "area": row.area, "week": label}
         for name, key in keys.items():
             n, o, f = by[name]
             if row.kind == "need":
@@ -101,17 +128,20 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
         n, o, _ = by[name]
         return sorted(set(n) | set(o), key=lambda k: (-(n[k] + o[k]), k))
 
+    def outrun(name: str) -> list[dict[str, Any]]:
+        n, o, _ = by[name]
+        return [
+            {name: k, "needs": shown(n[k]), "offers": shown(o[k])}
+            for k in sorted(n, key=lambda k: (-(n[k] - o[k]), k))
+            if n[k] > o[k] and n[k] >= SUPPRESS_BELOW
+        ]
+
     first_week = week_of(now) - weeks + 1
-    category_needs, category_offers, _ = by["category"]
-    outrun = [
-        {"category": k, "needs": shown(category_needs[k]), "offers": shown(category_offers[k])}
-        for k in sorted(category_needs, key=lambda k: (-(category_needs[k] - category_offers[k]), k))
-        if category_needs[k] > category_offers[k] and category_needs[k] >= SUPPRESS_BELOW
-    ]
     return {
         "generated_at": iso(now),
         "weeks": weeks,
         "suppressed_below": SUPPRESS_BELOW,
+        "rounded_to": ROUNDED_TO,
         "totals": {
             "needs": shown(needs["all"]),
             "offers": shown(offers["all"]),
@@ -122,18 +152,63 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
         "by_area": table("area", busiest("area")),
         "by_week": table("week", [week_label(w) for w in range(first_week, week_of(now) + 1)]),
         "fulfilment": {"fulfilled": shown(fulfilled["all"]), "median_days": _median_days(hours)},
-        "outrun": outrun,
+        "outrun": outrun("category"),
+        "outrun_by_area": outrun("area"),
     }
 
 
-async def generate(request: web.Request) -> dict[str, Any]:
+CACHE_S = 60.0
+"""A report is made at most once a minute per ``weeks`` value: a loop of
+requests reads the same answer instead of loading the node."""
+
+
+@dataclass
+class _Cached:
+    made_at: float
+    report: dict[str, Any]
+    csv: str | None = None
+
+
+class ReportCache:
+    """The latest report for each ``weeks`` value (so at most ``MAX_WEEKS``
+    entries), with its CSV once asked for, kept ``ttl`` seconds. One lock:
+    requests arriving together while it is cold wait for one computation."""
+
+    def __init__(self, ttl: float = CACHE_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: dict[int, _Cached] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, weeks: int, make: Callable[[], Awaitable[dict[str, Any]]]) -> _Cached:
+        async with self._lock:
+            entry = self._entries.get(weeks)
+            if entry is None or self._clock() - entry.made_at >= self.ttl:
+                entry = _Cached(self._clock(), await make())
+                self._entries[weeks] = entry
+            return entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+REPORT_CACHE = web.AppKey("report_cache", ReportCache)
+
+
+def _weeks(request: web.Request) -> int:
     text = request.query.get("weeks", str(DEFAULT_WEEKS))
     if not re.fullmatch(r"[0-9]{1,2}", text) or not 1 <= int(text) <= MAX_WEEKS:
         raise ApiError(400, "bad_query", f"weeks must be a whole number from 1 to {MAX_WEEKS}")
     unknown = sorted(set(request.query) - {"weeks"})
     if unknown:
         raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: weeks")
-    return await compute(request.app[COMMUNITY], int(text), int(time.time()))
+    return int(text)
+
+
+async def generate(request: web.Request) -> _Cached:
+    weeks = _weeks(request)
+    community = request.app[COMMUNITY]
+    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, int(time.time())))
 
 
 async def compute(community: CommunityStore, weeks: int, now: int) -> dict[str, Any]:
@@ -145,7 +220,8 @@ async def compute(community: CommunityStore, weeks: int, now: int) -> dict[str, 
 
 
 def to_csv(report: dict[str, Any]) -> str:
-    """One table: section, key, needs, offers, fulfilled; small counts as "<5"."""
+    """One table: section, key, needs, offers, fulfilled; small counts as "<5",
+    the others rounded to 5 as in the JSON."""
 
     def cell(value: Any) -> str:
         return "<5" if value is None else str(value)
@@ -163,19 +239,23 @@ def to_csv(report: dict[str, Any]) -> str:
     writer.writerow(["fulfilment", "median_days", "", "", "" if median is None else median])
     for row in report["outrun"]:
         writer.writerow(["outrun", row["category"], cell(row["needs"]), cell(row["offers"]), ""])
+    for row in report["outrun_by_area"]:
+        writer.writerow(["outrun_area", row["area"], cell(row["needs"]), cell(row["offers"]), ""])
     return out.getvalue()
 
 
 @routes.get("/api/v1/report")
 async def report_json(request: web.Request) -> web.Response:
-    return web.json_response(await generate(request))
+    return web.json_response((await generate(request)).report)
 
 
 @routes.get("/api/v1/report.csv")
 async def report_csv(request: web.Request) -> web.Response:
-    report = await generate(request)
+    cached = await generate(request)
+    if cached.csv is None:
+        cached.csv = to_csv(cached.report)
     return web.Response(
-        text=to_csv(report),
+        text=cached.csv,
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="community-report.csv"'},

@@ -57,4 +57,6 @@ async def cross_site_middleware(request: web.Request, handler: Handler) -> web.S
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Referrer-Policy"] = "no-referrer"
+    if "Authorization" in request.headers:  # a manage or admin token: whatever the answer, no cache keeps it
+        response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -20,13 +20,17 @@ from typing import Any
 import aiosqlite
 
 from protocol.records import Record, parse_record
+from storage import store
 from storage.errors import StorageError
 from storage.query import report_week, report_week_start
 
 MAX_FLAGS = 10_000
-"""Flags kept at most; past it, members are asked to try later."""
+"""Flags kept at most; past it, the oldest go to make room (a flood cannot
+switch flagging off: it can only push out old flags, and the client rate
+limit slows it down)."""
 MAX_FLAGS_PER_POST = 100
 """...and on one post: enough to see a pattern, too few for a flood to matter."""
+FLAG_DAYS = store.FLAG_DAYS
 MAX_REPLIES_READ = 500
 week_of = report_week
 week_start = report_week_start
@@ -134,18 +138,44 @@ class CommunityStore:
     # -- flags and removals ------------------------------------------------------
 
     async def add_flag(self, record: Record, reason: str, note: str, now: int) -> bool:
-        """False when the table, or this post's share of it, is full (nothing stored)."""
-        rows = await self._run(
-            "SELECT count(*), (SELECT count(*) FROM flags WHERE author = ? AND kind = ? AND slot = ?) FROM flags",
-            record.address,
-        )
-        if int(rows[0][0]) >= MAX_FLAGS or int(rows[0][1]) >= MAX_FLAGS_PER_POST:
-            return False
-        await self._run(
-            "INSERT INTO flags (record_id, author, kind, slot, reason, note, flagged_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (record.id, *record.address, reason, note, now),
-        )
+        """False when this post has as many flags as one post keeps (nothing
+        stored). Past ``MAX_FLAGS`` in all, the oldest flags are deleted."""
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = await self._db.execute_fetchall(
+                    "SELECT count(*) FROM flags WHERE author = ? AND kind = ? AND slot = ?", record.address
+                )
+                if int(next(iter(rows))[0]) >= MAX_FLAGS_PER_POST:
+                    await self._db.execute("ROLLBACK")
+                    return False
+                await self._db.execute(
+                    "INSERT INTO flags (record_id, author, kind, slot, reason, note, flagged_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (record.id, *record.address, reason, note, now),
+                )
+                await self._db.execute(
+                    "DELETE FROM flags WHERE n IN (SELECT n FROM flags ORDER BY n "
+                    "LIMIT max(0, (SELECT count(*) FROM flags) - ?))",
+                    (MAX_FLAGS,),
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+        except aiosqlite.Error as exc:
+            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
         return True
+
+    async def dismiss_flags(self, record_id: bytes) -> int:
+        """Delete every flag on the post ``record_id`` was flagged as (any of its
+        versions); how many were deleted."""
+        await self._run(
+            "DELETE FROM flags WHERE (author, kind, slot) IN "
+            "(SELECT author, kind, slot FROM flags WHERE record_id = ?)",
+            (record_id,),
+        )
+        return int((await self._run("SELECT changes()"))[0][0])
 
     async def flags(self, now: int, limit: int) -> list[Flag]:
         """Newest first, with the current version of the flagged address if held."""

@@ -52,6 +52,9 @@ from storage.query import (
 
 Status = Literal["accepted", "duplicate", "superseded", "rejected"]
 _CHUNK = 300  # rows per IN (...) lookup; 3 parameters each stays far below SQLite's limit
+FLAG_DAYS = 30
+"""A member's flag is kept this long at most, and only while its post is held
+(the expiry sweep deletes the rest; an organizer's removal deletes its flags)."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +327,30 @@ class RecordStore:
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
+    async def managed_by(self, token_hash: bytes, now: int, limit: int = 100) -> list[Record]:
+        """The live posts whose manage token has this hash, newest first (a need
+        and its linked offer share a token). The table holds only this node's
+        own posts, so a scan of it is small."""
+        rows = await self._fetch(
+            "SELECT r.raw FROM manage_tokens AS m JOIN records AS r "
+            "ON r.author = m.author AND r.kind = m.kind AND r.slot = m.slot "
+            "WHERE m.token_hash = ? AND r.expires_at > ? "
+            "ORDER BY coalesce(r.opened_at, r.created_at) DESC, r.kind, r.seq LIMIT ?",
+            (token_hash, now, limit),
+        )
+        return [parse_record(bytes(row[0]), validate=False) for row in rows]
+
+    async def removal_reason(self, record_id: bytes) -> str | None:
+        """The organizers' reason, if ``record_id`` is a removed version (or an
+        earlier version of a removed post of this node)."""
+        rows = await self._fetch(
+            "SELECT reason FROM removals WHERE record_id = ? UNION ALL "
+            "SELECT m.reason FROM own_versions AS v JOIN removals AS m "
+            "ON m.author = v.author AND m.kind = v.kind AND m.slot = v.slot WHERE v.id = ? LIMIT 1",
+            (record_id, record_id),
+        )
+        return str(rows[0][0]) if rows else None
+
     async def manage_token_hash(self, author: bytes, kind: str, slot: str) -> bytes | None:
         rows = await self._fetch(
             "SELECT token_hash FROM manage_tokens WHERE author = ? AND kind = ? AND slot = ?", (author, kind, slot)
@@ -548,6 +575,12 @@ class RecordStore:
                     f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
                     f"{table}.author AND r.kind = {table}.kind AND r.slot = {table}.slot)"
                 )
+        # Flags go with their post (expired or gone), and after FLAG_DAYS in any case.
+        await db.execute(
+            "DELETE FROM flags WHERE flagged_at <= ? OR NOT EXISTS (SELECT 1 FROM records AS r WHERE "
+            "r.author = flags.author AND r.kind = flags.kind AND r.slot = flags.slot AND r.expires_at > ?)",
+            (now - FLAG_DAYS * 86_400, now),
+        )
         await db.execute("COMMIT")
         return len(doomed)
 
@@ -560,6 +593,7 @@ class RecordStore:
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
             await self._delete_rows(doomed)
+        await db.execute("DELETE FROM flags WHERE author = ? AND kind = ? AND slot = ?", job.address)
         await db.execute(
             "INSERT OR REPLACE INTO removals VALUES (?, ?, ?, ?, ?, ?)",
             (*job.address, job.record_id, job.reason, job.now),

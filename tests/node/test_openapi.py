@@ -147,7 +147,7 @@ RESPONSES: list[tuple[str, str, str, dict[str, Any], int]] = [
     ("/api/v1/records/{id}/flags", "post", "/api/v1/records/{id}/flags", {"json": {"reason": "spam"}}, 201),
     ("/api/v1/records/{id}/flags", "post", "/api/v1/records/{id}/flags", {"json": {"reason": "meh"}}, 422),
     ("/api/v1/report", "get", "/api/v1/report", {}, 200),
-    ("/api/v1/report", "get", "/api/v1/report?weeks=53", {}, 400),
+    ("/api/v1/report", "get", "/api/v1/report?weeks=14", {}, 400),
     ("/api/v1/report.csv", "get", "/api/v1/report.csv?weeks=4", {}, 200),
     ("/api/v1/report.csv", "get", "/api/v1/report.csv?weeks=x", {}, 400),
     ("/api/v1/organizer/unanswered", "get", "/api/v1/organizer/unanswered", {"auth": "admin"}, 200),

@@ -1,12 +1,15 @@
 # The community needs report: exact numbers from hand-made groups (the pure part),
 # then a real node holding its own posts and a peer's (pushed over the signed
-# peer API), read as JSON and CSV: counts under 5 never appear, fulfilment time
-# runs from the first version seen open to the fulfilled one.
+# peer API), read as JSON and CSV: counts under 5 never appear, every count is
+# rounded to 5 so subtraction cannot recover a small one, fulfilment time runs
+# from the first version seen open to the fulfilled one, and a report is made
+# at most once a minute per window.
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 
 import aiohttp
@@ -14,7 +17,7 @@ import pytest
 
 from crypto import NodeIdentity
 from node.peer_client import PeerClient
-from node.report import build_report, week_label
+from node.report import REPORT_CACHE, ReportCache, build_report, shown, week_label
 from protocol.records import DAY, Record, build_record, new_version
 from storage.community import ReportRow, week_of, week_start
 from tests.node._support import assert_error_shape, need, offer
@@ -31,41 +34,105 @@ def test_weeks_start_on_monday_and_carry_iso_labels() -> None:
     assert week_label(week) == time.strftime("%G-W%V", time.gmtime(NOW))
 
 
+@pytest.mark.parametrize(
+    ("count", "published"),
+    [(0, 0), (1, None), (2, None), (4, None), (5, 5), (7, 5), (8, 10), (12, 10), (13, 15), (1002, 1000)],
+)
+def test_counts_are_rounded_to_five_and_small_ones_hidden(count: int, published: int | None) -> None:
+    assert shown(count) == published
+
+
 def test_counts_under_five_are_suppressed_everywhere() -> None:
     week = week_of(NOW)
     rows = [
         ReportRow("need", "open", "food", "u4p", week, 4),
         ReportRow("need", "fulfilled", "food", "u4p", week, 1),
         ReportRow("offer", "open", "food", "u4p", week, 5),
-        ReportRow("need", "open", "housing", "ezs", week - 1, 7),
+        ReportRow("need", "open", "housing", "ezs", week - 1, 8),
         ReportRow("offer", "claimed", "housing", "ezs", week - 1, 2),
     ]
     report = build_report(rows, [(24, 1)], 4, NOW)
-    assert report["suppressed_below"] == 5
-    assert report["totals"] == {"needs": 12, "offers": 7, "fulfilled_needs": None, "open_needs": 11}
-    assert report["by_category"] == [
+    assert report["suppressed_below"] == 5 and report["rounded_to"] == 5
+    # 13 needs, 7 offers, 1 fulfilled, 12 open.
+    assert report["totals"] == {"needs": 15, "offers": 5, "fulfilled_needs": None, "open_needs": 10}
+    assert report["by_category"] == [  # 10 posts each: by name
         {"category": "food", "needs": 5, "offers": 5, "fulfilled": None},
-        {"category": "housing", "needs": 7, "offers": None, "fulfilled": None},
+        {"category": "housing", "needs": 10, "offers": None, "fulfilled": 0},
     ]
     assert report["by_area"] == [
+        {"area": "ezs", "needs": 10, "offers": None, "fulfilled": 0},
         {"area": "u4p", "needs": 5, "offers": 5, "fulfilled": None},
-        {"area": "ezs", "needs": 7, "offers": None, "fulfilled": None},
     ]
     assert [w["week"] for w in report["by_week"]] == [week_label(w) for w in range(week - 3, week + 1)]
     assert report["by_week"][-2:] == [
-        {"week": week_label(week - 1), "needs": 7, "offers": None, "fulfilled": None},
+        {"week": week_label(week - 1), "needs": 10, "offers": None, "fulfilled": 0},
         {"week": week_label(week), "needs": 5, "offers": 5, "fulfilled": None},
     ]
-    assert report["by_week"][0] == {"week": week_label(week - 3), "needs": None, "offers": None, "fulfilled": None}
-    # housing: 7 needs against 2 offers; food is even, so not outrun.
-    assert report["outrun"] == [{"category": "housing", "needs": 7, "offers": None}]
+    assert report["by_week"][0] == {"week": week_label(week - 3), "needs": 0, "offers": 0, "fulfilled": 0}
+    # housing: 8 needs against 2 offers; food is even, so not outrun.
+    assert report["outrun"] == [{"category": "housing", "needs": 10, "offers": None}]
+    assert report["outrun_by_area"] == [{"area": "ezs", "needs": 10, "offers": None}]
     assert report["fulfilment"] == {"fulfilled": None, "median_days": None}  # one known time: not shown
 
 
 def test_outrun_lists_only_categories_with_five_needs_or_more() -> None:
     week = week_of(NOW)
-    rows = [ReportRow("need", "open", "tools", "u4p", week, 4), ReportRow("need", "open", "rides", "u4p", week, 9)]
-    assert [r["category"] for r in build_report(rows, [], 2, NOW)["outrun"]] == ["rides"]
+    rows = [ReportRow("need", "open", "tools", "u4p", week, 4), ReportRow("need", "open", "health", "ezs", week, 9)]
+    report = build_report(rows, [], 2, NOW)
+    assert [r["category"] for r in report["outrun"]] == ["health"]
+    assert [r["area"] for r in report["outrun_by_area"]] == ["ezs"]
+
+
+def test_categories_outside_the_page_list_are_counted_as_other() -> None:
+    week = week_of(NOW)
+    rows = [
+        ReportRow("need", "open", "rides", "u4p", week, 3),
+        ReportRow("need", "open", "<script>", "u4p", week, 2),
+        ReportRow("need", "open", "other", "u4p", week, 1),
+        ReportRow("offer", "open", "food", "u4p", week, 5),
+    ]
+    report = build_report(rows, [], 1, NOW)
+    assert report["by_category"] == [
+        {"category": "other", "needs": 5, "offers": 0, "fulfilled": 0},  # 6 needs
+        {"category": "food", "needs": 0, "offers": 5, "fulfilled": 0},
+    ]
+    assert [r["category"] for r in report["outrun"]] == ["other"]
+
+
+def _published(rows: list[ReportRow], weeks: int) -> dict[str, object]:
+    report = build_report(rows, [], weeks, NOW)
+    del report["generated_at"]
+    return report
+
+
+def _known(value: int | None) -> int:
+    return 0 if value is None else value
+
+
+def test_subtraction_cannot_recover_a_small_count() -> None:
+    """Two worlds that differ only in a small hidden count (1 or 2 housing needs,
+    posted last week) publish the same numbers: total minus the rows shown, and
+    the 2-week report minus the 1-week one, come out the same in both, so
+    neither tells which world it came from. With exact counts above 5 (the
+    first version of the report), total 11 minus food 10 gave housing = 1."""
+    week = week_of(NOW)
+    food = ReportRow("need", "open", "food", "u4p", week, 10)
+    worlds = [[food, ReportRow("need", "open", "housing", "ezs", week - 1, hidden)] for hidden in (1, 2)]
+    seen = []
+    for rows in worlds:
+        two, one = _published(rows, 2), _published(rows, 1)
+        totals, totals_one = two["totals"], one["totals"]
+        assert isinstance(totals, dict) and isinstance(totals_one, dict)
+        by_category = two["by_category"]
+        assert isinstance(by_category, list)
+        housing = {r["category"]: r for r in by_category}["housing"]
+        assert housing["needs"] is None  # hidden in the row itself
+        rest = totals["needs"] - sum(_known(r["needs"]) for r in by_category)
+        last_week = totals["needs"] - totals_one["needs"]
+        seen.append((rest, last_week, json.dumps(two, sort_keys=True), json.dumps(one, sort_keys=True)))
+    assert seen[0] == seen[1]
+    # And neither difference is the true hidden count of either world.
+    assert {seen[0][0], seen[0][1]}.isdisjoint({1, 2})
 
 
 @pytest.mark.parametrize(
@@ -115,19 +182,24 @@ async def test_the_report_counts_own_and_peer_records(node: RunningNode) -> None
     status, report = await node.call("GET", "/api/v1/report")
     assert status == 200, report
     assert report["weeks"] == 12
-    assert report["totals"] == {"needs": 11, "offers": None, "fulfilled_needs": 5, "open_needs": 6}
+    # Held: 11 needs (6 food open, 5 housing fulfilled), 3 food offers; published rounded to 5.
+    assert report["totals"] == {"needs": 10, "offers": None, "fulfilled_needs": 5, "open_needs": 5}
     assert report["by_category"] == [
-        {"category": "food", "needs": 6, "offers": None, "fulfilled": None},
-        {"category": "housing", "needs": 5, "offers": None, "fulfilled": 5},
+        {"category": "food", "needs": 5, "offers": None, "fulfilled": 0},
+        {"category": "housing", "needs": 5, "offers": 0, "fulfilled": 5},
     ]
     assert report["by_area"] == [
-        {"area": "ezs", "needs": 6, "offers": None, "fulfilled": None},
-        {"area": "u4p", "needs": 5, "offers": None, "fulfilled": 5},
+        {"area": "ezs", "needs": 5, "offers": None, "fulfilled": 0},
+        {"area": "u4p", "needs": 5, "offers": 0, "fulfilled": 5},
     ]
     assert report["fulfilment"] == {"fulfilled": 5, "median_days": 2.0}
     assert report["outrun"] == [
-        {"category": "housing", "needs": 5, "offers": None},
-        {"category": "food", "needs": 6, "offers": None},
+        {"category": "housing", "needs": 5, "offers": 0},
+        {"category": "food", "needs": 5, "offers": None},
+    ]
+    assert report["outrun_by_area"] == [
+        {"area": "u4p", "needs": 5, "offers": 0},
+        {"area": "ezs", "needs": 5, "offers": None},
     ]
     assert len(report["by_week"]) == 12
     assert report["by_week"][-1]["week"] == time.strftime("%G-W%V", time.gmtime())
@@ -136,12 +208,13 @@ async def test_the_report_counts_own_and_peer_records(node: RunningNode) -> None
     assert status == 200
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == ["section", "key", "needs", "offers", "fulfilled"]
-    assert ["total", "all", "11", "<5", "5"] in rows
-    assert ["category", "food", "6", "<5", "<5"] in rows
+    assert ["total", "all", "10", "<5", "5"] in rows
+    assert ["category", "food", "5", "<5", "0"] in rows
+    assert ["outrun_area", "ezs", "5", "<5", ""] in rows
     assert ["fulfilment", "median_days", "", "", "2.0"] in rows
-    for row in rows[1:]:  # no small count anywhere, only "<5"
+    for row in rows[1:]:  # no small count anywhere, only "<5", and every count a multiple of 5
         for value in row[2:]:
-            assert value in ("", "<5") or float(value) >= 5 or row[0] == "fulfilment", row
+            assert value in ("", "<5") or row[0] == "fulfilment" or int(value) % 5 == 0, row
 
 
 async def test_report_headers_and_bad_parameters(node: RunningNode) -> None:
@@ -151,8 +224,42 @@ async def test_report_headers_and_bad_parameters(node: RunningNode) -> None:
         assert "attachment" in response.headers["Content-Disposition"]
     status, report = await node.call("GET", "/api/v1/report?weeks=1")
     assert status == 200 and len(report["by_week"]) == 1
-    assert report["totals"] == {"needs": None, "offers": None, "fulfilled_needs": None, "open_needs": None}
-    for query in ("weeks=0", "weeks=53", "weeks=x", "weeks=", "week=4", "weeks=1e1"):
+    assert report["totals"] == {"needs": 0, "offers": 0, "fulfilled_needs": 0, "open_needs": 0}
+    status, report = await node.call("GET", "/api/v1/report?weeks=13")
+    assert status == 200 and len(report["by_week"]) == 13
+    for query in ("weeks=0", "weeks=14", "weeks=53", "weeks=x", "weeks=", "week=4", "weeks=1e1"):
         for path in ("/api/v1/report", "/api/v1/report.csv"):
             status, body = await node.call("GET", f"{path}?{query}")
             assert (status, assert_error_shape(status, body)[0]) == (400, "bad_query"), (path, query)
+
+
+async def test_a_report_is_made_at_most_once_a_minute_per_window(node: RunningNode) -> None:
+    status, before = await node.call("GET", "/api/v1/report")
+    assert status == 200 and before["totals"]["needs"] == 0
+    _, csv_before = await node.call("GET", "/api/v1/report.csv")
+    for _ in range(5):
+        await node.post(need())
+    assert await node.call("GET", "/api/v1/report") == (200, before)  # the cached answer
+    assert await node.call("GET", "/api/v1/report.csv") == (200, csv_before)
+    status, other_window = await node.call("GET", "/api/v1/report?weeks=2")
+    assert other_window["totals"]["needs"] == 5  # each window has its own entry
+    node.app[REPORT_CACHE].clear()  # what 60 s would do
+    status, after = await node.call("GET", "/api/v1/report")
+    assert after["totals"]["needs"] == 5
+
+
+async def test_the_report_cache_keeps_an_entry_for_its_time_only() -> None:
+    clock = [1000.0]
+    cache = ReportCache(ttl=60, clock=lambda: clock[0])
+    made: list[int] = []
+
+    async def make() -> dict[str, object]:
+        made.append(1)
+        return {"n": len(made)}
+
+    assert (await cache.get(12, make)).report == {"n": 1}
+    clock[0] += 59.9
+    assert (await cache.get(12, make)).report == {"n": 1}
+    assert (await cache.get(4, make)).report == {"n": 2}
+    clock[0] += 0.1
+    assert (await cache.get(12, make)).report == {"n": 3}
