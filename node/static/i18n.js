@@ -163,7 +163,9 @@ const en = {
   "org.badToken": "That admin token was not accepted.",
   "org.unanswered": "Unanswered needs",
   "org.noneUnanswered": "Every open need has an answer.",
-  "org.daysOpen": "open {days} days, no reply yet",
+  "org.daysOpen.zero": "opened today, no reply yet",
+  "org.daysOpen.one": "open 1 day, no reply yet",
+  "org.daysOpen.other": "open {count} days, no reply yet",
   "org.flags": "Flags",
   "org.noFlags": "No flags.",
   "org.flagLine": "{reason} · flags: {count}",
@@ -187,7 +189,8 @@ const en = {
   "report.open": "Still open",
   "report.median": "Typical time to fulfil",
   "report.noMedian": "not enough yet",
-  "report.days": "{days} days",
+  "report.days.one": "{count} day",
+  "report.days.other": "{count} days",
   "report.fewer": "fewer than 5",
   "report.byCategory": "By category",
   "report.byArea": "By area",
@@ -197,8 +200,40 @@ const en = {
   "report.outrunLead": "These categories have more needs than offers: a place to organize.",
   "report.noOutrun": "No category has more needs than offers.",
   "error.network": "The node could not be reached. Check your connection and try again.",
-  "error.api": "That did not work: {message}",
+  "error.not_found": "This was not found here. It may have expired or been replaced by a newer version.",
+  "error.removed": "This post was removed by this node's organizers.",
+  "error.forbidden": "This link or token does not allow that.",
+  "error.unauthorized": "This needs your private link or the organizers' token.",
+  "error.invalid_record": "The post was not accepted. Please check what you wrote.",
+  "error.invalid_reply": "The reply was not accepted. Please check the message (up to 2000 characters) and how to reach you.",
+  "error.invalid_flag": "Please choose a reason for the report.",
+  "error.invalid_note": "The note was not accepted (up to 500 characters, plain text).",
+  "error.invalid_reason": "Please write a reason (up to 300 characters, plain text).",
+  "error.invalid_id": "That is not a post this node can act on.",
+  "error.closed": "This post is closed: it takes no more replies.",
+  "error.no_profile": "This node cannot reach the poster's node yet. Please try again later.",
+  "error.too_many_replies": "This post has had as many replies as it can take through this node.",
+  "error.too_many_flags": "This post has already been reported many times. The organizers will see it.",
+  "error.too_many_requests": "Too many changes from here in a short time. Please wait a little and try again.",
+  "error.cross_site": "The node refused a change sent from another site.",
+  "error.body_too_large": "That is too long for the node to accept.",
+  "error.payload_too_large": "That is too long for the node to accept.",
+  "error.bad_query": "The node did not understand that search.",
+  "error.bad_json": "The node did not understand what the page sent. Please reload the page.",
+  "error.unknown_field": "The node did not understand what the page sent. Please reload the page.",
+  "error.unsupported_media_type": "The node did not understand what the page sent. Please reload the page.",
+  "error.method_not_allowed": "The node does not do that here. Please reload the page.",
+  "error.decode_error": "The node could not read what was sent.",
+  "error.conflict": "The post changed meanwhile. Please reload the page and try again.",
+  "error.not_stored": "The node did not keep it. Please reload the page and try again.",
+  "error.bad_key": "That key was not accepted.",
+  "error.bad_policy": "That rule was not accepted.",
+  "error.bad_url": "That address was not accepted.",
+  "error.busy": "The node is busy. Please try again in a few minutes.",
+  "error.internal": "The node had a problem. Please try again later.",
+  "error.http_error": "The node answered with an error.",
   "error.unknown": "Something went wrong. Please try again.",
+  "error.detail": "The node said:",
 };
 
 const es = {
@@ -357,7 +392,9 @@ const es = {
   "org.badToken": "Esa clave de administración no es válida.",
   "org.unanswered": "Necesidades sin respuesta",
   "org.noneUnanswered": "Todas las necesidades abiertas tienen respuesta.",
-  "org.daysOpen": "abierta hace {days} días, sin respuesta",
+  "org.daysOpen.zero": "abierta hoy, sin respuesta",
+  "org.daysOpen.one": "abierta hace 1 día, sin respuesta",
+  "org.daysOpen.other": "abierta hace {count} días, sin respuesta",
   "org.flags": "Avisos",
   "org.noFlags": "No hay avisos.",
   "org.flagLine": "{reason} · avisos: {count}",
@@ -381,7 +418,8 @@ const es = {
   "report.open": "Aún abiertas",
   "report.median": "Tiempo habitual hasta resolverse",
   "report.noMedian": "aún no hay datos suficientes",
-  "report.days": "{days} días",
+  "report.days.one": "{count} día",
+  "report.days.other": "{count} días",
   "report.fewer": "menos de 5",
   "report.byCategory": "Por categoría",
   "report.byArea": "Por zona",
@@ -391,8 +429,40 @@ const es = {
   "report.outrunLead": "En estas categorías hay más necesidades que ofertas: un lugar donde organizarse.",
   "report.noOutrun": "Ninguna categoría tiene más necesidades que ofertas.",
   "error.network": "No se pudo llegar al nodo. Revisa tu conexión y vuelve a intentarlo.",
-  "error.api": "No funcionó: {message}",
+  "error.not_found": "No se encontró aquí. Puede que haya caducado o que haya una versión más nueva.",
+  "error.removed": "Quienes organizan este nodo quitaron esta publicación.",
+  "error.forbidden": "Este enlace o esta clave no permiten hacer eso.",
+  "error.unauthorized": "Hace falta tu enlace privado o la clave de la organización.",
+  "error.invalid_record": "No se aceptó la publicación. Revisa lo que escribiste.",
+  "error.invalid_reply": "No se aceptó la respuesta. Revisa el mensaje (hasta 2000 caracteres) y cómo contactarte.",
+  "error.invalid_flag": "Elige un motivo para el aviso.",
+  "error.invalid_note": "No se aceptó la nota (hasta 500 caracteres, solo texto).",
+  "error.invalid_reason": "Escribe un motivo (hasta 300 caracteres, solo texto).",
+  "error.invalid_id": "Este nodo no puede hacer eso con esa publicación.",
+  "error.closed": "Esta publicación está cerrada: ya no recibe respuestas.",
+  "error.no_profile": "Este nodo todavía no puede llegar al nodo de quien publicó. Vuelve a intentarlo más tarde.",
+  "error.too_many_replies": "Esta publicación ya recibió todas las respuestas que admite por este nodo.",
+  "error.too_many_flags": "Esta publicación ya tiene muchos avisos. La organización los verá.",
+  "error.too_many_requests": "Demasiados cambios desde aquí en poco tiempo. Espera un poco y vuelve a intentarlo.",
+  "error.cross_site": "El nodo rechazó un cambio enviado desde otro sitio.",
+  "error.body_too_large": "Es demasiado largo para que el nodo lo acepte.",
+  "error.payload_too_large": "Es demasiado largo para que el nodo lo acepte.",
+  "error.bad_query": "El nodo no entendió esa búsqueda.",
+  "error.bad_json": "El nodo no entendió lo que envió la página. Vuelve a cargar la página.",
+  "error.unknown_field": "El nodo no entendió lo que envió la página. Vuelve a cargar la página.",
+  "error.unsupported_media_type": "El nodo no entendió lo que envió la página. Vuelve a cargar la página.",
+  "error.method_not_allowed": "El nodo no hace eso aquí. Vuelve a cargar la página.",
+  "error.decode_error": "El nodo no pudo leer lo que se envió.",
+  "error.conflict": "La publicación cambió mientras tanto. Vuelve a cargar la página e inténtalo otra vez.",
+  "error.not_stored": "El nodo no lo guardó. Vuelve a cargar la página e inténtalo otra vez.",
+  "error.bad_key": "No se aceptó esa clave.",
+  "error.bad_policy": "No se aceptó esa regla.",
+  "error.bad_url": "No se aceptó esa dirección.",
+  "error.busy": "El nodo está ocupado. Vuelve a intentarlo en unos minutos.",
+  "error.internal": "El nodo tuvo un problema. Vuelve a intentarlo más tarde.",
+  "error.http_error": "El nodo respondió con un error.",
   "error.unknown": "Algo salió mal. Vuelve a intentarlo.",
+  "error.detail": "El nodo dijo:",
 };
 
 export const TABLE = { en, es };
@@ -429,9 +499,23 @@ export function setLang(code) {
   document.documentElement.lang = code;
 }
 
+export function hasKey(key) {
+  return key in en;
+}
+
 export function t(key, vars) {
   const text = TABLE[current][key] ?? en[key] ?? key;
   return vars ? text.replace(/\{(\w+)\}/g, (m, name) => (name in vars ? String(vars[name]) : m)) : text;
+}
+
+// A count in words: key.zero (if the table has it) for 0, else the
+// language's plural form (key.one, key.many...), else key.other; {count} is
+// the number written for the page's language.
+export function tn(key, count, vars) {
+  const table = TABLE[current];
+  let form = count === 0 && (table[`${key}.zero`] || en[`${key}.zero`]) ? "zero" : new Intl.PluralRules(current).select(count);
+  if (!(`${key}.${form}` in table) && !(`${key}.${form}` in en)) form = "other";
+  return t(`${key}.${form}`, { count: Number(count).toLocaleString(current), ...(vars || {}) });
 }
 
 export function categoryName(slug) {

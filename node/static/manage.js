@@ -33,7 +33,7 @@ export async function show(main, route) {
   try {
     posts = (await api("GET", "/manage", { token })).posts;
   } catch (err) {
-    if (err.status === 401 || err.status === 403) refused = true;
+    if (err.code === "unauthorized" || err.code === "forbidden") refused = true;
     else if (err.code !== "not_found" && err.code !== "removed") {
       main.append(h("h1", {}, t("manage.title")), notice(errorText(err), "error"));
       return;
@@ -92,7 +92,7 @@ function postBox(initial, route, isMain) {
       if (isMain) await warnIfLinkChanged(answer.record);
       status.focus();
     } catch (err) {
-      status.replaceChildren(notice(err.status === 403 || err.status === 401 ? t("manage.badToken") : errorText(err), "error"));
+      status.replaceChildren(notice(err.code === "forbidden" || err.code === "unauthorized" ? t("manage.badToken") : errorText(err), "error"));
     }
   }
 

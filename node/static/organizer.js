@@ -3,7 +3,7 @@
 // needs nobody has answered yet, most urgent and longest open first; flags
 // members raised; removing a post from this node with a reason.
 import { api } from "./api.js?v=__V__";
-import { t } from "./i18n.js?v=__V__";
+import { t, tn } from "./i18n.js?v=__V__";
 import { errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
 
@@ -28,7 +28,7 @@ export async function show(main, route, flash) {
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
   main.append(h("p", {}, out), status, unanswered, flags);
   const fail = (err) => {
-    if (err.status === 401 || err.status === 403) {
+    if (err.code === "unauthorized" || err.code === "forbidden") {
       sessionStorage.removeItem(KEY);
       main.replaceChildren(h("h1", {}, t("org.title")), notice(t("org.badToken"), "error"), login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));
@@ -41,7 +41,7 @@ export async function show(main, route, flash) {
     ]);
     const list = h("ul", { class: "cards" });
     for (const r of open.records) {
-      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, t("org.daysOpen", { days: r.days_open })), remove(r)], 3)));
+      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, tn("org.daysOpen", r.days_open)), remove(r)], 3)));
     }
     unanswered.append(open.records.length ? list : h("p", {}, t("org.noneUnanswered")));
     const flagList = h("ul", { class: "cards" });

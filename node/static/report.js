@@ -3,7 +3,7 @@
 // peers'); any count under 5 arrives as null and is shown as "fewer than 5".
 // Prints on paper as it reads on screen (app.css has the print rules).
 import { api } from "./api.js?v=__V__";
-import { categoryName, t } from "./i18n.js?v=__V__";
+import { categoryName, t, tn } from "./i18n.js?v=__V__";
 import { errorText, h, notice, select } from "./dom.js?v=__V__";
 import { barChart, countText } from "./charts.js?v=__V__";
 
@@ -42,7 +42,7 @@ export async function show(main, route) {
         figure(t("report.offers"), countText(tot.offers)),
         figure(t("report.fulfilled"), countText(tot.fulfilled_needs)),
         figure(t("report.open"), countText(tot.open_needs)),
-        figure(t("report.median"), median === null || median === undefined ? t("report.noMedian") : t("report.days", { days: median })),
+        figure(t("report.median"), median === null || median === undefined ? t("report.noMedian") : tn("report.days", median)),
       ),
     ),
   );

@@ -171,6 +171,7 @@ def test_a_wrong_manage_token_changes_nothing(visit: Visit, node_a: Node) -> Non
             token="not-the-token-aaaaaaaaaaaaaaaaaaaaaaa",
         )
     assert refused.value.code == 403
+    refused.value.close()
     now = call(f"{node_a.url}/api/v1/records/{record_id}")
     assert isinstance(now, dict) and (now["status"], now["title"]) == ("open", "Sewing machine")
 
