@@ -203,10 +203,14 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
                 "POST",
                 {"kind": "need", "title": f"Room {n}", "category": "housing", "area": "u4pru"},
             )
-        report = call(f"{node.url}/api/v1/report")
+        call(f"{node.url}/api/v1/records", "POST", {"kind": "offer", "title": "Bread", "category": "food", "area": "u4pru"})
+        report = call(f"{node.url}/api/v1/report?weeks=13")
         assert isinstance(report, dict)
         by_category = {row["category"]: row for row in report["by_category"]}
-        assert by_category["food"]["needs"] == 6 and by_category["housing"]["needs"] is None
+        # Rounded to the nearest 5 (6 is 5), 1..4 is null, 0 stays 0.
+        assert by_category["food"]["needs"] == 5 and by_category["housing"]["needs"] is None
+        assert by_category["food"]["offers"] is None and by_category["housing"]["offers"] == 0
+        assert report["outrun_by_area"] == [{"area": "u4p", "needs": 10, "offers": None}]
         visit = open_page(browser, width=800)
         page = visit.page
         page.goto(f"{node.url}/#/report")
@@ -215,11 +219,17 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         assert charts.count() == 3
         by_cat = page.locator("section", has=page.get_by_role("heading", name="By category")).locator("svg")
         bars = by_cat.locator("rect.bar title").all_text_contents()
-        assert "Food, Needs: 6" in bars
-        assert "Housing, Needs: fewer than 5" in bars
-        assert all(not re.search(r"Housing, \w+: \d", b) for b in bars)
+        assert "Food, Needs: 5" in bars and "Food, Offers: fewer than 5" in bars
+        assert "Housing, Needs: fewer than 5" in bars and "Housing, Offers: 0" in bars
+        assert all(not re.search(r"Housing, Needs: \d", b) for b in bars)
         assert "fewer than 5" in by_cat.locator("text").all_text_contents()
-        assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=12"
+        assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=13"
+        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == ["4", "8", "13"]
+        page.get_by_text("Every count is rounded to the nearest 5").wait_for()
+        by_area = page.locator("section", has=page.get_by_role("heading", name="Areas where needs outrun offers"))
+        assert by_area.locator("tbody tr").all_inner_texts() == ["u4p\t10\tfewer than 5"]
+        categories = page.locator("section", has=page.get_by_role("heading", name="Categories where needs outrun offers"))
+        assert categories.locator("tbody th").all_text_contents() == ["Food"]
         screenshot(page, "report")
         page.emulate_media(media="print")
         assert page.locator("header").is_hidden() and page.get_by_role("button", name="Print").is_hidden()
@@ -229,6 +239,7 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         page.get_by_label("Page language").select_option("es")
         page.get_by_role("heading", name="Por categoría").wait_for()
         assert "menos de 5" in page.locator("svg.chart").first.locator("text").all_text_contents()
+        page.get_by_role("heading", name="Zonas donde las necesidades superan a las ofertas").wait_for()
         assert visit.foreign(node.url) == [] and visit.errors == []
         page.context.close()
     finally:
