@@ -6,11 +6,11 @@
 // post shows a plain note and its replies, no buttons that would fail. A
 // post this node's organizers removed shows that, with their reason. The
 // token is sent only as an Authorization header to this node's API.
-import { api, node } from "./api.js?v=__V__";
+import { api } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
 import { copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { details, removedNote } from "./record.js?v=__V__";
-import { postForm, readForm } from "./post.js?v=__V__";
+import { areaChoices, postForm, readForm } from "./post.js?v=__V__";
 
 const FINAL = new Set(["fulfilled", "withdrawn"]);
 let boxCount = 0;
@@ -115,8 +115,8 @@ function postBox(initial, route, isMain) {
 
   function editor(r) {
     const edit = h("details", { class: "editbox" }, h("summary", {}, t("manage.edit")));
-    node().catch(() => ({ areas: [] })).then((info) => {
-      const form = postForm(r.kind, info.areas, r);
+    areaChoices().then((areas) => {
+      const form = postForm(r.kind, areas, r);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         let body;
