@@ -39,10 +39,18 @@ def test_a_node_without_areas_offers_the_areas_its_posts_use(browser: Browser, t
     try:
         for area, n in (("9q8yy", 3), ("dr5r", 1)):
             for i in range(n):
-                call(f"{url}/api/v1/records", "POST", {"kind": "need", "title": f"Post {area} {i}", "category": "food", "area": area})
+                call(
+                    f"{url}/api/v1/records",
+                    "POST",
+                    {"kind": "need", "title": f"Post {area} {i}", "category": "food", "area": area},
+                )
         visit = open_page(browser)
         visit.page.goto(f"{url}/#/post")
-        assert options(visit) == ["9q8yy=9q8yy (about 5 km)", "dr5r=dr5r (about 40 km)", "=Another area (type its code)"]
+        assert options(visit) == [
+            "9q8yy=9q8yy (about 5 km)",
+            "dr5r=dr5r (about 40 km)",
+            "=Another area (type its code)",
+        ]
         _, record_id, _ = post_through_form(visit.page, url, {"title": "Soup for two", "area": "dr5r"})
         stored = call(f"{url}/api/v1/records/{record_id}")
         assert isinstance(stored, dict) and stored["area"] == "dr5r"

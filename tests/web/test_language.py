@@ -56,7 +56,8 @@ def test_plural_forms_and_the_text_before_the_modules_run(browser: Browser, node
             const out = {};
             for (const lang of ["es", "en"]) {
               m.setLang(lang);
-              out[lang] = [0, 1, 3].map((n) => m.tn("org.daysOpen", n)).concat([m.tn("report.days", 1), m.tn("report.days", 2.5)]);
+              const days = [0, 1, 3].map((n) => m.tn("org.daysOpen", n));
+              out[lang] = days.concat([m.tn("report.days", 1), m.tn("report.days", 2.5)]);
             }
             return out;
         }""",

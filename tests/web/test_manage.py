@@ -82,7 +82,9 @@ def test_a_post_removed_by_the_organizers_says_so_with_their_reason(visit: Visit
     assert isinstance(answer, dict)
     need_id, token = answer["record"]["id"], answer["manage_token"]
     reason = "selling things is not mutual aid"
-    call(f"{node_a.url}/api/v1/organizer/removals", "POST", {"id": need_id, "reason": reason}, token=node_a.admin_token())
+    call(
+        f"{node_a.url}/api/v1/organizer/removals", "POST", {"id": need_id, "reason": reason}, token=node_a.admin_token()
+    )
     page = visit.page
     for route in (f"#/r/{need_id}", f"#/manage/{need_id}/{token}"):
         page.goto(f"{node_a.url}/{route}")

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.slow
 
 
 def post(url: str, title: str) -> str:
-    answer = call(f"{url}/api/v1/records", "POST", {"kind": "offer", "title": title, "category": "tools", "area": "u4pru"})
+    answer = call(
+        f"{url}/api/v1/records", "POST", {"kind": "offer", "title": title, "category": "tools", "area": "u4pru"}
+    )
     assert isinstance(answer, dict)
     record_id = answer["record"]["id"]
     assert isinstance(record_id, str)

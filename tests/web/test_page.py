@@ -203,7 +203,11 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
                 "POST",
                 {"kind": "need", "title": f"Room {n}", "category": "housing", "area": "u4pru"},
             )
-        call(f"{node.url}/api/v1/records", "POST", {"kind": "offer", "title": "Bread", "category": "food", "area": "u4pru"})
+        call(
+            f"{node.url}/api/v1/records",
+            "POST",
+            {"kind": "offer", "title": "Bread", "category": "food", "area": "u4pru"},
+        )
         report = call(f"{node.url}/api/v1/report?weeks=13")
         assert isinstance(report, dict)
         by_category = {row["category"]: row for row in report["by_category"]}
@@ -228,7 +232,9 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         page.get_by_text("Every count is rounded to the nearest 5").wait_for()
         by_area = page.locator("section", has=page.get_by_role("heading", name="Areas where needs outrun offers"))
         assert by_area.locator("tbody tr").all_inner_texts() == ["u4p\t10\tfewer than 5"]
-        categories = page.locator("section", has=page.get_by_role("heading", name="Categories where needs outrun offers"))
+        categories = page.locator(
+            "section", has=page.get_by_role("heading", name="Categories where needs outrun offers")
+        )
         assert categories.locator("tbody th").all_text_contents() == ["Food"]
         screenshot(page, "report")
         page.emulate_media(media="print")
