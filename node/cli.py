@@ -107,8 +107,16 @@ def _community_commands(sub: Any) -> None:
     """Replies and the community report: what the member page does, from a terminal."""
     reply = sub.add_parser("reply", help="reply privately to a need or an offer (sealed to its poster's node)")
     reply.add_argument("id", help="the post's id")
-    reply.add_argument("--message", required=True)
-    reply.add_argument("--contact", default="", help="how the poster can reach you (only they will see it)")
+    reply.add_argument(
+        "--message",
+        help="the message; '-' reads it from standard input; left out, it is asked for "
+        "(so it need not be on the command line or in shell history)",
+    )
+    reply.add_argument(
+        "--contact",
+        help="how the poster can reach you (only they will see it); '-' reads it from standard input; "
+        "left out, it is asked for when the message is",
+    )
     _node_options(reply)
 
     replies = sub.add_parser("replies", help="read the replies to your post (needs its manage token)")
@@ -250,8 +258,34 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask(prompt: str) -> str:
+    """One line from standard input, the prompt on stderr (stdout stays the answer)."""
+    print(prompt, end="", file=sys.stderr, flush=True)
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
+
+
+def _reply_text(args: argparse.Namespace) -> tuple[str, str]:
+    if args.message == "-" and args.contact == "-":
+        raise CliError("only one of --message and --contact can be read from standard input")
+    if args.message == "-":
+        message = sys.stdin.read().rstrip("\n")
+    elif args.message is None:
+        message = _ask("Message: ")
+    else:
+        message = args.message
+    if args.contact == "-":
+        contact = sys.stdin.read().rstrip("\n")
+    elif args.contact is None:
+        contact = _ask("How they can reach you (optional, only they will see it): ") if args.message is None else ""
+    else:
+        contact = args.contact
+    return message, contact
+
+
 def cmd_reply(args: argparse.Namespace) -> int:
-    body = {"message": args.message, "contact": args.contact}
+    message, contact = _reply_text(args)
+    body = {"message": message, "contact": contact}
     result = _request(args.node, "POST", f"/api/v1/records/{urllib.parse.quote(args.id)}/replies", body)
     how = "delivered to the poster's node" if result["reply"]["delivered"] == "direct" else "sent through the network"
     _print(args, result, f"reply {result['reply']['id']} sealed and {how}")

@@ -81,6 +81,15 @@ class NodeConfig:
     """Largest HTTP request body accepted, member and peer API alike."""
     sweep_interval_s: int = 600
     """Seconds between expiry sweeps of the store."""
+    member_write_burst: int = 30
+    """Member writes (post, edit, status, reply, flag) one client address may
+    make in a burst (a chapter's shared computer at a busy meeting)..."""
+    member_write_every_s: int = 10
+    """...then one write per this many seconds (360 an hour)."""
+    member_write_limit_loopback: bool = False
+    """Limit clients on loopback too. Off by default: behind a reverse proxy on
+    the same machine every member arrives from 127.0.0.1 (the proxy should
+    limit by the real address), and local tools and tests post freely."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.listen_port <= 65535:
@@ -101,6 +110,10 @@ class NodeConfig:
             raise ConfigError("max_body_bytes must be at least 16384")
         if self.sweep_interval_s < 1:
             raise ConfigError("sweep_interval_s must be at least 1")
+        if not 1 <= self.member_write_burst <= 100_000:
+            raise ConfigError("member_write_burst must be from 1 to 100000")
+        if not 1 <= self.member_write_every_s <= 86_400:
+            raise ConfigError("member_write_every_s must be from 1 to 86400")
         if not 0 <= self.max_peers <= 64:
             raise ConfigError("max_peers must be from 0 to 64")
         if not 0 <= self.anchors <= self.max_peers:

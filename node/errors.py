@@ -25,14 +25,16 @@ log = logging.getLogger("mutualaid.http")
 class ApiError(Exception):
     """An error a handler raises on purpose, with its HTTP status and code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.headers = headers or {}
+        """Sent with the error (``Retry-After`` on a 429)."""
 
 
-def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 _HTTP_CODES = {
@@ -50,7 +52,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.code, str(exc))
+        return error_response(exc.status, exc.code, str(exc), exc.headers)
     except RecordInvalid as exc:
         return error_response(422, "invalid_record", str(exc))
     except InvalidQuery as exc:

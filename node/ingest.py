@@ -40,7 +40,13 @@ REJECTION_COST = {
     "not_served": 0.0,
     "peer_refused": 0.0,
     "removed": 0.0,  # an organizer's removal here: the peer did nothing wrong
+    "too_many_replies": 0.0,  # an honest relay carries whatever replies the sending node made
 }
+MAX_REPLIES_PER_SENDER = 50
+"""Live replies kept from one sending node about one post (any version of a
+post of this node's; the version named otherwise). The member API stops at
+the same number, so an honest node's replies are never refused here; a
+node that floods one post is."""
 
 
 def _verify_all(records: Sequence[Record]) -> tuple[list[bool], float]:
@@ -103,9 +109,12 @@ class Ingestor:
             parsed.append((index, record))
         held = await self.store.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
+        replies: dict[tuple[bytes, bytes], int] = {}
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
+            elif record.kind == "reply" and await self._over_reply_cap(record, replies, now):
+                outcomes[index] = "rejected:too_many_replies"
             elif (
                 source is not None
                 and not solicited
@@ -131,6 +140,16 @@ class Ingestor:
         await self.feed.publish(accepted, source)
         self._account(outcomes, source)
         return outcomes
+
+    async def _over_reply_cap(self, reply: Record, counted: dict[tuple[bytes, bytes], int], now: int) -> bool:
+        """Whether ``reply`` would pass ``MAX_REPLIES_PER_SENDER`` (counting this batch)."""
+        key = (reply.author, bytes(reply.get("about", b"")))
+        if key not in counted:
+            counted[key] = await self.store.replies_from(*key, now)
+        if counted[key] >= MAX_REPLIES_PER_SENDER:
+            return True
+        counted[key] += 1
+        return False
 
     def _account(self, outcomes: list[str], source: bytes | None) -> None:
         """Count outcomes, and charge the peer for what it got wrong."""

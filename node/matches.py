@@ -1,7 +1,8 @@
 """Match suggestions: on a need, the open offers that could meet it; on an offer,
 the open needs it could meet.
 
-Candidates come from ordinary member searches (so removed posts never show):
+Candidates come from ordinary member searches (so removed posts never show),
+never a post managed by the same token (a need's own give-back offer):
 the other kind, open, in the same coarse area (the first 3 geohash characters,
 ~150 km), either in the same category or sharing a word of the title. Each is
 scored: same category 3, each shared title word 2, each further geohash
@@ -72,9 +73,13 @@ async def matches(request: web.Request) -> web.Response:
     searches = [Query(category=str(post.get("category")), **base)]  # type: ignore[arg-type]
     for word in sorted(post_words, key=len, reverse=True)[:MAX_WORDS]:
         searches.append(Query(text=word, **base))  # type: ignore[arg-type]
+    # Never the member's own other post (a need's give-back offer shares its token).
+    token_hash = await store.manage_token_hash(*post.address)
+    same_poster = {r.address for r in await store.managed_by(token_hash, moment)} if token_hash else set()
     found: dict[bytes, Record] = {}
     for query in searches:
         for record in (await store.query(query, moment)).records:
-            found[record.id] = record
+            if record.address not in same_poster:
+                found[record.id] = record
     ranked = sorted(found.values(), key=lambda r: (score(post, r, post_words), r.created_at), reverse=True)
     return web.json_response({"records": [render(r) for r in ranked[: int(limit_text)]]})

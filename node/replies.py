@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -30,9 +31,11 @@ from aiohttp import web
 from crypto import NodeIdentity, SealError
 from node.api import authorised, check_keys, private, record_or_404
 from node.errors import ApiError, read_json_object
+from node.ingest import MAX_REPLIES_PER_SENDER
 from node.peer_client import PeerClient
+from node.peers import usable_url
 from node.render import iso
-from node.state import COMMUNITY, DELIVERY, FEED, IDENTITY, INGEST, METRICS, STORE
+from node.state import COMMUNITY, CONFIG, DELIVERY, FEED, IDENTITY, INGEST, METRICS, STORE
 from protocol.errors import ProtocolError, RecordInvalid
 from protocol.records import NODE_PROFILE_SLOT, TOMBSTONE_STATUSES, Record
 from protocol.replies import ReplyText, build_reply, open_reply
@@ -45,9 +48,10 @@ DIRECT_WAIT_S = 5.0
 MAX_IN_FLIGHT = 32
 """Direct pushes running at once; past it, a reply goes by gossip only."""
 PUSH_TIMEOUT_S = 20.0
-MAX_REPLIES_PER_POST = 200
-"""Live replies this node sends about one version of a post: a flood through
-one node stops here instead of filling every node's store."""
+MAX_REPLIES_PER_POST = MAX_REPLIES_PER_SENDER
+"""Live replies this node sends about one post (all its versions that this
+node knows): a flood through one node stops here instead of filling every
+node's store; other nodes keep no more than this from one node either."""
 
 
 class Delivery:
@@ -127,7 +131,23 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
         raise ApiError(
             409, "no_profile", "this node does not hold the poster's node profile yet, so it cannot seal; try later"
         )
-    return bytes(profile.get("seal_key")), [str(url) for url in profile.get("urls", [])]
+    # The same rule as peer exchange: a profile is anyone's signed claim, so its
+    # URLs must not aim this node's requests at loopback (unless this node
+    # itself listens there, as nodes sharing one machine do) or private addresses.
+    loopback = _is_loopback(request.app[CONFIG].listen_host)
+    urls = [str(url) for url in profile.get("urls", [])]
+    return bytes(profile.get("seal_key")), [
+        u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=False)
+    ]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @routes.post("/api/v1/records/{id}/replies")
@@ -143,7 +163,7 @@ async def send_reply(request: web.Request) -> web.Response:
     if not isinstance(message, str) or not isinstance(contact, str | None):
         raise ApiError(422, "invalid_reply", "message and contact must be strings")
     moment = now()
-    sent = await request.app[COMMUNITY].replies_sent(request.app[IDENTITY].public_key, post.id, moment)
+    sent = await request.app[STORE].replies_from(request.app[IDENTITY].public_key, post.id, moment)
     if sent >= MAX_REPLIES_PER_POST:
         raise ApiError(429, "too_many_replies", "this post has had as many replies through this node as it takes")
     seal_key, urls = await _recipient(request, post, moment)
@@ -171,10 +191,17 @@ async def send_reply(request: web.Request) -> web.Response:
 
 
 def _open_all(identity: NodeIdentity, records: list[Record]) -> tuple[list[dict[str, str]], int]:
-    """The replies as the poster reads them, and how many could not be opened."""
+    """The replies as the poster reads them, and how many could not be opened.
+    A sealed box seen before (the same bytes lifted into another reply) is
+    shown once."""
     replies = []
     unreadable = 0
+    boxes: set[bytes] = set()
     for record in records:
+        box = bytes(record.get("sealed", b""))
+        if box in boxes:
+            continue
+        boxes.add(box)
         try:
             text = open_reply(identity, record)
         except (SealError, ProtocolError):

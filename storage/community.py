@@ -102,22 +102,14 @@ class CommunityStore:
 
     async def replies_about(self, recipient: bytes, post: Record, now: int) -> list[Record]:
         """Live replies sealed to ``recipient`` about any version of ``post`` this
-        node made (or about ``post`` itself), oldest first."""
+        node made (or about ``post`` itself), newest first."""
         rows = await self._run(
             "SELECT raw FROM records WHERE about IN (SELECT id FROM own_versions WHERE author = ? AND kind = ? "
             "AND slot = ? UNION SELECT ?) AND kind = 'reply' AND recipient = ? AND expires_at > ? "
-            "ORDER BY created_at, seq LIMIT ?",
+            "ORDER BY created_at DESC, seq DESC LIMIT ?",
             (*post.address, post.id, recipient, now, MAX_REPLIES_READ),
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
-
-    async def replies_sent(self, author: bytes, about: bytes, now: int) -> int:
-        """Live replies this node (``author``) signed about the post version ``about``."""
-        rows = await self._run(
-            "SELECT count(*) FROM records WHERE about = ? AND kind = 'reply' AND author = ? AND expires_at > ?",
-            (about, author, now),
-        )
-        return int(rows[0][0])
 
     async def unanswered_needs(self, now: int, limit: int) -> list[tuple[Record, int]]:
         """Open needs no live reply is about (any version this node made, or the

@@ -340,6 +340,18 @@ class RecordStore:
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
+    async def replies_from(self, author: bytes, about: bytes, now: int) -> int:
+        """Live replies signed by ``author`` about the post version ``about`` or,
+        when that is a version of this node's own post, about any of its versions
+        (other nodes' earlier versions are not known here)."""
+        rows = await self._fetch(
+            "SELECT count(*) FROM records WHERE about IN (SELECT v.id FROM own_versions AS v JOIN own_versions AS w "
+            "ON v.author = w.author AND v.kind = w.kind AND v.slot = w.slot WHERE w.id = ? UNION SELECT ?) "
+            "AND kind = 'reply' AND author = ? AND expires_at > ?",
+            (about, about, author, now),
+        )
+        return int(rows[0][0])
+
     async def removal_reason(self, record_id: bytes) -> str | None:
         """The organizers' reason, if ``record_id`` is a removed version (or an
         earlier version of a removed post of this node)."""

@@ -40,9 +40,9 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [MUTUALAID, *args], capture_output=True, text=True, env=env, timeout=HANG_GUARD_S, check=False
+        [MUTUALAID, *args], capture_output=True, text=True, env=env, timeout=HANG_GUARD_S, check=False, input=stdin
     )
 
 
@@ -285,6 +285,29 @@ def test_reply_and_read_the_replies_from_the_command_line(running: Running) -> N
     assert missing.returncode == 2 and "manage token" in missing.stderr
     empty = cli(running.env, "reply", record_id, "--message", "", "--node", running.url)
     assert empty.returncode == 1 and "invalid_reply" in empty.stderr
+
+
+def test_a_reply_need_not_be_on_the_command_line(running: Running) -> None:
+    record_id, token = post_need(running.env, running.url, "Bike repair")
+    piped = cli(running.env, "reply", record_id, "--message", "-", "--contact", "Ama, 0700",
+                "--node", running.url, stdin="From a file\nsecond line\n")  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    asked = cli(running.env, "reply", record_id, "--node", running.url, stdin="Asked for\nring after six\n")
+    assert asked.returncode == 0, asked.stderr
+    assert "Message: " in asked.stderr and "reach you" in asked.stderr
+    contact = cli(running.env, "reply", record_id, "--message", "Contact piped", "--contact", "-",
+                  "--node", running.url, stdin="kofi@example.org\n")  # fmt: skip
+    assert contact.returncode == 0, contact.stderr
+    both = cli(running.env, "reply", record_id, "--message", "-", "--contact", "-", "--node", running.url, stdin="x")
+    assert both.returncode == 2 and "standard input" in both.stderr
+    read = cli(running.env, "replies", record_id, "--json", f"--token={token}", "--node", running.url)
+    assert read.returncode == 0, read.stderr
+    got = [(r["message"], r["contact"]) for r in json.loads(read.stdout)["replies"]]
+    assert got == [
+        ("Contact piped", "kofi@example.org"),
+        ("Asked for", "ring after six"),
+        ("From a file\nsecond line", "Ama, 0700"),
+    ]
 
 
 def test_report_from_the_command_line_hides_small_counts(running: Running) -> None:

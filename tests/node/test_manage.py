@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from node.openapi import openapi_document
 from tests.node._support import assert_error_shape, need, offer
 from tests.node.conftest import RunningNode
 
@@ -108,3 +109,13 @@ async def test_answers_with_private_data_are_not_cached(node: RunningNode) -> No
             assert response.headers.get("Cache-Control") == "no-store", path
     async with node.session.get(f"/api/v1/records/{record_id}") as response:
         assert "Cache-Control" not in response.headers  # public data may be cached
+
+
+def test_the_document_names_410_on_every_post_endpoint_and_the_manage_list() -> None:
+    paths = openapi_document()["paths"]
+    post_paths = [p for p in paths if p.startswith("/api/v1/records/{id}")]
+    assert len(post_paths) == 5
+    for path in post_paths:
+        for method, operation in paths[path].items():
+            assert "410" in operation["responses"], (method, path)
+    assert set(paths[MANAGE]["get"]["responses"]) == {"200", "400", "401", "403"}

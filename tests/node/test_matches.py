@@ -59,3 +59,19 @@ async def test_bad_match_requests_get_one_error_shape(node: RunningNode) -> None
         status, body = await node.call("GET", path)
         assert_error_shape(status, body)
         assert status == expected, (path, body)
+
+
+async def test_a_members_own_give_back_offer_is_never_suggested(node: RunningNode) -> None:
+    body = need(title="Bicycle repair wanted", category="transport", give_back="Bicycle lessons for children")
+    status, answer = await node.call("POST", "/api/v1/records", json=body)
+    assert status == 201
+    mine, linked = answer["record"], answer["linked_offer"]
+    other, _ = await node.post(offer(title="Bicycle pump to lend", category="other"))
+    status, found = await node.call("GET", f"/api/v1/records/{mine['id']}/matches")
+    assert status == 200 and [r["id"] for r in found["records"]] == [other["id"]]
+    status, found = await node.call("GET", f"/api/v1/records/{linked['id']}/matches")
+    assert status == 200 and found["records"] == []
+    # Without the member's own offer in the way, someone else's need does see it.
+    stranger, _ = await node.post(need(title="Bicycle for my son", category="other"))
+    status, found = await node.call("GET", f"/api/v1/records/{linked['id']}/matches")
+    assert [r["id"] for r in found["records"]] == [stranger["id"]]

@@ -161,6 +161,13 @@ RESPONSES: list[tuple[str, str, str, dict[str, Any], int]] = [
      {"json": {"id": "0" * 64, "reason": ""}, "auth": "admin"}, 422),
     ("/api/v1/organizer/removals", "post", "/api/v1/organizer/removals",
      {"json": {"id": "0" * 64, "reason": "spam"}}, 401),
+    ("/api/v1/manage", "get", "/api/v1/manage", {"auth": True}, 200),
+    ("/api/v1/manage", "get", "/api/v1/manage", {}, 401),
+    ("/api/v1/manage", "get", "/api/v1/manage", {"auth": "wrong"}, 403),
+    ("/api/v1/manage", "get", "/api/v1/manage?x=1", {"auth": True}, 400),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {"auth": "admin"}, 404),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {}, 401),
+    ("/api/v1/organizer/flags/{record_id}", "delete", "/api/v1/organizer/flags/{id}", {"auth": "wrong"}, 403),
 ]  # fmt: skip
 
 

@@ -44,9 +44,9 @@ async def test_a_reply_to_this_nodes_post_is_opened_with_the_manage_token(node: 
 
     status, body = await node.call("GET", replies_path(record), headers={"Authorization": f"Bearer {token}"})
     assert status == 200, body
-    assert [(r["id"], r["message"], r["contact"]) for r in body["replies"]] == [
-        (answer["reply"]["id"], MESSAGE, CONTACT),
+    assert [(r["id"], r["message"], r["contact"]) for r in body["replies"]] == [  # newest first
         (second["reply"]["id"], "Still free?", ""),
+        (answer["reply"]["id"], MESSAGE, CONTACT),
     ]
     assert all(r["sent_at"].endswith("Z") for r in body["replies"])
     assert {i.hex() for i in await reply_ids(node)} == {answer["reply"]["id"], second["reply"]["id"]}
@@ -67,7 +67,7 @@ async def test_replies_follow_the_post_through_new_versions(node: RunningNode) -
     assert status == 202
     status, body = await node.call("GET", replies_path(new), headers=auth)
     assert status == 200, body
-    assert [r["message"] for r in body["replies"]] == ["first", "second"]
+    assert [r["message"] for r in body["replies"]] == ["second", "first"]
 
 
 async def test_reading_replies_needs_the_posts_own_token(node: RunningNode) -> None:

@@ -1,0 +1,107 @@
+"""Member writes, limited per client address: a token bucket each.
+
+Posting stays open to anyone, so a script on one machine could otherwise
+post, reply or flag as fast as the node can sign. Every member write (post,
+edit, status, reply, flag: a POST or PATCH under ``/api/v1/records``) takes
+one token from its client address's bucket, valid or not; a bucket holds
+``member_write_burst`` tokens and gains one every ``member_write_every_s``
+seconds. An empty bucket answers 429 ``too_many_requests`` with
+``Retry-After``. IPv6 clients are counted by their /64 (one host usually
+holds a whole /64). The table keeps the ``MAX_CLIENTS`` addresses used most
+recently: one forgotten starts again with a full bucket, which costs a
+flood from many addresses more than it gains.
+
+Clients on loopback are not limited unless ``member_write_limit_loopback``:
+behind a reverse proxy on the same machine every member arrives from
+127.0.0.1, and one bucket for all of them would lock the whole chapter out;
+such a proxy should limit by the real address itself (docs/NODE.md).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from aiohttp import web
+
+from node.errors import ApiError, Handler
+
+MAX_CLIENTS = 10_000
+_WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+_PREFIX = "/api/v1/records"
+
+
+class WriteLimiter:
+    def __init__(
+        self,
+        burst: int,
+        every_s: float,
+        *,
+        limit_loopback: bool = False,
+        max_clients: int = MAX_CLIENTS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.burst = burst
+        self.every_s = every_s
+        self.limit_loopback = limit_loopback
+        self.max_clients = max_clients
+        self._clock = clock
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def key(self, remote: str | None) -> str | None:
+        """The bucket a client address draws on; None when it is not limited."""
+        if remote is None:
+            return "?"
+        try:
+            address = ipaddress.ip_address(remote)
+        except ValueError:
+            return remote
+        if address.is_loopback and not self.limit_loopback:
+            return None
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.ipv4_mapped is not None:
+                return self.key(str(address.ipv4_mapped))
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(address)
+
+    def take(self, remote: str | None) -> float:
+        """Spend one write for ``remote``: 0 if allowed, else the seconds until it would be."""
+        key = self.key(remote)
+        if key is None:
+            return 0.0
+        now = self._clock()
+        tokens, at = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - at) / self.every_s)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            wait = 0.0
+        else:
+            self._buckets[key] = (tokens, now)
+            wait = (1.0 - tokens) * self.every_s
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+WRITE_LIMITER = web.AppKey("write_limiter", WriteLimiter)
+
+
+@web.middleware
+async def write_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in _WRITES and request.path.startswith(_PREFIX):
+        wait = request.app[WRITE_LIMITER].take(request.remote)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                429,
+                "too_many_requests",
+                f"too many changes from this address; try again in {seconds} seconds",
+                headers={"Retry-After": str(seconds)},
+            )
+    return await handler(request)
