@@ -1,7 +1,7 @@
 // Building the page from data, safely: every piece of text goes through
 // textContent or a text node, never parsed as HTML, so nothing a member typed can
 // become markup or script.
-import { hasKey, t } from "./i18n.js?v=__V__";
+import { hasKey, t, tn } from "./i18n.js?v=__V__";
 
 // h("p", {class: "x", onclick: f}, "text", child) -> an element.
 export function h(tag, attrs, ...children) {
@@ -63,7 +63,8 @@ export function notice(text, kind = "info") {
 export function errorText(err) {
   const code = err && err.code;
   const known = code && hasKey(`error.${code}`);
-  const main = known ? t(`error.${code}`) : t("error.unknown");
+  let main = known ? t(`error.${code}`) : t("error.unknown");
+  if (err.retryAfter) main += ` ${tn("error.retryIn", err.retryAfter)}`;
   const detail = code && code !== "network" && err.message && err.message !== code ? err.message : "";
   if (!detail) return main;
   return [main, " ", h("span", { class: "detail" }, t("error.detail"), " ", h("span", { lang: "en", dir: "auto" }, detail))];

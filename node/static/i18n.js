@@ -250,6 +250,8 @@ const en = {
   "error.http_error": "The node answered with an error.",
   "error.unknown": "Something went wrong. Please try again.",
   "error.detail": "The node said:",
+  "error.retryIn.one": "You can try again in 1 second.",
+  "error.retryIn.other": "You can try again in {count} seconds.",
 };
 
 const es = {
@@ -495,6 +497,8 @@ const es = {
   "error.http_error": "El nodo respondió con un error.",
   "error.unknown": "Algo salió mal. Vuelve a intentarlo.",
   "error.detail": "El nodo dijo:",
+  "error.retryIn.one": "Puedes volver a intentarlo en 1 segundo.",
+  "error.retryIn.other": "Puedes volver a intentarlo en {count} segundos.",
 };
 
 export const TABLE = { en, es };

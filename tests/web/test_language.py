@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
+from tests._nodes import start, stop
 from tests.web._flows import search
 from tests.web.conftest import Node, open_page
 
@@ -99,3 +101,34 @@ def test_a_malformed_escape_in_the_address_shows_the_missing_page(browser: Brows
     assert route == {"view": "missing"}
     assert visit.errors == [], visit.errors
     page.context.close()
+
+
+def test_too_many_writes_is_told_in_spanish_with_when_to_try_again(browser: Browser, tmp_path: Path) -> None:
+    data = tmp_path / "limited"
+    data.mkdir()
+    (data / "config.toml").write_text(
+        'name = "Strict"\nareas = ["u4pr"]\nmember_write_burst = 1\nmember_write_every_s = 600\n'
+        "member_write_limit_loopback = true\n"
+    )
+    process, url = start(data)
+    try:
+        visit = open_page(browser, locale="es-ES")
+        page = visit.page
+        page.goto(f"{url}/#/post")
+        page.get_by_label("Título").fill("Primera")
+        page.get_by_role("button", name="Publicar", exact=True).click()
+        page.locator(".manage-link").wait_for()
+        page.goto(f"{url}/#/")
+        page.goto(f"{url}/#/post")
+        page.get_by_label("Título").fill("Segunda")
+        page.get_by_role("button", name="Publicar", exact=True).click()
+        alert = page.get_by_role("alert")
+        alert.wait_for()
+        text = alert.text_content() or ""
+        assert text.startswith("Demasiados cambios desde aquí en poco tiempo."), text
+        assert re.search(r"Puedes volver a intentarlo en \d+ segundos\.", text), text
+        assert [r["title"] for r in search(url, q="primera")] == ["Primera"] and search(url, q="segunda") == []
+        assert visit.errors == []
+        page.context.close()
+    finally:
+        assert stop(process) == 0
