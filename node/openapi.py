@@ -520,6 +520,7 @@ def _organizer_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "201": _json({"type": "object", "properties": {"removal": removal}}),
                     "404": _ERROR,
+                    "410": _ERROR,
                     **{code: _ERROR for code in ("413", "415", "422")},
                     **errors,
                 },

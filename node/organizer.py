@@ -146,6 +146,8 @@ async def remove(request: web.Request) -> web.Response:
     if not isinstance(record_id, str) or not re.fullmatch(r"[0-9a-f]{64}", record_id):
         raise ApiError(422, "invalid_id", "id must be a record id (64 hex characters)")
     record = await request.app[STORE].get(bytes.fromhex(record_id), now())
+    if record is None and (earlier := await request.app[STORE].removal_reason(bytes.fromhex(record_id))):
+        raise ApiError(410, "removed", f"removed by this node's organizers: {earlier}")
     if record is None:
         raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
     if record.kind not in ("need", "offer"):

@@ -84,6 +84,13 @@ async def test_a_removed_post_answers_410_with_the_reason(node: RunningNode) -> 
             code, message = assert_error_shape(status, answer)
             assert (status, code) == (410, "removed"), (method, path)
             assert message == "removed by this node's organizers: posted twice"
+    status, answer = await node.call(
+        "POST",
+        "/api/v1/organizer/removals",
+        json={"id": current, "reason": "again"},
+        headers=bearer(node.files.admin_token),
+    )
+    assert (status, assert_error_shape(status, answer)[0]) == (410, "removed")  # the first reason stands
     status, answer = await node.call("GET", "/api/v1/records/" + "ab" * 32)
     assert (status, assert_error_shape(status, answer)[0]) == (404, "not_found")
     assert await node.stored() == before
