@@ -64,8 +64,8 @@ export async function show(main, route) {
 function postBox(initial, route, isMain) {
   const { token } = route;
   const n = ++boxCount;
-  const sub = isMain ? "h2" : "h3";
-  const box = h("section", { class: `managed ${isMain ? "main-post" : "linked-post"}`, "aria-label": initial.title || "" });
+  const sub = isMain ? "h2" : "h4";
+  const box = h("section", { class: `managed ${isMain ? "main-post" : "linked-post"}` });
   const status = h("div", { class: "manage-status", tabindex: "-1" });
   let record = initial;
 
@@ -76,7 +76,7 @@ function postBox(initial, route, isMain) {
     if (isMain) history.replaceState(null, "", `#/manage/${record.id}/${token}`);
     const closed = FINAL.has(record.status);
     box.replaceChildren(
-      details(record, isMain ? 1 : 2),
+      details(record, isMain ? 1 : 3),
       status,
       ...(closed ? [notice(t(`manage.final.${record.status}`))] : [actions(record), editor(record)]),
       replies(record),

@@ -112,7 +112,7 @@ def test_hostile_text_in_every_field_renders_as_text(visit: Visit, node_a: Node)
     item.wait_for()
     assert text_of(page, ".main-post .reply-item .message") == REPLY
     assert text_of(page, ".main-post .reply-item .contact span") == CONTACT
-    assert text_of(page, ".linked-post article.record h2") == GIVE_BACK  # the linked offer, as text
+    assert text_of(page, ".linked-post article.record h3") == GIVE_BACK  # the linked offer, as text
     own.get_by_text("Edit the post").click()
     assert own.get_by_label("Title").input_value() == TITLE
     assert own.get_by_label("Details").input_value() == DETAILS
