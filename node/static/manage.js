@@ -19,12 +19,14 @@ export async function show(main, route) {
   const { token } = route;
   let record = null;
   let removed = null;
+  let missing = null;
   try {
     record = await api("GET", `/records/${route.id}`);
   } catch (err) {
     if (err.code === "removed") removed = err;
+    else if (err.code === "not_found") missing = err; // expired, say; its linked post may still be here
     else {
-      main.append(h("h1", {}, t("manage.title")), notice(t("manage.missing"), "error"), notice(errorText(err), "error"));
+      main.append(h("h1", {}, t("manage.title")), notice(errorText(err), "error"));
       return;
     }
   }
@@ -40,8 +42,14 @@ export async function show(main, route) {
     }
     posts = null; // a node without GET /manage: this post alone
   }
+  if (missing && (refused || !posts || !posts.length)) {
+    main.append(h("h1", {}, t("manage.title")), notice(t("manage.missing"), "error"), notice(errorText(missing), "error"));
+    return;
+  }
   main.append(h("p", { class: "eyebrow" }, t("manage.title")));
-  if (removed) {
+  if (missing) {
+    main.append(h("h1", {}, t("manage.gone")), notice(t("manage.missing"), "error"));
+  } else if (removed) {
     main.append(h("h1", {}, t("removed.title")), removedNote(removed));
   } else if (refused) {
     // Not this post's token (or it manages nothing here): show the post, change nothing.

@@ -48,7 +48,7 @@ def test_a_reply_to_the_linked_give_back_offer_is_read_on_the_needs_manage_page(
     # Opened from the offer's side, the need is on the page too.
     page.goto(f"{node_a.url}/#/manage/{offers[0]['id']}/{token}")
     page.locator(".linked-post").get_by_role("heading", name="Help moving a sofa upstairs").wait_for()
-    assert page.locator(".main-post").get_by_text("GIVEBACK-REPLY-4411").count() == 1
+    page.locator(".main-post").get_by_text("GIVEBACK-REPLY-4411").wait_for()
     assert visit.foreign(node_a.url) == [] and visit.errors == []
 
 
@@ -77,7 +77,13 @@ def test_a_post_removed_by_the_organizers_says_so_with_their_reason(visit: Visit
     answer = call(
         f"{node_a.url}/api/v1/records",
         "POST",
-        {"kind": "need", "title": "Cheap watches for sale", "category": "other", "area": "u4pru"},
+        {
+            "kind": "need",
+            "title": "Cheap watches for sale",
+            "category": "other",
+            "area": "u4pru",
+            "give_back": "Watch straps, WATCH-OFFER",
+        },
     )
     assert isinstance(answer, dict)
     need_id, token = answer["record"]["id"], answer["manage_token"]
@@ -91,7 +97,10 @@ def test_a_post_removed_by_the_organizers_says_so_with_their_reason(visit: Visit
         page.get_by_role("heading", name="This post was removed").wait_for()
         page.get_by_text("The organizers of this node removed this post.").wait_for()
         assert page.locator(".removed span").text_content() == reason, route
-        assert page.get_by_role("button", name="Mark as fulfilled").count() == 0
+        assert page.locator(".main-post").count() == 0  # nothing to do with the removed post itself
+    # The linked offer was not removed: it stays manageable on the same page.
+    page.locator(".linked-post").get_by_role("heading", name="Watch straps, WATCH-OFFER").wait_for()
+    assert page.locator(".linked-post").get_by_role("button", name="Mark as fulfilled").count() == 1
     screenshot(page, "manage-removed")
     page.get_by_label("Page language").select_option("es")
     page.get_by_role("heading", name="Esta publicación fue retirada").wait_for()

@@ -58,12 +58,13 @@ def test_flags_grouped_by_post_dismissed_or_removed_and_the_removals_listed(visi
     # Dismiss: the flags go, the post stays.
     ladder_item.get_by_role("button", name="Dismiss the flags").click()
     page.get_by_text("Flags dismissed. The post stays up.").wait_for()
+    drill_item = flags.locator(".flag-item", has_text="FLAGGED-DRILL")
+    drill_item.wait_for()  # the list is drawn again
     assert flags.locator(".flag-item", has_text="FLAGGED-LADDER").count() == 0
     assert flags_on(node_a.url, admin, ladder) == []
     assert [r["id"] for r in search(node_a.url, q="FLAGGED-LADDER")] == [ladder]
 
     # Remove: the post goes, and the removals list says why.
-    drill_item = flags.locator(".flag-item", has_text="FLAGGED-DRILL")
     drill_item.get_by_text("Remove from this node").click()
     drill_item.get_by_label("Reason for removing").fill("lent out already, REMOVAL-REASON-77")
     drill_item.get_by_role("button", name="Remove").click()
