@@ -131,7 +131,9 @@ class Discovery:
         self.registered_name = info.name
         log.info("mDNS: advertising %s on port %d at %s", info.name, self.port, ", ".join(self.addresses))
 
-    def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+    def _on_change(
+        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
+    ) -> None:
         if state_change is ServiceStateChange.Removed or name == self.registered_name:
             return
         info = AsyncServiceInfo(SERVICE_TYPE, name)
@@ -170,3 +172,4 @@ class Discovery:
         if urls:
             self.heard += 1
             self.on_found(key, urls)
+
