@@ -43,7 +43,10 @@ export async function api(method, path, { body, token, query } = {}) {
   }
   if (!response.ok) {
     const err = (data && data.error) || {};
-    throw new ApiError(response.status, err.code || "http_error", err.message || `HTTP ${response.status}`);
+    const error = new ApiError(response.status, err.code || "http_error", err.message || `HTTP ${response.status}`);
+    const wait = Number(response.headers.get("Retry-After"));
+    if (Number.isInteger(wait) && wait > 0) error.retryAfter = wait; // seconds, on a 429
+    throw error;
   }
   return data;
 }

@@ -20,7 +20,12 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 export function parseRoute(hash) {
   const [path, queryText] = hash.replace(/^#/, "").split("?");
-  const parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+  let parts;
+  try {
+    parts = path.split("/").filter(Boolean).map((p) => decodeURIComponent(p));
+  } catch {
+    return { view: "missing" }; // a malformed % escape: no such page
+  }
   const query = new URLSearchParams(queryText || "");
   if (parts.length === 0) return { view: "browse", query };
   if (parts[0] === "post" && parts.length === 1) return { view: "post", query };

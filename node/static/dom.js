@@ -1,7 +1,7 @@
 // Building the page from data, safely: every piece of text goes through
 // textContent or a text node, never parsed as HTML, so nothing a member typed can
 // become markup or script.
-import { t } from "./i18n.js?v=__V__";
+import { hasKey, t, tn } from "./i18n.js?v=__V__";
 
 // h("p", {class: "x", onclick: f}, "text", child) -> an element.
 export function h(tag, attrs, ...children) {
@@ -57,10 +57,17 @@ export function notice(text, kind = "info") {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
 
+// What went wrong, in the member's language: the API's error code picks the
+// sentence (error.<code> in i18n.js); the node's own message (English) follows
+// as a secondary detail, for whoever helps the member.
 export function errorText(err) {
-  if (err && err.code === "network") return t("error.network");
-  if (err && err.message) return t("error.api", { message: err.message });
-  return t("error.unknown");
+  const code = err && err.code;
+  const known = code && hasKey(`error.${code}`);
+  let main = known ? t(`error.${code}`) : t("error.unknown");
+  if (err.retryAfter) main += ` ${tn("error.retryIn", err.retryAfter)}`;
+  const detail = code && code !== "network" && err.message && err.message !== code ? err.message : "";
+  if (!detail) return main;
+  return [main, " ", h("span", { class: "detail" }, t("error.detail"), " ", h("span", { lang: "en", dir: "auto" }, detail))];
 }
 
 export function date(iso) {

@@ -1,30 +1,94 @@
 // #/manage/{id}/{token} : the poster's own page, opened with the private
-// manage link. Edit, renew, change the status and read the replies. The
+// manage link. It shows every post the token manages (GET /api/v1/manage:
+// a need and the give-back offer linked to it share one token), each with
+// its status, what can still be done with it and the replies sent to it, so
+// no reply is ever out of sight. Fulfilled and withdrawn are final: such a
+// post shows a plain note and its replies, no buttons that would fail. A
+// post this node's organizers removed shows that, with their reason. The
 // token is sent only as an Authorization header to this node's API.
-import { api, node } from "./api.js?v=__V__";
+import { api } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
 import { copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
-import { details } from "./record.js?v=__V__";
-import { postForm, readForm } from "./post.js?v=__V__";
+import { details, removedNote } from "./record.js?v=__V__";
+import { areaChoices, postForm, readForm } from "./post.js?v=__V__";
+
+const FINAL = new Set(["fulfilled", "withdrawn"]);
+let boxCount = 0;
 
 export async function show(main, route) {
   const { token } = route;
-  let record;
+  let record = null;
+  let removed = null;
+  let missing = null;
   try {
     record = await api("GET", `/records/${route.id}`);
   } catch (err) {
-    main.append(h("h1", {}, t("manage.title")), notice(t("manage.missing"), "error"), notice(errorText(err), "error"));
+    if (err.code === "removed") removed = err;
+    else if (err.code === "not_found") missing = err; // expired, say; its linked post may still be here
+    else {
+      main.append(h("h1", {}, t("manage.title")), notice(errorText(err), "error"));
+      return;
+    }
+  }
+  let posts;
+  let refused = false;
+  try {
+    posts = (await api("GET", "/manage", { token })).posts;
+  } catch (err) {
+    if (err.code === "unauthorized" || err.code === "forbidden") refused = true;
+    else if (err.code !== "not_found" && err.code !== "removed") {
+      main.append(h("h1", {}, t("manage.title")), notice(errorText(err), "error"));
+      return;
+    }
+    posts = null; // a node without GET /manage: this post alone
+  }
+  if (missing && (refused || !posts || !posts.length)) {
+    main.append(h("h1", {}, t("manage.title")), notice(t("manage.missing"), "error"), notice(errorText(missing), "error"));
     return;
   }
-  const status = h("div", { class: "manage-status" });
-  const view = h("div");
-  main.append(h("p", { class: "private" }, t("manage.private")), status, view);
+  main.append(h("p", { class: "eyebrow" }, t("manage.title")));
+  if (missing) {
+    main.append(h("h1", {}, t("manage.gone")), notice(t("manage.missing"), "error"));
+  } else if (removed) {
+    main.append(h("h1", {}, t("removed.title")), removedNote(removed));
+  } else if (refused) {
+    // Not this post's token (or it manages nothing here): show the post, change nothing.
+    main.append(details(record), notice(t("manage.badToken"), "error"));
+    return;
+  } else {
+    main.append(h("p", { class: "private" }, t("manage.private")));
+  }
+  const all = posts || (record ? [record] : []);
+  const first = record && (all.find((p) => p.id === record.id) || record);
+  if (first) main.append(postBox(first, route, true));
+  const others = all.filter((p) => !first || p.id !== first.id);
+  if (others.length) {
+    main.append(h("h2", { class: "also" }, t("manage.also")));
+    for (const p of others) main.append(postBox(p, route, false));
+  }
+}
+
+// One managed post: its details, status line, actions or closed note, editor and replies.
+function postBox(initial, route, isMain) {
+  const { token } = route;
+  const n = ++boxCount;
+  const sub = isMain ? "h2" : "h4";
+  const box = h("section", { class: `managed ${isMain ? "main-post" : "linked-post"}` });
+  const status = h("div", { class: "manage-status", tabindex: "-1" });
+  let record = initial;
+
   const redraw = (fresh, message) => {
     record = fresh;
     // A change makes a new version with a new id: keep the address bar (and
     // so a reload or a bookmark made now) pointing at the current one.
-    history.replaceState(null, "", `#/manage/${record.id}/${token}`);
-    view.replaceChildren(details(record), actions(record), editor(record), replies(record));
+    if (isMain) history.replaceState(null, "", `#/manage/${record.id}/${token}`);
+    const closed = FINAL.has(record.status);
+    box.replaceChildren(
+      details(record, isMain ? 1 : 3),
+      status,
+      ...(closed ? [notice(t(`manage.final.${record.status}`))] : [actions(record), editor(record)]),
+      replies(record),
+    );
     status.replaceChildren(message ? notice(message, "ok") : "");
   };
 
@@ -33,10 +97,10 @@ export async function show(main, route) {
     try {
       const answer = await api(method, path, { body, token });
       redraw(answer.record, message);
-      await warnIfLinkChanged(answer.record);
+      if (isMain) await warnIfLinkChanged(answer.record);
       status.focus();
     } catch (err) {
-      status.replaceChildren(notice(err.status === 403 || err.status === 401 ? t("manage.badToken") : errorText(err), "error"));
+      status.replaceChildren(notice(err.code === "forbidden" || err.code === "unauthorized" ? t("manage.badToken") : errorText(err), "error"));
     }
   }
 
@@ -50,17 +114,17 @@ export async function show(main, route) {
     for (const s of ["open", "claimed", "fulfilled", "withdrawn"]) if (s !== r.status) buttons.push(statusButton(s));
     const renew = h("button", { type: "button", class: "secondary" }, t("manage.renew"));
     renew.addEventListener("click", () => change("PATCH", `/records/${r.id}`, { expires_in_days: 30 }, t("manage.renewed")));
-    return h("section", { "aria-labelledby": "actions-title" },
-      h("h2", { id: "actions-title" }, t("manage.actions")),
+    return h("section", { "aria-labelledby": `actions-${n}` },
+      h(sub, { id: `actions-${n}` }, t("manage.actions")),
       h("p", {}, t("manage.expires", { date: date(r.expires_at) })),
       h("div", { class: "actions wrap" }, buttons, renew),
     );
   }
 
   function editor(r) {
-    const box = h("details", { class: "editbox" }, h("summary", {}, t("manage.edit")));
-    node().catch(() => ({ areas: [] })).then((info) => {
-      const form = postForm(r.kind, info.areas, r);
+    const edit = h("details", { class: "editbox" }, h("summary", {}, t("manage.edit")));
+    areaChoices().then((areas) => {
+      const form = postForm(r.kind, areas, r);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         let body;
@@ -72,13 +136,14 @@ export async function show(main, route) {
         }
         change("PATCH", `/records/${r.id}`, body, t("manage.saved"));
       });
-      box.append(form);
+      edit.append(form);
     });
-    return box;
+    return edit;
   }
 
   function replies(r) {
-    const section = h("section", { class: "replies", "aria-labelledby": "replies-title" }, h("h2", { id: "replies-title" }, t("manage.replies")));
+    const title = isMain ? t("manage.replies") : t(`manage.repliesTo.${r.kind}`);
+    const section = h("section", { class: "replies", "aria-labelledby": `replies-${n}` }, h(sub, { id: `replies-${n}` }, title));
     api("GET", `/records/${r.id}/replies`, { token }).then((answer) => {
       if (!answer.replies.length) section.append(h("p", {}, t("manage.noReplies")));
       const list = h("ul", { class: "reply-list" });
@@ -105,14 +170,13 @@ export async function show(main, route) {
     } catch (err) {
       if (err.status !== 404) return;
     }
-    const box = h("input", { readonly: true, value: `${location.origin}/#/manage/${fresh.id}/${token}`, class: "link" });
+    const input = h("input", { readonly: true, value: `${location.origin}/#/manage/${fresh.id}/${token}`, class: "link" });
     const copied = h("span", { role: "status" });
     const copy = h("button", { type: "button" }, t("post.copy"));
-    copy.addEventListener("click", async () => { copied.textContent = (await copyText(box)) ? t("post.copied") : t("post.copyFailed"); });
-    status.append(h("div", { class: "manage-link" }, h("p", { class: "important" }, t("manage.newLink")), field(t("post.manageLink"), box), h("p", { class: "actions" }, copy, " ", copied)));
+    copy.addEventListener("click", async () => { copied.textContent = (await copyText(input)) ? t("post.copied") : t("post.copyFailed"); });
+    status.append(h("div", { class: "manage-link" }, h("p", { class: "important" }, t("manage.newLink")), field(t("post.manageLink"), input), h("p", { class: "actions" }, copy, " ", copied)));
   }
 
-  main.prepend(h("p", { class: "eyebrow" }, t("manage.title")));
-  status.tabIndex = -1;
-  redraw(record, "");
+  redraw(initial, "");
+  return box;
 }

@@ -1,10 +1,12 @@
 // #/organizer : for the node's organizers, with the admin token typed in
 // (kept in sessionStorage only, so it is gone when the tab closes). Open
 // needs nobody has answered yet, most urgent and longest open first; flags
-// members raised; removing a post from this node with a reason.
+// members raised, grouped by post, each post with "Dismiss" (the flags were
+// looked at, the post stays) and "Remove from this node" with a reason; and
+// the list of what was removed, when and why.
 import { api } from "./api.js?v=__V__";
-import { t } from "./i18n.js?v=__V__";
-import { errorText, field, h, notice } from "./dom.js?v=__V__";
+import { t, tn } from "./i18n.js?v=__V__";
+import { date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
 
 const KEY = "mutualaid.admin";
@@ -26,35 +28,67 @@ export async function show(main, route, flash) {
   if (flash) status.append(notice(flash, "ok"));
   const unanswered = h("section", { "aria-labelledby": "unanswered-title" }, h("h2", { id: "unanswered-title" }, t("org.unanswered")));
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
-  main.append(h("p", {}, out), status, unanswered, flags);
+  const removals = h("section", { "aria-labelledby": "removals-title" }, h("h2", { id: "removals-title" }, t("org.removals")));
+  main.append(h("p", {}, out), status, unanswered, flags, removals);
   const fail = (err) => {
-    if (err.status === 401 || err.status === 403) {
+    if (err.code === "unauthorized" || err.code === "forbidden") {
       sessionStorage.removeItem(KEY);
       main.replaceChildren(h("h1", {}, t("org.title")), notice(t("org.badToken"), "error"), login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));
   };
   const remove = (record) => removeForm(record, token, () => { main.replaceChildren(); show(main, route, t("org.removed")); }, fail);
   try {
-    const [open, raised] = await Promise.all([
+    const [open, raised, gone] = await Promise.all([
       api("GET", "/organizer/unanswered", { token, query: { limit: 100 } }),
       api("GET", "/organizer/flags", { token }),
+      api("GET", "/organizer/removals", { token }),
     ]);
     const list = h("ul", { class: "cards" });
     for (const r of open.records) {
-      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, t("org.daysOpen", { days: r.days_open })), remove(r)], 3)));
+      list.append(h("li", {}, card(r, [h("p", { class: "facts" }, tn("org.daysOpen", r.days_open)), remove(r)], 3)));
     }
     unanswered.append(open.records.length ? list : h("p", {}, t("org.noneUnanswered")));
-    const flagList = h("ul", { class: "cards" });
+    // One entry per flag, newest first: grouped by post (its current version
+    // when the node still holds it), in the order of each post's newest flag.
+    const groups = new Map();
     for (const f of raised.flags) {
-      const about = f.record ? card(f.record, null, 3) : h("p", {}, t("org.flagGone"));
+      const key = f.record ? f.record.id : f.record_id;
+      if (!groups.has(key)) groups.set(key, { record: f.record, recordId: f.record_id, flags: [] });
+      groups.get(key).flags.push(f);
+    }
+    const flagList = h("ul", { class: "cards" });
+    for (const group of groups.values()) {
+      const dismiss = h("button", { type: "button", class: "secondary" }, t("org.dismiss"));
+      dismiss.addEventListener("click", async () => {
+        dismiss.disabled = true;
+        try {
+          await api("DELETE", `/organizer/flags/${group.recordId}`, { token });
+          main.replaceChildren();
+          show(main, route, t("org.dismissed"));
+        } catch (err) {
+          dismiss.disabled = false;
+          fail(err);
+        }
+      });
       flagList.append(h("li", {}, h("div", { class: "flag-item" },
-        h("p", { class: "facts" }, t("org.flagLine", { reason: t(`flag.${f.reason}`), count: f.count })),
-        f.note ? h("p", { dir: "auto" }, f.note) : null,
-        about,
-        f.record ? remove(f.record) : null,
+        group.record ? card(group.record, null, 3) : h("p", {}, t("org.flagGone")),
+        h("p", { class: "facts" }, tn("org.flagCount", group.flags.length)),
+        h("ul", { class: "flag-reasons" }, group.flags.map((f) => h("li", {},
+          h("strong", {}, t(`flag.${f.reason}`)), " · ", date(f.flagged_at),
+          f.note ? [" · ", h("span", { dir: "auto" }, f.note)] : null))),
+        h("div", { class: "actions" }, dismiss),
+        group.record ? remove(group.record) : null,
       )));
     }
-    flags.append(raised.flags.length ? flagList : h("p", {}, t("org.noFlags")));
+    flags.append(groups.size ? flagList : h("p", {}, t("org.noFlags")));
+    const goneList = h("ul", { class: "removal-list" });
+    for (const r of gone.removals) {
+      goneList.append(h("li", {},
+        h("strong", {}, t(`kind.${r.kind}`)), " · ", date(r.removed_at), " · ",
+        h("span", { class: "id" }, r.record_id.slice(0, 12)), h("br"),
+        t("org.removedBecause"), " ", h("span", { dir: "auto" }, r.reason)));
+    }
+    removals.append(gone.removals.length ? goneList : h("p", {}, t("org.noRemovals")));
   } catch (err) {
     fail(err);
   }

@@ -10,14 +10,32 @@ import { copyText, errorText, field, h, notice, select } from "./dom.js?v=__V__"
 const AREA = /^[0-9b-hjkmnp-z]{1,5}$/;
 const LANGUAGE = /^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$/;
 
+// The areas to choose from: the node's own (from its signed profile) or,
+// when it has none configured, the areas of the posts it holds, most used
+// first. Typing another code is always possible.
+export async function areaChoices() {
+  try {
+    const own = (await node()).areas;
+    if (own.length) return own;
+    const found = await api("GET", "/records", { query: { limit: 100 } });
+    const used = new Map();
+    for (const r of found.records) {
+      if ((r.kind === "need" || r.kind === "offer") && AREA.test(r.area || "")) used.set(r.area, (used.get(r.area) || 0) + 1);
+    }
+    return [...used].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 12).map(([area]) => area);
+  } catch {
+    return [];
+  }
+}
+
+// "u4pru (about 5 km)": an area code with how wide it is.
+export function areaLabel(code) {
+  return t("area.label", { code, size: t(`area.size${Math.min(Math.max(code.length, 1), 5)}`) });
+}
+
 export async function show(main, route) {
   const kind = route.query && route.query.get("kind") === "offer" ? "offer" : "need";
-  let areas = [];
-  try {
-    areas = (await node()).areas;
-  } catch {
-    areas = [];
-  }
+  const areas = await areaChoices();
   main.append(h("h1", {}, t("post.title")), h("p", { class: "lead" }, t("post.lead")));
   const form = postForm(kind, areas);
   const status = h("div");
@@ -56,7 +74,7 @@ export function postForm(kind, areas, record) {
     ...["need", "offer"].map((k) => h("label", { class: "choice" },
       h("input", { type: "radio", name: "kind", value: k, checked: k === kind, disabled: editing }), " ", t(`post.kind.${k}`))),
   );
-  const areaOptions = areas.map((a) => [a, a]);
+  const areaOptions = areas.map((a) => [a, areaLabel(a)]);
   const current = r.area || "";
   const areaSelect = areas.length
     ? select("area_choice", [...areaOptions, ["", t("post.areaOther")]], areas.includes(current) || !current ? current || areas[0] : "")

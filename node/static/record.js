@@ -10,19 +10,33 @@ export async function show(main, route) {
   try {
     record = await api("GET", `/records/${route.id}`);
   } catch (err) {
-    main.append(h("h1", {}, t("record.missing")), notice(errorText(err), "error"), h("p", {}, h("a", { href: "#/" }, t("nav.browse"))));
+    const gone = err.code === "removed";
+    main.append(h("h1", {}, t(gone ? "removed.title" : "record.missing")), gone ? removedNote(err) : notice(errorText(err), "error"),
+      h("p", {}, h("a", { href: "#/" }, t("nav.browse"))));
     return;
   }
   main.append(details(record));
   if (record.status === "open" || record.status === "claimed") main.append(replyForm(record));
+  else main.append(notice(t("record.closed", { status: t(`status.${record.status}`) })));
   const matches = h("section", { class: "matches", "aria-labelledby": "matches-title" },
     h("h2", { id: "matches-title" }, t(record.kind === "need" ? "record.matchesNeed" : "record.matchesOffer")));
   main.append(matches, flagForm(record));
   await loadMatches(matches, record);
 }
 
-// The full record; shared with the manage page.
-export function details(record) {
+// A post this node's organizers removed (410 "removed"): say so, with their
+// reason (the API's message ends with it: "removed by ...: <reason>").
+export function removedNote(err) {
+  const message = String(err.message || "");
+  const at = message.indexOf(": ");
+  const reason = at >= 0 ? message.slice(at + 2) : "";
+  return h("div", { class: "notice removed", role: "status" },
+    h("p", {}, t("removed.note")),
+    reason ? h("p", {}, h("strong", {}, t("removed.reason")), " ", h("span", { dir: "auto" }, reason)) : null);
+}
+
+// The full record; shared with the manage page (level: its title's heading level).
+export function details(record, level = 1) {
   const rows = [
     [t("field.category"), categoryName(record.category)],
     [t("field.area"), record.area],
@@ -36,7 +50,7 @@ export function details(record) {
   ].filter(([, value]) => value);
   return h("article", { class: `record ${record.kind}` },
     h("p", { class: "badges" }, h("span", { class: `badge ${record.kind}` }, t(`kind.${record.kind}`))),
-    h("h1", { dir: "auto" }, record.title || ""),
+    h(`h${level}`, { dir: "auto" }, record.title || ""),
     record.details ? h("p", { class: "details", dir: "auto" }, record.details) : null,
     record.give_back ? h("p", { class: "give-back" }, h("strong", {}, t("field.give_back")), " ", h("span", { dir: "auto" }, record.give_back)) : null,
     h("dl", {}, rows.map(([name, value]) => [h("dt", {}, name), h("dd", { dir: "auto" }, value)])),

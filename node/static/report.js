@@ -1,16 +1,19 @@
 // #/report : the community needs report, for the chapter's meetings and for
 // the members. Built by the node from every record it holds (its own and its
-// peers'); any count under 5 arrives as null and is shown as "fewer than 5".
+// peers'; posts live at most about 3 months, so the periods are 4, 8 and 13
+// weeks). Every count arrives rounded to the nearest 5; a count of 1 to 4
+// arrives as null and is shown as "fewer than 5"; 0 stays 0.
 // Prints on paper as it reads on screen (app.css has the print rules).
 import { api } from "./api.js?v=__V__";
-import { categoryName, t } from "./i18n.js?v=__V__";
+import { categoryName, t, tn } from "./i18n.js?v=__V__";
 import { errorText, h, notice, select } from "./dom.js?v=__V__";
 import { barChart, countText } from "./charts.js?v=__V__";
 
-const WEEKS = [4, 12, 26, 52];
+const WEEKS = [4, 8, 13];
+const DEFAULT_WEEKS = 13;
 
 export async function show(main, route) {
-  const weeks = WEEKS.includes(Number(route.query && route.query.get("weeks"))) ? Number(route.query.get("weeks")) : 12;
+  const weeks = WEEKS.includes(Number(route.query && route.query.get("weeks"))) ? Number(route.query.get("weeks")) : DEFAULT_WEEKS;
   const chooser = select("weeks", WEEKS.map((w) => [String(w), t("report.weeksOption", { weeks: w })]), String(weeks));
   chooser.id = "report-weeks";
   chooser.addEventListener("change", () => { location.hash = `#/report?weeks=${chooser.value}`; });
@@ -19,6 +22,7 @@ export async function show(main, route) {
   main.append(
     h("h1", {}, t("report.title")),
     h("p", { class: "lead" }, t("report.lead")),
+    h("p", { class: "rounding" }, t("report.rounding")),
     h("div", { class: "actions wrap no-print" },
       h("label", { for: "report-weeks" }, t("report.period")), chooser, print,
       h("a", { href: `/api/v1/report.csv?weeks=${weeks}`, download: `community-needs-${weeks}w.csv`, class: "button secondary" }, t("report.csv")),
@@ -42,7 +46,7 @@ export async function show(main, route) {
         figure(t("report.offers"), countText(tot.offers)),
         figure(t("report.fulfilled"), countText(tot.fulfilled_needs)),
         figure(t("report.open"), countText(tot.open_needs)),
-        figure(t("report.median"), median === null || median === undefined ? t("report.noMedian") : t("report.days", { days: median })),
+        figure(t("report.median"), median === null || median === undefined ? t("report.noMedian") : tn("report.days", median)),
       ),
     ),
   );
@@ -62,16 +66,24 @@ export async function show(main, route) {
     section("by-area", t("report.byArea"), report.by_area, (r) => r.area),
     section("by-week", t("report.byWeek"), report.by_week, (r) => r.week),
   );
-  const outrun = h("section", { class: "outrun", "aria-labelledby": "outrun-title" }, h("h2", { id: "outrun-title" }, t("report.outrun")));
-  if (!report.outrun.length) outrun.append(h("p", {}, t("report.noOutrun")));
-  else {
-    outrun.append(h("p", {}, t("report.outrunLead")));
-    outrun.append(h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("field.category")), h("th", { scope: "col" }, t("report.needs")), h("th", { scope: "col" }, t("report.offers")))),
-      h("tbody", {}, report.outrun.map((r) => h("tr", {}, h("th", { scope: "row" }, categoryName(r.category)), h("td", {}, countText(r.needs)), h("td", {}, countText(r.offers))))),
-    ));
+  main.append(
+    outrunTable("outrun-title", t("report.outrun"), t("report.outrunLead"), t("report.noOutrun"), t("field.category"), report.outrun, (r) => categoryName(r.category)),
+    outrunTable("outrun-area-title", t("report.outrunArea"), t("report.outrunAreaLead"), t("report.noOutrunArea"), t("field.area"), report.outrun_by_area || [], (r) => r.area),
+  );
+}
+
+// Where needs outrun offers, as a table: one row per category or area.
+function outrunTable(id, title, lead, none, keyName, rows, key) {
+  const s = h("section", { class: "outrun", "aria-labelledby": id }, h("h2", { id }, title));
+  if (!rows.length) {
+    s.append(h("p", {}, none));
+    return s;
   }
-  main.append(outrun);
+  s.append(h("p", {}, lead), h("table", {},
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, keyName), h("th", { scope: "col" }, t("report.needs")), h("th", { scope: "col" }, t("report.offers")))),
+    h("tbody", {}, rows.map((r) => h("tr", {}, h("th", { scope: "row" }, key(r)), h("td", {}, countText(r.needs)), h("td", {}, countText(r.offers))))),
+  ));
+  return s;
 }
 
 function figure(name, value) {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import urllib.error
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,16 +105,18 @@ def test_hostile_text_in_every_field_renders_as_text(visit: Visit, node_a: Node)
     assert_nothing_ran(page, dialogs)
 
     page.goto(link)
-    page.get_by_role("heading", name="Replies").wait_for()
+    page.get_by_role("heading", name="Replies", exact=True).wait_for()
     assert text_of(page, "article.record h1") == TITLE
-    item = page.locator(".reply-item")
+    own = page.locator(".main-post")
+    item = own.locator(".reply-item")
     item.wait_for()
-    assert text_of(page, ".reply-item .message") == REPLY
-    assert text_of(page, ".reply-item .contact span") == CONTACT
-    page.get_by_text("Edit the post").click()
-    assert page.get_by_label("Title").input_value() == TITLE
-    assert page.get_by_label("Details").input_value() == DETAILS
-    page.get_by_role("button", name="Save changes").click()  # unchanged text survives a round trip
+    assert text_of(page, ".main-post .reply-item .message") == REPLY
+    assert text_of(page, ".main-post .reply-item .contact span") == CONTACT
+    assert text_of(page, ".linked-post article.record h3") == GIVE_BACK  # the linked offer, as text
+    own.get_by_text("Edit the post").click()
+    assert own.get_by_label("Title").input_value() == TITLE
+    assert own.get_by_label("Details").input_value() == DETAILS
+    own.get_by_role("button", name="Save changes").click()  # unchanged text survives a round trip
     page.get_by_text("Your changes are saved.").wait_for()
     again = search(node_a.url, q="arabic")
     assert [(r["title"], r["details"]) for r in again] == [(TITLE, DETAILS)]
@@ -154,12 +157,22 @@ def test_a_wrong_manage_token_changes_nothing(visit: Visit, node_a: Node) -> Non
     record_id = answer["record"]["id"]
     page = visit.page
     page.goto(f"{node_a.url}/#/manage/{record_id}/not-the-token-aaaaaaaaaaaaaaaaaaaaaaa")
-    page.get_by_role("button", name="Mark as fulfilled").click()
+    # The node says at once that the token manages nothing here: the post is
+    # shown, with no button or form that would only fail.
     page.get_by_text("This link does not let you change this post.").wait_for()
-    page.get_by_text("Edit the post").click()
-    page.get_by_label("Title").fill("Stolen")
-    page.get_by_role("button", name="Save changes").click()
-    page.get_by_text("This link does not let you change this post.").wait_for()
+    page.get_by_role("heading", name="Sewing machine").wait_for()
+    assert page.locator("main button, main form").count() == 0
+    # And the API itself refuses a change sent with that token.
+    wrong = "not-the-token-" + "a" * 23
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        call(
+            f"{node_a.url}/api/v1/records/{record_id}/status",
+            "POST",
+            {"status": "fulfilled"},
+            token=wrong,
+        )
+    assert refused.value.code == 403
+    refused.value.close()
     now = call(f"{node_a.url}/api/v1/records/{record_id}")
     assert isinstance(now, dict) and (now["status"], now["title"]) == ("open", "Sewing machine")
 

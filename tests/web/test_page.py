@@ -81,9 +81,18 @@ def test_post_a_need_find_it_manage_it_and_mark_it_fulfilled(visit: Visit, node_
     screenshot(page, "record")
 
     page.goto(link)
-    page.get_by_role("heading", name="Replies").wait_for()
-    page.get_by_role("button", name="Mark as fulfilled").click()
+    page.get_by_role("heading", name="Replies", exact=True).wait_for()
+    # The linked give-back offer is managed on the same page, with its own replies.
+    linked_box = page.locator(".linked-post")
+    linked_box.get_by_role("heading", name="I can mend clothes").wait_for()
+    linked_box.get_by_role("heading", name="Replies to your offer").wait_for()
+    own = page.locator(".main-post")
+    own.get_by_role("button", name="Mark as fulfilled").click()
     page.get_by_text('Saved: the post is now "Fulfilled".').wait_for()
+    # Fulfilled is final: a plain note, no buttons that would fail; the offer keeps its own.
+    own.get_by_text("That is final").wait_for()
+    assert own.get_by_role("button").count() == 0
+    assert linked_box.get_by_role("button", name="Mark as fulfilled").count() == 1
     screenshot(page, "manage")
     fulfilled = search(node_a.url, q="boots", status="fulfilled")
     assert [r["title"] for r in fulfilled] == ["Winter boots, size 38, for the walk to work"]
@@ -94,7 +103,7 @@ def test_post_a_need_find_it_manage_it_and_mark_it_fulfilled(visit: Visit, node_
     assert page.url == new_link
     assert call(f"{node_a.url}/api/v1/records/{record_id}")["id"] == fulfilled[0]["id"]  # type: ignore[index]
     page.goto(link)
-    page.get_by_role("heading", name="Replies").wait_for()
+    page.get_by_role("heading", name="Replies", exact=True).wait_for()
     page.wait_for_url(new_link)
     assert page.get_by_text("its private link changed").count() == 0
 
@@ -194,10 +203,18 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
                 "POST",
                 {"kind": "need", "title": f"Room {n}", "category": "housing", "area": "u4pru"},
             )
-        report = call(f"{node.url}/api/v1/report")
+        call(
+            f"{node.url}/api/v1/records",
+            "POST",
+            {"kind": "offer", "title": "Bread", "category": "food", "area": "u4pru"},
+        )
+        report = call(f"{node.url}/api/v1/report?weeks=13")
         assert isinstance(report, dict)
         by_category = {row["category"]: row for row in report["by_category"]}
-        assert by_category["food"]["needs"] == 6 and by_category["housing"]["needs"] is None
+        # Rounded to the nearest 5 (6 is 5), 1..4 is null, 0 stays 0.
+        assert by_category["food"]["needs"] == 5 and by_category["housing"]["needs"] is None
+        assert by_category["food"]["offers"] is None and by_category["housing"]["offers"] == 0
+        assert report["outrun_by_area"] == [{"area": "u4p", "needs": 10, "offers": None}]
         visit = open_page(browser, width=800)
         page = visit.page
         page.goto(f"{node.url}/#/report")
@@ -206,11 +223,19 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         assert charts.count() == 3
         by_cat = page.locator("section", has=page.get_by_role("heading", name="By category")).locator("svg")
         bars = by_cat.locator("rect.bar title").all_text_contents()
-        assert "Food, Needs: 6" in bars
-        assert "Housing, Needs: fewer than 5" in bars
-        assert all(not re.search(r"Housing, \w+: \d", b) for b in bars)
+        assert "Food, Needs: 5" in bars and "Food, Offers: fewer than 5" in bars
+        assert "Housing, Needs: fewer than 5" in bars and "Housing, Offers: 0" in bars
+        assert all(not re.search(r"Housing, Needs: \d", b) for b in bars)
         assert "fewer than 5" in by_cat.locator("text").all_text_contents()
-        assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=12"
+        assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=13"
+        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == ["4", "8", "13"]
+        page.get_by_text("Every count is rounded to the nearest 5").wait_for()
+        by_area = page.locator("section", has=page.get_by_role("heading", name="Areas where needs outrun offers"))
+        assert by_area.locator("tbody tr").all_inner_texts() == ["u4p\t10\tfewer than 5"]
+        categories = page.locator(
+            "section", has=page.get_by_role("heading", name="Categories where needs outrun offers")
+        )
+        assert categories.locator("tbody th").all_text_contents() == ["Food"]
         screenshot(page, "report")
         page.emulate_media(media="print")
         assert page.locator("header").is_hidden() and page.get_by_role("button", name="Print").is_hidden()
@@ -220,6 +245,7 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         page.get_by_label("Page language").select_option("es")
         page.get_by_role("heading", name="Por categoría").wait_for()
         assert "menos de 5" in page.locator("svg.chart").first.locator("text").all_text_contents()
+        page.get_by_role("heading", name="Zonas donde las necesidades superan a las ofertas").wait_for()
         assert visit.foreign(node.url) == [] and visit.errors == []
         page.context.close()
     finally:
