@@ -38,6 +38,7 @@ from node.policy import Limits, Policy
 from node.state import (
     ADMIN,
     ADMIN_TOKEN,
+    COMMUNITY,
     CONFIG,
     FEED,
     GOSSIP,
@@ -309,6 +310,8 @@ async def _trim_when_idle(app: web.Application) -> None:
         trimmed_at = last
         app[peer_api.ITEMSETS].clear()
         await app[STORE].release_memory()
+        if COMMUNITY in app:
+            await app[COMMUNITY].release_memory()
         gc.collect()
         _malloc_trim()
 

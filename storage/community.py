@@ -91,6 +91,10 @@ class CommunityStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def release_memory(self) -> None:
+        """Give SQLite's unused cache pages back (the report reads a whole index)."""
+        await self._run("PRAGMA shrink_memory")
+
     async def _run(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         try:
             rows = await self._db.execute_fetchall(sql, params)
