@@ -9,7 +9,9 @@ anything:
    GET, HEAD and OPTIONS is refused (403 ``cross_site``) when the browser says
    it comes from another site (``Sec-Fetch-Site: cross-site`` or
    ``same-site``) or its ``Origin`` is not this node (the host the request
-   was sent to, or one of the configured public URLs). A request with
+   was sent to, if that is an IP address, localhost, a .local name or this
+   machine's name, or one of the configured public URLs: a DNS-rebound name
+   is not this node). A request with
    neither header (the CLI, curl, another program) is not a browser's
    cross-site request and passes.
 2. Every JSON body must be ``Content-Type: application/json``
@@ -23,6 +25,8 @@ braces) and any page address out of other sites' logs.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import urllib.parse
 
 from aiohttp import web
@@ -34,10 +38,30 @@ _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _own_hosts(request: web.Request) -> set[str]:
-    hosts = {request.host.lower()}
-    for url in request.app[CONFIG].public_urls:
-        hosts.add(urllib.parse.urlsplit(url).netloc.lower())
+    hosts = set(_public_hosts(request))
+    if _plausibly_ours(request.host.lower()):
+        hosts.add(request.host.lower())
     return hosts
+
+
+def _public_hosts(request: web.Request) -> set[str]:
+    return {urllib.parse.urlsplit(url).netloc.lower() for url in request.app[CONFIG].public_urls}
+
+
+def _plausibly_ours(host: str) -> bool:
+    """Whether a Host header can name this node without being configured:
+    an IP address, localhost, a .local (mDNS) name or this machine's name.
+    Any other name must be in ``public_urls``: with DNS rebinding, a page on
+    evil.example can point its own name at this node's LAN address, and then
+    its Origin and Host agree."""
+    name = urllib.parse.urlsplit(f"//{host}").hostname or ""
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    machine = socket.gethostname().lower()
+    return name in ("localhost", machine) or name.endswith(".local") or name == f"{machine}.local"
 
 
 @web.middleware

@@ -116,3 +116,19 @@ async def test_every_answer_says_no_referrer(node: RunningNode, method: str, pat
     async with node.session.request(method, path, data=b"x") as response:
         assert response.headers["Referrer-Policy"] == "no-referrer"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_dns_rebound_name_cannot_post_even_when_origin_and_host_agree(node: RunningNode) -> None:
+    # evil.example was pointed at this node's address: the browser sends Host
+    # and Origin both naming it, as for a same-origin request.
+    port = node.url.rsplit(":", 1)[1]
+    rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}", "Sec-Fetch-Site": "same-origin"}
+    before = await node.row_counts()
+    status, answer = await node.call("POST", "/api/v1/records", json=need(), headers=rebound)
+    assert (status, assert_error_shape(status, answer)[0]) == (403, "cross_site")
+    assert await node.row_counts() == before
+    # The same request by IP address, or by a .local name, is the node's own page.
+    for host in (f"127.0.0.1:{port}", f"chapter-pi.local:{port}"):
+        own = {"Host": host, "Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"}
+        status, answer = await node.call("POST", "/api/v1/records", json=need(), headers=own)
+        assert status == 201, answer

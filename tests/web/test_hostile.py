@@ -96,6 +96,9 @@ def test_hostile_text_in_every_field_renders_as_text(visit: Visit, node_a: Node)
     page.goto(f"{node_a.url}/#/")
     page.get_by_label("Search", exact=True).fill('"><script>window.__pwned=9</script> שלום')
     page.get_by_label("Search", exact=True).press("Enter")
+    # The search re-renders the view from the address: wait for that render
+    # (its box holds the query) before clearing the box it made.
+    page.wait_for_function("location.hash.includes('q=') && document.querySelector('main input[name=q]').value !== ''")
     page.locator("main [role=status], main .card").first.wait_for()
     page.get_by_label("Search", exact=True).fill("")
     page.get_by_label("Search", exact=True).press("Enter")
