@@ -24,6 +24,7 @@ def install(app: web.Application, database: str) -> None:
         config.member_write_burst, config.member_write_every_s, limit_loopback=config.member_write_limit_loopback
     )
     app.middlewares.append(ratelimit.write_limit_middleware)
+    app[replies.REPLY_QUOTA] = replies.ReplyQuota()
     app.on_response_prepare.append(security.add_security_headers)
     app.cleanup_ctx.append(replies.community_ctx)
     for table in (replies.routes, matches.routes, report.routes, organizer.routes):

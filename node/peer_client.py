@@ -92,7 +92,7 @@ class PeerClient:
         try:
             async with self._session.request(
                 method, self.url + path, data=data or None, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds),
+                timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False,
             ) as response:  # fmt: skip
                 payload = await _read_bounded(response, self.url)
                 if response.status != 200:

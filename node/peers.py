@@ -109,10 +109,15 @@ def usable_url(url: str, *, allow_loopback: bool, allow_private: bool = True) ->
         return False
     if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
         return False
+    host = parts.hostname.rstrip(".")
     try:
-        address = ipaddress.ip_address(parts.hostname)
+        address = ipaddress.ip_address(host)
     except ValueError:
-        return parts.hostname != "localhost" or allow_loopback
+        if all(ch in "0123456789abcdefx." for ch in host) and any(ch.isdigit() for ch in host):
+            return False  # 127.1, 2130706433, 0x7f000001: addresses in a form only some resolvers read
+        if host == "localhost" or host.endswith(".localhost"):
+            return allow_loopback
+        return True
     if address.is_loopback:
         return allow_loopback
     if address.is_multicast or address.is_unspecified or address.is_link_local or address.is_reserved:

@@ -8,8 +8,9 @@ one token from its client address's bucket, valid or not; a bucket holds
 seconds. An empty bucket answers 429 ``too_many_requests`` with
 ``Retry-After``. IPv6 clients are counted by their /64 (one host usually
 holds a whole /64). The table keeps the ``MAX_CLIENTS`` addresses used most
-recently: one forgotten starts again with a full bucket, which costs a
-flood from many addresses more than it gains.
+recently: one forgotten starts again with a full bucket. This holds back a
+script on one machine; it does not stop someone who controls thousands of
+addresses (a whole IPv6 /48), which only a coarser limit upstream could.
 
 Clients on loopback are not limited unless ``member_write_limit_loopback``:
 behind a reverse proxy on the same machine every member arrives from

@@ -23,6 +23,8 @@ import contextlib
 import ipaddress
 import logging
 import time
+import urllib.parse
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -34,6 +36,7 @@ from node.errors import ApiError, read_json_object
 from node.ingest import MAX_REPLIES_PER_SENDER
 from node.peer_client import PeerClient
 from node.peers import usable_url
+from node.ratelimit import WRITE_LIMITER
 from node.render import iso
 from node.state import COMMUNITY, CONFIG, DELIVERY, FEED, IDENTITY, INGEST, METRICS, STORE
 from protocol.errors import ProtocolError, RecordInvalid
@@ -134,11 +137,22 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
     # The same rule as peer exchange: a profile is anyone's signed claim, so its
     # URLs must not aim this node's requests at loopback (unless this node
     # itself listens there, as nodes sharing one machine do) or private addresses.
+    # Only addresses written as IP literals: a host name could resolve to
+    # anything, and this is a request any profile's author can make us send
+    # (a node known by name still gets its replies, through the network).
     loopback = _is_loopback(request.app[CONFIG].listen_host)
     urls = [str(url) for url in profile.get("urls", [])]
     return bytes(profile.get("seal_key")), [
-        u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=False)
+        u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=False) and _ip_literal(u)
     ]
+
+
+def _ip_literal(url: str) -> bool:
+    try:
+        ipaddress.ip_address(urllib.parse.urlsplit(url).hostname or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _is_loopback(host: str) -> bool:
@@ -148,6 +162,32 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+MAX_REPLIES_PER_CLIENT = 3
+"""Replies one client address may send to one post (beside the node's cap),
+remembered for the ``MAX_QUOTA_KEYS`` most recent (client, post) pairs."""
+MAX_QUOTA_KEYS = 10_000
+
+
+class ReplyQuota:
+    """How many replies each client sent to each post: bounded, least
+    recently used forgotten (a restart forgets too; the node cap remains)."""
+
+    def __init__(self, limit: int = MAX_REPLIES_PER_CLIENT, max_keys: int = MAX_QUOTA_KEYS) -> None:
+        self.limit = limit
+        self.max_keys = max_keys
+        self._sent: OrderedDict[tuple[object, ...], int] = OrderedDict()
+
+    def take(self, key: tuple[object, ...]) -> bool:
+        sent = self._sent.pop(key, 0)
+        self._sent[key] = sent + 1 if sent < self.limit else sent
+        while len(self._sent) > self.max_keys:
+            self._sent.popitem(last=False)
+        return sent < self.limit
+
+
+REPLY_QUOTA = web.AppKey("reply_quota", ReplyQuota)
 
 
 @routes.post("/api/v1/records/{id}/replies")
@@ -166,6 +206,10 @@ async def send_reply(request: web.Request) -> web.Response:
     sent = await request.app[STORE].replies_from(request.app[IDENTITY].public_key, post.id, moment)
     if sent >= MAX_REPLIES_PER_POST:
         raise ApiError(429, "too_many_replies", "this post has had as many replies through this node as it takes")
+    client = request.app[WRITE_LIMITER].key(request.remote)
+    if client is not None and not request.app[REPLY_QUOTA].take((client, *post.address)):
+        # One client must not use up the node's replies to a post and silence it.
+        raise ApiError(429, "too_many_replies", f"you have sent {MAX_REPLIES_PER_CLIENT} replies to this post already")
     seal_key, urls = await _recipient(request, post, moment)
     try:
         reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)

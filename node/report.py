@@ -7,15 +7,19 @@ week a post was first seen open; how many needs were fulfilled and the median
 time from first seen open to fulfilled; and the categories where needs
 outrun offers.
 
-Nobody can be singled out: every published count is rounded to the nearest
-multiple of 5, and a count from 1 to 4 is given as ``null`` in JSON and
-``<5`` in CSV ("fewer than 5"); 0 stays 0. Rounding is what keeps a small
+Nobody should be singled out: every published count is rounded to the
+nearest multiple of 5, and a count under 5 (0 included) is given as ``null``
+in JSON and ``<5`` in CSV ("fewer than 5"). Rounding is what keeps a small
 count hidden from subtraction: with exact counts above 5, a total minus the
 rows shown (or the 2-week report minus the 1-week one) would give the hidden
-small count exactly; with every count rounded, the difference is off by up to
-a few posts either way, so a count from 1 to 4 cannot be told from 0 or 5. A
-median over fewer than 5 needs is not given, and a category or area is listed
-as outrun only when its needs are 5 or more. Categories outside the page's
+small count exactly; rounded, the difference is off by up to a few posts
+either way. Rows are ordered by their rounded counts, then by name. This
+blurs small counts; it does not make every inference impossible (a total
+crossing a rounding boundary can still narrow a hidden row), and the posts
+themselves are public records anyway: what the report must not add is a way
+to pick out one person's need. A median over fewer than 5 needs is not
+given, and a category or area is listed as outrun only when its needs are 5
+or more (which says needs exceed offers there, never by how many). Categories outside the page's
 list (``CATEGORIES``) are counted under ``other``: a peer's made-up category
 would otherwise be a row of its own.
 ``fulfilled`` counts needs marked fulfilled. The fulfilment time of a peer's
@@ -59,10 +63,10 @@ OTHER = "other"
 
 
 def shown(count: int) -> int | None:
-    """A count as published: 0 stays 0, 1 to 4 is None ("fewer than 5"), and
-    anything else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10)."""
-    if count == 0:
-        return 0
+    """A count as published: under 5 (0 included) is None ("fewer than 5"),
+    anything else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10).
+    0 is hidden too: were it shown, None would mean "at least one", and a
+    rounded total could pin the hidden rows down exactly."""
     if count < SUPPRESS_BELOW:
         return None
     return (count + ROUNDED_TO // 2) // ROUNDED_TO * ROUNDED_TO
@@ -124,15 +128,20 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
         n, o, f = by[name]
         return [{name: k, "needs": shown(n[k]), "offers": shown(o[k]), "fulfilled": shown(f[k])} for k in keys]
 
+    def published(count: int) -> int:
+        return shown(count) or 0
+
+    # Rows are ordered by their published (rounded) counts, then by name: an
+    # order by exact counts would rank rows that all read "fewer than 5".
     def busiest(name: str) -> list[str]:
         n, o, _ = by[name]
-        return sorted(set(n) | set(o), key=lambda k: (-(n[k] + o[k]), k))
+        return sorted(set(n) | set(o), key=lambda k: (-(published(n[k]) + published(o[k])), k))
 
     def outrun(name: str) -> list[dict[str, Any]]:
         n, o, _ = by[name]
         return [
             {name: k, "needs": shown(n[k]), "offers": shown(o[k])}
-            for k in sorted(n, key=lambda k: (-(n[k] - o[k]), k))
+            for k in sorted(n, key=lambda k: (-(published(n[k]) - published(o[k])), k))
             if n[k] > o[k] and n[k] >= SUPPRESS_BELOW
         ]
 

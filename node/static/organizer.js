@@ -40,7 +40,7 @@ export async function show(main, route, flash) {
   try {
     const [open, raised, gone] = await Promise.all([
       api("GET", "/organizer/unanswered", { token, query: { limit: 100 } }),
-      api("GET", "/organizer/flags", { token }),
+      api("GET", "/organizer/flags", { token, query: { limit: 500 } }),
       api("GET", "/organizer/removals", { token }),
     ]);
     const list = h("ul", { class: "cards" });
@@ -112,7 +112,7 @@ function login(main) {
 
 function removeForm(record, token, done, fail) {
   const form = h("form", { class: "remove" },
-    field(t("org.reason"), h("input", { name: "reason", required: true, maxlength: 300, autocomplete: "off" })),
+    field(t("org.reason"), h("input", { name: "reason", required: true, maxlength: 300, autocomplete: "off" }), t("org.reasonHint")),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, t("org.remove"))),
   );
   form.addEventListener("submit", async (event) => {

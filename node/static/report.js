@@ -1,8 +1,8 @@
 // #/report : the community needs report, for the chapter's meetings and for
 // the members. Built by the node from every record it holds (its own and its
 // peers'; posts live at most about 3 months, so the periods are 4, 8 and 13
-// weeks). Every count arrives rounded to the nearest 5; a count of 1 to 4
-// arrives as null and is shown as "fewer than 5"; 0 stays 0.
+// weeks). Every count arrives rounded to the nearest 5; a count under 5
+// (0 included) arrives as null and is shown as "fewer than 5".
 // Prints on paper as it reads on screen (app.css has the print rules).
 import { api } from "./api.js?v=__V__";
 import { categoryName, t, tn } from "./i18n.js?v=__V__";

@@ -29,3 +29,13 @@ async def test_a_page_of_results_is_gzipped_when_the_client_accepts_it(node: Run
     assert encoding is None and body == plain
     encoding, body = await _raw(node, "/healthz", "gzip")
     assert encoding is None
+
+
+async def test_answers_to_requests_with_a_token_are_never_compressed(node: RunningNode) -> None:
+    record, token = await node.post(need(details="Any size is welcome " * 60))
+    headers = {"Accept-Encoding": "gzip", "Authorization": f"Bearer {token}"}
+    async with node.session.get("/api/v1/manage", headers=headers, auto_decompress=False) as response:
+        assert response.status == 200
+        body = await response.read()
+        assert len(body) >= 1024 and response.headers.get("Content-Encoding") is None
+        assert json.loads(body)["posts"][0]["id"] == record["id"]

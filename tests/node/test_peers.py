@@ -116,6 +116,13 @@ def test_choice_puts_anchors_first_then_spreads_over_hosts() -> None:
         ("ftp://203.0.113.9:21", False, True, False),
         ("http://203.0.113.9", False, True, False),  # no port
         ("http://[::1]:x", True, True, False),
+        ("http://127.1:80", True, True, False),  # numeric forms only some resolvers read
+        ("http://2130706433:80", True, True, False),
+        ("http://0x7f000001:80", True, True, False),
+        ("http://10.1:80", False, True, False),
+        ("http://a.localhost:80", False, True, False),
+        ("http://localhost.:80", False, True, False),
+        ("http://node.example.:8440", False, False, True),
     ],
 )
 def test_which_urls_a_node_will_dial(url: str, loopback: bool, private: bool, ok: bool) -> None:

@@ -19,6 +19,7 @@ from node.config import ConfigError, NodeConfig
 from node.datadir import NodeFiles, ensure_data_dir
 from node.openapi import RATE_LIMITED, openapi_document
 from node.ratelimit import WriteLimiter
+from node.replies import MAX_REPLIES_PER_CLIENT
 from tests.node._support import assert_error_shape, need, post_counts
 
 
@@ -129,3 +130,28 @@ def test_the_document_names_429_on_every_member_write() -> None:
     assert {
         (p, m) for p, item in paths.items() for m in item if m in ("post", "patch") and p.startswith("/api/v1/records")
     } == RATE_LIMITED
+
+
+async def test_one_client_cannot_use_up_the_replies_to_a_post(tmp_path: Path) -> None:
+    config = NodeConfig(data_dir=tmp_path / "node", listen_port=0, member_write_limit_loopback=True)
+    files = await asyncio.to_thread(ensure_data_dir, config)
+    runner = web.AppRunner(create_app(config, files.identity, str(files.database)), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as session:
+            ids = []
+            for _ in range(2):
+                async with session.post("/api/v1/records", json=need()) as response:
+                    ids.append((await response.json())["record"]["id"])
+            for _ in range(MAX_REPLIES_PER_CLIENT):
+                async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "I can help"}) as r:
+                    assert r.status == 202
+            async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "again"}) as response:
+                code, _ = assert_error_shape(response.status, await response.json())
+                assert (response.status, code) == (429, "too_many_replies")
+            async with session.post(f"/api/v1/records/{ids[1]}/replies", json={"message": "I can help"}) as r:
+                assert r.status == 202  # another post: its own quota
+    finally:
+        await runner.cleanup()
