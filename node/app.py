@@ -181,7 +181,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
-        app[NODE_PROFILE].record = await _publish_profile(app, list(app[CONFIG].public_urls))
+        app[NODE_PROFILE].record = await _publish_profile(app)
         yield
     finally:
         await app[ADMIN].close()
@@ -253,18 +253,13 @@ async def renew_profile_if_due(app: web.Application, now: float) -> bool:
     would make every peer refuse our hello, and lose our sealing key."""
     if app[NODE_PROFILE].current.expires_at - now > PROFILE_RENEW_BEFORE_S:
         return False
-    await _replace_profile(app, list(app[NODE_PROFILE].current.get("urls") or []))
+    profile = await _publish_profile(app)
+    app[NODE_PROFILE].record = profile
+    await app[FEED].publish([profile], None)
     log.info("node profile renewed until %d", app[NODE_PROFILE].current.expires_at)
     return True
 
 
-async def _replace_profile(app: web.Application, urls: list[str]) -> None:
-    profile = await _publish_profile(app, urls)
-    app[NODE_PROFILE].record = profile
-    await app[FEED].publish([profile], None)
-
-
-WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names, not a bind
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -345,14 +340,14 @@ def _read_token(config: NodeConfig) -> str:
         return ""
 
 
-async def _publish_profile(app: web.Application, urls: list[str]) -> Record:
+async def _publish_profile(app: web.Application) -> Record:
     """Sign this node's profile afresh at every start (name, areas, URLs, sealing key)."""
     config, identity, store = app[CONFIG], app[IDENTITY], app[STORE]
     now = int(time.time())
     fields = {
         "name": config.name,
         "areas": list(config.areas),
-        "urls": urls,
+        "urls": list(config.public_urls),
         "seal_key": identity.seal_public_key,
     }
     old = await store.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)

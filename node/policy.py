@@ -48,13 +48,17 @@ class _Buckets:
         self._state: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
 
     def take(self, key: bytes, now: float, cost: float = 1.0) -> bool:
+        return self.take_up_to(key, now, cost, whole=True) == cost
+
+    def take_up_to(self, key: bytes, now: float, wanted: float, *, whole: bool = False) -> float:
+        """Spend up to ``wanted`` tokens (all or nothing if ``whole``); returns what was spent."""
         tokens, updated = self._state.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - updated) * self.rate)
-        allowed = tokens >= cost
-        self._state[key] = (tokens - cost if allowed else tokens, now)
+        spent = (wanted if tokens >= wanted else 0.0) if whole else float(min(wanted, int(tokens)))
+        self._state[key] = (tokens - spent, now)
         while len(self._state) > MAX_TRACKED:
             self._state.popitem(last=False)
-        return allowed
+        return spent
 
 
 class Policy:
@@ -113,10 +117,7 @@ class Policy:
         """How many of ``wanted`` records announced by a peer we may fetch now
         (its push budget: announcing is pushing by another route)."""
         now = time.monotonic() if now is None else now
-        allowed = 0
-        while allowed < wanted and self._peer_buckets.take(peer, now):
-            allowed += 1
-        return allowed
+        return int(self._peer_buckets.take_up_to(peer, now, wanted))
 
     def ignored_limit(self, peer: bytes, now: float | None = None) -> bool:
         """Note that a peer's push was over its rate; True if it was already

@@ -6,12 +6,30 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTUALAID = [sys.executable, "-m", "node"]
+T = TypeVar("T")
+
+
+def wait_until(probe: Callable[[], T | None], what: str, deadline_s: float = 30.0, every_s: float = 0.05) -> T:
+    """Call ``probe`` until it returns something truthy; fail if that never
+    happens. Deadlines only catch hangs: no assertion depends on speed."""
+    end = time.monotonic() + deadline_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail(f"gave up after {deadline_s:.0f} s waiting until {what}")
+        time.sleep(every_s)
 
 
 def start(data: Path, *peers: str, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str]:

@@ -18,29 +18,20 @@ import os
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests._nodes import wait_until as wait_until  # noqa: PLC0414 - re-exported to the tests beside it
+
 READY = re.compile(r"mutualaid node listening on (http://[0-9.]+:\d+)")
 PORT = 8440
-T = TypeVar("T")
 _names = itertools.count()
 
 
-def wait_until(probe: Callable[[], T | None], what: str, deadline_s: float = 30.0, every_s: float = 0.2) -> T:
-    end = time.monotonic() + deadline_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"gave up after {deadline_s:.0f} s waiting until {what}")
-        time.sleep(every_s)
 
 
 def _ip(*args: str) -> None:
@@ -177,7 +168,7 @@ class LanNodes:
                 pytest.fail(f"node {name} exited with {process.returncode}:\n{node.log()[-3000:]}")
             return match.group(1) if match else None
 
-        node.url = wait_until(listening, f"node {name} listens", every_s=0.05)
+        node.url = wait_until(listening, f"node {name} listens")
         return node
 
     def run(self, host: int, *argv: str) -> subprocess.Popen[bytes]:

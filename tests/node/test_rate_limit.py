@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -77,18 +78,25 @@ def strict_files(tmp_path: Path) -> tuple[NodeConfig, NodeFiles]:
     return config, ensure_data_dir(config)
 
 
-@pytest.fixture
-async def strict_node(strict_files: tuple[NodeConfig, NodeFiles]) -> AsyncIterator[tuple[aiohttp.ClientSession, Path]]:
-    config, files = strict_files
+@contextlib.asynccontextmanager
+async def serving(config: NodeConfig, files: NodeFiles) -> AsyncIterator[aiohttp.ClientSession]:
+    """The node's app on 127.0.0.1, and a session to it."""
     runner = web.AppRunner(create_app(config, files.identity, str(files.database)), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as session:
-            yield session, files.database
+            yield session
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def strict_node(strict_files: tuple[NodeConfig, NodeFiles]) -> AsyncIterator[tuple[aiohttp.ClientSession, Path]]:
+    config, files = strict_files
+    async with serving(config, files) as session:
+        yield session, files.database
 
 
 async def test_past_the_burst_every_member_write_is_refused(
@@ -135,23 +143,16 @@ def test_the_document_names_429_on_every_member_write() -> None:
 async def test_one_client_cannot_use_up_the_replies_to_a_post(tmp_path: Path) -> None:
     config = NodeConfig(data_dir=tmp_path / "node", listen_port=0, member_write_limit_loopback=True)
     files = await asyncio.to_thread(ensure_data_dir, config)
-    runner = web.AppRunner(create_app(config, files.identity, str(files.database)), access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{runner.addresses[0][1]}") as session:
-            ids = []
-            for _ in range(2):
-                async with session.post("/api/v1/records", json=need()) as response:
-                    ids.append((await response.json())["record"]["id"])
-            for _ in range(MAX_REPLIES_PER_CLIENT):
-                async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "I can help"}) as r:
-                    assert r.status == 202
-            async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "again"}) as response:
-                code, _ = assert_error_shape(response.status, await response.json())
-                assert (response.status, code) == (429, "too_many_replies")
-            async with session.post(f"/api/v1/records/{ids[1]}/replies", json={"message": "I can help"}) as r:
-                assert r.status == 202  # another post: its own quota
-    finally:
-        await runner.cleanup()
+    async with serving(config, files) as session:
+        ids = []
+        for _ in range(2):
+            async with session.post("/api/v1/records", json=need()) as response:
+                ids.append((await response.json())["record"]["id"])
+        for _ in range(MAX_REPLIES_PER_CLIENT):
+            async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "I can help"}) as r:
+                assert r.status == 202
+        async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "again"}) as response:
+            code, _ = assert_error_shape(response.status, await response.json())
+            assert (response.status, code) == (429, "too_many_replies")
+        async with session.post(f"/api/v1/records/{ids[1]}/replies", json={"message": "I can help"}) as r:
+            assert r.status == 202  # another post: its own quota

@@ -23,16 +23,17 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from crypto import NodeIdentity
 from protocol import peerwire
 from protocol.records import DAY, Record, build_record
+from tests._nodes import wait_until as wait_until  # noqa: PLC0414 - re-exported to the tests beside it
 
 MUTUALAID = Path(sys.executable).with_name("mutualaid")
 READY = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))")
@@ -45,19 +46,8 @@ takes about 0.1 s (long polls are woken at shutdown), and 10 s is when
 SYNC_DEADLINE_S = 30.0
 """How long a record may take to travel before we call the network stuck."""
 
-T = TypeVar("T")
 
 
-def wait_until(probe: Callable[[], T | None], what: str, deadline_s: float = SYNC_DEADLINE_S) -> T:
-    """Call ``probe`` until it returns something truthy; fail if that never happens."""
-    end = time.monotonic() + deadline_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > end:
-            pytest.fail(f"gave up after {deadline_s:.0f} s waiting until {what}")
-        time.sleep(0.05)
 
 
 # -- node processes -------------------------------------------------------------
