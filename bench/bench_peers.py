@@ -38,7 +38,7 @@ import aiohttp
 from bench.bench_node import _CPUS, HOST, Cluster, Node, Row, detail, get_json
 from bench.bench_store import figure
 from crypto import NodeIdentity
-from node.peer_client import PeerClient, PeerUnavailable
+from node.peering.peer_client import PeerClient, PeerUnavailable
 from protocol.codec import Value
 from protocol.records import DAY, build_record
 from tests.lan._netns import PORT, Lan
@@ -238,18 +238,36 @@ def flood_rows(workdir: Path) -> list[Row]:
     share = stats["verify_s"] / stats["pressure_s"]
     print(f"  flood: accepted {rate:.0f}/s of {sent_rate:.0f}/s sent; honest p95 {p_quiet * 1000:.1f} -> "
           f"{p_flood * 1000:.1f} ms; verifying {share:.3f} core", flush=True)  # fmt: skip
-    note = (f"quota {RATE}/s burst {BURST}; flooder sent {sent_rate:.0f}/s; {stats['accepted']} accepted (burst "
-            f"included) in the {stats['pressure_s']:.1f} s before V refused it (then {stats['refused']} refused)")
+    note = (
+        f"quota {RATE}/s burst {BURST}; flooder sent {sent_rate:.0f}/s; {stats['accepted']} accepted (burst "
+        f"included) in the {stats['pressure_s']:.1f} s before V refused it (then {stats['refused']} refused)"
+    )
     return [
-        figure("flood: flooder's accepted rate beyond its burst", rate, "rec/s", f"<= {RATE}", rate <= RATE,
-               note=note),
-        detail("honest propagation p95, no flood", p_quiet * 1000, "ms", f"{len(quiet)} posts, median "
-               f"{statistics.median(quiet) * 1000:.1f} ms; polled every {POLL_S * 1000:.0f} ms"),
-        figure("honest propagation p95, flood / no flood", p_flood * 1000, "ms", "<= 1.20x", ratio <= 1.2,
-               ratio=ratio, note=f"{len(flooded)} posts made before the flooder was refused; "
-                                 f"median {statistics.median(flooded) * 1000:.1f} ms"),
-        figure("flood: share of a core verifying signatures", share, "cores", "<= 0.5", share <= 0.5,
-               note=f"V used {stats['cpu_s'] / stats['seconds']:.2f} cores in all during the flood"),
+        figure("flood: flooder's accepted rate beyond its burst", rate, "rec/s", f"<= {RATE}", rate <= RATE, note=note),
+        detail(
+            "honest propagation p95, no flood",
+            p_quiet * 1000,
+            "ms",
+            f"{len(quiet)} posts, median {statistics.median(quiet) * 1000:.1f} ms; polled every {POLL_S * 1000:.0f} ms",
+        ),
+        figure(
+            "honest propagation p95, flood / no flood",
+            p_flood * 1000,
+            "ms",
+            "<= 1.20x",
+            ratio <= 1.2,
+            ratio=ratio,
+            note=f"{len(flooded)} posts made before the flooder was refused; "
+            f"median {statistics.median(flooded) * 1000:.1f} ms",
+        ),
+        figure(
+            "flood: share of a core verifying signatures",
+            share,
+            "cores",
+            "<= 0.5",
+            share <= 0.5,
+            note=f"V used {stats['cpu_s'] / stats['seconds']:.2f} cores in all during the flood",
+        ),
     ]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.bench_store import figure, fill, info, p99
 from bench.corpus import _WEIGHTS, CATEGORIES, GEOHASH, NOW, TOWNS, WORDS, authors
-from node.report import compute, to_csv
+from node.members.report import compute, to_csv
 from protocol.records import DAY, MAX_TTL, Record, build_record, new_version
 from storage import RecordStore
 from storage.community import CommunityStore, week_of, week_start

@@ -7,32 +7,22 @@ machine reads it from there. Members never need it: posting stays open.
 
 from __future__ import annotations
 
-import hmac
 import time
+from collections import Counter
 from typing import Any
 
 from aiohttp import web
 
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
-from node.errors import ApiError, read_json_object
-from node.state import ADMIN, ADMIN_TOKEN, GOSSIP, POLICY
+from node.core.auth import require_admin
+from node.core.errors import ApiError, read_json_object
+from node.core.metrics import Series
+from node.core.state import ADMIN, METRICS, STORE
+from node.peering.state import GOSSIP, POLICY
 from protocol import fields
 from protocol.errors import RecordInvalid
 
 routes = web.RouteTableDef()
-
-
-def require_admin(request: web.Request) -> None:
-    expected = request.app[ADMIN_TOKEN]
-    if not expected:
-        raise ApiError(403, "forbidden", "peer administration is off: this node has no admin token")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, "unauthorized", "send the admin token (admin.token in the data directory) as a Bearer token"
-        )
-    if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(403, "forbidden", "wrong admin token")
 
 
 def _url(body: dict[str, Any], request: web.Request) -> str:
@@ -96,3 +86,26 @@ async def set_policy(request: web.Request) -> web.Response:
     await request.app[ADMIN].set_policy(subject, key, None if action == "clear" else action)  # type: ignore[arg-type]
     request.app[POLICY].load(await request.app[ADMIN].policy())
     return web.json_response({"subject": subject, "key": key.hex(), "action": action})
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    counts = await request.app[STORE].counts(int(time.time()))
+    gauges: Series = {}
+    for (kind, status), n in counts.items():
+        gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
+    gossip = request.app[GOSSIP]
+    states = Counter(peer.state for peer in gossip.statuses())
+    for state in ("connecting", "syncing", "connected", "backoff", "blocked", "refused"):
+        gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
+    gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
+    gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
+    if gossip.discovery is not None:
+        gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
+        gauges[("mutualaid_mdns_announcements_total", ())] = gossip.discovery.heard
+    return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")

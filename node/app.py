@@ -18,39 +18,25 @@ import signal
 import sys
 import time
 import urllib.parse
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from crypto import NodeIdentity
-from node import admin_api, api, community, peer_api
-from node import web as page
-from node.config import NodeConfig
-from node.datadir import DataDirError, read_admin_token
-from node.errors import Handler, error_middleware
-from node.feed import RecordFeed
-from node.gossip import Gossip
-from node.ingest import Ingestor
-from node.metrics import Metrics, Series
-from node.openapi import openapi_document
-from node.policy import Limits, Policy
-from node.state import (
-    ADMIN,
-    ADMIN_TOKEN,
-    COMMUNITY,
-    CONFIG,
-    FEED,
-    GOSSIP,
-    IDENTITY,
-    INGEST,
-    METRICS,
-    NODE_PROFILE,
-    POLICY,
-    STORE,
-    ProfileBox,
-)
-from node.sync import SYNC_PROGRESS, node_filter
+from node import routes
+from node.core.config import NodeConfig
+from node.core.datadir import DataDirError, read_admin_token
+from node.core.errors import Handler, error_middleware
+from node.core.metrics import Metrics
+from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
+from node.members import ratelimit, replies, report, security
+from node.peering import peer_api
+from node.peering.feed import RecordFeed
+from node.peering.gossip import Gossip
+from node.peering.ingest import Ingestor
+from node.peering.policy import Limits, Policy
+from node.peering.state import FEED, GOSSIP, INGEST, POLICY
+from node.peering.sync import SYNC_PROGRESS, node_filter
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
 from storage.admin import AdminStore
@@ -87,31 +73,6 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     response = await handler(request)
     request.app[METRICS].count("http_requests_total", status=f"{response.status // 100}xx")
     return response
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts(int(time.time()))
-    gauges: Series = {}
-    for (kind, status), n in counts.items():
-        gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
-    gossip = request.app[GOSSIP]
-    states = Counter(peer.state for peer in gossip.statuses())
-    for state in ("connecting", "syncing", "connected", "backoff", "blocked", "refused"):
-        gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
-    gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
-    gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
-    if gossip.discovery is not None:
-        gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
-        gauges[("mutualaid_mdns_announcements_total", ())] = gossip.discovery.heard
-    return web.Response(text=request.app[METRICS].render(gauges), content_type="text/plain", charset="utf-8")
-
-
-async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document())
 
 
 DATABASE = web.AppKey("database", str)
@@ -153,14 +114,19 @@ def create_app(
     app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
     app.cleanup_ctx.extend([_store_ctx, _sweeper_ctx, _gossip_ctx])
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_routes(api.routes)
-    app.router.add_routes(peer_api.routes)
-    app.router.add_routes(admin_api.routes)
-    community.install(app, database)  # replies, matches, report, organizers, cross-site protection
-    app.router.add_routes(page.routes)
+    # The members' parts: replies and their delivery, the report's cache,
+    # cross-site protection and the per-address write limit, security headers.
+    app[replies.COMMUNITY_DATABASE] = database
+    app[report.REPORT_CACHE] = report.ReportCache()
+    app.middlewares.append(security.cross_site_middleware)
+    app[ratelimit.WRITE_LIMITER] = ratelimit.WriteLimiter(
+        config.member_write_burst, config.member_write_every_s, limit_loopback=config.member_write_limit_loopback
+    )
+    app.middlewares.append(ratelimit.write_limit_middleware)
+    app[replies.REPLY_QUOTA] = replies.ReplyQuota()
+    app.on_response_prepare.append(security.add_security_headers)
+    app.cleanup_ctx.append(replies.community_ctx)  # after the record store, which creates the schema
+    routes.install(app)
     return app
 
 
@@ -274,7 +240,7 @@ def advertised_addresses(config: NodeConfig) -> list[str]:
             return [config.listen_host]
     except ValueError:
         pass
-    from node.discovery import lan_addresses  # noqa: PLC0415 - zeroconf is loaded only when mDNS is on
+    from node.peering.discovery import lan_addresses  # noqa: PLC0415 - zeroconf is loaded only when mDNS is on
 
     return lan_addresses(config.mdns_interfaces)
 

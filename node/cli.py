@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from node import __version__
-from node.config import ConfigError, load_config
-from node.datadir import DataDirError, ensure_data_dir, read_admin_token
+from node.core.config import ConfigError, load_config
+from node.core.datadir import DataDirError, ensure_data_dir, read_admin_token
 
 DEFAULT_NODE = "http://127.0.0.1:8440"
 TIMEOUT_S = 30

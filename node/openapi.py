@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from node import web
+from aiohttp import web as aioweb
 
+from node.members import web
+
+routes = aioweb.RouteTableDef()
 _ERROR = {"$ref": "#/components/responses/Error"}
 _STR = {"type": "string"}
 
@@ -269,7 +272,7 @@ def _document() -> dict[str, Any]:
 
 
 def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
-    """Replies, matches, flags and the report (node/replies.py, matches.py, organizer.py, report.py)."""
+    """Replies, matches, flags and the report (node/members/replies.py, matches.py, organizer.py, report.py)."""
     errors = {code: _ERROR for code in ("400", "404", "409", "413", "415", "422")}
     count = {"type": ["integer", "null"], "description": "null: fewer than 5"}
     rows = {
@@ -636,3 +639,8 @@ def _body(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+@routes.get("/api/v1/openapi.json")
+async def serve_document(request: aioweb.Request) -> aioweb.Response:
+    return aioweb.json_response(openapi_document())

@@ -1,4 +1,6 @@
-"""Imports go one way: node -> storage -> protocol -> crypto.
+"""Imports go one way: node -> storage -> protocol -> crypto, and inside
+node/ the process (cli, app, routes, openapi, admin_api) -> members ->
+peering -> core.
 
 The pure core stays pure: protocol/ touches no sockets, threads, clock or
 database, and only crypto/ touches the cryptography libraries.
@@ -15,6 +17,41 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["crypto", "protocol", "storage", "node"]
 IMPURE = {"asyncio", "socket", "aiohttp", "aiosqlite", "sqlite3", "time", "datetime", "threading", "os", "random"}
 CRYPTO_LIBS = {"cryptography", "nacl"}
+
+
+NODE_ROOMS = ["core", "peering", "members"]
+"""node/'s rooms, lowest first; the modules at node/'s top level are the process, above them all."""
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def node_room(module: str) -> str | None:
+    """The room of a module under node/ ("process" for node/'s top level), None outside node/."""
+    parts = module.split(".")
+    if parts[0] != "node" or len(parts) == 1:
+        return None
+    return parts[1] if parts[1] in NODE_ROOMS else "process"
+
+
+@pytest.mark.parametrize("room", NODE_ROOMS)
+def test_node_rooms_import_only_down(room: str) -> None:
+    above = {*NODE_ROOMS[NODE_ROOMS.index(room) + 1 :], "process"}
+    for path in sorted((ROOT / "node" / room).rglob("*.py")):
+        for module in imported_modules(path):
+            target = node_room(module)
+            if module in ("node", "node.__version__"):
+                continue  # the package itself: its version
+            assert target not in above, f"{path.relative_to(ROOT)} imports {module}, a room above {room}"
 
 
 def imported_roots(path: Path) -> set[str]:

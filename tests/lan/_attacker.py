@@ -24,7 +24,7 @@ from zeroconf._protocol.outgoing import DNSOutgoing
 from zeroconf.asyncio import AsyncServiceInfo, AsyncZeroconf
 
 from crypto import public_key_to_text
-from node.discovery import SERVICE_TYPE
+from node.peering.discovery import SERVICE_TYPE
 
 UNIQUE = const._CLASS_IN | const._CLASS_UNIQUE
 

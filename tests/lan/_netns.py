@@ -32,8 +32,6 @@ PORT = 8440
 _names = itertools.count()
 
 
-
-
 def _ip(*args: str) -> None:
     result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from crypto import NodeIdentity, public_key_to_text
-from node.discovery import instance_name
+from node.peering.discovery import instance_name
 from tests.lan._netns import PORT, LanNode, LanNodes, wait_until
 
 

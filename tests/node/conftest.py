@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from node.app import create_app
-from node.config import NodeConfig
-from node.datadir import NodeFiles, ensure_data_dir
+from node.core.config import NodeConfig
+from node.core.datadir import NodeFiles, ensure_data_dir
 from tests.node._support import post_counts, stored_state
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from node.state import STORE
+from node.core.state import STORE
 from storage import community as community_module
 from tests.node._support import DAY, assert_error_shape, need, offer, sql_rows
 from tests.node.conftest import RunningNode

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crypto import NodeIdentity
 from node.app import create_app
-from node.config import NodeConfig
+from node.core.config import NodeConfig
 from node.openapi import openapi_document
 from tests.node._support import need
 from tests.node.conftest import RunningNode

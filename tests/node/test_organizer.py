@@ -13,8 +13,8 @@ import msgpack
 import pytest
 
 from crypto import NodeIdentity
-from node.peer_client import PeerClient
-from node.state import POLICY
+from node.peering.peer_client import PeerClient
+from node.peering.state import POLICY
 from storage import community as community_module
 from tests.node._support import assert_error_shape, need, offer
 from tests.node.conftest import RunningNode

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 
 from crypto import NodeIdentity
-from node.errors import ApiError
-from node.peer_api import ReplayCache
-from node.peer_client import MAX_RESPONSE_BYTES, PeerClient, PeerUnavailable
+from node.core.errors import ApiError
+from node.peering.peer_api import ReplayCache
+from node.peering.peer_client import MAX_RESPONSE_BYTES, PeerClient, PeerUnavailable
 from protocol.peerwire import PeerAuthError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -1,4 +1,4 @@
-"""The found-peer table and choice (node/peers.py): pure, with a seeded random."""
+"""The found-peer table and choice (node/peering/peers.py): pure, with a seeded random."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from node.peers import MAX_CANDIDATES, MAX_PER_HOST, Candidates, network_of, usable_url
+from node.peering.peers import MAX_CANDIDATES, MAX_PER_HOST, Candidates, network_of, usable_url
 
 
 def key(n: int) -> bytes:

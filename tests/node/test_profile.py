@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from node.app import PROFILE_RENEW_BEFORE_S, renew_profile_if_due
-from node.state import NODE_PROFILE, STORE
+from node.core.state import NODE_PROFILE, STORE
 from protocol.records import accept_record
 from tests.node.conftest import RunningNode
 

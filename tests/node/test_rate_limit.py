@@ -16,11 +16,11 @@ import pytest
 from aiohttp import web
 
 from node.app import create_app
-from node.config import ConfigError, NodeConfig
-from node.datadir import NodeFiles, ensure_data_dir
+from node.core.config import ConfigError, NodeConfig
+from node.core.datadir import NodeFiles, ensure_data_dir
+from node.members.ratelimit import WriteLimiter
+from node.members.replies import MAX_REPLIES_PER_CLIENT
 from node.openapi import RATE_LIMITED, openapi_document
-from node.ratelimit import WriteLimiter
-from node.replies import MAX_REPLIES_PER_CLIENT
 from tests.node._support import assert_error_shape, need, post_counts
 
 

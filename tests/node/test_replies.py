@@ -14,8 +14,8 @@ import msgpack
 import pytest
 
 from crypto import NodeIdentity
-from node import replies as replies_module
-from node.peer_client import PeerClient
+from node.members import replies as replies_module
+from node.peering.peer_client import PeerClient
 from protocol.records import build_record, parse_record
 from protocol.replies import ReplyText, build_reply
 from tests.node._support import assert_error_shape, files_containing, need, offer, sql_rows

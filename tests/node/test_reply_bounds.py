@@ -16,10 +16,11 @@ import msgpack
 import pytest
 
 from crypto import NodeIdentity
-from node import ingest as ingest_module
-from node import replies as replies_module
-from node.peer_client import PeerClient
-from node.state import DELIVERY, POLICY
+from node.members import replies as replies_module
+from node.members.replies import DELIVERY
+from node.peering import ingest as ingest_module
+from node.peering.peer_client import PeerClient
+from node.peering.state import POLICY
 from protocol.records import DAY, NODE_PROFILE_SLOT, Record, build_record, parse_record
 from protocol.replies import ReplyText, build_reply
 from tests.node._support import assert_error_shape, need

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from crypto import NodeIdentity
-from node.peer_client import PeerClient
-from node.report import REPORT_CACHE, ReportCache, build_report, shown, week_label
+from node.members.report import REPORT_CACHE, ReportCache, build_report, shown, week_label
+from node.peering.peer_client import PeerClient
 from protocol.records import DAY, Record, build_record, new_version
 from storage.community import ReportRow, week_of, week_start
 from tests.node._support import assert_error_shape, need, offer

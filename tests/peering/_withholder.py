@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from node import cli
-from node.feed import FeedEntry, RecordFeed
+from node.peering.feed import FeedEntry, RecordFeed
 from protocol.filters import SyncFilter
 from storage.store import RecordStore
 

@@ -47,9 +47,6 @@ SYNC_DEADLINE_S = 30.0
 """How long a record may take to travel before we call the network stuck."""
 
 
-
-
-
 # -- node processes -------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
-from node.datadir import read_admin_token
+from node.core.datadir import read_admin_token
 from tests._nodes import start, stop
 
 CHROMIUM = "/usr/bin/chromium"

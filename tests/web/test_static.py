@@ -1,4 +1,4 @@
-# node/web.py over real HTTP (a real node process on 127.0.0.1, no browser): the
+# node/members/web.py over real HTTP (a real node process on 127.0.0.1, no browser): the
 # page's security headers, the allow-list, caching (ETag, 304, a year for
 # versioned URLs), gzip; and checks over the page's sources: every module
 # and stylesheet the page refers to is served, no source builds markup from
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from node import web as page
+from node.members import web as page
 from tests.node._support import assert_error_shape
 from tests.web.conftest import Node
 
@@ -132,7 +132,7 @@ def test_gzip_when_the_browser_accepts_it(get: Callable[..., Got]) -> None:
 def test_every_file_the_page_refers_to_is_served() -> None:
     served = set(page.FILES)
     on_disk = {p.name for p in STATIC.iterdir()}
-    assert on_disk == served, "node/static and the allow-list in node/web.py differ"
+    assert on_disk == served, "node/members/static and the allow-list in node/members/web.py differ"
     for name in page.FILES:
         text = (STATIC / name).read_text()
         refs = re.findall(r"""(?:from |import\(|href=|src=)["'](?:\./|/static/)([\w.-]+?)(?:\?v=__V__)?["']""", text)
@@ -169,19 +169,19 @@ def test_both_languages_have_every_string() -> None:
     assert used - set(en) == set(), f"keys used but not translated: {used - set(en)}"
 
 
-NODE = STATIC.parent
+NODE = STATIC.parent.parent
 
 
 def test_every_error_code_the_node_answers_has_a_sentence_in_both_languages() -> None:
     source = (STATIC / "i18n.js").read_text()
     en, es = _table(source, "en"), _table(source, "es")
     codes: set[str] = set()
-    for path in NODE.glob("*.py"):
+    for path in NODE.rglob("*.py"):
         text = path.read_text()
         codes |= set(re.findall(r'(?:ApiError|error_response)\(\s*\d+,\s*"(\w+)"', text))
         for name in re.findall(r'_free_text\(\s*"(\w+)"', text):
             codes.add(f"invalid_{name}")
-    codes |= set(re.findall(r'\d+: "(\w+)"', (NODE / "errors.py").read_text()))
+    codes |= set(re.findall(r'\d+: "(\w+)"', (NODE / "core" / "errors.py").read_text()))
     # Codes the contract names that must be there whatever the sources look like today.
     codes |= {"not_found", "removed", "forbidden", "unauthorized", "invalid_record", "invalid_reply", "closed",
               "no_profile", "too_many_replies", "too_many_flags", "too_many_requests", "cross_site",

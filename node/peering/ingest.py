@@ -16,9 +16,9 @@ import logging
 import time
 from collections.abc import Sequence
 
-from node.feed import RecordFeed
-from node.metrics import Metrics
-from node.policy import Policy
+from node.core.metrics import Metrics
+from node.peering.feed import RecordFeed
+from node.peering.policy import Policy
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.filters import SyncFilter
 from protocol.records import Record, check_time, parse_record, verify_record

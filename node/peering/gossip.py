@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
-from node.peer_api import POLLERS
-from node.peer_client import PeerClient, PeerUnavailable
-from node.peers import Candidates, usable_url
-from node.state import ADMIN, CONFIG, FEED, GOSSIP, IDENTITY, INGEST, METRICS, POLICY, STORE
-from node.sync import batches, node_filter, reconcile_with
+from node.core.state import ADMIN, CONFIG, IDENTITY, METRICS, STORE
+from node.peering.peer_api import POLLERS
+from node.peering.peer_client import PeerClient, PeerUnavailable
+from node.peering.peers import Candidates, usable_url
+from node.peering.state import FEED, GOSSIP, INGEST, POLICY
+from node.peering.sync import batches, node_filter, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
 from protocol.peerwire import PeerAuthError
@@ -42,7 +43,7 @@ from storage import Query
 from storage.admin import PeerEntry
 
 if TYPE_CHECKING:
-    from node.discovery import Discovery
+    from node.peering.discovery import Discovery
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
@@ -263,7 +264,7 @@ class Gossip:
     Configured peers (settings, ``--peer``, the operator API) are linked for
     as long as they are listed. Found peers (mDNS answers, node profiles
     relayed by peers, anchors from the peer table) fill up to ``max_peers``
-    further links, chosen by node/peers.py; a found link that ends (its peer
+    further links, chosen by node/peering/peers.py; a found link that ends (its peer
     stopped answering, or proved another key) frees its slot for the next.
     """
 
@@ -321,7 +322,8 @@ class Gossip:
 
     async def start_discovery(self, port: int, addresses: list[str], interfaces: tuple[str, ...]) -> None:
         """Advertise and browse on the LAN (once the listening port is known)."""
-        from node.discovery import Discovery  # noqa: PLC0415 - zeroconf costs ~4 MB: only loaded when used
+        from node.peering.discovery import Discovery  # noqa: PLC0415 - zeroconf costs ~4 MB: only loaded when used
+
         self.discovery = Discovery(self.app[IDENTITY].public_key, port, addresses, interfaces, self.found)
         await self.discovery.start()
 

@@ -132,7 +132,7 @@ class Policy:
 
     def penalise(self, peer: bytes, invalid: float, now: float | None = None) -> None:
         """Cost a peer ``invalid`` points (one per invalid record; a little for
-        expired or over-rate ones, see node/ingest.py)."""
+        expired or over-rate ones, see node/peering/ingest.py)."""
         if invalid <= 0:
             return
         now = time.monotonic() if now is None else now

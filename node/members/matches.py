@@ -16,10 +16,10 @@ import time
 
 from aiohttp import web
 
-from node.api import record_or_404
-from node.errors import ApiError
-from node.render import render
-from node.state import STORE
+from node.core.errors import ApiError
+from node.core.state import STORE
+from node.members.api import record_or_404
+from node.members.render import render
 from protocol.records import Record
 from storage import Query
 

@@ -18,9 +18,10 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from node.errors import ApiError, Handler
-from node.state import FEED, GOSSIP, IDENTITY, INGEST, METRICS, NODE_PROFILE, PEER_KEY, POLICY, STORE
-from node.sync import node_filter
+from node.core.errors import ApiError, Handler
+from node.core.state import IDENTITY, METRICS, NODE_PROFILE, STORE
+from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
+from node.peering.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
 from protocol.errors import DecodeError, ReconcileError

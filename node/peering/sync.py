@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.peer_client import PeerClient
-from node.state import CONFIG, INGEST, METRICS, STORE
+from node.core.state import CONFIG, METRICS, STORE
+from node.peering.peer_client import PeerClient
+from node.peering.state import INGEST
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
 from protocol.reconcile import ItemSet, Reconciler

@@ -2,7 +2,7 @@
 
     identity.key   the node's Ed25519 seed (0600); lose it and peers see a new node
     admin.token    bearer token for peer administration (0600), read by the CLI
-    config.toml    settings (see node.config)
+    config.toml    settings (see node.core.config)
     records.db     the record store (plus its -wal and -shm files)
 
 ``ensure_data_dir`` is idempotent: it creates what is missing and never
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crypto import KeyFileError, NodeIdentity
-from node.config import NodeConfig, to_toml
+from node.core.config import NodeConfig, to_toml
 
 IDENTITY_FILE = "identity.key"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret

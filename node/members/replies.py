@@ -31,14 +31,15 @@ import aiohttp
 from aiohttp import web
 
 from crypto import NodeIdentity, SealError
-from node.api import authorised, check_keys, private, record_or_404
-from node.errors import ApiError, read_json_object
-from node.ingest import MAX_REPLIES_PER_SENDER
-from node.peer_client import PeerClient
-from node.peers import usable_url
-from node.ratelimit import WRITE_LIMITER
-from node.render import iso
-from node.state import COMMUNITY, CONFIG, DELIVERY, FEED, IDENTITY, INGEST, METRICS, STORE
+from node.core.errors import ApiError, read_json_object
+from node.core.state import COMMUNITY, CONFIG, IDENTITY, METRICS, STORE
+from node.members.api import authorised, check_keys, private, record_or_404
+from node.members.ratelimit import WRITE_LIMITER
+from node.members.render import iso
+from node.peering.ingest import MAX_REPLIES_PER_SENDER
+from node.peering.peer_client import PeerClient
+from node.peering.peers import usable_url
+from node.peering.state import FEED, INGEST
 from protocol.errors import ProtocolError, RecordInvalid
 from protocol.records import NODE_PROFILE_SLOT, TOMBSTONE_STATUSES, Record
 from protocol.replies import ReplyText, build_reply, open_reply
@@ -105,6 +106,7 @@ class Delivery:
 
 
 COMMUNITY_DATABASE = web.AppKey("community_database", str)
+DELIVERY = web.AppKey("delivery", Delivery)
 
 
 async def community_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -18,11 +18,11 @@ import time
 
 from aiohttp import web
 
-from node.admin_api import require_admin
-from node.api import check_keys, private, record_or_404
-from node.errors import ApiError, read_json_object
-from node.render import iso, render
-from node.state import COMMUNITY, STORE
+from node.core.auth import require_admin
+from node.core.errors import ApiError, read_json_object
+from node.core.state import COMMUNITY, STORE
+from node.members.api import check_keys, private, record_or_404
+from node.members.render import iso, render
 from protocol.records import DAY
 
 log = logging.getLogger("mutualaid.organizer")

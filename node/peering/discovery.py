@@ -5,14 +5,14 @@ record holding the protocol version (``v``) and its public key (``pk``, in
 the ``ma1...`` text form), and browses for the others. An answer is only a
 hint handed to ``on_found(key, urls)``: the peer link pins the advertised key
 from its first request, so a host advertising someone else's key is refused
-at the handshake (see node/gossip.py), and nothing is trusted or stored
+at the handshake (see node/peering/gossip.py), and nothing is trusted or stored
 before that.
 
 Bounded against a LAN full of announcements: an announcement that carries
 its own address, port and TXT (the usual case) is read from zeroconf's cache
 at once; the others wait in a queue of at most ``MAX_PENDING`` names (more
 are dropped) for one resolver task; the candidate table they all feed is
-bounded too (node/peers.py), and so is how many of them are dialled.
+bounded too (node/peering/peers.py), and so is how many of them are dialled.
 
 Two nodes with the same name on one LAN: the instance name is made of the
 start of the key, not the node's name, and zeroconf renames on a collision
@@ -131,9 +131,7 @@ class Discovery:
         self.registered_name = info.name
         log.info("mDNS: advertising %s on port %d at %s", info.name, self.port, ", ".join(self.addresses))
 
-    def _on_change(
-        self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange
-    ) -> None:
+    def _on_change(self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
         if state_change is ServiceStateChange.Removed or name == self.registered_name:
             return
         info = AsyncServiceInfo(SERVICE_TYPE, name)
@@ -172,4 +170,3 @@ class Discovery:
         if urls:
             self.heard += 1
             self.on_found(key, urls)
-

@@ -43,9 +43,9 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import ApiError
-from node.render import iso
-from node.state import COMMUNITY
+from node.core.errors import ApiError
+from node.core.state import COMMUNITY
+from node.members.render import iso
 from storage.community import CommunityStore, ReportRow, week_of, week_start
 
 routes = web.RouteTableDef()
@@ -58,7 +58,7 @@ _OPEN = ("open", "claimed")
 CATEGORIES = frozenset(
     {"food", "housing", "clothing", "health", "transport", "childcare", "household", "learning", "company", "tools"}
 )
-"""The page's categories (node/static/i18n.js), ``other`` aside."""
+"""The page's categories (node/members/static/i18n.js), ``other`` aside."""
 OTHER = "other"
 
 

@@ -1,6 +1,6 @@
 """The member web page: ``GET /`` and the files under ``/static/``.
 
-The page is plain HTML, CSS and ES modules in ``node/static/`` (no build
+The page is plain HTML, CSS and ES modules in ``node/members/static/`` (no build
 step); it talks to the node only through the public JSON API. This module
 serves an allow-list of those files, nothing else from the disk.
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.errors import ApiError
+from node.core.errors import ApiError
 
 routes = web.RouteTableDef()
 

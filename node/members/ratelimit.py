@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.errors import ApiError, Handler
+from node.core.errors import ApiError, Handler
 
 MAX_CLIENTS = 10_000
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})

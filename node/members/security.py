@@ -15,7 +15,7 @@ anything:
    neither header (the CLI, curl, another program) is not a browser's
    cross-site request and passes.
 2. Every JSON body must be ``Content-Type: application/json``
-   (``node.errors.read_json_object`` answers 415 otherwise), a type no HTML
+   (``node.core.errors.read_json_object`` answers 415 otherwise), a type no HTML
    form can send.
 
 ``Referrer-Policy: no-referrer`` on every response keeps a manage link (its
@@ -31,8 +31,8 @@ import urllib.parse
 
 from aiohttp import web
 
-from node.errors import ApiError, Handler
-from node.state import CONFIG
+from node.core.errors import ApiError, Handler
+from node.core.state import CONFIG
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -23,9 +23,10 @@ from typing import Any
 from aiohttp import web
 
 from node import __version__
-from node.errors import ApiError, read_json_object
-from node.render import parse_iso, render
-from node.state import CONFIG, FEED, GOSSIP, IDENTITY, METRICS, STORE
+from node.core.errors import ApiError, read_json_object
+from node.core.state import CONFIG, IDENTITY, METRICS, STORE
+from node.members.render import parse_iso, render
+from node.peering.state import FEED, GOSSIP
 from protocol.records import DAY, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
 from storage import Query
 
