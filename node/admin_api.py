@@ -15,7 +15,7 @@ from aiohttp import web
 
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
 from node.core.auth import require_admin
-from node.core.errors import ApiError, read_json_object
+from node.core.errors import ApiError, Code, read_json_object
 from node.core.metrics import Series
 from node.core.state import ADMIN, METRICS, STORE
 from node.peering.state import GOSSIP, POLICY
@@ -30,7 +30,7 @@ def _url(body: dict[str, Any], request: web.Request) -> str:
     try:
         return fields.url("url", url).rstrip("/")
     except RecordInvalid as exc:
-        raise ApiError(422, "bad_url", str(exc)) from None
+        raise ApiError(Code.BAD_URL, str(exc)) from None
 
 
 @routes.get("/api/v1/peers")
@@ -56,7 +56,7 @@ async def remove_peer(request: web.Request) -> web.Response:
     removed = await request.app[ADMIN].remove_peer(url)
     stopped = await request.app[GOSSIP].remove(url)
     if not removed and not stopped:
-        raise ApiError(404, "not_found", f"{url} is not a peer of this node")
+        raise ApiError(Code.NOT_FOUND, f"{url} is not a peer of this node")
     return web.json_response({"url": url, "removed": True})
 
 
@@ -76,13 +76,13 @@ async def set_policy(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     subject, action, key_text = body.get("subject"), body.get("action"), body.get("key")
     if subject not in ("peer", "author") or action not in ("block", "allow", "clear"):
-        raise ApiError(422, "bad_policy", "subject is peer or author; action is block, allow or clear")
+        raise ApiError(Code.BAD_POLICY, "subject is peer or author; action is block, allow or clear")
     if subject == "author" and action == "allow":
-        raise ApiError(422, "bad_policy", "authors are allowed unless blocked; there is no author allow list")
+        raise ApiError(Code.BAD_POLICY, "authors are allowed unless blocked; there is no author allow list")
     try:
         key = public_key_from_text(str(key_text))
     except InvalidKey as exc:
-        raise ApiError(422, "bad_key", str(exc)) from None
+        raise ApiError(Code.BAD_KEY, str(exc)) from None
     await request.app[ADMIN].set_policy(subject, key, None if action == "clear" else action)  # type: ignore[arg-type]
     request.app[POLICY].load(await request.app[ADMIN].policy())
     return web.json_response({"subject": subject, "key": key.hex(), "action": action})

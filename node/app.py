@@ -26,7 +26,7 @@ from crypto import NodeIdentity
 from node import routes
 from node.core.config import NodeConfig
 from node.core.datadir import DataDirError, read_admin_token
-from node.core.errors import Handler, error_middleware
+from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
@@ -351,7 +351,7 @@ async def serve(
     app = create_app(config, identity, database)
     if progress is not None:
         app[SYNC_PROGRESS] = progress
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -66,13 +66,13 @@ RATE_LIMITED = {
 
 
 def openapi_document() -> dict[str, Any]:
-    """The document, with the statuses every post endpoint shares: 410 for a
+    """The document, with the statuses every post endpoint shares: 404 for a
     post this node's organizers removed, 429 on the rate-limited writes."""
     document = _document()
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if path.startswith("/api/v1/records/{id}"):
-                operation["responses"]["410"] = _ERROR
+                operation["responses"]["404"] = _ERROR
             if (path, method) in RATE_LIMITED:
                 operation["responses"]["429"] = _ERROR
     return document
@@ -523,7 +523,6 @@ def _organizer_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
                 "responses": {
                     "201": _json({"type": "object", "properties": {"removal": removal}}),
                     "404": _ERROR,
-                    "410": _ERROR,
                     **{code: _ERROR for code in ("413", "415", "422")},
                     **errors,
                 },

@@ -11,18 +11,16 @@ import hmac
 
 from aiohttp import web
 
-from node.core.errors import ApiError
+from node.core.errors import ApiError, Code
 from node.core.state import ADMIN_TOKEN
 
 
 def require_admin(request: web.Request) -> None:
     expected = request.app[ADMIN_TOKEN]
     if not expected:
-        raise ApiError(403, "forbidden", "peer administration is off: this node has no admin token")
+        raise ApiError(Code.FORBIDDEN, "peer administration is off: this node has no admin token")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise ApiError(
-            401, "unauthorized", "send the admin token (admin.token in the data directory) as a Bearer token"
-        )
+        raise ApiError(Code.UNAUTHORIZED, "send the admin token (admin.token in the data directory) as a Bearer token")
     if not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise ApiError(403, "forbidden", "wrong admin token")
+        raise ApiError(Code.FORBIDDEN, "wrong admin token")

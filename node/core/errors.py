@@ -1,48 +1,178 @@
-"""The one JSON error shape of the HTTP API, and the one place errors map to it.
+"""Every error the HTTP API can answer, as data, and the one place errors become responses.
 
-Every error body is ``{"error": {"code": str, "message": str}}``. Exceptions
-from the layers below are translated here (``error_middleware``), so handlers
-raise what they mean and never build error responses themselves. A 5xx means
-a fault of ours; its message says nothing about the request's content.
+``Code`` is the registry: each member is an error code with its HTTP status
+and what it means. Handlers raise ``ApiError(Code.X, message)`` and never pick
+a status themselves; exceptions from the layers below carry a ``code`` string
+(``protocol``, ``storage``) that is looked up here, so one table says what a
+client sees for every failure. ``node/openapi.py`` documents the codes from
+it, the page's translations (``node/members/static/i18n.js``) are checked
+against it by a test, and ``docs/NODE.md`` lists it.
+
+Every error body has one shape::
+
+    {"error": {"code": str, "message": str, "field": str?, "reason": str?}}
+
+``field`` names the request field at fault when there is one, and ``reason``
+is a finer slug for ``invalid_record`` (``title_too_long``, ``area_too_precise``...).
+A 5xx is a fault of ours: its message says nothing about the request.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol, web_server
+from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.web_request import BaseRequest
 
-from crypto import CryptoError
-from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, RemoteProtocolError
-from protocol.peerwire import PeerAuthError
-from storage.errors import InvalidQuery, StorageError
+from protocol.errors import LocalProtocolError, ProtocolError, RecordInvalid
+from storage.errors import StorageError
 
 log = logging.getLogger("mutualaid.http")
 
 
-class ApiError(Exception):
-    """An error a handler raises on purpose, with its HTTP status and code."""
+class Code(enum.Enum):
+    """code = (HTTP status, what it means)."""
 
-    def __init__(self, status: int, code: str, message: str, *, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+    # 400: the request is malformed
+    BAD_JSON = (400, "the body is not one JSON object, or holds a number this API does not take")
+    BAD_QUERY = (400, "a query parameter is unknown, repeated where it may not be, or out of range")
+    UNKNOWN_FIELD = (400, "the body has a field this endpoint does not take")
+    DECODE_ERROR = (400, "bytes that are not one canonical msgpack value within the limits")
+    BAD_RECONCILE_MESSAGE = (400, "a reconciliation message that cannot be understood")
+    BAD_INPUT = (400, "input from a peer that breaks the protocol")
+    BAD_REQUEST = (400, "an HTTP request the server could not parse")
+    # 401, 403: who may do this
+    UNAUTHORIZED = (401, "a token (a post's manage token, the admin token) or a peer signature is missing or wrong")
+    FORBIDDEN = (403, "the token given does not allow this")
+    CROSS_SITE = (403, "a change sent by a page on another site")
+    NOT_THIS_NODE = (403, "only the node a post was made through can open its replies")
+    # 404, 405: what is not here
+    NOT_FOUND = (404, "no such record, path or file (it may have expired or been replaced)")
+    REMOVED = (404, "this node's organizers removed the post; the message gives their reason")
+    METHOD_NOT_ALLOWED = (405, "this path does not take that method (the Allow header lists those it takes)")
+    # 409: the state of things does not allow it
+    CONFLICT = (409, "the post changed meanwhile; load it again")
+    CLOSED = (409, "the post is fulfilled or withdrawn and takes no more replies")
+    NO_PROFILE = (409, "this node does not hold the poster's node profile yet, so it cannot seal a reply")
+    NOT_STORED = (409, "the node did not store the record")
+    AMBIGUOUS_ID = (409, "the id prefix names more than one record; give more of it")
+    # 413, 414, 415, 431: too big, or not JSON
+    BODY_TOO_LARGE = (413, "the request body is over the node's limit")
+    URL_TOO_LONG = (414, "the request line (method, path and query) is over the limit")
+    UNSUPPORTED_MEDIA_TYPE = (415, "the body is not sent as the content type this endpoint takes")
+    HEADER_TOO_LARGE = (431, "a request header is over the limit")
+    # 422: well formed, but not valid
+    INVALID_RECORD = (422, "a field of a post is not valid; field and reason say which and why")
+    INVALID_REPLY = (422, "the reply's message or contact is not valid")
+    INVALID_FLAG = (422, "a flag's reason is not one of the reasons")
+    INVALID_NOTE = (422, "a flag's note is not valid")
+    INVALID_REASON = (422, "an organizer's reason for a removal is not valid")
+    INVALID_ID = (422, "not a record id, or not a record this can be done to")
+    BAD_KEY = (422, "not a public key (64 hex digits or the ma1... form)")
+    BAD_POLICY = (422, "a policy rule that does not exist")
+    BAD_URL = (422, "not an http(s) URL of at most 200 characters")
+    # 429: slow down
+    TOO_MANY_REQUESTS = (429, "too many changes from this address; Retry-After says when to try again")
+    TOO_MANY_REPLIES = (429, "the post has had as many replies through this node as it takes")
+    CLIENT_REPLY_LIMIT = (429, "this network address has sent as many replies to this post as one address may")
+    TOO_MANY_FLAGS = (429, "the post has as many flags as one post keeps")
+    # 5xx: our fault
+    INTERNAL = (500, "the node failed; its log says more (never the request's content)")
+    BUSY = (503, "the node is too busy to answer now; try again later")
+
+    def __init__(self, status: int, meaning: str) -> None:
         self.status = status
+        self.meaning = meaning
+
+    @property
+    def code(self) -> str:
+        """The code as it travels: the member's name in lower case."""
+        return self.name.lower()
+
+    @classmethod
+    def of(cls, code: str) -> Code:
+        """The member for a code string from a lower layer; ``INTERNAL`` for one we do not know."""
+        return _BY_CODE.get(code, cls.INTERNAL)
+
+
+_BY_CODE = {member.code: member for member in Code}
+
+
+class ApiError(Exception):
+    """An error a handler raises on purpose."""
+
+    def __init__(
+        self,
+        code: Code,
+        message: str,
+        *,
+        field: str | None = None,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
         self.code = code
+        self.field = field
+        self.reason = reason
         self.headers = headers or {}
-        """Sent with the error (``Retry-After`` on a 429)."""
+        """Sent with the error (``Retry-After`` on a 429, ``Allow`` on a 405)."""
+
+    @property
+    def status(self) -> int:
+        return self.code.status
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+def error_body(code: Code, message: str, *, field: str | None = None, reason: str | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code.code, "message": message}
+    if field is not None:
+        error["field"] = field
+    if reason is not None:
+        error["reason"] = reason
+    return {"error": error}
 
 
-_HTTP_CODES = {
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "body_too_large",
-    415: "unsupported_media_type",
-}
+def error_response(error: ApiError) -> web.Response:
+    body = error_body(error.code, str(error), field=error.field, reason=error.reason)
+    return web.json_response(body, status=error.status, headers=error.headers)
+
+
+def translate(exc: BaseException, request: web.Request) -> ApiError | None:
+    """The ``ApiError`` an exception from a lower layer (or aiohttp) means, or
+    None for a fault of ours. The one place such exceptions are mapped."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, RecordInvalid):
+        return ApiError(Code.INVALID_RECORD, str(exc), field=exc.field, reason=exc.reason)
+    if isinstance(exc, LocalProtocolError):
+        return None
+    if isinstance(exc, ProtocolError | StorageError) and exc.code in _BY_CODE and Code.of(exc.code).status < 500:
+        return ApiError(Code.of(exc.code), str(exc))
+    if isinstance(exc, web.HTTPException) and exc.status >= 400:
+        return _http_error(exc, request)
+    return None
+
+
+def _http_error(exc: web.HTTPException, request: web.Request) -> ApiError:
+    """aiohttp's own refusals, in our shape: they say the limit, never echo the request."""
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        limit = request.app._client_max_size
+        return ApiError(Code.BODY_TOO_LARGE, f"the request body is over the limit of {limit} bytes")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return ApiError(
+            Code.METHOD_NOT_ALLOWED, f"this path takes {allowed}, not {exc.method}", headers={"Allow": allowed}
+        )
+    if isinstance(exc, web.HTTPNotFound):
+        return ApiError(Code.NOT_FOUND, "no such path on this node")
+    if isinstance(exc, web.HTTPUnsupportedMediaType):
+        return ApiError(Code.UNSUPPORTED_MEDIA_TYPE, "send the body with the content type this endpoint takes")
+    return ApiError(Code.BAD_REQUEST, f"the request was refused ({exc.status} {exc.reason})")
+
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,44 +181,87 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return error_response(exc.status, exc.code, str(exc), exc.headers)
-    except RecordInvalid as exc:
-        return error_response(422, "invalid_record", str(exc))
-    except InvalidQuery as exc:
-        return error_response(400, "bad_query", str(exc))
-    except DecodeError as exc:
-        return error_response(400, "decode_error", str(exc))
-    except PeerAuthError as exc:
-        return error_response(401, exc.code, str(exc))
-    except RemoteProtocolError as exc:
-        return error_response(400, exc.code, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "http_error")
-        return error_response(exc.status, code, exc.reason)
-    except (LocalProtocolError, StorageError, CryptoError, OSError, Exception):
+        return error_response(_http_error(exc, request))
+    except Exception as exc:
+        error = translate(exc, request)
+        if error is not None:
+            return error_response(error)
         # A fault of ours. The log names the route, never the body's content.
         log.exception("request failed: %s %s", request.method, request.match_info.route.resource)
-        return error_response(500, "internal", "the node failed to handle this request; see its log")
+        return error_response(ApiError(Code.INTERNAL, "the node failed to handle this request; see its log"))
 
 
 def _refuse_constant(name: str) -> object:
-    raise ApiError(400, "bad_json", f"{name} is not a number this API accepts")
+    raise ApiError(Code.BAD_JSON, f"{name} is not a number this API accepts")
 
 
 async def read_json_object(request: web.Request) -> dict[str, object]:
     """The request body as a JSON object, or a precise 4xx."""
     if request.content_type != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     raw = await request.read()
     try:
         value = json.loads(raw, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "bad_json", f"the body is not valid JSON: {exc}") from None
+        raise ApiError(Code.BAD_JSON, f"the body is not valid JSON: {exc}") from None
     except RecursionError:
-        raise ApiError(400, "bad_json", "the body is nested too deeply") from None
+        raise ApiError(Code.BAD_JSON, "the body is nested too deeply") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "bad_json", "the body must be a JSON object")
+        raise ApiError(Code.BAD_JSON, "the body must be a JSON object")
     return value
+
+
+# --- aiohttp's own refusals, before any handler or middleware runs -----------------------------
+
+MAX_LINE_BYTES = 8190
+"""aiohttp's limit on the request line and on each header line (its default)."""
+
+
+class _JsonErrorHandler(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering a request its parser refused
+    (a URL or header too long, too many headers, not HTTP) in the one JSON
+    shape, with the limit and never with the request's own bytes (aiohttp's
+    text echoes the offending line). Nothing about the client is logged."""
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response has begun: no error can be sent") from exc
+        if status >= 500:
+            log.error("the HTTP server failed: %s", exc.__class__.__name__ if exc else "unknown")
+        error = parser_error(exc) if status < 500 else ApiError(Code.INTERNAL, "the node failed on this request")
+        response = error_response(error)
+        response.force_close()
+        return response
+
+
+def parser_error(exc: BaseException | None) -> ApiError:
+    """What aiohttp's HTTP parser refused, as an ``ApiError`` of ours."""
+    if isinstance(exc, LineTooLong):
+        line = exc.args[0] if exc.args else b""
+        if (isinstance(line, bytes | bytearray) and line[:1] == b"/") or (isinstance(line, str) and line[:1] == "/"):
+            return ApiError(Code.URL_TOO_LONG, f"the request line is over the limit of {MAX_LINE_BYTES} bytes")
+        return ApiError(Code.HEADER_TOO_LARGE, f"a request header is over the limit of {MAX_LINE_BYTES} bytes")
+    if isinstance(exc, BadHttpMessage) and "headers" in str(exc.message):
+        return ApiError(Code.HEADER_TOO_LARGE, "the request has more headers than the node reads")
+    return ApiError(Code.BAD_REQUEST, "the node could not read this as an HTTP request")
+
+
+class _JsonErrorServer(web_server.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class AppRunner(web.AppRunner):
+    """``web.AppRunner`` whose server answers parser errors as JSON (see
+    ``_JsonErrorHandler``); the node and its tests run the app with it."""
+
+    async def _make_server(self) -> web_server.Server:
+        server = await super()._make_server()
+        assert type(server) is web_server.Server, "aiohttp changed how it makes its server"
+        server.__class__ = _JsonErrorServer
+        return server

@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from node import __version__
-from node.core.errors import ApiError, read_json_object
+from node.core.errors import ApiError, Code, read_json_object
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
 from node.members.render import parse_iso, render
 from node.peering.state import FEED, GOSSIP
@@ -47,13 +47,13 @@ def now() -> int:
 def check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(body.keys() - allowed)
     if unknown:
-        raise ApiError(400, "unknown_field", f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise ApiError(Code.UNKNOWN_FIELD, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
 
 
 def _ttl_days(body: dict[str, Any]) -> int:
     days = body.get("expires_in_days", DEFAULT_TTL_DAYS)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TTL // DAY:
-        raise ApiError(422, "invalid_record", f"expires_in_days must be a whole number from 1 to {MAX_TTL // DAY}")
+        raise ApiError(Code.INVALID_RECORD, f"expires_in_days must be a whole number from 1 to {MAX_TTL // DAY}")
     return days
 
 
@@ -62,11 +62,11 @@ _LIST_FIELDS = frozenset({"tags", "languages"})
 
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_record", f"{name} must be a string")
+        raise ApiError(Code.INVALID_RECORD, f"{name} must be a string")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, which JSON escapes can carry
-        raise ApiError(422, "invalid_record", f"{name} is not valid Unicode text") from None
+        raise ApiError(Code.INVALID_RECORD, f"{name} is not valid Unicode text") from None
     return value
 
 
@@ -77,16 +77,16 @@ def _field_value(name: str, value: Any) -> Any:
         return None
     if name in _LIST_FIELDS:
         if not isinstance(value, list):
-            raise ApiError(422, "invalid_record", f"{name} must be a list of strings")
+            raise ApiError(Code.INVALID_RECORD, f"{name} must be a list of strings")
         return [_text(name, item) for item in value]
     if name != "needed_by":
         return _text(name, value)
     if not isinstance(value, str):
-        raise ApiError(422, "invalid_record", "needed_by must be an ISO 8601 date such as 2026-12-24")
+        raise ApiError(Code.INVALID_RECORD, "needed_by must be an ISO 8601 date such as 2026-12-24")
     try:
         return parse_iso(value)
     except (ValueError, OverflowError, OSError):
-        raise ApiError(422, "invalid_record", f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
+        raise ApiError(Code.INVALID_RECORD, f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
 
 
 @routes.get("/api/v1/node")
@@ -109,10 +109,10 @@ async def post_record(request: web.Request) -> web.Response:
     check_keys(body, _POST_KEYS)
     kind = body.get("kind")
     if kind not in POST_KINDS:
-        raise ApiError(422, "invalid_record", "kind must be 'need' or 'offer'")
+        raise ApiError(Code.INVALID_RECORD, "kind must be 'need' or 'offer'")
     for name in ("title", "category", "area"):
         if name not in body:
-            raise ApiError(422, "invalid_record", f"{name} is required")
+            raise ApiError(Code.INVALID_RECORD, f"{name} is required")
     moment = now()
     fields: dict[str, Any] = {
         "kind": kind,
@@ -133,7 +133,7 @@ async def post_record(request: web.Request) -> web.Response:
     for one in records:
         outcome = await request.app[STORE].put_own(one, token_hash, moment)
         if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
-            raise ApiError(409, "not_stored", f"the record was not stored ({outcome.status})")
+            raise ApiError(Code.NOT_STORED, f"the record was not stored ({outcome.status})")
     await request.app[FEED].publish(records, None)
     for one in records:
         request.app[METRICS].count("records_posted_total", kind=one.kind)
@@ -178,17 +178,17 @@ async def search_records(request: web.Request) -> web.Response:
     allowed = {"kind", "category", "area", "status", "urgency", "language", "q", "limit", "cursor", "order"}
     unknown = sorted(set(params) - allowed)
     if unknown:
-        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
     kinds = tuple(params.getall("kind", [])) or ("need", "offer")
     if not set(kinds) <= {"need", "offer", "node"}:
-        raise ApiError(400, "bad_query", "kind must be need, offer or node")
+        raise ApiError(Code.BAD_QUERY, "kind must be need, offer or node")
     statuses = tuple(params.getall("status", [])) or ("open", "claimed")
     limit_text = params.get("limit", "50")
     if not re.fullmatch(r"[0-9]{1,6}", limit_text):
-        raise ApiError(400, "bad_query", "limit must be a whole number from 1 to 500")
+        raise ApiError(Code.BAD_QUERY, "limit must be a whole number from 1 to 500")
     urgencies = tuple(u for value in params.getall("urgency", []) for u in value.split(",") if u)
     if len(urgencies) > 8:
-        raise ApiError(400, "bad_query", "urgency: at most 4 values (low, normal, high, urgent)")
+        raise ApiError(Code.BAD_QUERY, "urgency: at most 4 values (low, normal, high, urgent)")
     query = Query(
         kinds=kinds,
         category=params.get("category") or None,
@@ -212,15 +212,15 @@ async def record_or_404(request: web.Request) -> Record:
     except ValueError:
         record_id = b""
     if len(record_id) != 32:
-        raise ApiError(404, "not_found", "no such record (ids are 64 hex characters)")
+        raise ApiError(Code.NOT_FOUND, "no such record (ids are 64 hex characters)")
     record = await request.app[STORE].get(record_id, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
         record = await request.app[STORE].current_own(record_id, now())
     if record is None:
         reason = await request.app[STORE].removal_reason(record_id)
         if reason is not None:
-            raise ApiError(410, "removed", f"removed by this node's organizers: {reason}")
-        raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
+            raise ApiError(Code.REMOVED, f"removed by this node's organizers: {reason}")
+        raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
     return record
 
 
@@ -239,7 +239,7 @@ def _manage_token_hash(request: web.Request) -> bytes:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "send the post's manage token as 'Authorization: Bearer <token>'")
+        raise ApiError(Code.UNAUTHORIZED, "send the post's manage token as 'Authorization: Bearer <token>'")
     return hashlib.sha256(token.strip().encode()).digest()
 
 
@@ -249,7 +249,7 @@ async def authorised(request: web.Request) -> Record:
     given = _manage_token_hash(request)
     stored = await request.app[STORE].manage_token_hash(*record.address)
     if stored is None or not hmac.compare_digest(stored, given):
-        raise ApiError(403, "forbidden", "this manage token does not belong to this post")
+        raise ApiError(Code.FORBIDDEN, "this manage token does not belong to this post")
     return record
 
 
@@ -258,7 +258,7 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
     record = new_version(request.app[IDENTITY], old, moment, changes)
     outcome = await request.app[STORE].put_own(record, None, moment)
     if outcome.status != "accepted":
-        raise ApiError(409, "conflict", "the post changed meanwhile; load it again and retry")
+        raise ApiError(Code.CONFLICT, "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)
     log.info("new version id=%s replaces=%s status=%s", record.id.hex(), old.id.hex(), record.status)
     return private(web.json_response({"record": render(record)}))
@@ -269,10 +269,10 @@ async def managed_posts(request: web.Request) -> web.Response:
     """Every post the manage token in the header manages here, newest first:
     a need and its linked give-back offer share one token."""
     if request.query:
-        raise ApiError(400, "bad_query", "this endpoint takes no parameters")
+        raise ApiError(Code.BAD_QUERY, "this endpoint takes no parameters")
     posts = await request.app[STORE].managed_by(_manage_token_hash(request), now())
     if not posts:
-        raise ApiError(403, "forbidden", "this manage token manages no post on this node")
+        raise ApiError(Code.FORBIDDEN, "this manage token manages no post on this node")
     return private(web.json_response({"posts": [render(r) for r in posts]}))
 
 
@@ -283,7 +283,7 @@ async def change_status(request: web.Request) -> web.Response:
     check_keys(body, frozenset({"status"}))
     status = body.get("status")
     if status not in STATUSES:
-        raise ApiError(422, "invalid_record", f"status must be one of {', '.join(STATUSES)}")
+        raise ApiError(Code.INVALID_RECORD, f"status must be one of {', '.join(STATUSES)}")
     return await _save_version(request, old, {"status": status})
 
 
@@ -294,15 +294,15 @@ async def edit_record(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     check_keys(body, _EDIT_KEYS)
     if not body:
-        raise ApiError(422, "invalid_record", "nothing to change")
+        raise ApiError(Code.INVALID_RECORD, "nothing to change")
     changes: dict[str, Any] = {}
     for name, value in body.items():
         if name == "expires_in_days":
             changes["expires_at"] = now() + _ttl_days(body) * DAY
         elif value is None and name in _REQUIRED_ON_EDIT:
-            raise ApiError(422, "invalid_record", f"{name} is required and cannot be removed")
+            raise ApiError(Code.INVALID_RECORD, f"{name} is required and cannot be removed")
         elif name == "give_back" and old.kind != "need":
-            raise ApiError(422, "invalid_record", "give_back is only for needs")
+            raise ApiError(Code.INVALID_RECORD, "give_back is only for needs")
         else:
             changes[name] = _field_value(name, value)
     return await _save_version(request, old, changes)

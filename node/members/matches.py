@@ -16,7 +16,7 @@ import time
 
 from aiohttp import web
 
-from node.core.errors import ApiError
+from node.core.errors import ApiError, Code
 from node.core.state import STORE
 from node.members.api import record_or_404
 from node.members.render import render
@@ -57,13 +57,13 @@ def score(post: Record, candidate: Record, post_words: set[str]) -> int:
 async def matches(request: web.Request) -> web.Response:
     limit_text = request.query.get("limit", "10")
     if not re.fullmatch(r"[0-9]{1,3}", limit_text) or not 1 <= int(limit_text) <= MAX_MATCHES:
-        raise ApiError(400, "bad_query", f"limit must be a whole number from 1 to {MAX_MATCHES}")
+        raise ApiError(Code.BAD_QUERY, f"limit must be a whole number from 1 to {MAX_MATCHES}")
     unknown = sorted(set(request.query) - {"limit"})
     if unknown:
-        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: limit")
+        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: limit")
     post = await record_or_404(request)
     if post.kind not in ("need", "offer"):
-        raise ApiError(404, "not_found", "matches are for needs and offers")
+        raise ApiError(Code.NOT_FOUND, "matches are for needs and offers")
     other = "offer" if post.kind == "need" else "need"
     area = str(post.get("area"))[:AREA_PREFIX]
     post_words = words(post)

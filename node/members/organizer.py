@@ -19,7 +19,7 @@ import time
 from aiohttp import web
 
 from node.core.auth import require_admin
-from node.core.errors import ApiError, read_json_object
+from node.core.errors import ApiError, Code, read_json_object
 from node.core.state import COMMUNITY, STORE
 from node.members.api import check_keys, private, record_or_404
 from node.members.render import iso, render
@@ -39,27 +39,28 @@ def now() -> int:
 
 
 def _free_text(name: str, value: object, low: int, high: int) -> str:
+    code = Code.INVALID_NOTE if name == "note" else Code.INVALID_REASON
     if not isinstance(value, str):
-        raise ApiError(422, f"invalid_{name}", f"{name} must be a string")
+        raise ApiError(code, f"{name} must be a string")
     text = value.strip()
     if not low <= len(text) <= high:
-        raise ApiError(422, f"invalid_{name}", f"{name} must be {low} to {high} characters")
+        raise ApiError(code, f"{name} must be {low} to {high} characters")
     if _CONTROL.search(text):
-        raise ApiError(422, f"invalid_{name}", f"{name} contains a control character")
+        raise ApiError(code, f"{name} contains a control character")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ApiError(422, f"invalid_{name}", f"{name} is not valid Unicode text") from None
+        raise ApiError(code, f"{name} is not valid Unicode text") from None
     return text
 
 
 def _limit(request: web.Request, default: int = 100) -> int:
     unknown = sorted(set(request.query) - {"limit"})
     if unknown:
-        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: limit")
+        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: limit")
     text = request.query.get("limit", str(default))
     if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_LIST:
-        raise ApiError(400, "bad_query", f"limit must be a whole number from 1 to {MAX_LIST}")
+        raise ApiError(Code.BAD_QUERY, f"limit must be a whole number from 1 to {MAX_LIST}")
     return int(text)
 
 
@@ -69,18 +70,18 @@ async def flag(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     check_keys(body, frozenset({"reason", "note"}))
     if record.kind not in ("need", "offer"):
-        raise ApiError(404, "not_found", "flags go to needs and offers")
+        raise ApiError(Code.NOT_FOUND, "flags go to needs and offers")
     reason = body.get("reason")
     if reason not in FLAG_REASONS:
-        raise ApiError(422, "invalid_flag", f"reason must be one of {', '.join(FLAG_REASONS)}")
+        raise ApiError(Code.INVALID_FLAG, f"reason must be one of {', '.join(FLAG_REASONS)}")
     note = body.get("note") or ""
     if note:
         note = _free_text("note", note, 1, MAX_NOTE_CHARS)
     elif not isinstance(note, str):
-        raise ApiError(422, "invalid_note", "note must be a string")
+        raise ApiError(Code.INVALID_NOTE, "note must be a string")
     if not await request.app[COMMUNITY].add_flag(record, str(reason), note, now()):
         raise ApiError(
-            429, "too_many_flags", "this post has as many flags as one post keeps; its organizers will see them"
+            Code.TOO_MANY_FLAGS, "this post has as many flags as one post keeps; its organizers will see them"
         )
     log.info("record id=%s flagged reason=%s", record.id.hex(), reason)
     return web.json_response({"flagged": True}, status=201)
@@ -128,10 +129,10 @@ async def dismiss_flags(request: web.Request) -> web.Response:
     require_admin(request)
     text = request.match_info["record_id"]
     if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise ApiError(404, "not_found", "no flags on such a record (ids are 64 hex characters)")
+        raise ApiError(Code.NOT_FOUND, "no flags on such a record (ids are 64 hex characters)")
     dismissed = await request.app[COMMUNITY].dismiss_flags(bytes.fromhex(text))
     if not dismissed:
-        raise ApiError(404, "not_found", "no flags on this record")
+        raise ApiError(Code.NOT_FOUND, "no flags on this record")
     log.info("flags on record id=%s dismissed: %d", text, dismissed)
     return private(web.json_response({"dismissed": dismissed}))
 
@@ -144,14 +145,14 @@ async def remove(request: web.Request) -> web.Response:
     reason = _free_text("reason", body.get("reason"), 1, MAX_REASON_CHARS)
     record_id = body.get("id")
     if not isinstance(record_id, str) or not re.fullmatch(r"[0-9a-f]{64}", record_id):
-        raise ApiError(422, "invalid_id", "id must be a record id (64 hex characters)")
+        raise ApiError(Code.INVALID_ID, "id must be a record id (64 hex characters)")
     record = await request.app[STORE].get(bytes.fromhex(record_id), now())
     if record is None and (earlier := await request.app[STORE].removal_reason(bytes.fromhex(record_id))):
-        raise ApiError(410, "removed", f"removed by this node's organizers: {earlier}")
+        raise ApiError(Code.REMOVED, f"removed by this node's organizers: {earlier}")
     if record is None:
-        raise ApiError(404, "not_found", "no such record; it may have expired or been replaced by a newer version")
+        raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
     if record.kind not in ("need", "offer"):
-        raise ApiError(422, "invalid_id", "only needs and offers can be removed")
+        raise ApiError(Code.INVALID_ID, "only needs and offers can be removed")
     moment = now()
     await request.app[STORE].remove(record.address, record.id, reason, moment)
     log.info("record id=%s removed by an organizer", record.id.hex())

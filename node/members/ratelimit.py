@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from node.core.errors import ApiError, Handler
+from node.core.errors import ApiError, Code, Handler
 
 MAX_CLIENTS = 10_000
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -100,8 +100,7 @@ async def write_limit_middleware(request: web.Request, handler: Handler) -> web.
         if wait > 0:
             seconds = max(1, math.ceil(wait))
             raise ApiError(
-                429,
-                "too_many_requests",
+                Code.TOO_MANY_REQUESTS,
                 f"too many changes from this address; try again in {seconds} seconds",
                 headers={"Retry-After": str(seconds)},
             )

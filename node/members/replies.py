@@ -31,7 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from crypto import NodeIdentity, SealError
-from node.core.errors import ApiError, read_json_object
+from node.core.errors import ApiError, Code, read_json_object
 from node.core.state import COMMUNITY, CONFIG, IDENTITY, METRICS, STORE
 from node.members.api import authorised, check_keys, private, record_or_404
 from node.members.ratelimit import WRITE_LIMITER
@@ -134,7 +134,7 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
     profile = await request.app[STORE].get_by_address(post.author, "node", NODE_PROFILE_SLOT, moment)
     if profile is None:
         raise ApiError(
-            409, "no_profile", "this node does not hold the poster's node profile yet, so it cannot seal; try later"
+            Code.NO_PROFILE, "this node does not hold the poster's node profile yet, so it cannot seal; try later"
         )
     # The same rule as peer exchange: a profile is anyone's signed claim, so its
     # URLs must not aim this node's requests at loopback (unless this node
@@ -198,28 +198,28 @@ async def send_reply(request: web.Request) -> web.Response:
     body = await read_json_object(request)
     check_keys(body, frozenset({"message", "contact"}))
     if post.kind not in ("need", "offer"):
-        raise ApiError(404, "not_found", "replies go to needs and offers")
+        raise ApiError(Code.NOT_FOUND, "replies go to needs and offers")
     if post.status in TOMBSTONE_STATUSES:
-        raise ApiError(409, "closed", f"this post is {post.status}; it takes no more replies")
+        raise ApiError(Code.CLOSED, f"this post is {post.status}; it takes no more replies")
     message, contact = body.get("message"), body.get("contact", "")
     if not isinstance(message, str) or not isinstance(contact, str | None):
-        raise ApiError(422, "invalid_reply", "message and contact must be strings")
+        raise ApiError(Code.INVALID_REPLY, "message and contact must be strings")
     moment = now()
     sent = await request.app[STORE].replies_from(request.app[IDENTITY].public_key, post.id, moment)
     if sent >= MAX_REPLIES_PER_POST:
-        raise ApiError(429, "too_many_replies", "this post has had as many replies through this node as it takes")
+        raise ApiError(Code.TOO_MANY_REPLIES, "this post has had as many replies through this node as it takes")
     client = request.app[WRITE_LIMITER].key(request.remote)
     if client is not None and not request.app[REPLY_QUOTA].take((client, *post.address)):
         # One client must not use up the node's replies to a post and silence it.
-        raise ApiError(429, "too_many_replies", f"you have sent {MAX_REPLIES_PER_CLIENT} replies to this post already")
+        raise ApiError(Code.TOO_MANY_REPLIES, f"you have sent {MAX_REPLIES_PER_CLIENT} replies to this post already")
     seal_key, urls = await _recipient(request, post, moment)
     try:
         reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)
     except RecordInvalid as exc:
-        raise ApiError(422, "invalid_reply", str(exc)) from None
+        raise ApiError(Code.INVALID_REPLY, str(exc)) from None
     outcome = await request.app[STORE].put(reply, moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
-        raise ApiError(409, "not_stored", f"the reply was not stored ({outcome.status})")
+        raise ApiError(Code.NOT_STORED, f"the reply was not stored ({outcome.status})")
     request.app[METRICS].count("replies_sent_total")
     delivered = "direct"
     if post.author != request.app[IDENTITY].public_key:

@@ -43,7 +43,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.core.errors import ApiError
+from node.core.errors import ApiError, Code
 from node.core.state import COMMUNITY
 from node.members.render import iso
 from storage.community import CommunityStore, ReportRow, week_of, week_start
@@ -207,10 +207,10 @@ REPORT_CACHE = web.AppKey("report_cache", ReportCache)
 def _weeks(request: web.Request) -> int:
     text = request.query.get("weeks", str(DEFAULT_WEEKS))
     if not re.fullmatch(r"[0-9]{1,2}", text) or not 1 <= int(text) <= MAX_WEEKS:
-        raise ApiError(400, "bad_query", f"weeks must be a whole number from 1 to {MAX_WEEKS}")
+        raise ApiError(Code.BAD_QUERY, f"weeks must be a whole number from 1 to {MAX_WEEKS}")
     unknown = sorted(set(request.query) - {"weeks"})
     if unknown:
-        raise ApiError(400, "bad_query", f"unknown parameter {unknown[0]!r}; allowed: weeks")
+        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: weeks")
     return int(text)
 
 

@@ -31,7 +31,7 @@ import urllib.parse
 
 from aiohttp import web
 
-from node.core.errors import ApiError, Handler
+from node.core.errors import ApiError, Code, Handler
 from node.core.state import CONFIG
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,12 +70,12 @@ async def cross_site_middleware(request: web.Request, handler: Handler) -> web.S
         return await handler(request)
     site = request.headers.get("Sec-Fetch-Site", "").lower()
     if site in ("cross-site", "same-site"):
-        raise ApiError(403, "cross_site", "this node does not accept changes sent from another site")
+        raise ApiError(Code.CROSS_SITE, "this node does not accept changes sent from another site")
     origin = request.headers.get("Origin")
     if origin is not None:
         parts = urllib.parse.urlsplit(origin.strip())
         if parts.scheme not in ("http", "https") or parts.netloc.lower() not in _own_hosts(request):
-            raise ApiError(403, "cross_site", "this node does not accept changes sent from another site")
+            raise ApiError(Code.CROSS_SITE, "this node does not accept changes sent from another site")
     return await handler(request)
 
 

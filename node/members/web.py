@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from node.core.errors import ApiError
+from node.core.errors import ApiError, Code
 
 routes = web.RouteTableDef()
 
@@ -134,7 +134,7 @@ async def page(request: web.Request) -> web.Response:
 async def static_file(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     if name == PAGE or name not in ASSETS:
-        raise ApiError(404, "not_found", "no such file")
+        raise ApiError(Code.NOT_FOUND, "no such file")
     fresh = request.query.get("v") == VERSION
     return _respond(request, ASSETS[name], IMMUTABLE if fresh else REVALIDATE)
 

@@ -18,13 +18,13 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from node.core.errors import ApiError, Handler
+from node.core.errors import ApiError, Code, Handler
 from node.core.state import IDENTITY, METRICS, NODE_PROFILE, STORE
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
-from protocol.errors import DecodeError, ReconcileError
+from protocol.errors import DecodeError
 from protocol.reconcile import ItemSet, Reconciler
 
 routes = web.RouteTableDef()
@@ -49,7 +49,7 @@ class ReplayCache:
             raise peerwire.PeerAuthError("this request was already received (replay)")
         if len(self._seen) >= self._capacity:
             # Evicting live entries would let a flood reopen the replay window.
-            raise ApiError(503, "busy", "too many peer requests in the last few minutes; retry later")
+            raise ApiError(Code.BUSY, "too many peer requests in the last few minutes; retry later")
         self._seen[signature] = now + 2 * peerwire.REQUEST_WINDOW_S
 
 
@@ -117,7 +117,7 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     # the key is refused too, which can hurt nobody but the banned key).
     refusal = request.app[POLICY].refusal(auth.key)
     if refusal is not None:
-        raise ApiError(403, "forbidden", refusal)
+        raise ApiError(Code.FORBIDDEN, refusal)
     body = await request.read()
     started = time.thread_time()  # CPU time: this runs on the event loop's thread
     try:
@@ -158,7 +158,7 @@ def _msgpack(value: object) -> web.Response:
 
 async def _body(request: web.Request) -> Value:
     if request.content_type != "application/msgpack":
-        raise ApiError(415, "unsupported_media_type", "peer bodies are application/msgpack")
+        raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE, "peer bodies are application/msgpack")
     return peerwire.decode_body(await request.read())
 
 
@@ -207,11 +207,7 @@ async def reconcile(request: web.Request) -> web.Response:
         # ~60 ms at 100k items: built off the event loop.
         items = await asyncio.to_thread(ItemSet, await request.app[STORE].sync_index(common, int(time.time())))
         request.app[ITEMSETS].put(key, items)
-    try:
-        reply = Reconciler(items).respond(message)
-    except ReconcileError as exc:
-        raise ApiError(400, exc.code, str(exc)) from None
-    return _msgpack({"message": reply})
+    return _msgpack({"message": Reconciler(items).respond(message)})  # a ReconcileError is a 400
 
 
 @routes.post("/peer/v1/announce")
@@ -229,9 +225,9 @@ async def feed(request: web.Request) -> web.Response:
         after = int(request.query.get("after", "0"))
         wait = min(float(request.query.get("wait", "0")), MAX_FEED_WAIT_S)
     except ValueError:
-        raise ApiError(400, "bad_query", "after and wait must be numbers") from None
+        raise ApiError(Code.BAD_QUERY, "after and wait must be numbers") from None
     if not 0 <= after < 2**63 or not wait >= 0:
-        raise ApiError(400, "bad_query", "after must be a feed position and wait a number of seconds")
+        raise ApiError(Code.BAD_QUERY, "after must be a feed position and wait a number of seconds")
     request.app[POLLERS].touch(request[PEER_KEY])
     entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
     if not entries and not behind and wait > 0:

@@ -33,13 +33,16 @@ def offer(**fields: Any) -> dict[str, Any]:
 
 
 def assert_error_shape(status: int, body: object) -> tuple[str, str]:
-    """The one error shape, exactly: {"error": {"code": str, "message": str}}; returns (code, message)."""
+    """The one error shape, exactly: {"error": {"code": str, "message": str, "field"?: str, "reason"?: str}},
+    with the status the registry gives the code; returns (code, message)."""
+    from node.core.errors import Code  # noqa: PLC0415 - the registry the node answers from
+
     assert 400 <= status < 500, f"expected a 4xx, got {status}: {body!r}"
     assert isinstance(body, dict) and set(body) == {"error"}, body
     error = body["error"]
-    assert isinstance(error, dict) and set(error) == {"code", "message"}, body
-    assert isinstance(error["code"], str) and error["code"], body
-    assert isinstance(error["message"], str) and error["message"], body
+    assert isinstance(error, dict) and {"code", "message"} <= set(error) <= {"code", "message", "field", "reason"}, body
+    assert all(isinstance(value, str) and value for value in error.values()), body
+    assert Code.of(error["code"]).status == status, f"{error['code']} answered with {status}"
     return error["code"], error["message"]
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 from node.app import create_app
 from node.core.config import NodeConfig
 from node.core.datadir import NodeFiles, ensure_data_dir
+from node.core.errors import AppRunner
 from tests.node._support import post_counts, stored_state
 
 
@@ -74,7 +75,7 @@ def node_files(node_config: NodeConfig) -> NodeFiles:
 @pytest.fixture
 async def node(node_config: NodeConfig, node_files: NodeFiles) -> AsyncIterator[RunningNode]:
     app = create_app(node_config, node_files.identity, str(node_files.database))
-    runner = web.AppRunner(app, access_log=None)
+    runner = AppRunner(app, access_log=None)
     await runner.setup()
     running: RunningNode | None = None
     try:

@@ -1,6 +1,6 @@
 # The manage page's view on a real node over HTTP: GET /api/v1/manage lists
 # every post a manage token manages (a need and its linked give-back offer),
-# a post the organizers removed answers 410 with their reason wherever it is
+# a post the organizers removed answers 404 (code removed) with their reason wherever it is
 # named, and answers carrying manage-only or admin-only data say no-store.
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ async def test_manage_refuses_without_a_token_that_manages_something(node: Runni
     assert (status, assert_error_shape(status, answer)[0]) == (400, "bad_query")
 
 
-async def test_a_removed_post_answers_410_with_the_reason(node: RunningNode) -> None:
+async def test_a_removed_post_answers_404_removed_with_the_reason(node: RunningNode) -> None:
     record, token = await node.post(need())
     status, edited = await node.call(
         "PATCH", f"/api/v1/records/{record['id']}", json={"title": "Coats, sizes 6 and 8"}, headers=bearer(token)
@@ -82,7 +82,7 @@ async def test_a_removed_post_answers_410_with_the_reason(node: RunningNode) -> 
         ):
             status, answer = await node.call(method, f"/api/v1/records/{record_id}{path}", **kwargs)
             code, message = assert_error_shape(status, answer)
-            assert (status, code) == (410, "removed"), (method, path)
+            assert (status, code) == (404, "removed"), (method, path)
             assert message == "removed by this node's organizers: posted twice"
     status, answer = await node.call(
         "POST",
@@ -90,7 +90,7 @@ async def test_a_removed_post_answers_410_with_the_reason(node: RunningNode) -> 
         json={"id": current, "reason": "again"},
         headers=bearer(node.files.admin_token),
     )
-    assert (status, assert_error_shape(status, answer)[0]) == (410, "removed")  # the first reason stands
+    assert (status, assert_error_shape(status, answer)[0]) == (404, "removed")  # the first reason stands
     status, answer = await node.call("GET", "/api/v1/records/" + "ab" * 32)
     assert (status, assert_error_shape(status, answer)[0]) == (404, "not_found")
     assert await node.stored() == before
@@ -118,11 +118,11 @@ async def test_answers_with_private_data_are_not_cached(node: RunningNode) -> No
         assert "Cache-Control" not in response.headers  # public data may be cached
 
 
-def test_the_document_names_410_on_every_post_endpoint_and_the_manage_list() -> None:
+def test_the_document_names_404_on_every_post_endpoint_and_the_manage_list() -> None:
     paths = openapi_document()["paths"]
     post_paths = [p for p in paths if p.startswith("/api/v1/records/{id}")]
     assert len(post_paths) == 5
     for path in post_paths:
         for method, operation in paths[path].items():
-            assert "410" in operation["responses"], (method, path)
+            assert "404" in operation["responses"], (method, path)
     assert set(paths[MANAGE]["get"]["responses"]) == {"200", "400", "401", "403"}

@@ -18,6 +18,7 @@ from aiohttp import web
 from node.app import create_app
 from node.core.config import ConfigError, NodeConfig
 from node.core.datadir import NodeFiles, ensure_data_dir
+from node.core.errors import AppRunner
 from node.members.ratelimit import WriteLimiter
 from node.members.replies import MAX_REPLIES_PER_CLIENT
 from node.openapi import RATE_LIMITED, openapi_document
@@ -81,7 +82,7 @@ def strict_files(tmp_path: Path) -> tuple[NodeConfig, NodeFiles]:
 @contextlib.asynccontextmanager
 async def serving(config: NodeConfig, files: NodeFiles) -> AsyncIterator[aiohttp.ClientSession]:
     """The node's app on 127.0.0.1, and a session to it."""
-    runner = web.AppRunner(create_app(config, files.identity, str(files.database)), access_log=None)
+    runner = AppRunner(create_app(config, files.identity, str(files.database)), access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
