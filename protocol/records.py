@@ -30,6 +30,23 @@ from crypto import BadSignature, Domain, signing_message, verify_message
 from protocol import fields as f
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, SignatureInvalid
+from protocol.fieldtable import (
+    Bytes,
+    Choice,
+    Field,
+    Geohash,
+    Key,
+    Language,
+    ListOf,
+    Slot,
+    Slug,
+    Text,
+    Timestamp,
+    Url,
+    Version,
+    check_fields,
+    plan,
+)
 
 FORMAT_VERSION = 1
 KINDS = ("need", "offer", "node", "reply")
@@ -38,16 +55,19 @@ STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
 TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
 NODE_PROFILE_SLOT = "profile"
 
-MAX_RECORD_BYTES = 8 * 1024
+MAX_RECORD_BYTES = 16 * 1024
+"""Room for every record the field limits admit, at 4 UTF-8 bytes a
+character (a need at every limit is about 10.6 KB), so no post a member can
+write is refused for its size alone."""
 DAY = 86_400
 DEFAULT_TTL = 30 * DAY
 MAX_TTL = 90 * DAY
 MAX_FUTURE_SKEW = 10 * 60
 MAX_REPLY_TTL = 30 * DAY
-MAX_SEALED_BYTES = 7680
-"""A sealed reply's ciphertext, so a whole reply stays under MAX_RECORD_BYTES:
-2000 characters of message and 500 of contact fit in any script of up to 3
-UTF-8 bytes a character; longer text is refused with a clear error."""
+MAX_SEALED_BYTES = 12 * 1024
+"""A sealed reply's ciphertext: 2000 characters of message and 500 of contact
+fit in any script (4 UTF-8 bytes a character at most, padded to 256 bytes),
+and a whole reply stays under MAX_RECORD_BYTES."""
 MIN_SEALED_BYTES = 49  # version byte, ephemeral key and tag: an empty box
 
 # Which status may follow which in a newer version. Tombstones are final.
@@ -71,13 +91,47 @@ _PAYLOAD_LIMITS = Limits(
 )
 
 _RECORD_PREFIX_LEN = len(signing_message(Domain.RECORD, b""))
-_COMMON = ("v", "kind", "author", "slot", "created_at", "expires_at")
-_POST_REQUIRED = frozenset({*_COMMON, "status", "title", "category", "area"})
-_POST_OPTIONAL = frozenset({"details", "tags", "quantity", "urgency", "needed_by", "languages"})
-_NEED_OPTIONAL = _POST_OPTIONAL | {"give_back"}
-_NODE_REQUIRED = frozenset({*_COMMON, "name", "areas", "urls", "seal_key"})
-_NODE_OPTIONAL = frozenset({"kinds"})
-_REPLY_FIELDS = frozenset({*_COMMON, "to", "about", "area", "sealed"})
+
+_ALL = frozenset(KINDS)
+_POSTS = frozenset(POST_KINDS)
+_NEED, _NODE, _REPLY = frozenset({"need"}), frozenset({"node"}), frozenset({"reply"})
+_NO: frozenset[str] = frozenset()
+FIELDS: tuple[Field, ...] = (
+    Field("v", Version(FORMAT_VERSION), _ALL, _NO, "the record format's version"),
+    Field("kind", Choice(KINDS), _ALL, _NO, "what the record is"),
+    Field("author", Key("Ed25519 public key of the signer"), _ALL, _NO, "the node that signed it"),
+    Field("slot", Slot(), _ALL, _NO, "with `author` and `kind`, the record's address"),
+    Field("created_at", Timestamp(), _ALL, _NO, "when this version was made"),
+    Field(
+        "expires_at", Timestamp(), _ALL, _NO, "when it stops being served",
+        note=f"after `created_at`, at most {MAX_TTL // DAY} days later ({MAX_REPLY_TTL // DAY} for a reply)",
+    ),
+    Field("status", Choice(STATUSES), _POSTS, _NO, "where the post stands; fulfilled and withdrawn are final"),
+    Field("title", Text(120), _POSTS, _NO, "what is needed or offered, in a few words"),
+    Field("category", Slug(), _POSTS, _NO, "one of the chapter's categories (any slug from a peer)"),
+    Field("area", Geohash(), _POSTS | _REPLY, _NO, "roughly where, never finer than ~5 km"),
+    Field("details", Text(2000, multiline=True), _NO, _POSTS, "anything that helps; public"),
+    Field("tags", ListOf(Slug(), 10), _NO, _POSTS, "words to find it by"),
+    Field("quantity", Text(40), _NO, _POSTS, "how many or how much"),
+    Field("urgency", Choice(f.URGENCIES), _NO, _POSTS, "how soon (absent means `normal`)"),
+    Field("needed_by", Timestamp(), _NO, _POSTS, "the date by which it is needed"),
+    Field("languages", ListOf(Language(), 8), _NO, _POSTS, "languages the poster speaks"),
+    Field("give_back", Text(280, multiline=True), _NO, _NEED, "what the person in need can offer in return"),
+    Field("name", Text(80), _NODE, _NO, "the node's (the chapter's) name"),
+    Field("areas", ListOf(Geohash(), 32), _NODE, _NO, "areas the node serves (may be empty)"),
+    Field("urls", ListOf(Url(), 8), _NODE, _NO, "where other nodes reach it"),
+    Field("seal_key", Key("X25519 public key for sealed replies"), _NODE, _NO, "the key replies are sealed to"),
+    Field("kinds", ListOf(Choice(POST_KINDS), 2, min_items=1), _NO, _NODE, "the kinds the node serves"),
+    Field("to", Key("Ed25519 key of the recipient node (the post's author)"), _REPLY, _NO, "who may open it"),
+    Field("about", Key("id of the post (the version the member saw)"), _REPLY, _NO, "the post it answers"),
+    Field(
+        "sealed", Bytes(MIN_SEALED_BYTES, MAX_SEALED_BYTES, "a sealed box (section 6) to the recipient's `seal_key`"),
+        _REPLY, _NO, "the message and contact, readable by the recipient only",
+    ),
+)  # fmt: skip
+"""Every field of every kind (docs/PROTOCOL.md section 3.3 and 3.4 are made from it)."""
+PLANS = {kind: plan(FIELDS, kind) for kind in KINDS}
+COMMON_FIELDS = frozenset(row.name for row in FIELDS if row.required == _ALL)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -218,86 +272,40 @@ def check_transition(old_status: str, new_status: str) -> None:
 
 
 def _validate(body: dict[str, Value]) -> str:
-    """Check every field of a payload; return its lifecycle status."""
+    """Check every field of a payload against the table, then its kind's own
+    rules; return its lifecycle status."""
+    kind = body.get("kind")
     if type(body.get("v")) is not int or body["v"] != FORMAT_VERSION:
         raise RecordInvalid("unsupported_version", f"format version must be {FORMAT_VERSION}", field="v")
-    kind = f.choice("kind", body.get("kind"), KINDS)
-    if kind == "node":
-        required, allowed = _NODE_REQUIRED, _NODE_REQUIRED | _NODE_OPTIONAL
-    elif kind == "reply":
-        required = allowed = _REPLY_FIELDS
-    else:
-        required = _POST_REQUIRED
-        allowed = required | (_NEED_OPTIONAL if kind == "need" else _POST_OPTIONAL)
-    missing = required - body.keys()
-    if missing:
-        name = sorted(missing)[0]
-        raise f.invalid(name, "missing_field", "is required")
-    unknown = body.keys() - allowed
-    if unknown:
-        name = sorted(unknown)[0]
-        raise f.invalid(name, "unknown_field", f"is not a field of a {kind} record")
-    f.key32("author", body["author"])
-    f.slot("slot", body["slot"])
-    created = f.timestamp("created_at", body["created_at"])
-    expires = f.timestamp("expires_at", body["expires_at"])
+    f.choice("kind", kind, KINDS)
+    check_fields(body, str(kind), PLANS)
+    created, expires = body["created_at"], body["expires_at"]
+    assert isinstance(created, int) and isinstance(expires, int)  # the table checked them
     if expires <= created:
         raise f.invalid("expires_at", "expires_before_created", "must be after created_at")
     if expires - created > MAX_TTL:
         raise f.invalid("expires_at", "lifetime_too_long", f"a record may live at most {MAX_TTL // DAY} days")
-    if kind == "node":
-        _validate_node(body)
-        return "open"
-    if kind == "reply":
-        if expires - created > MAX_REPLY_TTL:
-            raise f.invalid("expires_at", "lifetime_too_long", f"a reply may live at most {MAX_REPLY_TTL // DAY} days")
-        _validate_reply(body)
-        return "open"
-    return _validate_post(body)
+    return _KIND_RULES[str(kind)](body, created, expires)
 
 
-def _validate_post(body: dict[str, Value]) -> str:
-    status = f.choice("status", body["status"], STATUSES)
-    f.text("title", body["title"], max_chars=120)
-    f.slug("category", body["category"])
-    f.geohash("area", body["area"])
-    if "details" in body:
-        f.text("details", body["details"], max_chars=2000, multiline=True)
-    if "tags" in body:
-        f.unique_list("tags", body["tags"], f.slug, max_items=10)
-    if "quantity" in body:
-        f.text("quantity", body["quantity"], max_chars=40)
-    if "urgency" in body:
-        f.choice("urgency", body["urgency"], f.URGENCIES)
-    if "needed_by" in body:
-        f.timestamp("needed_by", body["needed_by"])
-    if "languages" in body:
-        f.unique_list("languages", body["languages"], f.language, max_items=8)
-    if "give_back" in body:
-        f.text("give_back", body["give_back"], max_chars=280, multiline=True)
-    return status
+def _post_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    return str(body["status"])
 
 
-def _validate_node(body: dict[str, Value]) -> None:
+def _node_rules(body: dict[str, Value], created: int, expires: int) -> str:
     if body["slot"] != NODE_PROFILE_SLOT:
         raise f.invalid("slot", "bad_slot", f"a node profile's slot is {NODE_PROFILE_SLOT!r}")
-    f.text("name", body["name"], max_chars=80)
-    f.unique_list("areas", body["areas"], f.geohash, max_items=32)
-    f.unique_list("urls", body["urls"], f.url, max_items=8)
-    f.key32("seal_key", body["seal_key"])
-    if "kinds" in body:
-        f.unique_list("kinds", body["kinds"], lambda n, v: f.choice(n, v, POST_KINDS), max_items=2, min_items=1)
+    return "open"
 
 
-def _validate_reply(body: dict[str, Value]) -> None:
-    f.key32("to", body["to"])
-    f.key32("about", body["about"])
-    f.geohash("area", body["area"])
-    sealed = body["sealed"]
-    if not isinstance(sealed, bytes):
-        raise f.invalid("sealed", "wrong_type", "must be bytes")
-    if not MIN_SEALED_BYTES <= len(sealed) <= MAX_SEALED_BYTES:
-        raise f.invalid("sealed", "bad_sealed", f"must be {MIN_SEALED_BYTES} to {MAX_SEALED_BYTES} bytes")
+def _reply_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    if expires - created > MAX_REPLY_TTL:
+        raise f.invalid("expires_at", "lifetime_too_long", f"a reply may live at most {MAX_REPLY_TTL // DAY} days")
+    return "open"
+
+
+_KIND_RULES = {"need": _post_rules, "offer": _post_rules, "node": _node_rules, "reply": _reply_rules}
+"""The rules of each kind that span fields (the table checks each field alone)."""
 
 
 class Signer(Protocol):

@@ -99,7 +99,7 @@ BAD_REPLIES: list[tuple[str, Any, int, str]] = [
     ("message-nul", {"message": "a\u0000b"}, 422, "invalid_reply"),
     ("message-bidi", {"message": "a\u202eb"}, 422, "invalid_reply"),
     ("message-surrogate", {"message": "\ud800"}, 422, "invalid_reply"),
-    ("too-wide", {"message": "\U0001f600" * 2000}, 422, "invalid_reply"),
+    ("too-long", {"message": "\U0001f600" * 2001}, 422, "invalid_reply"),
     ("unknown-field", {"message": "hi", "email": "x@y"}, 400, "unknown_field"),
     ("not-object", ["hi"], 400, "bad_json"),
 ]
