@@ -9,40 +9,73 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
 
 from aiohttp import web
 
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
 from node.core.auth import require_admin
+from node.core.bodies import Body, BodyField, choice, from_table
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.metrics import Series
+from node.core.params import Param, read_params
 from node.core.state import ADMIN, METRICS, STORE
+from node.members.render import iso
+from node.peering.gossip import LINK_STATES
 from node.peering.state import GOSSIP, POLICY
-from protocol import fields
-from protocol.errors import RecordInvalid
+from protocol.fieldtable import Url
 
 routes = web.RouteTableDef()
 
 
-def _url(body: dict[str, Any], request: web.Request) -> str:
-    url = body.get("url", request.query.get("url"))
+PEER_BODY = Body([from_table(Url(), "url", required=True, description="the peer node's URL")], Code.BAD_URL)
+PEER_PARAMS = (Param("url", Url().json_schema(), "the peer node's URL", required=True),)
+
+
+def _key(value: str) -> bytes:
     try:
-        return fields.url("url", url).rstrip("/")
-    except RecordInvalid as exc:
-        raise ApiError(Code.BAD_URL, str(exc)) from None
+        return public_key_from_text(value)
+    except InvalidKey as exc:
+        raise ApiError(Code.BAD_KEY, str(exc)) from None
+
+
+KEY_FIELD = BodyField(
+    "key",
+    {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+    _key,
+    required=True,
+    description="the peer's or author's public key: 64 hex digits (the ma1... text form, checksum and all, also works)",
+    code=Code.BAD_KEY,
+)
+POLICY_BODIES = {
+    "peer": Body(
+        [
+            choice("subject", ("peer",), required=True),
+            KEY_FIELD,
+            choice("action", ("block", "allow", "clear"), required=True),
+        ],
+        Code.BAD_POLICY,
+    ),
+    "author": Body(
+        [choice("subject", ("author",), required=True), KEY_FIELD, choice("action", ("block", "clear"), required=True)],
+        Code.BAD_POLICY,
+    ),
+}
+"""Block, allow or clear a peer; block or clear an author (authors are allowed unless blocked)."""
 
 
 @routes.get("/api/v1/peers")
 async def list_peers(request: web.Request) -> web.Response:
     require_admin(request)
-    return web.json_response({"peers": [vars(status) for status in request.app[GOSSIP].statuses()]})
+    peers = [vars(status) for status in request.app[GOSSIP].statuses()]
+    for peer in peers:  # times in ISO 8601, like every other time the API answers with
+        peer["last_sync"] = None if peer["last_sync"] is None else iso(peer["last_sync"])
+    return web.json_response({"peers": peers})
 
 
 @routes.post("/api/v1/peers")
 async def add_peer(request: web.Request) -> web.Response:
     require_admin(request)
-    url = _url(await read_json_object(request), request)
+    url = PEER_BODY.read(await read_json_object(request))["url"].rstrip("/")
     added = await request.app[ADMIN].add_peer(url, int(time.time()), "admin")
     await request.app[GOSSIP].add(url)
     return web.json_response({"url": url, "added": added}, status=201 if added else 200)
@@ -51,8 +84,10 @@ async def add_peer(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/peers")
 async def remove_peer(request: web.Request) -> web.Response:
     require_admin(request)
-    body = await read_json_object(request) if request.can_read_body else {}
-    url = _url(body, request)
+    try:
+        url = read_params(request.query, PEER_PARAMS)["url"].rstrip("/")
+    except ApiError as exc:
+        raise ApiError(Code.BAD_URL, str(exc), field="url") from None
     removed = await request.app[ADMIN].remove_peer(url)
     stopped = await request.app[GOSSIP].remove(url)
     if not removed and not stopped:
@@ -74,15 +109,11 @@ async def set_policy(request: web.Request) -> web.Response:
     """{"subject": "peer"|"author", "key": hex or ma1..., "action": "block"|"allow"|"clear"}"""
     require_admin(request)
     body = await read_json_object(request)
-    subject, action, key_text = body.get("subject"), body.get("action"), body.get("key")
-    if subject not in ("peer", "author") or action not in ("block", "allow", "clear"):
-        raise ApiError(Code.BAD_POLICY, "subject is peer or author; action is block, allow or clear")
-    if subject == "author" and action == "allow":
-        raise ApiError(Code.BAD_POLICY, "authors are allowed unless blocked; there is no author allow list")
-    try:
-        key = public_key_from_text(str(key_text))
-    except InvalidKey as exc:
-        raise ApiError(Code.BAD_KEY, str(exc)) from None
+    subject = body.get("subject")
+    if not isinstance(subject, str) or subject not in POLICY_BODIES:
+        raise ApiError(Code.BAD_POLICY, "subject is peer or author", field="subject")
+    values = POLICY_BODIES[subject].read(body)
+    action, key = values["action"], values["key"]
     await request.app[ADMIN].set_policy(subject, key, None if action == "clear" else action)  # type: ignore[arg-type]
     request.app[POLICY].load(await request.app[ADMIN].policy())
     return web.json_response({"subject": subject, "key": key.hex(), "action": action})
@@ -101,7 +132,7 @@ async def metrics(request: web.Request) -> web.Response:
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
     gossip = request.app[GOSSIP]
     states = Counter(peer.state for peer in gossip.statuses())
-    for state in ("connecting", "syncing", "connected", "backoff", "blocked", "refused"):
+    for state in LINK_STATES:
         gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
     gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
     gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)

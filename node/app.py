@@ -30,6 +30,7 @@ from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
+from node.members.categories import CATEGORIES, Categories
 from node.peering import peer_api
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
@@ -118,6 +119,7 @@ def create_app(
     # cross-site protection and the per-address write limit, security headers.
     app[replies.COMMUNITY_DATABASE] = database
     app[report.REPORT_CACHE] = report.ReportCache()
+    app[CATEGORIES] = Categories()  # the chapter's list (a decided setting in a later issue)
     app.middlewares.append(security.cross_site_middleware)
     app[ratelimit.WRITE_LIMITER] = ratelimit.WriteLimiter(
         config.member_write_burst, config.member_write_every_s, limit_loopback=config.member_write_limit_loopback

@@ -354,8 +354,11 @@ def cmd_peers(args: argparse.Namespace) -> int:
         return 0
     if not args.url:
         raise CliError(f"peers {args.action} needs the peer's URL")
-    method = "POST" if args.action == "add" else "DELETE"
-    result = _request(args.node, method, "/api/v1/peers", {"url": args.url}, token=token)
+    if args.action == "add":
+        result = _request(args.node, "POST", "/api/v1/peers", {"url": args.url}, token=token)
+    else:
+        query = urllib.parse.urlencode({"url": args.url})
+        result = _request(args.node, "DELETE", f"/api/v1/peers?{query}", token=token)
     _print(args, result, f"{'added' if args.action == 'add' else 'removed'} {result['url']}")
     return 0
 

@@ -1,60 +1,57 @@
-"""The OpenAPI 3 description of the member API, served at /api/v1/openapi.json.
+"""The OpenAPI 3.1 description of the node's HTTP surface, served at /api/v1/openapi.json.
 
-Written by hand, next to the handlers it describes; ``tests/node`` checks
-that every route of the app is here and every path here is a route, and that
-real responses have the documented status codes. The operator's and the
-node-to-node routes are described too, so the document covers the whole
-HTTP surface.
+Made, not written: request bodies and query parameters come from the same
+declarations the handlers read requests with (``Body``, ``Param``, the field
+table), and every error response from the code registry (``Code``): an
+operation lists the codes it can answer, and each status it documents says
+exactly which codes come with it. So the document allows what the node
+takes, no more and no less, and a client (or a fuzzer such as schemathesis)
+validating against it meets no surprise. Links say how the answer of one
+operation feeds the next (a new post's id and manage token), so a stateful
+test can reach the records it made. ``tests/node/test_openapi.py`` checks
+routes against paths and real answers against the document.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from aiohttp import web as aioweb
+from aiohttp import web
 
-from node.members import web
+from node.admin_api import KEY_FIELD, PEER_BODY, PEER_PARAMS, POLICY_BODIES
+from node.core.bodies import Body
+from node.core.errors import Code
+from node.core.params import Param, openapi_params
+from node.members import api, matches, organizer, replies, report
+from node.members import web as page
+from node.members.categories import CATEGORIES, Categories
+from node.peering.gossip import LINK_STATES
+from node.peering.peer_api import FEED_PARAMS
+from protocol.fieldtable import Geohash, Language, Slug, Text, Url
+from protocol.records import KINDS, POST_KINDS, STATUSES
 
-routes = aioweb.RouteTableDef()
-_ERROR = {"$ref": "#/components/responses/Error"}
-_STR = {"type": "string"}
+routes = web.RouteTableDef()
+Schema = dict[str, Any]
 
+_STR: Schema = {"type": "string"}
+_HEX64: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_TIME: Schema = {"type": "string", "format": "date-time"}
+_INT: Schema = {"type": "integer", "minimum": 0}
+_COUNT: Schema = {"type": ["integer", "null"], "minimum": 0, "description": "rounded to 5; null: 1 to 4"}
 
-def _post_fields(required: list[str]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": required,
-        "properties": {
-            "kind": {"type": "string", "enum": ["need", "offer"]},
-            "title": {"type": "string", "maxLength": 120},
-            "category": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 32},
-            "area": {"type": "string", "pattern": "^[0123456789bcdefghjkmnpqrstuvwxyz]{1,5}$"},
-            "details": {"type": ["string", "null"], "maxLength": 2000},
-            "tags": {"type": ["array", "null"], "items": _STR, "maxItems": 10},
-            "quantity": {"type": ["string", "null"], "maxLength": 40},
-            "urgency": {"type": ["string", "null"], "enum": ["low", "normal", "high", "urgent", None]},
-            "needed_by": {"type": ["string", "null"], "description": "ISO 8601 date or date-time"},
-            "languages": {"type": ["array", "null"], "items": _STR, "maxItems": 8},
-            "give_back": {"type": ["string", "null"], "maxLength": 280, "description": "needs only"},
-            "expires_in_days": {"type": "integer", "minimum": 1, "maximum": 90, "default": 30},
-        },
-    }
+Security = list[dict[str, list[str]]]
+MANAGE: Security = [{"manageToken": []}]
+ADMIN: Security = [{"adminToken": []}]
+PEER: Security = [{"peerSignature": []}]
 
-
-def _edit_fields() -> dict[str, Any]:
-    schema = _post_fields([])
-    schema["properties"] = {k: v for k, v in schema["properties"].items() if k != "kind"}
-    return schema
-
-
-def _bearer() -> list[dict[str, list[str]]]:
-    return [{"manageToken": []}]
-
-
-_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
-
-
+# Codes most operations share.
+JSON_BODY = (Code.BAD_JSON, Code.UNKNOWN_FIELD, Code.UNSUPPORTED_MEDIA_TYPE, Code.BODY_TOO_LARGE, Code.CROSS_SITE)
+POST_PATH = (Code.NOT_FOUND, Code.REMOVED)
+MANAGED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.NOT_THIS_NODE)
+ADMINISTERED = (Code.UNAUTHORIZED, Code.FORBIDDEN)
+MEMBER_WRITE = (Code.TOO_MANY_REQUESTS,)
 RATE_LIMITED = {
     ("/api/v1/records", "post"),
     ("/api/v1/records/{id}", "patch"),
@@ -65,581 +62,527 @@ RATE_LIMITED = {
 """Member writes, limited per client address (429 ``too_many_requests``)."""
 
 
-def openapi_document() -> dict[str, Any]:
-    """The document, with the statuses every post endpoint shares: 404 for a
-    post this node's organizers removed, 429 on the rate-limited writes."""
-    document = _document()
-    for path, item in document["paths"].items():
+def openapi_document(categories: Categories | None = None) -> dict[str, Any]:
+    """The document for a node with these categories (the default list if None)."""
+    cats = categories or Categories()
+    paths = _member_paths(cats) | _community_paths() | _organizer_paths() | _operator_paths() | _peer_paths()
+    paths |= _page_paths()
+    for path, item in paths.items():
         for method, operation in item.items():
-            if path.startswith("/api/v1/records/{id}"):
-                operation["responses"]["404"] = _ERROR
             if (path, method) in RATE_LIMITED:
-                operation["responses"]["429"] = _ERROR
-    return document
-
-
-def _document() -> dict[str, Any]:
-    record_ref = {"$ref": "#/components/schemas/Record"}
-    one_record = {"type": "object", "properties": {"record": record_ref}}
+                assert "429" in operation["responses"], (path, method)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "mutualaid member API", "version": "1"},
-        "paths": {
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text"}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "ok"}}}},
-            "/api/v1/node": {
-                "get": {
-                    "summary": "About this node",
-                    "responses": {"200": _json({"$ref": "#/components/schemas/Node"})},
-                }
-            },
-            "/api/v1/records": {
-                "get": {
-                    "summary": "Search live records, newest first (or by urgency)",
-                    "parameters": [
-                        _query("kind", {"type": "string", "enum": ["need", "offer", "node"]}),
-                        _query("category", _STR),
-                        _query("area", {**_STR, "description": "geohash prefix"}),
-                        _query("status", {"type": "string", "enum": ["open", "claimed", "fulfilled", "withdrawn"]}),
-                        _query(
-                            "urgency",
-                            {**_STR, "description": "low, normal, high, urgent: repeat or comma-separate for several"},
-                        ),
-                        _query("language", {**_STR, "description": "a language tag; 'pt' also finds 'pt-br'"}),
-                        _query("q", {**_STR, "maxLength": 200, "description": "words to search for"}),
-                        _query("order", {"type": "string", "enum": ["newest", "urgency"]}),
-                        _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
-                        _query("cursor", _STR),
-                    ],
-                    "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "records": {"type": "array", "items": record_ref},
-                                    "next": {"type": ["string", "null"]},
-                                },
-                            }
-                        ),
-                        "400": _ERROR,
-                    },
-                },
-                "post": {
-                    "summary": "Post a need or an offer; no account needed",
-                    "requestBody": _body(_post_fields(["kind", "title", "category", "area"])),
-                    "responses": {
-                        "201": _json(
-                            {
-                                "type": "object",
-                                "properties": {
-                                    "record": record_ref,
-                                    "manage_token": {"type": "string", "description": "shown once"},
-                                    "linked_offer": {
-                                        **record_ref,
-                                        "description": "a need's give_back as an offer, same token",
-                                    },
-                                },
-                            }
-                        ),
-                        "400": _ERROR,
-                        "413": _ERROR,
-                        "415": _ERROR,
-                        "422": _ERROR,
-                    },
-                },
-            },
-            "/api/v1/records/{id}": {
-                "get": {
-                    "summary": "One live record",
-                    "parameters": [_ID],
-                    "responses": {"200": _json(record_ref), "404": _ERROR},
-                },
-                "patch": {
-                    "summary": "Edit or renew a post (null removes an optional field)",
-                    "parameters": [_ID],
-                    "security": _bearer(),
-                    "requestBody": _body(_edit_fields()),
-                    "responses": {
-                        "200": _json(one_record),
-                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "415", "422")},
-                    },
-                },
-            },
-            "/api/v1/records/{id}/status": {
-                "post": {
-                    "summary": "Change a post's status",
-                    "parameters": [_ID],
-                    "security": _bearer(),
-                    "requestBody": _body(
-                        {
-                            "type": "object",
-                            "required": ["status"],
-                            "properties": {
-                                "status": {"type": "string", "enum": ["open", "claimed", "fulfilled", "withdrawn"]}
-                            },
-                        }
-                    ),
-                    "responses": {
-                        "200": _json(one_record),
-                        **{code: _ERROR for code in ("400", "401", "403", "404", "409", "413", "415", "422")},
-                    },
-                }
-            },
-        }
-        | {
-            "/api/v1/manage": {
-                "get": {
-                    "summary": "Every post this manage token manages here, newest first (current versions)",
-                    "security": _bearer(),
-                    "responses": {
-                        "200": _json(
-                            {"type": "object", "properties": {"posts": {"type": "array", "items": record_ref}}}
-                        ),
-                        **{code: _ERROR for code in ("400", "401", "403")},
-                    },
-                }
-            }
-        }
-        | _community_paths(record_ref)
-        | _organizer_paths(record_ref)
-        | _admin_paths()
-        | _peer_paths()
-        | web.openapi_paths(),
-        "components": {
-            "securitySchemes": {
-                "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "admin.token in the data dir"},
-                "peerSignature": {
-                    "type": "apiKey",
-                    "in": "header",
-                    "name": "X-Mutualaid-Signature",
-                    "description": "with X-Mutualaid-Key and X-Mutualaid-Time; see docs/PROTOCOL.md section 8",
-                },
-            },
-            "responses": {
-                "Error": _json(
-                    {
-                        "type": "object",
-                        "required": ["error"],
-                        "properties": {
-                            "error": {
-                                "type": "object",
-                                "required": ["code", "message"],
-                                "properties": {"code": _STR, "message": _STR},
-                            }
-                        },
-                    },
-                    "An error; every error has this shape",
-                )
-            },
-            "schemas": {
-                "Node": {
-                    "type": "object",
-                    "properties": {
-                        "public_key": _STR,
-                        "name": _STR,
-                        "version": _STR,
-                        "records": {"type": "integer"},
-                        "peers": {"type": "integer"},
-                    },
-                },
-                "Record": {
-                    "type": "object",
-                    "required": ["id", "kind", "author", "status", "created_at", "expires_at", "signature", "signed"],
-                    "properties": {
-                        "id": {"type": "string", "description": "SHA-256 of the signed bytes, hex"},
-                        "kind": _STR,
-                        "author": {"type": "string", "description": "Ed25519 public key, hex"},
-                        "slot": _STR,
-                        "status": _STR,
-                        "created_at": {"type": "string", "format": "date-time"},
-                        "expires_at": {"type": "string", "format": "date-time"},
-                        "needed_by": {"type": "string", "format": "date-time"},
-                        "signature": {"type": "string", "description": "Ed25519 signature, hex"},
-                        "signed": {"type": "string", "description": "base64 of exactly the signed bytes"},
-                        **{
-                            name: _STR
-                            for name in ("title", "details", "category", "quantity", "urgency", "area", "give_back")
-                        },
-                        "tags": {"type": "array", "items": _STR},
-                        "languages": {"type": "array", "items": _STR},
-                    },
-                },
-            },
+        "info": {
+            "title": "mutualaid node",
+            "version": "1",
+            "description": "The member API, the organizers' and the operator's endpoints, and the peer API "
+            "(docs/NODE.md, docs/PROTOCOL.md). Every error has one shape; `code` says which error it is.",
         },
+        "paths": paths,
+        "components": {"securitySchemes": _security(), "schemas": _schemas()},
     }
 
 
-def _community_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
-    """Replies, matches, flags and the report (node/members/replies.py, matches.py, organizer.py, report.py)."""
-    errors = {code: _ERROR for code in ("400", "404", "409", "413", "415", "422")}
-    count = {"type": ["integer", "null"], "description": "null: fewer than 5"}
-    rows = {
-        name: {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {key: _STR, "needs": count, "offers": count, "fulfilled": count},
-            },
-        }
-        for name, key in (("by_category", "category"), ("by_area", "area"), ("by_week", "week"))
-    }
-    report = {
+@routes.get("/api/v1/openapi.json")
+async def serve_document(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app[CATEGORIES]))
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def _error_schema(codes: Iterable[Code]) -> Schema:
+    return {
         "type": "object",
+        "additionalProperties": False,
+        "required": ["error"],
         "properties": {
-            "generated_at": {"type": "string", "format": "date-time"},
-            "weeks": {"type": "integer"},
-            "suppressed_below": {"type": "integer"},
-            "rounded_to": {"type": "integer"},
-            "totals": {
+            "error": {
                 "type": "object",
-                "properties": {k: count for k in ("needs", "offers", "fulfilled_needs", "open_needs")},
-            },
-            **rows,
-            "fulfilment": {
-                "type": "object",
-                "properties": {"fulfilled": count, "median_days": {"type": ["number", "null"]}},
-            },
-            "outrun": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"category": _STR, "needs": count, "offers": count}},
-            },
-            "outrun_by_area": {
-                "type": "array",
-                "items": {"type": "object", "properties": {"area": _STR, "needs": count, "offers": count}},
-            },
+                "additionalProperties": False,
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "enum": sorted(code.code for code in codes)},
+                    "message": _STR,
+                    "field": {"type": "string", "description": "the request field at fault"},
+                    "reason": {"type": "string", "description": "a finer reason (for invalid_record)"},
+                },
+            }
         },
     }
-    weeks = _query("weeks", {"type": "integer", "minimum": 1, "maximum": 13, "default": 12})
+
+
+def _responses(ok: dict[str, Any], errors: Iterable[Code]) -> dict[str, Any]:
+    """The success answers and, per status, the error codes that come with it."""
+    by_status: dict[int, list[Code]] = defaultdict(list)
+    for code in {*errors, Code.INTERNAL}:
+        by_status[code.status].append(code)
+    out = dict(ok)
+    for status, codes in sorted(by_status.items()):
+        codes.sort(key=lambda c: c.code)
+        meaning = "; ".join(f"`{c.code}`: {c.meaning}" for c in codes)
+        out[str(status)] = {"description": meaning, "content": {"application/json": {"schema": _error_schema(codes)}}}
+    return out
+
+
+def _json(schema: Schema, description: str = "ok", links: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
+    if links:
+        answer["links"] = links
+    return answer
+
+
+def _body(schema: Schema) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(
+    operation_id: str,
+    summary: str,
+    ok: dict[str, Any],
+    errors: Sequence[Code] = (),
+    *,
+    params: Sequence[Param] | None = None,
+    path: Sequence[dict[str, Any]] = (),
+    body: Schema | None = None,
+    security: Security | None = None,
+) -> dict[str, Any]:
+    codes = [*errors, *((Code.BAD_QUERY,) if params is not None else ())]  # () checks that there are none
+    if body is not None:
+        codes += JSON_BODY
+    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
+    parameters = [*path, *openapi_params(params or ())]
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = _body(body)
+    if security is not None:
+        operation["security"] = security
+    operation["responses"] = _responses(ok, codes)
+    return operation
+
+
+def _path_id(name: str = "id", description: str = "a record's id (64 hex characters)") -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": _HEX64, "description": description}
+
+
+def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation_id, "parameters": {k.replace("__", "."): v for k, v in parameters.items()}}
+
+
+_RECORD = {"$ref": "#/components/schemas/Record"}
+_NEW_ID = "$response.body#/record/id"
+_NEW_TOKEN = "Bearer {$response.body#/manage_token}"  # noqa: S105 - an expression naming where the token is
+
+
+def _post_links(new_id: str, auth: str) -> dict[str, Any]:
+    """What can be done next with a post just made or changed."""
+    return {
+        "GetRecord": _link("getRecord", path__id=new_id),
+        "EditRecord": _link("editRecord", path__id=new_id, header__Authorization=auth),
+        "ChangeStatus": _link("changeStatus", path__id=new_id, header__Authorization=auth),
+        "ReadReplies": _link("readReplies", path__id=new_id, header__Authorization=auth),
+        "SendReply": _link("sendReply", path__id=new_id),
+        "Matches": _link("getMatches", path__id=new_id),
+        "Flag": _link("flagRecord", path__id=new_id),
+        "Manage": _link("managedPosts", header__Authorization=auth),
+        "DismissFlags": _link("dismissFlags", path__record_id=new_id),
+    }
+
+
+def _body_schema(body: Body, **extra: Any) -> Schema:
+    return body.schema(**extra)
+
+
+# --- the member API ----------------------------------------------------------------------------
+
+
+def _member_paths(categories: Categories) -> dict[str, Any]:
+    new_post = {"oneOf": [_body_schema(api.post_body(categories, kind)) for kind in POST_KINDS]}
+    posted = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["record", "manage_token"],
+        "properties": {
+            "record": _RECORD,
+            "manage_token": {"type": "string", "description": "shown once: keep it private"},
+            "linked_offer": {**_RECORD, "description": "a need's give_back as an offer, managed with the same token"},
+        },
+    }
+    one = {"type": "object", "additionalProperties": False, "required": ["record"], "properties": {"record": _RECORD}}
+    page_of = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["records", "next"],
+        "properties": {"records": {"type": "array", "items": _RECORD}, "next": {"type": ["string", "null"]}},
+    }
+    search_links = {
+        "GetRecord": _link("getRecord", path__id="$response.body#/records/0/id"),
+        "SendReply": _link("sendReply", path__id="$response.body#/records/0/id"),
+        "Matches": _link("getMatches", path__id="$response.body#/records/0/id"),
+        "Remove": {
+            "operationId": "removeRecord",
+            "requestBody": {"id": "$response.body#/records/0/id", "reason": "spam"},
+        },
+    }
+    changed = _post_links(_NEW_ID, "$request.header.Authorization")
+    write = (*POST_PATH, *MANAGED, *MEMBER_WRITE, Code.INVALID_RECORD, Code.CLOSED, Code.CONFLICT)
+    return {
+        "/api/v1/node": {
+            "get": _op("nodeInfo", "About this node: its name, key, areas, categories and counts",
+                       {"200": _json({"$ref": "#/components/schemas/Node"})}),
+        },
+        "/api/v1/records": {
+            "get": _op("searchRecords", "Search live records, newest first (or most urgent first)",
+                       {"200": _json(page_of, links=search_links)}, params=api.SEARCH_PARAMS),
+            "post": _op("postRecord", "Post a need or an offer; no account needed",
+                        {"201": _json(posted, "posted", links=_post_links(_NEW_ID, _NEW_TOKEN))},
+                        (Code.INVALID_RECORD, *MEMBER_WRITE), body=new_post),
+        },
+        "/api/v1/records/{id}": {
+            "get": _op("getRecord", "One live record (an earlier id of a post made here names its current version)",
+                       {"200": _json(_RECORD)}, POST_PATH, path=[_path_id()]),
+            "patch": _op("editRecord", "Edit or renew a post (null removes an optional field)",
+                         {"200": _json(one, links=changed)}, (*write, Code.WRONG_KIND), path=[_path_id()],
+                         body=_body_schema(api.edit_body(categories)), security=MANAGE),
+        },
+        "/api/v1/records/{id}/status": {
+            "post": _op("changeStatus", "Change a post's status (fulfilled and withdrawn are final)",
+                        {"200": _json(one, links=changed)}, write, path=[_path_id()],
+                        body=_body_schema(api.STATUS_BODY), security=MANAGE),
+        },
+        "/api/v1/manage": {
+            "get": _op("managedPosts", "Every post this manage token manages here, newest first",
+                       {"200": _json({"type": "object", "additionalProperties": False, "required": ["posts"],
+                                      "properties": {"posts": {"type": "array", "items": _RECORD}}})},
+                       (Code.UNAUTHORIZED, Code.FORBIDDEN), params=(), security=MANAGE),
+        },
+    }  # fmt: skip
+
+
+def _community_paths() -> dict[str, Any]:
+    sent = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reply"],
+        "properties": {
+            "reply": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "delivered"],
+                "properties": {"id": _HEX64, "delivered": {"type": "string", "enum": ["direct", "network"]}},
+            }
+        },
+    }
+    reply = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "message", "contact", "sent_at"],
+        "properties": {"id": _HEX64, "message": _STR, "contact": _STR, "sent_at": _TIME},
+    }
+    read = {"type": "object", "additionalProperties": False, "required": ["replies"],
+            "properties": {"replies": {"type": "array", "items": reply}}}  # fmt: skip
+    found = {"type": "object", "additionalProperties": False, "required": ["records"],
+             "properties": {"records": {"type": "array", "items": _RECORD}}}  # fmt: skip
+    flagged = {"type": "object", "additionalProperties": False, "required": ["flagged"],
+               "properties": {"flagged": {"const": True}}}  # fmt: skip
+    reply_errors = (*POST_PATH, *MEMBER_WRITE, Code.INVALID_REPLY, Code.CLOSED, Code.NO_PROFILE, Code.NOT_STORED,
+                    Code.TOO_MANY_REPLIES, Code.CLIENT_REPLY_LIMIT)  # fmt: skip
+    csv_ok = {"200": {"description": "the report as CSV (counts rounded to 5; 1 to 4 are <5)",
+                      "content": {"text/csv": {"schema": _STR}}}}  # fmt: skip
     return {
         "/api/v1/records/{id}/replies": {
-            "post": {
-                "summary": "Reply privately to a post: sealed at once to the poster's node",
-                "parameters": [_ID],
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["message"],
-                        "properties": {
-                            "message": {"type": "string", "minLength": 1, "maxLength": 2000},
-                            "contact": {"type": ["string", "null"], "maxLength": 500},
-                        },
-                    }
-                ),
-                "responses": {
-                    "202": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "reply": {
-                                    "type": "object",
-                                    "properties": {
-                                        "id": _STR,
-                                        "delivered": {"type": "string", "enum": ["direct", "network"]},
-                                    },
-                                }
-                            },
-                        }
-                    ),
-                    "429": _ERROR,
-                    **errors,
-                },
-            },
-            "get": {
-                "summary": "Read the replies to a post (opened here, with its manage token)",
-                "parameters": [_ID],
-                "security": _bearer(),
-                "responses": {
-                    "200": _json(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "replies": {
-                                    "type": "array",
-                                    "items": {
-                                        "type": "object",
-                                        "properties": {
-                                            "id": _STR,
-                                            "message": _STR,
-                                            "contact": _STR,
-                                            "sent_at": {"type": "string", "format": "date-time"},
-                                        },
-                                    },
-                                }
-                            },
-                        }
-                    ),
-                    **{code: _ERROR for code in ("401", "403", "404")},
-                },
-            },
+            "post": _op("sendReply", "Reply privately to a post: sealed at once to the poster's node",
+                        {"202": _json(sent, "sealed and sent")}, reply_errors, path=[_path_id()],
+                        body=_body_schema(replies.REPLY_BODY)),
+            "get": _op("readReplies", "Read the replies to a post (opened here, with its manage token)",
+                       {"200": _json(read)}, (*POST_PATH, *MANAGED), path=[_path_id()], security=MANAGE),
         },
         "/api/v1/records/{id}/matches": {
-            "get": {
-                "summary": "Open posts of the other kind that fit this one, best first",
-                "parameters": [_ID, _query("limit", {"type": "integer", "minimum": 1, "maximum": 50, "default": 10})],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"records": {"type": "array", "items": record_ref}}}),
-                    "400": _ERROR,
-                    "404": _ERROR,
-                },
-            }
+            "get": _op("getMatches", "Open posts of the other kind that fit this one, best first",
+                       {"200": _json(found)}, POST_PATH, path=[_path_id()], params=matches.PARAMS),
         },
         "/api/v1/records/{id}/flags": {
-            "post": {
-                "summary": "Flag a post for this node's organizers",
-                "parameters": [_ID],
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["reason"],
-                        "properties": {
-                            "reason": {"type": "string", "enum": ["spam", "abuse", "personal_info", "other"]},
-                            "note": {"type": ["string", "null"], "maxLength": 500},
-                        },
-                    }
-                ),
-                "responses": {
-                    "201": _json({"type": "object", "properties": {"flagged": {"type": "boolean"}}}),
-                    "429": _ERROR,
-                    **errors,
-                },
-            }
+            "post": _op("flagRecord", "Flag a post for this node's organizers",
+                        {"201": _json(flagged, "flagged")},
+                        (*POST_PATH, *MEMBER_WRITE, Code.INVALID_FLAG, Code.INVALID_NOTE, Code.TOO_MANY_FLAGS),
+                        path=[_path_id()], body=_body_schema(organizer.FLAG_BODY)),
         },
         "/api/v1/report": {
-            "get": {
-                "summary": "The community needs report (counts rounded to 5; 1 to 4 are null)",
-                "parameters": [weeks],
-                "responses": {"200": _json(report), "400": _ERROR},
-            }
+            "get": _op("getReport", "The community needs report (counts rounded to 5; 1 to 4 are null)",
+                       {"200": _json({"$ref": "#/components/schemas/Report"})}, params=report.PARAMS),
         },
         "/api/v1/report.csv": {
-            "get": {
-                "summary": "The community needs report as CSV (counts rounded to 5; 1 to 4 are <5)",
-                "parameters": [weeks],
-                "responses": {"200": {"description": "ok", "content": {"text/csv": {}}}, "400": _ERROR},
-            }
+            "get": _op("getReportCsv", "The community needs report as CSV", csv_ok, params=report.PARAMS),
         },
-    }
+    }  # fmt: skip
 
 
-def _organizer_paths(record_ref: dict[str, Any]) -> dict[str, Any]:
-    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
-    errors = {code: _ERROR for code in ("400", "401", "403")}
-    limit = _query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 100})
+def _organizer_paths() -> dict[str, Any]:
     unanswered = {
         "allOf": [
-            record_ref,
-            {"type": "object", "properties": {"days_open": {"type": "integer"}, "replies": {"type": "integer"}}},
+            _RECORD,
+            {
+                "type": "object",
+                "required": ["days_open", "replies"],
+                "properties": {"days_open": _INT, "replies": _INT},
+            },
         ]
     }
     flag = {
         "type": "object",
+        "additionalProperties": False,
+        "required": ["record", "record_id", "reason", "note", "flagged_at", "count"],
         "properties": {
-            "record": {"oneOf": [record_ref, {"type": "null"}]},
-            "record_id": _STR,
-            "reason": _STR,
+            "record": {"oneOf": [_RECORD, {"type": "null"}]},
+            "record_id": _HEX64,
+            "reason": {"type": "string", "enum": list(organizer.FLAG_REASONS)},
             "note": _STR,
-            "flagged_at": {"type": "string", "format": "date-time"},
-            "count": {"type": "integer"},
+            "flagged_at": _TIME,
+            "count": _INT,
         },
     }
     removal = {
         "type": "object",
+        "additionalProperties": False,
+        "required": ["record_id", "author", "kind", "slot", "reason", "removed_at"],
+        "properties": {"record_id": _HEX64, "author": _HEX64, "kind": {"type": "string", "enum": list(POST_KINDS)},
+                       "slot": _STR, "reason": _STR, "removed_at": _TIME},
+    }  # fmt: skip
+    made = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["removal"],
         "properties": {
-            "record_id": _STR,
-            "author": _STR,
-            "kind": _STR,
-            "slot": _STR,
-            "reason": _STR,
-            "removed_at": {"type": "string", "format": "date-time"},
+            "removal": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["record_id", "reason", "removed_at"],
+                "properties": {"record_id": _HEX64, "reason": _STR, "removed_at": _TIME},
+            }
         },
     }
+    listed = {
+        name: {"type": "object", "additionalProperties": False, "required": [name],
+               "properties": {name: {"type": "array", "items": item}}}
+        for name, item in (("records", unanswered), ("flags", flag), ("removals", removal))
+    }  # fmt: skip
+    dismissed = {"type": "object", "additionalProperties": False, "required": ["dismissed"],
+                 "properties": {"dismissed": {"type": "integer", "minimum": 1}}}  # fmt: skip
+    flag_id = _path_id("record_id", "an id the post was flagged under (any of its versions)")
     return {
         "/api/v1/organizer/unanswered": {
-            "get": {
-                "summary": "Open needs nobody has answered, most urgent then longest open first",
-                "security": admin,
-                "parameters": [limit],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"records": {"type": "array", "items": unanswered}}}),
-                    **errors,
-                },
-            }
+            "get": _op("unansweredNeeds", "Open needs nobody has answered, most urgent then longest open first",
+                       {"200": _json(listed["records"])}, ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
         },
         "/api/v1/organizer/flags": {
-            "get": {
-                "summary": "Flags members raised, newest first",
-                "security": admin,
-                "parameters": [limit],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"flags": {"type": "array", "items": flag}}}),
-                    **errors,
-                },
-            }
+            "get": _op("listFlags", "Flags members raised, newest first", {"200": _json(listed["flags"])},
+                       ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
         },
         "/api/v1/organizer/flags/{record_id}": {
-            "delete": {
-                "summary": "Dismiss every flag on a post (named by any of its flagged ids)",
-                "security": admin,
-                "parameters": [
-                    {
-                        "name": "record_id",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                    }
-                ],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"dismissed": {"type": "integer"}}}),
-                    "404": _ERROR,
-                    **errors,
-                },
-            }
+            "delete": _op("dismissFlags", "Dismiss every flag on a post", {"200": _json(dismissed)},
+                          (*ADMINISTERED, Code.NOT_FOUND, Code.CROSS_SITE), path=[flag_id], security=ADMIN),
         },
         "/api/v1/organizer/removals": {
-            "get": {
-                "summary": "Posts removed from this node, with the reasons",
-                "security": admin,
-                "parameters": [limit],
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"removals": {"type": "array", "items": removal}}}),
-                    **errors,
-                },
-            },
-            "post": {
-                "summary": "Remove a post from this node (hidden from searches and peers, for good)",
-                "security": admin,
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "additionalProperties": False,
-                        "required": ["id", "reason"],
-                        "properties": {"id": _STR, "reason": {"type": "string", "minLength": 1, "maxLength": 300}},
-                    }
-                ),
-                "responses": {
-                    "201": _json({"type": "object", "properties": {"removal": removal}}),
-                    "404": _ERROR,
-                    **{code: _ERROR for code in ("413", "415", "422")},
-                    **errors,
-                },
-            },
+            "get": _op("listRemovals", "Posts removed from this node, with the reasons",
+                       {"200": _json(listed["removals"])}, ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
+            "post": _op("removeRecord", "Remove a post from this node (hidden from searches and peers, for good)",
+                        {"201": _json(made, "removed")},
+                        (*ADMINISTERED, Code.NOT_FOUND, Code.REMOVED, Code.INVALID_ID, Code.INVALID_REASON),
+                        body=_body_schema(organizer.REMOVAL_BODY), security=ADMIN),
         },
-    }
+    }  # fmt: skip
 
 
-def _admin_paths() -> dict[str, Any]:
-    admin: list[dict[str, list[str]]] = [{"adminToken": []}]
-    url_body = _body({"type": "object", "required": ["url"], "properties": {"url": _STR}})
-    errors = {code: _ERROR for code in ("400", "401", "403", "413", "415", "422")}
+def _operator_paths() -> dict[str, Any]:
     peer = {
         "type": "object",
+        "additionalProperties": False,
+        "required": ["url", "public_key", "state", "failures", "last_error", "last_sync", "source"],
         "properties": {
             "url": _STR,
             "public_key": {"type": ["string", "null"]},
-            "state": {"type": "string", "enum": ["connecting", "syncing", "connected", "backoff", "blocked"]},
-            "failures": {"type": "integer"},
+            "state": {"type": "string", "enum": list(LINK_STATES)},
+            "failures": _INT,
             "last_error": {"type": ["string", "null"]},
-            "last_sync": {"type": ["integer", "null"]},
+            "last_sync": {"type": ["string", "null"], "format": "date-time"},
+            "source": _STR,
         },
     }
+    peers = {"type": "object", "additionalProperties": False, "required": ["peers"],
+             "properties": {"peers": {"type": "array", "items": peer}}}  # fmt: skip
+    added = {"type": "object", "additionalProperties": False, "required": ["url", "added"],
+             "properties": {"url": _STR, "added": {"type": "boolean"}}}  # fmt: skip
+    removed = {"type": "object", "additionalProperties": False, "required": ["url", "removed"],
+               "properties": {"url": _STR, "removed": {"const": True}}}  # fmt: skip
+    rule = {"type": "object", "additionalProperties": False, "required": ["subject", "key", "key_text", "action"],
+            "properties": {"subject": {"enum": ["peer", "author"]}, "key": _HEX64, "key_text": _STR,
+                           "action": {"enum": ["block", "allow"]}}}  # fmt: skip
+    rules = {"type": "object", "additionalProperties": False, "required": ["rules"],
+             "properties": {"rules": {"type": "array", "items": rule}}}  # fmt: skip
+    set_rule = {"type": "object", "additionalProperties": False, "required": ["subject", "key", "action"],
+                "properties": {"subject": {"enum": ["peer", "author"]}, "key": _HEX64,
+                               "action": {"enum": ["block", "allow", "clear"]}}}  # fmt: skip
+    policy = {"oneOf": [body.schema() for body in POLICY_BODIES.values()]}
+    text = {"description": "Prometheus text", "content": {"text/plain": {"schema": _STR}}}
     return {
+        "/healthz": {"get": _op("healthz", "Liveness", {"200": _json({"type": "object", "required": ["status"],
+                                                                      "properties": {"status": {"const": "ok"}}})})},
+        "/metrics": {"get": _op("metrics", "Prometheus metrics (keep it off the open LAN)", {"200": text})},
+        "/api/v1/openapi.json": {"get": _op("openapi", "This document", {"200": _json({"type": "object"})})},
         "/api/v1/peers": {
-            "get": {
-                "summary": "Peers and their state",
-                "security": admin,
-                "responses": {
-                    "200": _json({"type": "object", "properties": {"peers": {"type": "array", "items": peer}}}),
-                    **errors,
-                },
-            },
-            "post": {
-                "summary": "Add a peer",
-                "security": admin,
-                "requestBody": url_body,
-                "responses": {"200": _json({}), "201": _json({}), **errors},
-            },
-            "delete": {
-                "summary": "Remove a peer (URL in the body or ?url=)",
-                "security": admin,
-                "responses": {"200": _json({}), "404": _ERROR, **errors},
-            },
+            "get": _op("listPeers", "Peers and their state", {"200": _json(peers)}, ADMINISTERED, security=ADMIN),
+            "post": _op("addPeer", "Add a peer by URL", {"200": _json(added, "already a peer"),
+                                                          "201": _json(added, "added")},
+                        (*ADMINISTERED, Code.BAD_URL), body=_body_schema(PEER_BODY), security=ADMIN),
+            "delete": _op("removePeer", "Remove a peer (?url=)", {"200": _json(removed)},
+                          (*ADMINISTERED, Code.NOT_FOUND, Code.BAD_URL, Code.CROSS_SITE), params=PEER_PARAMS,
+                          security=ADMIN),
         },
         "/api/v1/policy": {
-            "get": {
-                "summary": "Local block and allow rules",
-                "security": admin,
-                "responses": {"200": _json({}), **errors},
-            },
-            "post": {
-                "summary": "Block, allow or clear a peer or an author",
-                "security": admin,
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "required": ["subject", "key", "action"],
-                        "properties": {
-                            "subject": {"type": "string", "enum": ["peer", "author"]},
-                            "key": {"type": "string", "description": "hex or ma1 text form"},
-                            "action": {"type": "string", "enum": ["block", "allow", "clear"]},
-                        },
-                    }
-                ),
-                "responses": {"200": _json({}), **errors},
-            },
+            "get": _op("getPolicy", "Local block and allow rules", {"200": _json(rules)}, ADMINISTERED, security=ADMIN),
+            "post": _op("setPolicy", "Block, allow or clear a peer; block or clear an author",
+                        {"200": _json(set_rule)}, (*ADMINISTERED, Code.BAD_POLICY, KEY_FIELD.code or Code.BAD_KEY),
+                        body=policy, security=ADMIN),
         },
-    }
+    }  # fmt: skip
 
 
 def _peer_paths() -> dict[str, Any]:
     """The node-to-node API: signed requests, msgpack bodies (docs/PROTOCOL.md section 8)."""
-    signed: list[dict[str, list[str]]] = [{"peerSignature": []}]
-    msgpack = {"description": "ok", "content": {"application/msgpack": {}}}
-    errors = {code: _ERROR for code in ("400", "401", "403", "413", "415")}
+    msgpack = {"200": {"description": "ok", "content": {"application/msgpack": {}}}}
+    errors = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.DECODE_ERROR, Code.BAD_INPUT, Code.UNSUPPORTED_MEDIA_TYPE,
+              Code.BODY_TOO_LARGE, Code.BUSY)  # fmt: skip
     body = {"required": True, "content": {"application/msgpack": {}}}
-    paths: dict[str, Any] = {
-        f"/peer/v1/{name}": {
-            "post": {
-                "summary": summary,
-                "security": signed,
-                "requestBody": body,
-                "responses": {"200": msgpack, **errors},
-            }
-        }
-        for name, summary in (
-            ("hello", "Exchange profiles, filters and feed positions"),
-            ("records", "Push records"),
-            ("fetch", "Fetch records by id"),
-            ("reconcile", "One round of range-based set reconciliation"),
-            ("announce", "Offer record ids; the answer lists those wanted"),
-        )
-    }
+    paths: dict[str, Any] = {}
+    for name, operation_id, summary in (
+        ("hello", "peerHello", "Exchange profiles, filters and feed positions"),
+        ("records", "peerPush", "Push records"),
+        ("fetch", "peerFetch", "Fetch records by id"),
+        ("reconcile", "peerReconcile", "One round of range-based set reconciliation"),
+        ("announce", "peerAnnounce", "Offer record ids; the answer lists those wanted"),
+    ):
+        extra = (Code.BAD_RECONCILE_MESSAGE,) if name == "reconcile" else ()
+        operation = _op(operation_id, summary, msgpack, (*errors, *extra), security=PEER)
+        operation["requestBody"] = body
+        paths[f"/peer/v1/{name}"] = {"post": operation}
     paths["/peer/v1/feed"] = {
-        "get": {
-            "summary": "Long poll for the ids of records accepted after a position",
-            "security": signed,
-            "parameters": [_query("after", {"type": "integer"}), _query("wait", {"type": "number", "maximum": 25})],
-            "responses": {"200": msgpack, **errors},
-        }
-    }
+        "get": _op("peerFeed", "Long poll for the ids of records accepted after a position", msgpack, errors,
+                   params=FEED_PARAMS, security=PEER)
+    }  # fmt: skip
     return paths
 
 
-def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
+def _page_paths() -> dict[str, Any]:
+    """The member web page (node/members/web.py)."""
+    html = {"description": "the page", "content": {"text/html": {"schema": _STR}}}
+    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(page.FILES[1:])}}
+    version = Param("v", {"type": "string"}, "the files' version: cacheable for a year when current")
+    index = _op("page", "The member web page (docs/WEB.md)", {"200": html, "304": {"description": "not modified"}})
+    static = _op("staticFile", "A file of the web page (an allow-list)",
+                 {"200": {"description": "the file"}, "304": {"description": "not modified"}}, (Code.NOT_FOUND,),
+                 path=[name])  # fmt: skip
+    static["parameters"].extend(openapi_params((version,)))
+    return {"/": {"get": index}, "/static/{name}": {"get": static}}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+# --- components --------------------------------------------------------------------------------
 
 
-def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
+def _security() -> dict[str, Any]:
+    return {
+        "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},
+        "adminToken": {"type": "http", "scheme": "bearer", "description": "admin.token in the data directory"},
+        "peerSignature": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Mutualaid-Signature",
+            "description": "with X-Mutualaid-Key, -Time and -Nonce; see docs/PROTOCOL.md section 8",
+        },
+    }
 
 
-@routes.get("/api/v1/openapi.json")
-async def serve_document(request: aioweb.Request) -> aioweb.Response:
-    return aioweb.json_response(openapi_document())
+def _schemas() -> dict[str, Any]:
+    text = {name: Text(n).json_schema() for name, n in (("title", 120), ("quantity", 40), ("name", 80))}
+    long_text = {name: Text(n, multiline=True).json_schema() for name, n in (("details", 2000), ("give_back", 280))}
+    category = {"category": {"type": "object", "additionalProperties": False, "required": ["slug", "names"],
+                             "properties": {"slug": Slug().json_schema(),
+                                            "names": {"type": "object", "required": ["en", "es"],
+                                                      "additionalProperties": _STR}}}}  # fmt: skip
+    record = {
+        "type": "object",
+        "required": ["id", "kind", "author", "slot", "status", "created_at", "expires_at", "signature", "signed"],
+        "properties": {
+            "id": {**_HEX64, "description": "SHA-256 of the signed bytes"},
+            "kind": {"type": "string", "enum": list(KINDS)},
+            "author": {**_HEX64, "description": "the signing node's Ed25519 public key"},
+            "slot": _STR,
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "created_at": _TIME,
+            "expires_at": _TIME,
+            "needed_by": _TIME,
+            "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+            "signed": {"type": "string", "contentEncoding": "base64", "description": "exactly the signed bytes"},
+            **text,
+            **long_text,
+            "category": Slug().json_schema(),
+            "area": Geohash().json_schema(),
+            "urgency": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
+            "tags": {"type": "array", "items": Slug().json_schema()},
+            "languages": {"type": "array", "items": Language().json_schema()},
+            "areas": {"type": "array", "items": Geohash().json_schema()},
+            "urls": {"type": "array", "items": Url().json_schema()},
+            "kinds": {"type": "array", "items": {"type": "string", "enum": list(POST_KINDS)}},
+            "seal_key": _HEX64,
+        },
+    }
+    node = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["public_key", "key", "name", "version", "areas", "records", "posts", "peers", "categories"],
+        "properties": {
+            "public_key": _HEX64,
+            "key": {"type": "string", "description": "the same key in its ma1... text form"},
+            "name": _STR,
+            "version": _STR,
+            "areas": {"type": "array", "items": Geohash().json_schema()},
+            "records": _INT,
+            "posts": {"type": "object", "additionalProperties": False, "required": list(POST_KINDS),
+                      "properties": {kind: _INT for kind in POST_KINDS}},
+            "peers": _INT,
+            "categories": {"type": "array", "items": category["category"]},
+        },
+    }  # fmt: skip
+    rows = {
+        name: {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                          "required": [key, "needs", "offers", "fulfilled"],
+                                          "properties": {key: _STR, "needs": _COUNT, "offers": _COUNT,
+                                                         "fulfilled": _COUNT}}}
+        for name, key in (("by_category", "category"), ("by_area", "area"), ("by_week", "week"))
+    }  # fmt: skip
+    outrun = {
+        name: {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                          "required": [key, "needs", "offers"],
+                                          "properties": {key: _STR, "needs": _COUNT, "offers": _COUNT}}}
+        for name, key in (("outrun", "category"), ("outrun_by_area", "area"))
+    }  # fmt: skip
+    totals = ("needs", "offers", "fulfilled_needs", "open_needs")
+    report_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["generated_at", "weeks", "suppressed_below", "rounded_to", "totals", *rows, "fulfilment", *outrun],
+        "properties": {
+            "generated_at": _TIME,
+            "weeks": {"type": "integer", "minimum": 1, "maximum": report.MAX_WEEKS},
+            "suppressed_below": _INT,
+            "rounded_to": _INT,
+            "totals": {"type": "object", "additionalProperties": False, "required": list(totals),
+                       "properties": {name: _COUNT for name in totals}},
+            **rows,
+            "fulfilment": {"type": "object", "additionalProperties": False, "required": ["fulfilled", "median_days"],
+                           "properties": {"fulfilled": _COUNT, "median_days": {"type": ["number", "null"]}}},
+            **outrun,
+        },
+    }  # fmt: skip
+    return {"Record": record, "Node": node, "Report": report_schema}

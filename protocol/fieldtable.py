@@ -42,13 +42,8 @@ def text_pattern(multiline: bool) -> str:
     return f"^[^{control}]*[^{control}{blank}][^{control}]*$"
 
 
-SLUG_PATTERN = "^[a-z0-9]+(-[a-z0-9]+)*$"
-SLOT_PATTERN = "^[A-Za-z0-9_-]{1,64}$"
-GEOHASH_PATTERN = f"^[{f.GEOHASH_ALPHABET}]{{1,{f.MAX_AREA_PRECISION}}}$"
-LANGUAGE_PATTERN = "^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$"
-_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
-URL_PATTERN = f"^https?://({_LABEL}(\\.{_LABEL})*|\\[[0-9A-Fa-f:.]{{2,45}}\\])(:[0-9]{{1,5}})?(/[\\u0021-\\u007e]*)?$"
-MAX_URL_CHARS = 200
+SLUG_PATTERN, SLOT_PATTERN, LANGUAGE_PATTERN = f.SLUG_PATTERN, f.SLOT_PATTERN, f.LANGUAGE_PATTERN
+GEOHASH_PATTERN, URL_PATTERN, MAX_URL_CHARS = f.GEOHASH_PATTERN, f.URL_PATTERN, f.MAX_URL_CHARS
 
 
 @dataclass(frozen=True)

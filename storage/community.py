@@ -215,6 +215,17 @@ class CommunityStore:
         )
         return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows]
 
+    async def has_posts_before(self, since: int, now: int) -> bool:
+        """Whether a live need or offer was made before ``since`` (the report
+        then shows its period's first weeks, even empty). Seeks the sync index
+        by time, so it reads only rows older than ``since``."""
+        rows = await self._run(
+            "SELECT 1 FROM records INDEXED BY records_sync WHERE created_at < ? AND expires_at > ? "
+            "AND kind IN ('need', 'offer') LIMIT 1",
+            (since, now),
+        )
+        return bool(rows)
+
     async def fulfilment_hours(self, since: int, now: int) -> list[tuple[int, int]]:
         """(whole hours from first seen open to fulfilled, how many needs) for the
         fulfilled needs first seen open in the week of ``since`` or later; needs whose first

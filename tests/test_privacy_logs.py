@@ -31,7 +31,7 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
             {
                 "kind": "need",
                 "title": SECRET_TITLE,
-                "category": "medical",
+                "category": "health",
                 "area": "u4pru",
                 "details": SECRET_DETAILS,
                 "give_back": SECRET_GIVE_BACK,

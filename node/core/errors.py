@@ -61,6 +61,7 @@ class Code(enum.Enum):
     NO_PROFILE = (409, "this node does not hold the poster's node profile yet, so it cannot seal a reply")
     NOT_STORED = (409, "the node did not store the record")
     AMBIGUOUS_ID = (409, "the id prefix names more than one record; give more of it")
+    WRONG_KIND = (409, "the field does not apply to this kind of post (give_back is for needs)")
     # 413, 414, 415, 431: too big, or not JSON
     BODY_TOO_LARGE = (413, "the request body is over the node's limit")
     URL_TOO_LONG = (414, "the request line (method, path and query) is over the limit")

@@ -6,6 +6,11 @@ only the token's SHA-256, stored in the same transaction as the record. The
 token, sent as ``Authorization: Bearer``, is what lets a poster change the
 status, edit or renew their post.
 
+Every body and query parameter is declared once below (``NEED_BODY``,
+``SEARCH_PARAMS``...), from the field table where it is a record field; the
+handlers read requests with those declarations and node/openapi.py documents
+them from the same ones.
+
 Logs name records by id and kind only: never a title, details or anything
 that could identify a member.
 """
@@ -15,115 +20,141 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import time
 from typing import Any
 
 from aiohttp import web
 
+from crypto import public_key_to_text
 from node import __version__
+from node.core.bodies import DATE_PATTERN, Body, BodyField, choice, from_table, integer, read_date
 from node.core.errors import ApiError, Code, read_json_object
+from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
-from node.members.render import parse_iso, render
+from node.members.categories import CATEGORIES, Categories
+from node.members.render import render
 from node.peering.state import FEED, GOSSIP
-from protocol.records import DAY, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
+from protocol import fieldtable
+from protocol.errors import RecordInvalid
+from protocol.records import DAY, FIELDS, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
 from storage import Query
+from storage.query import MAX_LIMIT
 
 log = logging.getLogger("mutualaid.api")
 routes = web.RouteTableDef()
 
 DEFAULT_TTL_DAYS = 30
-_OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
-_POST_KEYS = frozenset({"kind", "title", "category", "area", "expires_in_days", *_OPTIONAL})
-_EDIT_KEYS = frozenset({"title", "category", "area", "expires_in_days", *_OPTIONAL})
-_REQUIRED_ON_EDIT = ("title", "category", "area")
+_ROWS = {row.name: row for row in FIELDS}
+OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
+"""The optional fields a member sets (the record's optional post fields)."""
+REQUIRED = ("title", "category", "area")
 
 
 def now() -> int:
     return int(time.time())
 
 
-def check_keys(body: dict[str, Any], allowed: frozenset[str]) -> None:
-    unknown = sorted(body.keys() - allowed)
-    if unknown:
-        raise ApiError(Code.UNKNOWN_FIELD, f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+def _post_fields(categories: Categories, kind: str, *, editing: bool) -> list[BodyField]:
+    """The member-set fields of a post of ``kind``: the table's, except that the
+    category is one of the chapter's and needed_by a date."""
+    fields: list[BodyField] = []
+    for name in (*REQUIRED, *OPTIONAL):
+        row = _ROWS[name]
+        if kind not in row.kinds:
+            continue
+        required = name in REQUIRED and not editing
+        nullable = name in OPTIONAL
+        if name == "category":
+            field = choice(name, categories.slugs, required=required, description=row.meaning)
+        elif name == "needed_by":
+            what = "a date (YYYY-MM-DD), or a UTC date and time (YYYY-MM-DDTHH:MM:SSZ)"
+            schema = {"type": "string", "pattern": DATE_PATTERN}
+            field = BodyField(name, schema, read_date(name), nullable=True, description=what)
+        else:
+            field = from_table(row, required=required, nullable=nullable)
+        fields.append(field)
+    ttl = f"days until it expires, from now (default {DEFAULT_TTL_DAYS})"
+    fields.append(integer("expires_in_days", 1, MAX_TTL // DAY, description=ttl))
+    return fields
 
 
-def _ttl_days(body: dict[str, Any]) -> int:
-    days = body.get("expires_in_days", DEFAULT_TTL_DAYS)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_TTL // DAY:
-        raise ApiError(Code.INVALID_RECORD, f"expires_in_days must be a whole number from 1 to {MAX_TTL // DAY}")
-    return days
+def post_body(categories: Categories, kind: str) -> Body:
+    """A new need or offer: its kind and its fields."""
+    kind_field = choice("kind", (kind,), required=True, description="need or offer")
+    return Body([kind_field, *_post_fields(categories, kind, editing=False)], Code.INVALID_RECORD)
 
 
-_LIST_FIELDS = frozenset({"tags", "languages"})
+def edit_body(categories: Categories) -> Body:
+    """An edit: any field of a need (null removes an optional one); give_back only for needs."""
+    return Body(_post_fields(categories, "need", editing=True), Code.INVALID_RECORD, at_least_one=True)
 
 
-def _text(name: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ApiError(Code.INVALID_RECORD, f"{name} must be a string")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate, which JSON escapes can carry
-        raise ApiError(Code.INVALID_RECORD, f"{name} is not valid Unicode text") from None
-    return value
+STATUS_BODY = Body([choice("status", STATUSES, required=True)], Code.INVALID_RECORD)
+
+_ID = "^[0-9a-f]{64}$"
+SEARCH_PARAMS = (
+    Param("kind", {"type": "string", "enum": [*POST_KINDS, "node"]}, "need, offer or node", repeated=True),
+    Param("category", fieldtable.Slug().json_schema(), "a category's slug"),
+    Param("area", fieldtable.Geohash().json_schema(), "a geohash prefix: u4 finds u4pru"),
+    Param("status", {"type": "string", "enum": list(STATUSES)}, "open and claimed unless given", repeated=True),
+    Param(
+        "urgency",
+        {"type": "string", "pattern": "^(low|normal|high|urgent)(,(low|normal|high|urgent)){0,3}$", "maxItems": 4},
+        "low, normal, high or urgent; repeat or comma-separate for several",
+        repeated=True,
+    ),
+    Param("language", fieldtable.Language().json_schema(), "a language tag; pt also finds pt-br"),
+    Param("q", {"type": "string", "maxLength": 200}, "words to search for"),
+    Param("order", {"type": "string", "enum": ["newest", "urgency"]}, "newest (default) or most urgent first"),
+    Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, f"at most {MAX_LIMIT}", 50),
+    Param(
+        "cursor",
+        {"type": "string", "pattern": "^[0-3]\\.[0-9]{1,15}\\.[0-9]{1,15}$"},
+        "the next page: the `next` of the page before",
+    ),
+)
 
 
-def _field_value(name: str, value: Any) -> Any:
-    """JSON values to record values (dates become timestamps), with their JSON
-    types checked here so nothing that cannot be signed reaches the signer."""
-    if value is None:
-        return None
-    if name in _LIST_FIELDS:
-        if not isinstance(value, list):
-            raise ApiError(Code.INVALID_RECORD, f"{name} must be a list of strings")
-        return [_text(name, item) for item in value]
-    if name != "needed_by":
-        return _text(name, value)
-    if not isinstance(value, str):
-        raise ApiError(Code.INVALID_RECORD, "needed_by must be an ISO 8601 date such as 2026-12-24")
-    try:
-        return parse_iso(value)
-    except (ValueError, OverflowError, OSError):
-        raise ApiError(Code.INVALID_RECORD, f"needed_by: {value[:40]!r} is not an ISO 8601 date") from None
+async def read_body(request: web.Request, body: Body) -> dict[str, Any]:
+    return body.read(await read_json_object(request))
 
 
 @routes.get("/api/v1/node")
 async def node_info(request: web.Request) -> web.Response:
     counts = await request.app[STORE].counts(now())
+    identity, config = request.app[IDENTITY], request.app[CONFIG]
     return web.json_response(
         {
-            "public_key": request.app[IDENTITY].public_key.hex(),
-            "name": request.app[CONFIG].name,
+            "public_key": identity.public_key.hex(),
+            "key": public_key_to_text(identity.public_key),
+            "name": config.name,
             "version": __version__,
+            "areas": list(config.areas),
             "records": sum(counts.values()),
+            "posts": {kind: sum(n for (k, _), n in counts.items() if k == kind) for kind in POST_KINDS},
             "peers": request.app[GOSSIP].connected(),
+            "categories": request.app[CATEGORIES].as_json(),
         }
     )
 
 
 @routes.post("/api/v1/records")
 async def post_record(request: web.Request) -> web.Response:
-    body = await read_json_object(request)
-    check_keys(body, _POST_KEYS)
-    kind = body.get("kind")
+    raw = await read_json_object(request)
+    kind = raw.get("kind")
     if kind not in POST_KINDS:
-        raise ApiError(Code.INVALID_RECORD, "kind must be 'need' or 'offer'")
-    for name in ("title", "category", "area"):
-        if name not in body:
-            raise ApiError(Code.INVALID_RECORD, f"{name} is required")
+        raise ApiError(Code.INVALID_RECORD, "kind must be need or offer", field="kind")
+    values = post_body(request.app[CATEGORIES], str(kind)).read(raw)
     moment = now()
     fields: dict[str, Any] = {
         "kind": kind,
         "slot": secrets.token_hex(8),
         "created_at": moment,
-        "expires_at": moment + _ttl_days(body) * DAY,
+        "expires_at": moment + (values.pop("expires_in_days", None) or DEFAULT_TTL_DAYS) * DAY,
         "status": "open",
     }
-    for name in ("title", "category", "area", *_OPTIONAL):
-        if name in body and body[name] is not None:
-            fields[name] = _field_value(name, body[name])
+    fields |= {name: value for name, value in values.items() if value is not None and name != "kind"}
     record = build_record(request.app[IDENTITY], fields)
     records = [record]
     if record.kind == "need" and "give_back" in fields:
@@ -174,53 +205,51 @@ def _linked_offer(need: dict[str, Any]) -> dict[str, Any]:
 
 @routes.get("/api/v1/records")
 async def search_records(request: web.Request) -> web.Response:
-    params = request.query
-    allowed = {"kind", "category", "area", "status", "urgency", "language", "q", "limit", "cursor", "order"}
-    unknown = sorted(set(params) - allowed)
-    if unknown:
-        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    kinds = tuple(params.getall("kind", [])) or ("need", "offer")
-    if not set(kinds) <= {"need", "offer", "node"}:
-        raise ApiError(Code.BAD_QUERY, "kind must be need, offer or node")
-    statuses = tuple(params.getall("status", [])) or ("open", "claimed")
-    limit_text = params.get("limit", "50")
-    if not re.fullmatch(r"[0-9]{1,6}", limit_text):
-        raise ApiError(Code.BAD_QUERY, "limit must be a whole number from 1 to 500")
-    urgencies = tuple(u for value in params.getall("urgency", []) for u in value.split(",") if u)
-    if len(urgencies) > 8:
-        raise ApiError(Code.BAD_QUERY, "urgency: at most 4 values (low, normal, high, urgent)")
+    params = read_params(request.query, SEARCH_PARAMS)
+    urgencies = tuple(dict.fromkeys(u for value in params["urgency"] for u in value.split(",")))
     query = Query(
-        kinds=kinds,
-        category=params.get("category") or None,
-        area=params.get("area") or None,
-        statuses=statuses,
-        urgencies=tuple(dict.fromkeys(urgencies)),
-        language=params.get("language") or None,
-        text=params.get("q") or None,
-        order=params.get("order", "newest"),  # type: ignore[arg-type]
-        limit=int(limit_text),
-        cursor=params.get("cursor") or None,
+        kinds=tuple(dict.fromkeys(params["kind"])) or POST_KINDS,
+        category=params["category"],
+        area=params["area"],
+        statuses=tuple(dict.fromkeys(params["status"])) or ("open", "claimed"),
+        urgencies=urgencies,
+        language=params["language"],
+        text=params["q"] or None,
+        order=params["order"] or "newest",
+        limit=params["limit"],
+        cursor=params["cursor"],
     )
     page = await request.app[STORE].query(query, now())
     return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
 
 
+def record_id(request: web.Request, name: str = "id") -> bytes:
+    """The id in the path, or a 404 that says what an id is."""
+    text = request.match_info[name]
+    if len(text) != 64 or text.strip("0123456789abcdef"):
+        raise ApiError(Code.NOT_FOUND, "no such record (ids are 64 lowercase hex characters)")
+    return bytes.fromhex(text)
+
+
 async def record_or_404(request: web.Request) -> Record:
-    text = request.match_info["id"]
-    try:
-        record_id = bytes.fromhex(text)
-    except ValueError:
-        record_id = b""
-    if len(record_id) != 32:
-        raise ApiError(Code.NOT_FOUND, "no such record (ids are 64 hex characters)")
-    record = await request.app[STORE].get(record_id, now())
+    wanted = record_id(request)
+    store = request.app[STORE]
+    record = await store.get(wanted, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
-        record = await request.app[STORE].current_own(record_id, now())
+        record = await store.current_own(wanted, now())
     if record is None:
-        reason = await request.app[STORE].removal_reason(record_id)
+        reason = await store.removal_reason(wanted)
         if reason is not None:
             raise ApiError(Code.REMOVED, f"removed by this node's organizers: {reason}")
         raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
+    return record
+
+
+async def post_or_404(request: web.Request, what: str) -> Record:
+    """The need or offer named in the path (``what`` says what is refused for another kind)."""
+    record = await record_or_404(request)
+    if record.kind not in POST_KINDS:
+        raise ApiError(Code.NOT_FOUND, f"{what} are for needs and offers; this record is a {record.kind}")
     return record
 
 
@@ -235,7 +264,7 @@ def private(response: web.Response) -> web.Response:
     return response
 
 
-def _manage_token_hash(request: web.Request) -> bytes:
+def manage_token_hash(request: web.Request) -> bytes:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -244,10 +273,14 @@ def _manage_token_hash(request: web.Request) -> bytes:
 
 
 async def authorised(request: web.Request) -> Record:
-    """The record named in the path, if the request carries its manage token."""
-    record = await record_or_404(request)
-    given = _manage_token_hash(request)
+    """The post named in the path, if the request carries its manage token."""
+    record = await post_or_404(request, "manage tokens")
+    given = manage_token_hash(request)
     stored = await request.app[STORE].manage_token_hash(*record.address)
+    if stored is None and record.author != request.app[IDENTITY].public_key:
+        raise ApiError(
+            Code.NOT_THIS_NODE, "this post was made through another node: only that node holds its manage token"
+        )
     if stored is None or not hmac.compare_digest(stored, given):
         raise ApiError(Code.FORBIDDEN, "this manage token does not belong to this post")
     return record
@@ -255,7 +288,14 @@ async def authorised(request: web.Request) -> Record:
 
 async def _save_version(request: web.Request, old: Record, changes: dict[str, Any]) -> web.Response:
     moment = now()
-    record = new_version(request.app[IDENTITY], old, moment, changes)
+    if old.is_tombstone:
+        raise ApiError(Code.CLOSED, f"this post is {old.status}: that is final, it cannot change")
+    try:
+        record = new_version(request.app[IDENTITY], old, moment, changes)
+    except RecordInvalid as exc:
+        if exc.reason in ("after_tombstone", "bad_transition"):
+            raise ApiError(Code.CLOSED, str(exc)) from None
+        raise
     outcome = await request.app[STORE].put_own(record, None, moment)
     if outcome.status != "accepted":
         raise ApiError(Code.CONFLICT, "the post changed meanwhile; load it again and retry")
@@ -268,9 +308,8 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
 async def managed_posts(request: web.Request) -> web.Response:
     """Every post the manage token in the header manages here, newest first:
     a need and its linked give-back offer share one token."""
-    if request.query:
-        raise ApiError(Code.BAD_QUERY, "this endpoint takes no parameters")
-    posts = await request.app[STORE].managed_by(_manage_token_hash(request), now())
+    read_params(request.query, ())
+    posts = await request.app[STORE].managed_by(manage_token_hash(request), now())
     if not posts:
         raise ApiError(Code.FORBIDDEN, "this manage token manages no post on this node")
     return private(web.json_response({"posts": [render(r) for r in posts]}))
@@ -279,30 +318,23 @@ async def managed_posts(request: web.Request) -> web.Response:
 @routes.post("/api/v1/records/{id}/status")
 async def change_status(request: web.Request) -> web.Response:
     old = await authorised(request)
-    body = await read_json_object(request)
-    check_keys(body, frozenset({"status"}))
-    status = body.get("status")
-    if status not in STATUSES:
-        raise ApiError(Code.INVALID_RECORD, f"status must be one of {', '.join(STATUSES)}")
-    return await _save_version(request, old, {"status": status})
+    values = await read_body(request, STATUS_BODY)
+    return await _save_version(request, old, {"status": values["status"]})
 
 
 @routes.patch("/api/v1/records/{id}")
 async def edit_record(request: web.Request) -> web.Response:
     """Edit fields (null removes an optional one) and/or renew with expires_in_days."""
     old = await authorised(request)
-    body = await read_json_object(request)
-    check_keys(body, _EDIT_KEYS)
-    if not body:
-        raise ApiError(Code.INVALID_RECORD, "nothing to change")
+    values = await read_body(request, edit_body(request.app[CATEGORIES]))
+    if old.kind != "need" and values.get("give_back") is not None:
+        raise ApiError(Code.WRONG_KIND, "give_back is only for needs; this post is an offer", field="give_back")
     changes: dict[str, Any] = {}
-    for name, value in body.items():
+    for name, value in values.items():
         if name == "expires_in_days":
-            changes["expires_at"] = now() + _ttl_days(body) * DAY
-        elif value is None and name in _REQUIRED_ON_EDIT:
-            raise ApiError(Code.INVALID_RECORD, f"{name} is required and cannot be removed")
+            changes["expires_at"] = now() + value * DAY
         elif name == "give_back" and old.kind != "need":
-            raise ApiError(Code.INVALID_RECORD, "give_back is only for needs")
+            continue  # null: an offer has none to remove
         else:
-            changes[name] = _field_value(name, value)
+            changes[name] = value
     return await _save_version(request, old, changes)

@@ -16,15 +16,16 @@ import time
 
 from aiohttp import web
 
-from node.core.errors import ApiError, Code
+from node.core.params import limit_param, read_params
 from node.core.state import STORE
-from node.members.api import record_or_404
+from node.members.api import post_or_404
 from node.members.render import render
 from protocol.records import Record
 from storage import Query
 
 routes = web.RouteTableDef()
 MAX_MATCHES = 50
+PARAMS = (limit_param(10, MAX_MATCHES),)
 CANDIDATES_PER_SEARCH = 100
 MAX_WORDS = 4
 AREA_PREFIX = 3
@@ -55,15 +56,8 @@ def score(post: Record, candidate: Record, post_words: set[str]) -> int:
 
 @routes.get("/api/v1/records/{id}/matches")
 async def matches(request: web.Request) -> web.Response:
-    limit_text = request.query.get("limit", "10")
-    if not re.fullmatch(r"[0-9]{1,3}", limit_text) or not 1 <= int(limit_text) <= MAX_MATCHES:
-        raise ApiError(Code.BAD_QUERY, f"limit must be a whole number from 1 to {MAX_MATCHES}")
-    unknown = sorted(set(request.query) - {"limit"})
-    if unknown:
-        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: limit")
-    post = await record_or_404(request)
-    if post.kind not in ("need", "offer"):
-        raise ApiError(Code.NOT_FOUND, "matches are for needs and offers")
+    limit = read_params(request.query, PARAMS)["limit"]
+    post = await post_or_404(request, "matches")
     other = "offer" if post.kind == "need" else "need"
     area = str(post.get("area"))[:AREA_PREFIX]
     post_words = words(post)
@@ -82,4 +76,4 @@ async def matches(request: web.Request) -> web.Response:
             if record.address not in same_poster:
                 found[record.id] = record
     ranked = sorted(found.values(), key=lambda r: (score(post, r, post_words), r.created_at), reverse=True)
-    return web.json_response({"records": [render(r) for r in ranked[: int(limit_text)]]})
+    return web.json_response({"records": [render(r) for r in ranked[:limit]]})

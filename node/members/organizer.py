@@ -13,17 +13,19 @@ listed with its reason. A removal is local: other nodes decide for themselves.
 from __future__ import annotations
 
 import logging
-import re
 import time
 
 from aiohttp import web
 
 from node.core.auth import require_admin
-from node.core.errors import ApiError, Code, read_json_object
+from node.core.bodies import Body, BodyField, choice, from_table, matching
+from node.core.errors import ApiError, Code
+from node.core.params import limit_param, read_params
 from node.core.state import COMMUNITY, STORE
-from node.members.api import check_keys, private, record_or_404
+from node.members.api import post_or_404, private, read_body, record_id
 from node.members.render import iso, render
-from protocol.records import DAY
+from protocol.fieldtable import Text
+from protocol.records import DAY, POST_KINDS
 
 log = logging.getLogger("mutualaid.organizer")
 routes = web.RouteTableDef()
@@ -31,55 +33,46 @@ FLAG_REASONS = ("spam", "abuse", "personal_info", "other")
 MAX_NOTE_CHARS = 500
 MAX_REASON_CHARS = 300
 MAX_LIST = 500
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def now() -> int:
     return int(time.time())
 
 
-def _free_text(name: str, value: object, low: int, high: int) -> str:
-    code = Code.INVALID_NOTE if name == "note" else Code.INVALID_REASON
-    if not isinstance(value, str):
-        raise ApiError(code, f"{name} must be a string")
-    text = value.strip()
-    if not low <= len(text) <= high:
-        raise ApiError(code, f"{name} must be {low} to {high} characters")
-    if _CONTROL.search(text):
-        raise ApiError(code, f"{name} contains a control character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(code, f"{name} is not valid Unicode text") from None
-    return text
+def _optional_text(name: str, max_chars: int) -> BodyField:
+    """A free text a member may leave out, empty or null."""
+    kind = Text(max_chars, multiline=True)
+    return BodyField(
+        name,
+        {"anyOf": [{"type": "string", "maxLength": 0}, kind.json_schema()]},
+        lambda value: kind.check(name, value).strip() if value != "" else "",
+        nullable=True,
+    )
 
 
-def _limit(request: web.Request, default: int = 100) -> int:
-    unknown = sorted(set(request.query) - {"limit"})
-    if unknown:
-        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: limit")
-    text = request.query.get("limit", str(default))
-    if not re.fullmatch(r"[0-9]{1,3}", text) or not 1 <= int(text) <= MAX_LIST:
-        raise ApiError(Code.BAD_QUERY, f"limit must be a whole number from 1 to {MAX_LIST}")
-    return int(text)
+FLAG_BODY = Body(
+    [
+        choice("reason", FLAG_REASONS, required=True, code=Code.INVALID_FLAG, description="why it is flagged"),
+        _optional_text("note", MAX_NOTE_CHARS),
+    ],
+    Code.INVALID_NOTE,
+)
+REMOVAL_BODY = Body(
+    [
+        matching("id", "^[0-9a-f]{64}$", "a record id (64 hex characters)", required=True, code=Code.INVALID_ID),
+        from_table(Text(MAX_REASON_CHARS, multiline=True), "reason", required=True, description="shown on the post"),
+    ],
+    Code.INVALID_REASON,
+)
+LIMIT = (limit_param(100, MAX_LIST),)
 
 
 @routes.post("/api/v1/records/{id}/flags")
 async def flag(request: web.Request) -> web.Response:
-    record = await record_or_404(request)
-    body = await read_json_object(request)
-    check_keys(body, frozenset({"reason", "note"}))
-    if record.kind not in ("need", "offer"):
-        raise ApiError(Code.NOT_FOUND, "flags go to needs and offers")
-    reason = body.get("reason")
-    if reason not in FLAG_REASONS:
-        raise ApiError(Code.INVALID_FLAG, f"reason must be one of {', '.join(FLAG_REASONS)}")
-    note = body.get("note") or ""
-    if note:
-        note = _free_text("note", note, 1, MAX_NOTE_CHARS)
-    elif not isinstance(note, str):
-        raise ApiError(Code.INVALID_NOTE, "note must be a string")
-    if not await request.app[COMMUNITY].add_flag(record, str(reason), note, now()):
+    record = await post_or_404(request, "flags")
+    values = await read_body(request, FLAG_BODY)
+    reason, note = values["reason"], values.get("note") or ""
+    if not await request.app[COMMUNITY].add_flag(record, reason, note, now()):
         raise ApiError(
             Code.TOO_MANY_FLAGS, "this post has as many flags as one post keeps; its organizers will see them"
         )
@@ -90,7 +83,7 @@ async def flag(request: web.Request) -> web.Response:
 @routes.get("/api/v1/organizer/unanswered")
 async def unanswered(request: web.Request) -> web.Response:
     require_admin(request)
-    limit = _limit(request)
+    limit = read_params(request.query, LIMIT)["limit"]
     moment = now()
     needs = await request.app[COMMUNITY].unanswered_needs(moment, limit)
     return private(
@@ -103,7 +96,7 @@ async def unanswered(request: web.Request) -> web.Response:
 @routes.get("/api/v1/organizer/flags")
 async def flags(request: web.Request) -> web.Response:
     require_admin(request)
-    found = await request.app[COMMUNITY].flags(now(), _limit(request))
+    found = await request.app[COMMUNITY].flags(now(), read_params(request.query, LIMIT)["limit"])
     return private(
         web.json_response(
             {
@@ -127,32 +120,24 @@ async def flags(request: web.Request) -> web.Response:
 async def dismiss_flags(request: web.Request) -> web.Response:
     """Dismiss every flag on a post (named by any id it was flagged under)."""
     require_admin(request)
-    text = request.match_info["record_id"]
-    if not re.fullmatch(r"[0-9a-f]{64}", text):
-        raise ApiError(Code.NOT_FOUND, "no flags on such a record (ids are 64 hex characters)")
-    dismissed = await request.app[COMMUNITY].dismiss_flags(bytes.fromhex(text))
+    wanted = record_id(request, "record_id")
+    dismissed = await request.app[COMMUNITY].dismiss_flags(wanted)
     if not dismissed:
         raise ApiError(Code.NOT_FOUND, "no flags on this record")
-    log.info("flags on record id=%s dismissed: %d", text, dismissed)
+    log.info("flags on record id=%s dismissed: %d", wanted.hex(), dismissed)
     return private(web.json_response({"dismissed": dismissed}))
 
 
 @routes.post("/api/v1/organizer/removals")
 async def remove(request: web.Request) -> web.Response:
     require_admin(request)
-    body = await read_json_object(request)
-    check_keys(body, frozenset({"id", "reason"}))
-    reason = _free_text("reason", body.get("reason"), 1, MAX_REASON_CHARS)
-    record_id = body.get("id")
-    if not isinstance(record_id, str) or not re.fullmatch(r"[0-9a-f]{64}", record_id):
-        raise ApiError(Code.INVALID_ID, "id must be a record id (64 hex characters)")
-    record = await request.app[STORE].get(bytes.fromhex(record_id), now())
-    if record is None and (earlier := await request.app[STORE].removal_reason(bytes.fromhex(record_id))):
+    values = await read_body(request, REMOVAL_BODY)
+    reason, wanted = values["reason"].strip(), bytes.fromhex(values["id"])
+    record = await request.app[STORE].get(wanted, now())
+    if record is None and (earlier := await request.app[STORE].removal_reason(wanted)):
         raise ApiError(Code.REMOVED, f"removed by this node's organizers: {earlier}")
-    if record is None:
-        raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
-    if record.kind not in ("need", "offer"):
-        raise ApiError(Code.INVALID_ID, "only needs and offers can be removed")
+    if record is None or record.kind not in POST_KINDS:
+        raise ApiError(Code.NOT_FOUND, "no need or offer with this id here; it may have expired or been replaced")
     moment = now()
     await request.app[STORE].remove(record.address, record.id, reason, moment)
     log.info("record id=%s removed by an organizer", record.id.hex())
@@ -166,7 +151,7 @@ async def remove(request: web.Request) -> web.Response:
 @routes.get("/api/v1/organizer/removals")
 async def removals(request: web.Request) -> web.Response:
     require_admin(request)
-    found = await request.app[COMMUNITY].removals(_limit(request))
+    found = await request.app[COMMUNITY].removals(read_params(request.query, LIMIT)["limit"])
     return private(
         web.json_response(
             {

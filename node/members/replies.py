@@ -31,9 +31,10 @@ import aiohttp
 from aiohttp import web
 
 from crypto import NodeIdentity, SealError
-from node.core.errors import ApiError, Code, read_json_object
+from node.core.bodies import Body, BodyField, from_table
+from node.core.errors import ApiError, Code
 from node.core.state import COMMUNITY, CONFIG, IDENTITY, METRICS, STORE
-from node.members.api import authorised, check_keys, private, record_or_404
+from node.members.api import authorised, post_or_404, private, read_body
 from node.members.ratelimit import WRITE_LIMITER
 from node.members.render import iso
 from node.peering.ingest import MAX_REPLIES_PER_SENDER
@@ -41,8 +42,9 @@ from node.peering.peer_client import PeerClient
 from node.peering.peers import usable_url
 from node.peering.state import FEED, INGEST
 from protocol.errors import ProtocolError, RecordInvalid
+from protocol.fieldtable import Text
 from protocol.records import NODE_PROFILE_SLOT, TOMBSTONE_STATUSES, Record
-from protocol.replies import ReplyText, build_reply, open_reply
+from protocol.replies import MAX_CONTACT_CHARS, MAX_MESSAGE_CHARS, ReplyText, build_reply, open_reply
 from storage.community import CommunityStore
 
 log = logging.getLogger("mutualaid.replies")
@@ -166,9 +168,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-MAX_REPLIES_PER_CLIENT = 3
-"""Replies one client address may send to one post (beside the node's cap),
-remembered for the ``MAX_QUOTA_KEYS`` most recent (client, post) pairs."""
+MAX_REPLIES_PER_CLIENT = 10
+"""Replies one client address may send to one post (beside the node's cap of
+MAX_REPLIES_PER_POST), remembered for the ``MAX_QUOTA_KEYS`` most recent
+(client, post) pairs. Everyone behind one address (a household's router, a
+shared computer, a library) shares it: ten lets a household or a busy shared
+computer answer one post several times, while one address still cannot use up
+the post's replies through this node (that takes five). Loopback clients
+(the CLI, a reverse proxy on the machine) are not counted, as for the write limit."""
 MAX_QUOTA_KEYS = 10_000
 
 
@@ -192,31 +199,48 @@ class ReplyQuota:
 REPLY_QUOTA = web.AppKey("reply_quota", ReplyQuota)
 
 
+REPLY_BODY = Body(
+    [
+        from_table(Text(MAX_MESSAGE_CHARS, multiline=True), "message", required=True, description="the reply"),
+        BodyField(
+            "contact",
+            {"anyOf": [{"type": "string", "maxLength": 0}, Text(MAX_CONTACT_CHARS, multiline=True).json_schema()]},
+            lambda value: Text(MAX_CONTACT_CHARS, multiline=True).check("contact", value) if value != "" else "",
+            nullable=True,
+            description="how the poster can reach you (only they read it); may be empty",
+        ),
+    ],
+    Code.INVALID_REPLY,
+)
+
+
 @routes.post("/api/v1/records/{id}/replies")
 async def send_reply(request: web.Request) -> web.Response:
-    post = await record_or_404(request)
-    body = await read_json_object(request)
-    check_keys(body, frozenset({"message", "contact"}))
-    if post.kind not in ("need", "offer"):
-        raise ApiError(Code.NOT_FOUND, "replies go to needs and offers")
+    post = await post_or_404(request, "replies")
+    values = await read_body(request, REPLY_BODY)
     if post.status in TOMBSTONE_STATUSES:
         raise ApiError(Code.CLOSED, f"this post is {post.status}; it takes no more replies")
-    message, contact = body.get("message"), body.get("contact", "")
-    if not isinstance(message, str) or not isinstance(contact, str | None):
-        raise ApiError(Code.INVALID_REPLY, "message and contact must be strings")
+    message, contact = values["message"], values.get("contact") or ""
     moment = now()
     sent = await request.app[STORE].replies_from(request.app[IDENTITY].public_key, post.id, moment)
     if sent >= MAX_REPLIES_PER_POST:
-        raise ApiError(Code.TOO_MANY_REPLIES, "this post has had as many replies through this node as it takes")
-    client = request.app[WRITE_LIMITER].key(request.remote)
-    if client is not None and not request.app[REPLY_QUOTA].take((client, *post.address)):
-        # One client must not use up the node's replies to a post and silence it.
-        raise ApiError(Code.TOO_MANY_REPLIES, f"you have sent {MAX_REPLIES_PER_CLIENT} replies to this post already")
+        raise ApiError(
+            Code.TOO_MANY_REPLIES,
+            f"this post has had {MAX_REPLIES_PER_POST} replies through this node, as many as it takes",
+        )
     seal_key, urls = await _recipient(request, post, moment)
     try:
-        reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)
+        reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact, moment), moment)
     except RecordInvalid as exc:
-        raise ApiError(Code.INVALID_REPLY, str(exc)) from None
+        raise ApiError(Code.INVALID_REPLY, str(exc), field=exc.field, reason=exc.reason) from None
+    client = request.app[WRITE_LIMITER].key(request.remote)
+    if client is not None and not request.app[REPLY_QUOTA].take((client, *post.address)):
+        # One address must not use up the node's replies to a post and silence it.
+        raise ApiError(
+            Code.CLIENT_REPLY_LIMIT,
+            f"{MAX_REPLIES_PER_CLIENT} replies to this post were sent from your network address already, so this "
+            "one was not sent; everyone sharing the connection (a household, a shared computer) shares that limit",
+        )
     outcome = await request.app[STORE].put(reply, moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
         raise ApiError(Code.NOT_STORED, f"the reply was not stored ({outcome.status})")

@@ -8,8 +8,10 @@ time from first seen open to fulfilled; and the categories where needs
 outrun offers.
 
 Nobody should be singled out: every published count is rounded to the
-nearest multiple of 5, and a count under 5 (0 included) is given as ``null``
-in JSON and ``<5`` in CSV ("fewer than 5"). Rounding is what keeps a small
+nearest multiple of 5, and a count from 1 to 4 is given as ``null`` in JSON
+and ``<5`` in CSV ("fewer than 5"); 0 is 0 (an empty week reads as empty, not
+as "fewer than 5": that says a hidden count is 1 to 4 rather than 0 to 4,
+which rounding still keeps from being pinned down). Rounding is what keeps a small
 count hidden from subtraction: with exact counts above 5, a total minus the
 rows shown (or the 2-week report minus the 1-week one) would give the hidden
 small count exactly; rounded, the difference is off by up to a few posts
@@ -19,9 +21,11 @@ crossing a rounding boundary can still narrow a hidden row), and the posts
 themselves are public records anyway: what the report must not add is a way
 to pick out one person's need. A median over fewer than 5 needs is not
 given, and a category or area is listed as outrun only when its needs are 5
-or more (which says needs exceed offers there, never by how many). Categories outside the page's
-list (``CATEGORIES``) are counted under ``other``: a peer's made-up category
-would otherwise be a row of its own.
+or more (which says needs exceed offers there, never by how many). Categories outside the chapter's
+list (node/members/categories.py) are counted under ``other``: a peer's
+made-up category would otherwise be a row of its own. The weeks before the
+first week holding a post are left out (a new node does not show months of
+empty weeks), unless a live post is older than the period.
 ``fulfilled`` counts needs marked fulfilled. The fulfilment time of a peer's
 need is measured from the first version this node saw open (a lower bound
 when an edit reached it first); a need first seen already fulfilled has no
@@ -33,7 +37,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -43,37 +46,33 @@ from typing import Any
 
 from aiohttp import web
 
-from node.core.errors import ApiError, Code
+from node.core.params import Param, read_params
 from node.core.state import COMMUNITY
+from node.members.categories import CATEGORIES, Categories
 from node.members.render import iso
 from storage.community import CommunityStore, ReportRow, week_of, week_start
 
 routes = web.RouteTableDef()
 SUPPRESS_BELOW = 5
 ROUNDED_TO = 5
-DEFAULT_WEEKS = 12
 MAX_WEEKS = 13
 """Posts live at most 90 days: a longer window would only show empty weeks."""
+DEFAULT_WEEKS = MAX_WEEKS
+"""The period the API, the CLI and the page show unless asked for another."""
 _OPEN = ("open", "claimed")
-CATEGORIES = frozenset(
-    {"food", "housing", "clothing", "health", "transport", "childcare", "household", "learning", "company", "tools"}
+PARAMS = (
+    Param("weeks", {"type": "integer", "minimum": 1, "maximum": MAX_WEEKS}, "how many weeks back", DEFAULT_WEEKS),
 )
-"""The page's categories (node/members/static/i18n.js), ``other`` aside."""
-OTHER = "other"
 
 
 def shown(count: int) -> int | None:
-    """A count as published: under 5 (0 included) is None ("fewer than 5"),
-    anything else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10).
-    0 is hidden too: were it shown, None would mean "at least one", and a
-    rounded total could pin the hidden rows down exactly."""
+    """A count as published: 0 is 0, 1 to 4 is None ("fewer than 5"), anything
+    else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10)."""
+    if count == 0:
+        return 0
     if count < SUPPRESS_BELOW:
         return None
     return (count + ROUNDED_TO // 2) // ROUNDED_TO * ROUNDED_TO
-
-
-def category_of(name: str) -> str:
-    return name if name in CATEGORIES else OTHER
 
 
 def week_label(week: int) -> str:
@@ -97,8 +96,19 @@ def _median_days(hours: list[tuple[int, int]]) -> float | None:
     return round(sum(values) / len(values) / 24, 1)
 
 
-def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int, now: int) -> dict[str, Any]:
-    """The report from grouped rows; pure, so a test can feed it exact counts."""
+def build_report(
+    rows: list[ReportRow],
+    hours: list[tuple[int, int]],
+    weeks: int,
+    now: int,
+    categories: Categories | None = None,
+    *,
+    older_posts: bool = True,
+) -> dict[str, Any]:
+    """The report from grouped rows; pure, so a test can feed it exact counts.
+    ``older_posts``: whether a live post is older than the period (if not, the
+    weeks before the first one holding a post are left out)."""
+    fold = (categories or Categories()).fold
     needs, offers, fulfilled, open_needs = Counter[str](), Counter[str](), Counter[str](), 0
     by: dict[str, tuple[Counter[str], Counter[str], Counter[str]]] = {
         "category": (Counter(), Counter(), Counter()),
@@ -108,7 +118,7 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
     labels: dict[int, str] = {}
     for row in rows:
         label = labels.get(row.week) or labels.setdefault(row.week, week_label(row.week))
-        keys = {"category": category_of(row.category), "area": row.area, "week": label}
+        keys = {"category": fold(row.category), "area": row.area, "week": label}
         for name, key in keys.items():
             n, o, f = by[name]
             if row.kind == "need":
@@ -146,6 +156,8 @@ def build_report(rows: list[ReportRow], hours: list[tuple[int, int]], weeks: int
         ]
 
     first_week = week_of(now) - weeks + 1
+    if not older_posts:
+        first_week = max(first_week, min((row.week for row in rows), default=week_of(now)))
     return {
         "generated_at": iso(now),
         "weeks": weeks,
@@ -204,28 +216,21 @@ class ReportCache:
 REPORT_CACHE = web.AppKey("report_cache", ReportCache)
 
 
-def _weeks(request: web.Request) -> int:
-    text = request.query.get("weeks", str(DEFAULT_WEEKS))
-    if not re.fullmatch(r"[0-9]{1,2}", text) or not 1 <= int(text) <= MAX_WEEKS:
-        raise ApiError(Code.BAD_QUERY, f"weeks must be a whole number from 1 to {MAX_WEEKS}")
-    unknown = sorted(set(request.query) - {"weeks"})
-    if unknown:
-        raise ApiError(Code.BAD_QUERY, f"unknown parameter {unknown[0]!r}; allowed: weeks")
-    return int(text)
-
-
 async def generate(request: web.Request) -> _Cached:
-    weeks = _weeks(request)
-    community = request.app[COMMUNITY]
-    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, int(time.time())))
+    weeks = read_params(request.query, PARAMS)["weeks"]
+    community, categories = request.app[COMMUNITY], request.app[CATEGORIES]
+    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, int(time.time()), categories))
 
 
-async def compute(community: CommunityStore, weeks: int, now: int) -> dict[str, Any]:
+async def compute(
+    community: CommunityStore, weeks: int, now: int, categories: Categories | None = None
+) -> dict[str, Any]:
     """The report over the ``weeks`` weeks up to ``now`` (the benchmark calls this too)."""
     since = week_start(week_of(now) - weeks + 1)
     rows = await community.report_rows(since, now)
     hours = await community.fulfilment_hours(since, now)
-    return build_report(rows, hours, weeks, now)
+    older = await community.has_posts_before(since, now)
+    return build_report(rows, hours, weeks, now, categories, older_posts=older)
 
 
 def to_csv(report: dict[str, Any]) -> str:

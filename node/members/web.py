@@ -27,7 +27,6 @@ import gzip
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -137,23 +136,3 @@ async def static_file(request: web.Request) -> web.Response:
         raise ApiError(Code.NOT_FOUND, "no such file")
     fresh = request.query.get("v") == VERSION
     return _respond(request, ASSETS[name], IMMUTABLE if fresh else REVALIDATE)
-
-
-def openapi_paths() -> dict[str, Any]:
-    """The page's two routes, for node/openapi.py."""
-    html = {"description": "the page", "content": {"text/html": {}}}
-    name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(FILES[1:])}}
-    return {
-        "/": {"get": {"summary": "The member web page (docs/WEB.md)", "responses": {"200": html, "304": html}}},
-        "/static/{name}": {
-            "get": {
-                "summary": "A file of the web page (an allow-list); ?v=VERSION makes it cacheable for a year",
-                "parameters": [name, {"name": "v", "in": "query", "required": False, "schema": {"type": "string"}}],
-                "responses": {
-                    "200": {"description": "the file"},
-                    "304": {"description": "not modified"},
-                    "404": {"$ref": "#/components/responses/Error"},
-                },
-            }
-        },
-    }

@@ -75,6 +75,8 @@ class PeerStatus:
     source: str
 
 
+LINK_STATES = ("connecting", "syncing", "connected", "backoff", "blocked", "refused")
+"""A peer link's states, as the operator API and the metrics name them."""
 FOUND_SOURCES = frozenset({"anchor", "mdns", "exchange"})
 FOUND_HELLO_TIMEOUT_S = 5
 """A found peer that does not answer its hello by then is not worth a slot."""

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from aiohttp import web
 
 from node.core.errors import ApiError, Code, Handler
+from node.core.params import Param, read_params
 from node.core.state import IDENTITY, METRICS, NODE_PROFILE, STORE
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
@@ -30,6 +31,10 @@ from protocol.reconcile import ItemSet, Reconciler
 routes = web.RouteTableDef()
 MAX_FEED_WAIT_S = 25
 FEED_BATCH = 200
+FEED_PARAMS = (
+    Param("after", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, "a feed position", 0),
+    Param("wait", {"type": "number", "minimum": 0, "maximum": MAX_FEED_WAIT_S}, "seconds to wait for one", 0),
+)
 
 
 class ReplayCache:
@@ -221,13 +226,8 @@ async def announce(request: web.Request) -> web.Response:
 @routes.get("/peer/v1/feed")
 async def feed(request: web.Request) -> web.Response:
     """Long poll: ids of records accepted after ``after``, waiting up to ``wait`` seconds for one."""
-    try:
-        after = int(request.query.get("after", "0"))
-        wait = min(float(request.query.get("wait", "0")), MAX_FEED_WAIT_S)
-    except ValueError:
-        raise ApiError(Code.BAD_QUERY, "after and wait must be numbers") from None
-    if not 0 <= after < 2**63 or not wait >= 0:
-        raise ApiError(Code.BAD_QUERY, "after must be a feed position and wait a number of seconds")
+    params = read_params(request.query, FEED_PARAMS)
+    after, wait = params["after"], min(params["wait"], MAX_FEED_WAIT_S)
     request.app[POLLERS].touch(request[PEER_KEY])
     entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
     if not entries and not behind and wait > 0:

@@ -52,11 +52,11 @@ def test_three_nodes_converge_and_a_node_that_comes_back_resumes(lan: LanNodes) 
     # its links end once it stops answering, and when it comes back, it resumes.
     c.process.kill()
     c.process.wait()
-    missed = a.post("Help with a tax form", category="paperwork")
+    missed = a.post("Help with a tax form", category="learning")
     wait_until(lambda: missed in b.search("tax"), "B gets what A posts while C is away")
     c = lan.start(2, "c")
     wait_until(lambda: missed in c.search("tax"), "C, back, catches up on what it missed")
-    later = c.post("Spare seedlings", kind="offer", category="garden")
+    later = c.post("Spare seedlings", kind="offer", category="tools")
     wait_until(lambda: later in a.search("seedlings"), "what C posts after coming back reaches A")
 
 
@@ -94,7 +94,7 @@ def test_a_flood_of_fake_announcements_stays_bounded(lan: LanNodes) -> None:
     flooder = lan.run(2, sys.executable, "-m", "tests.lan._attacker", "flood", lan.lan.address(2), "60")
     wait_until(lambda: a.metric("mutualaid_mdns_announcements_total") >= 300, "A hears the fake announcements")
     b = lan.start(1, "b")  # an honest neighbour arriving in the middle of the flood
-    need = b.post("Someone to water plants next week", category="garden")
+    need = b.post("Someone to water plants next week", category="tools")
     wait_until(lambda: need in a.search("plants"), "A finds the honest neighbour and gets its need", 60)
     for _ in range(10):  # samples while the flood goes on
         candidates = a.metric("mutualaid_peer_candidates")

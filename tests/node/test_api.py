@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from crypto import public_key_to_text
 from node import __version__
+from node.members.categories import DEFAULT
 from tests.node._support import (
     DAY,
     HEX64,
@@ -58,17 +60,34 @@ async def test_node_info_names_the_node_and_counts_its_records(node: RunningNode
     status, info = await node.call("GET", "/api/v1/node")
     assert status == 200
     held = len((await node.stored())[0])  # the node's own profile is a record too
+    key = node.files.identity.public_key
+    categories = [c.as_json() for c in DEFAULT]
     assert info == {
-        "public_key": node.files.identity.public_key.hex(),
+        "public_key": key.hex(),
+        "key": public_key_to_text(key),
         "name": "Riverside pantry",
         "version": __version__,
+        "areas": ["u4pr"],
         "records": held,
+        "posts": {"need": 0, "offer": 0},
         "peers": 0,
+        "categories": categories,
     }
+    assert categories[-1] == {"slug": "other", "names": {"en": "Other", "es": "Otra cosa"}}
     await node.post(need())
     await node.post(offer())
+    await node.post(offer())
     status, info = await node.call("GET", "/api/v1/node")
-    assert info["records"] == held + 2
+    assert info["records"] == held + 3
+    assert info["posts"] == {"need": 1, "offer": 2}  # posts, not the profile nor replies
+
+
+async def test_an_unknown_category_is_refused_with_the_list(node: RunningNode) -> None:
+    status, answer = await node.call("POST", "/api/v1/records", json=need(category="child-care"))
+    code, message = assert_error_shape(status, answer)
+    assert (status, code, answer["error"]["field"]) == (422, "invalid_record", "category")
+    assert all(c.slug in message for c in DEFAULT)
+    assert await node.row_counts() == (0, 0)
 
 
 async def test_healthz(node: RunningNode) -> None:
@@ -146,7 +165,7 @@ async def test_two_posts_get_different_slots_ids_and_tokens(node: RunningNode) -
 
 # --- search ------------------------------------------------------------------------
 
-CATEGORIES = ("food", "transport", "child-care", "clothing")
+CATEGORIES = ("food", "clothing", "tools", "learning")
 AREAS = ("u4pru", "u4prv", "u4pqx", "ezs42", "u4")
 WORDS = ("apples", "bicycle", "cradle", "duvet", "lentils", "ladder", "blanket")
 
@@ -171,7 +190,7 @@ async def test_search_filters_by_kind_category_area_prefix_and_text(node: Runnin
     cases: list[tuple[list[tuple[str, str]], Callable[[dict[str, Any]], bool]]] = [
         ([("kind", "offer")], lambda r: r["kind"] == "offer"),
         ([("kind", "need")], lambda r: r["kind"] == "need"),
-        ([("category", "child-care")], lambda r: r["category"] == "child-care"),
+        ([("category", "tools")], lambda r: r["category"] == "tools"),
         ([("area", "u4pr")], lambda r: r["area"] in ("u4pru", "u4prv")),  # a prefix, not a substring
         ([("area", "u4")], lambda r: r["area"].startswith("u4")),
         ([("area", "ezs42")], lambda r: r["area"] == "ezs42"),
@@ -382,11 +401,14 @@ async def test_give_back_is_for_needs_only(node: RunningNode) -> None:
     status, answer = await node.call(
         "PATCH", f"/api/v1/records/{r['id']}", json={"give_back": "I can bake"}, headers=bearer(token)
     )
-    assert status == 422
-    assert assert_error_shape(status, answer)[0] == "invalid_record"
+    assert (status, assert_error_shape(status, answer)[0]) == (409, "wrong_kind")  # this post is an offer
+    status, answer = await node.call(
+        "PATCH", f"/api/v1/records/{r['id']}", json={"give_back": None, "title": "Bread"}, headers=bearer(token)
+    )
+    assert status == 200  # removing what an offer does not have is no change
+    r = answer["record"]
     status, answer = await node.call("POST", "/api/v1/records", json=offer(give_back="I can bake"))
-    assert status == 422
-    assert assert_error_shape(status, answer)[0] == "invalid_record"
+    assert (status, assert_error_shape(status, answer)[0]) == (400, "unknown_field")  # not a field of an offer
     assert await get_record(node, r["id"]) == (200, r)
     assert await node.row_counts() == (1, 1)
 

@@ -125,4 +125,4 @@ def test_the_document_names_404_on_every_post_endpoint_and_the_manage_list() -> 
     for path in post_paths:
         for method, operation in paths[path].items():
             assert "404" in operation["responses"], (method, path)
-    assert set(paths[MANAGE]["get"]["responses"]) == {"200", "400", "401", "403"}
+    assert set(paths[MANAGE]["get"]["responses"]) == {"200", "400", "401", "403", "500"}

@@ -19,7 +19,7 @@ async def test_a_need_is_matched_with_fitting_open_offers_best_first(node: Runni
     await node.post(offer(title="Child winter coat, size 8", category="clothing", area="u4pru"))  # 3 + 2*3 + 2
     await node.post(offer(title="Warm coat", category="clothing", area="u4pxx"))  # 3 + 2 + 0
     await node.post(offer(title="Box of scarves", category="clothing", area="u4pru"))  # 3 + 0 + 2
-    await node.post(offer(title="Coat rack", category="furniture", area="u4pr"))  # 0 + 2 + 1
+    await node.post(offer(title="Coat rack", category="household", area="u4pr"))  # 0 + 2 + 1
     await node.post(offer(title="Bicycle", category="transport", area="u4pru"))  # nothing in common
     await node.post(offer(title="Child coat far away", category="clothing", area="ezs42"))  # other area
     await node.post(need(title="Winter coat for me", category="clothing", area="u4pru"))  # same kind

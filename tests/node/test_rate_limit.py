@@ -154,6 +154,6 @@ async def test_one_client_cannot_use_up_the_replies_to_a_post(tmp_path: Path) ->
                 assert r.status == 202
         async with session.post(f"/api/v1/records/{ids[0]}/replies", json={"message": "again"}) as response:
             code, _ = assert_error_shape(response.status, await response.json())
-            assert (response.status, code) == (429, "too_many_replies")
+            assert (response.status, code) == (429, "client_reply_limit")
         async with session.post(f"/api/v1/records/{ids[1]}/replies", json={"message": "I can help"}) as r:
             assert r.status == 202  # another post: its own quota

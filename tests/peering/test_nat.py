@@ -43,7 +43,7 @@ def test_records_flow_both_ways_over_the_link_the_hidden_node_opens(nodes: NodeF
         link_before["last_sync"],
     )
 
-    on_n, _ = n.post("Someone to walk my dog this week", kind="need", category="pets")
+    on_n, _ = n.post("Someone to walk my dog this week", kind="need", category="company")
     found = wait_until(lambda: p.get(on_n["id"]), "P holds the need posted on N")
     assert found["signed"] == on_n["signed"]
     assert [r["id"] for r in p.search("dog")] == [on_n["id"]]

@@ -21,8 +21,8 @@ def test_nodes_converge_after_the_middle_node_comes_back(nodes: NodeFactory) -> 
 
     b.stop()  # while A and C hold long polls on it
 
-    on_a, _ = a.post("Firewood for an elderly neighbour", kind="need", category="heating")
-    on_c, _ = c.post("Spare firewood, two cubic metres", kind="offer", category="heating")
+    on_a, _ = a.post("Firewood for an elderly neighbour", kind="need", category="household")
+    on_c, _ = c.post("Spare firewood, two cubic metres", kind="offer", category="household")
     # Partitioned: neither end can have the other's post.
     assert c.get(on_a["id"]) is None
     assert a.get(on_c["id"]) is None

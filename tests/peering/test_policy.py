@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from crypto import NodeIdentity, public_key_to_text
 from protocol.codec import Value, decode, encode
 from tests.peering.conftest import Node, NodeFactory, http_call, make_post, signed_headers, wait_until
@@ -47,9 +49,9 @@ def test_peers_added_at_run_time_connect_and_survive_a_restart(nodes: NodeFactor
     assert a.stop() == 0
     a = nodes.start("a")  # same data dir: the peer list and its pinned key were kept
     wait_until(connected, "a reconnects after its restart")
-    assert a.api("DELETE", "/api/v1/peers", {"url": b.url}, token=token)[0] == 200
+    assert a.api("DELETE", "/api/v1/peers?" + urllib.parse.urlencode({"url": b.url}), token=token)[0] == 200
     assert a.api("GET", "/api/v1/peers", token=token)[1] == {"peers": []}
-    assert a.api("DELETE", "/api/v1/peers", {"url": b.url}, token=token)[0] == 404
+    assert a.api("DELETE", "/api/v1/peers?" + urllib.parse.urlencode({"url": b.url}), token=token)[0] == 404
 
 
 def test_records_of_a_blocked_author_are_refused_before_storing(nodes: NodeFactory) -> None:

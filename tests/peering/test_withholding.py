@@ -19,7 +19,7 @@ def test_records_withheld_by_one_peer_arrive_through_another(nodes: NodeFactory)
     h = nodes.start("h", [c.url])
     u = nodes.start("u", [w.url])
     v = nodes.start("v", [w.url, h.url])
-    posted, _ = c.post("Firewood to share", kind="offer", category="heating")
+    posted, _ = c.post("Firewood to share", kind="offer", category="household")
     wait_until(lambda: w.get(posted["id"]), "W holds C's offer")
     found = wait_until(lambda: v.get(posted["id"]), "V holds C's offer, through H")
     assert found["signed"] == posted["signed"]

@@ -1,0 +1,221 @@
+"""JSON request bodies: each declared once, read and documented from the same declaration.
+
+A ``Body`` lists its fields, each with the JSON Schema of its value and how
+the node reads it; ``Body.read`` checks a request's JSON object against them
+(an unknown field is a 400 ``unknown_field``, a missing or bad one the body's
+422 code, naming the field) and ``Body.schema`` is what the OpenAPI document
+says, so the document allows exactly what the node takes. Record fields come
+from the field table (``from_table``), whose checks and schemas agree by
+construction and by test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from node.core.errors import ApiError, Code
+from protocol.errors import RecordInvalid
+from protocol.fieldtable import Field, Type
+
+Schema = dict[str, Any]
+Reader = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class BodyField:
+    name: str
+    schema: Schema
+    read: Reader
+    """The JSON value (never null) to what the node keeps; raises ``ApiError`` or ``RecordInvalid``."""
+    required: bool = False
+    nullable: bool = False
+    """null may be sent: it means "none" (on an edit, "remove it")."""
+    description: str = ""
+    code: Code | None = None
+    """The error code of a bad value, if not the body's."""
+
+    def value_schema(self) -> Schema:
+        schema = dict(self.schema)
+        if self.description:
+            schema["description"] = self.description
+        return {"anyOf": [schema, {"type": "null"}]} if self.nullable else schema
+
+
+def from_table(row: Field | Type, name: str | None = None, **options: Any) -> BodyField:
+    """A body field that takes what the field table's type takes."""
+    kind = row.type if isinstance(row, Field) else row
+    field_name = name or (row.name if isinstance(row, Field) else "")
+    description = options.pop("description", row.meaning if isinstance(row, Field) else "")
+    return BodyField(field_name, kind.json_schema(), lambda value: kind.check(field_name, value), **options,
+                     description=description)  # fmt: skip
+
+
+def choice(name: str, values: Sequence[str], **options: Any) -> BodyField:
+    def read(value: Any) -> str:
+        if value not in values or not isinstance(value, str):
+            raise ApiError(Code.INVALID_RECORD, f"{name} must be one of {', '.join(values)}", field=name)
+        return value
+
+    return BodyField(name, {"type": "string", "enum": list(values)}, read, **options)
+
+
+def integer(name: str, low: int, high: int, **options: Any) -> BodyField:
+    def read(value: Any) -> int:
+        # JSON Schema counts 30.0 as an integer; JSON parsers hand it over as a float.
+        whole = isinstance(value, float) and value.is_integer()
+        if isinstance(value, bool) or (not isinstance(value, int) and not whole) or not low <= value <= high:
+            raise ApiError(Code.INVALID_RECORD, f"{name} must be a whole number from {low} to {high}", field=name)
+        return int(value)
+
+    return BodyField(name, {"type": "integer", "minimum": low, "maximum": high}, read, **options)
+
+
+def matching(name: str, pattern: str, what: str, **options: Any) -> BodyField:
+    compiled = re.compile(pattern.removeprefix("^").removesuffix("$") + r"\Z")
+
+    def read(value: Any) -> str:
+        if not isinstance(value, str) or not compiled.match(value):
+            raise ApiError(Code.INVALID_RECORD, f"{name} must be {what}", field=name)
+        return value
+
+    return BodyField(name, {"type": "string", "pattern": pattern}, read, **options)
+
+
+class Body:
+    """One endpoint's JSON object: its fields, and the code a bad value answers with."""
+
+    def __init__(self, fields: Sequence[BodyField], code: Code, *, at_least_one: bool = False) -> None:
+        self.fields = {f.name: f for f in fields}
+        self.code = code
+        self.at_least_one = at_least_one
+        """An empty object is refused (nothing to do)."""
+
+    def schema(self, **extra: Any) -> Schema:
+        schema: Schema = {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {name: f.value_schema() for name, f in self.fields.items()},
+            **extra,
+        }
+        required = [name for name, f in self.fields.items() if f.required]
+        if required:
+            schema["required"] = required
+        if self.at_least_one:
+            schema["minProperties"] = 1
+        return schema
+
+    def read(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The given fields' values (None where null was sent), or the error for the first at fault."""
+        unknown = sorted(body.keys() - self.fields.keys())
+        if unknown:
+            allowed = ", ".join(self.fields)
+            message = f"unknown field {unknown[0][:40]!r}; allowed: {allowed}"
+            raise ApiError(Code.UNKNOWN_FIELD, message, field=unknown[0] or None)
+        if self.at_least_one and not body:
+            raise ApiError(self.code, "nothing to change: send at least one field")
+        values: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            if name not in body:
+                if spec.required:
+                    raise ApiError(spec.code or self.code, f"{name} is required", field=name)
+                continue
+            value = body[name]
+            code = spec.code or self.code
+            if value is None:
+                if not spec.nullable:
+                    raise ApiError(code, f"{name} cannot be null", field=name)
+                values[name] = None
+                continue
+            if not _has_type(spec.schema, value):
+                raise ApiError(code, f"{name} must be {_type_names(spec.schema)}", field=name, reason="wrong_type")
+            _unicode(name, value, code)
+            try:
+                values[name] = spec.read(value)
+            except RecordInvalid as exc:
+                raise ApiError(code, str(exc), field=name, reason=exc.reason) from None
+            except ApiError as exc:
+                raise ApiError(code, str(exc), field=name, reason=exc.reason) from None
+        return values
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int, float),
+    "number": (int, float),
+    "array": (list,),
+    "object": (dict,),
+    "boolean": (bool,),
+}
+
+
+def _types(schema: Schema) -> set[str]:
+    if "anyOf" in schema:
+        return {name for branch in schema["anyOf"] for name in _types(branch)}
+    kind = schema.get("type")
+    return set(kind) if isinstance(kind, list) else {kind} if isinstance(kind, str) else set(_JSON_TYPES)
+
+
+def _has_type(schema: Schema, value: Any) -> bool:
+    """Whether a JSON value is of a type the schema names (a reader then checks the rest)."""
+    wanted = _types(schema)
+    if isinstance(value, bool):
+        return "boolean" in wanted
+    return any(isinstance(value, _JSON_TYPES[name]) for name in wanted if name in _JSON_TYPES)
+
+
+def _type_names(schema: Schema) -> str:
+    return " or ".join(f"a JSON {name}" for name in sorted(_types(schema)))
+
+
+def _unicode(name: str, value: Any, code: Code) -> None:
+    """JSON escapes can carry a lone surrogate, which no record can hold."""
+    texts = value if isinstance(value, list) else [value]
+    for text in texts:
+        if isinstance(text, str):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ApiError(code, f"{name} is not valid Unicode text", field=name, reason="not_unicode") from None
+
+
+# --- dates -----------------------------------------------------------------------------------
+
+FIRST_YEAR, LAST_YEAR = 1971, 2199
+"""The years a date may name: a record's timestamps start at 1970 (from 1971,
+no time zone offset can take a date before it), and a post lives at most 90
+days, so a later "needed by" has no use."""
+
+
+def _date_pattern() -> str:
+    """Exactly the real dates of FIRST_YEAR..LAST_YEAR, as a pattern JSON Schema and Python share."""
+    year = "(?:197[1-9]|19[89][0-9]|20[0-9][0-9]|21[0-9][0-9])"
+    leap = "|".join(str(y) for y in range(FIRST_YEAR, LAST_YEAR + 1) if y % 4 == 0 and (y % 100 or y % 400 == 0))
+    days31 = "(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    days30 = "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    february = "02-(?:0[1-9]|1[0-9]|2[0-8])"
+    return f"(?:{year}-(?:{days31}|{days30}|{february})|(?:{leap})-02-29)"
+
+
+DATE = _date_pattern()
+TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_PATTERN = f"^{DATE}(?:{TIME})?$"
+"""A date (YYYY-MM-DD) or an RFC 3339 date and time without fractions (a date alone is midnight UTC)."""
+_DATE = re.compile(DATE_PATTERN.removeprefix("^").removesuffix("$") + r"\Z")
+
+
+def read_date(name: str) -> Reader:
+    def read(value: Any) -> int:
+        if not isinstance(value, str) or not _DATE.match(value):
+            raise ApiError(
+                Code.INVALID_RECORD,
+                f"{name} must be a date such as 2026-12-24 (or 2026-12-24T18:00:00Z), from {FIRST_YEAR} to {LAST_YEAR}",
+                field=name,
+            )
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp())
+
+    return read
