@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import secrets
 import time
 import urllib.parse
 from collections import OrderedDict
@@ -214,7 +215,8 @@ async def send_reply(request: web.Request) -> web.Response:
         raise ApiError(Code.TOO_MANY_REPLIES, f"you have sent {MAX_REPLIES_PER_CLIENT} replies to this post already")
     seal_key, urls = await _recipient(request, post, moment)
     try:
-        reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact or "", moment), moment)
+        text = ReplyText(message, contact or "", moment)
+        reply = build_reply(request.app[IDENTITY], post, seal_key, text, moment, slot=secrets.token_hex(8))
     except RecordInvalid as exc:
         raise ApiError(Code.INVALID_REPLY, str(exc)) from None
     outcome = await request.app[STORE].put(reply, moment)
