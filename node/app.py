@@ -27,6 +27,7 @@ from node import routes
 from node.core.config import NodeConfig
 from node.core.datadir import DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
+from node.core.hosts import is_loopback_host
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
@@ -226,20 +227,17 @@ async def renew_profile_if_due(app: web.Application, now: float) -> bool:
     return True
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
 def advertised_addresses(config: NodeConfig) -> list[str]:
     """The IPv4 addresses to announce on the LAN: the one the node listens
     on, or for a wildcard or a host name, the LAN interfaces' (those chosen
     for mDNS)."""
-    if config.listen_host in LOOPBACK_HOSTS:
-        return ["127.0.0.1"]
     try:
         if ipaddress.ip_address(config.listen_host).version == 4:
             return [config.listen_host]
     except ValueError:
         pass
+    if is_loopback_host(config.listen_host):  # ::1 or localhost
+        return ["127.0.0.1"]
     from node.peering.discovery import lan_addresses  # noqa: PLC0415 - zeroconf is loaded only when mDNS is on
 
     return lan_addresses(config.mdns_interfaces)
@@ -254,7 +252,7 @@ async def on_listening(app: web.Application, port: int) -> None:
                          *(f"http://{a}:{port}" for a in addresses)])  # fmt: skip
     if config.mdns:
         interfaces = config.mdns_interfaces
-        if config.listen_host in LOOPBACK_HOSTS and not interfaces:
+        if is_loopback_host(config.listen_host) and not interfaces:
             interfaces = ("127.0.0.1",)  # a node on loopback can only meet nodes on this machine
         await gossip.start_discovery(port, addresses, interfaces)
 

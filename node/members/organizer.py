@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 
 from aiohttp import web
 
 from node.core.auth import require_admin
+from node.core.clock import now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.state import COMMUNITY, STORE
 from node.members.api import check_keys, private, record_or_404
@@ -32,10 +32,6 @@ MAX_NOTE_CHARS = 500
 MAX_REASON_CHARS = 300
 MAX_LIST = 500
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def now() -> int:
-    return int(time.time())
 
 
 def _free_text(name: str, value: object, low: int, high: int) -> str:
