@@ -35,6 +35,7 @@ from node.peering import peer_api
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
 from node.peering.ingest import Ingestor
+from node.peering.parts import PeeringParts
 from node.peering.policy import Limits, Policy
 from node.peering.state import FEED, GOSSIP, INGEST, POLICY
 from node.peering.sync import SYNC_PROGRESS, node_filter
@@ -147,7 +148,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
-        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]))
         app[NODE_PROFILE].record = await _publish_profile(app)
         yield
     finally:
@@ -156,7 +157,19 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[GOSSIP] = Gossip(app)
+    parts = PeeringParts(
+        identity=app[IDENTITY],
+        store=app[STORE],
+        admin=app[ADMIN],
+        policy=app[POLICY],
+        feed=app[FEED],
+        ingest=app[INGEST],
+        metrics=app[METRICS],
+        pollers=app[peer_api.POLLERS],
+        serves=node_filter(app[CONFIG]),
+        progress=app.get(SYNC_PROGRESS),
+    )
+    app[GOSSIP] = Gossip(app[CONFIG], parts)
     await app[GOSSIP].start()
     try:
         yield

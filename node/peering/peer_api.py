@@ -21,7 +21,7 @@ from node.core.bounded import BoundedTable
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.errors import ApiError, Code, Handler
 from node.core.hosts import is_loopback_host
-from node.core.state import IDENTITY, METRICS, NODE_PROFILE, STORE
+from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
@@ -174,7 +174,7 @@ async def hello(request: web.Request) -> web.Response:
     return _msgpack(
         {
             "profile": request.app[NODE_PROFILE].current.raw,
-            "filter": peerwire.filter_to_wire(node_filter(request.app)),
+            "filter": peerwire.filter_to_wire(node_filter(request.app[CONFIG])),
             "feed": request.app[FEED].head - 1,
         }
     )
@@ -201,7 +201,7 @@ async def reconcile(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(message, bytes):
         raise DecodeError("reconcile is the map {filter, message}")
     theirs = peerwire.filter_from_wire(body.get("filter"))
-    common = node_filter(request.app).intersect(theirs)
+    common = node_filter(request.app[CONFIG]).intersect(theirs)
     key = (common, request.app[FEED].head)
     items = request.app[ITEMSETS].get(key)
     if items is None:
