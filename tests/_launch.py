@@ -104,7 +104,8 @@ class NodeProcess:
             return ""
 
     def wait_ready(self, deadline_s: float = START_DEADLINE_S) -> str:
-        """Block until the node prints its listening line; its URL."""
+        """Block until the node prints its listening line; its URL. On a
+        NodeStartError the process may still run: the caller kills it."""
         assert self.popen.stdout is not None
         fd = self.popen.stdout.fileno()
         end = time.monotonic() + deadline_s
@@ -119,6 +120,7 @@ class NodeProcess:
             chunk = os.read(fd, 4096)
             if not chunk:  # stdout closed: it exited
                 code = self.wait(STOP_GRACE_S)
+                self.close()
                 raise NodeStartError(f"the node exited with {code} before listening; log:\n{self.log_text()}")
             buffer += chunk
         self.ready_line = buffer.split(b"\n", 1)[0].decode(errors="replace")
