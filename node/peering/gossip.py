@@ -38,8 +38,6 @@ MAINTAIN_INTERVAL_S = 2.0
 EXCHANGE_INTERVAL_S = 300
 MAX_PROFILES_READ = 2000
 
-__all__ = ["Gossip", "PeerStatus"]
-
 
 class Gossip:
     """The set of peer links, owned by the app's cleanup context.
@@ -57,7 +55,7 @@ class Gossip:
         self.links: dict[str, PeerLink] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self.candidates = Candidates()
+        self.candidates = Candidates(rng=parts.rng)  # ties among candidates broken by the parts' Random
         self._own_urls: set[str] = set()
         self._changed = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
