@@ -9,7 +9,6 @@ a fresh feed and policy, and a ``ManualClock``.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crypto import NodeIdentity
@@ -19,12 +18,10 @@ from node.peering.feed import RecordFeed
 from node.peering.ingest import Ingestor
 from node.peering.peer_api import Pollers
 from node.peering.policy import Policy
+from node.peering.sync import Progress
 from protocol.filters import SyncFilter
 from storage import RecordStore
 from storage.admin import AdminStore
-
-SyncProgress = Callable[[str, int, int], None]
-"""Told (peer URL, records fetched, records to fetch) after each fetched batch."""
 
 
 @dataclass(frozen=True)
@@ -44,4 +41,5 @@ class PeeringParts:
     clock: Clock = SYSTEM_CLOCK
     rng: random.Random = field(default_factory=random.Random)
     """Jitter of backoffs and resyncs."""
-    progress: SyncProgress | None = None
+    progress: Progress | None = None
+    """Told (peer URL, records fetched, records to fetch) after each fetched batch."""
