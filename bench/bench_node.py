@@ -32,16 +32,13 @@ while developing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import http.client
 import itertools
 import json
 import os
 import random
 import re
-import selectors
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -63,6 +60,7 @@ from bench.corpus import CATEGORIES, COMMON, TOWNS
 from bench.corpus import records as corpus_records
 from protocol.records import Record
 from storage import RecordStore
+from tests._launch import NodeProcess, NodeStartError, child_env, run_args
 
 Row = dict[str, Any]
 SCALE = float(os.environ.get("MUTUALAID_BENCH_SCALE", "1"))
@@ -120,11 +118,6 @@ def _command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "node"]
 
 
-def _child_env() -> dict[str, str]:
-    # The node reads MUTUALAID_* as settings and refuses unknown ones (our SCALE).
-    return {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
@@ -135,11 +128,19 @@ def free_port() -> int:
 class Node:
     name: str
     data_dir: Path
-    proc: subprocess.Popen[bytes]
+    process: NodeProcess
     log_path: Path
-    launched: float
     url: str = ""
     peers: list[str] = field(default_factory=list)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes]:
+        return self.process.popen
+
+    @property
+    def launched(self) -> float:
+        """``time.perf_counter()`` just before the process was started."""
+        return self.process.launched
 
     @property
     def port(self) -> int:
@@ -196,37 +197,21 @@ class Cluster:
         """A node process; ``settings`` become MUTUALAID_* variables."""
         data_dir = self.workdir / name
         log_path = self.workdir / f"{name}.log"
-        argv = [*_command(), "run", "--data-dir", str(data_dir), "--listen", listen, "--no-mdns"]
-        argv += [arg for url in peers for arg in ("--peer", url)]
-        env = _child_env() | {f"MUTUALAID_{k.upper()}": v for k, v in (settings or {}).items()}
-        with log_path.open("wb") as log:
-            launched = time.perf_counter()
-            proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.workdir)
-        node = Node(name, data_dir, proc, log_path, launched, peers=list(peers))
+        log_path.unlink(missing_ok=True)  # one log per launch (the launcher appends)
+        args = run_args(data_dir, listen, peers)
+        process = NodeProcess(args, program=_command(), log=log_path, settings=settings or {}, cwd=self.workdir)
+        node = Node(name, data_dir, process, log_path, peers=list(peers))
         self.nodes.append(node)
         if cpus and hasattr(os, "sched_setaffinity"):
-            os.sched_setaffinity(proc.pid, cpus)
+            os.sched_setaffinity(process.pid, cpus)
         return node
 
     def wait_ready(self, node: Node) -> str:
         """The URL the node prints once it listens."""
-        assert node.proc.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_S
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(node.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buffer:
-                if time.monotonic() > deadline or node.proc.poll() is not None:
-                    raise RuntimeError(f"node {node.name} did not start:\n{node.log_tail()}")
-                if selector.select(0.1):
-                    chunk = os.read(node.proc.stdout.fileno(), 4096)
-                    if not chunk:
-                        raise RuntimeError(f"node {node.name} closed its output:\n{node.log_tail()}")
-                    buffer += chunk
-        line = buffer.split(b"\n", 1)[0].decode()
-        if "listening on " not in line:
-            raise RuntimeError(f"node {node.name} printed {line!r}")
-        node.url = line.rsplit(" ", 1)[1]
+        try:
+            node.url = node.process.wait_ready(START_TIMEOUT_S)
+        except NodeStartError as exc:
+            raise RuntimeError(f"node {node.name} did not start: {exc}") from None
         return node.url
 
     def start(self, name: str, **kwargs: Any) -> Node:
@@ -241,27 +226,21 @@ class Cluster:
         """SIGTERM to every node at once, then SIGKILL to any still running after STOP_GRACE_S."""
         nodes = list(self.nodes if nodes is None else nodes)
         for node in nodes:
-            if node.proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    node.proc.send_signal(signal.SIGTERM)
+            if node.process.running():
+                node.process.terminate()
                 self.stopped += 1
         deadline = time.monotonic() + STOP_GRACE_S
         for node in nodes:
-            try:
-                node.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                node.proc.kill()
-                node.proc.wait()
+            if node.process.wait(deadline - time.monotonic()) is None:
                 self.killed.append(node.name)
-            if node.proc.stdout is not None:
-                node.proc.stdout.close()
+            node.process.kill()  # a no-op for a node that stopped; closes its output
 
 
 def init_data_dir(data_dir: Path) -> None:
     subprocess.run(
         [*_command(), "init", "--data-dir", str(data_dir), "--json"],
         check=True,
-        env=_child_env(),
+        env=child_env(),  # the node refuses unknown MUTUALAID_* settings (our SCALE)
         stdout=subprocess.DEVNULL,
     )
 

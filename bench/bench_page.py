@@ -25,9 +25,6 @@ import http.client
 import json
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass
@@ -35,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_store import figure, info
+from tests._launch import NodeProcess, NodeStartError, run_args
 
 Row = dict[str, Any]
 TARGET_BYTES = 100 * 1024
@@ -112,28 +110,19 @@ def repeat_load(base_url: str, etag: str) -> list[Transfer]:
         conn.close()
 
 
-def _start(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def _start(data: Path) -> tuple[NodeProcess, str]:
     data.mkdir(parents=True)
     (data / "config.toml").write_text('name = "Bench"\nareas = ["u4pr"]\n')
-    args = [sys.executable, "-m", "node", "run", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--no-mdns"]
-    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()
-    if "listening on" not in line:
-        process.kill()
-        raise RuntimeError(f"the node did not start: {line!r}")
-    return process, line.split()[-1]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
+    process = NodeProcess(run_args(data))
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
+        return process, process.wait_ready()
+    except NodeStartError as exc:
         process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+        raise RuntimeError(f"the node did not start: {exc}") from None
+
+
+def _stop(process: NodeProcess) -> None:
+    process.stop(30)
 
 
 def seed(base_url: str, count: int = POSTS) -> None:

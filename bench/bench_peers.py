@@ -41,6 +41,7 @@ from crypto import NodeIdentity
 from node.peering.peer_client import PeerClient, PeerUnavailable
 from protocol.codec import Value
 from protocol.records import DAY, build_record
+from tests._launch import NodeProcess, run_args
 from tests.lan._netns import PORT, Lan
 
 DISCOVERY_RUNS = 5
@@ -73,20 +74,17 @@ def discovery_rows(workdir: Path) -> list[Row]:
         name = "LAN: start to first record from an mDNS neighbour"
         return [detail(name, 0.0, "s", "not measured: needs root and iproute2")]
     lan = Lan(2)
-    processes: list[subprocess.Popen[bytes]] = []
+    processes: list[NodeProcess] = []
     try:
 
-        def run_node(host: int, name: str) -> tuple[subprocess.Popen[bytes], Path, float]:
+        def run_node(host: int, name: str) -> tuple[NodeProcess, Path, float]:
             address = lan.address(host)
             log = workdir / f"{name}.log"
-            argv = lan.argv(host, sys.executable, "-m", "node", "run", "--data-dir", str(workdir / name),
-                            "--listen", f"{address}:{PORT}", "--mdns-interface", address)  # fmt: skip
-            env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-            with log.open("wb") as err:
-                launched = time.time()
-                proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
-            processes.append(proc)
-            return proc, log, launched
+            args = [*run_args(workdir / name, f"{address}:{PORT}", mdns=True), "--mdns-interface", address]
+            launched = time.time()  # wall time: compared with the log's timestamps
+            process = NodeProcess(args, prefix=lan.argv(host), log=log)
+            processes.append(process)
+            return process, log, launched
 
         _, b_log, _ = run_node(1, "lan-b")
         _first(b_log, "listening on")
@@ -101,13 +99,10 @@ def discovery_rows(workdir: Path) -> list[Row]:
             got = _log_time(_first(a_log, " new)"))
             totals.append(got - launched)
             listening.append(_log_time(_first(a_log, "listening on")) - launched)
-            proc.terminate()
-            proc.wait(timeout=15)
+            proc.stop(15)
     finally:
-        for proc in processes:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for process in processes:
+            process.kill()
         lan.close()
     median = statistics.median(totals)
     print(f"  LAN: first record after {median:.2f} s (runs: {', '.join(f'{t:.2f}' for t in totals)})", flush=True)

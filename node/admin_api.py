@@ -20,7 +20,7 @@ from node.core.metrics import Series
 from node.core.params import Param, read_params
 from node.core.state import ADMIN, METRICS, STORE
 from node.members.render import iso
-from node.peering.gossip import LINK_STATES
+from node.peering.link import LinkState
 from node.peering.state import GOSSIP, POLICY
 from protocol.fieldtable import Url
 
@@ -132,8 +132,8 @@ async def metrics(request: web.Request) -> web.Response:
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n
     gossip = request.app[GOSSIP]
     states = Counter(peer.state for peer in gossip.statuses())
-    for state in LINK_STATES:
-        gauges[("mutualaid_peers", (("state", state),))] = states.get(state, 0)
+    for state in LinkState:
+        gauges[("mutualaid_peers", (("state", state.value),))] = states.get(state, 0)
     gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
     gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
     if gossip.discovery is not None:

@@ -27,6 +27,7 @@ from node import routes
 from node.core.config import NodeConfig
 from node.core.datadir import DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
+from node.core.hosts import is_loopback_host
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
@@ -35,6 +36,7 @@ from node.peering import peer_api
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
 from node.peering.ingest import Ingestor
+from node.peering.parts import PeeringParts
 from node.peering.policy import Limits, Policy
 from node.peering.state import FEED, GOSSIP, INGEST, POLICY
 from node.peering.sync import SYNC_PROGRESS, node_filter
@@ -148,7 +150,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
-        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app))
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]))
         app[NODE_PROFILE].record = await _publish_profile(app)
         yield
     finally:
@@ -157,7 +159,19 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[GOSSIP] = Gossip(app)
+    parts = PeeringParts(
+        identity=app[IDENTITY],
+        store=app[STORE],
+        admin=app[ADMIN],
+        policy=app[POLICY],
+        feed=app[FEED],
+        ingest=app[INGEST],
+        metrics=app[METRICS],
+        pollers=app[peer_api.POLLERS],
+        serves=node_filter(app[CONFIG]),
+        progress=app.get(SYNC_PROGRESS),
+    )
+    app[GOSSIP] = Gossip(app[CONFIG], parts)
     await app[GOSSIP].start()
     try:
         yield
@@ -228,20 +242,17 @@ async def renew_profile_if_due(app: web.Application, now: float) -> bool:
     return True
 
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-
-
 def advertised_addresses(config: NodeConfig) -> list[str]:
     """The IPv4 addresses to announce on the LAN: the one the node listens
     on, or for a wildcard or a host name, the LAN interfaces' (those chosen
     for mDNS)."""
-    if config.listen_host in LOOPBACK_HOSTS:
-        return ["127.0.0.1"]
     try:
         if ipaddress.ip_address(config.listen_host).version == 4:
             return [config.listen_host]
     except ValueError:
         pass
+    if is_loopback_host(config.listen_host):  # ::1 or localhost
+        return ["127.0.0.1"]
     from node.peering.discovery import lan_addresses  # noqa: PLC0415 - zeroconf is loaded only when mDNS is on
 
     return lan_addresses(config.mdns_interfaces)
@@ -256,7 +267,7 @@ async def on_listening(app: web.Application, port: int) -> None:
                          *(f"http://{a}:{port}" for a in addresses)])  # fmt: skip
     if config.mdns:
         interfaces = config.mdns_interfaces
-        if config.listen_host in LOOPBACK_HOSTS and not interfaces:
+        if is_loopback_host(config.listen_host) and not interfaces:
             interfaces = ("127.0.0.1",)  # a node on loopback can only meet nodes on this machine
         await gossip.start_discovery(port, addresses, interfaces)
 

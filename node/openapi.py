@@ -27,7 +27,7 @@ from node.core.params import Param, openapi_params
 from node.members import api, matches, organizer, replies, report
 from node.members import web as page
 from node.members.categories import CATEGORIES, Categories
-from node.peering.gossip import LINK_STATES
+from node.peering.link import LinkState
 from node.peering.peer_api import FEED_PARAMS
 from protocol.fieldtable import Geohash, Language, Slug, Text, Url
 from protocol.records import KINDS, POST_KINDS, STATUSES
@@ -403,7 +403,7 @@ def _operator_paths() -> dict[str, Any]:
         "properties": {
             "url": _STR,
             "public_key": {"type": ["string", "null"]},
-            "state": {"type": "string", "enum": list(LINK_STATES)},
+            "state": {"type": "string", "enum": [state.value for state in LinkState]},
             "failures": _INT,
             "last_error": {"type": ["string", "null"]},
             "last_sync": {"type": ["string", "null"], "format": "date-time"},

@@ -75,6 +75,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import Enum, IntEnum
 from hashlib import sha256
 
 from protocol.codec import Limits, Value, decode, encode
@@ -220,14 +221,43 @@ class ReconcileResult:
 
 
 _Range = tuple[Bound, Bound, int, Payload]  # lower, upper, mode, payload
-# What we owe the peer for a range: nothing; a split (or our ids) because the
-# fingerprints differ; our fingerprint, not compared yet; our ids.
-_DONE, _SPLIT, _OFFER, _ANSWER = range(4)
-# An initiator's unsettled range was sent as a fingerprint or as ids and awaits
-# the answer, or else it carries the kind of an action deferred past a cut.
-_SENT_FP, _SENT_IDS = 4, 5
-_Action = tuple[Bound, Bound, int, int, int]  # lower, upper, first index, end index, kind
-_Span = tuple[Bound, Bound, int]  # lower, upper, kind
+
+
+class _Kind(IntEnum):
+    """What a range is to one side: the kind of an action (what we owe the peer
+    for it) or of an initiator's unsettled span. The values only tell kinds
+    apart (they are never ordered, nor sent): an IntEnum so that the hot loops
+    compare plain ints."""
+
+    DONE = 0
+    """Settled, or nothing to do: sent as SKIP."""
+    SPLIT = 1
+    """The fingerprints differ: we owe a split (or our ids, when few)."""
+    OFFER = 2
+    """Our fingerprint, not compared yet."""
+    ANSWER = 3
+    """We owe our ids (the peer sent its own)."""
+    SENT_FP = 4
+    """An initiator's span sent as a fingerprint, awaiting the answer."""
+    SENT_IDS = 5
+    """An initiator's span sent as ids, awaiting the answer."""
+
+
+class _Role(Enum):
+    UNUSED = "unused"
+    INITIATOR = "initiator"
+    RESPONDER = "responder"
+
+
+# Module names for the kinds: the hot paths read a global, not a class attribute.
+_DONE, _SPLIT, _OFFER, _ANSWER = _Kind.DONE, _Kind.SPLIT, _Kind.OFFER, _Kind.ANSWER
+_SENT_FP, _SENT_IDS = _Kind.SENT_FP, _Kind.SENT_IDS
+_AWAITING = frozenset({_SENT_FP, _SENT_IDS})
+"""Spans we sent and the peer has not answered yet: only these take ids or a split."""
+_OWES_IDS = frozenset({_SENT_IDS, _ANSWER})
+"""Spans whose remainder past a cut we answer with ids (the peer sent ids there)."""
+_Action = tuple[Bound, Bound, int, int, _Kind]  # lower, upper, first index, end index, kind
+_Span = tuple[Bound, Bound, _Kind]  # lower, upper, kind
 
 
 class _Writer:
@@ -275,7 +305,7 @@ class Reconciler:
         # message > range list > range > id list.
         size = config.max_message_bytes + 1024
         self._limits = Limits(max_size=size, max_str=0, max_bin=ID_SIZE, max_array=size, max_map=0, max_depth=4)
-        self._role = ""
+        self._role = _Role.UNUSED
         self._open: list[_Span] = []  # initiator: unsettled ranges, sorted
         self._window = _UNPACED  # initiator: non-SKIP ranges the peer can answer in one reply
         self._have_seen: set[bytes] = set()
@@ -293,9 +323,9 @@ class Reconciler:
 
     def initiate(self) -> bytes:
         """First message: one fingerprint of the whole set, cheapest when in sync."""
-        if self._role:
-            raise LocalProtocolError(f"initiate() on a Reconciler already used as the {self._role}")
-        self._role = "initiator"
+        if self._role is not _Role.UNUSED:
+            raise LocalProtocolError(f"initiate() on a Reconciler already used as the {self._role.value}")
+        self._role = _Role.INITIATOR
         whole = self._items.fingerprint(0, len(self._items))
         message = encode([PROTOCOL_VERSION, [[0, b"", FINGERPRINT, whole]]])
         self._open = [(MIN_BOUND, INFINITY, _SENT_FP)]
@@ -304,9 +334,9 @@ class Reconciler:
 
     def respond(self, message: bytes) -> bytes:
         """Answer one initiator message; nothing is kept between messages."""
-        if self._role not in ("", "responder"):
+        if self._role is _Role.INITIATOR:
             raise LocalProtocolError("respond() on the initiator of a session")
-        self._role = "responder"
+        self._role = _Role.RESPONDER
         items = self._items
         actions: list[_Action] = []
         for lo, hi, mode, payload in self._accept(message):
@@ -321,7 +351,7 @@ class Reconciler:
 
     def receive(self, message: bytes) -> bytes | None:
         """Take the responder's reply; return the next message, or None when done."""
-        if self._role != "initiator" or self.done:
+        if self._role is not _Role.INITIATOR or self.done:
             raise LocalProtocolError("receive() before initiate() or after the session ended")
         ranges = self._accept(message)
         self._check_answers(ranges)
@@ -365,7 +395,7 @@ class Reconciler:
                 continue
             at = bisect_right(self._open, lo, key=lambda span: span[1])
             span_lo, span_hi, kind = self._open[at] if at < len(self._open) else (INFINITY, INFINITY, _DONE)
-            if not (span_lo <= lo and hi <= span_hi and kind >= _SENT_FP):
+            if not (span_lo <= lo and hi <= span_hi and kind in _AWAITING):
                 raise ReconcileError(f"{'ids' if mode == IDLIST else 'a split'} for a range we did not leave open")
             if mode == FINGERPRINT and kind != _SENT_FP:
                 raise ReconcileError("a split of a range we sent as ids")
@@ -404,9 +434,9 @@ class Reconciler:
         cursor = lo
         for span_lo, span_hi, span_kind in spans:
             a, b = max(span_lo, lo), min(span_hi, hi)
-            if span_kind >= _SENT_FP and theirs is None:
+            if span_kind in _AWAITING and theirs is None:
                 kind = _DONE  # the peer matched our fingerprint (it answers ids with ids)
-            elif span_kind in (_SENT_IDS, _ANSWER):
+            elif span_kind in _OWES_IDS:
                 kind = _ANSWER
             elif span_kind == _SENT_FP or (a, b) != (span_lo, span_hi):
                 kind = _OFFER

@@ -11,12 +11,15 @@ Inside the box is the canonical msgpack map ``{message, contact, sent_at,
 pad}``; ``pad`` is zero bytes that round the plaintext up to a multiple of
 256, so the ciphertext's size says little about the message's length.
 
-Pure: the time and the recipient's profile come in as arguments.
+Pure: the time, the recipient's profile and the reply's slot (a random
+name the caller draws: every reply is its own address) come in as
+arguments. The one random draw left is the sealed box's ephemeral X25519
+key, made inside ``crypto.seal``: the box uses a fixed nonce, which is safe
+only because that key is fresh for every box, so no caller may supply it.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,8 +86,11 @@ def plaintext(message: str, contact: str, sent_at: int) -> bytes:
     return data
 
 
-def build_reply(signer: Signer, post: Record, recipient_seal_key: bytes, text: ReplyText, now: int) -> Record:
-    """A signed reply to ``post``, sealed to its author node's ``recipient_seal_key``."""
+def build_reply(
+    signer: Signer, post: Record, recipient_seal_key: bytes, text: ReplyText, now: int, *, slot: str
+) -> Record:
+    """A signed reply to ``post``, sealed to its author node's ``recipient_seal_key``,
+    at ``slot`` (random, drawn by the caller: two replies never share an address)."""
     if post.kind not in ("need", "offer"):
         raise RecordInvalid("bad_about", "a reply answers a need or an offer", field="about")
     message, contact = check_text(text.message, text.contact)
@@ -95,7 +101,7 @@ def build_reply(signer: Signer, post: Record, recipient_seal_key: bytes, text: R
         raise RecordInvalid("bad_key", "the poster's node has no usable sealing key", field="to") from None
     body = {
         "kind": "reply",
-        "slot": secrets.token_hex(8),
+        "slot": slot,
         "created_at": now,
         "expires_at": now + REPLY_TTL,
         "to": post.author,

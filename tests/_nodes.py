@@ -1,11 +1,9 @@
-"""Starting real node processes through the CLI, for the top-level tests."""
+"""Starting real node processes through the CLI, for the top-level tests
+(tests/_launch.py starts them), and waiting for what they do."""
 
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -14,8 +12,10 @@ from typing import TypeVar
 
 import pytest
 
+from tests._launch import MODULE, NodeProcess, run_args
+
 ROOT = Path(__file__).resolve().parent.parent
-MUTUALAID = [sys.executable, "-m", "node"]
+MUTUALAID = list(MODULE)
 T = TypeVar("T")
 
 
@@ -32,17 +32,14 @@ def wait_until(probe: Callable[[], T | None], what: str, deadline_s: float = 30.
         time.sleep(every_s)
 
 
-def start(data: Path, *peers: str, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], str]:
+def start(data: Path, *peers: str, extra: tuple[str, ...] = ()) -> tuple[NodeProcess, str]:
     """Run a node on a free loopback port; its log goes to DATA.log beside DATA."""
-    args = [*MUTUALAID, "run", "--data-dir", str(data), "--listen", "127.0.0.1:0", "--no-mdns", *extra]
-    for peer in peers:
-        args += ["--peer", peer]
-    with (data.parent / f"{data.name}.log").open("wb") as log:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=log, cwd=ROOT)
-    assert process.stdout is not None
-    line = process.stdout.readline().decode()  # blocks until ready; the process exits on failure
-    assert "listening on" in line, line
-    return process, line.split()[-1]
+    process = NodeProcess([*run_args(data, peers=peers), *extra], log=data.parent / f"{data.name}.log", cwd=ROOT)
+    try:
+        return process, process.wait_ready()
+    except BaseException:
+        process.kill()
+        raise
 
 
 def call(url: str, method: str = "GET", body: Mapping[str, object] | None = None, token: str = "") -> object:
@@ -55,17 +52,10 @@ def call(url: str, method: str = "GET", body: Mapping[str, object] | None = None
         return json.loads(response.read())
 
 
-def stop(process: subprocess.Popen[bytes]) -> int:
+def stop(process: NodeProcess) -> int:
     """SIGTERM and wait; a node that does not stop is killed (never left
     running past the test) and the hang is reported as a failure."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        code = process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        raise AssertionError("the node did not stop on SIGTERM within 30 s") from None
-    finally:
-        if process.stdout is not None:
-            process.stdout.close()
+    code = process.stop(30)
+    if code is None:
+        raise AssertionError("the node did not stop on SIGTERM within 30 s")
     return code

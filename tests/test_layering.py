@@ -3,7 +3,8 @@ node/ the process (cli, app, routes, openapi, admin_api) -> members ->
 peering -> core.
 
 The pure core stays pure: protocol/ touches no sockets, threads, clock or
-database, and only crypto/ touches the cryptography libraries.
+database, nor draws randomness of its own (the caller passes it in, as it
+passes the time), and only crypto/ touches the cryptography libraries.
 """
 
 from __future__ import annotations
@@ -15,7 +16,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ["crypto", "protocol", "storage", "node"]
-IMPURE = {"asyncio", "socket", "aiohttp", "aiosqlite", "sqlite3", "time", "datetime", "threading", "os", "random"}
+IMPURE = {
+    "asyncio",
+    "socket",
+    "aiohttp",
+    "aiosqlite",
+    "sqlite3",
+    "time",
+    "datetime",
+    "threading",
+    "os",
+    "random",
+    "secrets",
+}
 CRYPTO_LIBS = {"cryptography", "nacl"}
 
 
@@ -80,7 +93,9 @@ def test_imports_only_go_down(package: str) -> None:
 def test_protocol_is_pure() -> None:
     for path in modules("protocol"):
         wrong = imported_roots(path) & IMPURE
-        assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}; protocol/ takes time and I/O as arguments"
+        assert not wrong, (
+            f"{path.relative_to(ROOT)} imports {wrong}; protocol/ takes time, randomness and I/O as arguments"
+        )
 
 
 def test_only_crypto_touches_crypto_libraries() -> None:

@@ -13,12 +13,12 @@ listed with its reason. A removal is local: other nodes decide for themselves.
 from __future__ import annotations
 
 import logging
-import time
 
 from aiohttp import web
 
 from node.core.auth import require_admin
 from node.core.bodies import Body, BodyField, choice, from_table, matching
+from node.core.clock import now
 from node.core.errors import ApiError, Code
 from node.core.params import limit_param, read_params
 from node.core.state import COMMUNITY, STORE
@@ -33,10 +33,6 @@ FLAG_REASONS = ("spam", "abuse", "personal_info", "other")
 MAX_NOTE_CHARS = 500
 MAX_REASON_CHARS = 300
 MAX_LIST = 500
-
-
-def now() -> int:
-    return int(time.time())
 
 
 def _optional_text(name: str, max_chars: int) -> BodyField:

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import time
-from collections import OrderedDict
-from collections.abc import Callable
 
 from aiohttp import web
 
+from node.core.bounded import TokenBuckets
+from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.errors import ApiError, Code, Handler
 
 MAX_CLIENTS = 10_000
@@ -43,14 +42,14 @@ class WriteLimiter:
         *,
         limit_loopback: bool = False,
         max_clients: int = MAX_CLIENTS,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.burst = burst
         self.every_s = every_s
         self.limit_loopback = limit_loopback
         self.max_clients = max_clients
         self._clock = clock
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
+        self._buckets: TokenBuckets[str] = TokenBuckets(1 / every_s, burst, max_clients)
 
     def __len__(self) -> int:
         return len(self._buckets)
@@ -76,18 +75,8 @@ class WriteLimiter:
         key = self.key(remote)
         if key is None:
             return 0.0
-        now = self._clock()
-        tokens, at = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - at) / self.every_s)
-        if tokens >= 1.0:
-            self._buckets[key] = (tokens - 1.0, now)
-            wait = 0.0
-        else:
-            self._buckets[key] = (tokens, now)
-            wait = (1.0 - tokens) * self.every_s
-        while len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return wait
+        now = self._clock.monotonic()
+        return 0.0 if self._buckets.take(key, now) else self._buckets.wait_s(key, now)
 
 
 WRITE_LIMITER = web.AppKey("write_limiter", WriteLimiter)

@@ -22,9 +22,8 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
-import time
+import secrets
 import urllib.parse
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -32,7 +31,10 @@ from aiohttp import web
 
 from crypto import NodeIdentity, SealError
 from node.core.bodies import Body, BodyField, from_table
+from node.core.bounded import BoundedTable
+from node.core.clock import now
 from node.core.errors import ApiError, Code
+from node.core.hosts import is_loopback_host
 from node.core.state import COMMUNITY, CONFIG, IDENTITY, METRICS, STORE
 from node.members.api import authorised, post_or_404, private, read_body
 from node.members.ratelimit import WRITE_LIMITER
@@ -124,10 +126,6 @@ async def community_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[COMMUNITY].close()
 
 
-def now() -> int:
-    return int(time.time())
-
-
 async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[bytes, list[str]]:
     """The post's author node's sealing key and URLs, from its signed profile."""
     identity = request.app[IDENTITY]
@@ -144,7 +142,7 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
     # Only addresses written as IP literals: a host name could resolve to
     # anything, and this is a request any profile's author can make us send
     # (a node known by name still gets its replies, through the network).
-    loopback = _is_loopback(request.app[CONFIG].listen_host)
+    loopback = is_loopback_host(request.app[CONFIG].listen_host)
     urls = [str(url) for url in profile.get("urls", [])]
     return bytes(profile.get("seal_key")), [
         u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=False) and _ip_literal(u)
@@ -157,15 +155,6 @@ def _ip_literal(url: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 MAX_REPLIES_PER_CLIENT = 10
@@ -186,13 +175,11 @@ class ReplyQuota:
     def __init__(self, limit: int = MAX_REPLIES_PER_CLIENT, max_keys: int = MAX_QUOTA_KEYS) -> None:
         self.limit = limit
         self.max_keys = max_keys
-        self._sent: OrderedDict[tuple[object, ...], int] = OrderedDict()
+        self._sent: BoundedTable[tuple[object, ...], int] = BoundedTable(max_keys)
 
     def take(self, key: tuple[object, ...]) -> bool:
-        sent = self._sent.pop(key, 0)
-        self._sent[key] = sent + 1 if sent < self.limit else sent
-        while len(self._sent) > self.max_keys:
-            self._sent.popitem(last=False)
+        sent = self._sent.get(key) or 0
+        self._sent.put(key, sent + 1 if sent < self.limit else sent)
         return sent < self.limit
 
 
@@ -230,7 +217,8 @@ async def send_reply(request: web.Request) -> web.Response:
         )
     seal_key, urls = await _recipient(request, post, moment)
     try:
-        reply = build_reply(request.app[IDENTITY], post, seal_key, ReplyText(message, contact, moment), moment)
+        text = ReplyText(message, contact, moment)
+        reply = build_reply(request.app[IDENTITY], post, seal_key, text, moment, slot=secrets.token_hex(8))
     except RecordInvalid as exc:
         raise ApiError(Code.INVALID_REPLY, str(exc), field=exc.field, reason=exc.reason) from None
     client = request.app[WRITE_LIMITER].key(request.remote)

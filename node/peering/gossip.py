@@ -1,19 +1,13 @@
-"""Keeping in touch with peers: one ``PeerLink`` task per configured peer.
+"""Gossip: the set of peer links, configured and found.
 
-A link says hello (pinning the peer's key), reconciles, then runs three
-loops until one fails: *pull* holds a long poll on the peer's feed and
-fetches the announced ids it lacks (so a node behind NAT, which nobody can
-call, still hears of new records within about a second), *push* announces to
-the peer every record our own feed gains that did not come from it and sends
-those it lacks (unless the peer polls our feed itself), and *resync*
-reconciles again now and then. On any failure the
-link backs off exponentially (with jitter) and starts over with a hello and a
-reconciliation, so a peer that comes back catches up. The peer's key is pinned
-at the first hello and kept in the peer table: a different key behind the
-same URL later is refused.
-
-``Gossip`` owns the links: it starts them with the app and cancels and awaits
-them on shutdown.
+``Gossip`` owns the links (node/peering/peer_link.py, one task each): it
+starts them with the app and cancels and awaits them on shutdown. It keeps
+the found links (mDNS answers, node profiles relayed by peers, anchors from
+the peer table) at ``max_peers``, a few dialed at a time, and learns peers
+from the node profiles that reach the feed (peer exchange). Which peers to
+dial is node/peering/peers.py's choice; how many, and which found URLs are
+usable, node/peering/decisions.py's. The node's parts come in a
+``PeeringParts``, the settings in the ``NodeConfig``.
 """
 
 from __future__ import annotations
@@ -21,24 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
-from aiohttp import web
 
-from node.core.state import ADMIN, CONFIG, IDENTITY, METRICS, STORE
-from node.peering.peer_api import POLLERS
-from node.peering.peer_client import PeerClient, PeerUnavailable
-from node.peering.peers import Candidates, usable_url
-from node.peering.state import FEED, GOSSIP, INGEST, POLICY
-from node.peering.sync import batches, node_filter, reconcile_with
-from protocol.errors import RemoteProtocolError
-from protocol.filters import SyncFilter
-from protocol.peerwire import PeerAuthError
-from protocol.records import Record, accept_record, parse_record
+from node.core.config import NodeConfig
+from node.core.hosts import is_loopback_host
+from node.peering import decisions
+from node.peering.link import WAKEABLE, LinkState
+from node.peering.parts import PeeringParts
+from node.peering.peer_link import FOUND_SOURCES, PeerLink, PeerStatus
+from node.peering.peers import Candidates
+from protocol.records import Record, parse_record
 from storage import Query
 from storage.admin import PeerEntry
 
@@ -46,218 +34,9 @@ if TYPE_CHECKING:
     from node.peering.discovery import Discovery
 
 log = logging.getLogger("mutualaid.gossip")
-FEED_WAIT_S = 20
-RESYNC_INTERVAL_S = 300
-MAX_BACKOFF_S = 60
 MAINTAIN_INTERVAL_S = 2.0
-MAX_DIALING = 4
-"""Found peers being connected to at once: a LAN full of announcements
-cannot make the node dial them all together."""
 EXCHANGE_INTERVAL_S = 300
 MAX_PROFILES_READ = 2000
-MIN_RESYNC_GAP_S = 30.0
-"""A peer's feed can ask for a reconciliation (it fell behind, or announced
-more than its budget) at most this often."""
-
-
-class PeerRefused(PeerUnavailable):
-    """Our own policy refuses this peer (blocked, not allowed, or banned)."""
-
-
-@dataclass
-class PeerStatus:
-    url: str
-    public_key: str | None
-    state: str
-    failures: int
-    last_error: str | None
-    last_sync: int | None
-    source: str
-
-
-LINK_STATES = ("connecting", "syncing", "connected", "backoff", "blocked", "refused")
-"""A peer link's states, as the operator API and the metrics name them."""
-FOUND_SOURCES = frozenset({"anchor", "mdns", "exchange"})
-FOUND_HELLO_TIMEOUT_S = 5
-"""A found peer that does not answer its hello by then is not worth a slot."""
-FOUND_GIVE_UP_AFTER = 3
-"""Failures in a row after which a found peer's link ends, freeing its slot
-(a killed node's mDNS record stays cached for an hour: liveness is ours to judge)."""
-
-
-class PeerLink:
-    def __init__(
-        self,
-        app: web.Application,
-        session: aiohttp.ClientSession,
-        url: str,
-        pinned: bytes | None = None,
-        source: str = "config",
-    ) -> None:
-        self.app = app
-        self.source = source
-        self.found = source in FOUND_SOURCES
-        self.connected_at: float | None = None
-        self._wake = asyncio.Event()
-        self._hello_done = False
-        self._last_resync = 0.0
-        metrics = app[METRICS]
-
-        def traffic(sent: int, received: int) -> None:
-            metrics.count("peer_bytes_out_total", sent)
-            metrics.count("peer_bytes_in_total", received)
-
-        self.client = PeerClient(session, app[IDENTITY], url, pinned, traffic)
-        self._pin_saved = False
-        self.state = "connecting"
-        self.failures = 0
-        self.last_error: str | None = None
-        self.last_sync: int | None = None
-
-    def status(self) -> PeerStatus:
-        key = self.client.key.hex() if self.client.key else None
-        status = self.state, self.failures, self.last_error, self.last_sync
-        return PeerStatus(self.client.url, key, *status, self.source)
-
-    def wake(self) -> None:
-        """Retry now instead of at the end of the backoff (the peer is back)."""
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Until the node stops; a found peer's link also ends when the peer
-        proves to hold another key than advertised, or stops answering."""
-        while True:
-            try:
-                await self._connect_and_exchange()
-            except PeerAuthError as exc:
-                if self.found and not self._hello_done:  # the key it was announced with is not its key
-                    self.state = "refused"
-                    self.last_error = str(exc)[:300]
-                    log.warning(
-                        "peer %s: refused: it did not prove the key it was advertised with (%s): %s",
-                        self.client.url, self.client.key.hex() if self.client.key else "?", exc,
-                    )  # fmt: skip
-                    return
-                self._failed(str(exc))
-            except (PeerUnavailable, RemoteProtocolError) as exc:
-                self._failed(str(exc), "blocked" if isinstance(exc, PeerRefused) else "backoff")
-            except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise asyncio.CancelledError from exc  # being stopped: never back off instead
-                log.exception("peer %s: link failed", self.client.url)
-                self._failed(f"internal error: {exc.__class__.__name__}")
-            else:
-                return  # the node is shutting down
-            finally:
-                self._disconnected()
-            if self.found and self.failures >= FOUND_GIVE_UP_AFTER:
-                log.info("peer %s: gone (%s); its slot goes to another", self.client.url, self.last_error)
-                return
-            delay = min(MAX_BACKOFF_S, 0.5 * 2 ** min(self.failures, 10)) * random.uniform(0.5, 1.0)
-            log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.last_error, delay)
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):  # not wait_for: see RecordFeed.wait
-                    await self._wake.wait()
-
-    def _disconnected(self) -> None:
-        if self.connected_at is not None:
-            seconds = time.monotonic() - self.connected_at
-            self.connected_at = None
-            on_end = self.app[GOSSIP].link_ended if GOSSIP in self.app else None
-            if on_end is not None:
-                on_end(self, seconds)
-
-    def _failed(self, error: str, state: str = "backoff") -> None:
-        self.failures += 1
-        self.state = state
-        self.last_error = error[:300]
-
-    async def _connect_and_exchange(self) -> None:
-        if self.client.key is not None and (refusal := self.app[POLICY].refusal(self.client.key)):
-            raise PeerRefused(f"not connecting: {refusal}")
-        self.state = "connecting"
-        self._hello_done = False
-        push_from = self.app[FEED].head - 1  # nothing accepted from here on is missed
-        ours = node_filter(self.app)
-        hello = await self.client.hello(ours, FOUND_HELLO_TIMEOUT_S if self.found else 30)
-        self._hello_done = True
-        profile = accept_record(hello.profile, int(time.time()))
-        if profile.kind != "node" or profile.author != self.client.key:
-            raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
-        if self.client.key is not None and not self._pin_saved:
-            await self.app[ADMIN].pin_key(self.client.url, self.client.key)  # no-op if already pinned
-            self._pin_saved = True
-            log.info("peer %s pinned to key %s", self.client.url, self.client.key.hex())
-        common = ours.intersect(hello.filter)
-        self.state = "syncing"
-        await self._sync(common)
-        self.state = "connected"
-        self.failures = 0
-        self.connected_at = time.monotonic()
-        await self.app[GOSSIP].link_connected(self)
-        loops = [
-            asyncio.create_task(self._pull(hello.feed_cursor, common), name=f"pull {self.client.url}"),
-            asyncio.create_task(self._push(push_from, common), name=f"push {self.client.url}"),
-            asyncio.create_task(self._resync(common), name=f"resync {self.client.url}"),
-        ]
-        try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()  # raises the failure that ended the exchange
-        finally:
-            for task in loops:
-                task.cancel()
-            # gather, not await-each: a loop's own error or cancellation is
-            # collected here, while a cancellation of this task still propagates.
-            await asyncio.gather(*loops, return_exceptions=True)
-
-    async def _sync(self, common: SyncFilter) -> None:
-        await reconcile_with(self.app, self.client, common)
-        self.last_sync = int(time.time())
-
-    async def _pull(self, cursor: int, common: SyncFilter) -> None:
-        assert self.client.key is not None
-        while True:
-            ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
-            if refusal := self.app[POLICY].refusal(self.client.key):
-                raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
-            skipped = False
-            if ids:
-                held = await self.app[STORE].held_ids(ids)
-                missing = [i for i in ids if i not in held]
-                # Announced records come out of the peer's push budget: a peer
-                # we dial cannot make us fetch and verify without limit.
-                allowed = self.app[POLICY].fetch_budget(self.client.key, len(missing))
-                skipped = allowed < len(missing)
-                if allowed:
-                    records = await self.client.fetch(missing[:allowed])
-                    await self.app[INGEST].ingest(records, self.client.key, solicited=True)
-            if (behind or skipped) and time.monotonic() - self._last_resync > MIN_RESYNC_GAP_S:
-                self._last_resync = time.monotonic()  # what was left out comes with the reconciliation
-                await self._sync(common)
-
-    async def _push(self, cursor: int, common: SyncFilter) -> None:
-        """Ends (without error) only when the feed closes, i.e. at shutdown."""
-        feed = self.app[FEED]
-        assert self.client.key is not None
-        while not feed.closed:  # closed: the node is shutting down
-            await feed.wait(cursor, FEED_WAIT_S)
-            entries, cursor, behind = feed.since(cursor, self.client.key, 500)
-            if behind:
-                await self._sync(common)
-            if not entries or self.app[POLLERS].polling(self.client.key):
-                continue  # its long poll on our feed tells it of these already
-            wanted = set(await self.client.announce([entry.id for entry in entries]))
-            raws = [e.raw for e in entries if e.id in wanted and common.admits(e.kind, e.area)]
-            for batch in batches(raws):
-                await self.client.push(batch)
-
-    async def _resync(self, common: SyncFilter) -> None:
-        while True:
-            await asyncio.sleep(RESYNC_INTERVAL_S * random.uniform(0.8, 1.2))
-            await self._sync(common)
 
 
 class Gossip:
@@ -270,12 +49,13 @@ class Gossip:
     stopped answering, or proved another key) frees its slot for the next.
     """
 
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
+    def __init__(self, config: NodeConfig, parts: PeeringParts) -> None:
+        self.config = config
+        self.parts = parts
         self.links: dict[str, PeerLink] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._session: aiohttp.ClientSession | None = None
-        self.candidates = Candidates()
+        self.candidates = Candidates(rng=parts.rng)  # ties among candidates broken by the parts' Random
         self._own_urls: set[str] = set()
         self._changed = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
@@ -284,8 +64,8 @@ class Gossip:
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
-        admin, config = self.app[ADMIN], self.app[CONFIG]
-        now = int(time.time())
+        admin, config = self.parts.admin, self.config
+        now = self.parts.clock.wall()
         for url in config.peers:
             await admin.add_peer(url.rstrip("/"), now, "config")
         found: list[PeerEntry] = []
@@ -306,11 +86,11 @@ class Gossip:
         """Found peers from earlier runs become candidates; the longest
         connected (up to ``anchors``) are linked at once, before any
         discovery answer can fill the slots."""
-        anchors = self.app[CONFIG].anchors
+        anchors = self.config.anchors
         found.sort(key=lambda e: (e.last_connected is None, -e.connected_s))
-        now = time.monotonic()
+        now = self.parts.clock.monotonic()
         for rank, entry in enumerate(found):
-            if entry.public_key is None or entry.public_key == self.app[IDENTITY].public_key:
+            if entry.public_key is None or entry.public_key == self.parts.identity.public_key:
                 continue
             is_anchor = rank < anchors and entry.last_connected is not None
             source = "anchor" if is_anchor else entry.source
@@ -326,7 +106,7 @@ class Gossip:
         """Advertise and browse on the LAN (once the listening port is known)."""
         from node.peering.discovery import Discovery  # noqa: PLC0415 - zeroconf costs ~4 MB: only loaded when used
 
-        self.discovery = Discovery(self.app[IDENTITY].public_key, port, addresses, interfaces, self.found)
+        self.discovery = Discovery(self.parts.identity.public_key, port, addresses, interfaces, self.found)
         await self.discovery.start()
 
     def set_own_urls(self, urls: list[str]) -> None:
@@ -334,16 +114,14 @@ class Gossip:
 
     def found(self, key: bytes, urls: list[str], source: str = "mdns") -> None:
         """A hint that ``key`` answers at ``urls``; proved or refused by the link."""
-        if key == self.app[IDENTITY].public_key:
+        if key == self.parts.identity.public_key:
             return
-        loopback = self._listens_on_loopback()
-        urls = [u.rstrip("/") for u in urls]
-        urls = [u for u in urls if usable_url(u, allow_loopback=loopback, allow_private=source == "mdns")]
-        urls = [u for u in urls if u not in self._own_urls]
+        loopback = is_loopback_host(self.config.listen_host)
+        urls = decisions.found_urls(urls, source, own=self._own_urls, listens_on_loopback=loopback)
         if not urls:
             return
         busy = {link.client.key for link in self.links.values() if link.client.key is not None}
-        candidate = self.candidates.hear(key, urls, source, time.monotonic(), busy=busy)
+        candidate = self.candidates.hear(key, urls, source, self.parts.clock.monotonic(), busy=busy)
         if candidate is None:
             return
         if source == "mdns" and candidate.connected_s > 0:
@@ -362,16 +140,14 @@ class Gossip:
 
     def _wake_link(self, key: bytes) -> None:
         for link in self.links.values():
-            if link.client.key == key and link.state in ("backoff", "connecting"):
+            if link.client.key == key and link.state in WAKEABLE:
                 link.wake()
-
-    def _listens_on_loopback(self) -> bool:
-        host = self.app[CONFIG].listen_host
-        return host in ("127.0.0.1", "::1", "localhost")
 
     def _start_link(self, url: str, pinned: bytes | None, source: str = "config") -> None:
         assert self._session is not None
-        link = PeerLink(self.app, self._session, url, pinned, source)
+        link = PeerLink(
+            self.parts, self._session, url, pinned, source, on_connected=self.link_connected, on_ended=self.link_ended
+        )
         self.links[url] = link
         task = asyncio.create_task(link.run(), name=f"peer {url}")
         self._tasks[url] = task
@@ -385,17 +161,17 @@ class Gossip:
         self._tasks.pop(url, None)
         key = link.client.key
         if key is not None:
-            if link.state == "refused":
+            if link.state is LinkState.REFUSED:
                 self.candidates.refused(key, url)
             else:
-                self.candidates.failed(key, time.monotonic())
+                self.candidates.failed(key, self.parts.clock.monotonic())
         self._changed.set()
 
     async def link_connected(self, link: PeerLink) -> None:
         if not link.found or link.client.key is None:
             return
         self.candidates.proved(link.client.key, link.client.url)
-        await self.app[ADMIN].found_peer(link.client.url, link.client.key, link.source, int(time.time()))
+        await self.parts.admin.found_peer(link.client.url, link.client.key, link.source, self.parts.clock.wall())
 
     def link_ended(self, link: PeerLink, seconds: float) -> None:
         """A link that was connected for ``seconds`` is down: remember how long,
@@ -406,7 +182,7 @@ class Gossip:
         if candidate is not None:
             candidate.connected_s += seconds
         write = asyncio.get_running_loop().create_task(
-            self.app[ADMIN].add_connected_time(link.client.url, link.client.key, seconds)
+            self.parts.admin.add_connected_time(link.client.url, link.client.key, seconds)
         )
         self._writes.add(write)
         write.add_done_callback(self._writes.discard)
@@ -425,49 +201,50 @@ class Gossip:
 
     def _fill_slots(self) -> None:
         found = [link for link in self.links.values() if link.found]
-        dialing = sum(1 for link in found if link.state == "connecting")
-        slots = min(self.app[CONFIG].max_peers - len(found), MAX_DIALING - dialing)
+        dialing = sum(1 for link in found if link.state is LinkState.CONNECTING)
+        slots = decisions.dial_slots(self.config.max_peers, len(found), dialing)
         linked = {link.client.key: url for url, link in self.links.items() if link.client.key is not None}
-        for candidate, url in self.candidates.choose(slots, linked, time.monotonic()):
+        now = self.parts.clock.monotonic()
+        for candidate, url in self.candidates.choose(slots, linked, now):
             if url in self.links:  # that URL is linked already (configured, or under another key)
-                candidate.failed(time.monotonic())
+                candidate.failed(now)
                 continue
             self._start_link(url, candidate.key, candidate.source)
 
     async def _exchange(self) -> None:
         """Learn peers from node profiles: each one as it arrives, and all we
         hold at start and every few minutes."""
-        feed = self.app[FEED]
+        feed, clock = self.parts.feed, self.parts.clock
         cursor = feed.head - 1
-        next_full = 0.0
+        next_full: float | None = None
         while not feed.closed:
             try:
-                if time.monotonic() >= next_full:
-                    next_full = time.monotonic() + EXCHANGE_INTERVAL_S
+                if next_full is None or clock.monotonic() >= next_full:
+                    next_full = clock.monotonic() + EXCHANGE_INTERVAL_S
                     await self._read_profiles()
                 await feed.wait(cursor, EXCHANGE_INTERVAL_S)
                 entries, cursor, _ = feed.since(cursor, b"", 500)  # from anyone
                 for entry in entries:
                     if entry.kind == "node":
-                        self._learn_from(parse_record(entry.raw, validate=False))
+                        self._learn_from(parse_record(entry.raw, validate=False), clock.wall())
             except Exception:  # a fault of ours: say so, and keep exchanging
                 log.exception("peer exchange failed")
                 await asyncio.sleep(EXCHANGE_INTERVAL_S)
 
-    def _learn_from(self, profile: Record) -> None:
+    def _learn_from(self, profile: Record, now: int) -> None:
         urls = profile.get("urls") or []
-        if profile.expires_at > time.time() and isinstance(urls, list):
+        if profile.expires_at > now and isinstance(urls, list):
             self.found(profile.author, [str(u) for u in urls], "exchange")
 
     async def _read_profiles(self) -> None:
-        now = int(time.time())
+        now = self.parts.clock.wall()
         cursor: str | None = None
         seen = 0
         while seen < MAX_PROFILES_READ:
             query = Query(kinds=("node",), statuses=("open",), limit=200, cursor=cursor)
-            page = await self.app[STORE].query(query, now)
+            page = await self.parts.store.query(query, now)
             for record in page.records:
-                self._learn_from(record)
+                self._learn_from(record, now)
             seen += len(page.records)
             if page.next is None:
                 break
@@ -508,7 +285,7 @@ class Gossip:
             await self._session.close()
 
     def connected(self) -> int:
-        return sum(1 for link in self.links.values() if link.state == "connected")
+        return sum(1 for link in self.links.values() if link.state is LinkState.CONNECTED)
 
     def statuses(self) -> list[PeerStatus]:
         return [link.status() for link in self.links.values()]

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Sequence
 
+from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
@@ -64,8 +65,16 @@ def _verify_all(records: Sequence[Record]) -> tuple[list[bool], float]:
 
 class Ingestor:
     def __init__(
-        self, store: RecordStore, feed: RecordFeed, metrics: Metrics, policy: Policy, serves: SyncFilter
+        self,
+        store: RecordStore,
+        feed: RecordFeed,
+        metrics: Metrics,
+        policy: Policy,
+        serves: SyncFilter,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock
+        """Its wall time checks records' times and dates what is stored."""
         self.store = store
         self.feed = feed
         self.metrics = metrics
@@ -90,7 +99,7 @@ class Ingestor:
         """One outcome per raw record: accepted, duplicate, superseded, or rejected:<reason>.
 
         ``solicited``: we fetched these ourselves, so rate limits do not apply."""
-        now = int(time.time())
+        now = self.clock.wall()
         if source is not None and self.policy.refusal(source):
             return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
         outcomes: list[str] = ["" for _ in raws]

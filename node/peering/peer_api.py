@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 
 from aiohttp import web
 
+from node.core.bounded import BoundedTable
+from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.errors import ApiError, Code, Handler
+from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
-from node.core.state import IDENTITY, METRICS, NODE_PROFILE, STORE
+from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
@@ -41,66 +43,65 @@ class ReplayCache:
     """Signatures seen within the request window; bounded, oldest evicted first."""
 
     def __init__(self, capacity: int = 100_000) -> None:
-        self._seen: OrderedDict[bytes, int] = OrderedDict()
-        self._capacity = capacity
+        # A request's stamp passes within REQUEST_WINDOW_S either side of now, so its
+        # signature could come back for twice the window after we first saw it.
+        self._seen: BoundedTable[bytes, None] = BoundedTable(capacity, ttl_s=2 * peerwire.REQUEST_WINDOW_S)
 
     def check_and_add(self, signature: bytes, now: int) -> None:
-        while self._seen:
-            first, expires = next(iter(self._seen.items()))
-            if expires > now:
-                break
-            del self._seen[first]
+        self._seen.expire(now)
         if signature in self._seen:
             raise peerwire.PeerAuthError("this request was already received (replay)")
-        if len(self._seen) >= self._capacity:
+        if self._seen.full:
             # Evicting live entries would let a flood reopen the replay window.
             raise ApiError(Code.BUSY, "too many peer requests in the last few minutes; retry later")
-        self._seen[signature] = now + 2 * peerwire.REQUEST_WINDOW_S
+        self._seen.put(signature, None, now)
 
 
 REPLAY = web.AppKey("replay_cache", ReplayCache)
+MAX_POLLERS = 10_000
+POLLING_FOR_S = MAX_FEED_WAIT_S + 10
+"""A peer counts as polling our feed this long after its last poll began."""
 
 
 class Pollers:
     """Which peers hold a long poll on our feed: they get our records that way,
     so our own links need not push to them too (one copy per edge, not two)."""
 
-    def __init__(self) -> None:
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._seen: BoundedTable[bytes, bool] = BoundedTable(MAX_POLLERS, ttl_s=POLLING_FOR_S)
 
     def touch(self, key: bytes) -> None:
-        self._seen.pop(key, None)
-        self._seen[key] = time.monotonic()
-        while len(self._seen) > 10_000:
-            self._seen.popitem(last=False)
+        self._seen.put(key, True, self._clock.monotonic())
 
     def polling(self, key: bytes) -> bool:
-        seen = self._seen.get(key)
-        return seen is not None and time.monotonic() - seen < MAX_FEED_WAIT_S + 10
+        return self._seen.get(key, self._clock.monotonic()) is not None
 
 
 class ItemSetCache:
     """The responder's item set, kept a few seconds for the session's next round:
     rebuilding 100k items for each of an initial sync's ~50 rounds was a third of
     its time. Keyed by filter and feed position, so a new record invalidates it;
-    what expires meanwhile is caught by the next session."""
+    what expires meanwhile is caught by the next session. One entry: a new key
+    replaces the old."""
 
     TTL_S = 10.0
 
-    def __init__(self) -> None:
-        self._entry: tuple[object, float, ItemSet] | None = None
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._clock = clock
+        self._entry: BoundedTable[object, ItemSet] = BoundedTable(1, ttl_s=self.TTL_S)
 
     def get(self, key: object) -> ItemSet | None:
-        if self._entry is not None and self._entry[0] == key and time.monotonic() - self._entry[1] < self.TTL_S:
-            return self._entry[2]
-        self._entry = None
-        return None
+        items = self._entry.get(key, self._clock.monotonic())
+        if items is None:
+            self._entry.clear()  # stale or another key: let it go now
+        return items
 
     def put(self, key: object, items: ItemSet) -> None:
-        self._entry = (key, time.monotonic(), items)
+        self._entry.put(key, items, self._clock.monotonic())
 
     def clear(self) -> None:
-        self._entry = None
+        self._entry.clear()
 
 
 POLLERS = web.AppKey("pollers", Pollers)
@@ -152,7 +153,7 @@ def _own_destinations(request: web.Request) -> set[str]:
     if sockname:
         host, port = str(sockname[0]), int(sockname[1])
         own.add(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-        if host in ("127.0.0.1", "::1"):
+        if is_loopback_host(host):
             own.add(f"localhost:{port}")
     return own
 
@@ -178,7 +179,7 @@ async def hello(request: web.Request) -> web.Response:
     return _msgpack(
         {
             "profile": request.app[NODE_PROFILE].current.raw,
-            "filter": peerwire.filter_to_wire(node_filter(request.app)),
+            "filter": peerwire.filter_to_wire(node_filter(request.app[CONFIG])),
             "feed": request.app[FEED].head - 1,
         }
     )
@@ -205,7 +206,7 @@ async def reconcile(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(message, bytes):
         raise DecodeError("reconcile is the map {filter, message}")
     theirs = peerwire.filter_from_wire(body.get("filter"))
-    common = node_filter(request.app).intersect(theirs)
+    common = node_filter(request.app[CONFIG]).intersect(theirs)
     key = (common, request.app[FEED].head)
     items = request.app[ITEMSETS].get(key)
     if items is None:

@@ -12,10 +12,11 @@ a while. Every table here is bounded.
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+from node.core.bounded import BoundedTable, TokenBuckets
+from node.core.clock import SYSTEM_CLOCK, Clock
 
 MAX_TRACKED = 10_000
 IGNORED_WITHIN_S = 0.5
@@ -39,41 +40,24 @@ class Limits:
     ban_seconds: float = 600.0
 
 
-class _Buckets:
-    """Token buckets by key, the least recently used forgotten past MAX_TRACKED."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._state: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
-
-    def take(self, key: bytes, now: float, cost: float = 1.0) -> bool:
-        return self.take_up_to(key, now, cost, whole=True) == cost
-
-    def take_up_to(self, key: bytes, now: float, wanted: float, *, whole: bool = False) -> float:
-        """Spend up to ``wanted`` tokens (all or nothing if ``whole``); returns what was spent."""
-        tokens, updated = self._state.pop(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - updated) * self.rate)
-        spent = (wanted if tokens >= wanted else 0.0) if whole else float(min(wanted, int(tokens)))
-        self._state[key] = (tokens - spent, now)
-        while len(self._state) > MAX_TRACKED:
-            self._state.popitem(last=False)
-        return spent
-
-
 class Policy:
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(self, limits: Limits | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+        """``clock``'s monotonic time is the ``now`` of every check not handed one."""
         self.limits = limits or Limits()
+        self._clock = clock
         self.blocked_peers: set[bytes] = set()
         self.allowed_peers: set[bytes] = set()
         self.blocked_authors: set[bytes] = set()
-        self._peer_buckets = _Buckets(self.limits.peer_rate, self.limits.peer_burst)
-        self._author_buckets = _Buckets(self.limits.author_rate, self.limits.author_burst)
-        self._byte_buckets = _Buckets(self.limits.peer_bytes_rate, self.limits.peer_bytes_burst)
+        limits = self.limits
+        self._peer_buckets: TokenBuckets[bytes] = TokenBuckets(limits.peer_rate, limits.peer_burst, MAX_TRACKED)
+        self._author_buckets: TokenBuckets[bytes] = TokenBuckets(limits.author_rate, limits.author_burst, MAX_TRACKED)
+        self._byte_buckets: TokenBuckets[bytes] = TokenBuckets(
+            limits.peer_bytes_rate, limits.peer_bytes_burst, MAX_TRACKED
+        )
         self._dirty: set[bytes] = set()
-        self._limited_at: OrderedDict[bytes, float] = OrderedDict()
-        self._penalties: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # key -> (points, at)
-        self._banned_until: dict[bytes, float] = {}
+        self._limited_at: BoundedTable[bytes, None] = BoundedTable(MAX_TRACKED)  # stamped when last told
+        self._penalties: BoundedTable[bytes, float] = BoundedTable(MAX_TRACKED)  # points, stamped when counted
+        self._banned_until: BoundedTable[bytes, float] = BoundedTable(MAX_TRACKED)
 
     def load(self, rules: Iterable[tuple[str, bytes, str]]) -> None:
         self.blocked_peers.clear()
@@ -89,7 +73,7 @@ class Policy:
 
     def refusal(self, peer: bytes, now: float | None = None) -> str | None:
         """Why this peer may not talk to us right now, or None."""
-        now = time.monotonic() if now is None else now
+        now = self._clock.monotonic() if now is None else now
         if peer in self.blocked_peers:
             return "this node has blocked your key"
         if self.allowed_peers and peer not in self.allowed_peers:
@@ -98,7 +82,7 @@ class Policy:
         if until is not None:
             if until > now:
                 return f"too many invalid or over-rate records; try again in {int(until - now)} s"
-            del self._banned_until[peer]
+            self._banned_until.pop(peer)
         return None
 
     def admit_pushed(self, peer: bytes, author: bytes, size: int = 0, now: float | None = None) -> str | None:
@@ -106,7 +90,7 @@ class Policy:
         unasked; None means go ahead. The author's budget is kept per peer:
         the author is not verified yet, so records forged in an honest
         author's name by one peer cannot spend what another relays."""
-        now = time.monotonic() if now is None else now
+        now = self._clock.monotonic() if now is None else now
         if not self._peer_buckets.take(peer, now) or not self._author_buckets.take(peer + author, now):
             return "rate_limited"
         if size and not self._byte_buckets.take(peer, now, size):
@@ -116,48 +100,44 @@ class Policy:
     def fetch_budget(self, peer: bytes, wanted: int, now: float | None = None) -> int:
         """How many of ``wanted`` records announced by a peer we may fetch now
         (its push budget: announcing is pushing by another route)."""
-        now = time.monotonic() if now is None else now
-        return int(self._peer_buckets.take_up_to(peer, now, wanted))
+        now = self._clock.monotonic() if now is None else now
+        return self._peer_buckets.take_up_to(peer, now, wanted)
 
     def ignored_limit(self, peer: bytes, now: float | None = None) -> bool:
         """Note that a peer's push was over its rate; True if it was already
         told so within the last IGNORED_WITHIN_S (an honest node waits a
         second after being told, see PeerClient.push; a flooder does not)."""
-        now = time.monotonic() if now is None else now
-        last = self._limited_at.pop(peer, None)
-        self._limited_at[peer] = now
-        while len(self._limited_at) > MAX_TRACKED:
-            self._limited_at.popitem(last=False)
-        return last is not None and now - last < IGNORED_WITHIN_S
+        now = self._clock.monotonic() if now is None else now
+        last = self._limited_at.entry(peer)
+        self._limited_at.put(peer, None, now)
+        return last is not None and now - last[1] < IGNORED_WITHIN_S
 
     def penalise(self, peer: bytes, invalid: float, now: float | None = None) -> None:
         """Cost a peer ``invalid`` points (one per invalid record; a little for
         expired or over-rate ones, see node/peering/ingest.py)."""
         if invalid <= 0:
             return
-        now = time.monotonic() if now is None else now
+        now = self._clock.monotonic() if now is None else now
         self._dirty.add(peer)
-        points, at = self._penalties.pop(peer, (0.0, now))
+        points, at = self._penalties.entry(peer) or (0.0, now)
         points = max(0.0, points - (now - at) * self.limits.penalty_recovery_per_s) + invalid
-        self._penalties[peer] = (points, now)
-        while len(self._penalties) > MAX_TRACKED:
-            self._penalties.popitem(last=False)
+        self._penalties.put(peer, points, now)
         if points >= self.limits.penalty_limit:
-            if len(self._banned_until) >= MAX_TRACKED:
-                self._banned_until = {k: t for k, t in self._banned_until.items() if t > now}
-            self._banned_until[peer] = now + self.limits.ban_seconds
-            self._penalties.pop(peer, None)
+            if self._banned_until.full:  # make room from bans that ran out before any live one goes
+                self._banned_until.discard_where(lambda until: until <= now)
+            self._banned_until.put(peer, now + self.limits.ban_seconds, now)
+            self._penalties.pop(peer)
 
     def penalty(self, peer: bytes) -> float:
-        return self._penalties.get(peer, (0.0, 0.0))[0]
+        return self._penalties.get(peer) or 0.0
 
     def dirty_scores(self, now: float, wall: float) -> list[tuple[bytes, float, int, int]]:
         """Scores changed since the last call, as (key, points, updated, banned
         until) in wall-clock seconds, for saving: they outlive reconnects and restarts."""
         out = []
         for key in self._dirty:
-            points, at = self._penalties.get(key, (0.0, now))
-            until = self._banned_until.get(key, 0.0)
+            points, at = self._penalties.entry(key) or (0.0, now)
+            until = self._banned_until.get(key) or 0.0
             banned = int(wall + (until - now)) if until > now else 0
             out.append((key, points, int(wall - (now - at)), banned))
         self._dirty.clear()
@@ -166,6 +146,6 @@ class Policy:
     def restore_scores(self, rows: Iterable[tuple[bytes, float, int, int]], now: float, wall: float) -> None:
         for key, points, updated, banned_until in rows:
             if points > 0:
-                self._penalties[key] = (points, now - max(0.0, wall - updated))
+                self._penalties.put(key, points, now - max(0.0, wall - updated))
             if banned_until > wall:
-                self._banned_until[key] = now + (banned_until - wall)
+                self._banned_until.put(key, now + (banned_until - wall), now)

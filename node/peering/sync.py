@@ -11,30 +11,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from node.core.state import CONFIG, METRICS, STORE
+from node.core.clock import SYSTEM_CLOCK, Clock
+from node.core.config import NodeConfig
+from node.core.metrics import Metrics
+from node.peering.ingest import Ingestor
 from node.peering.peer_client import PeerClient
-from node.peering.state import INGEST
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
 from protocol.reconcile import ItemSet, Reconciler
+from storage import RecordStore
 
 log = logging.getLogger("mutualaid.sync")
 MAX_SESSIONS = 20  # a peer cannot keep us re-running sessions for ever
 PACED_PUSH_S = 120.0
-SYNC_PROGRESS: web.AppKey[Callable[[str, int, int], None]] = web.AppKey("sync_progress")
+Progress = Callable[[str, int, int], None]
+SYNC_PROGRESS: web.AppKey[Progress] = web.AppKey("sync_progress")
 """Optional: told (peer URL, records fetched, records to fetch) after each batch."""
 
 
-def node_filter(app: web.Application) -> SyncFilter:
+def node_filter(config: NodeConfig) -> SyncFilter:
     """What this node replicates: every kind, in the areas it serves (or all)."""
-    areas = app[CONFIG].areas
-    return SyncFilter(areas=tuple(areas) if areas else None)
+    return SyncFilter(areas=tuple(config.areas) if config.areas else None)
 
 
 @dataclass
@@ -59,10 +61,11 @@ def batches(raws: list[bytes]) -> list[list[bytes]]:
     return [batch for batch in out if batch]
 
 
-async def _fetch_all(app: web.Application, client: PeerClient, ids: list[bytes], result: SyncResult) -> None:
+async def _fetch_all(
+    client: PeerClient, ids: list[bytes], ingest: Ingestor, result: SyncResult, progress: Progress | None
+) -> None:
     """Fetch in batches, the next batch on the wire while this one is checked and stored."""
     chunks = [ids[start : start + MAX_BATCH] for start in range(0, len(ids), MAX_BATCH)]
-    progress = app.get(SYNC_PROGRESS)
     pending = asyncio.ensure_future(client.fetch(chunks[0])) if chunks else None
     try:
         for index in range(len(chunks)):
@@ -70,7 +73,7 @@ async def _fetch_all(app: web.Application, client: PeerClient, ids: list[bytes],
             raws = await pending
             pending = asyncio.ensure_future(client.fetch(chunks[index + 1])) if index + 1 < len(chunks) else None
             result.fetched += len(raws)
-            outcomes = await app[INGEST].ingest(raws, client.key, solicited=True)
+            outcomes = await ingest.ingest(raws, client.key, solicited=True)
             result.accepted += outcomes.count("accepted")
             if progress is not None:
                 progress(client.url, result.fetched, len(ids))
@@ -81,7 +84,9 @@ async def _fetch_all(app: web.Application, client: PeerClient, ids: list[bytes],
                 await pending
 
 
-async def push_paced(client: PeerClient, raws: list[bytes], give_up_s: float = PACED_PUSH_S) -> int:
+async def push_paced(
+    client: PeerClient, raws: list[bytes], give_up_s: float = PACED_PUSH_S, clock: Clock = SYSTEM_CLOCK
+) -> int:
     """Push records the peer lacks at the pace it takes them: records it
     refuses as over its rate go back in the queue, and the next batch is the
     size of what it took last (PeerClient.push waits a second after such a
@@ -90,8 +95,8 @@ async def push_paced(client: PeerClient, raws: list[bytes], give_up_s: float = P
     taken = 0
     queue = list(raws)
     size = MAX_BATCH
-    deadline = time.monotonic() + give_up_s
-    while queue and time.monotonic() < deadline:
+    deadline = clock.monotonic() + give_up_s
+    while queue and clock.monotonic() < deadline:
         batch = batches(queue[:size])[0]
         queue = queue[len(batch) :]
         outcomes = await client.push(batch)
@@ -105,11 +110,21 @@ async def push_paced(client: PeerClient, raws: list[bytes], give_up_s: float = P
     return taken
 
 
-async def reconcile_with(app: web.Application, client: PeerClient, common: SyncFilter) -> SyncResult:
+async def reconcile_with(
+    client: PeerClient,
+    common: SyncFilter,
+    *,
+    store: RecordStore,
+    ingest: Ingestor,
+    metrics: Metrics,
+    clock: Clock = SYSTEM_CLOCK,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Reconcile ``common`` with the peer behind ``client``: fetch what we lack
+    (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
     result = SyncResult()
-    store = app[STORE]
     for _ in range(MAX_SESSIONS):
-        items = await store.sync_index(common, int(time.time()))
+        items = await store.sync_index(common, clock.wall())
         session = Reconciler(await asyncio.to_thread(ItemSet, items))  # CPU work off the loop
         message: bytes | None = session.initiate()
         while message is not None:
@@ -117,14 +132,14 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
             result.bytes += len(message) + len(reply)
             message = session.receive(reply)
         result.rounds += session.rounds
-        await _fetch_all(app, client, session.need_ids, result)
+        await _fetch_all(client, session.need_ids, ingest, result, progress)
         if session.have_ids:
-            raws = await store.get_raw_many(session.have_ids, int(time.time()))
-            result.pushed += await push_paced(client, raws)
+            raws = await store.get_raw_many(session.have_ids, clock.wall())
+            result.pushed += await push_paced(client, raws, clock=clock)
         if session.complete:
             break
-    app[METRICS].count("sync_sessions_total")
-    app[METRICS].count("sync_rounds_total", result.rounds)
+    metrics.count("sync_sessions_total")
+    metrics.count("sync_rounds_total", result.rounds)
     log.info(
         "reconciled with %s: %d rounds, %d fetched (%d new), %d pushed, %d bytes",
         client.url, result.rounds, result.fetched, result.accepted, result.pushed, result.bytes,

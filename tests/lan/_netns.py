@@ -15,7 +15,6 @@ import contextlib
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -25,9 +24,9 @@ from typing import Any
 
 import pytest
 
+from tests._launch import NodeProcess, NodeStartError, run_args
 from tests._nodes import wait_until as wait_until  # noqa: PLC0414 - re-exported to the tests beside it
 
-READY = re.compile(r"mutualaid node listening on (http://[0-9.]+:\d+)")
 PORT = 8440
 _names = itertools.count()
 
@@ -84,10 +83,13 @@ class LanNode:
     lan: Lan
     host: int
     data_dir: Path
-    process: subprocess.Popen[bytes]
-    stdout_path: Path
+    launched: NodeProcess
     log_path: Path
     url: str = ""
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.launched.popen
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -127,13 +129,10 @@ class LanNode:
         raise AssertionError(f"no metric {name}")
 
     def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise AssertionError("a node did not stop on SIGTERM within 15 s") from None
+        code = self.launched.stop(15)
+        if code is None:
+            raise AssertionError("a node did not stop on SIGTERM within 15 s")
+        return code
 
 
 class LanNodes:
@@ -148,25 +147,18 @@ class LanNodes:
     def start(self, host: int, name: str, extra: Sequence[str] = (), *, mdns: bool = True) -> LanNode:
         data_dir = self.root / name
         runs = sum(1 for n in self.started if n.data_dir == data_dir)
-        stdout_path = self.root / f"{name}.{runs}.stdout"
         log_path = self.root / f"{name}.{runs}.log"
         address = self.lan.address(host)
-        flags = ["--listen", f"{address}:{PORT}", "--log-level", "debug"]
-        flags += ["--mdns-interface", address] if mdns else ["--no-mdns"]
-        argv = self.lan.argv(host, sys.executable, "-m", "node", "run", "--data-dir", str(data_dir), *flags, *extra)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-        with stdout_path.open("wb") as out, log_path.open("wb") as err:
-            process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        node = LanNode(self.lan, host, data_dir, process, stdout_path, log_path)
+        args = [*run_args(data_dir, f"{address}:{PORT}", mdns=mdns), "--log-level", "debug"]
+        args += ["--mdns-interface", address] if mdns else []
+        args += extra
+        launched = NodeProcess(args, prefix=self.lan.argv(host), log=log_path)
+        node = LanNode(self.lan, host, data_dir, launched, log_path)
         self.started.append(node)
-
-        def listening() -> str | None:
-            match = READY.search(stdout_path.read_text(errors="replace"))
-            if match is None and process.poll() is not None:
-                pytest.fail(f"node {name} exited with {process.returncode}:\n{node.log()[-3000:]}")
-            return match.group(1) if match else None
-
-        node.url = wait_until(listening, f"node {name} listens")
+        try:
+            node.url = launched.wait_ready()
+        except NodeStartError as exc:
+            pytest.fail(f"node {name}: {exc}")
         return node
 
     def run(self, host: int, *argv: str) -> subprocess.Popen[bytes]:
@@ -176,7 +168,9 @@ class LanNodes:
         return process
 
     def cleanup(self) -> None:
-        for process in [n.process for n in self.started] + self._others:
+        for node in self.started:
+            node.launched.kill()
+        for process in self._others:
             if process.poll() is None:
                 process.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
-import sys
 import tomllib
 import urllib.error
 import urllib.request
@@ -23,11 +21,12 @@ from typing import Any
 
 import pytest
 
+from tests._launch import CONSOLE_SCRIPT, NodeProcess
 from tests.node._support import HEX64, need
 
-MUTUALAID = str(Path(sys.executable).with_name("mutualaid"))
+MUTUALAID = CONSOLE_SCRIPT[0]
 HANG_GUARD_S = 30
-LISTENING = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))\n\Z")
+LISTENING = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))")
 # mDNS would reach past loopback; every node here is told not to use it.
 RUN_FLAGS = ("--listen", "127.0.0.1:0", "--no-mdns")
 
@@ -60,55 +59,17 @@ def http(method: str, url: str, body: dict[str, Any] | None = None, token: str |
         return exc.code, json.loads(exc.read())
 
 
-class NodeProcess:
-    """``mutualaid run`` in a child process; ``url`` once it said it is listening."""
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        self.log = log
-        with log.open("ab") as stderr:
-            self.proc = subprocess.Popen(
-                [MUTUALAID, "run", *args], stdout=subprocess.PIPE, stderr=stderr, env=env, text=True
-            )
-        try:
-            self.url = self._await_listening()
-        except BaseException:
-            self.kill()
-            raise
-
-    def _await_listening(self) -> str:
-        assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], HANG_GUARD_S)
-        if not ready:
-            pytest.fail(f"the node printed nothing in {HANG_GUARD_S} s; log:\n{self.log_text()}")
-        line = self.proc.stdout.readline()
-        match = LISTENING.match(line)
-        if match is None:
-            self.proc.wait(timeout=HANG_GUARD_S)
-            pytest.fail(
-                f"expected the listening line, got {line!r} (exit {self.proc.returncode}); log:\n{self.log_text()}"
-            )
-        assert int(match.group(2)) > 0
-        return match.group(1)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=HANG_GUARD_S)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=HANG_GUARD_S)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-    def __enter__(self) -> NodeProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.kill()
+def run_node(env: dict[str, str], log: Path, *args: str) -> NodeProcess:
+    """``mutualaid run ARGS`` in a child process (tests/_launch.py), once it said it is listening."""
+    node = NodeProcess(args, program=CONSOLE_SCRIPT, log=log, env=env)
+    try:
+        node.wait_ready(HANG_GUARD_S)
+        match = LISTENING.fullmatch(node.ready_line)  # the first line is that line, and nothing else
+        assert match is not None and int(match.group(2)) > 0, node.ready_line
+    except BaseException:
+        node.kill()
+        raise
+    return node
 
 
 def init(env: dict[str, str], data_dir: Path, *extra: str) -> dict[str, Any]:
@@ -195,9 +156,9 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     env = cli_env(tmp_path)
     data_dir = tmp_path / "node"
     key = init(env, data_dir)["public_key"]
-    with NodeProcess(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
+    with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
         yield Running(node, env, key)
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
 
 
 def test_status_names_the_node(running: Running) -> None:
@@ -338,54 +299,54 @@ def test_sigterm_exits_0_and_a_restart_keeps_the_records_and_the_key(tmp_path: P
     env = cli_env(tmp_path)
     data_dir = tmp_path / "node"
     args = ("--data-dir", str(data_dir), *RUN_FLAGS)
-    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+    with run_node(env, tmp_path / "node.log", *args) as node:
         key = status_json(env, node.url)["public_key"]
         record_id, token = post_need(env, node.url, "Lentils, 5 kg")
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
     assert (data_dir / "identity.key").exists()
 
-    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+    with run_node(env, tmp_path / "node.log", *args) as node:
         assert status_json(env, node.url)["public_key"] == key
         assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200
         assert record_id in search_ids(env, node.url, "--text", "lentils")
         # The manage token survives the restart too.
         status, _ = http("PATCH", f"{node.url}/api/v1/records/{record_id}", {"title": "Lentils, 2 kg"}, token)
         assert status == 200
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
 
 
 def test_sigkill_right_after_an_acknowledged_post_loses_nothing(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     args = ("--data-dir", str(tmp_path / "node"), *RUN_FLAGS)
-    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+    with run_node(env, tmp_path / "node.log", *args) as node:
         ids = []
         for i in range(3):
             status, answer = http("POST", f"{node.url}/api/v1/records", need(title=f"Nappies, size {i}"))
             assert status == 201, answer
             ids.append(answer["record"]["id"])
-        node.proc.send_signal(signal.SIGKILL)  # at once: no chance to shut down cleanly
-        assert node.proc.wait(timeout=HANG_GUARD_S) == -signal.SIGKILL
+        node.popen.send_signal(signal.SIGKILL)  # at once: no chance to shut down cleanly
+        assert node.popen.wait(timeout=HANG_GUARD_S) == -signal.SIGKILL
 
-    with NodeProcess(env, tmp_path / "node.log", *args) as node:
+    with run_node(env, tmp_path / "node.log", *args) as node:
         for record_id in ids:
             assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200, record_id
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
 
 
 def test_run_without_data_dir_uses_xdg_data_home(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     expected = Path(env["XDG_DATA_HOME"]) / "mutualaid"
     assert not expected.exists()
-    with NodeProcess(env, tmp_path / "node.log", *RUN_FLAGS) as node:
+    with run_node(env, tmp_path / "node.log", *RUN_FLAGS) as node:
         for name in ("identity.key", "admin.token", "config.toml", "records.db"):
             assert (expected / name).exists(), name
         assert not (tmp_path / "home").exists()  # nothing under ~/.local/share
         record_id, _ = post_need(env, node.url, "Bus fare to the clinic")
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
     # The next start finds the same directory again.
-    with NodeProcess(env, tmp_path / "node.log", *RUN_FLAGS) as node:
+    with run_node(env, tmp_path / "node.log", *RUN_FLAGS) as node:
         assert http("GET", f"{node.url}/api/v1/records/{record_id}")[0] == 200
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
 
 
 # --- errors ------------------------------------------------------------------------------------------------
@@ -441,9 +402,9 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
     """api.py: logs name records by id and kind only, never a title or details; at every log level."""
     env = cli_env(tmp_path)
     log = tmp_path / "node.log"
-    with NodeProcess(env, log, "--data-dir", str(tmp_path / "node"), *RUN_FLAGS, "--log-level", "debug") as node:
+    with run_node(env, log, "--data-dir", str(tmp_path / "node"), *RUN_FLAGS, "--log-level", "debug") as node:
         record_id, token = post_need(env, node.url, "Insulin for Kwame", "--details", "Flat 4B, ring twice")
-        assert node.terminate() == 0, node.log_text()
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
     text = log.read_text(errors="replace")
     assert record_id in text  # the log is there and names the post by id
     leaked = [secret for secret in ("Kwame", "Flat 4B", token) if secret in text]

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from node.app import create_app
+from node.core.clock import ManualClock
 from node.core.config import ConfigError, NodeConfig
 from node.core.datadir import NodeFiles, ensure_data_dir
 from node.core.errors import AppRunner
@@ -26,20 +27,20 @@ from tests.node._support import assert_error_shape, need, post_counts
 
 
 def test_a_bucket_allows_its_burst_then_one_write_per_interval() -> None:
-    clock = [0.0]
-    limiter = WriteLimiter(3, 10, clock=lambda: clock[0])
+    clock = ManualClock()
+    limiter = WriteLimiter(3, 10, clock=clock)
     assert [limiter.take("203.0.113.5") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("203.0.113.5") == pytest.approx(10.0)
     assert limiter.take("203.0.113.6") == 0.0  # another address has its own bucket
-    clock[0] += 9.0
+    clock.advance(9.0)
     assert limiter.take("203.0.113.5") == pytest.approx(1.0)
-    clock[0] += 1.0
+    clock.advance(1.0)
     assert limiter.take("203.0.113.5") == 0.0
     assert limiter.take("203.0.113.5") > 0
 
 
 def test_ipv6_hosts_share_their_64_and_loopback_is_exempt_unless_asked() -> None:
-    limiter = WriteLimiter(1, 60, clock=lambda: 0.0)
+    limiter = WriteLimiter(1, 60, clock=ManualClock())
     assert limiter.take("2001:db8:1:2::1") == 0.0
     assert limiter.take("2001:db8:1:2:ffff::9") > 0  # same /64
     assert limiter.take("2001:db8:1:3::1") == 0.0
@@ -47,12 +48,12 @@ def test_ipv6_hosts_share_their_64_and_loopback_is_exempt_unless_asked() -> None
     assert limiter.take("198.51.100.7") > 0  # an IPv4-mapped address is the IPv4 one
     assert all(limiter.take("127.0.0.1") == 0.0 for _ in range(5))
     assert all(limiter.take("::1") == 0.0 for _ in range(5))
-    strict = WriteLimiter(1, 60, limit_loopback=True, clock=lambda: 0.0)
+    strict = WriteLimiter(1, 60, limit_loopback=True, clock=ManualClock())
     assert strict.take("127.0.0.1") == 0.0 and strict.take("127.0.0.1") > 0
 
 
 def test_the_table_forgets_the_least_recently_used_addresses() -> None:
-    limiter = WriteLimiter(1, 60, max_clients=3, clock=lambda: 0.0)
+    limiter = WriteLimiter(1, 60, max_clients=3, clock=ManualClock())
     for n in range(10):
         limiter.take(f"192.0.2.{n}")
     assert len(limiter) == 3

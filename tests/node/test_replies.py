@@ -158,8 +158,12 @@ async def test_a_reply_pushed_by_a_peer_is_kept_even_outside_the_areas_served(no
     sender, stranger = NodeIdentity.generate(), NodeIdentity.generate()
     own = node.files.identity
     moment = int(time.time())
-    mine = build_reply(sender, post, own.seal_public_key, ReplyText("from a peer", "ring twice", moment), moment)
-    theirs = build_reply(sender, post, stranger.seal_public_key, ReplyText("not ours", "", moment), moment)
+    mine = build_reply(
+        sender, post, own.seal_public_key, ReplyText("from a peer", "ring twice", moment), moment, slot="mine"
+    )
+    theirs = build_reply(
+        sender, post, stranger.seal_public_key, ReplyText("not ours", "", moment), moment, slot="theirs"
+    )
     theirs_to = build_record(sender, dict(theirs.fields) | {"to": stranger.public_key, "slot": "x"})
     async with aiohttp.ClientSession() as session:
         client = PeerClient(session, sender, node.url)

@@ -57,7 +57,7 @@ async def test_one_nodes_replies_about_one_post_are_capped_at_ingest(
     seal_key, moment = node.files.identity.seal_public_key, int(time.time())
 
     def reply(author: NodeIdentity, post: Record, text: str) -> Record:
-        return build_reply(author, post, seal_key, ReplyText(text, "", moment), moment)
+        return build_reply(author, post, seal_key, ReplyText(text, "", moment), moment, slot=text.replace(" ", "-"))
 
     # One about the first version, then two about the second in one batch: the cap
     # counts the post, not the version, and counts within the batch.
@@ -91,8 +91,8 @@ async def test_a_copied_sealed_box_is_read_once_and_replies_come_newest_first(no
     post = envelope(record)
     sender = NodeIdentity.generate()
     seal_key = node.files.identity.seal_public_key
-    older = build_reply(sender, post, seal_key, ReplyText("older", "", 1000), int(time.time()) - 60)
-    newer = build_reply(sender, post, seal_key, ReplyText("newer", "", 2000), int(time.time()))
+    older = build_reply(sender, post, seal_key, ReplyText("older", "", 1000), int(time.time()) - 60, slot="older")
+    newer = build_reply(sender, post, seal_key, ReplyText("newer", "", 2000), int(time.time()), slot="newer")
     lifted = {"slot": "copied", "created_at": newer.created_at - 30, "expires_at": newer.expires_at - 30}
     copy = build_record(sender, dict(newer.fields) | lifted)
     assert await push(node, sender, [older, newer, copy]) == ["accepted"] * 3

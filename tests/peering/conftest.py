@@ -13,14 +13,10 @@ import contextlib
 import hashlib
 import http.client
 import json
-import os
-import re
 import secrets
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,10 +29,9 @@ import pytest
 from crypto import NodeIdentity
 from protocol import peerwire
 from protocol.records import DAY, Record, build_record
+from tests._launch import CONSOLE_SCRIPT, NodeProcess, NodeStartError, run_args
 from tests._nodes import wait_until as wait_until  # noqa: PLC0414 - re-exported to the tests beside it
 
-MUTUALAID = Path(sys.executable).with_name("mutualaid")
-READY = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))")
 START_DEADLINE_S = 30.0
 """A node that has not printed its listening line by then is hung."""
 STOP_DEADLINE_S = 10.0
@@ -56,10 +51,13 @@ class Node:
 
     name: str
     data_dir: Path
-    process: subprocess.Popen[bytes]
+    launched: NodeProcess
     url: str
-    stdout_path: Path
     stderr_path: Path
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.launched.popen
 
     @property
     def port(self) -> int:
@@ -82,10 +80,7 @@ class Node:
 
     def stop(self) -> int:
         """SIGTERM, wait for the exit, and insist on a clean one."""
-        self.process.send_signal(signal.SIGTERM)
-        code: int | None = None
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            code = self.process.wait(timeout=STOP_DEADLINE_S)
+        code = self.launched.stop(STOP_DEADLINE_S)
         if code is None:
             pytest.fail(f"node {self.name} still running {STOP_DEADLINE_S:.0f} s after SIGTERM:\n{self.log()[-3000:]}")
         assert code == 0, f"node {self.name} exited with {code} after SIGTERM:\n{self.log()[-3000:]}"
@@ -93,8 +88,7 @@ class Node:
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=STOP_DEADLINE_S)
+        self.launched.kill()
 
     # -- member API (JSON) --
 
@@ -163,7 +157,7 @@ class NodeFactory:
         *,
         extra: Sequence[str] = (),
         settings: Mapping[str, str] | None = None,
-        program: Sequence[str] = (str(MUTUALAID),),
+        program: Sequence[str] = CONSOLE_SCRIPT,
     ) -> Node:
         """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name,
         more ``extra`` flags and ``settings`` as MUTUALAID_* variables (``program``:
@@ -171,37 +165,23 @@ class NodeFactory:
         returns once it prints its listening line."""
         data_dir = self.root / name
         runs = sum(1 for node in self.started if node.name == name)
-        stdout_path = self.root / f"{name}.{runs}.stdout"
         stderr_path = self.root / f"{name}.{runs}.log"
-        argv = [*program, "run", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}", "--no-mdns"]
-        for url in peers:
-            argv += ["--peer", url]
-        argv += extra
-        # The node's settings come from flags, its data directory and ``settings`` only.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-        env |= {f"MUTUALAID_{key.upper()}": value for key, value in (settings or {}).items()}
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            process = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        node = Node(name, data_dir, process, "", stdout_path, stderr_path)
+        args = [*run_args(data_dir, f"127.0.0.1:{port}", peers), *extra]
+        launched = NodeProcess(args, program=program, log=stderr_path, settings=settings or {})
+        node = Node(name, data_dir, launched, "", stderr_path)
         self.started.append(node)
-
-        def listening() -> str | None:
-            match = READY.search(stdout_path.read_text(errors="replace"))
-            if match is None and process.poll() is not None:
-                pytest.fail(f"node {name} exited with {process.returncode} before listening:\n{node.log()[-3000:]}")
-            return match.group(1) if match else None
-
-        node.url = wait_until(listening, f"node {name} listens", START_DEADLINE_S)
+        try:
+            node.url = launched.wait_ready(START_DEADLINE_S)
+        except NodeStartError as exc:
+            pytest.fail(f"node {name}: {exc}")
+        assert node.url.startswith("http://127.0.0.1:")
         if port:
             assert node.port == port
         return node
 
     def cleanup(self) -> None:
         for node in self.started:
-            if node.running():
-                node.process.kill()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    node.process.wait(timeout=STOP_DEADLINE_S)
+            node.launched.kill()
 
 
 def free_port() -> int:

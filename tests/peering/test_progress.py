@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import pty
-import signal
-import subprocess
 import threading
 
 from crypto import NodeIdentity
 from protocol.codec import Value, encode
-from tests.peering.conftest import MUTUALAID, NodeFactory, http_call, make_post, signed_headers, wait_until
+from tests._launch import CONSOLE_SCRIPT, NodeProcess, run_args
+from tests.peering.conftest import NodeFactory, http_call, make_post, signed_headers, wait_until
 
 RECORDS = "/peer/v1/records"
 
@@ -33,10 +32,8 @@ def test_a_big_initial_sync_draws_a_progress_bar_on_a_terminal(nodes: NodeFactor
     peer = nodes.start("peer")
     fill(peer.authority, 2500)
     controller, terminal = pty.openpty()
-    argv = [str(MUTUALAID), "run", "--data-dir", str(nodes.root / "new"), "--listen", "127.0.0.1:0",
-            "--no-mdns", "--peer", peer.url]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=terminal, stdin=subprocess.DEVNULL, env=env)
+    args = run_args(nodes.root / "new", peers=[peer.url])
+    process = NodeProcess(args, program=CONSOLE_SCRIPT, log=terminal)  # its stderr is the terminal
     os.close(terminal)
     seen = bytearray()
 
@@ -58,7 +55,6 @@ def test_a_big_initial_sync_draws_a_progress_bar_on_a_terminal(nodes: NodeFactor
         assert f"syncing from {peer.url} [" in text and "#" * 30 in text
         assert text.count("\r") >= 2  # redrawn in place, batch after batch
     finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert process.stop(30) == 0
         reader.join(timeout=5)
         os.close(controller)

@@ -55,7 +55,9 @@ def reply_body(**changes: Any) -> dict[str, Any]:
 
 def test_a_reply_round_trips_and_only_the_poster_opens_it() -> None:
     offer = post()
-    reply = build_reply(SENDER, offer, POSTER.seal_public_key, ReplyText("Hola, ¿sigue?", "call 555-0100", NOW), NOW)
+    reply = build_reply(
+        SENDER, offer, POSTER.seal_public_key, ReplyText("Hola, ¿sigue?", "call 555-0100", NOW), NOW, slot="r1"
+    )
     received = accept_record(reply.raw, NOW)
     assert (received.kind, received.author, received.status) == ("reply", SENDER.public_key, "open")
     assert (received.get("to"), received.get("about"), received.get("area")) == (POSTER.public_key, offer.id, "u4pru")
@@ -67,9 +69,19 @@ def test_a_reply_round_trips_and_only_the_poster_opens_it() -> None:
             open_reply(wrong, received)
 
 
+def test_the_slot_is_the_callers_and_is_checked_like_any_slot() -> None:
+    """protocol/ draws no randomness: the caller names the reply's address."""
+    offer = post()
+    reply = build_reply(SENDER, offer, POSTER.seal_public_key, ReplyText("hi", "", NOW), NOW, slot="a1b2c3d4")
+    assert reply.address == (SENDER.public_key, "reply", "a1b2c3d4")
+    with pytest.raises(RecordInvalid) as info:
+        build_reply(SENDER, offer, POSTER.seal_public_key, ReplyText("hi", "", NOW), NOW, slot="not a slot!")
+    assert info.value.reason == "bad_slot"
+
+
 def test_a_sealed_box_moved_to_another_post_does_not_open() -> None:
     offer, other = post(), post(slot="p2")
-    reply = build_reply(SENDER, offer, POSTER.seal_public_key, ReplyText("hello", "", NOW), NOW)
+    reply = build_reply(SENDER, offer, POSTER.seal_public_key, ReplyText("hello", "", NOW), NOW, slot="r1")
     moved = build_record(SENDER, reply_body(about=other.id, sealed=reply.get("sealed")))
     with pytest.raises(SealError):
         open_reply(POSTER, moved)
@@ -88,16 +100,18 @@ def test_plaintext_is_padded_so_lengths_say_little() -> None:
 )  # fmt: skip
 def test_bad_text_is_refused_before_sealing(message: Any, contact: Any) -> None:
     with pytest.raises(RecordInvalid):
-        build_reply(SENDER, post(), POSTER.seal_public_key, ReplyText(message, contact, NOW), NOW)
+        build_reply(SENDER, post(), POSTER.seal_public_key, ReplyText(message, contact, NOW), NOW, slot="r1")
 
 
 def test_the_longest_text_in_the_widest_script_fits_a_record() -> None:
     """Every message and contact within the character limits can be sent: a
     limit in characters that the record's byte limit then refused would be a lie."""
-    longest = build_reply(SENDER, post(), POSTER.seal_public_key, ReplyText("😀" * 2000, "😀" * 500, NOW), NOW)
+    longest = build_reply(
+        SENDER, post(), POSTER.seal_public_key, ReplyText("😀" * 2000, "😀" * 500, NOW), NOW, slot="r1"
+    )
     assert len(longest.raw) <= MAX_RECORD_BYTES
     with pytest.raises(RecordInvalid) as info:
-        build_reply(SENDER, post(), POSTER.seal_public_key, ReplyText("😀" * 2001, "", NOW), NOW)
+        build_reply(SENDER, post(), POSTER.seal_public_key, ReplyText("😀" * 2001, "", NOW), NOW, slot="r1")
     assert info.value.reason == "message_too_long"
 
 
@@ -108,9 +122,9 @@ def test_a_reply_answers_only_needs_and_offers() -> None:
          "urls": [], "seal_key": POSTER.seal_public_key},
     )  # fmt: skip
     with pytest.raises(RecordInvalid):
-        build_reply(SENDER, profile, POSTER.seal_public_key, ReplyText("hi", "", NOW), NOW)
+        build_reply(SENDER, profile, POSTER.seal_public_key, ReplyText("hi", "", NOW), NOW, slot="r1")
     with pytest.raises(RecordInvalid):  # a low-order point is no sealing key
-        build_reply(SENDER, post(), bytes(32), ReplyText("hi", "", NOW), NOW)
+        build_reply(SENDER, post(), bytes(32), ReplyText("hi", "", NOW), NOW, slot="r1")
 
 
 BAD_REPLIES: list[tuple[str, dict[str, Any], str]] = [

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
 from node.core.datadir import read_admin_token
+from tests._launch import NodeProcess
 from tests._nodes import start, stop
 
 CHROMIUM = "/usr/bin/chromium"
@@ -30,7 +30,7 @@ AREAS_TOML = 'name = "{name}"\nareas = ["u4pr", "u4ps"]\n'
 class Node:
     url: str
     data: Path
-    process: subprocess.Popen[bytes]
+    process: NodeProcess
 
     @property
     def database(self) -> Path:

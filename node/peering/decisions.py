@@ -1,0 +1,84 @@
+"""What gossip decides, as pure functions: when to retry, when to give up, when
+to reconcile again, what to push, how many found peers to dial.
+
+Nothing here does I/O or reads a clock: the time, the randomness (a
+``random.Random``) and what the node knows come in as arguments, so the
+decisions are unit-tested one by one, and a simulation can run many nodes'
+worth of them in one process. ``PeerLink`` and ``Gossip`` act on the answers.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+
+from node.peering.feed import FeedEntry
+from node.peering.peers import usable_url
+from protocol.filters import SyncFilter
+
+MAX_BACKOFF_S = 60.0
+FIRST_BACKOFF_S = 0.5
+"""A link's first retry waits about this long, doubled per failure up to MAX_BACKOFF_S."""
+RESYNC_INTERVAL_S = 300.0
+"""A connected link reconciles again about this often (jittered, see ``resync_delay``)."""
+MIN_RESYNC_GAP_S = 30.0
+"""A peer's feed can ask for a reconciliation (it fell behind, or announced
+more than its budget) at most this often."""
+MAX_DIALING = 4
+"""Found peers being connected to at once: a LAN full of announcements
+cannot make the node dial them all together."""
+FOUND_GIVE_UP_AFTER = 3
+"""Failures in a row after which a found peer's link ends, freeing its slot
+(a killed node's mDNS record stays cached for an hour: liveness is ours to judge)."""
+
+
+def backoff_delay(failures: int, rng: random.Random) -> float:
+    """Seconds before a link that failed ``failures`` times in a row retries:
+    exponential, capped, and jittered down to half so links that failed
+    together (a peer restarting) do not all come back at the same moment."""
+    return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * (1 << min(failures, 10))) * rng.uniform(0.5, 1.0)
+
+
+def gives_up(found: bool, failures: int) -> bool:
+    """Whether a link ends instead of retrying: only a found peer's, and only
+    after FOUND_GIVE_UP_AFTER failures (a configured peer is retried for ever)."""
+    return found and failures >= FOUND_GIVE_UP_AFTER
+
+
+def resync_delay(rng: random.Random) -> float:
+    """Seconds until a connected link's next periodic reconciliation (within
+    20% of RESYNC_INTERVAL_S, so the links of one node spread out)."""
+    return RESYNC_INTERVAL_S * rng.uniform(0.8, 1.2)
+
+
+def resync_after_pull(behind: bool, short: bool, now: float, last: float | None) -> bool:
+    """Whether the pull loop reconciles now: the peer's feed said we fell
+    behind it, or it announced more than its fetch budget let us take, and
+    the last such reconciliation (at monotonic ``last``) is MIN_RESYNC_GAP_S old."""
+    return (behind or short) and (last is None or now - last > MIN_RESYNC_GAP_S)
+
+
+def to_push(entries: Sequence[FeedEntry], peer: bytes, common: SyncFilter, *, polling: bool) -> list[FeedEntry]:
+    """The feed entries worth announcing to ``peer``: none while it holds a long
+    poll on our feed (that poll tells it of them already: one copy per edge),
+    never one it gave us, and only those inside the filter we share."""
+    if polling:
+        return []
+    return [e for e in entries if e.source != peer and common.admits(e.kind, e.area)]
+
+
+def dial_slots(max_peers: int, found_links: int, dialing: int) -> int:
+    """How many more found peers to dial now: up to ``max_peers`` found links,
+    with no more than MAX_DIALING of them connecting at once."""
+    return max(0, min(max_peers - found_links, MAX_DIALING - dialing))
+
+
+def found_urls(urls: Iterable[str], source: str, *, own: set[str], listens_on_loopback: bool) -> list[str]:
+    """The URLs of a hint worth keeping: usable for a node like ours (loopback
+    only if we listen there ourselves, private addresses only from mDNS on our
+    own LAN), and not one of our own."""
+    out = []
+    for url in (u.rstrip("/") for u in urls):
+        if url not in own and usable_url(url, allow_loopback=listens_on_loopback, allow_private=source == "mdns"):
+            out.append(url)
+    return out

@@ -1,0 +1,251 @@
+"""One link to one peer: the task that drives the state machine of
+node/peering/link.py over HTTP.
+
+A link says hello (pinning the peer's key), reconciles, then runs three
+loops until one fails: *pull* holds a long poll on the peer's feed and
+fetches the announced ids it lacks (so a node behind NAT, which nobody can
+call, still hears of new records within about a second), *push* announces to
+the peer every record our own feed gains that did not come from it and sends
+those it lacks (unless the peer polls our feed itself), and *resync*
+reconciles again now and then. On any failure the link backs off
+exponentially (with jitter) and starts over with a hello and a
+reconciliation, so a peer that comes back catches up. The peer's key is
+pinned at the first hello and kept in the peer table: a different key behind
+the same URL later is refused.
+
+Every decision (how long to back off, whether to give up, when to reconcile
+again, what to push) is a pure function of node/peering/decisions.py; the
+node's parts come in a ``PeeringParts``, the time from its clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from node.peering import decisions
+from node.peering.link import LinkEvent, LinkRecord, LinkState
+from node.peering.parts import PeeringParts
+from node.peering.peer_client import PeerClient, PeerUnavailable
+from node.peering.sync import batches, reconcile_with
+from protocol.errors import RemoteProtocolError
+from protocol.filters import SyncFilter
+from protocol.peerwire import PeerAuthError
+from protocol.records import accept_record
+
+log = logging.getLogger("mutualaid.gossip")
+FEED_WAIT_S = 20
+FOUND_SOURCES = frozenset({"anchor", "mdns", "exchange"})
+HELLO_TIMEOUT_S = 30
+FOUND_HELLO_TIMEOUT_S = 5
+"""A found peer that does not answer its hello by then is not worth a slot."""
+PUSH_BATCH = 500
+
+
+class PeerRefused(PeerUnavailable):
+    """Our own policy refuses this peer (blocked, not allowed, or banned)."""
+
+
+@dataclass
+class PeerStatus:
+    url: str
+    public_key: str | None
+    state: LinkState
+    failures: int
+    last_error: str | None
+    last_sync: int | None
+    source: str
+
+
+class PeerLink:
+    def __init__(
+        self,
+        parts: PeeringParts,
+        session: aiohttp.ClientSession,
+        url: str,
+        pinned: bytes | None = None,
+        source: str = "config",
+        *,
+        on_connected: Callable[[PeerLink], Awaitable[None]] | None = None,
+        on_ended: Callable[[PeerLink, float], None] | None = None,
+    ) -> None:
+        """``on_connected`` is awaited once the first reconciliation is done;
+        ``on_ended`` is told how many seconds a connected link stayed up."""
+        self.parts = parts
+        self.source = source
+        self.found = source in FOUND_SOURCES
+        self.record = LinkRecord()
+        self.connected_at: float | None = None
+        self._on_connected = on_connected
+        self._on_ended = on_ended
+        self._wake = asyncio.Event()
+        self._last_resync: float | None = None
+        self._pin_saved = False
+        metrics = parts.metrics
+
+        def traffic(sent: int, received: int) -> None:
+            metrics.count("peer_bytes_out_total", sent)
+            metrics.count("peer_bytes_in_total", received)
+
+        self.client = PeerClient(session, parts.identity, url, pinned, traffic)
+
+    @property
+    def state(self) -> LinkState:
+        return self.record.state
+
+    def status(self) -> PeerStatus:
+        key = self.client.key.hex() if self.client.key else None
+        r = self.record
+        return PeerStatus(self.client.url, key, r.state, r.failures, r.last_error, r.last_sync, self.source)
+
+    def wake(self) -> None:
+        """Retry now instead of at the end of the backoff (the peer is back)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Until the node stops; a found peer's link also ends when the peer
+        proves to hold another key than advertised, or stops answering."""
+        while True:
+            try:
+                await self._connect_and_exchange()
+            except PeerAuthError as exc:
+                if self.found and self.state is LinkState.CONNECTING:  # not the key it was announced with
+                    self.record.fire(LinkEvent.DISPROVED, str(exc))
+                    log.warning(
+                        "peer %s: refused: it did not prove the key it was advertised with (%s): %s",
+                        self.client.url, self.client.key.hex() if self.client.key else "?", exc,
+                    )  # fmt: skip
+                    return
+                self.record.fire(LinkEvent.FAILED, str(exc))
+            except PeerRefused as exc:
+                self.record.fire(LinkEvent.BARRED, str(exc))
+            except (PeerUnavailable, RemoteProtocolError) as exc:
+                self.record.fire(LinkEvent.FAILED, str(exc))
+            except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise asyncio.CancelledError from exc  # being stopped: never back off instead
+                log.exception("peer %s: link failed", self.client.url)
+                self.record.fire(LinkEvent.FAILED, f"internal error: {exc.__class__.__name__}")
+            else:
+                return  # the node is shutting down
+            finally:
+                self._disconnected()
+            if decisions.gives_up(self.found, self.record.failures):
+                log.info("peer %s: gone (%s); its slot goes to another", self.client.url, self.record.last_error)
+                return
+            await self._back_off()
+            self.record.fire(LinkEvent.RETRIED)
+
+    async def _back_off(self) -> None:
+        delay = decisions.backoff_delay(self.record.failures, self.parts.rng)
+        log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.record.last_error, delay)
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):  # not wait_for: see RecordFeed.wait
+                await self._wake.wait()
+
+    def _disconnected(self) -> None:
+        if self.connected_at is not None:
+            seconds = self.parts.clock.monotonic() - self.connected_at
+            self.connected_at = None
+            if self._on_ended is not None:
+                self._on_ended(self, seconds)
+
+    async def _connect_and_exchange(self) -> None:
+        parts = self.parts
+        if self.client.key is not None and (refusal := parts.policy.refusal(self.client.key)):
+            raise PeerRefused(f"not connecting: {refusal}")
+        push_from = parts.feed.head - 1  # nothing accepted from here on is missed
+        hello = await self.client.hello(parts.serves, FOUND_HELLO_TIMEOUT_S if self.found else HELLO_TIMEOUT_S)
+        profile = accept_record(hello.profile, parts.clock.wall())
+        if profile.kind != "node" or profile.author != self.client.key:
+            raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
+        if self.client.key is not None and not self._pin_saved:
+            await parts.admin.pin_key(self.client.url, self.client.key)  # no-op if already pinned
+            self._pin_saved = True
+            log.info("peer %s pinned to key %s", self.client.url, self.client.key.hex())
+        self.record.fire(LinkEvent.GREETED)
+        common = parts.serves.intersect(hello.filter)
+        await self._sync(common)
+        self.record.fire(LinkEvent.SYNCED)
+        self.connected_at = parts.clock.monotonic()
+        if self._on_connected is not None:
+            await self._on_connected(self)
+        await self._exchange(hello.feed_cursor, push_from, common)
+
+    async def _exchange(self, pull_from: int, push_from: int, common: SyncFilter) -> None:
+        """Run the three loops until one fails (its error is raised) or the node stops."""
+        url = self.client.url
+        loops = [
+            asyncio.create_task(self._pull(pull_from, common), name=f"pull {url}"),
+            asyncio.create_task(self._push(push_from, common), name=f"push {url}"),
+            asyncio.create_task(self._resync(common), name=f"resync {url}"),
+        ]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()  # raises the failure that ended the exchange
+        finally:
+            for task in loops:
+                task.cancel()
+            # gather, not await-each: a loop's own error or cancellation is
+            # collected here, while a cancellation of this task still propagates.
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _sync(self, common: SyncFilter) -> None:
+        parts = self.parts
+        await reconcile_with(
+            self.client, common, store=parts.store, ingest=parts.ingest, metrics=parts.metrics,
+            clock=parts.clock, progress=parts.progress,
+        )  # fmt: skip
+        self.record.last_sync = parts.clock.wall()
+
+    async def _pull(self, cursor: int, common: SyncFilter) -> None:
+        parts, key = self.parts, self.client.key
+        assert key is not None
+        while True:
+            ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            if refusal := parts.policy.refusal(key):
+                raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
+            short = False
+            if ids:
+                held = await parts.store.held_ids(ids)
+                missing = [i for i in ids if i not in held]
+                # Announced records come out of the peer's push budget: a peer
+                # we dial cannot make us fetch and verify without limit.
+                allowed = parts.policy.fetch_budget(key, len(missing))
+                short = allowed < len(missing)
+                if allowed:
+                    records = await self.client.fetch(missing[:allowed])
+                    await parts.ingest.ingest(records, key, solicited=True)
+            now = parts.clock.monotonic()
+            if decisions.resync_after_pull(behind, short, now, self._last_resync):
+                self._last_resync = now  # what was left out comes with the reconciliation
+                await self._sync(common)
+
+    async def _push(self, cursor: int, common: SyncFilter) -> None:
+        """Ends (without error) only when the feed closes, i.e. at shutdown."""
+        parts, key = self.parts, self.client.key
+        assert key is not None
+        while not parts.feed.closed:  # closed: the node is shutting down
+            await parts.feed.wait(cursor, FEED_WAIT_S)
+            entries, cursor, behind = parts.feed.since(cursor, key, PUSH_BATCH)
+            if behind:
+                await self._sync(common)
+            offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
+            if not offered:
+                continue
+            wanted = set(await self.client.announce([entry.id for entry in offered]))
+            for batch in batches([e.raw for e in offered if e.id in wanted]):
+                await self.client.push(batch)
+
+    async def _resync(self, common: SyncFilter) -> None:
+        while True:
+            await asyncio.sleep(decisions.resync_delay(self.parts.rng))
+            await self._sync(common)

@@ -1,0 +1,56 @@
+# The peer API's bounded tables with a hand-turned clock: the replay cache
+# (refuses a replay, forgets after twice the window, refuses new requests
+# rather than evict live ones), the pollers, and the one-entry item-set cache.
+
+from __future__ import annotations
+
+import pytest
+
+from node.core.clock import ManualClock
+from node.core.errors import ApiError
+from node.peering.peer_api import POLLING_FOR_S, ItemSetCache, Pollers, ReplayCache
+from protocol.peerwire import REQUEST_WINDOW_S, PeerAuthError
+from protocol.reconcile import ItemSet
+
+
+def test_a_signature_is_refused_twice_within_twice_the_window() -> None:
+    cache = ReplayCache(capacity=10)
+    cache.check_and_add(b"sig", 1000)
+    with pytest.raises(PeerAuthError):
+        cache.check_and_add(b"sig", 1000 + 2 * REQUEST_WINDOW_S - 1)
+    cache.check_and_add(b"sig", 1000 + 2 * REQUEST_WINDOW_S)  # long enough: the stamp check refuses it now
+
+
+def test_a_full_replay_cache_refuses_rather_than_forgets_a_live_signature() -> None:
+    cache = ReplayCache(capacity=2)
+    cache.check_and_add(b"a", 1000)
+    cache.check_and_add(b"b", 1001)
+    with pytest.raises(ApiError):
+        cache.check_and_add(b"c", 1002)
+    with pytest.raises(PeerAuthError):
+        cache.check_and_add(b"a", 1002)  # still remembered
+    cache.check_and_add(b"c", 1000 + 2 * REQUEST_WINDOW_S)  # "a" expired: room again
+
+
+def test_a_peer_counts_as_polling_for_a_while_after_its_last_poll() -> None:
+    clock = ManualClock()
+    pollers = Pollers(clock)
+    assert not pollers.polling(b"k")
+    pollers.touch(b"k")
+    clock.advance(POLLING_FOR_S - 1)
+    assert pollers.polling(b"k")
+    clock.advance(1)
+    assert not pollers.polling(b"k")
+
+
+def test_the_item_set_cache_holds_one_key_for_a_few_seconds() -> None:
+    clock = ManualClock()
+    cache = ItemSetCache(clock)
+    items = ItemSet([])
+    cache.put("a", items)
+    assert cache.get("a") is items
+    assert cache.get("b") is None
+    assert cache.get("a") is None  # asking for another key let the old one go
+    cache.put("a", items)
+    clock.advance(ItemSetCache.TTL_S)
+    assert cache.get("a") is None
