@@ -91,7 +91,7 @@ def _field_value(name: str, value: Any) -> Any:
 
 @routes.get("/api/v1/node")
 async def node_info(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts(now())
+    counts = await request.app[STORE].reads.counts(now())
     return web.json_response(
         {
             "public_key": request.app[IDENTITY].public_key.hex(),
@@ -131,7 +131,7 @@ async def post_record(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(32)
     token_hash = hashlib.sha256(token.encode()).digest()
     for one in records:
-        outcome = await request.app[STORE].put_own(one, token_hash, moment)
+        outcome = await request.app[STORE].writer.put_own(one, token_hash, moment)
         if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
             raise ApiError(Code.NOT_STORED, f"the record was not stored ({outcome.status})")
     await request.app[FEED].publish(records, None)
@@ -201,7 +201,7 @@ async def search_records(request: web.Request) -> web.Response:
         limit=int(limit_text),
         cursor=params.get("cursor") or None,
     )
-    page = await request.app[STORE].query(query, now())
+    page = await request.app[STORE].reads.query(query, now())
     return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
 
 
@@ -213,11 +213,11 @@ async def record_or_404(request: web.Request) -> Record:
         record_id = b""
     if len(record_id) != 32:
         raise ApiError(Code.NOT_FOUND, "no such record (ids are 64 hex characters)")
-    record = await request.app[STORE].get(record_id, now())
+    record = await request.app[STORE].reads.get(record_id, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
-        record = await request.app[STORE].current_own(record_id, now())
+        record = await request.app[STORE].own.current(record_id, now())
     if record is None:
-        reason = await request.app[STORE].removal_reason(record_id)
+        reason = await request.app[STORE].moderation.removal_reason(record_id)
         if reason is not None:
             raise ApiError(Code.REMOVED, f"removed by this node's organizers: {reason}")
         raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
@@ -247,7 +247,7 @@ async def authorised(request: web.Request) -> Record:
     """The record named in the path, if the request carries its manage token."""
     record = await record_or_404(request)
     given = _manage_token_hash(request)
-    stored = await request.app[STORE].manage_token_hash(*record.address)
+    stored = await request.app[STORE].own.manage_token_hash(*record.address)
     if stored is None or not hmac.compare_digest(stored, given):
         raise ApiError(Code.FORBIDDEN, "this manage token does not belong to this post")
     return record
@@ -256,7 +256,7 @@ async def authorised(request: web.Request) -> Record:
 async def _save_version(request: web.Request, old: Record, changes: dict[str, Any]) -> web.Response:
     moment = now()
     record = new_version(request.app[IDENTITY], old, moment, changes)
-    outcome = await request.app[STORE].put_own(record, None, moment)
+    outcome = await request.app[STORE].writer.put_own(record, None, moment)
     if outcome.status != "accepted":
         raise ApiError(Code.CONFLICT, "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)
@@ -270,7 +270,7 @@ async def managed_posts(request: web.Request) -> web.Response:
     a need and its linked give-back offer share one token."""
     if request.query:
         raise ApiError(Code.BAD_QUERY, "this endpoint takes no parameters")
-    posts = await request.app[STORE].managed_by(_manage_token_hash(request), now())
+    posts = await request.app[STORE].own.managed_by(_manage_token_hash(request), now())
     if not posts:
         raise ApiError(Code.FORBIDDEN, "this manage token manages no post on this node")
     return private(web.json_response({"posts": [render(r) for r in posts]}))

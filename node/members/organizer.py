@@ -146,15 +146,15 @@ async def remove(request: web.Request) -> web.Response:
     record_id = body.get("id")
     if not isinstance(record_id, str) or not re.fullmatch(r"[0-9a-f]{64}", record_id):
         raise ApiError(Code.INVALID_ID, "id must be a record id (64 hex characters)")
-    record = await request.app[STORE].get(bytes.fromhex(record_id), now())
-    if record is None and (earlier := await request.app[STORE].removal_reason(bytes.fromhex(record_id))):
+    record = await request.app[STORE].reads.get(bytes.fromhex(record_id), now())
+    if record is None and (earlier := await request.app[STORE].moderation.removal_reason(bytes.fromhex(record_id))):
         raise ApiError(Code.REMOVED, f"removed by this node's organizers: {earlier}")
     if record is None:
         raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
     if record.kind not in ("need", "offer"):
         raise ApiError(Code.INVALID_ID, "only needs and offers can be removed")
     moment = now()
-    await request.app[STORE].remove(record.address, record.id, reason, moment)
+    await request.app[STORE].writer.remove(record.address, record.id, reason, moment)
     log.info("record id=%s removed by an organizer", record.id.hex())
     return private(
         web.json_response(

@@ -46,7 +46,8 @@ from aiohttp import web
 from node.core.errors import ApiError, Code
 from node.core.state import COMMUNITY
 from node.members.render import iso
-from storage.community import CommunityStore, ReportRow, week_of, week_start
+from storage.community import CommunityStore, ReportRow
+from storage.weeks import week_of, week_start
 
 routes = web.RouteTableDef()
 SUPPRESS_BELOW = 5

@@ -223,7 +223,7 @@ class PeerLink:
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
             skipped = False
             if ids:
-                held = await self.app[STORE].held_ids(ids)
+                held = await self.app[STORE].reads.held_ids(ids)
                 missing = [i for i in ids if i not in held]
                 # Announced records come out of the peer's push budget: a peer
                 # we dial cannot make us fetch and verify without limit.
@@ -463,7 +463,7 @@ class Gossip:
         seen = 0
         while seen < MAX_PROFILES_READ:
             query = Query(kinds=("node",), statuses=("open",), limit=200, cursor=cursor)
-            page = await self.app[STORE].query(query, now)
+            page = await self.app[STORE].reads.query(query, now)
             for record in page.records:
                 self._learn_from(record)
             seen += len(page.records)

@@ -109,7 +109,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
     result = SyncResult()
     store = app[STORE]
     for _ in range(MAX_SESSIONS):
-        items = await store.sync_index(common, int(time.time()))
+        items = await store.reads.sync_index(common, int(time.time()))
         session = Reconciler(await asyncio.to_thread(ItemSet, items))  # CPU work off the loop
         message: bytes | None = session.initiate()
         while message is not None:
@@ -119,7 +119,7 @@ async def reconcile_with(app: web.Application, client: PeerClient, common: SyncF
         result.rounds += session.rounds
         await _fetch_all(app, client, session.need_ids, result)
         if session.have_ids:
-            raws = await store.get_raw_many(session.have_ids, int(time.time()))
+            raws = await store.reads.get_raw_many(session.have_ids, int(time.time()))
             result.pushed += await push_paced(client, raws)
         if session.complete:
             break
