@@ -48,10 +48,10 @@ async def fill(store: RecordStore, source: Iterable[Record], now: int = NOW) -> 
     for record in source:
         batch.append(record)
         if len(batch) == 2000:
-            await store.put_many(batch, now)
+            await store.writer.put_many(batch, now)
             batch = []
     if batch:
-        await store.put_many(batch, now)
+        await store.writer.put_many(batch, now)
 
 
 def accept_batch(raws: list[bytes]) -> list[Record]:
@@ -74,7 +74,7 @@ async def ingest(store: RecordStore, raws: list[bytes], *, pipelined: bool) -> f
         accepted = await asyncio.to_thread(accept_batch, batch) if pipelined else accept_batch(batch)
         if pending is not None:
             outcomes.extend(await pending)
-        pending = asyncio.ensure_future(store.put_many(accepted, NOW))
+        pending = asyncio.ensure_future(store.writer.put_many(accepted, NOW))
         if not pipelined:
             outcomes.extend(await pending)
             pending = None
@@ -97,7 +97,7 @@ async def query_latencies(store: RecordStore, with_text: bool) -> list[float]:
             limit=20,
         )
         start = time.perf_counter()
-        await store.query(query, NOW)
+        await store.reads.query(query, NOW)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -135,10 +135,10 @@ async def run_async(workdir: Path) -> list[Row]:
         lat = []
         for _ in range(200):
             start = time.perf_counter()
-            await store.query(Query(text=rng.choice(COMMON), limit=20), NOW)
+            await store.reads.query(Query(text=rng.choice(COMMON), limit=20), NOW)
             lat.append(time.perf_counter() - start)
         rows.append(info("query p99, text only (all kinds, areas)", p99(lat) * 1000, "ms"))
-        count = sum((await store.counts(NOW)).values())
+        count = sum((await store.reads.counts(NOW)).values())
     finally:
         await store.close()
     size = sum(f.stat().st_size for f in (workdir / "bench.db", workdir / "bench.db-wal") if f.exists())

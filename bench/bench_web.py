@@ -30,7 +30,8 @@ from bench.corpus import _WEIGHTS, CATEGORIES, GEOHASH, NOW, TOWNS, WORDS, autho
 from node.members.report import compute, to_csv
 from protocol.records import DAY, MAX_TTL, Record, build_record, new_version
 from storage import RecordStore
-from storage.community import CommunityStore, week_of, week_start
+from storage.community import CommunityStore
+from storage.weeks import week_of, week_start
 
 Row = dict[str, Any]
 SCALE = float(os.environ.get("MUTUALAID_BENCH_SCALE", "1"))

@@ -126,7 +126,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts(int(time.time()))
+    counts = await request.app[STORE].reads.counts(int(time.time()))
     gauges: Series = {}
     for (kind, status), n in counts.items():
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n

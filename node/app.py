@@ -329,13 +329,13 @@ async def _publish_profile(app: web.Application) -> Record:
         "urls": list(config.public_urls),
         "seal_key": identity.seal_public_key,
     }
-    old = await store.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
+    old = await store.reads.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
     if old is None:
         body = {"kind": "node", "slot": NODE_PROFILE_SLOT, "created_at": now, "expires_at": now + DEFAULT_TTL}
         profile = build_record(identity, body | fields)
     else:
         profile = new_version(identity, old, now, fields | {"expires_at": now + DEFAULT_TTL})
-    await store.put(profile, now)
+    await store.writer.put(profile, now)
     return profile
 
 
@@ -343,7 +343,7 @@ async def _sweep_forever(app: web.Application) -> None:
     interval = app[CONFIG].sweep_interval_s
     while True:
         try:
-            removed = await app[STORE].sweep(int(time.time()))
+            removed = await app[STORE].writer.sweep(int(time.time()))
             if removed:
                 log.info("expiry sweep removed %d records", removed)
         except Exception:  # a failed sweep must not end the loop; the next one retries

@@ -5,7 +5,9 @@ Nothing outside this package writes SQL.
 
 from storage.errors import InvalidQuery, SchemaTooNew, StorageError, StoreClosed, StoreCorrupt
 from storage.query import Page, Query
-from storage.store import PutOutcome, RecordStore, StoreConfig
+from storage.sqlite import StoreConfig
+from storage.store import RecordStore
+from storage.versions import PutOutcome
 
 __all__ = [
     "InvalidQuery",

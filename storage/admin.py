@@ -13,9 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import aiosqlite
-
-from storage.errors import StorageError
+from storage.sqlite import Connection, open_side
 
 Subject = Literal["peer", "author"]
 Action = Literal["block", "allow"]
@@ -39,33 +37,23 @@ MAX_FOUND_PEERS = 64
 
 
 class AdminStore:
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
-        self._db = db
-        self.path = path
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+        self.path = connection.path
 
     @classmethod
     async def open(cls, path: str) -> AdminStore:
-        db = await aiosqlite.connect(path, isolation_level=None)
-        await db.execute("PRAGMA busy_timeout = 10000")
-        await db.execute("PRAGMA synchronous = FULL")
-        return cls(db, path)
+        return cls(await open_side(path))
 
     async def close(self) -> None:
-        await self._db.close()
-
-    async def _run(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
-        try:
-            rows = await self._db.execute_fetchall(sql, params)
-        except aiosqlite.Error as exc:
-            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
-        return [tuple(row) for row in rows]
+        await self._conn.close()
 
     async def peers(self) -> list[PeerEntry]:
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT url, public_key, added_at, source, last_connected, connected_s FROM peers ORDER BY added_at, url"
         )
         return [
-            PeerEntry(str(u), None if k is None else bytes(k), int(a), str(s), None if c is None else int(c), int(t))  # type: ignore[call-overload]
+            PeerEntry(str(u), None if k is None else bytes(k), int(a), str(s), None if c is None else int(c), int(t))
             for u, k, a, s, c, t in rows
         ]
 
@@ -75,7 +63,7 @@ class AdminStore:
         the URL under another key (an address handed to another node) starts
         afresh. Past MAX_FOUND_PEERS, the least recently connected are forgotten."""
         source = "exchange" if source == "exchange" else "mdns"
-        await self._run(
+        await self._conn.run(
             "INSERT INTO peers (url, public_key, added_at, source, last_connected) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (url) DO UPDATE SET last_connected = excluded.last_connected,"
             " connected_s = CASE WHEN peers.public_key IS excluded.public_key THEN peers.connected_s ELSE 0 END,"
@@ -83,7 +71,7 @@ class AdminStore:
             "WHERE peers.source IN ('mdns', 'exchange') OR peers.public_key IS excluded.public_key",
             (url, key, now, source, now),
         )
-        await self._run(
+        await self._conn.run(
             "DELETE FROM peers WHERE source IN ('mdns', 'exchange') AND url NOT IN ("
             " SELECT url FROM peers WHERE source IN ('mdns', 'exchange')"
             " ORDER BY last_connected DESC, connected_s DESC LIMIT ?)",
@@ -92,48 +80,48 @@ class AdminStore:
 
     async def add_connected_time(self, url: str, key: bytes, seconds: float) -> None:
         sql = "UPDATE peers SET connected_s = connected_s + ? WHERE url = ? AND public_key = ?"
-        await self._run(sql, (round(seconds), url, key))
+        await self._conn.run(sql, (round(seconds), url, key))
 
     async def scores(self) -> list[tuple[bytes, float, int, int]]:
         """(peer key, penalty points, when, banned until) as saved."""
-        rows = await self._run("SELECT key, penalty, updated_at, banned_until FROM peer_scores")
-        return [(bytes(k), float(p), int(u), int(b)) for k, p, u, b in rows]  # type: ignore[call-overload, arg-type]
+        rows = await self._conn.run("SELECT key, penalty, updated_at, banned_until FROM peer_scores")
+        return [(bytes(k), float(p), int(u), int(b)) for k, p, u, b in rows]
 
     async def save_scores(self, scores: Sequence[tuple[bytes, float, int, int]], keep: int = 10_000) -> None:
         """Replace saved scores for these keys (a zero score with no ban is
         deleted); bounded to the ``keep`` most recently updated."""
         for key, penalty, updated_at, banned_until in scores:
             if penalty <= 0 and banned_until <= updated_at:
-                await self._run("DELETE FROM peer_scores WHERE key = ?", (key,))
+                await self._conn.run("DELETE FROM peer_scores WHERE key = ?", (key,))
             else:
-                await self._run(
+                await self._conn.run(
                     "INSERT OR REPLACE INTO peer_scores VALUES (?, ?, ?, ?)", (key, penalty, updated_at, banned_until)
                 )
-        await self._run(
+        await self._conn.run(
             "DELETE FROM peer_scores WHERE key NOT IN (SELECT key FROM peer_scores ORDER BY updated_at DESC LIMIT ?)",
             (keep,),
         )
 
     async def add_peer(self, url: str, now: int, source: str) -> bool:
         """True if the URL was new."""
-        before = len(await self._run("SELECT 1 FROM peers WHERE url = ?", (url,)))
-        await self._run("INSERT OR IGNORE INTO peers (url, added_at, source) VALUES (?, ?, ?)", (url, now, source))
+        before = len(await self._conn.run("SELECT 1 FROM peers WHERE url = ?", (url,)))
+        await self._conn.run("INSERT OR IGNORE INTO peers (url, added_at, source) VALUES (?, ?, ?)", (url, now, source))
         return before == 0
 
     async def remove_peer(self, url: str) -> bool:
-        found = len(await self._run("SELECT 1 FROM peers WHERE url = ?", (url,)))
-        await self._run("DELETE FROM peers WHERE url = ?", (url,))
+        found = len(await self._conn.run("SELECT 1 FROM peers WHERE url = ?", (url,)))
+        await self._conn.run("DELETE FROM peers WHERE url = ?", (url,))
         return found > 0
 
     async def pin_key(self, url: str, key: bytes) -> None:
-        await self._run("UPDATE peers SET public_key = ? WHERE url = ? AND public_key IS NULL", (key, url))
+        await self._conn.run("UPDATE peers SET public_key = ? WHERE url = ? AND public_key IS NULL", (key, url))
 
     async def set_policy(self, subject: Subject, key: bytes, action: Action | None) -> None:
         if action is None:
-            await self._run("DELETE FROM policy WHERE subject = ? AND key = ?", (subject, key))
+            await self._conn.run("DELETE FROM policy WHERE subject = ? AND key = ?", (subject, key))
         else:
-            await self._run("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)", (subject, key, action))
+            await self._conn.run("INSERT OR REPLACE INTO policy VALUES (?, ?, ?)", (subject, key, action))
 
     async def policy(self) -> list[tuple[Subject, bytes, Action]]:
-        rows = await self._run("SELECT subject, key, action FROM policy ORDER BY subject, action, key")
-        return [(str(s), bytes(k), str(a)) for s, k, a in rows]  # type: ignore[misc, call-overload]
+        rows = await self._conn.run("SELECT subject, key, action FROM policy ORDER BY subject, action, key")
+        return [(str(s), bytes(k), str(a)) for s, k, a in rows]  # type: ignore[misc]

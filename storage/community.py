@@ -3,8 +3,9 @@
 ``CommunityStore`` keeps a connection of its own to the node's database file
 (like ``AdminStore``): flags are small, rare writes, and the report's
 aggregation reads must not queue behind the record writer. Removals are
-written by ``RecordStore.remove`` (they delete a record row, so they belong
-to the record writer's transaction); this module only lists them.
+written by the record writer (``store.writer.remove``: they delete a record
+row, so they belong in its transaction); this module only lists them. The
+expiry sweep, in the same writer, deletes flags past ``FLAG_DAYS``.
 
 The report reads only the ``records_report`` index (kind, status, category,
 area prefix, week, expiry, opened_at, created_at), in two grouped scans in
@@ -13,16 +14,11 @@ index order; Python does the rest on a few thousand grouped rows at most.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import aiosqlite
 
 from protocol.records import Record, parse_record
-from storage import store
-from storage.errors import StorageError
-from storage.query import report_week, report_week_start
+from storage.sqlite import Connection, open_side, translate
+from storage.weeks import week_of
 
 MAX_FLAGS = 10_000
 """Flags kept at most; past it, the oldest go to make room (a flood cannot
@@ -30,10 +26,10 @@ switch flagging off: it can only push out old flags, and the client rate
 limit slows it down)."""
 MAX_FLAGS_PER_POST = 100
 """...and on one post: enough to see a pattern, too few for a flood to matter."""
-FLAG_DAYS = store.FLAG_DAYS
+FLAG_DAYS = 30
+"""A member's flag is kept this long at most, and only while its post is held
+(the expiry sweep deletes the rest; an organizer's removal deletes its flags)."""
 MAX_REPLIES_READ = 500
-week_of = report_week
-week_start = report_week_start
 
 
 @dataclass(frozen=True)
@@ -67,47 +63,33 @@ class ReportRow:
     category: str
     area: str
     week: int
-    """Monday-based weeks since 1970 (``week_of``)."""
+    """Monday-based weeks since 1970 (``storage.weeks``)."""
     count: int
 
 
 class CommunityStore:
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
-        self._db = db
-        self.path = path
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+        self.path = connection.path
 
     @classmethod
     async def open(cls, path: str) -> CommunityStore:
         """Open beside a ``RecordStore``, which must have created the schema."""
-        db = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA synchronous = FULL")
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db, path)
+        return cls(await open_side(path))
 
     async def close(self) -> None:
-        await self._db.close()
+        await self._conn.close()
 
     async def release_memory(self) -> None:
         """Give SQLite's unused cache pages back (the report reads a whole index)."""
-        await self._run("PRAGMA shrink_memory")
-
-    async def _run(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        try:
-            rows = await self._db.execute_fetchall(sql, params)
-        except aiosqlite.Error as exc:
-            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
-        return [tuple(row) for row in rows]
+        await self._conn.run("PRAGMA shrink_memory")
 
     # -- replies ---------------------------------------------------------------
 
     async def replies_about(self, recipient: bytes, post: Record, now: int) -> list[Record]:
         """Live replies sealed to ``recipient`` about any version of ``post`` this
         node made (or about ``post`` itself), newest first."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT raw FROM records WHERE about IN (SELECT id FROM own_versions WHERE author = ? AND kind = ? "
             "AND slot = ? UNION SELECT ?) AND kind = 'reply' AND recipient = ? AND expires_at > ? "
             "ORDER BY created_at DESC, seq DESC LIMIT ?",
@@ -118,7 +100,7 @@ class CommunityStore:
     async def unanswered_needs(self, now: int, limit: int) -> list[tuple[Record, int]]:
         """Open needs no live reply is about (any version this node made, or the
         current one), most urgent then longest open first: (record, opened_at)."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT r.raw, coalesce(r.opened_at, r.created_at) AS since FROM records AS r "
             "WHERE r.kind = 'need' AND r.status = 'open' AND r.expires_at > ? "
             "AND NOT EXISTS (SELECT 1 FROM records AS x WHERE x.about = r.id AND x.kind = 'reply' "
@@ -136,46 +118,45 @@ class CommunityStore:
     async def add_flag(self, record: Record, reason: str, note: str, now: int) -> bool:
         """False when this post has as many flags as one post keeps (nothing
         stored). Past ``MAX_FLAGS`` in all, the oldest flags are deleted."""
-        try:
-            await self._db.execute("BEGIN IMMEDIATE")
+        db = self._conn.db
+        with translate(self.path):
+            await db.execute("BEGIN IMMEDIATE")
             try:
-                rows = await self._db.execute_fetchall(
+                rows = await db.execute_fetchall(
                     "SELECT count(*) FROM flags WHERE author = ? AND kind = ? AND slot = ?", record.address
                 )
                 if int(next(iter(rows))[0]) >= MAX_FLAGS_PER_POST:
-                    await self._db.execute("ROLLBACK")
+                    await db.execute("ROLLBACK")
                     return False
-                await self._db.execute(
+                await db.execute(
                     "INSERT INTO flags (record_id, author, kind, slot, reason, note, flagged_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (record.id, *record.address, reason, note, now),
                 )
-                await self._db.execute(
+                await db.execute(
                     "DELETE FROM flags WHERE n IN (SELECT n FROM flags ORDER BY n "
                     "LIMIT max(0, (SELECT count(*) FROM flags) - ?))",
                     (MAX_FLAGS,),
                 )
-                await self._db.execute("COMMIT")
+                await db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await db.execute("ROLLBACK")
                 raise
-        except aiosqlite.Error as exc:
-            raise StorageError(f"SQLite failed on {self.path}: {exc}") from exc
         return True
 
     async def dismiss_flags(self, record_id: bytes) -> int:
         """Delete every flag on the post ``record_id`` was flagged as (any of its
         versions); how many were deleted."""
-        await self._run(
+        await self._conn.run(
             "DELETE FROM flags WHERE (author, kind, slot) IN "
             "(SELECT author, kind, slot FROM flags WHERE record_id = ?)",
             (record_id,),
         )
-        return int((await self._run("SELECT changes()"))[0][0])
+        return int((await self._conn.run("SELECT changes()"))[0][0])
 
     async def flags(self, now: int, limit: int) -> list[Flag]:
         """Newest first, with the current version of the flagged address if held."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT f.record_id, f.reason, f.note, f.flagged_at, "
             "(SELECT count(*) FROM flags AS g WHERE g.author = f.author AND g.kind = f.kind AND g.slot = f.slot), "
             "(SELECT r.raw FROM records AS r WHERE r.author = f.author AND r.kind = f.kind AND r.slot = f.slot "
@@ -195,7 +176,7 @@ class CommunityStore:
         ]
 
     async def removals(self, limit: int) -> list[Removal]:
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT record_id, author, kind, slot, reason, removed_at FROM removals ORDER BY removed_at DESC LIMIT ?",
             (limit,),
         )
@@ -208,7 +189,7 @@ class CommunityStore:
 
     async def report_rows(self, since: int, now: int) -> list[ReportRow]:
         """Live needs and offers first seen open in the week of ``since`` or later, grouped."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT kind, status, category, report_area, report_week, count(*) FROM records INDEXED BY records_report "
             "WHERE kind IN ('need', 'offer') AND report_week >= ? AND expires_at > ? GROUP BY 1, 2, 3, 4, 5",
             (week_of(since), now),
@@ -219,7 +200,7 @@ class CommunityStore:
         """Whether a live need or offer was made before ``since`` (the report
         then shows its period's first weeks, even empty). Seeks the sync index
         by time, so it reads only rows older than ``since``."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT 1 FROM records INDEXED BY records_sync WHERE created_at < ? AND expires_at > ? "
             "AND kind IN ('need', 'offer') LIMIT 1",
             (since, now),
@@ -230,7 +211,7 @@ class CommunityStore:
         """(whole hours from first seen open to fulfilled, how many needs) for the
         fulfilled needs first seen open in the week of ``since`` or later; needs whose first
         version never reached this node open are left out (time unknown)."""
-        rows = await self._run(
+        rows = await self._conn.run(
             "SELECT (created_at - opened_at) / 3600, count(*) FROM records INDEXED BY records_report "
             "WHERE kind = 'need' AND status = 'fulfilled' AND report_week >= ? AND expires_at > ? "
             "AND opened_at IS NOT NULL GROUP BY 1",

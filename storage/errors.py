@@ -6,7 +6,9 @@
      +-- StoreClosed             used after close()
      +-- InvalidQuery            a query we refuse (bad cursor, limit, text); code bad_query
 
-SQLite's own exceptions are translated in one place (``store._translate``).
+SQLite's own exceptions are translated in one place (``storage.sqlite.translate``),
+for every connection of the package: a damaged file is ``StoreCorrupt`` wherever
+it is met.
 """
 
 from __future__ import annotations

@@ -29,9 +29,8 @@ MAX_LIMIT = 500
 MAX_TEXT_TERMS = 8
 URGENCY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 _WORD = re.compile(r"\w+", re.UNICODE)
-WEEK = 7 * 86_400
-_MONDAY_OFFSET = 3 * 86_400  # 1970-01-01 was a Thursday: shifted, weeks start on Mondays
 REPORT_AREA_CHARS = 3
+"""The community report groups areas by their first characters (a ~150 km cell)."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +89,6 @@ def languages_column(fields: Mapping[str, Any]) -> str | None:
     """A post's languages as " en pt-br ": a search for one tag matches it whole."""
     languages = fields.get("languages")
     return f" {' '.join(str(t) for t in languages)} " if languages else None
-
-
-def report_week(timestamp: int) -> int:
-    """Monday-based weeks since 1970 (UTC): the community report's weeks."""
-    return (timestamp + _MONDAY_OFFSET) // WEEK
-
-
-def report_week_start(week: int) -> int:
-    return week * WEEK - _MONDAY_OFFSET
 
 
 def fts_expression(text: str) -> str | None:

@@ -17,7 +17,9 @@ rejects rows inside the index instead of visiting each one in the table.
 
 A migration is a list of statements run in one transaction, together with
 the ``user_version`` bump (and, for one that needs Python, its ``DATA_STEPS``
-entry); add new ones at the end, never edit old ones.
+entry); add new ones at the end, never change what an old one does (a
+constant written once elsewhere may build its text, as long as the text
+stays the same: tests/storage/test_weeks.py pins migration 5's).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from collections.abc import Awaitable, Callable
 import aiosqlite
 
 from protocol.records import parse_record
-from storage.query import languages_column
+from storage.query import REPORT_AREA_CHARS, languages_column
+from storage.weeks import week_of_sql
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -134,9 +137,10 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE records ADD COLUMN report_area TEXT",
         "ALTER TABLE records ADD COLUMN report_week INTEGER",
         "UPDATE records SET opened_at = created_at WHERE status NOT IN ('fulfilled', 'withdrawn')",
-        # Weeks since 1970 starting on Mondays (1970-01-01 was a Thursday): storage.query.report_week.
-        "UPDATE records SET report_area = substr(area, 1, 3), "
-        "report_week = (coalesce(opened_at, created_at) + 259200) / 604800",
+        # Built from the constants the writer uses (storage.weeks), so old rows
+        # and new ones fall in the same weeks.
+        f"UPDATE records SET report_area = substr(area, 1, {REPORT_AREA_CHARS}), "
+        f"report_week = {week_of_sql('coalesce(opened_at, created_at)')}",
         "CREATE INDEX records_about ON records(about) WHERE about IS NOT NULL",
         # The community report groups by its first five columns in this order and
         # reads the rest from it: one pass over the index, no sort, no table visit.

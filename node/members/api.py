@@ -122,7 +122,7 @@ async def read_body(request: web.Request, body: Body) -> dict[str, Any]:
 
 @routes.get("/api/v1/node")
 async def node_info(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].counts(now())
+    counts = await request.app[STORE].reads.counts(now())
     identity, config = request.app[IDENTITY], request.app[CONFIG]
     return web.json_response(
         {
@@ -162,7 +162,7 @@ async def post_record(request: web.Request) -> web.Response:
     token = secrets.token_urlsafe(32)
     token_hash = hashlib.sha256(token.encode()).digest()
     for one in records:
-        outcome = await request.app[STORE].put_own(one, token_hash, moment)
+        outcome = await request.app[STORE].writer.put_own(one, token_hash, moment)
         if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
             raise ApiError(Code.NOT_STORED, f"the record was not stored ({outcome.status})")
     await request.app[FEED].publish(records, None)
@@ -219,7 +219,7 @@ async def search_records(request: web.Request) -> web.Response:
         limit=params["limit"],
         cursor=params["cursor"],
     )
-    page = await request.app[STORE].query(query, now())
+    page = await request.app[STORE].reads.query(query, now())
     return web.json_response({"records": [render(r) for r in page.records], "next": page.next})
 
 
@@ -234,11 +234,11 @@ def record_id(request: web.Request, name: str = "id") -> bytes:
 async def record_or_404(request: web.Request) -> Record:
     wanted = record_id(request)
     store = request.app[STORE]
-    record = await store.get(wanted, now())
+    record = await store.reads.get(wanted, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
-        record = await store.current_own(wanted, now())
+        record = await store.own.current(wanted, now())
     if record is None:
-        reason = await store.removal_reason(wanted)
+        reason = await store.moderation.removal_reason(wanted)
         if reason is not None:
             raise ApiError(Code.REMOVED, f"removed by this node's organizers: {reason}")
         raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
@@ -276,7 +276,7 @@ async def authorised(request: web.Request) -> Record:
     """The post named in the path, if the request carries its manage token."""
     record = await post_or_404(request, "manage tokens")
     given = manage_token_hash(request)
-    stored = await request.app[STORE].manage_token_hash(*record.address)
+    stored = await request.app[STORE].own.manage_token_hash(*record.address)
     if stored is None and record.author != request.app[IDENTITY].public_key:
         raise ApiError(
             Code.NOT_THIS_NODE, "this post was made through another node: only that node holds its manage token"
@@ -296,7 +296,7 @@ async def _save_version(request: web.Request, old: Record, changes: dict[str, An
         if exc.reason in ("after_tombstone", "bad_transition"):
             raise ApiError(Code.CLOSED, str(exc)) from None
         raise
-    outcome = await request.app[STORE].put_own(record, None, moment)
+    outcome = await request.app[STORE].writer.put_own(record, None, moment)
     if outcome.status != "accepted":
         raise ApiError(Code.CONFLICT, "the post changed meanwhile; load it again and retry")
     await request.app[FEED].publish([record], None)
@@ -309,7 +309,7 @@ async def managed_posts(request: web.Request) -> web.Response:
     """Every post the manage token in the header manages here, newest first:
     a need and its linked give-back offer share one token."""
     read_params(request.query, ())
-    posts = await request.app[STORE].managed_by(manage_token_hash(request), now())
+    posts = await request.app[STORE].own.managed_by(manage_token_hash(request), now())
     if not posts:
         raise ApiError(Code.FORBIDDEN, "this manage token manages no post on this node")
     return private(web.json_response({"posts": [render(r) for r in posts]}))

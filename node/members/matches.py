@@ -68,11 +68,11 @@ async def matches(request: web.Request) -> web.Response:
     for word in sorted(post_words, key=len, reverse=True)[:MAX_WORDS]:
         searches.append(Query(text=word, **base))  # type: ignore[arg-type]
     # Never the member's own other post (a need's give-back offer shares its token).
-    token_hash = await store.manage_token_hash(*post.address)
-    same_poster = {r.address for r in await store.managed_by(token_hash, moment)} if token_hash else set()
+    token_hash = await store.own.manage_token_hash(*post.address)
+    same_poster = {r.address for r in await store.own.managed_by(token_hash, moment)} if token_hash else set()
     found: dict[bytes, Record] = {}
     for query in searches:
-        for record in (await store.query(query, moment)).records:
+        for record in (await store.reads.query(query, moment)).records:
             if record.address not in same_poster:
                 found[record.id] = record
     ranked = sorted(found.values(), key=lambda r: (score(post, r, post_words), r.created_at), reverse=True)

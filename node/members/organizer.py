@@ -129,13 +129,13 @@ async def remove(request: web.Request) -> web.Response:
     require_admin(request)
     values = await read_body(request, REMOVAL_BODY)
     reason, wanted = values["reason"].strip(), bytes.fromhex(values["id"])
-    record = await request.app[STORE].get(wanted, now())
-    if record is None and (earlier := await request.app[STORE].removal_reason(wanted)):
+    record = await request.app[STORE].reads.get(wanted, now())
+    if record is None and (earlier := await request.app[STORE].moderation.removal_reason(wanted)):
         raise ApiError(Code.REMOVED, f"removed by this node's organizers: {earlier}")
     if record is None or record.kind not in POST_KINDS:
         raise ApiError(Code.NOT_FOUND, "no need or offer with this id here; it may have expired or been replaced")
     moment = now()
-    await request.app[STORE].remove(record.address, record.id, reason, moment)
+    await request.app[STORE].writer.remove(record.address, record.id, reason, moment)
     log.info("record id=%s removed by an organizer", record.id.hex())
     return private(
         web.json_response(

@@ -131,7 +131,7 @@ async def _recipient(request: web.Request, post: Record, moment: int) -> tuple[b
     identity = request.app[IDENTITY]
     if post.author == identity.public_key:
         return identity.seal_public_key, []
-    profile = await request.app[STORE].get_by_address(post.author, "node", NODE_PROFILE_SLOT, moment)
+    profile = await request.app[STORE].reads.get_by_address(post.author, "node", NODE_PROFILE_SLOT, moment)
     if profile is None:
         raise ApiError(
             Code.NO_PROFILE, "this node does not hold the poster's node profile yet, so it cannot seal; try later"
@@ -209,7 +209,7 @@ async def send_reply(request: web.Request) -> web.Response:
         raise ApiError(Code.CLOSED, f"this post is {post.status}; it takes no more replies")
     message, contact = values["message"], values.get("contact") or ""
     moment = now()
-    sent = await request.app[STORE].replies_from(request.app[IDENTITY].public_key, post.id, moment)
+    sent = await request.app[STORE].own.replies_from(request.app[IDENTITY].public_key, post.id, moment)
     if sent >= MAX_REPLIES_PER_POST:
         raise ApiError(
             Code.TOO_MANY_REPLIES,
@@ -229,7 +229,7 @@ async def send_reply(request: web.Request) -> web.Response:
             f"{MAX_REPLIES_PER_CLIENT} replies to this post were sent from your network address already, so this "
             "one was not sent; everyone sharing the connection (a household, a shared computer) shares that limit",
         )
-    outcome = await request.app[STORE].put(reply, moment)
+    outcome = await request.app[STORE].writer.put(reply, moment)
     if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
         raise ApiError(Code.NOT_STORED, f"the reply was not stored ({outcome.status})")
     request.app[METRICS].count("replies_sent_total")

@@ -50,7 +50,8 @@ from node.core.params import Param, read_params
 from node.core.state import COMMUNITY
 from node.members.categories import CATEGORIES, Categories
 from node.members.render import iso
-from storage.community import CommunityStore, ReportRow, week_of, week_start
+from storage.community import CommunityStore, ReportRow
+from storage.weeks import week_of, week_start
 
 routes = web.RouteTableDef()
 SUPPRESS_BELOW = 5

@@ -242,7 +242,7 @@ class Gossip:
         seen = 0
         while seen < MAX_PROFILES_READ:
             query = Query(kinds=("node",), statuses=("open",), limit=200, cursor=cursor)
-            page = await self.parts.store.query(query, now)
+            page = await self.parts.store.reads.query(query, now)
             for record in page.records:
                 self._learn_from(record, now)
             seen += len(page.records)

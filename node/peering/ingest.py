@@ -89,7 +89,7 @@ class Ingestor:
         """This node's own reasons not to keep a record, whoever sent it."""
         if record.author in self.policy.blocked_authors:
             return "blocked_author"
-        if self.store.is_removed(record.address):  # an organizer's removal: no signature work for it
+        if self.store.moderation.is_removed(record.address):  # an organizer's removal: no signature work for it
             return "removed"
         if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
             return "not_served"
@@ -116,7 +116,7 @@ class Ingestor:
                 outcomes[index] = f"rejected:{refusal}"
                 continue
             parsed.append((index, record))
-        held = await self.store.held_ids([record.id for _, record in parsed])
+        held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
         for index, record in parsed:
@@ -140,7 +140,7 @@ class Ingestor:
                 good.append((index, record))
             else:
                 outcomes[index] = "rejected:bad_signature"
-        results = await self.store.put_many([r for _, r in good], now) if good else []
+        results = await self.store.writer.put_many([r for _, r in good], now) if good else []
         accepted: list[Record] = []
         for (index, record), result in zip(good, results, strict=True):
             outcomes[index] = result.status if result.reason is None else f"rejected:{result.reason}"
@@ -154,7 +154,7 @@ class Ingestor:
         """Whether ``reply`` would pass ``MAX_REPLIES_PER_SENDER`` (counting this batch)."""
         key = (reply.author, bytes(reply.get("about", b"")))
         if key not in counted:
-            counted[key] = await self.store.replies_from(*key, now)
+            counted[key] = await self.store.own.replies_from(*key, now)
         if counted[key] >= MAX_REPLIES_PER_SENDER:
             return True
         counted[key] += 1

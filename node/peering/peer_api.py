@@ -195,7 +195,7 @@ async def receive_records(request: web.Request) -> web.Response:
 @routes.post("/peer/v1/fetch")
 async def fetch(request: web.Request) -> web.Response:
     ids = peerwire.byte_list(await _body(request), "ids", 32)
-    raws = await request.app[STORE].get_raw_many(ids, int(time.time()))
+    raws = await request.app[STORE].reads.get_raw_many(ids, int(time.time()))
     return _msgpack({"records": raws})
 
 
@@ -211,7 +211,7 @@ async def reconcile(request: web.Request) -> web.Response:
     items = request.app[ITEMSETS].get(key)
     if items is None:
         # ~60 ms at 100k items: built off the event loop.
-        items = await asyncio.to_thread(ItemSet, await request.app[STORE].sync_index(common, int(time.time())))
+        items = await asyncio.to_thread(ItemSet, await request.app[STORE].reads.sync_index(common, int(time.time())))
         request.app[ITEMSETS].put(key, items)
     return _msgpack({"message": Reconciler(items).respond(message)})  # a ReconcileError is a 400
 
@@ -220,7 +220,7 @@ async def reconcile(request: web.Request) -> web.Response:
 async def announce(request: web.Request) -> web.Response:
     """The caller has these ids for us; we answer with the ones we lack."""
     ids = peerwire.byte_list(await _body(request), "ids", 32)
-    held = await request.app[STORE].held_ids(ids)
+    held = await request.app[STORE].reads.held_ids(ids)
     return _msgpack({"wanted": [i for i in ids if i not in held]})
 
 

@@ -215,7 +215,7 @@ class PeerLink:
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
             short = False
             if ids:
-                held = await parts.store.held_ids(ids)
+                held = await parts.store.reads.held_ids(ids)
                 missing = [i for i in ids if i not in held]
                 # Announced records come out of the peer's push budget: a peer
                 # we dial cannot make us fetch and verify without limit.

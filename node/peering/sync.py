@@ -124,7 +124,7 @@ async def reconcile_with(
     (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
     result = SyncResult()
     for _ in range(MAX_SESSIONS):
-        items = await store.sync_index(common, clock.wall())
+        items = await store.reads.sync_index(common, clock.wall())
         session = Reconciler(await asyncio.to_thread(ItemSet, items))  # CPU work off the loop
         message: bytes | None = session.initiate()
         while message is not None:
@@ -134,7 +134,7 @@ async def reconcile_with(
         result.rounds += session.rounds
         await _fetch_all(client, session.need_ids, ingest, result, progress)
         if session.have_ids:
-            raws = await store.get_raw_many(session.have_ids, clock.wall())
+            raws = await store.reads.get_raw_many(session.have_ids, clock.wall())
             result.pushed += await push_paced(client, raws, clock=clock)
         if session.complete:
             break

@@ -82,11 +82,11 @@ async def test_flags_go_with_their_post_and_after_thirty_days(node: RunningNode)
     assert status == 201
     assert [rid for rid, _ in await flag_rows(node)] == [short["id"], long["id"]]
     now = int(time.time())
-    await node.app[STORE].sweep(now + 2 * DAY)  # the short post has expired: its flag goes
+    await node.app[STORE].writer.sweep(now + 2 * DAY)  # the short post has expired: its flag goes
     assert [rid for rid, _ in await flag_rows(node)] == [long["id"]]
-    await node.app[STORE].sweep(now + 29 * DAY)
+    await node.app[STORE].writer.sweep(now + 29 * DAY)
     assert [rid for rid, _ in await flag_rows(node)] == [long["id"]]
-    await node.app[STORE].sweep(now + 31 * DAY)  # the post lives on, the 30-day-old flag does not
+    await node.app[STORE].writer.sweep(now + 31 * DAY)  # the post lives on, the 30-day-old flag does not
     assert await flag_rows(node) == []
 
 

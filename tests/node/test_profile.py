@@ -19,5 +19,5 @@ async def test_the_profile_is_renewed_a_week_before_it_expires(node: RunningNode
     renewed = node.app[NODE_PROFILE].current
     assert renewed.id != first.id and renewed.expires_at >= first.expires_at
     accept_record(renewed.raw, int(time.time()))  # what peers will check
-    stored = await node.app[STORE].get_by_address(*first.address, int(time.time()))
+    stored = await node.app[STORE].reads.get_by_address(*first.address, int(time.time()))
     assert stored is not None and stored.id == renewed.id

@@ -19,7 +19,8 @@ from crypto import NodeIdentity
 from node.members.report import REPORT_CACHE, ReportCache, build_report, shown, week_label
 from node.peering.peer_client import PeerClient
 from protocol.records import DAY, Record, build_record, new_version
-from storage.community import ReportRow, week_of, week_start
+from storage.community import ReportRow
+from storage.weeks import week_of, week_start
 from tests.node._support import assert_error_shape, need, offer
 from tests.node.conftest import RunningNode
 

@@ -10,12 +10,12 @@ import sys
 from node import cli
 from node.peering.feed import FeedEntry, RecordFeed
 from protocol.filters import SyncFilter
-from storage.store import RecordStore
+from storage.reads import Reads
 
 _since = RecordFeed.since
 
 
-async def _holds_nothing(self: RecordStore, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
+async def _holds_nothing(self: Reads, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
     return []
 
 
@@ -24,7 +24,7 @@ def _announces_nothing(self: RecordFeed, after: int, caller: bytes, limit: int) 
     return [], cursor, False
 
 
-RecordStore.sync_index = _holds_nothing  # type: ignore[method-assign]
+Reads.sync_index = _holds_nothing  # type: ignore[method-assign]
 RecordFeed.since = _announces_nothing  # type: ignore[method-assign]
 
 if __name__ == "__main__":

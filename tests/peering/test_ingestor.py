@@ -71,7 +71,7 @@ async def test_a_batch_is_sorted_out_record_by_record_and_the_new_ones_reach_the
         "rejected:bad_signature",
     ]
     assert outcomes[5].startswith("rejected:")
-    assert await parts.store.held_ids([fresh.id, expired.id, future.id]) == {fresh.id}
+    assert await parts.store.reads.held_ids([fresh.id, expired.id, future.id]) == {fresh.id}
     entries, _, _ = parts.feed.since(0, b"", 10)
     assert [(e.id, e.source) for e in entries] == [(held.id, None), (fresh.id, PEER.public_key)]
     assert parts.feed.since(0, PEER.public_key, 10)[0] == entries[:1]  # never sent back to the peer it came from
@@ -83,7 +83,7 @@ async def test_the_clock_decides_what_is_expired(parts: Parts) -> None:
     short = post(author, "Ladder, this afternoon", ttl_s=3600)
     parts.clock.advance(3600)
     assert await parts.ingest.ingest([short.raw], None) == ["rejected:expired"]
-    assert await parts.store.held_ids([short.id]) == set()
+    assert await parts.store.reads.held_ids([short.id]) == set()
 
 
 async def test_local_policy_refuses_without_charging_the_peer(parts: Parts) -> None:

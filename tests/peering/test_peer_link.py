@@ -85,7 +85,7 @@ class Peer:
 
     async def holds(self, record_id: bytes) -> bool:
         assert self.app is not None
-        return record_id in await self.app[STORE].held_ids([record_id])
+        return record_id in await self.app[STORE].reads.held_ids([record_id])
 
     async def receive(self, record: Record) -> None:
         """As if posted there: stored, and announced on its feed."""
@@ -163,7 +163,7 @@ async def test_a_link_connects_syncs_pins_the_key_and_then_pulls_and_pushes(us: 
     status = link.status()
     assert (status.state, status.failures, status.last_error) == ("connected", 0, None)
     assert status.last_sync == us.clock.wall()  # the link's time is its clock's
-    assert theirs.id in await us.parts.store.held_ids([theirs.id])  # fetched in the reconciliation
+    assert theirs.id in await us.parts.store.reads.held_ids([theirs.id])  # fetched in the reconciliation
     assert await peer.holds(ours.id)  # pushed in the reconciliation
     pinned = {entry.url: entry.public_key for entry in await us.parts.admin.peers()}
     assert pinned[peer.url] == peer.files.identity.public_key
@@ -175,7 +175,7 @@ async def test_a_link_connects_syncs_pins_the_key_and_then_pulls_and_pushes(us: 
     assert await us.parts.ingest.ingest([mine.raw], None) == ["accepted"]
 
     async def crossed() -> bool:
-        return later.id in await us.parts.store.held_ids([later.id]) and await peer.holds(mine.id)
+        return later.id in await us.parts.store.reads.held_ids([later.id]) and await peer.holds(mine.id)
 
     end = time.monotonic() + DEADLINE_S
     while not await crossed():

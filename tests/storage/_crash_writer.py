@@ -75,7 +75,7 @@ async def write_forever(path: str, seed: int) -> None:
     while True:
         now += 1
         batch = next_batch(rng, seed, authors, live, now)
-        outcomes = await store.put_many(batch, now)
+        outcomes = await store.writer.put_many(batch, now)
         lines = []
         for record, outcome in zip(batch, outcomes, strict=True):
             if outcome.status != "accepted":

@@ -1,11 +1,13 @@
 # Shared by the storage tests: signed records from fixed seeds (real Ed25519
 # signatures, so every id in a failing test is reproducible), and a last-resort
-# release of a store whose writer task died or hung.
+# release of a store whose writer task died or hung; files damaged on purpose.
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from pathlib import Path
 
 from crypto import NodeIdentity
 from protocol.codec import Value
@@ -77,6 +79,24 @@ def node_profile(
     )
 
 
+def write_garbage(db_path: str, seed: int = 1) -> None:
+    """A file of seeded junk where the database should be."""
+    Path(db_path).write_bytes(random.Random(seed).randbytes(8192))
+
+
+def damage_pages(db_path: str) -> None:
+    """Overwrite three whole pages in the middle of the file with seeded junk."""
+    assert not Path(db_path + "-wal").exists() or Path(db_path + "-wal").stat().st_size == 0
+    data = bytearray(Path(db_path).read_bytes())
+    page = 4096
+    pages = len(data) // page
+    assert pages > 100
+    junk = random.Random(7)
+    for number in (pages * 3 // 10, pages // 2, pages * 7 // 10):
+        data[number * page : (number + 1) * page] = junk.randbytes(page)
+    Path(db_path).write_bytes(bytes(data))
+
+
 # Long enough that only a deadlock reaches it; a healthy close takes milliseconds.
 HANG_GUARD_SECONDS = 10
 
@@ -87,13 +107,13 @@ async def release(store: RecordStore) -> None:
     ``close()`` is the real API and every test calls it first; this runs after
     it so that a test which caught a broken close does not leave aiosqlite's
     non-daemon threads behind to hang the test process at exit."""
-    task = store._task
-    if task is not None and not task.done():
+    task = store.writer._task
+    if not task.done():
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
-    await store._reader_db.close()
-    await store._writer_db.close()
+    await store._reader.db.close()
+    await store.writer._db.close()
 
 
 async def close_or_fail(store: RecordStore) -> None:

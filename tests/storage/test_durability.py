@@ -114,7 +114,7 @@ async def check_store(db: Path, acks: dict[bytes, Ack], seed: int) -> int:
         exact = 0
         now = NOW + 10_000
         for ack in acks.values():
-            current = await store.get_by_address(ack.author, ack.kind, ack.slot, now)
+            current = await store.reads.get_by_address(ack.author, ack.kind, ack.slot, now)
             assert current is not None, f"seed {seed}: acknowledged record {ack.id.hex()} is lost"
             if current.id == ack.id:
                 exact += 1
@@ -123,7 +123,7 @@ async def check_store(db: Path, acks: dict[bytes, Ack], seed: int) -> int:
             assert replaces(current.version_key, version_key(ack.status, ack.created_at, ack.id)), (
                 f"seed {seed}: {ack.id.hex()} was replaced by {current.id.hex()}, which it outranks"
             )
-        assert await store.integrity_check() == "ok", f"seed {seed}"
+        assert await store.reads.integrity_check() == "ok", f"seed {seed}"
         return exact
     finally:
         await close_or_fail(store)

@@ -14,8 +14,9 @@ import pytest
 
 from protocol.records import Record, new_version
 from storage import Query, RecordStore, schema
-from storage.community import CommunityStore, week_of
-from storage.store import fts_values, id_key
+from storage.community import CommunityStore
+from storage.rows import fts_values, id_key
+from storage.weeks import week_of
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, post
 
 V4_INSERT = (
@@ -59,9 +60,9 @@ async def test_a_schema_4_file_migrates_with_its_columns_filled(db_path: str, mo
     store = await RecordStore.open(db_path)
     try:
         assert sql_rows(db_path, "PRAGMA user_version") == [(5,)]
-        found = await store.query(Query(language="pt"), NOW)
+        found = await store.reads.query(Query(language="pt"), NOW)
         assert [r.id for r in found.records] == [spoken.id]
-        assert [r.id for r in (await store.query(Query(language="en"), NOW)).records] == [later.id]
+        assert [r.id for r in (await store.reads.query(Query(language="en"), NOW)).records] == [later.id]
         rows = dict(
             (bytes(r[0]), r[1:])
             for r in sql_rows(db_path, "SELECT id, opened_at, report_area, report_week, languages FROM records")
@@ -70,7 +71,7 @@ async def test_a_schema_4_file_migrates_with_its_columns_filled(db_path: str, mo
         assert rows[plain.id] == (plain.created_at, "u4p", week_of(plain.created_at), None)
         # A tombstone stored before schema 5: when it was opened is unknown, never guessed.
         assert rows[gone.id] == (None, "u4p", week_of(gone.created_at), None)
-        assert await store.integrity_check() == "ok"
+        assert await store.reads.integrity_check() == "ok"
     finally:
         await close_or_fail(store)
 
@@ -83,7 +84,7 @@ async def test_first_seen_open_is_kept_across_versions(db_path: str) -> None:
         done = new_version(ALICE, edited, NOW - 60, {"status": "fulfilled"})
         late = new_version(BOB, post(BOB, "b", created_at=NOW - 3 * 86_400), NOW - 60, {"status": "fulfilled"})
         for record in (first, edited, done, late):
-            assert (await store.put(record, NOW)).status == "accepted"
+            assert (await store.writer.put(record, NOW)).status == "accepted"
         opened = {bytes(r[0]): r[1] for r in sql_rows(db_path, "SELECT id, opened_at FROM records")}
         assert opened[done.id] == first.created_at
         assert opened[late.id] is None  # first seen already fulfilled
@@ -102,22 +103,22 @@ async def test_a_removed_address_stays_removed_across_a_reopen(db_path: str) -> 
     record = post(slot="spam", title="Cheap phones")
     kept = post(slot="kept", title="Phones for the shelter")
     try:
-        await store.put_many([record, kept], NOW)
-        assert await store.remove(record.address, record.id, "spam", NOW) is True
-        assert await store.get(record.id, NOW) is None
-        assert await store.held_ids([record.id]) == set()
-        assert await store.get_raw_many([record.id], NOW) == []
-        assert [r.id for r in (await store.query(Query(text="phones"), NOW)).records] == [kept.id]
-        assert await store.remove(record.address, record.id, "again", NOW) is False
+        await store.writer.put_many([record, kept], NOW)
+        assert await store.writer.remove(record.address, record.id, "spam", NOW) is True
+        assert await store.reads.get(record.id, NOW) is None
+        assert await store.reads.held_ids([record.id]) == set()
+        assert await store.reads.get_raw_many([record.id], NOW) == []
+        assert [r.id for r in (await store.reads.query(Query(text="phones"), NOW)).records] == [kept.id]
+        assert await store.writer.remove(record.address, record.id, "again", NOW) is False
     finally:
         await close_or_fail(store)
     store = await RecordStore.open(db_path)
     try:
         later = new_version(ALICE, record, NOW + 1, {"title": "Cheap phones, now cheaper"})
-        outcome = await store.put(later, NOW + 1)
+        outcome = await store.writer.put(later, NOW + 1)
         assert (outcome.status, outcome.reason) == ("rejected", "removed")
-        assert (await store.put(record, NOW)).reason == "removed"
-        assert [r.id for r in (await store.query(Query(text="phones"), NOW + 1)).records] == [kept.id]
+        assert (await store.writer.put(record, NOW)).reason == "removed"
+        assert [r.id for r in (await store.reads.query(Query(text="phones"), NOW + 1)).records] == [kept.id]
         assert sql_rows(db_path, "SELECT reason FROM removals") == [("again",)]
     finally:
         await close_or_fail(store)
@@ -127,13 +128,13 @@ async def test_own_versions_are_remembered_until_the_post_is_swept(db_path: str)
     store = await RecordStore.open(db_path)
     try:
         first = post(slot="mine", expires_at=NOW + 100)
-        await store.put_own(first, b"h" * 32, NOW)
+        await store.writer.put_own(first, b"h" * 32, NOW)
         second = new_version(ALICE, first, NOW, {"title": "Second"})
-        await store.put_own(second, None, NOW)
-        await store.put(post(BOB, "theirs"), NOW)
+        await store.writer.put_own(second, None, NOW)
+        await store.writer.put(post(BOB, "theirs"), NOW)
         assert {bytes(r[0]) for r in sql_rows(db_path, "SELECT id FROM own_versions")} == {first.id, second.id}
         assert sql_rows(db_path, "SELECT count(*) FROM manage_tokens") == [(1,)]
-        assert await store.sweep(NOW + 101) == 1
+        assert await store.writer.sweep(NOW + 101) == 1
         assert sql_rows(db_path, "SELECT count(*) FROM own_versions") == [(0,)]
     finally:
         await close_or_fail(store)

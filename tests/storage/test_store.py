@@ -30,7 +30,17 @@ from storage import (
     schema,
 )
 from storage.query import URGENCY_RANK, Order, encode_cursor
-from tests.storage._support import ALICE, BOB, NOW, close_or_fail, identity, node_profile, post
+from tests.storage._support import (
+    ALICE,
+    BOB,
+    NOW,
+    close_or_fail,
+    damage_pages,
+    identity,
+    node_profile,
+    post,
+    write_garbage,
+)
 
 CAROL = identity("carol")
 
@@ -55,13 +65,13 @@ def ids(records: Sequence[Record]) -> list[bytes]:
 
 
 async def statuses(store: RecordStore, records: Sequence[Record], now: int = NOW) -> list[str]:
-    return [o.status for o in await store.put_many(records, now)]
+    return [o.status for o in await store.writer.put_many(records, now)]
 
 
 async def search(
     store: RecordStore, text: str, now: int = NOW, statuses: tuple[str, ...] = ("open", "claimed")
 ) -> set[bytes]:
-    page = await store.query(Query(text=text, statuses=statuses, limit=500), now)
+    page = await store.reads.query(Query(text=text, statuses=statuses, limit=500), now)
     return set(ids(page.records))
 
 
@@ -70,7 +80,7 @@ async def walk(store: RecordStore, query: Query, now: int = NOW) -> list[Record]
     out: list[Record] = []
     cursor = query.cursor
     for _ in range(1000):
-        page = await store.query(replace(query, cursor=cursor), now)
+        page = await store.reads.query(replace(query, cursor=cursor), now)
         assert len(page.records) <= query.limit
         out.extend(page.records)
         if page.next is None:
@@ -85,17 +95,17 @@ async def walk(store: RecordStore, query: Query, now: int = NOW) -> list[Record]
 
 async def test_new_record_is_accepted_and_stored(store: RecordStore) -> None:
     record = post()
-    [outcome] = await store.put_many([record], NOW)
+    [outcome] = await store.writer.put_many([record], NOW)
     assert (outcome.status, outcome.id, outcome.reason, outcome.replaced) == ("accepted", record.id, None, None)
-    got = await store.get(record.id, NOW)
+    got = await store.reads.get(record.id, NOW)
     assert got is not None and got.id == record.id
 
 
 async def test_same_record_twice_in_one_batch_is_a_duplicate(store: RecordStore) -> None:
     record = post()
-    outcomes = await store.put_many([record, record], NOW)
+    outcomes = await store.writer.put_many([record, record], NOW)
     assert [(o.status, o.id) for o in outcomes] == [("accepted", record.id), ("duplicate", record.id)]
-    assert await store.sync_index(SyncFilter(), NOW) == [(record.created_at, record.id)]
+    assert await store.reads.sync_index(SyncFilter(), NOW) == [(record.created_at, record.id)]
 
 
 async def test_same_record_in_a_later_batch_is_a_duplicate(store: RecordStore) -> None:
@@ -108,8 +118,8 @@ async def test_same_record_in_a_later_batch_is_a_duplicate(store: RecordStore) -
 async def test_newer_version_is_accepted_and_names_what_it_replaced(store: RecordStore) -> None:
     v1 = post()
     v2 = new_version(ALICE, v1, NOW, {"status": "claimed"})
-    await store.put(v1, NOW)
-    outcome = await store.put(v2, NOW)
+    await store.writer.put(v1, NOW)
+    outcome = await store.writer.put(v2, NOW)
     assert (outcome.status, outcome.replaced) == ("accepted", v1.id)
 
 
@@ -122,9 +132,9 @@ async def test_older_version_arriving_after_newer_is_superseded(store: RecordSto
     else:
         assert await statuses(store, [v2]) == ["accepted"]
         assert await statuses(store, [v1]) == ["superseded"]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == v2.id
-    assert await store.get(v1.id, NOW) is None
+    assert await store.reads.get(v1.id, NOW) is None
 
 
 def _tied_versions() -> tuple[Record, Record]:
@@ -143,33 +153,33 @@ async def test_equal_created_at_keeps_the_lowest_id(store: RecordStore, order: s
     low, high = _tied_versions()
     arrivals = [low, high] if order == "low_first" else [high, low]
     if same_batch:
-        outcomes = await store.put_many(arrivals, NOW)
+        outcomes = await store.writer.put_many(arrivals, NOW)
     else:
-        outcomes = [await store.put(r, NOW) for r in arrivals]
+        outcomes = [await store.writer.put(r, NOW) for r in arrivals]
     if order == "low_first":
         assert [o.status for o in outcomes] == ["accepted", "superseded"]
     else:
         assert [(o.status, o.replaced) for o in outcomes] == [("accepted", None), ("accepted", high.id)]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == low.id
-    assert await store.get(high.id, NOW) is None
+    assert await store.reads.get(high.id, NOW) is None
 
 
 async def test_expired_record_is_rejected(store: RecordStore) -> None:
     expired = post(slot="a", expires_at=NOW)
     barely_live = post(slot="b", expires_at=NOW + 1)
-    outcomes = await store.put_many([expired, barely_live], NOW)
+    outcomes = await store.writer.put_many([expired, barely_live], NOW)
     assert [(o.status, o.reason) for o in outcomes] == [("rejected", "expired"), ("accepted", None)]
     # Not stored at all: even a reader whose clock is earlier does not see it.
-    assert await store.get(expired.id, NOW - 10) is None
+    assert await store.reads.get(expired.id, NOW - 10) is None
 
 
 async def test_record_from_the_future_is_rejected(store: RecordStore) -> None:
     too_far = post(slot="a", created_at=NOW + MAX_FUTURE_SKEW + 1)
     at_limit = post(slot="b", created_at=NOW + MAX_FUTURE_SKEW)
-    outcomes = await store.put_many([too_far, at_limit], NOW)
+    outcomes = await store.writer.put_many([too_far, at_limit], NOW)
     assert [(o.status, o.reason) for o in outcomes] == [("rejected", "from_future"), ("accepted", None)]
-    assert await store.get(too_far.id, NOW + MAX_FUTURE_SKEW + 1) is None
+    assert await store.reads.get(too_far.id, NOW + MAX_FUTURE_SKEW + 1) is None
 
 
 # Version order (PROTOCOL.md 3.6): a tombstone outranks every live version,
@@ -187,9 +197,9 @@ async def test_newer_live_version_after_a_tombstone_is_superseded(
     later = post(created_at=tomb.created_at + 5, status=later_status, title="Trying to come back")
     assert await statuses(store, [v1, tomb]) == ["accepted", "accepted"]
     assert await statuses(store, [later]) == ["superseded"]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == tomb.id
-    assert await store.get(later.id, NOW) is None
+    assert await store.reads.get(later.id, NOW) is None
 
 
 @pytest.mark.parametrize("tombstone", ["withdrawn", "fulfilled"])
@@ -199,9 +209,9 @@ async def test_tombstone_outranks_a_newer_live_version(store: RecordStore, tombs
     edit = post(created_at=NOW - 100, status="claimed", title="Edited elsewhere")
     tomb = post(created_at=NOW - 200, status=tombstone)
     assert await statuses(store, [v1, edit]) == ["accepted", "accepted"]
-    [outcome] = await store.put_many([tomb], NOW)
+    [outcome] = await store.writer.put_many([tomb], NOW)
     assert (outcome.status, outcome.replaced) == ("accepted", edit.id)
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == tomb.id
 
 
@@ -210,7 +220,7 @@ async def test_between_tombstones_the_newer_wins(store: RecordStore) -> None:
     fulfilled = post(created_at=NOW - 100, status="fulfilled")
     assert await statuses(store, [withdrawn, fulfilled]) == ["accepted", "accepted"]
     assert await statuses(store, [withdrawn]) == ["superseded"]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == fulfilled.id
 
 
@@ -243,12 +253,12 @@ async def test_every_arrival_order_keeps_the_same_version(store: RecordStore, on
         expected[slot] = winner.id
         rng.shuffle(versions)
         if one_batch:
-            outcomes = await store.put_many(versions, NOW)
+            outcomes = await store.writer.put_many(versions, NOW)
         else:
-            outcomes = [await store.put(v, NOW) for v in versions]
+            outcomes = [await store.writer.put(v, NOW) for v in versions]
         assert {o.status for o in outcomes} <= {"accepted", "superseded"}
     for slot, winner_id in expected.items():
-        current = await store.get_by_address(ALICE.public_key, "need", slot, NOW)
+        current = await store.reads.get_by_address(ALICE.public_key, "need", slot, NOW)
         assert current is not None and current.id == winner_id, slot
     # Only the winners are indexed for search, whatever arrived in between.
     tombstoned = {expected[f"order{n}"] for n in range(0, 30, 2)}
@@ -263,7 +273,7 @@ async def test_every_arrival_order_keeps_the_same_version(store: RecordStore, on
 async def test_every_status_may_follow_a_live_one(store: RecordStore, old_status: str, new_status: str) -> None:
     old = post(status=old_status)
     successor = post(status=new_status, created_at=old.created_at + 1)
-    outcomes = await store.put_many([old, successor], NOW)
+    outcomes = await store.writer.put_many([old, successor], NOW)
     assert [(o.status, o.replaced) for o in outcomes] == [("accepted", None), ("accepted", old.id)]
 
 
@@ -281,7 +291,7 @@ async def test_one_bad_record_never_spoils_its_batch(store: RecordStore) -> None
         post(BOB, "gone", created_at=NOW - 5),  # a live version after a tombstone
     ]
     batch = [good[0], bad[0], good[1], held, bad[1], bad[2], good[2], bad[3], good[0], good[3]]
-    outcomes = await store.put_many(batch, NOW)
+    outcomes = await store.writer.put_many(batch, NOW)
     assert [o.id for o in outcomes] == ids(batch)
     assert [(o.status, o.reason) for o in outcomes] == [
         ("accepted", None),
@@ -295,18 +305,18 @@ async def test_one_bad_record_never_spoils_its_batch(store: RecordStore) -> None
         ("duplicate", None),
         ("accepted", None),
     ]
-    stored = await store.get_raw_many(ids(good), NOW)
+    stored = await store.reads.get_raw_many(ids(good), NOW)
     assert sorted(stored) == sorted(r.raw for r in good)
-    assert await store.get_raw_many(ids(bad), NOW - 1000) == []
+    assert await store.reads.get_raw_many(ids(bad), NOW - 1000) == []
 
 
 async def test_outcomes_come_back_in_input_order(store: RecordStore) -> None:
     rng = random.Random(3)
     records = [post(rng.choice([ALICE, BOB, CAROL]), f"slot{i}") for i in range(40)]
     held = set(ids(records[::3]))
-    await store.put_many(records[::3], NOW)  # a third are already held
+    await store.writer.put_many(records[::3], NOW)  # a third are already held
     rng.shuffle(records)
-    outcomes = await store.put_many(records, NOW)
+    outcomes = await store.writer.put_many(records, NOW)
     assert [o.id for o in outcomes] == ids(records)
     assert [o.status for o in outcomes] == ["duplicate" if r.id in held else "accepted" for r in records]
 
@@ -316,27 +326,27 @@ async def test_outcomes_come_back_in_input_order(store: RecordStore) -> None:
 
 async def test_reads_return_the_raw_bytes_exactly(store: RecordStore) -> None:
     record = post(details="Two coats, sizes 6 and 8.\nAny colour.", tags=["winter", "children"], urgency="high")
-    await store.put(record, NOW)
-    by_id = await store.get(record.id, NOW)
-    by_address = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
-    page = await store.query(Query(), NOW)
+    await store.writer.put(record, NOW)
+    by_id = await store.reads.get(record.id, NOW)
+    by_address = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    page = await store.reads.query(Query(), NOW)
     assert by_id is not None and by_id.raw == record.raw
     assert by_address is not None and by_address.raw == record.raw
-    assert await store.get_raw_many([record.id], NOW) == [record.raw]
+    assert await store.reads.get_raw_many([record.id], NOW) == [record.raw]
     assert [r.raw for r in page.records] == [record.raw]
-    assert [raw async for raw in store.iter_raw(NOW)] == [record.raw]
+    assert [raw async for raw in store.reads.iter_raw(NOW)] == [record.raw]
 
 
 async def test_get_raw_many_returns_only_held_live_records_across_chunks(store: RecordStore) -> None:
     records = [post(CAROL, f"bulk{i}", title=f"Bulk item {i}") for i in range(350)]
-    await store.put_many(records, NOW)
+    await store.writer.put_many(records, NOW)
     unknown = [bytes([i]) * 32 for i in range(5)]
     wanted = [r.id for r in records] + unknown
-    raws = await store.get_raw_many(wanted, NOW)
+    raws = await store.reads.get_raw_many(wanted, NOW)
     assert len(raws) == 350
     assert set(raws) == {r.raw for r in records}
-    assert await store.get_raw_many(unknown, NOW) == []
-    assert await store.get_raw_many([], NOW) == []
+    assert await store.reads.get_raw_many(unknown, NOW) == []
+    assert await store.reads.get_raw_many([], NOW) == []
 
 
 # --- replacement -------------------------------------------------------------------
@@ -349,21 +359,21 @@ async def test_replacement_moves_every_read_to_the_new_version(
     v1 = post(title="Winter coats for children")
     v2 = new_version(ALICE, v1, NOW, {"title": "Bicycle repair lessons"})
     if same_batch:
-        outcomes = await store.put_many([v1, v2], NOW)
+        outcomes = await store.writer.put_many([v1, v2], NOW)
         assert [(o.status, o.replaced) for o in outcomes] == [("accepted", None), ("accepted", v1.id)]
     else:
-        await store.put(v1, NOW)
+        await store.writer.put(v1, NOW)
         assert await search(store, "coats") == {v1.id}
-        assert (await store.put(v2, NOW)).replaced == v1.id
-    assert await store.get(v1.id, NOW) is None
-    got = await store.get(v2.id, NOW)
+        assert (await store.writer.put(v2, NOW)).replaced == v1.id
+    assert await store.reads.get(v1.id, NOW) is None
+    got = await store.reads.get(v2.id, NOW)
     assert got is not None and got.raw == v2.raw
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == v2.id
     assert await search(store, "coats") == set()
     assert await search(store, "bicycle") == {v2.id}
     assert await search(store, "lesso") == {v2.id}
-    assert await store.sync_index(SyncFilter(), NOW) == [(v2.created_at, v2.id)]
+    assert await store.reads.sync_index(SyncFilter(), NOW) == [(v2.created_at, v2.id)]
     # The old words are gone from the index itself, not just hidden by the join.
     assert fts_rowids(db_path, "coats") == set()
     assert len(fts_rowids(db_path, "bicycle")) == 1
@@ -376,13 +386,13 @@ async def test_replacement_moves_every_read_to_the_new_version(
 async def test_tombstone_is_kept_but_left_out_of_default_queries(store: RecordStore, tombstone: str) -> None:
     v1 = post()
     tomb = new_version(ALICE, v1, NOW, {"status": tombstone})
-    await store.put_many([v1], NOW)
-    await store.put_many([tomb], NOW)
-    got = await store.get(tomb.id, NOW)
+    await store.writer.put_many([v1], NOW)
+    await store.writer.put_many([tomb], NOW)
+    got = await store.reads.get(tomb.id, NOW)
     assert got is not None and got.raw == tomb.raw and got.is_tombstone
-    assert (await store.query(Query(), NOW)).records == []
-    assert ids((await store.query(Query(statuses=(tombstone,)), NOW)).records) == [tomb.id]
-    assert await store.sync_index(SyncFilter(), NOW) == [(tomb.created_at, tomb.id)]
+    assert (await store.reads.query(Query(), NOW)).records == []
+    assert ids((await store.reads.query(Query(statuses=(tombstone,)), NOW)).records) == [tomb.id]
+    assert await store.reads.sync_index(SyncFilter(), NOW) == [(tomb.created_at, tomb.id)]
 
 
 async def test_older_versions_arriving_after_a_tombstone_are_superseded(store: RecordStore) -> None:
@@ -392,7 +402,7 @@ async def test_older_versions_arriving_after_a_tombstone_are_superseded(store: R
     assert await statuses(store, [tomb]) == ["accepted"]
     assert await statuses(store, [v2, v1]) == ["superseded", "superseded"]
     assert await statuses(store, [v1]) == ["superseded"]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == tomb.id
 
 
@@ -400,14 +410,14 @@ async def test_tombstone_from_new_version_is_purged_at_the_replaced_expiry(store
     v1 = post(created_at=NOW - 100)
     expiry = v1.expires_at
     tomb = new_version(ALICE, v1, NOW, {"status": "withdrawn"})
-    await store.put_many([v1], NOW)
-    await store.put_many([tomb], NOW)
-    assert await store.sweep(expiry - 1) == 0
-    assert await store.get(tomb.id, expiry - 1) is not None
+    await store.writer.put_many([v1], NOW)
+    await store.writer.put_many([tomb], NOW)
+    assert await store.writer.sweep(expiry - 1) == 0
+    assert await store.reads.get(tomb.id, expiry - 1) is not None
     assert await statuses(store, [v1], now=expiry - 1) == ["superseded"]
-    assert await store.sweep(expiry) == 1
-    assert await store.get(tomb.id, NOW) is None
-    assert await store.integrity_check() == "ok"
+    assert await store.writer.sweep(expiry) == 1
+    assert await store.reads.get(tomb.id, NOW) is None
+    assert await store.reads.integrity_check() == "ok"
 
 
 async def test_short_lived_tombstone_outlives_the_record_it_withdrew(store: RecordStore) -> None:
@@ -418,18 +428,18 @@ async def test_short_lived_tombstone_outlives_the_record_it_withdrew(store: Reco
     v1_expiry = v1.expires_at
     tomb = post(created_at=NOW, expires_at=NOW + 1000, status="withdrawn")
     assert await statuses(store, [v1, tomb]) == ["accepted", "accepted"]
-    assert await store.sweep(NOW + 1000) == 0
-    assert await store.get(tomb.id, NOW + 1000) is None
-    assert await store.get(tomb.id, NOW + 999) is not None
+    assert await store.writer.sweep(NOW + 1000) == 0
+    assert await store.reads.get(tomb.id, NOW + 1000) is None
+    assert await store.reads.get(tomb.id, NOW + 999) is not None
     assert await statuses(store, [v1], now=NOW + 5000) == ["superseded"]
-    assert await store.sweep(v1_expiry - 1) == 0
+    assert await store.writer.sweep(v1_expiry - 1) == 0
     assert await statuses(store, [v1], now=v1_expiry - 1) == ["superseded"]
-    assert await store.sweep(v1_expiry) == 1
+    assert await store.writer.sweep(v1_expiry) == 1
     # Gone for good: at an earlier clock nothing comes back either.
-    assert await store.get(tomb.id, NOW + 1) is None
-    outcome = await store.put(v1, v1_expiry)
+    assert await store.reads.get(tomb.id, NOW + 1) is None
+    outcome = await store.writer.put(v1, v1_expiry)
     assert (outcome.status, outcome.reason) == ("rejected", "expired")
-    assert await store.integrity_check() == "ok"
+    assert await store.reads.integrity_check() == "ok"
 
 
 async def test_replaced_row_outlives_every_expiry_it_replaced(store: RecordStore) -> None:
@@ -439,13 +449,13 @@ async def test_replaced_row_outlives_every_expiry_it_replaced(store: RecordStore
     v1 = post(created_at=NOW - 100, expires_at=NOW + 10_000)
     edit = post(created_at=NOW, expires_at=NOW + 1000, title="Shorter edit")
     assert await statuses(store, [v1, edit]) == ["accepted", "accepted"]
-    assert await store.sweep(NOW + 1000) == 0
-    assert await store.get_by_address(ALICE.public_key, "need", "s1", NOW + 1000) is None
+    assert await store.writer.sweep(NOW + 1000) == 0
+    assert await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW + 1000) is None
     assert await statuses(store, [v1], now=NOW + 5000) == ["superseded"]
-    assert await store.get(v1.id, NOW + 5000) is None
-    assert await store.sweep(NOW + 9999) == 0
-    assert await store.sweep(NOW + 10_000) == 1
-    assert await store.integrity_check() == "ok"
+    assert await store.reads.get(v1.id, NOW + 5000) is None
+    assert await store.writer.sweep(NOW + 9999) == 0
+    assert await store.writer.sweep(NOW + 10_000) == 1
+    assert await store.reads.integrity_check() == "ok"
 
 
 # --- expiry -------------------------------------------------------------------------
@@ -453,52 +463,52 @@ async def test_replaced_row_outlives_every_expiry_it_replaced(store: RecordStore
 
 async def test_reads_never_return_an_expired_record(store: RecordStore) -> None:
     record = post(created_at=NOW - 100, expires_at=NOW + 500)
-    await store.put(record, NOW)
+    await store.writer.put(record, NOW)
     alive_at, dead_at = NOW + 499, NOW + 500
-    assert await store.get(record.id, alive_at) is not None
-    assert await store.get_by_address(ALICE.public_key, "need", "s1", alive_at) is not None
-    assert ids((await store.query(Query(), alive_at)).records) == [record.id]
+    assert await store.reads.get(record.id, alive_at) is not None
+    assert await store.reads.get_by_address(ALICE.public_key, "need", "s1", alive_at) is not None
+    assert ids((await store.reads.query(Query(), alive_at)).records) == [record.id]
     assert await search(store, "coats", alive_at) == {record.id}
-    assert await store.sync_index(SyncFilter(), alive_at) == [(record.created_at, record.id)]
-    assert await store.get_raw_many([record.id], alive_at) == [record.raw]
-    assert await store.counts(alive_at) == {("need", "open"): 1}
+    assert await store.reads.sync_index(SyncFilter(), alive_at) == [(record.created_at, record.id)]
+    assert await store.reads.get_raw_many([record.id], alive_at) == [record.raw]
+    assert await store.reads.counts(alive_at) == {("need", "open"): 1}
 
-    assert await store.get(record.id, dead_at) is None
-    assert await store.get_by_address(ALICE.public_key, "need", "s1", dead_at) is None
-    assert (await store.query(Query(), dead_at)).records == []
+    assert await store.reads.get(record.id, dead_at) is None
+    assert await store.reads.get_by_address(ALICE.public_key, "need", "s1", dead_at) is None
+    assert (await store.reads.query(Query(), dead_at)).records == []
     assert await search(store, "coats", dead_at) == set()
-    assert await store.sync_index(SyncFilter(), dead_at) == []
-    assert await store.get_raw_many([record.id], dead_at) == []
-    assert await store.counts(dead_at) == {}
-    assert [raw async for raw in store.iter_raw(dead_at)] == []
+    assert await store.reads.sync_index(SyncFilter(), dead_at) == []
+    assert await store.reads.get_raw_many([record.id], dead_at) == []
+    assert await store.reads.counts(dead_at) == {}
+    assert [raw async for raw in store.reads.iter_raw(dead_at)] == []
 
 
 async def test_sweep_deletes_purgeable_rows_and_counts_them(store: RecordStore, db_path: str) -> None:
     soon = [post(slot=f"soon{i}", title="Soup kitchen", expires_at=NOW + 100) for i in range(3)]
     later = [post(slot=f"later{i}", expires_at=NOW + 200) for i in range(2)]
     keep = post(slot="keep", title="Lasting offer", kind="offer")
-    await store.put_many([*soon, *later, keep], NOW)
+    await store.writer.put_many([*soon, *later, keep], NOW)
 
-    assert await store.sweep(NOW + 99) == 0
-    assert await store.sweep(NOW + 100) == 3
-    assert await store.sweep(NOW + 100) == 0
+    assert await store.writer.sweep(NOW + 99) == 0
+    assert await store.writer.sweep(NOW + 100) == 3
+    assert await store.writer.sweep(NOW + 100) == 0
     # Deleted, not merely hidden: a reader with an earlier clock sees nothing.
-    assert await store.get_raw_many(ids(soon), NOW) == []
+    assert await store.reads.get_raw_many(ids(soon), NOW) == []
     assert await search(store, "soup") == set()
     assert fts_rowids(db_path, "soup") == set()
-    assert len(await store.get_raw_many(ids(later), NOW)) == 2
+    assert len(await store.reads.get_raw_many(ids(later), NOW)) == 2
 
-    assert await store.sweep(NOW + 10_000) == 2
-    assert await store.sync_index(SyncFilter(), NOW) == [(keep.created_at, keep.id)]
-    assert await store.integrity_check() == "ok"
+    assert await store.writer.sweep(NOW + 10_000) == 2
+    assert await store.reads.sync_index(SyncFilter(), NOW) == [(keep.created_at, keep.id)]
+    assert await store.reads.integrity_check() == "ok"
 
 
 async def test_one_sweep_deletes_at_most_sweep_batch_rows(db_path: str) -> None:
     store = await RecordStore.open(db_path, StoreConfig(sweep_batch=2))
     try:
-        await store.put_many([post(slot=f"s{i}", expires_at=NOW + 10) for i in range(5)], NOW)
-        assert [await store.sweep(NOW + 10) for _ in range(4)] == [2, 2, 1, 0]
-        assert await store.integrity_check() == "ok"
+        await store.writer.put_many([post(slot=f"s{i}", expires_at=NOW + 10) for i in range(5)], NOW)
+        assert [await store.writer.sweep(NOW + 10) for _ in range(4)] == [2, 2, 1, 0]
+        assert await store.reads.integrity_check() == "ok"
     finally:
         await close_or_fail(store)
 
@@ -562,14 +572,14 @@ async def corpus(store: RecordStore) -> dict[str, Record]:
         ),
         "profile": node_profile(ALICE),
     }
-    outcomes = await store.put_many(list(records.values()), NOW)
+    outcomes = await store.writer.put_many(list(records.values()), NOW)
     assert {o.status for o in outcomes} == {"accepted"}
     return records
 
 
 async def names(store: RecordStore, corpus: dict[str, Record], query: Query) -> list[str]:
     by_id = {r.id: name for name, r in corpus.items()}
-    page = await store.query(query, NOW)
+    page = await store.reads.query(query, NOW)
     return [by_id[r.id] for r in page.records]
 
 
@@ -668,7 +678,7 @@ async def test_cursor_walks_every_matching_record_exactly_once(store: RecordStor
     everything = matching + others
     rng.shuffle(everything)  # seq order differs from created_at order
     for start in range(0, len(everything), 9):
-        await store.put_many(everything[start : start + 9], NOW)
+        await store.writer.put_many(everything[start : start + 9], NOW)
 
     query = Query(category="food", order=order, limit=10)
     walked = await walk(store, query, NOW + 10)
@@ -681,20 +691,20 @@ async def test_cursor_walks_every_matching_record_exactly_once(store: RecordStor
 
 async def test_cursor_is_stable_while_new_records_arrive(store: RecordStore) -> None:
     first = [post(ALICE, f"a{i}", created_at=NOW - 100 + i) for i in range(25)]
-    await store.put_many(first, NOW)
-    page = await store.query(Query(limit=10), NOW)
+    await store.writer.put_many(first, NOW)
+    page = await store.reads.query(Query(limit=10), NOW)
     assert page.next is not None
     seen = ids(page.records)
-    await store.put_many([post(BOB, f"b{i}", created_at=NOW + i) for i in range(5)], NOW)
+    await store.writer.put_many([post(BOB, f"b{i}", created_at=NOW + i) for i in range(5)], NOW)
     rest = await walk(store, Query(limit=10, cursor=page.next), NOW)
     assert seen + ids(rest) == ids(sorted(first, key=lambda r: r.created_at, reverse=True))
 
 
 async def test_exact_limit_has_no_next_page(store: RecordStore) -> None:
-    await store.put_many([post(slot=f"s{i}") for i in range(4)], NOW)
-    page = await store.query(Query(limit=4), NOW)
+    await store.writer.put_many([post(slot=f"s{i}") for i in range(4)], NOW)
+    page = await store.reads.query(Query(limit=4), NOW)
     assert len(page.records) == 4 and page.next is None
-    page = await store.query(Query(limit=3), NOW)
+    page = await store.reads.query(Query(limit=3), NOW)
     assert len(page.records) == 3 and page.next is not None
 
 
@@ -703,18 +713,18 @@ async def test_exact_limit_has_no_next_page(store: RecordStore) -> None:
     ["", "!!!!", "not a cursor", "é", "1.2", "1.2.3.4", "4.1.1", "-1.1.1", "1.1.1 ", "1.1.1\n", "1." + "9" * 16 + ".1"],
 )
 async def test_a_cursor_that_is_no_position_is_invalid_query(store: RecordStore, cursor: str) -> None:
-    await store.put(post(), NOW)
+    await store.writer.put(post(), NOW)
     with pytest.raises(InvalidQuery):
-        await store.query(Query(cursor=cursor), NOW)
+        await store.reads.query(Query(cursor=cursor), NOW)
 
 
 @pytest.mark.parametrize("order", ["newest", "urgency"])
 async def test_any_position_is_a_page_in_either_order(store: RecordStore, order: str) -> None:
     # A cursor is a position, so one made by hand (or for the other order) reads a page, never an error.
-    await store.put_many([post(slot=f"s{i}", created_at=NOW - i) for i in range(3)], NOW)
-    page = await store.query(Query(order=order, cursor=encode_cursor(3, NOW + 1, 10**15 - 1)), NOW)  # type: ignore[arg-type]
+    await store.writer.put_many([post(slot=f"s{i}", created_at=NOW - i) for i in range(3)], NOW)
+    page = await store.reads.query(Query(order=order, cursor=encode_cursor(3, NOW + 1, 10**15 - 1)), NOW)  # type: ignore[arg-type]
     assert len(page.records) == 3
-    assert (await store.query(Query(order=order, cursor=encode_cursor(0, 0, 0)), NOW)).records == []  # type: ignore[arg-type]
+    assert (await store.reads.query(Query(order=order, cursor=encode_cursor(0, 0, 0)), NOW)).records == []  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -740,7 +750,7 @@ async def test_any_position_is_a_page_in_either_order(store: RecordStore, order:
 async def test_bad_query_is_invalid_query(store: RecordStore, make: object) -> None:
     assert callable(make)
     with pytest.raises(InvalidQuery) as info:
-        await store.query(make(), NOW)
+        await store.reads.query(make(), NOW)
     assert info.value.code == "bad_query"
 
 
@@ -783,10 +793,10 @@ async def test_sync_index_is_the_filtered_live_set_in_order(store: RecordStore, 
         )
     live += [node_profile(who, created_at=NOW - 490) for who in (ALICE, BOB, CAROL)]
     expiring = [post(ALICE, f"x{i}", expires_at=NOW + 5, created_at=NOW - 490) for i in range(4)]
-    outcomes = await store.put_many([*live, *expiring], NOW)
+    outcomes = await store.writer.put_many([*live, *expiring], NOW)
     assert {o.status for o in outcomes} == {"accepted"}
 
-    index = await store.sync_index(sync_filter, NOW + 5)
+    index = await store.reads.sync_index(sync_filter, NOW + 5)
     expected = sorted((r.created_at, r.id) for r in live if sync_filter.matches(r))
     assert index == expected
     assert len({r.created_at for r in live}) < len(live)  # ties on created_at really happen
@@ -797,8 +807,8 @@ async def test_sync_index_is_the_filtered_live_set_in_order(store: RecordStore, 
 async def test_sync_index_lets_node_profiles_through_any_area_filter(store: RecordStore) -> None:
     profile = node_profile(BOB, areas=("zz",))
     far = post(ALICE, "far", area="zz")
-    await store.put_many([profile, far], NOW)
-    index = await store.sync_index(SyncFilter(kinds=frozenset({"node", "need"}), areas=("u4",)), NOW)
+    await store.writer.put_many([profile, far], NOW)
+    index = await store.reads.sync_index(SyncFilter(kinds=frozenset({"node", "need"}), areas=("u4",)), NOW)
     assert index == [(profile.created_at, profile.id)]
 
 
@@ -810,20 +820,20 @@ async def test_concurrent_puts_are_all_accepted_and_stored(db_path: str, max_bat
     store = await RecordStore.open(db_path, StoreConfig(max_batch_records=max_batch_records))
     try:
         batches = [[post(identity(f"writer{w}"), f"r{i}") for i in range(5)] for w in range(20)]
-        results = await asyncio.gather(*(store.put_many(batch, NOW) for batch in batches))
+        results = await asyncio.gather(*(store.writer.put_many(batch, NOW) for batch in batches))
         for batch, outcomes in zip(batches, results, strict=True):
             assert [(o.status, o.id) for o in outcomes] == [("accepted", r.id) for r in batch]
         everything = [r for batch in batches for r in batch]
-        index = await store.sync_index(SyncFilter(), NOW)
+        index = await store.reads.sync_index(SyncFilter(), NOW)
         assert sorted(rid for _, rid in index) == sorted(r.id for r in everything)
-        assert len(await store.get_raw_many(ids(everything), NOW)) == 100
+        assert len(await store.reads.get_raw_many(ids(everything), NOW)) == 100
     finally:
         await close_or_fail(store)
 
 
 async def test_concurrent_puts_of_one_record_accept_it_once(store: RecordStore) -> None:
     record = post()
-    results = await asyncio.gather(*(store.put(record, NOW) for _ in range(20)))
+    results = await asyncio.gather(*(store.writer.put(record, NOW) for _ in range(20)))
     assert sorted(o.status for o in results) == ["accepted"] + ["duplicate"] * 19
 
 
@@ -831,10 +841,10 @@ async def test_concurrent_versions_settle_on_the_newest(store: RecordStore) -> N
     versions = [post(created_at=NOW - 100 + i, title=f"Version {i}") for i in range(10)]
     shuffled = versions[:]
     random.Random(5).shuffle(shuffled)
-    results = await asyncio.gather(*(store.put(v, NOW) for v in shuffled))
+    results = await asyncio.gather(*(store.writer.put(v, NOW) for v in shuffled))
     assert {o.status for o in results} <= {"accepted", "superseded"}
     assert [o.status for o, v in zip(results, shuffled, strict=True) if v is versions[-1]] == ["accepted"]
-    current = await store.get_by_address(ALICE.public_key, "need", "s1", NOW)
+    current = await store.reads.get_by_address(ALICE.public_key, "need", "s1", NOW)
     assert current is not None and current.id == versions[-1].id
     assert await search(store, "version") == {versions[-1].id}
 
@@ -842,8 +852,8 @@ async def test_concurrent_versions_settle_on_the_newest(store: RecordStore) -> N
 async def test_cancelled_sweep_does_not_stop_the_writer(store: RecordStore) -> None:
     # A caller that gives up on a sweep (a timeout, a shutdown) must not take
     # the writer down with it: the writer must still stop cleanly on close().
-    await store.put(post(slot="a", expires_at=NOW + 10), NOW)
-    task = asyncio.create_task(store.sweep(NOW + 10))
+    await store.writer.put(post(slot="a", expires_at=NOW + 10), NOW)
+    task = asyncio.create_task(store.writer.sweep(NOW + 10))
     await asyncio.sleep(0)  # the sweep job is queued
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -858,27 +868,27 @@ async def test_reopened_store_holds_everything(db_path: str) -> None:
     records = [post(author, f"s{i}", title=f"Durable item {i}") for i, author in enumerate([ALICE, BOB, CAROL] * 10)]
     tomb = post(ALICE, "tomb", status="withdrawn")
     store = await RecordStore.open(db_path)
-    await store.put_many([*records, tomb, node_profile(BOB)], NOW)
-    before_index = await store.sync_index(SyncFilter(), NOW)
+    await store.writer.put_many([*records, tomb, node_profile(BOB)], NOW)
+    before_index = await store.reads.sync_index(SyncFilter(), NOW)
     before_walk = ids(await walk(store, Query(limit=7)))
     await close_or_fail(store)
 
     store = await RecordStore.open(db_path)
     try:
-        assert await store.sync_index(SyncFilter(), NOW) == before_index
+        assert await store.reads.sync_index(SyncFilter(), NOW) == before_index
         assert ids(await walk(store, Query(limit=7))) == before_walk
         assert len(before_walk) == 30
-        assert sorted(await store.get_raw_many([r.id for r in records], NOW)) == sorted(r.raw for r in records)
+        assert sorted(await store.reads.get_raw_many([r.id for r in records], NOW)) == sorted(r.raw for r in records)
         assert await search(store, "durable") == {r.id for r in records}
-        got = await store.get(tomb.id, NOW)
+        got = await store.reads.get(tomb.id, NOW)
         assert got is not None and got.raw == tomb.raw
         # The store keeps working on what the previous session wrote.
         assert await statuses(store, [records[0]]) == ["duplicate"]
         v2 = new_version(ALICE, records[0], NOW, {"title": "Renamed after reopening"})
-        assert (await store.put(v2, NOW)).replaced == records[0].id
+        assert (await store.writer.put(v2, NOW)).replaced == records[0].id
         assert await search(store, "renamed") == {v2.id}
         assert await statuses(store, [post(CAROL, "fresh")]) == ["accepted"]
-        assert await store.integrity_check() == "ok"
+        assert await store.reads.integrity_check() == "ok"
     finally:
         await close_or_fail(store)
     assert sql_rows(db_path, "PRAGMA user_version") == [(schema.SCHEMA_VERSION,)]
@@ -888,15 +898,15 @@ async def test_search_stays_right_when_a_deleted_rows_seq_is_reused(db_path: str
     # After the newest row is swept and the store reopened, the next record may
     # get the same seq (the FTS rowid): the old words must not point at it.
     store = await RecordStore.open(db_path)
-    await store.put_many([post(slot="keep", title="Lasting offer")], NOW)
-    await store.put_many([post(slot="brief", title="Ephemeral soup", expires_at=NOW + 10)], NOW)
-    assert await store.sweep(NOW + 10) == 1
+    await store.writer.put_many([post(slot="keep", title="Lasting offer")], NOW)
+    await store.writer.put_many([post(slot="brief", title="Ephemeral soup", expires_at=NOW + 10)], NOW)
+    assert await store.writer.sweep(NOW + 10) == 1
     await close_or_fail(store)
 
     store = await RecordStore.open(db_path)
     try:
         fresh = post(BOB, "fresh", title="Warm blankets")
-        await store.put(fresh, NOW)
+        await store.writer.put(fresh, NOW)
         assert await search(store, "ephemeral") == set()
         assert await search(store, "soup") == set()
         assert await search(store, "blankets") == {fresh.id}
@@ -905,10 +915,6 @@ async def test_search_stays_right_when_a_deleted_rows_seq_is_reused(db_path: str
 
 
 # --- open and close errors -------------------------------------------------------------
-
-
-def write_garbage(db_path: str) -> None:
-    Path(db_path).write_bytes(random.Random(1).randbytes(8192))
 
 
 async def test_garbage_file_is_store_corrupt_with_recovery_advice(db_path: str) -> None:
@@ -954,26 +960,13 @@ async def test_newer_schema_is_refused_and_left_untouched(db_path: str, journal_
     assert files_and_changed_offsets(db_path, before) == (["records.db"], [])
 
 
-def damage_pages(db_path: str) -> None:
-    """Overwrite three whole pages in the middle of the file with seeded junk."""
-    assert not Path(db_path + "-wal").exists() or Path(db_path + "-wal").stat().st_size == 0
-    data = bytearray(Path(db_path).read_bytes())
-    page = 4096
-    pages = len(data) // page
-    assert pages > 100
-    junk = random.Random(7)
-    for number in (pages * 3 // 10, pages // 2, pages * 7 // 10):
-        data[number * page : (number + 1) * page] = junk.randbytes(page)
-    Path(db_path).write_bytes(bytes(data))
-
-
 async def test_damaged_pages_are_store_corrupt(db_path: str) -> None:
     store = await RecordStore.open(db_path)
     author = identity("bulk")
     records = [
         post(author, f"s{i}", title=f"Record number {i}", details="lorem ipsum " * (1 + i % 20)) for i in range(3000)
     ]
-    await store.put_many(records, NOW)
+    await store.writer.put_many(records, NOW)
     await close_or_fail(store)
     damage_pages(db_path)
     with pytest.raises(StoreCorrupt) as info:
@@ -983,21 +976,32 @@ async def test_damaged_pages_are_store_corrupt(db_path: str) -> None:
 
 async def test_closed_store_refuses_work(db_path: str) -> None:
     store = await RecordStore.open(db_path)
-    await store.put(post(), NOW)
+    await store.writer.put(post(), NOW)
     await store.close()
     await store.close()  # closing twice is harmless
     with pytest.raises(StoreClosed):
-        await store.put(post(slot="late"), NOW)
+        await store.writer.put(post(slot="late"), NOW)
     with pytest.raises(StoreClosed):
-        await store.put_many([post(slot="late")], NOW)
+        await store.writer.put_many([post(slot="late")], NOW)
     with pytest.raises(StoreClosed):
-        await store.sweep(NOW)
+        await store.writer.sweep(NOW)
     with pytest.raises(StoreClosed):
-        await store.get(post().id, NOW)
+        await store.reads.get(post().id, NOW)
     with pytest.raises(StoreClosed):
-        await store.query(Query(), NOW)
+        await store.reads.query(Query(), NOW)
     with pytest.raises(StoreClosed):
-        await store.sync_index(SyncFilter(), NOW)
+        await store.reads.sync_index(SyncFilter(), NOW)
+    with pytest.raises(StoreClosed):
+        await store.writer.put_many([], NOW)
+    with pytest.raises(StoreClosed):
+        await store.writer.put_own(post(slot="late"), b"h" * 32, NOW)
+    with pytest.raises(StoreClosed):
+        await store.writer.remove(post().address, post().id, "spam", NOW)
+    with pytest.raises(StoreClosed):
+        await store.own.managed_by(b"h" * 32, NOW)
+    with pytest.raises(StoreClosed):
+        await store.moderation.removal_reason(post().id)
+    await store.release_memory()  # a no-op once closed, not an error
 
 
 @pytest.mark.parametrize("queued", [1, 30])
@@ -1006,12 +1010,12 @@ async def test_close_finishes_queued_writes(db_path: str, queued: int) -> None:
     # into one transaction, must finish them all, and must then stop.
     store = await RecordStore.open(db_path)
     records = [post(slot=f"q{i}") for i in range(queued)]
-    pending = [asyncio.create_task(store.put(r, NOW)) for r in records]
+    pending = [asyncio.create_task(store.writer.put(r, NOW)) for r in records]
     await asyncio.sleep(0)  # every put is queued, none written yet
     await close_or_fail(store)
     assert [t.result().status for t in pending] == ["accepted"] * queued
     store = await RecordStore.open(db_path)
     try:
-        assert len(await store.get_raw_many(ids(records), NOW)) == queued
+        assert len(await store.reads.get_raw_many(ids(records), NOW)) == queued
     finally:
         await close_or_fail(store)

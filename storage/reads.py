@@ -1,0 +1,118 @@
+"""Reads of the records: by id, by address, member queries, the sync index, counts.
+
+On the reader connection (``query_only``; WAL lets it read beside the
+writer). Every read takes ``now`` and never returns an expired record,
+whatever is still on disk. Records are parsed unvalidated: the store holds
+only what was validated when it arrived, and a rule tightened since must not
+make old rows unreadable.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+
+from protocol.filters import SyncFilter
+from protocol.records import Record, parse_record
+from storage.query import Page, Query, build_sql, next_cursor
+from storage.rows import id_key
+from storage.sqlite import Connection
+
+_CHUNK = 300  # ids per IN (...) lookup, far below SQLite's parameter limit
+
+
+class Reads:
+    def __init__(self, reader: Connection) -> None:
+        self._reader = reader
+
+    async def get(self, record_id: bytes, now: int) -> Record | None:
+        """The live record with this id (unexpired; tombstones included)."""
+        rows = await self._reader.run(
+            "SELECT raw FROM records WHERE id_key = ? AND id = ? AND expires_at > ?",
+            (id_key(record_id), record_id, now),
+        )
+        return parse_record(bytes(rows[0][0]), validate=False) if rows else None
+
+    async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
+        rows = await self._reader.run(
+            "SELECT raw FROM records WHERE author = ? AND kind = ? AND slot = ? AND expires_at > ?",
+            (author, kind, slot, now),
+        )
+        return parse_record(bytes(rows[0][0]), validate=False) if rows else None
+
+    async def _rows_by_id(
+        self, ids: Sequence[bytes], columns: str, where: str = "", params: Sequence[object] = ()
+    ) -> list[sqlite3.Row]:
+        """Rows for ``ids`` (first column must be ``id``), looked up by id_key in chunks;
+        rows whose full id is not asked for (an id_key collision) are dropped."""
+        out: list[sqlite3.Row] = []
+        for start in range(0, len(ids), _CHUNK):
+            chunk = set(ids[start : start + _CHUNK])
+            rows = await self._reader.run(
+                f"SELECT {columns} FROM records WHERE id_key IN ({','.join('?' * len(chunk))}) {where}",
+                [*(id_key(i) for i in chunk), *params],
+            )
+            out.extend(row for row in rows if bytes(row[0]) in chunk)
+        return out
+
+    async def held_ids(self, ids: Sequence[bytes]) -> set[bytes]:
+        """Which of ``ids`` this store holds (current versions, expired or not):
+        the cheap duplicate check before any signature work."""
+        return {bytes(row[0]) for row in await self._rows_by_id(ids, "id")}
+
+    async def get_raw_many(self, ids: Sequence[bytes], now: int) -> list[bytes]:
+        """Raw bytes of the live records among ``ids`` (for sending to a peer)."""
+        return [bytes(row[1]) for row in await self._rows_by_id(ids, "id, raw", "AND expires_at > ?", [now])]
+
+    async def query(self, query: Query, now: int) -> Page:
+        """One page of a member search (``storage.query``), with the cursor of the next."""
+        sql, params = build_sql(query, now)
+        rows = await self._reader.run(sql, params)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        records = [parse_record(bytes(row[3]), validate=False) for row in rows]
+        cursor = next_cursor(query, (rows[-1][0], rows[-1][1], rows[-1][2])) if more else None
+        return Page(records, cursor)
+
+    async def sync_index(self, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
+        """The live set under ``sync_filter`` as sorted (created_at, id) pairs.
+
+        Only two columns cross into Python; no record is parsed."""
+        if not sync_filter.kinds:
+            return []
+        where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
+        params: list[object] = [now, *sorted(sync_filter.kinds)]
+        if sync_filter.areas is not None:
+            ranges = ["(area >= ? AND area < ?)" for _ in sync_filter.areas]
+            where.append(f"(area IS NULL OR {' OR '.join(ranges) or '0'})")
+            for area in sync_filter.areas:
+                params.extend([area, area + "~"])
+        rows = await self._reader.run(
+            f"SELECT created_at, id FROM records WHERE {' AND '.join(where)} ORDER BY created_at, id", params
+        )
+        return [(int(row[0]), bytes(row[1])) for row in rows]
+
+    async def counts(self, now: int) -> dict[tuple[str, str], int]:
+        """Live records by (kind, status)."""
+        rows = await self._reader.run(
+            "SELECT kind, status, count(*) FROM records WHERE expires_at > ? GROUP BY kind, status", (now,)
+        )
+        return {(row[0], row[1]): int(row[2]) for row in rows}
+
+    async def integrity_check(self) -> str:
+        rows = await self._reader.run("PRAGMA integrity_check")
+        return "; ".join(str(row[0]) for row in rows)
+
+    async def iter_raw(self, now: int, batch: int = 1000) -> AsyncIterator[bytes]:
+        """Every live record's raw bytes, oldest first, a batch at a time."""
+        last = -1
+        while True:
+            rows = await self._reader.run(
+                "SELECT seq, raw FROM records WHERE seq > ? AND expires_at > ? ORDER BY seq LIMIT ?",
+                (last, now, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield bytes(row[1])
+            last = int(rows[-1][0])

@@ -1,0 +1,70 @@
+"""How a record becomes a row of ``records`` and of its full-text index.
+
+The raw signed bytes are stored as received; every other column is a copy of
+a payload field (or derived from one), there only to be indexed. The FTS5
+table is contentless, so deleting a row means repeating exactly the values it
+was indexed with: ``fts_values`` must stay deterministic, and it is computed
+from the stored raw bytes again at delete time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from protocol.records import Record
+from storage.query import REPORT_AREA_CHARS, URGENCY_RANK, languages_column
+from storage.weeks import week_of
+
+INSERT_RECORD = (
+    "INSERT INTO records (seq, id, id_key, author, kind, slot, created_at, expires_at, purge_at, status, "
+    "category, area, urgency, raw, languages, opened_at, about, recipient, report_area, report_week) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_FTS = "INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)"
+DELETE_FTS = "INSERT INTO records_fts(records_fts, rowid, title, body, tags) VALUES ('delete', ?, ?, ?, ?)"
+
+RecordRow = tuple[Any, ...]
+Address = tuple[bytes, str, str]
+"""(author, kind, slot): the key of a row; one row per address."""
+
+
+def id_key(record_id: bytes) -> int:
+    """The indexed stand-in for an id: its first 8 bytes as a signed integer."""
+    return int.from_bytes(record_id[:8], "big", signed=True)
+
+
+def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The (title, body, tags) text indexed for a record; must be deterministic
+    because a contentless FTS5 row is deleted by repeating exactly these values."""
+    title = str(fields.get("title") or fields.get("name") or "")
+    body = "\n".join(str(fields[k]) for k in ("details", "give_back", "quantity") if k in fields)
+    tags = " ".join([str(fields.get("category") or ""), *(str(t) for t in fields.get("tags") or ())])
+    return title, body, tags.strip()
+
+
+def record_row(seq: int, record: Record, purge_at: int, opened_at: int | None) -> RecordRow:
+    """The ``INSERT_RECORD`` parameters for a record kept as ``seq``."""
+    area = record.get("area")
+    return (
+        seq,
+        record.id,
+        id_key(record.id),
+        record.author,
+        record.kind,
+        record.slot,
+        record.created_at,
+        record.expires_at,
+        purge_at,
+        record.status,
+        record.get("category"),
+        area,
+        URGENCY_RANK.get(record.get("urgency", "normal"), 1),
+        record.raw,
+        languages_column(record.fields),
+        opened_at,
+        record.get("about"),
+        record.get("to"),
+        None if area is None else str(area)[:REPORT_AREA_CHARS],
+        week_of(record.created_at if opened_at is None else opened_at),
+    )

@@ -1,0 +1,332 @@
+"""The single writer: every change to the records goes through one task and one connection.
+
+Durability first: the file is in WAL mode with ``synchronous=FULL`` (NORMAL
+lost acknowledged rows under simulated power loss on these machines), and a
+write returns only after its COMMIT. To pay for FULL's fsyncs, the writer
+folds every put waiting in its queue into one transaction (up to
+``max_batch_records``), so a burst of small puts costs one commit. Sweeps and
+organizers' removals are jobs in the same queue, each its own transaction.
+
+Within a put transaction the writer reads what the batch collides with (the
+current version of each address) in a few set queries, asks the pure rule
+(``storage.versions.decide``) about each record in arrival order, then
+writes. One bad record gets its own ``rejected`` outcome and never spoils the
+batch. The store trusts that records were verified
+(``protocol.records.accept_record``) before they reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+from protocol.records import Record, parse_record, version_key
+from storage.community import FLAG_DAYS
+from storage.errors import StoreClosed
+from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
+from storage.sqlite import StoreConfig, translate
+from storage.versions import Held, PutOutcome, decide
+
+_CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
+
+
+@dataclass
+class _PutJob:
+    records: Sequence[Record]
+    now: int
+    future: asyncio.Future[list[PutOutcome]]
+    token_hash: bytes | None = None  # for put_own: saved with the record, in its transaction
+    own: bool = False  # a version of this node's own post: its id goes in own_versions
+
+
+@dataclass
+class _SweepJob:
+    now: int
+    future: asyncio.Future[int]
+
+
+@dataclass
+class _RemoveJob:
+    address: Address
+    record_id: bytes
+    reason: str
+    now: int
+    future: asyncio.Future[bool]
+
+
+class _Stop:
+    """Queued by ``close``: the writer finishes what is ahead of it, then ends."""
+
+
+_Job = _PutJob | _SweepJob | _RemoveJob
+
+
+class Writer:
+    """Started by ``RecordStore.open``; ``close`` finishes queued work first."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str, config: StoreConfig, removed: set[Address]) -> None:
+        self._db = db
+        self.path = path
+        self.config = config
+        self._removed = removed
+        """Addresses an organizer removed (``Moderation`` reads the same set):
+        no version of them is stored again. Added to once a removal commits."""
+        self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
+        self._next_seq = 1
+        self._closed = False
+        self._task = asyncio.create_task(self._run(), name=f"record-writer {path}")
+
+    async def close(self) -> None:
+        """Finish queued writes, then close the connection."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._queue.put(_Stop())
+        await self._task
+        await self._db.close()
+
+    async def release_memory(self) -> None:
+        if not self._closed:
+            with translate(self.path):
+                await self._db.execute("PRAGMA shrink_memory")
+
+    # -- the jobs callers queue ------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the record store is closed")
+
+    async def _submit(self, job: _Job) -> Any:
+        self._check_open()
+        await self._queue.put(job)
+        return await job.future
+
+    async def put_many(self, records: Sequence[Record], now: int) -> list[PutOutcome]:
+        """Store verified records; one outcome each, in order, after COMMIT."""
+        self._check_open()
+        if not records:
+            return []
+        outcomes: list[PutOutcome] = await self._submit(_PutJob(list(records), now, self._future()))
+        return outcomes
+
+    async def put(self, record: Record, now: int) -> PutOutcome:
+        return (await self.put_many([record], now))[0]
+
+    async def put_own(self, record: Record, token_hash: bytes | None, now: int) -> PutOutcome:
+        """Store a record this node signed for a member, with the hash of its
+        manage token, in one transaction: a post is never stored unmanageable.
+        ``token_hash=None``: a new version of a post that has its token already."""
+        outcomes: list[PutOutcome] = await self._submit(_PutJob([record], now, self._future(), token_hash, own=True))
+        return outcomes[0]
+
+    async def remove(self, address: Address, record_id: bytes, reason: str, now: int) -> bool:
+        """An organizer's removal: the address's row is deleted and no version of
+        it is stored again. True if a row was deleted (False: already gone)."""
+        deleted: bool = await self._submit(_RemoveJob(address, record_id, reason, now, self._future()))
+        return deleted
+
+    async def sweep(self, now: int) -> int:
+        """Delete rows whose time is up (at most ``sweep_batch``); returns how many."""
+        swept: int = await self._submit(_SweepJob(now, self._future()))
+        return swept
+
+    @staticmethod
+    def _future() -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    # -- the writer task ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        held: _Job | _Stop | None = None  # taken from the queue, not yet run
+        while True:
+            job = held if held is not None else await self._queue.get()
+            held = None
+            if isinstance(job, _Stop):
+                return
+            if isinstance(job, _SweepJob):
+                await self._settle([job], self._sweep_rows(job.now))
+                continue
+            if isinstance(job, _RemoveJob):
+                await self._settle([job], self._remove_rows(job))
+                continue
+            jobs = [job]
+            count = len(job.records)
+            while count < self.config.max_batch_records and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if not isinstance(more, _PutJob):
+                    held = more
+                    break
+                jobs.append(more)
+                count += len(more.records)
+            await self._settle(jobs, self._write(jobs))
+
+    async def _settle(self, jobs: Sequence[_Job], work: Awaitable[Any]) -> None:
+        """Run one transaction and hand its results (or its error) to every waiter."""
+        try:
+            with translate(self.path):
+                result = await work
+        except Exception as exc:  # every waiter learns the transaction failed
+            with contextlib.suppress(Exception):
+                await self._db.execute("ROLLBACK")
+            for job in jobs:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        if not isinstance(jobs[0], _PutJob):
+            if not jobs[0].future.done():  # its caller may have been cancelled
+                jobs[0].future.set_result(result)
+            return
+        offset = 0
+        for job in jobs:
+            assert isinstance(job, _PutJob)
+            outcomes = result[offset : offset + len(job.records)]
+            offset += len(job.records)
+            if not job.future.done():
+                job.future.set_result(outcomes)
+
+    # -- put: one transaction for every queued put ---------------------------------
+
+    async def _write(self, jobs: Sequence[_PutJob]) -> list[PutOutcome]:
+        db = self._db
+        work = [(record, job.now) for job in jobs for record in job.records]
+        await db.execute("BEGIN IMMEDIATE")
+        # Read under the write lock: another process (a CLI beside the node)
+        # may have written since our last transaction.
+        rows = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
+        self._next_seq = int(rows[0][0]) + 1
+        # An id names its content, address included, and only the current
+        # version of an address is kept: a held id is its address's current row.
+        current, stored = await self._current_versions({r.address for r, _ in work})
+        outcomes: list[PutOutcome] = []
+        deletes: list[tuple[int, bytes]] = []
+        inserts: dict[Address, tuple[Record, Held]] = {}
+        removed = self._removed
+        for record, now in work:
+            address = record.address
+            outcome, kept = decide(
+                record.version_key, record.expires_at, current.get(address), now, removed=address in removed
+            )
+            outcomes.append(outcome)
+            if kept is not None:
+                current[address] = kept
+                inserts[address] = (record, kept)
+                if address in stored:  # the row on disk goes; one replaced in this batch never got there
+                    deletes.append(stored.pop(address))
+        if deletes:
+            await self._delete_rows(deletes)
+        if inserts:
+            await self._insert(inserts.values())
+        await self._save_own(jobs, inserts)
+        await db.execute("COMMIT")
+        return outcomes
+
+    async def _current_versions(
+        self, addresses: set[Address]
+    ) -> tuple[dict[Address, Held], dict[Address, tuple[int, bytes]]]:
+        """What each address holds, and its row's (seq, raw) for deleting it."""
+        current: dict[Address, Held] = {}
+        stored: dict[Address, tuple[int, bytes]] = {}
+        items = list(addresses)
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            params = [value for address in chunk for value in address]
+            rows = await self._db.execute_fetchall(
+                # VALUES as the outer loop of a join makes each address an index
+                # lookup; a row-value IN (VALUES ...) would scan the whole index.
+                "SELECT r.seq, r.id, r.created_at, r.purge_at, r.status, r.raw, r.author, r.kind, r.slot, "
+                f"r.opened_at FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
+                "ON r.author = v.column1 AND r.kind = v.column2 AND r.slot = v.column3",
+                params,
+            )
+            for seq, record_id, created_at, purge_at, status, raw, author, kind, slot, opened_at in rows:
+                address = (bytes(author), kind, slot)
+                current[address] = Held(version_key(status, created_at, bytes(record_id)), purge_at, opened_at)
+                stored[address] = (seq, bytes(raw))
+        return current, stored
+
+    async def _insert(self, inserts: Iterable[tuple[Record, Held]]) -> None:
+        rows = []
+        fts_rows = []
+        seq = self._next_seq
+        for record, kept in inserts:
+            rows.append(record_row(seq, record, kept.purge_at, kept.opened_at))
+            fts_rows.append((seq, *fts_values(record.fields)))
+            seq += 1
+        self._next_seq = seq
+        await self._db.executemany(INSERT_RECORD, rows)
+        await self._db.executemany(INSERT_FTS, fts_rows)
+
+    async def _save_own(self, jobs: Sequence[_PutJob], inserts: dict[Address, tuple[Record, Held]]) -> None:
+        """This node's own posts: the manage token of each address this batch
+        keeps a version of, and the id of each own version kept."""
+        tokens = [
+            (*job.records[0].address, job.token_hash)
+            for job in jobs
+            if job.token_hash is not None and job.records[0].address in inserts
+        ]
+        if tokens:
+            await self._db.executemany("INSERT OR REPLACE INTO manage_tokens VALUES (?, ?, ?, ?)", tokens)
+        own = [
+            (record.id, *record.address)
+            for job in jobs
+            if job.own
+            for record in job.records
+            if inserts.get(record.address, (None,))[0] is record
+        ]
+        if own:
+            await self._db.executemany("INSERT OR IGNORE INTO own_versions VALUES (?, ?, ?, ?)", own)
+
+    async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
+        # Unvalidated on purpose: a row stored under older rules must still be deletable.
+        fts = [(seq, *fts_values(parse_record(raw, validate=False).fields)) for seq, raw in rows]
+        await self._db.executemany(DELETE_FTS, fts)
+        await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
+
+    # -- sweep and removal ----------------------------------------------------------
+
+    async def _sweep_rows(self, now: int) -> int:
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        rows = await db.execute_fetchall(
+            "SELECT seq, raw FROM records WHERE purge_at <= ? ORDER BY purge_at LIMIT ?",
+            (now, self.config.sweep_batch),
+        )
+        doomed = [(int(row[0]), bytes(row[1])) for row in rows]
+        if doomed:
+            await self._delete_rows(doomed)
+            for table in ("manage_tokens", "own_versions"):
+                await db.execute(
+                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
+                    f"{table}.author AND r.kind = {table}.kind AND r.slot = {table}.slot)"
+                )
+        # Flags go with their post (expired or gone), and after FLAG_DAYS in any case.
+        await db.execute(
+            "DELETE FROM flags WHERE flagged_at <= ? OR NOT EXISTS (SELECT 1 FROM records AS r WHERE "
+            "r.author = flags.author AND r.kind = flags.kind AND r.slot = flags.slot AND r.expires_at > ?)",
+            (now - FLAG_DAYS * 86_400, now),
+        )
+        await db.execute("COMMIT")
+        return len(doomed)
+
+    async def _remove_rows(self, job: _RemoveJob) -> bool:
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        rows = await db.execute_fetchall(
+            "SELECT seq, raw FROM records WHERE author = ? AND kind = ? AND slot = ?", job.address
+        )
+        doomed = [(int(row[0]), bytes(row[1])) for row in rows]
+        if doomed:
+            await self._delete_rows(doomed)
+        await db.execute("DELETE FROM flags WHERE author = ? AND kind = ? AND slot = ?", job.address)
+        await db.execute(
+            "INSERT OR REPLACE INTO removals VALUES (?, ?, ?, ?, ?, ?)",
+            (*job.address, job.record_id, job.reason, job.now),
+        )
+        await db.execute("COMMIT")
+        self._removed.add(job.address)
+        return bool(doomed)
