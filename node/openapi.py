@@ -199,7 +199,15 @@ def _body_schema(body: Body, **extra: Any) -> Schema:
 
 
 def _member_paths(categories: Categories) -> dict[str, Any]:
-    new_post = {"oneOf": [_body_schema(api.post_body(categories, kind)) for kind in POST_KINDS]}
+    examples = {
+        "need": {"kind": "need", "title": "Winter coat, child size 8", "category": "clothing", "area": "u4pru",
+                 "languages": ["en", "es"], "give_back": "I can mend clothes", "needed_by": "2031-12-24"},
+        "offer": {"kind": "offer", "title": "Spare bicycle", "category": "transport", "area": "u4pr",
+                  "details": "Needs a new chain", "urgency": "low", "expires_in_days": 10},
+    }  # fmt: skip
+    new_post = {
+        "oneOf": [_body_schema(api.post_body(categories, kind), examples=[examples[kind]]) for kind in POST_KINDS]
+    }
     posted = {
         "type": "object",
         "additionalProperties": False,
@@ -295,7 +303,8 @@ def _community_paths() -> dict[str, Any]:
         "/api/v1/records/{id}/replies": {
             "post": _op("sendReply", "Reply privately to a post: sealed at once to the poster's node",
                         {"202": _json(sent, "sealed and sent")}, reply_errors, path=[_path_id()],
-                        body=_body_schema(replies.REPLY_BODY)),
+                        body=_body_schema(replies.REPLY_BODY,
+                                          examples=[{"message": "I have one", "contact": "at the market, Sat 10:00"}])),
             "get": _op("readReplies", "Read the replies to a post (opened here, with its manage token)",
                        {"200": _json(read)}, (*POST_PATH, *MANAGED), path=[_path_id()], security=MANAGE),
         },

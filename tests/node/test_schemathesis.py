@@ -1,0 +1,76 @@
+# The outside fuzzer the API is held to: schemathesis, every phase (examples,
+# coverage, fuzzing, stateful through the document's links), with the admin
+# token as an operator would run it, against /api/v1/openapi.json of a real
+# node process started through the CLI. It must find no failure (no server
+# error, no schema-valid request refused, no schema-violating one accepted,
+# no answer outside the documented schemas) and no "validation mismatch"
+# (an operation refusing most of what its schema allows).
+#
+# The node and schemathesis run in a network namespace of their own holding
+# only loopback: schemathesis adds peers at URLs it makes up, and the node
+# dials its peers, so nothing may route anywhere.
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests._launch import NodeProcess, run_args
+
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+CONFIG = """\
+[warnings]
+fail-on = ["validation_mismatch"]
+
+[generation]
+max-examples = {examples}
+"""
+EXAMPLES = 40
+"""Per operation and phase: enough to meet every declared field's edges (the
+coverage phase walks them all, whatever this says), little enough for the suite."""
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def namespace() -> Iterator[str]:
+    if shutil.which("ip") is None or os.geteuid() != 0:
+        pytest.fail("this test needs iproute2 ('ip') and root for its network namespace: run it through make test")
+    name = f"ma{os.getpid()}st"
+    _ip("netns", "add", name)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        _ip("netns", "delete", name)
+
+
+@pytest.mark.slow
+def test_schemathesis_finds_nothing(namespace: str, tmp_path: Path) -> None:
+    inside = ["ip", "netns", "exec", namespace]
+    data = tmp_path / "node"
+    with NodeProcess(run_args(data, "127.0.0.1:8440"), prefix=inside, log=tmp_path / "node.log") as node:
+        node.wait_ready()
+        token = (data / "admin.token").read_text().strip()
+        (tmp_path / "schemathesis.toml").write_text(CONFIG.format(examples=EXAMPLES))
+        result = subprocess.run(
+            [*inside, str(SCHEMATHESIS), "run", f"{node.url}/api/v1/openapi.json",
+             "--header", f"Authorization: Bearer {token}", "--exclude-path-regex", "^/peer/",
+             "--workers", "1", "--seed", "9", "--no-color"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        report = result.stdout + result.stderr
+        assert result.returncode == 0, report[-8000:]
+        for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
+            assert phase in report, f"the {phase} phase did not run:\n{report[-4000:]}"
+        assert "validation mismatch" not in report.lower(), report[-8000:]
+        assert "0 failures" in report or " passed" in report, report[-4000:]
+        assert node.running(), node.log_text()
