@@ -40,7 +40,7 @@ class Code(enum.Enum):
 
     # 400: the request is malformed
     BAD_JSON = (400, "the body is not one JSON object, or holds a number this API does not take")
-    BAD_QUERY = (400, "a query parameter is unknown, repeated where it may not be, or out of range")
+    BAD_QUERY = (400, "a query parameter is unknown, missing, given too often, or out of range")
     UNKNOWN_FIELD = (400, "the body has a field this endpoint does not take")
     DECODE_ERROR = (400, "bytes that are not one canonical msgpack value within the limits")
     BAD_RECONCILE_MESSAGE = (400, "a reconciliation message that cannot be understood")
@@ -50,7 +50,7 @@ class Code(enum.Enum):
     UNAUTHORIZED = (401, "a token (a post's manage token, the admin token) or a peer signature is missing or wrong")
     FORBIDDEN = (403, "the token given does not allow this")
     CROSS_SITE = (403, "a change sent by a page on another site")
-    NOT_THIS_NODE = (403, "only the node a post was made through can open its replies")
+    NOT_THIS_NODE = (403, "only the node a post was made through holds its manage token (and opens its replies)")
     # 404, 405: what is not here
     NOT_FOUND = (404, "no such record, path or file (it may have expired or been replaced)")
     REMOVED = (404, "this node's organizers removed the post; the message gives their reason")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from node.core.errors import MAX_LINE_BYTES, Code
 from tests.node._support import assert_error_shape
 from tests.node.conftest import RunningNode
 
+NODE_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "NODE.md"
 MARK = b"qzqzqz"  # a marker that must never come back in an answer
 
 
@@ -88,3 +90,29 @@ def test_every_code_has_a_status_and_a_meaning() -> None:
         assert 400 <= member.status < 600 and member.meaning, member
         assert Code.of(member.code) is member
     assert Code.of("no such code") is Code.INTERNAL
+
+
+def codes_table() -> str:
+    lines = ["| code | status | meaning |", "|---|---|---|"]
+    lines += [f"| `{member.code}` | {member.status} | {member.meaning} |" for member in Code]
+    return "\n".join(lines)
+
+
+def test_the_node_guide_lists_every_error_code() -> None:
+    text = NODE_GUIDE.read_text()
+    start, end = "<!-- codes -->\n", "<!-- /codes -->"
+    assert start in text and end in text
+    shown = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert shown == codes_table(), "docs/NODE.md differs; rewrite it: python -m tests.node.test_http_refusals"
+
+
+def main() -> None:
+    """Rewrite the table of error codes in docs/NODE.md from the registry."""
+    text = NODE_GUIDE.read_text()
+    head, _, rest = text.partition("<!-- codes -->\n")
+    _, _, tail = rest.partition("<!-- /codes -->")
+    NODE_GUIDE.write_text(f"{head}<!-- codes -->\n{codes_table()}\n<!-- /codes -->{tail}")
+
+
+if __name__ == "__main__":
+    main()
