@@ -14,6 +14,7 @@ raises ``DecodeError``; nothing else escapes (a Hypothesis test holds us to it).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from struct import unpack_from
 
@@ -185,46 +186,56 @@ class _Reader:
     def value(self, depth: int) -> Value:
         offset = self._take(1)
         tag = self.buf[offset]
-        if tag <= 0x7F:
-            return tag
-        if tag >= 0xE0:
-            return tag - 0x100
-        if 0xA0 <= tag <= 0xBF:
-            return self._str(tag & 0x1F, offset)
-        if 0x90 <= tag <= 0x9F:
-            return self._array(tag & 0x0F, depth, offset)
-        if 0x80 <= tag <= 0x8F:
-            return self._map(tag & 0x0F, depth, offset)
-        if tag == 0xC0:
-            return None
-        if tag == 0xC2:
-            return False
-        if tag == 0xC3:
-            return True
-        if tag in _UINT_FORMS:
-            width, fmt, minimum = _UINT_FORMS[tag]
-            (n,) = unpack_from(fmt, self.buf, self._take(width))
-            if n < minimum:
-                raise DecodeError(f"non-canonical integer {n} at offset {offset}")
-            return int(n)
-        if tag in _INT_FORMS:
-            width, fmt, maximum = _INT_FORMS[tag]
-            (n,) = unpack_from(fmt, self.buf, self._take(width))
-            if n > maximum:
-                raise DecodeError(f"non-canonical integer {n} at offset {offset}")
-            return int(n)
-        if tag in _STR_FORMS:
-            return self._str(self._length(_STR_FORMS[tag], "string", offset), offset)
-        if tag in _BIN_FORMS:
-            n = self._length(_BIN_FORMS[tag], "bytes", offset)
-            if n > self.limits.max_bin:
-                raise DecodeError(f"byte string of {n} bytes at offset {offset} exceeds {self.limits.max_bin}")
-            start = self._take(n)
-            return self.buf[start : start + n]
-        if tag in _ARRAY_FORMS:
-            return self._array(self._length(_ARRAY_FORMS[tag], "array", offset), depth, offset)
-        if tag in _MAP_FORMS:
-            return self._map(self._length(_MAP_FORMS[tag], "map", offset), depth, offset)
+        return _READ[tag](self, tag, depth, offset)
+
+    # One reader per kind of first byte, dispatched from ``_READ``.
+
+    def _fixint(self, tag: int, depth: int, offset: int) -> Value:
+        return tag if tag <= 0x7F else tag - 0x100
+
+    def _fixstr(self, tag: int, depth: int, offset: int) -> Value:
+        return self._str(tag & 0x1F, offset)
+
+    def _fixarray(self, tag: int, depth: int, offset: int) -> Value:
+        return self._array(tag & 0x0F, depth, offset)
+
+    def _fixmap(self, tag: int, depth: int, offset: int) -> Value:
+        return self._map(tag & 0x0F, depth, offset)
+
+    def _constant(self, tag: int, depth: int, offset: int) -> Value:
+        return _CONSTANTS[tag]
+
+    def _uint(self, tag: int, depth: int, offset: int) -> Value:
+        width, fmt, minimum = _UINT_FORMS[tag]
+        (n,) = unpack_from(fmt, self.buf, self._take(width))
+        if n < minimum:
+            raise DecodeError(f"non-canonical integer {n} at offset {offset}")
+        return int(n)
+
+    def _int(self, tag: int, depth: int, offset: int) -> Value:
+        width, fmt, maximum = _INT_FORMS[tag]
+        (n,) = unpack_from(fmt, self.buf, self._take(width))
+        if n > maximum:
+            raise DecodeError(f"non-canonical integer {n} at offset {offset}")
+        return int(n)
+
+    def _sized_str(self, tag: int, depth: int, offset: int) -> Value:
+        return self._str(self._length(_STR_FORMS[tag], "string", offset), offset)
+
+    def _bin(self, tag: int, depth: int, offset: int) -> Value:
+        n = self._length(_BIN_FORMS[tag], "bytes", offset)
+        if n > self.limits.max_bin:
+            raise DecodeError(f"byte string of {n} bytes at offset {offset} exceeds {self.limits.max_bin}")
+        start = self._take(n)
+        return self.buf[start : start + n]
+
+    def _sized_array(self, tag: int, depth: int, offset: int) -> Value:
+        return self._array(self._length(_ARRAY_FORMS[tag], "array", offset), depth, offset)
+
+    def _sized_map(self, tag: int, depth: int, offset: int) -> Value:
+        return self._map(self._length(_MAP_FORMS[tag], "map", offset), depth, offset)
+
+    def _refused(self, tag: int, depth: int, offset: int) -> Value:
         if tag in (0xCA, 0xCB):
             raise DecodeError(f"float at offset {offset}: floats are not allowed")
         if tag == 0xC1:
@@ -269,3 +280,33 @@ class _Reader:
             previous = raw
             out[key] = self.value(depth + 1)
         return out
+
+
+_CONSTANTS: dict[int, Value] = {0xC0: None, 0xC2: False, 0xC3: True}
+_Read = Callable[[_Reader, int, int, int], Value]
+
+
+def _read_table() -> list[_Read]:
+    """The reader of each first byte (every byte not named is refused)."""
+    table: list[_Read] = [_Reader._refused] * 256
+    spans: list[tuple[range | Iterable[int], _Read]] = [
+        (range(0x00, 0x80), _Reader._fixint),
+        (range(0xE0, 0x100), _Reader._fixint),
+        (range(0xA0, 0xC0), _Reader._fixstr),
+        (range(0x90, 0xA0), _Reader._fixarray),
+        (range(0x80, 0x90), _Reader._fixmap),
+        (_CONSTANTS, _Reader._constant),
+        (_UINT_FORMS, _Reader._uint),
+        (_INT_FORMS, _Reader._int),
+        (_STR_FORMS, _Reader._sized_str),
+        (_BIN_FORMS, _Reader._bin),
+        (_ARRAY_FORMS, _Reader._sized_array),
+        (_MAP_FORMS, _Reader._sized_map),
+    ]
+    for tags, reader in spans:
+        for tag in tags:
+            table[tag] = reader
+    return table
+
+
+_READ = _read_table()

@@ -543,17 +543,7 @@ def _parse(message: bytes, limits: Limits) -> list[_Range]:
         if not isinstance(raw, list) or len(raw) != 4:
             raise ReconcileError("a range is [ts, prefix, mode, payload]")
         ts, prefix, mode, payload = raw
-        if type(ts) is not int or ts < 0 or not isinstance(prefix, bytes):
-            raise ReconcileError("a bound is a uint and a byte string")
-        if ts == 0:
-            if prefix:
-                raise ReconcileError("the infinity bound carries an id prefix")
-            hi = INFINITY
-        else:
-            prev_ts += ts - 1
-            if prev_ts > MAX_TIMESTAMP:
-                raise ReconcileError("bound timestamp out of range")
-            hi = (prev_ts, prefix)
+        hi, prev_ts = _bound(ts, prefix, prev_ts)
         if hi <= lo:
             raise ReconcileError(f"range bounds not strictly increasing at {hi!r}")
         ranges.append((lo, hi, *_payload(mode, payload)))
@@ -561,6 +551,20 @@ def _parse(message: bytes, limits: Limits) -> list[_Range]:
     if lo != INFINITY:
         raise ReconcileError("the ranges do not end at infinity")
     return ranges
+
+
+def _bound(ts: Value, prefix: Value, prev_ts: int) -> tuple[Bound, int]:
+    """A range's upper bound from its delta-coded timestamp; and the timestamp the next one counts from."""
+    if type(ts) is not int or ts < 0 or not isinstance(prefix, bytes):
+        raise ReconcileError("a bound is a uint and a byte string")
+    if ts == 0:
+        if prefix:
+            raise ReconcileError("the infinity bound carries an id prefix")
+        return INFINITY, prev_ts
+    prev_ts += ts - 1
+    if prev_ts > MAX_TIMESTAMP:
+        raise ReconcileError("bound timestamp out of range")
+    return (prev_ts, prefix), prev_ts
 
 
 def _payload(mode: Value, payload: Value) -> tuple[int, Payload]:

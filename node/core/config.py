@@ -92,35 +92,22 @@ class NodeConfig:
     limit by the real address), and local tools and tests post freely."""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.listen_port <= 65535:
-            raise ConfigError(f"listen_port {self.listen_port} is not a TCP port")
-        if self.log_level not in ("debug", "info", "warning", "error"):
-            raise ConfigError(f"log_level must be debug, info, warning or error, not {self.log_level!r}")
+        for name, (low, high) in _RANGES.items():
+            value = getattr(self, name)
+            top = self.max_peers if high == "max_peers" else high
+            if not low <= value <= top:
+                raise ConfigError(f"{name} must be from {low} to {high}, not {value}")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level must be {', '.join(LOG_LEVELS)}, not {self.log_level!r}")
         try:
             record_fields.text("name", self.name, max_chars=80)
             for area in self.areas:
                 record_fields.geohash("areas", area)
-            for url in self.peers:
-                record_fields.url("peers", url)
-            for url in self.public_urls:
-                record_fields.url("public_urls", url)
+            for name in ("peers", "public_urls"):
+                for url in getattr(self, name):
+                    record_fields.url(name, url)
         except RecordInvalid as exc:
             raise ConfigError(str(exc)) from None
-        if self.max_body_bytes < 16 * 1024:
-            raise ConfigError("max_body_bytes must be at least 16384")
-        if self.sweep_interval_s < 1:
-            raise ConfigError("sweep_interval_s must be at least 1")
-        if not 1 <= self.member_write_burst <= 100_000:
-            raise ConfigError("member_write_burst must be from 1 to 100000")
-        if not 1 <= self.member_write_every_s <= 86_400:
-            raise ConfigError("member_write_every_s must be from 1 to 86400")
-        if not 0 <= self.max_peers <= 64:
-            raise ConfigError("max_peers must be from 0 to 64")
-        if not 0 <= self.anchors <= self.max_peers:
-            raise ConfigError("anchors must be from 0 to max_peers")
-        for name in ("peer_push_rate", "peer_push_burst", "author_push_rate", "author_push_burst"):
-            if not 1 <= getattr(self, name) <= 1_000_000:
-                raise ConfigError(f"{name} must be from 1 to 1000000")
         for address in self.mdns_interfaces:
             try:
                 ipaddress.IPv4Address(address)
@@ -132,6 +119,18 @@ class NodeConfig:
         return self.data_dir / CONFIG_FILE
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_RANGES: dict[str, tuple[int, int | str]] = {
+    "listen_port": (0, 65535),
+    "max_body_bytes": (16 * 1024, 2**31),
+    "sweep_interval_s": (1, 86_400 * 365),
+    "member_write_burst": (1, 100_000),
+    "member_write_every_s": (1, 86_400),
+    "max_peers": (0, 64),
+    "anchors": (0, "max_peers"),
+    **{name: (1, 1_000_000) for name in ("peer_push_rate", "peer_push_burst", "author_push_rate", "author_push_burst")},
+}
+"""The bounds of each whole-number setting ("max_peers": at most that setting's value)."""
 _FIELDS = {f.name: f for f in fields(NodeConfig)}
 
 

@@ -103,6 +103,21 @@ class Ingestor:
         if source is not None and self.policy.refusal(source):
             return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
         outcomes: list[str] = ["" for _ in raws]
+        parsed = self._screen(raws, now, outcomes)
+        fresh = await self._admit(parsed, source, solicited, now, outcomes)
+        good = await self._verify(fresh, outcomes)
+        results = await self.store.writer.put_many([r for _, r in good], now) if good else []
+        accepted: list[Record] = []
+        for (index, record), result in zip(good, results, strict=True):
+            outcomes[index] = result.status if result.reason is None else f"rejected:{result.reason}"
+            if result.status == "accepted":
+                accepted.append(record)
+        await self.feed.publish(accepted, source)
+        self._account(outcomes, source)
+        return outcomes
+
+    def _screen(self, raws: Sequence[bytes], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
+        """Decode, field rules, the clock and this node's own refusals: the cheap checks."""
         parsed: list[tuple[int, Record]] = []
         for index, raw in enumerate(raws):
             try:
@@ -116,6 +131,12 @@ class Ingestor:
                 outcomes[index] = f"rejected:{refusal}"
                 continue
             parsed.append((index, record))
+        return parsed
+
+    async def _admit(
+        self, parsed: list[tuple[int, Record]], source: bytes | None, solicited: bool, now: int, outcomes: list[str]
+    ) -> list[tuple[int, Record]]:
+        """Drop what we hold, replies over their cap and pushes over the peer's rate."""
         held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
@@ -132,6 +153,10 @@ class Ingestor:
                 outcomes[index] = f"rejected:{refusal}"
             else:
                 fresh.append((index, record))
+        return fresh
+
+    async def _verify(self, fresh: list[tuple[int, Record]], outcomes: list[str]) -> list[tuple[int, Record]]:
+        """The signatures, in a worker thread: the only expensive check, so the last."""
         verified, cpu_s = await asyncio.to_thread(_verify_all, [r for _, r in fresh]) if fresh else ([], 0.0)
         self.metrics.count("signature_verify_microseconds_total", int(cpu_s * 1e6))
         good: list[tuple[int, Record]] = []
@@ -140,15 +165,7 @@ class Ingestor:
                 good.append((index, record))
             else:
                 outcomes[index] = "rejected:bad_signature"
-        results = await self.store.writer.put_many([r for _, r in good], now) if good else []
-        accepted: list[Record] = []
-        for (index, record), result in zip(good, results, strict=True):
-            outcomes[index] = result.status if result.reason is None else f"rejected:{result.reason}"
-            if result.status == "accepted":
-                accepted.append(record)
-        await self.feed.publish(accepted, source)
-        self._account(outcomes, source)
-        return outcomes
+        return good
 
     async def _over_reply_cap(self, reply: Record, counted: dict[tuple[bytes, bytes], int], now: int) -> bool:
         """Whether ``reply`` would pass ``MAX_REPLIES_PER_SENDER`` (counting this batch)."""
