@@ -21,7 +21,6 @@ from typing import Any
 from aiohttp import web
 
 from node.admin_api import KEY_FIELD, PEER_BODY, PEER_PARAMS, POLICY_BODIES
-from node.core.bodies import Body
 from node.core.errors import Code
 from node.core.params import Param, openapi_params
 from node.members import api, matches, organizer, replies, report
@@ -191,10 +190,6 @@ def _post_links(new_id: str, auth: str) -> dict[str, Any]:
     }
 
 
-def _body_schema(body: Body, **extra: Any) -> Schema:
-    return body.schema(**extra)
-
-
 # --- the member API ----------------------------------------------------------------------------
 
 
@@ -205,9 +200,7 @@ def _member_paths(categories: Categories) -> dict[str, Any]:
         "offer": {"kind": "offer", "title": "Spare bicycle", "category": "transport", "area": "u4pr",
                   "details": "Needs a new chain", "urgency": "low", "expires_in_days": 10},
     }  # fmt: skip
-    new_post = {
-        "oneOf": [_body_schema(api.post_body(categories, kind), examples=[examples[kind]]) for kind in POST_KINDS]
-    }
+    new_post = {"oneOf": [api.post_body(categories, kind).schema(examples=[examples[kind]]) for kind in POST_KINDS]}
     posted = {
         "type": "object",
         "additionalProperties": False,
@@ -253,12 +246,12 @@ def _member_paths(categories: Categories) -> dict[str, Any]:
                        {"200": _json(_RECORD)}, POST_PATH, path=[_path_id()]),
             "patch": _op("editRecord", "Edit or renew a post (null removes an optional field)",
                          {"200": _json(one, links=changed)}, (*write, Code.WRONG_KIND), path=[_path_id()],
-                         body=_body_schema(api.edit_body(categories)), security=MANAGE),
+                         body=api.edit_body(categories).schema(), security=MANAGE),
         },
         "/api/v1/records/{id}/status": {
             "post": _op("changeStatus", "Change a post's status (fulfilled and withdrawn are final)",
                         {"200": _json(one, links=changed)}, write, path=[_path_id()],
-                        body=_body_schema(api.STATUS_BODY), security=MANAGE),
+                        body=api.STATUS_BODY.schema(), security=MANAGE),
         },
         "/api/v1/manage": {
             "get": _op("managedPosts", "Every post this manage token manages here, newest first",
@@ -303,8 +296,7 @@ def _community_paths() -> dict[str, Any]:
         "/api/v1/records/{id}/replies": {
             "post": _op("sendReply", "Reply privately to a post: sealed at once to the poster's node",
                         {"202": _json(sent, "sealed and sent")}, reply_errors, path=[_path_id()],
-                        body=_body_schema(replies.REPLY_BODY,
-                                          examples=[{"message": "I have one", "contact": "at the market, Sat 10:00"}])),
+                        body=replies.REPLY_BODY.schema(examples=[{"message": "I have one", "contact": "Sat 10:00"}])),
             "get": _op("readReplies", "Read the replies to a post (opened here, with its manage token)",
                        {"200": _json(read)}, (*POST_PATH, *MANAGED), path=[_path_id()], security=MANAGE),
         },
@@ -316,7 +308,7 @@ def _community_paths() -> dict[str, Any]:
             "post": _op("flagRecord", "Flag a post for this node's organizers",
                         {"201": _json(flagged, "flagged")},
                         (*POST_PATH, *MEMBER_WRITE, Code.INVALID_FLAG, Code.INVALID_NOTE, Code.TOO_MANY_FLAGS),
-                        path=[_path_id()], body=_body_schema(organizer.FLAG_BODY)),
+                        path=[_path_id()], body=organizer.FLAG_BODY.schema()),
         },
         "/api/v1/report": {
             "get": _op("getReport", "The community needs report (counts rounded to 5; 1 to 4 are null)",
@@ -399,7 +391,7 @@ def _organizer_paths() -> dict[str, Any]:
             "post": _op("removeRecord", "Remove a post from this node (hidden from searches and peers, for good)",
                         {"201": _json(made, "removed")},
                         (*ADMINISTERED, Code.NOT_FOUND, Code.REMOVED, Code.INVALID_ID, Code.INVALID_REASON),
-                        body=_body_schema(organizer.REMOVAL_BODY), security=ADMIN),
+                        body=organizer.REMOVAL_BODY.schema(), security=ADMIN),
         },
     }  # fmt: skip
 
@@ -444,7 +436,7 @@ def _operator_paths() -> dict[str, Any]:
             "get": _op("listPeers", "Peers and their state", {"200": _json(peers)}, ADMINISTERED, security=ADMIN),
             "post": _op("addPeer", "Add a peer by URL", {"200": _json(added, "already a peer"),
                                                           "201": _json(added, "added")},
-                        (*ADMINISTERED, Code.BAD_URL), body=_body_schema(PEER_BODY), security=ADMIN),
+                        (*ADMINISTERED, Code.BAD_URL), body=PEER_BODY.schema(), security=ADMIN),
             "delete": _op("removePeer", "Remove a peer (?url=)", {"200": _json(removed)},
                           (*ADMINISTERED, Code.NOT_FOUND, Code.BAD_URL, Code.CROSS_SITE), params=PEER_PARAMS,
                           security=ADMIN),

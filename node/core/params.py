@@ -52,21 +52,19 @@ class Param:
         return ApiError(Code.BAD_QUERY, f"{self.name} must be {what}", field=self.name)
 
     def _integer(self, text: str) -> int:
-        low, high = self.schema.get("minimum"), self.schema.get("maximum")
-        if not re.fullmatch(r"-?[0-9]{1,19}", text):
-            raise self._fail(f"a whole number from {low} to {high}")
-        value = int(text)
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise self._fail(f"a whole number from {low} to {high}")
-        return value
+        return int(self._bounded(text, r"-?[0-9]{1,19}", "a whole number"))
 
     def _number(self, text: str) -> float:
+        return self._bounded(text, r"-?[0-9]{1,19}(\.[0-9]{1,9})?", "a number")
+
+    def _bounded(self, text: str, form: str, what: str) -> float:
+        """A number written plainly (no exponent, no sign but minus) within the schema's bounds."""
         low, high = self.schema.get("minimum"), self.schema.get("maximum")
-        if not re.fullmatch(r"-?[0-9]{1,19}(\.[0-9]{1,9})?", text):
-            raise self._fail(f"a number from {low} to {high}")
-        value = float(text)
+        if not re.fullmatch(form, text):
+            raise self._fail(f"{what} from {low} to {high}")
+        value = float(text) if "." in text else int(text)
         if (low is not None and value < low) or (high is not None and value > high):
-            raise self._fail(f"a number from {low} to {high}")
+            raise self._fail(f"{what} from {low} to {high}")
         return value
 
     def _string(self, text: str) -> str:
@@ -135,7 +133,3 @@ def openapi_params(params: Sequence[Param]) -> list[dict[str, Any]]:
 def limit_param(default: int, maximum: int) -> Param:
     """How many items a list answers with."""
     return Param("limit", {"type": "integer", "minimum": 1, "maximum": maximum}, f"at most {maximum}", default)
-
-
-NO_PARAMS: Sequence[Param] = ()
-"""For an endpoint that takes none (any parameter is a 400)."""
