@@ -17,6 +17,7 @@ that could identify a member.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -79,12 +80,14 @@ def _post_fields(categories: Categories, kind: str, *, editing: bool) -> list[Bo
     return fields
 
 
+@functools.cache  # one per list of categories and kind: the list changes only by a decision
 def post_body(categories: Categories, kind: str) -> Body:
     """A new need or offer: its kind and its fields."""
     kind_field = choice("kind", (kind,), required=True, description="need or offer")
     return Body([kind_field, *_post_fields(categories, kind, editing=False)], Code.INVALID_RECORD)
 
 
+@functools.cache
 def edit_body(categories: Categories) -> Body:
     """An edit: any field of a need (null removes an optional one); give_back only for needs."""
     return Body(_post_fields(categories, "need", editing=True), Code.INVALID_RECORD, at_least_one=True)
