@@ -40,7 +40,7 @@ POSTS = 20
 DEFAULT_VIEW = "browse.js"
 FIRST_LOAD_API = ("/api/v1/records?limit=20",)
 _REFS_HTML = re.compile(r"""<(?:link|script)\b[^>]*?\b(?:href|src)="(/static/[^"]+)\"""")
-_IMPORTS_JS = re.compile(r"""^import\b[^;]*?\bfrom\s+"(\./[^"]+)";""", re.M)
+_IMPORTS_JS = re.compile(r"""^import\b(?:[^;"]*?\bfrom)?\s*"(\./[^"]+)";""", re.M)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from node.core.hosts import is_loopback_host
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
+from node.members import web as page
 from node.members.categories import CATEGORIES, Categories
 from node.peering import peer_api
 from node.peering.feed import RecordFeed
@@ -122,6 +123,7 @@ def create_app(
     app[replies.COMMUNITY_DATABASE] = database
     app[report.REPORT_CACHE] = report.ReportCache()
     app[CATEGORIES] = Categories()  # the chapter's list (a decided setting in a later issue)
+    page.install_page(app)  # / with the node's name, areas, categories and form limits in it
     app.middlewares.append(security.cross_site_middleware)
     app[ratelimit.WRITE_LIMITER] = ratelimit.WriteLimiter(
         config.member_write_burst, config.member_write_every_s, limit_loopback=config.member_write_limit_loopback

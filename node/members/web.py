@@ -13,6 +13,13 @@ version is cached for a year as immutable, and a new release changes every
 URL at once. ``/`` itself is always revalidated (``no-cache`` + ETag): a
 repeat visit costs one small 304.
 
+``/`` also carries what the page reads from the node (its name, areas,
+categories and form limits: ``node/members/pagedata.py``) as a JSON data
+block in place of ``__NODE_DATA__``, so the first load makes no extra
+request for them. That page is made once per app at start-up
+(``install_page``); its ETag is a hash of the whole body, so it changes
+whenever the data does.
+
 Every response from here carries the page's security headers: a strict
 Content-Security-Policy (scripts, styles and connections from this origin
 only; no inline code, no framing, no base URI, forms only to this origin),
@@ -31,11 +38,15 @@ from pathlib import Path
 from aiohttp import web
 
 from node.core.errors import ApiError, Code
+from node.core.state import CONFIG, IDENTITY
+from node.members.categories import CATEGORIES
+from node.members.pagedata import page_data, script_text
 
 routes = web.RouteTableDef()
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VERSION_PLACEHOLDER = b"__V__"
+DATA_PLACEHOLDER = b"__NODE_DATA__"
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -62,8 +73,10 @@ FILES = (
     "app.css",
     "app.js",
     "i18n.js",
+    "i18n-views.js",
     "api.js",
     "dom.js",
+    "forms.js",
     "browse.js",
     "post.js",
     "record.js",
@@ -91,18 +104,31 @@ def _load(directory: Path) -> tuple[str, dict[str, Asset]]:
     for name in FILES:
         digest.update(name.encode() + b"\0" + raw[name] + b"\0")
     version = digest.hexdigest()[:12]
-    assets: dict[str, Asset] = {}
-    for name, data in raw.items():
-        body = data.replace(VERSION_PLACEHOLDER, version.encode())
-        packed = gzip.compress(body, compresslevel=9, mtime=0)
-        gzipped = packed if len(body) >= _GZIP_AT_LEAST and len(packed) < len(body) else None
-        etag = hashlib.sha256(body).hexdigest()[:20]
-        assets[name] = Asset(body, gzipped, _TYPES[Path(name).suffix], etag)
+    assets = {name: _asset(name, data.replace(VERSION_PLACEHOLDER, version.encode())) for name, data in raw.items()}
     return version, assets
+
+
+def _asset(name: str, body: bytes) -> Asset:
+    packed = gzip.compress(body, compresslevel=9, mtime=0)
+    gzipped = packed if len(body) >= _GZIP_AT_LEAST and len(packed) < len(body) else None
+    etag = hashlib.sha256(body).hexdigest()[:20]
+    return Asset(body, gzipped, _TYPES[Path(name).suffix], etag)
 
 
 # Read at import, before any event loop runs: a few tens of kilobytes.
 VERSION, ASSETS = _load(STATIC_DIR)
+PAGE_ASSET = web.AppKey("page", Asset)
+"""``/`` for this node: index.html with the node's data in it."""
+
+
+def install_page(app: web.Application) -> None:
+    """Make this node's ``/`` from its config, identity and categories (call it
+    again if they change: the ETag follows the body)."""
+    data = script_text(page_data(app[CONFIG], app[IDENTITY], app[CATEGORIES]))
+    template = ASSETS[PAGE].body
+    if template.count(DATA_PLACEHOLDER) != 1:  # pragma: no cover - index.html is ours
+        raise RuntimeError(f"{PAGE} must hold {DATA_PLACEHOLDER.decode()} once")
+    app[PAGE_ASSET] = _asset(PAGE, template.replace(DATA_PLACEHOLDER, data))
 
 
 def _respond(request: web.Request, asset: Asset, cache_control: str) -> web.Response:
@@ -126,7 +152,7 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 @routes.get("/")
 async def page(request: web.Request) -> web.Response:
-    return _respond(request, ASSETS[PAGE], REVALIDATE)
+    return _respond(request, request.app[PAGE_ASSET], REVALIDATE)
 
 
 @routes.get("/static/{name}")

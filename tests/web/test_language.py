@@ -1,6 +1,7 @@
 # The page in the member's language, in a real Chromium against a real node:
 # errors from the node are told by their code in Spanish, with the node's
-# English message only as a detail; counted phrases take their plural form;
+# English message only as a detail (on the field it names, when it names
+# one), a 429 says once when to try again; counted phrases take their plural form;
 # the text shown before the modules run is in both languages; and a hash with
 # a malformed % escape shows the "no such page" view instead of breaking.
 
@@ -33,6 +34,10 @@ def test_errors_from_the_node_are_told_in_spanish(browser: Browser, node_a: Node
     detail = alert.locator(".detail")
     assert (detail.text_content() or "").startswith("El nodo dijo:")
     assert "control character" in (detail.locator("span[lang=en]").text_content() or "")  # the node's own words
+    # The node named the field at fault: the message is on it.
+    title = page.get_by_label("Título")
+    assert title.get_attribute("aria-invalid") == "true"
+    assert alert.get_attribute("id") in (title.get_attribute("aria-describedby") or "").split()
     assert search(node_a.url, q="raro") == []
 
     page.goto(f"{node_a.url}/#/r/{'0' * 64}")
@@ -55,6 +60,7 @@ def test_plural_forms_and_the_text_before_the_modules_run(browser: Browser, node
     counted = page.evaluate(
         """async (url) => {
             const m = await import(url);
+            await import(url.replace("i18n.js", "i18n-views.js"));  // the organizers' and report's strings
             const out = {};
             for (const lang of ["es", "en"]) {
               m.setLang(lang);
@@ -127,6 +133,7 @@ def test_too_many_writes_is_told_in_spanish_with_when_to_try_again(browser: Brow
         text = alert.text_content() or ""
         assert text.startswith("Demasiados cambios desde aquí en poco tiempo."), text
         assert re.search(r"Puedes volver a intentarlo en \d+ segundos\.", text), text
+        assert text.count("intentarlo") == 1, text  # said once: when, not also "wait and try again"
         assert [r["title"] for r in search(url, q="primera")] == ["Primera"] and search(url, q="segunda") == []
         assert visit.errors == []
         page.context.close()

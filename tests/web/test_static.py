@@ -1,9 +1,11 @@
 # node/members/web.py over real HTTP (a real node process on 127.0.0.1, no browser): the
 # page's security headers, the allow-list, caching (ETag, 304, a year for
-# versioned URLs), gzip; and checks over the page's sources: every module
-# and stylesheet the page refers to is served, no source builds markup from
-# strings, and the English and Spanish tables have the same keys and cover
-# every key the modules use.
+# versioned URLs), gzip, the node's data in the page (what it holds, its
+# escaping, an ETag that follows it); and checks over the page's sources:
+# every module and stylesheet the page refers to is served, no source builds
+# markup from strings, no source keeps a copy of a limit, a pattern or the
+# category list, and the English and Spanish tables have the same keys and
+# cover every key the modules use (the first load's own in i18n.js).
 
 from __future__ import annotations
 
@@ -15,11 +17,18 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 
+from crypto import NodeIdentity
+from node.core.config import NodeConfig
 from node.core.errors import Code
+from node.core.state import CONFIG, IDENTITY
 from node.members import web as page
+from node.members.categories import CATEGORIES, Categories, Category
+from node.members.pagedata import page_data
 from tests.node._support import assert_error_shape
 from tests.web.conftest import Node
 
@@ -71,10 +80,63 @@ def test_the_page_is_served_with_its_security_headers(get: Callable[..., Got]) -
     assert_security_headers(got.headers)
     body = got.body.decode()
     assert '<script type="module" src="/static/app.js?v=' + page.VERSION + '"></script>' in body
-    assert "__V__" not in body
+    assert "__V__" not in body and "__NODE_DATA__" not in body
     # No inline script or style anywhere: the CSP would block it, and it must not be needed.
-    assert not re.search(r"<script(?![^>]*\bsrc=)", body)
+    # The one script element without a src is the node's data: JSON, which never runs.
+    inline = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", body)
+    assert inline == ['<script type="application/json" id="node-data">']
     assert "<style" not in body and "style=" not in body and " on" + "click" not in body
+
+
+def node_data(body: bytes) -> Any:
+    found = re.search(rb'<script type="application/json" id="node-data">(.*?)</script>', body, re.S)
+    assert found
+    return json.loads(found.group(1))
+
+
+def test_the_page_carries_the_nodes_data(get: Callable[..., Got], node_a: Node) -> None:
+    data = node_data(get("/").body)
+    identity = NodeIdentity.load(node_a.data / "identity.key")
+    config = NodeConfig(name="Riverside pantry", areas=("u4pr", "u4ps"))
+    assert data == page_data(config, identity, Categories())
+    about = json.loads(get("/api/v1/node").body)  # what other clients read says the same
+    assert (data["name"], data["key"], data["areas"]) == (about["name"], about["key"], about["areas"])
+    assert data["categories"] == about["categories"]
+    assert data["report"] == {"default_weeks": 13, "max_weeks": 13}
+    assert data["forms"]["need"]["title"] == {
+        "maxLength": 120,
+        "minLength": 1,
+        "pattern": data["forms"]["need"]["title"]["pattern"],
+        "required": True,
+    }
+    assert data["forms"]["reply"]["contact"]["maxLength"] == 500  # the text branch of "text or empty"
+    assert data["forms"]["need"]["languages"]["maxItems"] == 8
+    assert data["urgencies"] == ["low", "normal", "high", "urgent"]
+    assert data["final_statuses"] == ["fulfilled", "withdrawn"]
+
+
+def _page_of(name: str, categories: Categories | None = None) -> page.Asset:
+    app = web.Application()
+    app[CONFIG] = NodeConfig(name=name, areas=("u4pr",))
+    app[IDENTITY] = NodeIdentity.from_seed(bytes(32))
+    app[CATEGORIES] = categories or Categories()
+    page.install_page(app)
+    return app[page.PAGE_ASSET]
+
+
+def test_the_pages_etag_follows_its_data_and_member_text_cannot_end_the_element() -> None:
+    one, same = _page_of("Riverside"), _page_of("Riverside")
+    assert one.etag == same.etag and one.body == same.body
+    assert _page_of("Hillside").etag != one.etag
+    more = Categories([*Categories().items, Category("seeds", {"en": "Seeds", "es": "Semillas"})])
+    assert _page_of("Riverside", more).etag != one.etag
+    hostile = "</script><script>alert(1)</script><!-- & -->"
+    served = _page_of(hostile)
+    data = re.search(rb'id="node-data">(.*?)</script>', served.body, re.S)
+    assert data and b"<" not in data.group(1) and b">" not in data.group(1) and b"&" not in data.group(1)
+    assert json.loads(data.group(1))["name"] == hostile
+    assert served.body.count(b"<script") == 2  # the data block and the module, nothing more
+    assert served.gzipped is not None and gzip.decompress(served.gzipped) == served.body
 
 
 def test_static_files_have_their_types_and_headers(get: Callable[..., Got]) -> None:
@@ -156,9 +218,46 @@ def _table(text: str, name: str) -> dict[str, str]:
     return dict(re.findall(r'^  "?([\w.]+)"?: "((?:[^"\\]|\\.)*)",$', body.group(1), re.M))
 
 
+TABLES = ("i18n.js", "i18n-views.js")
+"""The strings of every page and the first view, and those of the later views."""
+
+
+def _tables() -> tuple[dict[str, str], dict[str, str]]:
+    en: dict[str, str] = {}
+    es: dict[str, str] = {}
+    for name in TABLES:
+        source = (STATIC / name).read_text()
+        one_en, one_es = _table(source, "en"), _table(source, "es")
+        assert set(one_en) == set(one_es), name
+        assert not (set(one_en) & set(en)), f"{name} repeats keys: {set(one_en) & set(en)}"
+        en |= one_en
+        es |= one_es
+    return en, es
+
+
+def _used(path: Path) -> set[str]:
+    """The keys a module names: t("key"), and tn("key")'s other form."""
+    text = path.read_text()
+    return set(re.findall(r'\bt\("([\w.]+)"', text)) | {f"{k}.other" for k in re.findall(r'\btn\("([\w.]+)"', text)}
+
+
+def test_the_first_views_strings_come_with_the_first_load() -> None:
+    """What the first load's modules show is in i18n.js (i18n-views.js comes only with the later views)."""
+    first = _table((STATIC / "i18n.js").read_text(), "en")
+    modules = {"app.js", "dom.js", "api.js", "browse.js"}
+    for name in modules:
+        text = (STATIC / name).read_text()
+        assert "i18n-views.js" not in text, name
+        assert _used(STATIC / name) - set(first) == set(), name
+        for prefix in re.findall(r"\btn?\(`([\w.]+)\.\$\{", text):  # t(`status.${s}`): every such key
+            assert any(key.startswith(f"{prefix}.") for key in first), (name, prefix)
+    later = {p.name for p in STATIC.glob("*.js")} - modules - {"i18n.js", "i18n-views.js", "charts.js", "forms.js"}
+    for name in later:  # every later view brings its strings
+        assert 'import "./i18n-views.js?v=__V__";' in (STATIC / name).read_text(), name
+
+
 def test_both_languages_have_every_string() -> None:
-    source = (STATIC / "i18n.js").read_text()
-    en, es = _table(source, "en"), _table(source, "es")
+    en, es = _tables()
     assert len(en) > 150
     assert set(en) == set(es), f"only in en: {set(en) - set(es)}; only in es: {set(es) - set(en)}"
     untranslated = [k for k in en if en[k] == es[k] and k not in {"flag.spam", "area.label"}]
@@ -168,6 +267,9 @@ def test_both_languages_have_every_string() -> None:
     for path in STATIC.glob("*.js"):
         used |= set(re.findall(r'\bt\("([\w.]+)"', path.read_text()))
     assert used - set(en) == set(), f"keys used but not translated: {used - set(en)}"
+    # Placeholders match: a sentence never names a value the other language leaves out.
+    for key in en:
+        assert set(re.findall(r"\{(\w+)\}", en[key])) == set(re.findall(r"\{(\w+)\}", es[key])), key
 
 
 PAGE_ONLY_ERRORS = {"network", "unknown", "detail", "http_error"}
@@ -175,7 +277,7 @@ PAGE_ONLY_ERRORS = {"network", "unknown", "detail", "http_error"}
 
 
 def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> None:
-    source = (STATIC / "i18n.js").read_text()
+    source = (STATIC / "i18n.js").read_text()  # errors can happen on any view: the first load has them all
     en, es = _table(source, "en"), _table(source, "es")
     codes = {member.code for member in Code}
     missing = sorted(c for c in codes if f"error.{c}" not in en or f"error.{c}" not in es)
@@ -186,8 +288,7 @@ def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> 
 
 
 def test_every_counted_phrase_has_its_plural_forms() -> None:
-    source = (STATIC / "i18n.js").read_text()
-    en, es = _table(source, "en"), _table(source, "es")
+    en, es = _tables()
     counted: set[str] = set()
     for path in STATIC.glob("*.js"):
         counted |= set(re.findall(r'\btn\("([\w.]+)"', path.read_text()))
@@ -196,3 +297,26 @@ def test_every_counted_phrase_has_its_plural_forms() -> None:
         for table in (en, es):
             assert f"{key}.one" in table and f"{key}.other" in table, key
             assert "{count}" in table[f"{key}.other"], key
+
+
+def test_no_source_keeps_a_copy_of_what_the_node_declares() -> None:
+    """Limits, patterns, lists and category names come from the node's data
+    (node/members/pagedata.py): no module or stylesheet types them again."""
+    slugs = Categories().slugs
+    for path in STATIC.iterdir():
+        text = path.read_text()
+        name = path.name
+        assert not re.search(r"maxlength[\"']?\s*[:=]\s*[\"']?\d", text, re.I), f"{name} types a maxlength"
+        assert not re.search(r"\b(?:maxLength|maxItems)\s*[:=]\s*\d", text), f"{name} types a limit"
+        assert "0-9b-hjkmnp-z" not in text and "0123456789bcdefghjkmnpqrstuvwxyz" not in text, f"{name}: area pattern"
+        assert "[a-z]{2,3}" not in text, f"{name} types the language pattern"
+        assert not re.search(r"\bCATEGORIES\b", text), f"{name} has a category list"
+        assert not re.search(r"[\"']category\.\w+[\"']\s*:", text), f"{name} names a category"
+        quoted = set(re.findall(r"[\"'](\w+)[\"']", text))
+        listed = [slug for slug in slugs if slug in quoted and slug != "other"]
+        assert len(listed) <= 1, f"{name} lists categories: {listed}"
+        for choices in (("low", "normal", "high", "urgent"), ("spam", "abuse", "personal_info")):
+            assert not all(f'"{c}"' in text for c in choices), f"{name} lists {choices}"
+        assert not re.search(r"\[\s*4\s*,\s*8\s*,\s*13\s*\]", text), f"{name} lists the report's periods"
+        assert not re.search(r"expires_in_days:\s*\d", text), f"{name} types how long a post stays up"
+        assert not re.search(r'"open",\s*"claimed",\s*"fulfilled"', text), f"{name} lists the statuses"

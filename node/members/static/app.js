@@ -6,6 +6,7 @@
 // log or a Referer header.
 import { LANGUAGES, getLang, setLang, t } from "./i18n.js?v=__V__";
 import { clear, errorText, h, notice } from "./dom.js?v=__V__";
+import { NODE } from "./api.js?v=__V__";
 
 const views = {
   browse: () => import("./browse.js?v=__V__"),
@@ -93,9 +94,12 @@ function header() {
   });
   switcher.append(label, chooser);
   document.getElementById("skip").textContent = t("skip");
+  document.getElementById("brand").textContent = t("title");
+  // The chapter's name (the node's), on every page: which node this is.
+  document.getElementById("chapter").textContent = NODE.name;
   document.getElementById("tagline").textContent = t("tagline");
   document.getElementById("footer").textContent = t("footer");
-  document.title = t("title");
+  document.title = NODE.name ? `${t("title")} · ${NODE.name}` : t("title");
 }
 
 function start() {

@@ -1,12 +1,16 @@
 // #/ : browse and search open needs and offers. The filters live in the
 // hash (#/?q=coat&kind=need), so a search can be shared, bookmarked and
-// undone with the back button; "Show more" follows the API's cursor.
-import { api } from "./api.js?v=__V__";
-import { CATEGORIES, URGENCIES, categoryName, t } from "./i18n.js?v=__V__";
-import { date, errorText, field, h, notice, select } from "./dom.js?v=__V__";
+// undone with the back button; "Show more" follows the API's cursor and
+// moves the focus to the first new card (the list itself is not a live
+// region: only what was added is announced). The limits and lists come from
+// the node (api.js NODE).
+import { CATEGORY_SLUGS, NODE, api, categoryName, rule } from "./api.js?v=__V__";
+import { t, tn } from "./i18n.js?v=__V__";
+import { date, errorText, field, h, languageName, notice, select } from "./dom.js?v=__V__";
 
 const FILTERS = ["q", "kind", "category", "area", "urgency", "language", "order"];
 const PAGE_SIZE = 20;
+const ORDERS = rule("search", "order").enum || []; // the first is the API's default
 
 export function show(main, route) {
   const q = route.query;
@@ -14,18 +18,18 @@ export function show(main, route) {
   const filtersOpen = FILTERS.some((n) => n !== "q" && n !== "order" && q.get(n));
   const form = h("form", { class: "filters", role: "search" },
     h("div", { class: "quick" },
-      field(t("browse.text"), h("input", { type: "search", name: "q", value: value("q"), maxlength: 200 })),
+      field(t("browse.text"), h("input", { type: "search", name: "q", value: value("q"), maxlength: rule("search", "q").maxLength })),
       h("button", { type: "submit" }, t("browse.search")),
     ),
     h("details", { class: "filterbox", open: filtersOpen },
       h("summary", {}, t("browse.filters")),
       h("div", { class: "grid" },
         field(t("browse.kind"), select("kind", [["", t("browse.all")], ["need", t("kind.needs")], ["offer", t("kind.offers")]], value("kind"))),
-        field(t("field.category"), select("category", [["", t("browse.any")], ...CATEGORIES.map((c) => [c, categoryName(c)])], value("category"))),
-        field(t("field.area"), h("input", { name: "area", value: value("area"), maxlength: 5, autocapitalize: "none", spellcheck: "false" }), t("browse.areaHint")),
-        field(t("field.urgency"), select("urgency", [["", t("browse.any")], ...URGENCIES.map((u) => [u, t(`urgency.${u}`)])], value("urgency"))),
-        field(t("browse.language"), h("input", { name: "language", value: value("language"), maxlength: 12, autocapitalize: "none", spellcheck: "false" }), t("browse.languageHint")),
-        field(t("browse.order"), select("order", [["newest", t("order.newest")], ["urgency", t("order.urgency")]], value("order") || "newest")),
+        field(t("field.category"), select("category", [["", t("browse.any")], ...CATEGORY_SLUGS.map((c) => [c, categoryName(c)])], value("category"))),
+        field(t("field.area"), h("input", { name: "area", value: value("area"), autocapitalize: "none", spellcheck: "false" }), t("browse.areaHint")),
+        field(t("field.urgency"), select("urgency", [["", t("browse.any")], ...NODE.urgencies.map((u) => [u, t(`urgency.${u}`)])], value("urgency"))),
+        field(t("browse.language"), h("input", { name: "language", value: value("language"), autocapitalize: "none", spellcheck: "false" }), t("browse.languageHint")),
+        field(t("browse.order"), select("order", ORDERS.map((o) => [o, t(`order.${o}`)]), value("order") || ORDERS[0])),
       ),
       h("div", { class: "actions" }, h("button", { type: "submit" }, t("browse.apply"))),
     ),
@@ -35,18 +39,19 @@ export function show(main, route) {
     const params = new URLSearchParams();
     for (const name of FILTERS) {
       const v = form.elements[name].value.trim();
-      if (v && !(name === "order" && v === "newest")) params.set(name, v);
+      if (v && !(name === "order" && v === ORDERS[0])) params.set(name, v);
     }
     const text = params.toString();
     location.hash = text ? `#/?${text}` : "#/";
   });
-  const list = h("ul", { class: "cards", "aria-live": "polite" });
+  const list = h("ul", { class: "cards" });
   const status = h("div");
+  const added = h("p", { class: "sr-only", role: "status" });
   const more = h("button", { type: "button", class: "secondary", hidden: true }, t("browse.more"));
   main.append(
     h("h1", {}, t("browse.title")),
     h("p", { class: "lead" }, t("browse.lead"), " ", h("a", { href: "#/post" }, t("browse.postLink"))),
-    form, status, list, more,
+    form, status, list, more, added,
   );
   const query = { limit: PAGE_SIZE };
   for (const name of FILTERS) if (q.get(name)) query[name] = q.get(name);
@@ -56,9 +61,16 @@ export function show(main, route) {
     try {
       const page = await api("GET", "/records", { query: cursor ? { ...query, cursor } : query });
       if (!cursor && page.records.length === 0) status.replaceChildren(notice(t("browse.none")));
-      for (const record of page.records) list.append(h("li", {}, card(record)));
+      const paging = Boolean(cursor);
+      const items = page.records.map((record) => h("li", {}, card(record)));
+      list.append(...items);
       cursor = page.next;
       more.hidden = !cursor;
+      if (paging && items.length) {
+        // After "Show more": say how many came, and go on reading from the first of them.
+        added.textContent = tn("browse.moreShown", items.length);
+        items[0].querySelector("a").focus();
+      }
     } catch (err) {
       status.replaceChildren(notice(errorText(err), "error"));
     } finally {
@@ -76,9 +88,9 @@ export function card(record, extra, level = 2) {
     categoryName(record.category),
     record.area && t("card.area", { area: record.area }),
     record.urgency && record.urgency !== "normal" && t(`urgency.${record.urgency}`),
-    record.quantity,
+    record.quantity && t("card.quantity", { quantity: record.quantity }),
     record.needed_by && t("card.neededBy", { date: date(record.needed_by) }),
-    record.languages && record.languages.length && record.languages.join(", "),
+    record.languages && record.languages.length && record.languages.map(languageName).join(", "),
     t("card.posted", { date: date(record.created_at) }),
   ].filter(Boolean);
   return h("article", { class: `card ${record.kind} urgency-${record.urgency || "normal"}` },

@@ -1,7 +1,8 @@
 // Building the page from data, safely: every piece of text goes through
 // textContent or a text node, never parsed as HTML, so nothing a member typed can
 // become markup or script.
-import { hasKey, t, tn } from "./i18n.js?v=__V__";
+import { getLang, hasKey, t, tn } from "./i18n.js?v=__V__";
+import { NODE, rule } from "./api.js?v=__V__";
 
 // h("p", {class: "x", onclick: f}, "text", child) -> an element.
 export function h(tag, attrs, ...children) {
@@ -58,16 +59,31 @@ export function notice(text, kind = "info") {
 }
 
 // What went wrong, in the member's language: the API's error code picks the
-// sentence (error.<code> in i18n.js); the node's own message (English) follows
-// as a secondary detail, for whoever helps the member.
+// sentence (error.<code> in i18n.js, its limits filled in from the node's
+// declarations); on a 429 the Retry-After says when to try again, else the
+// code's own advice (error.<code>.later) if it has one; the node's own
+// message (English) follows as a secondary detail, for whoever helps the member.
 export function errorText(err) {
   const code = err && err.code;
   const known = code && hasKey(`error.${code}`);
-  let main = known ? t(`error.${code}`) : t("error.unknown");
+  let main = known ? t(`error.${code}`, limits()) : t("error.unknown");
   if (err.retryAfter) main += ` ${tn("error.retryIn", err.retryAfter)}`;
+  else if (known && hasKey(`error.${code}.later`)) main += ` ${t(`error.${code}.later`)}`;
   const detail = code && code !== "network" && err.message && err.message !== code ? err.message : "";
   if (!detail) return main;
   return [main, " ", h("span", { class: "detail" }, t("error.detail"), " ", h("span", { lang: "en", dir: "auto" }, detail))];
+}
+
+// The numbers error sentences name, as the node declares them.
+function limits() {
+  const found = {
+    replies: NODE.replies_per_address,
+    message: rule("reply", "message").maxLength,
+    note: rule("flag", "note").maxLength,
+    reason: rule("removal", "reason").maxLength,
+  };
+  const lang = document.documentElement.lang;
+  return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v.toLocaleString(lang)]));
 }
 
 export function date(iso) {
@@ -76,6 +92,19 @@ export function date(iso) {
   // A bare date (needed-by) is midnight UTC: show that day wherever the reader is.
   const options = { dateStyle: "medium", timeZone: iso.endsWith("T00:00:00Z") ? "UTC" : undefined };
   return isNaN(d) ? "" : d.toLocaleDateString(document.documentElement.lang, options);
+}
+
+// A language tag by its name in the page's language ("en" is "English" or
+// "inglés"), where the browser knows it; else the tag itself.
+const languageNames = new Map();
+export function languageName(code) {
+  const lang = getLang();
+  try {
+    if (!languageNames.has(lang)) languageNames.set(lang, new Intl.DisplayNames([lang], { type: "language", fallback: "code" }));
+    return languageNames.get(lang).of(code) || code;
+  } catch {
+    return code;
+  }
 }
 
 // Copies text, with the older selection fallback where the clipboard API is missing.

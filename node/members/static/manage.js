@@ -6,14 +6,25 @@
 // post shows a plain note and its replies, no buttons that would fail. A
 // post this node's organizers removed shows that, with their reason. The
 // token is sent only as an Authorization header to this node's API.
-import { api } from "./api.js?v=__V__";
+// Marking a post fulfilled or withdrawn asks first, in the page: a question
+// with "Yes" and "No" buttons in place of the actions (Escape is "No"), not
+// window.confirm, whose buttons are in the browser's language rather than
+// the page's, which some browsers suppress, and which tests cannot read.
+import { NODE, api } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
+import "./i18n-views.js?v=__V__"; // this view's strings
 import { copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { details, removedNote } from "./record.js?v=__V__";
-import { areaChoices, postForm, readForm } from "./post.js?v=__V__";
+import { areaChoices, checked, postForm, showError } from "./post.js?v=__V__";
 
-const FINAL = new Set(["fulfilled", "withdrawn"]);
+const FINAL = new Set(NODE.final_statuses);
 let boxCount = 0;
+
+// A moment with its time of day, in the reader's locale and time zone.
+function dateTime(iso) {
+  const d = new Date(iso || "");
+  return isNaN(d) ? "" : d.toLocaleString(document.documentElement.lang, { dateStyle: "medium", timeStyle: "short" });
+}
 
 export async function show(main, route) {
   const { token } = route;
@@ -92,7 +103,7 @@ function postBox(initial, route, isMain) {
     status.replaceChildren(message ? notice(message, "ok") : "");
   };
 
-  async function change(method, path, body, message) {
+  async function change(method, path, body, message, form) {
     status.replaceChildren();
     try {
       const answer = await api(method, path, { body, token });
@@ -100,25 +111,60 @@ function postBox(initial, route, isMain) {
       if (isMain) await warnIfLinkChanged(answer.record);
       status.focus();
     } catch (err) {
-      status.replaceChildren(notice(err.code === "forbidden" || err.code === "unauthorized" ? t("manage.badToken") : errorText(err), "error"));
+      if (err.code === "forbidden" || err.code === "unauthorized") status.replaceChildren(notice(t("manage.badToken"), "error"));
+      else if (form) showError(form, status, err);
+      else status.replaceChildren(notice(errorText(err), "error"));
     }
   }
 
   function actions(r) {
-    const buttons = [];
+    const row = h("div", { class: "actions wrap" });
+    const setStatus = (s) => change("POST", `/records/${r.id}/status`, { status: s }, t("manage.changed", { status: t(`status.${s}`) }));
     const statusButton = (s) => {
       const b = h("button", { type: "button", class: s === "withdrawn" ? "secondary" : "" }, t(`manage.mark.${s}`));
-      b.addEventListener("click", () => change("POST", `/records/${r.id}/status`, { status: s }, t("manage.changed", { status: t(`status.${s}`) })));
+      b.addEventListener("click", () => (FINAL.has(s) ? confirmFirst(row, b, s, () => setStatus(s)) : setStatus(s)));
       return b;
     };
-    for (const s of ["open", "claimed", "fulfilled", "withdrawn"]) if (s !== r.status) buttons.push(statusButton(s));
-    const renew = h("button", { type: "button", class: "secondary" }, t("manage.renew"));
-    renew.addEventListener("click", () => change("PATCH", `/records/${r.id}`, { expires_in_days: 30 }, t("manage.renewed")));
+    for (const s of NODE.statuses) if (s !== r.status) row.append(statusButton(s));
+    const days = NODE.post_days;
+    const renew = h("button", { type: "button", class: "secondary" }, t("manage.renew", { days }));
+    renew.addEventListener("click", () => change("PATCH", `/records/${r.id}`, { expires_in_days: days }, t("manage.renewed", { days })));
+    row.append(renew);
     return h("section", { "aria-labelledby": `actions-${n}` },
       h(sub, { id: `actions-${n}` }, t("manage.actions")),
       h("p", {}, t("manage.expires", { date: date(r.expires_at) })),
-      h("div", { class: "actions wrap" }, buttons, renew),
+      row,
     );
+  }
+
+  // A final step asks first: the question, focused so it is read, and "Yes" / "No"
+  // in place of the buttons; "No" or Escape puts them back and the focus where it was.
+  function confirmFirst(row, button, s, go) {
+    const id = `confirm-${n}-${s}`;
+    const question = h("p", { id, class: "question", tabindex: "-1" }, t(`manage.confirm.${s}`));
+    const yes = h("button", { type: "button", class: s === "withdrawn" ? "danger" : "" }, t(`manage.confirmYes.${s}`));
+    const no = h("button", { type: "button", class: "secondary" }, t("manage.confirmNo"));
+    const panel = h("div", { class: "confirm", role: "group", "aria-labelledby": id }, question, h("div", { class: "actions wrap" }, yes, no));
+    const back = () => {
+      panel.remove();
+      row.hidden = false;
+      button.focus();
+    };
+    yes.addEventListener("click", async () => {
+      yes.disabled = no.disabled = true;
+      await go();
+      if (panel.isConnected) { // refused: the status line says why; the buttons come back
+        panel.remove();
+        row.hidden = false;
+      }
+    });
+    no.addEventListener("click", back);
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") back();
+    });
+    row.hidden = true;
+    row.after(panel);
+    question.focus();
   }
 
   function editor(r) {
@@ -127,14 +173,8 @@ function postBox(initial, route, isMain) {
       const form = postForm(r.kind, areas, r);
       form.addEventListener("submit", (event) => {
         event.preventDefault();
-        let body;
-        try {
-          body = readForm(form, true);
-        } catch (err) {
-          status.replaceChildren(notice(err.message, "error"));
-          return;
-        }
-        change("PATCH", `/records/${r.id}`, body, t("manage.saved"));
+        const body = checked(form, true);
+        if (body) change("PATCH", `/records/${r.id}`, body, t("manage.saved"), form);
       });
       edit.append(form);
     });
@@ -149,7 +189,7 @@ function postBox(initial, route, isMain) {
       const list = h("ul", { class: "reply-list" });
       for (const reply of answer.replies) {
         list.append(h("li", {}, h("article", { class: "reply-item" },
-          h("p", { class: "when" }, date(reply.sent_at)),
+          h("p", { class: "when" }, h("time", { datetime: reply.sent_at }, dateTime(reply.sent_at))),
           h("p", { class: "message", dir: "auto" }, reply.message),
           reply.contact ? h("p", { class: "contact" }, h("strong", {}, t("reply.contact")), " ", h("span", { dir: "auto" }, reply.contact)) : null,
         )));

@@ -3,9 +3,11 @@
 // needs nobody has answered yet, most urgent and longest open first; flags
 // members raised, grouped by post, each post with "Dismiss" (the flags were
 // looked at, the post stays) and "Remove from this node" with a reason; and
-// the list of what was removed, when and why.
-import { api } from "./api.js?v=__V__";
+// the list of what was removed, when and why. "Every open need has an
+// answer" is said only when there are open needs: with none at all it says so.
+import { api, rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
+import "./i18n-views.js?v=__V__"; // this view's strings
 import { date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
 
@@ -38,16 +40,22 @@ export async function show(main, route, flash) {
   };
   const remove = (record) => removeForm(record, token, () => { main.replaceChildren(); show(main, route, t("org.removed")); }, fail);
   try {
+    const most = rule("organizer", "limit").maximum;
     const [open, raised, gone] = await Promise.all([
-      api("GET", "/organizer/unanswered", { token, query: { limit: 100 } }),
-      api("GET", "/organizer/flags", { token, query: { limit: 500 } }),
+      api("GET", "/organizer/unanswered", { token }),
+      api("GET", "/organizer/flags", { token, query: { limit: most } }),
       api("GET", "/organizer/removals", { token }),
     ]);
     const list = h("ul", { class: "cards" });
     for (const r of open.records) {
       list.append(h("li", {}, card(r, [h("p", { class: "facts" }, tn("org.daysOpen", r.days_open)), remove(r)], 3)));
     }
-    unanswered.append(open.records.length ? list : h("p", {}, t("org.noneUnanswered")));
+    if (open.records.length) unanswered.append(list);
+    else {
+      // Unanswered needs are open ones: is there any open need at all?
+      const any = await api("GET", "/records", { query: { kind: "need", status: "open", limit: 1 } });
+      unanswered.append(h("p", {}, t(any.records.length ? "org.noneUnanswered" : "org.noOpenNeeds")));
+    }
     // One entry per flag, newest first: grouped by post (its current version
     // when the node still holds it), in the order of each post's newest flag.
     const groups = new Map();
@@ -112,7 +120,7 @@ function login(main) {
 
 function removeForm(record, token, done, fail) {
   const form = h("form", { class: "remove" },
-    field(t("org.reason"), h("input", { name: "reason", required: true, maxlength: 300, autocomplete: "off" }), t("org.reasonHint")),
+    field(t("org.reason"), h("input", { name: "reason", required: true, maxlength: rule("removal", "reason").maxLength, autocomplete: "off" }), t("org.reasonHint")),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "danger" }, t("org.remove"))),
   );
   form.addEventListener("submit", async (event) => {

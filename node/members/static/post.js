@@ -2,15 +2,49 @@
 // questions about anyone's circumstances: what is needed or offered, roughly
 // where (an area code of at most 5 characters, about 5 km; never an
 // address), and optional details. Afterwards the private manage link is
-// shown once, with a copy button.
-import { api, node } from "./api.js?v=__V__";
-import { CATEGORIES, URGENCIES, categoryName, getLang, t } from "./i18n.js?v=__V__";
-import { copyText, errorText, field, h, notice, select } from "./dom.js?v=__V__";
+// shown once, with a copy button. Every limit (lengths, the area and
+// language patterns, the choices) is the node's own declaration (api.js
+// NODE.forms); a field the member must fix gets its message beside it.
+import { CATEGORY_SLUGS, NODE, api, categoryName, patternOf, rule } from "./api.js?v=__V__";
+import { getLang, t } from "./i18n.js?v=__V__";
+import "./i18n-views.js?v=__V__"; // this view's strings
+import { copyText, field, h, select } from "./dom.js?v=__V__";
+import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
 
-const AREA = /^[0-9b-hjkmnp-z]{1,5}$/;
-const LANGUAGE = /^[a-z]{2,3}(-[a-z0-9]{2,8}){0,2}$/;
+// One declaration for both kinds: the need's form has every field an offer's has, and give_back.
+const need = (name) => rule("need", name);
+const AREA = patternOf(need("area"));
+const LANGUAGE = patternOf(need("languages").items);
 
-// The areas to choose from: the node's own (from its signed profile) or,
+// The node's areas: in the page itself (api.js NODE). Only a page without
+// them asks the API, once per load, and an older node whose /api/v1/node
+// lacks areas has them in its own signed profile.
+let nodeInfo = null;
+function node() {
+  if (Array.isArray(NODE.areas)) return Promise.resolve(NODE);
+  if (!nodeInfo) {
+    nodeInfo = (async () => {
+      const info = await api("GET", "/node");
+      if (!Array.isArray(info.areas)) {
+        // Older nodes: the areas are in the node's own signed profile.
+        try {
+          const found = await api("GET", "/records", { query: { kind: "node", limit: 100 } });
+          const mine = found.records.find((r) => r.author === info.public_key);
+          info.areas = mine && Array.isArray(mine.areas) ? mine.areas : [];
+        } catch {
+          info.areas = [];
+        }
+      }
+      return info;
+    })().catch((err) => {
+      nodeInfo = null;
+      throw err;
+    });
+  }
+  return nodeInfo;
+}
+
+// The areas to choose from: the node's own (its configured areas) or,
 // when it has none configured, the areas of the posts it holds, most used
 // first. Typing another code is always possible.
 export async function areaChoices() {
@@ -43,13 +77,8 @@ export async function show(main, route) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     status.replaceChildren();
-    let body;
-    try {
-      body = readForm(form);
-    } catch (err) {
-      status.replaceChildren(notice(err.message, "error"));
-      return;
-    }
+    const body = checked(form, false);
+    if (!body) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
@@ -58,7 +87,7 @@ export async function show(main, route) {
       main.querySelector(".lead").remove();
       showManageLink(main, answer);
     } catch (err) {
-      status.replaceChildren(notice(errorText(err), "error"));
+      showError(form, status, err);
     } finally {
       button.disabled = false;
     }
@@ -79,27 +108,27 @@ export function postForm(kind, areas, record) {
   const areaSelect = areas.length
     ? select("area_choice", [...areaOptions, ["", t("post.areaOther")]], areas.includes(current) || !current ? current || areas[0] : "")
     : null;
-  const areaText = h("input", { name: "area_code", value: areaSelect && areas.includes(current) ? "" : current, maxlength: 5, autocapitalize: "none", spellcheck: "false", autocomplete: "off" });
+  const areaText = h("input", { name: "area_code", value: areaSelect && areas.includes(current) ? "" : current, autocapitalize: "none", spellcheck: "false", autocomplete: "off" });
   const areaTextField = field(t("post.areaCode"), areaText, t("post.areaCodeHint"));
   if (areaSelect) {
     const sync = () => { areaTextField.hidden = areaSelect.value !== ""; };
     areaSelect.addEventListener("change", sync);
     sync();
   }
-  const categories = CATEGORIES.includes(r.category) || !r.category ? CATEGORIES : [...CATEGORIES, r.category];
-  const giveBack = field(t("field.give_back"), h("textarea", { name: "give_back", maxlength: 280, rows: 2, value: r.give_back || "" }), t("post.giveBackHint"));
+  const categories = CATEGORY_SLUGS.includes(r.category) || !r.category ? CATEGORY_SLUGS : [...CATEGORY_SLUGS, r.category];
+  const giveBack = field(t("field.give_back"), h("textarea", { name: "give_back", maxlength: need("give_back").maxLength, rows: 2, value: r.give_back || "" }), t("post.giveBackHint"));
   const form = h("form", { class: "post", novalidate: true },
     kindChoice,
-    field(t("field.title"), h("input", { name: "title", required: true, maxlength: 120, value: r.title || "", autocomplete: "off" }), t("post.titleHint")),
+    field(t("field.title"), h("input", { name: "title", required: true, maxlength: need("title").maxLength, value: r.title || "", autocomplete: "off" }), t("post.titleHint")),
     field(t("field.category"), select("category", categories.map((c) => [c, categoryName(c)]), r.category || "other")),
     areaSelect ? field(t("field.area"), areaSelect, t("post.areaHint")) : null,
     areaSelect ? areaTextField : field(t("field.area"), areaText, t("post.areaCodeHint")),
-    field(t("field.details"), h("textarea", { name: "details", maxlength: 2000, rows: 4, value: r.details || "" }), t("post.detailsHint")),
+    field(t("field.details"), h("textarea", { name: "details", maxlength: need("details").maxLength, rows: 4, value: r.details || "" }), t("post.detailsHint")),
     h("div", { class: "grid" },
-      field(t("field.urgency"), select("urgency", URGENCIES.map((u) => [u, t(`urgency.${u}`)]), r.urgency || "normal")),
+      field(t("field.urgency"), select("urgency", NODE.urgencies.map((u) => [u, t(`urgency.${u}`)]), r.urgency || "normal")),
       field(t("field.needed_by"), h("input", { type: "date", name: "needed_by", value: (r.needed_by || "").slice(0, 10) })),
-      field(t("field.quantity"), h("input", { name: "quantity", maxlength: 40, value: r.quantity || "" })),
-      field(t("field.languages"), h("input", { name: "languages", maxlength: 80, value: (r.languages || [getLang()]).join(", "), autocapitalize: "none", spellcheck: "false" }), t("post.languagesHint")),
+      field(t("field.quantity"), h("input", { name: "quantity", maxlength: need("quantity").maxLength, value: r.quantity || "" })),
+      field(t("field.languages"), h("input", { name: "languages", value: (r.languages || [getLang()]).join(", "), autocapitalize: "none", spellcheck: "false" }), t("post.languagesHint")),
     ),
     giveBack,
     h("div", { class: "actions" }, h("button", { type: "submit" }, editing ? t("manage.save") : t("post.submit"))),
@@ -110,19 +139,21 @@ export function postForm(kind, areas, record) {
   return form;
 }
 
-// The form's values as an API body; throws an Error with a member-facing message.
+// The form's values as an API body; throws a FieldError (the field, a member-facing message).
 export function readForm(form, editing = false) {
   const v = (name) => (form.elements[name] ? form.elements[name].value.trim() : "");
   const body = {};
   if (!editing) body.kind = form.elements.kind.value;
   body.title = v("title");
-  if (!body.title) throw new Error(t("post.needTitle"));
+  if (!body.title) throw new FieldError("title", t("post.needTitle"));
   body.category = v("category");
   const choice = form.elements.area_choice ? form.elements.area_choice.value : "";
   body.area = (choice || v("area_code")).toLowerCase();
-  if (!AREA.test(body.area)) throw new Error(t("post.badArea"));
+  if (!AREA.test(body.area)) throw new FieldError("area", t("post.badArea"));
   const languages = v("languages").toLowerCase().split(/[\s,]+/).filter(Boolean);
-  if (languages.some((l) => !LANGUAGE.test(l))) throw new Error(t("post.badLanguage"));
+  if (languages.some((l) => !LANGUAGE.test(l))) throw new FieldError("languages", t("post.badLanguage"));
+  const most = need("languages").maxItems;
+  if (most !== undefined && new Set(languages).size > most) throw new FieldError("languages", t("post.tooManyLanguages", { count: most }));
   const optional = { details: v("details"), quantity: v("quantity"), urgency: v("urgency"), needed_by: v("needed_by") };
   if (form.elements.kind.value === "need") optional.give_back = v("give_back");
   for (const [name, value] of Object.entries(optional)) {
@@ -132,6 +163,33 @@ export function readForm(form, editing = false) {
   if (languages.length) body.languages = [...new Set(languages)];
   else if (editing) body.languages = null;
   return body;
+}
+
+// The form's control for a body field (the area is typed or chosen), or null.
+function controlFor(form, name) {
+  if (name === "area") {
+    const chosen = form.elements.area_choice;
+    return chosen && chosen.value ? chosen : form.elements.area_code;
+  }
+  const control = form.elements[name];
+  return control instanceof HTMLElement && !control.closest("[hidden]") ? control : null;
+}
+
+// The form's body, or null after showing what to fix beside its field.
+export function checked(form, editing) {
+  clearInvalid(form);
+  try {
+    return readForm(form, editing);
+  } catch (err) {
+    if (!(err instanceof FieldError)) throw err;
+    markInvalid(controlFor(form, err.field), err.message);
+    return null;
+  }
+}
+
+// The node's refusal: beside the field it names, when the form has it; else in the status line.
+export function showError(form, status, err) {
+  showRefusal(form, status, err, (name) => controlFor(form, name));
 }
 
 // Shown once, after posting: the private manage link and a way to copy it.

@@ -1,8 +1,10 @@
 // #/r/{id} : one need or offer, a private reply form, matching posts and a
 // way to flag a post for this node's organizers.
-import { api } from "./api.js?v=__V__";
-import { categoryName, t } from "./i18n.js?v=__V__";
-import { date, errorText, field, h, notice, select } from "./dom.js?v=__V__";
+import { NODE, api, categoryName, rule } from "./api.js?v=__V__";
+import { t } from "./i18n.js?v=__V__";
+import "./i18n-views.js?v=__V__"; // this view's strings
+import { date, errorText, field, h, languageName, notice, select } from "./dom.js?v=__V__";
+import { clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
 
 export async function show(main, route) {
@@ -16,7 +18,7 @@ export async function show(main, route) {
     return;
   }
   main.append(details(record));
-  if (record.status === "open" || record.status === "claimed") main.append(replyForm(record));
+  if (!NODE.final_statuses.includes(record.status)) main.append(replyForm(record));
   else main.append(notice(t("record.closed", { status: t(`status.${record.status}`) })));
   const matches = h("section", { class: "matches", "aria-labelledby": "matches-title" },
     h("h2", { id: "matches-title" }, t(record.kind === "need" ? "record.matchesNeed" : "record.matchesOffer")));
@@ -36,17 +38,21 @@ export function removedNote(err) {
 }
 
 // The full record; shared with the manage page (level: its title's heading level).
+// A fulfilled or withdrawn post says when it was closed, not how long it is open:
+// a version's created_at is when it was made, here when the post was closed.
 export function details(record, level = 1) {
+  const closed = NODE.final_statuses.includes(record.status);
   const rows = [
     [t("field.category"), categoryName(record.category)],
     [t("field.area"), record.area],
     [t("field.urgency"), t(`urgency.${record.urgency || "normal"}`)],
     [t("field.needed_by"), record.needed_by && date(record.needed_by)],
     [t("field.quantity"), record.quantity],
-    [t("field.languages"), record.languages && record.languages.join(", ")],
+    [t("field.languages"), record.languages && record.languages.map(languageName).join(", ")],
     [t("record.status"), t(`status.${record.status}`)],
-    [t("record.posted"), date(record.created_at)],
-    [t("record.expires"), date(record.expires_at)],
+    ...(closed
+      ? [[t(`record.closedOn.${record.status}`), date(record.created_at)]]
+      : [[t("record.posted"), date(record.created_at)], [t("record.expires"), date(record.expires_at)]]),
   ].filter(([, value]) => value);
   return h("article", { class: `record ${record.kind}` },
     h("p", { class: "badges" }, h("span", { class: `badge ${record.kind}` }, t(`kind.${record.kind}`))),
@@ -62,17 +68,19 @@ function replyForm(record) {
   const form = h("form", { class: "reply", novalidate: true },
     h("h2", { id: "reply-title" }, t(record.kind === "need" ? "reply.titleNeed" : "reply.titleOffer")),
     h("p", { class: "private" }, t("reply.private")),
-    field(t("reply.message"), h("textarea", { name: "message", required: true, maxlength: 2000, rows: 4 })),
-    field(t("reply.contact"), h("input", { name: "contact", maxlength: 500, autocomplete: "off" }), t("reply.contactHint")),
+    field(t("reply.message"), h("textarea", { name: "message", required: true, maxlength: rule("reply", "message").maxLength, rows: 4 })),
+    field(t("reply.contact"), h("input", { name: "contact", maxlength: rule("reply", "contact").maxLength, autocomplete: "off" }), t("reply.contactHint")),
     h("div", { class: "actions" }, h("button", { type: "submit" }, t("reply.send"))),
     status,
   );
   form.setAttribute("aria-labelledby", "reply-title");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    clearInvalid(form);
+    status.replaceChildren();
     const message = form.elements.message.value.trim();
     if (!message) {
-      status.replaceChildren(notice(t("reply.needMessage"), "error"));
+      markInvalid(form.elements.message, t("reply.needMessage"));
       return;
     }
     const button = form.querySelector("button");
@@ -81,7 +89,7 @@ function replyForm(record) {
       await api("POST", `/records/${record.id}/replies`, { body: { message, contact: form.elements.contact.value.trim() } });
       form.replaceChildren(h("h2", {}, t("reply.sentTitle")), notice(t("reply.sent"), "ok"));
     } catch (err) {
-      status.replaceChildren(notice(errorText(err), "error"));
+      showRefusal(form, status, err); // beside a field it names; any other (closed, too many) below the form
       button.disabled = false;
     }
   });
@@ -101,12 +109,12 @@ async function loadMatches(section, record) {
 }
 
 function flagForm(record) {
-  const reasons = ["spam", "abuse", "personal_info", "other"].map((r) => [r, t(`flag.${r}`)]);
+  const reasons = NODE.flag_reasons.map((r) => [r, t(`flag.${r}`)]);
   const status = h("div");
   const form = h("form", { class: "flag" },
     h("p", {}, t("flag.explain")),
-    field(t("flag.reason"), select("reason", reasons, "spam")),
-    field(t("flag.note"), h("input", { name: "note", maxlength: 500, autocomplete: "off" })),
+    field(t("flag.reason"), select("reason", reasons, NODE.flag_reasons[0])),
+    field(t("flag.note"), h("input", { name: "note", maxlength: rule("flag", "note").maxLength, autocomplete: "off" })),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "secondary" }, t("flag.send"))),
     status,
   );

@@ -1,16 +1,19 @@
 // #/report : the community needs report, for the chapter's meetings and for
 // the members. Built by the node from every record it holds (its own and its
-// peers'; posts live at most about 3 months, so the periods are 4, 8 and 13
-// weeks). Every count arrives rounded to the nearest 5; a count under 5
-// (0 included) arrives as null and is shown as "fewer than 5".
+// peers'; posts live at most about 3 months: the node says its default and
+// longest period, and the page offers 4 and 8 weeks besides). Every count
+// arrives rounded to the nearest 5; a count of 1 to 4 arrives as null and is
+// shown as "fewer than 5"; 0 is 0. The weeks before the node's first post
+// are left out by the node; the page shows the weeks it gets.
 // Prints on paper as it reads on screen (app.css has the print rules).
-import { api } from "./api.js?v=__V__";
-import { categoryName, t, tn } from "./i18n.js?v=__V__";
+import { NODE, api, categoryName } from "./api.js?v=__V__";
+import { t, tn } from "./i18n.js?v=__V__";
+import "./i18n-views.js?v=__V__"; // this view's strings
 import { errorText, h, notice, select } from "./dom.js?v=__V__";
 import { barChart, countText } from "./charts.js?v=__V__";
 
-const WEEKS = [4, 8, 13];
-const DEFAULT_WEEKS = 13;
+const { default_weeks: DEFAULT_WEEKS, max_weeks: MAX_WEEKS } = NODE.report;
+const WEEKS = [...new Set([4, 8, DEFAULT_WEEKS, MAX_WEEKS])].filter((w) => w <= MAX_WEEKS).sort((a, b) => a - b);
 
 export async function show(main, route) {
   const weeks = WEEKS.includes(Number(route.query && route.query.get("weeks"))) ? Number(route.query.get("weeks")) : DEFAULT_WEEKS;
@@ -55,16 +58,16 @@ export async function show(main, route) {
     { name: t("report.offers"), cls: "offer" },
     { name: t("report.fulfilled"), cls: "fulfilled" },
   ];
-  const section = (id, title, rows, label) => {
+  const section = (id, title, keyName, rows, label) => {
     const s = h("section", { class: "chart-section", "aria-labelledby": id }, h("h2", { id }, title));
     if (!rows.length) s.append(h("p", {}, t("report.empty")));
-    else s.append(barChart(title, rows.map((r) => ({ label: label(r), values: [r.needs, r.offers, r.fulfilled] })), series));
+    else s.append(barChart(title, rows.map((r) => ({ label: label(r), values: [r.needs, r.offers, r.fulfilled] })), series, keyName));
     return s;
   };
   main.append(
-    section("by-category", t("report.byCategory"), report.by_category, (r) => categoryName(r.category)),
-    section("by-area", t("report.byArea"), report.by_area, (r) => r.area),
-    section("by-week", t("report.byWeek"), report.by_week, (r) => r.week),
+    section("by-category", t("report.byCategory"), t("field.category"), report.by_category, (r) => categoryName(r.category)),
+    section("by-area", t("report.byArea"), t("field.area"), report.by_area, (r) => r.area),
+    section("by-week", t("report.byWeek"), t("report.week"), report.by_week, (r) => r.week),
   );
   main.append(
     outrunTable("outrun-title", t("report.outrun"), t("report.outrunLead"), t("report.noOutrun"), t("field.category"), report.outrun, (r) => categoryName(r.category)),
