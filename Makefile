@@ -1,14 +1,26 @@
 # Every target creates or updates .venv itself: a fresh clone needs only Python 3.11+.
+# Two stamps: running a node needs the package alone (RUN_STAMP); the tests,
+# linters and benchmarks need the dev extras too (STAMP, which .ci/run makes
+# before it enters its network namespace). A later `make test` adds them.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed
+
+# The data directory `make run` uses, inside the checkout (ignored by git).
+# `mutualaid run` without --data-dir uses $XDG_DATA_HOME/mutualaid instead.
+DATA_DIR := data
 
 .PHONY: test lint bench run clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -25,9 +37,8 @@ test: lint
 	bash .ci/system-deps
 	$(ISOLATE) $(BIN)/python -m pytest
 
-# The node's files live in ./data inside the checkout (ignored by git).
-run: $(STAMP)
-	$(BIN)/mutualaid run --data-dir data $(ARGS)
+run: $(RUN_STAMP)
+	$(BIN)/mutualaid run --data-dir $(DATA_DIR) $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

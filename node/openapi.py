@@ -23,7 +23,7 @@ from aiohttp import web
 from node.admin_api import KEY_FIELD, PEER_BODY, PEER_PARAMS, POLICY_BODIES
 from node.core.errors import Code
 from node.core.params import Param, openapi_params
-from node.members import api, matches, organizer, replies, report
+from node.members import api, matches, organizer, replies, report, terms
 from node.members import web as page
 from node.members.categories import CATEGORIES, Categories
 from node.peering.link import LinkState
@@ -36,6 +36,7 @@ Schema = dict[str, Any]
 
 _STR: Schema = {"type": "string"}
 _HEX64: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_ID_OR_PREFIX: Schema = {"type": "string", "pattern": terms.ID_PATTERN}
 _TIME: Schema = {"type": "string", "format": "date-time"}
 _INT: Schema = {"type": "integer", "minimum": 0}
 _COUNT: Schema = {"type": ["integer", "null"], "minimum": 0, "description": "rounded to 5; null: 1 to 4"}
@@ -47,7 +48,7 @@ PEER: Security = [{"peerSignature": []}]
 
 # Codes most operations share.
 JSON_BODY = (Code.BAD_JSON, Code.UNKNOWN_FIELD, Code.UNSUPPORTED_MEDIA_TYPE, Code.BODY_TOO_LARGE, Code.CROSS_SITE)
-POST_PATH = (Code.NOT_FOUND, Code.REMOVED)
+POST_PATH = (Code.NOT_FOUND, Code.REMOVED, Code.AMBIGUOUS_ID)
 MANAGED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.NOT_THIS_NODE)
 ADMINISTERED = (Code.UNAUTHORIZED, Code.FORBIDDEN)
 MEMBER_WRITE = (Code.TOO_MANY_REQUESTS,)
@@ -162,8 +163,12 @@ def _op(
     return operation
 
 
-def _path_id(name: str = "id", description: str = "a record's id (64 hex characters)") -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": _HEX64, "description": description}
+def _path_id(
+    name: str = "id",
+    description: str = f"a record's id (64 hex characters), or its first {terms.MIN_ID_PREFIX} or more",
+    schema: Schema = _ID_OR_PREFIX,
+) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
 def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
@@ -371,7 +376,7 @@ def _organizer_paths() -> dict[str, Any]:
     }  # fmt: skip
     dismissed = {"type": "object", "additionalProperties": False, "required": ["dismissed"],
                  "properties": {"dismissed": {"type": "integer", "minimum": 1}}}  # fmt: skip
-    flag_id = _path_id("record_id", "an id the post was flagged under (any of its versions)")
+    flag_id = _path_id("record_id", "an id the post was flagged under (any of its versions)", _HEX64)
     return {
         "/api/v1/organizer/unanswered": {
             "get": _op("unansweredNeeds", "Open needs nobody has answered, most urgent then longest open first",

@@ -16,7 +16,7 @@ open): ingest asks about every arriving record, before any signature work.
 from __future__ import annotations
 
 from protocol.records import Record, parse_record
-from storage.rows import Address
+from storage.rows import Address, id_prefix_bounds
 from storage.sqlite import Connection
 
 
@@ -53,6 +53,19 @@ class OwnPosts:
             (record_id, now),
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
+
+    async def current_by_prefix(self, prefix: str, now: int, limit: int = 2) -> list[Record]:
+        """The live current versions of up to ``limit`` of this node's own posts
+        one of whose versions has an id starting with the hex ``prefix`` (an id
+        a member copied before an edit still finds the post)."""
+        low, high = id_prefix_bounds(prefix)
+        rows = await self._reader.run(
+            "SELECT DISTINCT r.raw FROM own_versions AS v JOIN records AS r "
+            "ON r.author = v.author AND r.kind = v.kind AND r.slot = v.slot "
+            "WHERE v.id BETWEEN ? AND ? AND r.expires_at > ? LIMIT ?",
+            (low, high, now, limit),
+        )
+        return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
     async def replies_from(self, author: bytes, about: bytes, now: int) -> int:
         """Live replies signed by ``author`` about the post version ``about`` or,

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
 from storage.query import Page, Query, build_sql, next_cursor
-from storage.rows import id_key
+from storage.rows import id_key, id_key_range, id_prefix_bounds
 from storage.sqlite import Connection
 
 _CHUNK = 300  # ids per IN (...) lookup, far below SQLite's parameter limit
@@ -32,6 +32,18 @@ class Reads:
             (id_key(record_id), record_id, now),
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
+
+    async def by_id_prefix(self, prefix: str, now: int, limit: int = 2) -> list[Record]:
+        """Up to ``limit`` live records whose id starts with the hex ``prefix``
+        (tombstones included): an index range on ``id_key``, then the exact
+        prefix on the id itself (for a prefix longer than 16 characters)."""
+        low_key, high_key = id_key_range(prefix)
+        low, high = id_prefix_bounds(prefix)
+        rows = await self._reader.run(
+            "SELECT raw FROM records WHERE id_key BETWEEN ? AND ? AND id BETWEEN ? AND ? AND expires_at > ? LIMIT ?",
+            (low_key, high_key, low, high, now, limit),
+        )
+        return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
     async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
         rows = await self._reader.run(

@@ -34,6 +34,22 @@ def id_key(record_id: bytes) -> int:
     return int.from_bytes(record_id[:8], "big", signed=True)
 
 
+def id_prefix_bounds(prefix: str) -> tuple[bytes, bytes]:
+    """The lowest and highest 32-byte ids that start with the hex ``prefix``
+    (1 to 64 lowercase hex characters, odd lengths included)."""
+    return bytes.fromhex(prefix.ljust(64, "0")), bytes.fromhex(prefix.ljust(64, "f"))
+
+
+def id_key_range(prefix: str) -> tuple[int, int]:
+    """The ``id_key`` values of the ids that start with the hex ``prefix``.
+
+    A range, because ``id_key`` keeps the id's leading bytes in order: the
+    first hex character fixes the sign bit, so the signed reading of every
+    id under one prefix rises with the unsigned one and never wraps."""
+    low, high = id_prefix_bounds(prefix)
+    return id_key(low), id_key(high)
+
+
 def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
     """The (title, body, tags) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""

@@ -23,6 +23,12 @@ from protocol.errors import RecordInvalid
 
 CONFIG_FILE = "config.toml"
 ENV_PREFIX = "MUTUALAID_"
+NODE_VARIABLE = ENV_PREFIX + "NODE"
+"""The node the CLI's member commands talk to (``--node``)."""
+MANAGE_TOKEN_VARIABLE = ENV_PREFIX + "MANAGE_TOKEN"
+"""A post's manage token for the CLI's manage commands (``--token``)."""
+CLIENT_VARIABLES = frozenset({NODE_VARIABLE, MANAGE_TOKEN_VARIABLE})
+"""Read by the CLI as a client, not node settings: a shell that set them can still run a node."""
 
 
 class ConfigError(Exception):
@@ -187,9 +193,21 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     values = {
         key[len(ENV_PREFIX) :].lower(): value
         for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "NODE"
+        if key.startswith(ENV_PREFIX) and key not in CLIENT_VARIABLES
     }
     return _layer(values, "environment")
+
+
+def chosen_data_dir(flag: Path | None, environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory meant: the flag, else ``MUTUALAID_DATA_DIR``, else the
+    default. Reads nothing else (no config.toml), so a command that only needs the
+    directory (``peers`` finding the admin token) works whatever the settings say."""
+    environ = os.environ if environ is None else environ
+    if flag is not None:
+        return Path(_coerce("data_dir", flag, "command line"))
+    if environ.get(ENV_PREFIX + "DATA_DIR"):
+        return Path(_coerce("data_dir", environ[ENV_PREFIX + "DATA_DIR"], "environment"))
+    return default_data_dir()
 
 
 def load_config(
@@ -199,7 +217,7 @@ def load_config(
     environ = os.environ if environ is None else environ
     env = from_environment(environ)
     flag_values = _layer({k: v for k, v in (flags or {}).items() if v is not None}, "command line")
-    directory = data_dir or flag_values.get("data_dir") or env.get("data_dir") or default_data_dir()
+    directory = data_dir or chosen_data_dir(flag_values.get("data_dir"), environ)
     file_values = read_toml(Path(directory) / CONFIG_FILE)
     merged: dict[str, Any] = {"data_dir": Path(directory)}
     merged |= _layer({k: v for k, v in file_values.items() if k != "data_dir"}, str(Path(directory) / CONFIG_FILE))

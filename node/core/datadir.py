@@ -4,14 +4,25 @@
     admin.token    bearer token for peer administration (0600), read by the CLI
     config.toml    settings (see node.core.config)
     records.db     the record store (plus its -wal and -shm files)
+    node.lock      locked while a node runs; holds the running node's process id
 
 ``ensure_data_dir`` is idempotent: it creates what is missing and never
 replaces an identity or a token that exists. Blocking file work; callers on
 the event loop run it in a thread.
+
+One node per directory: two on the same files would sign with one key from two
+databases. ``lock_data_dir`` takes an exclusive ``flock`` on ``node.lock``
+before anything else in the directory is written or opened, and the process
+holds it until it exits; the kernel drops it when the process dies however it
+dies, so a SIGKILLed node never blocks the next start (a stale file is fine:
+the lock, not the file, is what counts).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
 import secrets
 from dataclasses import dataclass
@@ -23,6 +34,7 @@ from node.core.config import NodeConfig, to_toml
 IDENTITY_FILE = "identity.key"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 DATABASE_FILE = "records.db"
+LOCK_FILE = "node.lock"
 
 
 class DataDirError(Exception):
@@ -40,10 +52,7 @@ class NodeFiles:
 
 def ensure_data_dir(config: NodeConfig) -> NodeFiles:
     directory = config.data_dir
-    try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise DataDirError(f"cannot create data directory {directory}: {exc.strerror or exc}") from None
+    _make_dir(directory)
     key_path = directory / IDENTITY_FILE
     created = False
     try:
@@ -59,6 +68,62 @@ def ensure_data_dir(config: NodeConfig) -> NodeFiles:
     if not config.config_file.exists():
         _write_private(config.config_file, to_toml(config).encode())
     return NodeFiles(identity, token, directory / DATABASE_FILE, created)
+
+
+class DataDirLock:
+    """The exclusive lock on a data directory, held while this object's file is open."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        self._fd = fd
+        self.path = path
+
+    def release(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = -1
+
+
+def lock_data_dir(directory: Path) -> DataDirLock:
+    """Create ``directory`` if needed and lock it for this process, or raise
+    ``DataDirError`` naming it (and the process that holds it) when a running
+    node has it. Nothing else in the directory is touched."""
+    _make_dir(directory)
+    path = directory / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # no O_TRUNC: the holder's pid stays
+    except OSError as exc:
+        raise DataDirError(f"cannot open the lock file {path}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = _holder(fd)
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            by = f" (process {holder})" if holder else ""
+            raise DataDirError(
+                f"data directory {directory} is in use by a running node{by}; stop it first, "
+                "or give this one its own --data-dir"
+            ) from None
+        raise DataDirError(f"cannot lock the data directory {directory}: {exc.strerror or exc}") from None
+    with contextlib.suppress(OSError):  # the pid is for the message above; the lock works without it
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    return DataDirLock(fd, path)
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if text.isdigit():
+            return text
+    return ""
+
+
+def _make_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DataDirError(f"cannot create data directory {directory}: {exc.strerror or exc}") from None
 
 
 def read_admin_token(data_dir: Path) -> str:

@@ -35,6 +35,7 @@ from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
 from node.members.categories import CATEGORIES, Categories
 from node.members.render import render
+from node.members.terms import DEFAULT_TTL_DAYS, MIN_ID_PREFIX, OPTIONAL, REQUIRED
 from node.peering.state import FEED, GOSSIP
 from protocol import fieldtable
 from protocol.errors import RecordInvalid
@@ -45,11 +46,7 @@ from storage.query import MAX_LIMIT
 log = logging.getLogger("mutualaid.api")
 routes = web.RouteTableDef()
 
-DEFAULT_TTL_DAYS = 30
 _ROWS = {row.name: row for row in FIELDS}
-OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
-"""The optional fields a member sets (the record's optional post fields)."""
-REQUIRED = ("title", "category", "area")
 
 
 def now() -> int:
@@ -95,7 +92,6 @@ def edit_body(categories: Categories) -> Body:
 
 STATUS_BODY = Body([choice("status", STATUSES, required=True)], Code.INVALID_RECORD)
 
-_ID = "^[0-9a-f]{64}$"
 SEARCH_PARAMS = (
     Param("kind", {"type": "string", "enum": [*POST_KINDS, "node"]}, "need, offer or node", repeated=True),
     Param("category", fieldtable.Slug().json_schema(), "a category's slug"),
@@ -235,7 +231,17 @@ def record_id(request: web.Request, name: str = "id") -> bytes:
 
 
 async def record_or_404(request: web.Request) -> Record:
-    wanted = record_id(request)
+    """The record the path names by its id (or an earlier id of a post made here), or by
+    the start of one (``MIN_ID_PREFIX`` characters or more) that only one record has."""
+    text = request.match_info["id"]
+    if not MIN_ID_PREFIX <= len(text) <= 64 or text.strip("0123456789abcdef"):
+        raise ApiError(
+            Code.NOT_FOUND,
+            f"no such record (an id is 64 lowercase hex characters; its first {MIN_ID_PREFIX} or more also do)",
+        )
+    if len(text) < 64:
+        return await _record_by_prefix(request, text)
+    wanted = bytes.fromhex(text)
     store = request.app[STORE]
     record = await store.reads.get(wanted, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
@@ -246,6 +252,19 @@ async def record_or_404(request: web.Request) -> Record:
             raise ApiError(Code.REMOVED, f"removed by this node's organizers: {reason}")
         raise ApiError(Code.NOT_FOUND, "no such record; it may have expired or been replaced by a newer version")
     return record
+
+
+async def _record_by_prefix(request: web.Request, prefix: str) -> Record:
+    """The one live record whose id starts with ``prefix``, counting the earlier
+    ids of this node's own posts (an id copied before an edit still works)."""
+    store, moment = request.app[STORE], now()
+    found = {record.id: record for record in await store.reads.by_id_prefix(prefix, moment)}
+    found |= {record.id: record for record in await store.own.current_by_prefix(prefix, moment)}
+    if len(found) > 1:
+        raise ApiError(Code.AMBIGUOUS_ID, f"more than one record has an id starting with {prefix}; give more of it")
+    if not found:
+        raise ApiError(Code.NOT_FOUND, f"no live record has an id starting with {prefix}")
+    return next(iter(found.values()))
 
 
 async def post_or_404(request: web.Request, what: str) -> Record:

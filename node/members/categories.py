@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from aiohttp import web
+from typing import TYPE_CHECKING, Any
 
 OTHER = "other"
 LANGUAGES = ("en", "es")
@@ -73,5 +71,21 @@ class Categories:
         return [item.as_json() for item in self.items]
 
 
-CATEGORIES = web.AppKey("categories", Categories)
 DEFAULT_SLUGS = Categories().slugs
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    CATEGORIES: web.AppKey[Categories]
+    """The app's key for the chapter's list as it stands."""
+else:
+
+    def __getattr__(name: str) -> Any:
+        # CATEGORIES is made on first use (PEP 562): the server imports aiohttp
+        # anyway, and the CLI, which reads only DEFAULT, need not load it.
+        if name != "CATEGORIES":
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        from aiohttp import web  # noqa: PLC0415
+
+        key = globals().setdefault("CATEGORIES", web.AppKey("categories", Categories))
+        return key

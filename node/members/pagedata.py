@@ -26,7 +26,7 @@ from crypto import NodeIdentity, public_key_to_text
 from node.core.bodies import Body
 from node.core.config import NodeConfig
 from node.core.params import Param
-from node.members import api, organizer, replies, report
+from node.members import api, organizer, replies, report, terms
 from node.members.categories import Categories
 from protocol.records import POST_KINDS, TOMBSTONE_STATUSES
 
@@ -85,9 +85,9 @@ def page_data(config: NodeConfig, identity: NodeIdentity, categories: Categories
         "flag_reasons": forms["flag"]["reason"]["enum"],
         "statuses": statuses,
         "final_statuses": [s for s in statuses if s in TOMBSTONE_STATUSES],
-        "post_days": api.DEFAULT_TTL_DAYS,
+        "post_days": terms.DEFAULT_TTL_DAYS,
         "replies_per_address": replies.MAX_REPLIES_PER_CLIENT,
-        "report": {"default_weeks": report.DEFAULT_WEEKS, "max_weeks": report.MAX_WEEKS},
+        "report": {"default_weeks": terms.DEFAULT_WEEKS, "max_weeks": terms.MAX_WEEKS},
     }
 
 

@@ -50,16 +50,12 @@ from node.core.params import Param, read_params
 from node.core.state import COMMUNITY
 from node.members.categories import CATEGORIES, Categories
 from node.members.render import iso
+from node.members.terms import DEFAULT_WEEKS, ROUNDED_TO, SUPPRESS_BELOW
+from node.members.terms import MAX_WEEKS as MAX_WEEKS  # noqa: PLC0414 - node/openapi.py reads it here
 from storage.community import CommunityStore, ReportRow
 from storage.weeks import week_of, week_start
 
 routes = web.RouteTableDef()
-SUPPRESS_BELOW = 5
-ROUNDED_TO = 5
-MAX_WEEKS = 13
-"""Posts live at most 90 days: a longer window would only show empty weeks."""
-DEFAULT_WEEKS = MAX_WEEKS
-"""The period the API, the CLI and the page show unless asked for another."""
 _OPEN = ("open", "claimed")
 PARAMS = (
     Param("weeks", {"type": "integer", "minimum": 1, "maximum": MAX_WEEKS}, "how many weeks back", DEFAULT_WEEKS),

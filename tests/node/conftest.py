@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from node.app import create_app
 from node.core.config import NodeConfig
 from node.core.datadir import NodeFiles, ensure_data_dir
 from node.core.errors import AppRunner
+from tests.node._cli import Running, start_running
 from tests.node._support import post_counts, stored_state
 
 
@@ -88,3 +89,9 @@ async def node(node_config: NodeConfig, node_files: NodeFiles) -> AsyncIterator[
     finally:
         if running is None or not running.stopped:
             await runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """One node process per test module, started through the CLI (tests/node/_cli.py)."""
+    yield from start_running(tmp_path_factory.mktemp("cli"))

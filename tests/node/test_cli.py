@@ -6,104 +6,31 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
-import subprocess
+import threading
 import tomllib
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests._launch import CONSOLE_SCRIPT, NodeProcess
+from tests.node._cli import (
+    HANG_GUARD_S,
+    MA1,
+    RUN_FLAGS,
+    Running,
+    cli,
+    cli_env,
+    http,
+    init,
+    post_need,
+    run_node,
+    search_ids,
+    status_json,
+)
 from tests.node._support import HEX64, need
-
-MUTUALAID = CONSOLE_SCRIPT[0]
-HANG_GUARD_S = 30
-LISTENING = re.compile(r"mutualaid node listening on (http://127\.0\.0\.1:(\d+))")
-# mDNS would reach past loopback; every node here is told not to use it.
-RUN_FLAGS = ("--listen", "127.0.0.1:0", "--no-mdns")
-
-
-def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """The caller's environment without MUTUALAID_* settings, with HOME and XDG_DATA_HOME inside tmp_path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MUTUALAID_")}
-    env["HOME"] = str(tmp_path / "home")
-    env["XDG_DATA_HOME"] = str(tmp_path / "xdg")
-    return env | extra
-
-
-def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [MUTUALAID, *args], capture_output=True, text=True, env=env, timeout=HANG_GUARD_S, check=False, input=stdin
-    )
-
-
-def http(method: str, url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, method=method, data=data)  # noqa: S310 - a loopback URL
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=HANG_GUARD_S) as response:  # noqa: S310 - a loopback URL
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-
-
-def run_node(env: dict[str, str], log: Path, *args: str) -> NodeProcess:
-    """``mutualaid run ARGS`` in a child process (tests/_launch.py), once it said it is listening."""
-    node = NodeProcess(args, program=CONSOLE_SCRIPT, log=log, env=env)
-    try:
-        node.wait_ready(HANG_GUARD_S)
-        match = LISTENING.fullmatch(node.ready_line)  # the first line is that line, and nothing else
-        assert match is not None and int(match.group(2)) > 0, node.ready_line
-    except BaseException:
-        node.kill()
-        raise
-    return node
-
-
-def init(env: dict[str, str], data_dir: Path, *extra: str) -> dict[str, Any]:
-    result = cli(
-        env, "init", "--data-dir", str(data_dir), "--name", "Riverside pantry", "--area", "u4pr", "--json", *extra
-    )
-    assert result.returncode == 0, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
-
-
-def status_json(env: dict[str, str], url: str) -> dict[str, Any]:
-    result = cli(env, "status", "--node", url, "--json")
-    assert result.returncode == 0, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
-
-
-def post_need(env: dict[str, str], url: str, title: str, *extra: str) -> tuple[str, str]:
-    """``mutualaid post need``; the id and the manage token it prints."""
-    result = cli(env, "post", "need", "--title", title, "--category", "food", "--area", "u4pru", "--node", url, *extra)
-    assert result.returncode == 0, result.stderr
-    match = re.fullmatch(
-        r"posted need ([0-9a-f]{64})\nmanage token \(keep it private, shown once\): (\S+)\n", result.stdout
-    )
-    assert match is not None, result.stdout
-    return match.group(1), match.group(2)
-
-
-def search_ids(env: dict[str, str], url: str, *args: str) -> list[str]:
-    result = cli(env, "search", "--node", url, "--json", *args)
-    assert result.returncode == 0, result.stderr
-    return [r["id"] for r in json.loads(result.stdout)["records"]]
-
 
 # --- init -----------------------------------------------------------------------------------------------
 
@@ -114,6 +41,7 @@ def test_init_creates_private_files_and_keeps_its_identity(tmp_path: Path) -> No
     first = init(env, data_dir)
     assert first["created"] is True
     assert HEX64.match(first["public_key"])
+    assert MA1.fullmatch(first["key"])
     assert Path(first["data_dir"]) == data_dir
     for name in ("identity.key", "admin.token", "config.toml"):
         assert (data_dir / name).stat().st_mode & 0o777 == 0o600, name
@@ -133,44 +61,30 @@ def test_init_creates_private_files_and_keeps_its_identity(tmp_path: Path) -> No
     human = cli(env, "init", "--data-dir", str(data_dir))
     assert human.returncode == 0
     assert "already existed" in human.stdout
-    assert first["public_key"] in human.stdout
+    assert f"node key {first['key']}" in human.stdout  # keys are shown one way: the ma1... form
+    assert first["public_key"] not in human.stdout
 
 
 # --- one node for the member commands ------------------------------------------------------------------
 
 
-@dataclass
-class Running:
-    node: NodeProcess
-    env: dict[str, str]
-    public_key: str
-
-    @property
-    def url(self) -> str:
-        return self.node.url
-
-
-@pytest.fixture(scope="module")
-def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    tmp_path = tmp_path_factory.mktemp("cli")
-    env = cli_env(tmp_path)
-    data_dir = tmp_path / "node"
-    key = init(env, data_dir)["public_key"]
-    with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
-        yield Running(node, env, key)
-        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
-
-
-def test_status_names_the_node(running: Running) -> None:
+def test_status_names_the_node_and_counts_its_posts(running: Running) -> None:
     info = status_json(running.env, running.url)
     assert info["public_key"] == running.public_key
     assert info["name"] == "Riverside pantry"
     assert info["peers"] == 0
-    assert isinstance(info["records"], int)
+    before = info["posts"]
+    post_need(running.env, running.url, "Nappies, size 4")
     human = cli(running.env, "status", "--node", running.url)
     assert human.returncode == 0
-    assert running.public_key in human.stdout
-    assert "Riverside pantry" in human.stdout
+    lines = human.stdout.splitlines()
+    assert lines[0].startswith("Riverside pantry (mutualaid ")
+    assert f"key {running.key}" in lines  # the ma1... form, as everywhere
+    assert running.public_key not in human.stdout
+    assert "areas u4pr" in lines
+    # Posts, not records: the node's own profile is a record but no post.
+    assert f"posts: needs {before['need'] + 1}, offers {before['offer']}; peers connected 0" in lines
+    assert "categories food, housing, clothing" in human.stdout
     # MUTUALAID_NODE names the node when --node is not given.
     by_env = cli(running.env | {"MUTUALAID_NODE": running.url}, "status", "--json")
     assert by_env.returncode == 0, by_env.stderr
@@ -194,13 +108,20 @@ def test_search_finds_a_post_by_its_words(running: Running) -> None:
     record_id, _ = post_need(running.env, running.url, "Pressure cooker for the community kitchen")
     assert record_id in search_ids(running.env, running.url, "--text", "pressure cooker")
     assert record_id in search_ids(running.env, running.url, "--text", "pressu")
+    assert record_id in search_ids(running.env, running.url, "--text", "pressure", "--status", "open", "--order",
+                                   "urgency", "--urgency", "normal")  # fmt: skip
     assert record_id in search_ids(running.env, running.url, "--kind", "need", "--area", "u4pr", "--category", "food")
     assert record_id not in search_ids(running.env, running.url, "--kind", "offer")
     assert record_id not in search_ids(running.env, running.url, "--text", "wheelbarrow")
     human = cli(running.env, "search", "--text", "pressure", "--node", running.url)
     assert human.returncode == 0
-    assert "Pressure cooker for the community kitchen" in human.stdout
-    assert record_id[:12] in human.stdout
+    header, *rows = human.stdout.splitlines()
+    assert header.split() == ["id", "kind", "status", "area", "category", "title"]
+    assert [row.split(maxsplit=5) for row in rows] == [
+        [record_id[:12], "need", "open", "u4pru", "food", "Pressure cooker for the community kitchen"]
+    ]
+    nothing = cli(running.env, "search", "--text", "wheelbarrow", "--node", running.url)
+    assert (nothing.returncode, nothing.stdout) == (0, "no posts found\n")
 
 
 def test_post_with_a_bad_slug_exits_1_with_the_nodes_message(running: Running) -> None:
@@ -288,8 +209,13 @@ def test_report_from_the_command_line_hides_small_counts(running: Running) -> No
     assert as_csv.returncode == 0, as_csv.stderr
     assert as_csv.stdout.startswith("section,key,needs,offers,fulfilled\n")  # CRLF, read in text mode
     assert "\ncategory,food," in as_csv.stdout and "\ncategory,health,<5,0,0" in as_csv.stdout
+    as_json = cli(running.env, "report", "--json", "--node", running.url)
+    assert as_json.returncode == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["weeks"] == 13  # node/members/report.py DEFAULT_WEEKS, the CLI's too
     bad = cli(running.env, "report", "--weeks", "60", "--node", running.url)
-    assert bad.returncode == 1 and "bad_query" in bad.stderr
+    assert bad.returncode == 2 and "from 1 to 13" in bad.stderr
+    both = cli(running.env, "report", "--csv", "--json", "--node", running.url)
+    assert both.returncode == 2 and "not allowed with" in both.stderr and both.stdout == ""
 
 
 # --- a node's life: stop, kill, restart ------------------------------------------------------------------
@@ -361,13 +287,64 @@ def test_run_without_data_dir_uses_xdg_data_home(tmp_path: Path) -> None:
     ],
     ids=["status", "search", "post"],
 )
-def test_an_unreachable_node_exits_2_with_a_helpful_message(tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_an_unreachable_node_exits_3_with_a_helpful_message(tmp_path: Path, args: tuple[str, ...]) -> None:
     result = cli(cli_env(tmp_path), *args, "--node", "http://127.0.0.1:1")
-    assert result.returncode == 2
+    assert result.returncode == 3  # not 2: the command was right, the node is not there
     assert result.stdout == ""
     assert "cannot reach the node at http://127.0.0.1:1" in result.stderr
     assert "Is it running?" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"),
+    [
+        ("notaurl", ""),
+        ("127.0.0.1:8440", "did you mean http://127.0.0.1:8440?"),
+        ("localhost:8440", "did you mean http://localhost:8440?"),
+        ("ftp://127.0.0.1:8440", ""),
+        ("http://127.0.0.1:99999", ""),
+        ("http://127.0.0.1:84x0", ""),
+        ("http://127.0.0.1:8440/api/v1", ""),
+        ("http://user@127.0.0.1:8440", ""),
+        ("http://", ""),
+    ],
+)
+def test_node_must_be_an_http_url_or_it_is_bad_usage(tmp_path: Path, given: str, hint: str) -> None:
+    result = cli(cli_env(tmp_path), "status", "--node", given)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert f"argument --node: {given!r} is not a node's URL" in result.stderr
+    assert "http(s)://HOST[:PORT]" in result.stderr and hint in result.stderr
+    assert "Traceback" not in result.stderr
+    from_env = cli(cli_env(tmp_path, MUTUALAID_NODE=given), "status")
+    assert from_env.returncode == 2
+    assert f"MUTUALAID_NODE: {given!r} is not a node's URL" in from_env.stderr
+    assert "Traceback" not in from_env.stderr
+
+
+def test_a_server_that_is_no_mutualaid_node_exits_3(tmp_path: Path) -> None:
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<html>a router's page</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Page) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        try:
+            result = cli(cli_env(tmp_path), "status", "--node", url)
+        finally:
+            server.shutdown()
+    assert (result.returncode, result.stdout) == (3, "")
+    assert f"{url} answered, but not as a mutualaid node does" in result.stderr
 
 
 def test_an_unknown_key_in_config_toml_stops_run_with_exit_2_naming_it(tmp_path: Path) -> None:
@@ -411,10 +388,23 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
     assert leaked == [], f"the node's log carries {leaked}"
 
 
-@pytest.mark.parametrize("command", ["", "init", "run", "post", "search", "status", "reply", "replies", "report"])
-def test_help_works_for_every_subcommand(tmp_path: Path, command: str) -> None:
+COMMANDS = ["init", "run", "post", "search", "show", "mark", "withdraw", "edit", "renew", "flag", "reply", "replies",
+            "report", "status", "peers"]  # fmt: skip
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_works_for_every_subcommand_and_ends_with_the_exit_codes(tmp_path: Path, command: str) -> None:
     args = [command, "--help"] if command else ["--help"]
     result = cli(cli_env(tmp_path), *args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: mutualaid {command}".rstrip())
     assert result.stderr == ""
+    codes = result.stdout[result.stdout.index("\nexit codes:\n") :]
+    assert [int(m) for m in re.findall(r"^  (\d)  ", codes, re.MULTILINE)] == [0, 1, 2, 3]
+    assert "the node refused" in codes and "bad usage" in codes and "cannot be reached" in codes
+
+
+def test_the_top_level_help_lists_every_command(tmp_path: Path) -> None:
+    result = cli(cli_env(tmp_path), "--help")
+    listed = re.findall(r"^    (\w+)\s", result.stdout, re.MULTILINE)
+    assert listed == COMMANDS

@@ -15,7 +15,7 @@ from playwright.sync_api import Page
 
 from crypto import NodeIdentity
 from node.core.config import NodeConfig
-from node.members import api, organizer
+from node.members import api, terms
 from node.members.categories import Categories
 from node.members.pagedata import page_data
 from protocol.fieldtable import GEOHASH_PATTERN, LANGUAGE_PATTERN
@@ -104,9 +104,9 @@ def test_the_limits_the_page_applies_are_the_nodes_declarations(visit: Visit, no
     assert maxlength(page, "Message") == MAX_MESSAGE_CHARS
     assert maxlength(page, "How to reach you") == MAX_CONTACT_CHARS
     page.get_by_text("Report this post").click()
-    assert maxlength(page, "Note (optional)") == organizer.MAX_NOTE_CHARS
+    assert maxlength(page, "Note (optional)") == terms.MAX_NOTE_CHARS
     reasons = page.get_by_label("Reason", exact=True).evaluate("el => [...el.options].map((o) => o.value)")
-    assert reasons == list(organizer.FLAG_REASONS)
+    assert reasons == list(terms.FLAG_REASONS)
     assert visit.errors == []
 
 

@@ -1,0 +1,67 @@
+"""The ``mutualaid`` command: run a node, and talk to one.
+
+Human output by default, ``--json`` for scripts. Member commands talk to a
+node's member API over HTTP (``--node URL`` or ``MUTUALAID_NODE``), so they
+work against any node; ``peers`` uses the operator API with the admin token
+from the node's data directory. One module a room of commands, each
+registering its parsers with their handler:
+
+    client     the node's URL, HTTP calls, ids, exit codes (``ExitCode``)
+    posts      post, search, show; mark, withdraw, edit, renew (one's own post); flag
+    community  reply, replies, report, status
+    admin      init, run, peers
+
+Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from node import __version__
+from node.cli import admin, community, posts
+from node.cli.client import CliError, ExitCode, exit_codes_text
+from node.cli.helptext import HelpFormatter
+from node.core.config import ConfigError
+from node.core.datadir import DataDirError
+
+__all__ = ["ExitCode", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mutualaid",
+        description="A mutual aid node and its command line: run a node, post needs and offers through one, "
+        "search them, reply, and manage your own posts. Every command has its own --help.",
+        epilog=exit_codes_text(),
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mutualaid {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    admin.register(sub)  # init, run
+    posts.register(sub)  # post, search, show, mark, withdraw, edit, renew, flag
+    community.register(sub)  # reply, replies, report, status
+    admin.register_peers(sub)
+    for command in sub.choices.values():  # every command's help ends with the exit codes
+        command.epilog = "\n\n".join(filter(None, [command.epilog, exit_codes_text()]))
+        command.formatter_class = HelpFormatter
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except CliError as exc:
+        print(f"mutualaid: {exc}", file=sys.stderr)
+        return int(exc.code)
+    except (ConfigError, DataDirError) as exc:
+        print(f"mutualaid: {exc}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

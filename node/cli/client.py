@@ -1,0 +1,222 @@
+"""Talking to a node from the command line: its URL, the HTTP calls, exit codes.
+
+Every command ends with one of ``ExitCode``: the meaning of each is written
+once here, and the ``--help`` epilog and docs/NODE.md say the same. A node's
+refusal is its own message, passed on as it is (exit 1); a node that cannot
+be reached, or that answers as no mutualaid node would, is exit 3, kept apart
+from bad usage (2) so a script can tell "try again later" from "fix the
+command". URLs, post ids and numbers are checked while the arguments are
+parsed, so a typo is a usage error that names the option, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import http.client
+import json
+import os
+import re
+import string
+import textwrap
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from node.core.config import MANAGE_TOKEN_VARIABLE, NODE_VARIABLE
+from node.members.terms import MIN_ID_PREFIX
+
+DEFAULT_NODE = "http://127.0.0.1:8440"
+TIMEOUT_S = 30
+
+
+class ExitCode(enum.IntEnum):
+    DONE = 0
+    REFUSED = 1
+    USAGE = 2
+    UNREACHABLE = 3
+
+
+MEANINGS = {
+    ExitCode.DONE: "done",
+    ExitCode.REFUSED: "the node refused (its message is printed), or you declined a confirmation: nothing changed",
+    ExitCode.USAGE: "bad usage: an unknown option or a bad value, a missing token, or a node that cannot start "
+    "(a bad setting, its data directory in use, its port taken)",
+    ExitCode.UNREACHABLE: "the node cannot be reached (not running, a wrong --node), or it answered as no "
+    "mutualaid node does",
+}
+"""What each exit code means: the one text --help and docs/NODE.md give."""
+
+
+def exit_codes_text() -> str:
+    """The exit codes, one an entry, for an epilog."""
+    entries = [textwrap.fill(text, 78, initial_indent=f"  {code}  ", subsequent_indent=" " * 5)
+               for code, text in MEANINGS.items()]  # fmt: skip
+    return "exit codes:\n" + "\n".join(entries)
+
+
+class CliError(Exception):
+    """A command cannot do what was asked; the message says why, ``code`` how it ends."""
+
+    def __init__(self, message: str, code: ExitCode = ExitCode.USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# --- checking arguments ---------------------------------------------------------------------------------
+
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+:[0-9]+|\[[0-9A-Fa-f:.]+\]:[0-9]+")
+
+
+def node_url(value: str) -> str:
+    """``--node``: http(s)://HOST[:PORT] and nothing more, as ``scheme://netloc``."""
+    parts = urllib.parse.urlsplit(value.strip())
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number from 0 to 65535
+        port_ok = False
+    plain = not (parts.username or parts.password or parts.query or parts.fragment) and parts.path in ("", "/")
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or not plain:
+        hint = f" (did you mean http://{value.strip()}?)" if _HOST_PORT.fullmatch(value.strip()) else ""
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a node's URL{hint}: give http(s)://HOST[:PORT], such as {DEFAULT_NODE}"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def post_id(value: str) -> str:
+    """A post's id, or its first ``MIN_ID_PREFIX`` hex characters or more (what ``search`` shows)."""
+    text = value.strip().lower()
+    if not MIN_ID_PREFIX <= len(text) <= 64 or text.strip(string.hexdigits.lower()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a post's id: give its 64 hex characters, or its first {MIN_ID_PREFIX} or more "
+            "(search shows 12)"
+        )
+    return text
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def read(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from {low} to {high}")
+        return number
+
+    read.__name__ = "number"  # what argparse calls the type in its own messages
+    return read
+
+
+def add_node_options(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
+    """``--node`` and (unless the command has its own output choice) ``--json``."""
+    parser.add_argument(
+        "--node",
+        type=node_url,
+        metavar="URL",
+        help=f"the node's URL, http(s)://HOST[:PORT] (default: ${NODE_VARIABLE}, else {DEFAULT_NODE})",
+    )
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="print the node's answer as JSON, for scripts")
+
+
+def add_token_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="the post's manage token, printed when it was posted; write it as --token=TOKEN (a token may begin "
+        f"with '-') (default: ${MANAGE_TOKEN_VARIABLE}, which also keeps it out of shell history)",
+    )
+
+
+def manage_token(args: argparse.Namespace, command: str) -> str:
+    token = args.token or os.environ.get(MANAGE_TOKEN_VARIABLE, "")
+    if not token.strip():
+        raise CliError(f"{command} needs the post's manage token: --token=TOKEN or {MANAGE_TOKEN_VARIABLE}")
+    return str(token).strip()
+
+
+def node_of(args: argparse.Namespace) -> str:
+    """The node a command talks to: --node, else $MUTUALAID_NODE (checked like --node), else the default."""
+    if args.node:
+        return str(args.node)
+    from_env = os.environ.get(NODE_VARIABLE, "").strip()
+    if not from_env:
+        return DEFAULT_NODE
+    try:
+        return node_url(from_env)
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(f"{NODE_VARIABLE}: {exc}") from None
+
+
+# --- one call ------------------------------------------------------------------------------------------
+
+
+def call(
+    node: str,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    raw: bool = False,
+    explain: Mapping[str, str] | None = None,
+) -> Any:
+    """One request to the node's API: its JSON answer (or text, ``raw``).
+
+    A refusal raises ``CliError`` (exit 1) with the node's message, or with
+    ``explain[code]`` where a command has a plainer word for that code."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(node + path, data=data, method=method)  # noqa: S310 - http(s), checked
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
+            payload = response.read()
+    except urllib.error.HTTPError as exc:
+        raise _refusal(exc, explain or {}) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc.__class__.__name__
+        raise CliError(
+            f"cannot reach the node at {node}: {reason}. Is it running? (mutualaid run)", ExitCode.UNREACHABLE
+        ) from None
+    try:
+        return payload.decode() if raw else json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise CliError(f"{node} answered, but not as a mutualaid node does: is it one?", ExitCode.UNREACHABLE) from None
+
+
+def _refusal(exc: urllib.error.HTTPError, explain: Mapping[str, str]) -> CliError:
+    try:
+        error = json.loads(exc.read())["error"]
+        code, message = str(error["code"]), str(error["message"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return CliError(f"the node answered HTTP {exc.code} {exc.reason}", ExitCode.REFUSED)
+    if code in explain:
+        return CliError(explain[code], ExitCode.REFUSED)
+    return CliError(f"the node refused: {message} ({code})", ExitCode.REFUSED)
+
+
+def quoted(record_id: str) -> str:
+    return urllib.parse.quote(record_id, safe="")
+
+
+def query_string(params: Mapping[str, object]) -> str:
+    """``?a=1&b=2`` of the parameters that are not None (lists repeat the name)."""
+    pairs = [(k, str(v)) for k, value in params.items() if value is not None for v in _each(value)]
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+def _each(value: object) -> list[object]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def print_answer(args: argparse.Namespace, value: Any, human: str) -> None:
+    print(json.dumps(value, indent=2, ensure_ascii=False) if getattr(args, "json", False) else human)

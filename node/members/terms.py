@@ -1,0 +1,39 @@
+"""The member API's terms that a client needs, as plain data: ids, defaults, choices, the report's blur.
+
+The handlers (``api``, ``organizer``, ``report``) enforce these and the CLI
+shows and checks them, both reading them here, so a change is made once.
+Nothing here imports aiohttp or the store: the ``mutualaid`` command reads
+this module on every start, and a member command should start fast even on
+a Raspberry Pi.
+"""
+
+from __future__ import annotations
+
+MIN_ID_PREFIX = 8
+"""The fewest leading hex characters of an id that name a record in a path
+(``/api/v1/records/{id}...``): what a terminal shows fits on a line, and 32
+bits leave two live records sharing them likely only in a very big store
+(then 409 ``ambiguous_id`` asks for more)."""
+ID_PATTERN = f"^[0-9a-f]{{{MIN_ID_PREFIX},64}}$"
+"""A record id or its first characters, as a path takes it (node/openapi.py documents it)."""
+
+REQUIRED = ("title", "category", "area")
+"""The fields every new post has."""
+OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
+"""The optional fields a member sets (the record's optional post fields); an edit may remove them."""
+DEFAULT_TTL_DAYS = 30
+"""A post's lifetime, and a renewal's, unless the member gives another."""
+
+FLAG_REASONS = ("spam", "abuse", "personal_info", "other")
+"""Why a member may flag a post for the node's organizers."""
+MAX_NOTE_CHARS = 500
+"""A flag's note."""
+
+SUPPRESS_BELOW = 5
+"""The community report gives a count under this (1 to 4) as "fewer than 5"..."""
+ROUNDED_TO = 5
+"""...and every other one rounded to the nearest multiple of this."""
+MAX_WEEKS = 13
+"""The report's longest period: posts live at most 90 days, a longer one would only show empty weeks."""
+DEFAULT_WEEKS = MAX_WEEKS
+"""The period the API, the CLI and the page show unless asked for another."""
