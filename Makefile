@@ -26,6 +26,7 @@ $(STAMP): $(RUN_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # The tests start Chromium and network namespaces: on these machines they run
