@@ -90,7 +90,7 @@ def discovery_rows(workdir: Path) -> list[Row]:
         _first(b_log, "listening on")
         url = f"http://{lan.address(1)}:{PORT}"
         post = [sys.executable, "-m", "node", "post", "need", "--title", "Help moving boxes", "--category",
-                "moving", "--area", "u4pru", "--node", url]  # fmt: skip
+                "household", "--area", "u4pru", "--node", url]  # fmt: skip
         subprocess.run(lan.argv(1, *post), check=True, capture_output=True)
         _first(b_log, "mDNS: advertising")
         totals, listening = [], []

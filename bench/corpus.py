@@ -12,7 +12,7 @@ from crypto import NodeIdentity
 from protocol.records import DEFAULT_TTL, Record, build_record
 
 NOW = 1_800_000_000
-CATEGORIES = [
+CATEGORIES = [  # what records from many nodes carry; members of one node post in its own list
     "food", "housing", "transport", "childcare", "eldercare", "clothing", "furniture", "tools",
     "medical", "pharmacy", "legal", "translation", "tutoring", "tech-help", "repairs", "garden",
     "pets", "moving", "cooking", "cleaning", "laundry", "bikes", "phones", "paperwork",
