@@ -7,7 +7,6 @@ machine reads it from there. Members never need it: posting stays open.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 from aiohttp import web
@@ -15,6 +14,7 @@ from aiohttp import web
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
 from node.core.auth import require_admin
 from node.core.bodies import Body, BodyField, choice, from_table
+from node.core.clock import now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.metrics import Series
 from node.core.params import Param, read_params
@@ -76,7 +76,7 @@ async def list_peers(request: web.Request) -> web.Response:
 async def add_peer(request: web.Request) -> web.Response:
     require_admin(request)
     url = PEER_BODY.read(await read_json_object(request))["url"].rstrip("/")
-    added = await request.app[ADMIN].add_peer(url, int(time.time()), "admin")
+    added = await request.app[ADMIN].add_peer(url, now(), "admin")
     await request.app[GOSSIP].add(url)
     return web.json_response({"url": url, "added": added}, status=201 if added else 200)
 
@@ -87,6 +87,8 @@ async def remove_peer(request: web.Request) -> web.Response:
     try:
         url = read_params(request.query, PEER_PARAMS)["url"].rstrip("/")
     except ApiError as exc:
+        if exc.field != "url":
+            raise  # an unknown parameter: bad_query
         raise ApiError(Code.BAD_URL, str(exc), field="url") from None
     removed = await request.app[ADMIN].remove_peer(url)
     stopped = await request.app[GOSSIP].remove(url)
@@ -126,7 +128,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    counts = await request.app[STORE].reads.counts(int(time.time()))
+    counts = await request.app[STORE].reads.counts(now())
     gauges: Series = {}
     for (kind, status), n in counts.items():
         gauges[("mutualaid_records", (("kind", kind), ("status", status)))] = n

@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import signal
 import sys
-import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from crypto import NodeIdentity
 from node import routes
+from node.core.clock import SYSTEM_CLOCK
 from node.core.config import NodeConfig
 from node.core.datadir import DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
@@ -73,7 +73,7 @@ async def compress_json(request: web.Request, handler: Handler) -> web.StreamRes
 
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request.app[LAST_ACTIVITY][0] = time.monotonic()
+    request.app[LAST_ACTIVITY][0] = SYSTEM_CLOCK.monotonic()
     response = await handler(request)
     request.app[METRICS].count("http_requests_total", status=f"{response.status // 100}xx")
     return response
@@ -100,7 +100,7 @@ def create_app(
     if admin_token is not None:
         app[_GIVEN_TOKEN] = admin_token
     app[METRICS] = Metrics()
-    app[LAST_ACTIVITY] = [time.monotonic()]
+    app[LAST_ACTIVITY] = [SYSTEM_CLOCK.monotonic()]
     app[FEED] = RecordFeed()
     app[NODE_PROFILE] = ProfileBox()
     app[POLICY] = Policy(
@@ -130,6 +130,7 @@ def create_app(
     )
     app.middlewares.append(ratelimit.write_limit_middleware)
     app[replies.REPLY_QUOTA] = replies.ReplyQuota()
+    app[replies.REPLY_LOCK] = asyncio.Lock()
     app.on_response_prepare.append(security.add_security_headers)
     app.cleanup_ctx.append(replies.community_ctx)  # after the record store, which creates the schema
     routes.install(app)
@@ -151,8 +152,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         token = app.get(_GIVEN_TOKEN)
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
-        app[POLICY].restore_scores(await app[ADMIN].scores(), time.monotonic(), time.time())
-        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]))
+        app[POLICY].restore_scores(await app[ADMIN].scores(), SYSTEM_CLOCK.monotonic(), SYSTEM_CLOCK.wall())
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]), SYSTEM_CLOCK)
         app[NODE_PROFILE].record = await _publish_profile(app)
         yield
     finally:
@@ -214,7 +215,7 @@ async def _save_scores_forever(app: web.Application) -> None:
 async def _save_scores(app: web.Application) -> None:
     """Peer scores outlive reconnects and restarts: a peer cannot clear a
     bad score by reconnecting, nor a ban by waiting for our restart."""
-    dirty = app[POLICY].dirty_scores(time.monotonic(), time.time())
+    dirty = app[POLICY].dirty_scores(SYSTEM_CLOCK.monotonic(), SYSTEM_CLOCK.wall())
     if dirty:
         await app[ADMIN].save_scores(dirty)
 
@@ -227,7 +228,7 @@ async def _renew_profile_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(PROFILE_RENEW_CHECK_S)
         try:
-            await renew_profile_if_due(app, time.time())
+            await renew_profile_if_due(app, SYSTEM_CLOCK.wall())
         except Exception:  # retried at the next check
             log.exception("renewing the node profile failed")
 
@@ -282,7 +283,7 @@ async def _trim_when_idle(app: web.Application) -> None:
     while True:
         await asyncio.sleep(IDLE_TRIM_AFTER_S)
         last = app[LAST_ACTIVITY][0]
-        if last == trimmed_at or time.monotonic() - last < IDLE_TRIM_AFTER_S:
+        if last == trimmed_at or SYSTEM_CLOCK.monotonic() - last < IDLE_TRIM_AFTER_S:
             continue
         trimmed_at = last
         app[peer_api.ITEMSETS].clear()
@@ -324,7 +325,7 @@ def _read_token(config: NodeConfig) -> str:
 async def _publish_profile(app: web.Application) -> Record:
     """Sign this node's profile afresh at every start (name, areas, URLs, sealing key)."""
     config, identity, store = app[CONFIG], app[IDENTITY], app[STORE]
-    now = int(time.time())
+    now = SYSTEM_CLOCK.wall()
     fields = {
         "name": config.name,
         "areas": list(config.areas),
@@ -345,7 +346,7 @@ async def _sweep_forever(app: web.Application) -> None:
     interval = app[CONFIG].sweep_interval_s
     while True:
         try:
-            removed = await app[STORE].writer.sweep(int(time.time()))
+            removed = await app[STORE].writer.sweep(SYSTEM_CLOCK.wall())
             if removed:
                 log.info("expiry sweep removed %d records", removed)
         except Exception:  # a failed sweep must not end the loop; the next one retries

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node import openapi_components as components
 from node.admin_api import KEY_FIELD, PEER_BODY, PEER_PARAMS, POLICY_BODIES
 from node.core.errors import Code
 from node.core.params import Param, openapi_params
@@ -28,8 +29,7 @@ from node.members import web as page
 from node.members.categories import CATEGORIES, Categories
 from node.peering.link import LinkState
 from node.peering.peer_api import FEED_PARAMS
-from protocol.fieldtable import Geohash, Language, Slug, Text, Url
-from protocol.records import KINDS, POST_KINDS, STATUSES
+from protocol.records import POST_KINDS
 
 routes = web.RouteTableDef()
 Schema = dict[str, Any]
@@ -50,7 +50,7 @@ PEER: Security = [{"peerSignature": []}]
 JSON_BODY = (Code.BAD_JSON, Code.UNKNOWN_FIELD, Code.UNSUPPORTED_MEDIA_TYPE, Code.BODY_TOO_LARGE, Code.CROSS_SITE)
 POST_PATH = (Code.NOT_FOUND, Code.REMOVED, Code.AMBIGUOUS_ID)
 MANAGED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.NOT_THIS_NODE)
-ADMINISTERED = (Code.UNAUTHORIZED, Code.FORBIDDEN)
+ADMINISTERED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.ADMIN_OFF)
 MEMBER_WRITE = (Code.TOO_MANY_REQUESTS,)
 RATE_LIMITED = {
     ("/api/v1/records", "post"),
@@ -80,7 +80,7 @@ def openapi_document(categories: Categories | None = None) -> dict[str, Any]:
             "(docs/NODE.md, docs/PROTOCOL.md). Every error has one shape; `code` says which error it is.",
         },
         "paths": paths,
-        "components": {"securitySchemes": _security(), "schemas": _schemas()},
+        "components": {"securitySchemes": components.security(), "schemas": components.schemas()},
     }
 
 
@@ -459,7 +459,8 @@ def _peer_paths() -> dict[str, Any]:
     """The node-to-node API: signed requests, msgpack bodies (docs/PROTOCOL.md section 8)."""
     msgpack = {"200": {"description": "ok", "content": {"application/msgpack": {}}}}
     errors = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.DECODE_ERROR, Code.BAD_INPUT, Code.UNSUPPORTED_MEDIA_TYPE,
-              Code.BODY_TOO_LARGE, Code.BUSY)  # fmt: skip
+              Code.BODY_TOO_LARGE, Code.BUSY, Code.INVALID_RECORD)  # fmt: skip
+    # invalid_record: a sync filter whose areas are not geohashes (hello, reconcile).
     body = {"required": True, "content": {"application/msgpack": {}}}
     paths: dict[str, Any] = {}
     for name, operation_id, summary in (
@@ -491,104 +492,3 @@ def _page_paths() -> dict[str, Any]:
                  path=[name])  # fmt: skip
     static["parameters"].extend(openapi_params((version,)))
     return {"/": {"get": index}, "/static/{name}": {"get": static}}
-
-
-# --- components --------------------------------------------------------------------------------
-
-
-def _security() -> dict[str, Any]:
-    return {
-        "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},
-        "adminToken": {"type": "http", "scheme": "bearer", "description": "admin.token in the data directory"},
-        "peerSignature": {
-            "type": "apiKey",
-            "in": "header",
-            "name": "X-Mutualaid-Signature",
-            "description": "with X-Mutualaid-Key, -Time and -Nonce; see docs/PROTOCOL.md section 8",
-        },
-    }
-
-
-def _schemas() -> dict[str, Any]:
-    text = {name: Text(n).json_schema() for name, n in (("title", 120), ("quantity", 40), ("name", 80))}
-    long_text = {name: Text(n, multiline=True).json_schema() for name, n in (("details", 2000), ("give_back", 280))}
-    category = {"category": {"type": "object", "additionalProperties": False, "required": ["slug", "names"],
-                             "properties": {"slug": Slug().json_schema(),
-                                            "names": {"type": "object", "required": ["en", "es"],
-                                                      "additionalProperties": _STR}}}}  # fmt: skip
-    record = {
-        "type": "object",
-        "required": ["id", "kind", "author", "slot", "status", "created_at", "expires_at", "signature", "signed"],
-        "properties": {
-            "id": {**_HEX64, "description": "SHA-256 of the signed bytes"},
-            "kind": {"type": "string", "enum": list(KINDS)},
-            "author": {**_HEX64, "description": "the signing node's Ed25519 public key"},
-            "slot": _STR,
-            "status": {"type": "string", "enum": list(STATUSES)},
-            "created_at": _TIME,
-            "expires_at": _TIME,
-            "needed_by": _TIME,
-            "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-            "signed": {"type": "string", "contentEncoding": "base64", "description": "exactly the signed bytes"},
-            **text,
-            **long_text,
-            "category": Slug().json_schema(),
-            "area": Geohash().json_schema(),
-            "urgency": {"type": "string", "enum": ["low", "normal", "high", "urgent"]},
-            "tags": {"type": "array", "items": Slug().json_schema()},
-            "languages": {"type": "array", "items": Language().json_schema()},
-            "areas": {"type": "array", "items": Geohash().json_schema()},
-            "urls": {"type": "array", "items": Url().json_schema()},
-            "kinds": {"type": "array", "items": {"type": "string", "enum": list(POST_KINDS)}},
-            "seal_key": _HEX64,
-        },
-    }
-    node = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["public_key", "key", "name", "version", "areas", "records", "posts", "peers", "categories"],
-        "properties": {
-            "public_key": _HEX64,
-            "key": {"type": "string", "description": "the same key in its ma1... text form"},
-            "name": _STR,
-            "version": _STR,
-            "areas": {"type": "array", "items": Geohash().json_schema()},
-            "records": _INT,
-            "posts": {"type": "object", "additionalProperties": False, "required": list(POST_KINDS),
-                      "properties": {kind: _INT for kind in POST_KINDS}},
-            "peers": _INT,
-            "categories": {"type": "array", "items": category["category"]},
-        },
-    }  # fmt: skip
-    rows = {
-        name: {"type": "array", "items": {"type": "object", "additionalProperties": False,
-                                          "required": [key, "needs", "offers", "fulfilled"],
-                                          "properties": {key: _STR, "needs": _COUNT, "offers": _COUNT,
-                                                         "fulfilled": _COUNT}}}
-        for name, key in (("by_category", "category"), ("by_area", "area"), ("by_week", "week"))
-    }  # fmt: skip
-    outrun = {
-        name: {"type": "array", "items": {"type": "object", "additionalProperties": False,
-                                          "required": [key, "needs", "offers"],
-                                          "properties": {key: _STR, "needs": _COUNT, "offers": _COUNT}}}
-        for name, key in (("outrun", "category"), ("outrun_by_area", "area"))
-    }  # fmt: skip
-    totals = ("needs", "offers", "fulfilled_needs", "open_needs")
-    report_schema = {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["generated_at", "weeks", "suppressed_below", "rounded_to", "totals", *rows, "fulfilment", *outrun],
-        "properties": {
-            "generated_at": _TIME,
-            "weeks": {"type": "integer", "minimum": 1, "maximum": report.MAX_WEEKS},
-            "suppressed_below": _INT,
-            "rounded_to": _INT,
-            "totals": {"type": "object", "additionalProperties": False, "required": list(totals),
-                       "properties": {name: _COUNT for name in totals}},
-            **rows,
-            "fulfilment": {"type": "object", "additionalProperties": False, "required": ["fulfilled", "median_days"],
-                           "properties": {"fulfilled": _COUNT, "median_days": {"type": ["number", "null"]}}},
-            **outrun,
-        },
-    }  # fmt: skip
-    return {"Record": record, "Node": node, "Report": report_schema}

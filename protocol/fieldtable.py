@@ -4,7 +4,7 @@ A row (``Field``) names the field, the kinds it belongs to (required or optional
 in each), its type with its bounds, and a one-line meaning. From the table come:
 record validation (``protocol/records.py`` runs ``check_fields`` and then one
 validator per kind for the rules that span fields), the member API's body
-checks and the OpenAPI schemas (``node/members/bodies.py`` takes the types'
+checks and the OpenAPI schemas (``node/core/bodies.py`` takes the types'
 ``json_schema``), the field tables of docs/PROTOCOL.md (``markdown_table``;
 a test compares them with the file) and the limits the web page reads from the
 node. Adding a kind is adding its rows here and its validator in records.py.

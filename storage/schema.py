@@ -138,7 +138,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE records ADD COLUMN report_week INTEGER",
         "UPDATE records SET opened_at = created_at WHERE status NOT IN ('fulfilled', 'withdrawn')",
         # Built from the constants the writer uses (storage.weeks), so old rows
-        # and new ones fall in the same weeks.
+        # and new ones fall in the same weeks. A migration never changes once
+        # shipped: tests/storage/test_weeks.py pins this text.
         f"UPDATE records SET report_area = substr(area, 1, {REPORT_AREA_CHARS}), "
         f"report_week = {week_of_sql('coalesce(opened_at, created_at)')}",
         "CREATE INDEX records_about ON records(about) WHERE about IS NOT NULL",

@@ -247,7 +247,8 @@ def cmd_peers(args: argparse.Namespace) -> int:
     directory = chosen_data_dir(args.data_dir)
     token, node = _admin_token(directory), node_of(args)
     wrong = f"the admin token in {directory} is not the one of the node at {node}: give that node's --data-dir"
-    explain = {"forbidden": wrong, "unauthorized": wrong}
+    off = f"the node at {node} has no admin token, so its peers cannot be managed through its API"
+    explain = {"forbidden": wrong, "unauthorized": wrong, "admin_off": off}
     if args.action == "list":
         result = call(node, "GET", "/api/v1/peers", token=token, explain=explain)
         lines = [line for peer in result["peers"] for line in _peer_lines(peer)]

@@ -37,7 +37,7 @@ from node.cli.client import (
     whole_number,
 )
 from node.members.categories import DEFAULT
-from node.members.terms import DEFAULT_TTL_DAYS, FLAG_REASONS, MAX_NOTE_CHARS, OPTIONAL
+from node.members.terms import DEFAULT_TTL_DAYS, FLAG_REASONS, MAX_NOTE_CHARS, OPTIONAL, REQUIRED
 from protocol.fields import MAX_AREA_PRECISION, URGENCIES
 from protocol.fieldtable import Geohash, ListOf, Text
 from protocol.records import DAY, FIELDS, MAX_TTL, POST_KINDS, STATUSES, TOMBSTONE_STATUSES
@@ -100,7 +100,6 @@ FIELD_OPTIONS = (
     FieldOption("languages", "--language", "TAG", repeat=True),
     FieldOption("give_back", "--give-back", "TEXT"),
 )
-REQUIRED = ("title", "category", "area")
 
 
 def _field_help(field: str) -> str:

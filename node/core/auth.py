@@ -18,7 +18,7 @@ from node.core.state import ADMIN_TOKEN
 def require_admin(request: web.Request) -> None:
     expected = request.app[ADMIN_TOKEN]
     if not expected:
-        raise ApiError(Code.FORBIDDEN, "peer administration is off: this node has no admin token")
+        raise ApiError(Code.ADMIN_OFF, "the operator's endpoints are off: this node has no admin token")
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise ApiError(Code.UNAUTHORIZED, "send the admin token (admin.token in the data directory) as a Bearer token")

@@ -11,7 +11,6 @@ construction and by test.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any
 
 from node.core.errors import ApiError, Code
 from protocol.errors import RecordInvalid
+from protocol.fields import compiled
 from protocol.fieldtable import Field, Type
 
 Schema = dict[str, Any]
@@ -75,10 +75,10 @@ def integer(name: str, low: int, high: int, **options: Any) -> BodyField:
 
 
 def matching(name: str, pattern: str, what: str, **options: Any) -> BodyField:
-    compiled = re.compile(pattern.removeprefix("^").removesuffix("$") + r"\Z")
+    whole = compiled(pattern)
 
     def read(value: Any) -> str:
-        if not isinstance(value, str) or not compiled.match(value):
+        if not isinstance(value, str) or not whole.match(value):
             raise ApiError(Code.INVALID_RECORD, f"{name} must be {what}", field=name)
         return value
 
@@ -204,7 +204,7 @@ DATE = _date_pattern()
 TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 DATE_PATTERN = f"^{DATE}(?:{TIME})?$"
 """A date (YYYY-MM-DD) or an RFC 3339 date and time without fractions (a date alone is midnight UTC)."""
-_DATE = re.compile(DATE_PATTERN.removeprefix("^").removesuffix("$") + r"\Z")
+_DATE = compiled(DATE_PATTERN)
 
 
 def read_date(name: str) -> Reader:

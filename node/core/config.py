@@ -20,6 +20,7 @@ from typing import Any
 
 from protocol import fields as record_fields
 from protocol.errors import RecordInvalid
+from protocol.peerwire import MAX_BATCH_BYTES
 
 CONFIG_FILE = "config.toml"
 ENV_PREFIX = "MUTUALAID_"
@@ -126,9 +127,11 @@ class NodeConfig:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+MIN_BODY_BYTES = 2 * MAX_BATCH_BYTES
+"""A body must hold the largest batch of records a peer pushes, with room for its framing."""
 _RANGES: dict[str, tuple[int, int | str]] = {
     "listen_port": (0, 65535),
-    "max_body_bytes": (16 * 1024, 2**31),
+    "max_body_bytes": (MIN_BODY_BYTES, 2**31),
     "sweep_interval_s": (1, 86_400 * 365),
     "member_write_burst": (1, 100_000),
     "member_write_every_s": (1, 86_400),

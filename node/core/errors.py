@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ from aiohttp import web, web_protocol, web_server
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_request import BaseRequest
 
-from protocol.errors import LocalProtocolError, ProtocolError, RecordInvalid
+from protocol.errors import LocalProtocolError, ProtocolError, RecordInvalid, RemoteProtocolError
 from storage.errors import StorageError
 
 log = logging.getLogger("mutualaid.http")
@@ -40,16 +41,18 @@ class Code(enum.Enum):
 
     # 400: the request is malformed
     BAD_JSON = (400, "the body is not one JSON object, or holds a number this API does not take")
-    BAD_QUERY = (400, "a query parameter is unknown, missing, given too often, or out of range")
+    BAD_QUERY = (400, "a query parameter is unknown, missing or out of range (a repeated one: given too often)")
     UNKNOWN_FIELD = (400, "the body has a field this endpoint does not take")
     DECODE_ERROR = (400, "bytes that are not one canonical msgpack value within the limits")
     BAD_RECONCILE_MESSAGE = (400, "a reconciliation message that cannot be understood")
     BAD_INPUT = (400, "input from a peer that breaks the protocol")
+    BAD_SIGNATURE = (400, "a record's signature does not verify against its author key")
     BAD_REQUEST = (400, "an HTTP request the server could not parse")
     # 401, 403: who may do this
     UNAUTHORIZED = (401, "a token (a post's manage token, the admin token) or a peer signature is missing or wrong")
     FORBIDDEN = (403, "the token given does not allow this")
     CROSS_SITE = (403, "a change sent by a page on another site")
+    ADMIN_OFF = (403, "this node has no admin token, so its operator's and organizers' endpoints are off")
     NOT_THIS_NODE = (403, "only the node a post was made through holds its manage token (and opens its replies)")
     # 404, 405: what is not here
     NOT_FOUND = (404, "no such record, path or file (it may have expired or been replaced)")
@@ -153,6 +156,8 @@ def translate(exc: BaseException, request: web.Request) -> ApiError | None:
         return None
     if isinstance(exc, ProtocolError | StorageError) and exc.code in _BY_CODE and Code.of(exc.code).status < 500:
         return ApiError(Code.of(exc.code), str(exc))
+    if isinstance(exc, RemoteProtocolError):  # the caller's fault, whatever its code
+        return ApiError(Code.BAD_INPUT, str(exc))
     if isinstance(exc, web.HTTPException) and exc.status >= 400:
         return _http_error(exc, request)
     return None
@@ -199,13 +204,24 @@ def _refuse_constant(name: str) -> object:
     raise ApiError(Code.BAD_JSON, f"{name} is not a number this API accepts")
 
 
+MAX_INTEGER_DIGITS = 100
+"""No field takes an integer near so long; Python would refuse one of 4,300 digits
+with a plain ValueError, and converting a long one costs quadratic time."""
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ApiError(Code.BAD_JSON, f"an integer of {len(text)} digits; at most {MAX_INTEGER_DIGITS}")
+    return int(text)
+
+
 async def read_json_object(request: web.Request) -> dict[str, object]:
     """The request body as a JSON object, or a precise 4xx."""
     if request.content_type != "application/json":
         raise ApiError(Code.UNSUPPORTED_MEDIA_TYPE, "send the body as application/json")
     raw = await request.read()
     try:
-        value = json.loads(raw, parse_constant=_refuse_constant)
+        value = json.loads(raw, parse_constant=_refuse_constant, parse_int=_integer)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ApiError(Code.BAD_JSON, f"the body is not valid JSON: {exc}") from None
     except RecursionError:
@@ -252,6 +268,18 @@ def parser_error(exc: BaseException | None) -> ApiError:
     return ApiError(Code.BAD_REQUEST, "the node could not read this as an HTTP request")
 
 
+_REQUEST_LINE = re.compile(rb"/|[A-Z]+ /")
+
+
+def _is_request_line(line: object) -> bool:
+    """Whether the line aiohttp found too long was the request line: its C
+    parser hands over the target (a bytearray starting with "/"), its Python
+    parser the whole line ("GET /..."); a header line is neither."""
+    if isinstance(line, str):
+        line = line.encode("latin-1", "replace")
+    return isinstance(line, bytes | bytearray) and _REQUEST_LINE.match(bytes(line[:16])) is not None
+
+
 class _JsonErrorServer(web_server.Server):
     def __call__(self) -> web_protocol.RequestHandler:
         return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
@@ -259,7 +287,13 @@ class _JsonErrorServer(web_server.Server):
 
 class AppRunner(web.AppRunner):
     """``web.AppRunner`` whose server answers parser errors as JSON (see
-    ``_JsonErrorHandler``); the node and its tests run the app with it."""
+    ``_JsonErrorHandler``), with the line limits the messages name set
+    explicitly; the node and its tests run the app with it."""
+
+    def __init__(self, app: web.Application, **kwargs: Any) -> None:
+        kwargs.setdefault("max_line_size", MAX_LINE_BYTES)
+        kwargs.setdefault("max_field_size", MAX_LINE_BYTES)
+        super().__init__(app, **kwargs)
 
     async def _make_server(self) -> web_server.Server:
         server = await super()._make_server()

@@ -17,6 +17,7 @@ from typing import Any
 from multidict import MultiMapping
 
 from node.core.errors import ApiError, Code
+from protocol.fields import compiled
 
 Schema = dict[str, Any]
 
@@ -37,7 +38,7 @@ class Param:
     def __post_init__(self) -> None:
         pattern = self.schema.get("pattern")
         if pattern is not None:
-            object.__setattr__(self, "_pattern", re.compile(pattern.removeprefix("^").removesuffix("$") + r"\Z"))
+            object.__setattr__(self, "_pattern", compiled(pattern))
 
     def parse(self, text: str) -> Any:
         """One value as the schema reads it, or a ``bad_query`` error."""

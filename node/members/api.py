@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import logging
 import secrets
-import time
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +29,7 @@ from aiohttp import web
 from crypto import public_key_to_text
 from node import __version__
 from node.core.bodies import DATE_PATTERN, Body, BodyField, choice, from_table, integer, read_date
+from node.core.clock import now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
@@ -39,6 +39,7 @@ from node.members.terms import DEFAULT_TTL_DAYS, MIN_ID_PREFIX, OPTIONAL, REQUIR
 from node.peering.state import FEED, GOSSIP
 from protocol import fieldtable
 from protocol.errors import RecordInvalid
+from protocol.fields import URGENCIES
 from protocol.records import DAY, FIELDS, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
 from storage import Query
 from storage.query import MAX_LIMIT
@@ -47,10 +48,6 @@ log = logging.getLogger("mutualaid.api")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-
-
-def now() -> int:
-    return int(time.time())
 
 
 def _post_fields(categories: Categories, kind: str, *, editing: bool) -> list[BodyField]:
@@ -77,14 +74,14 @@ def _post_fields(categories: Categories, kind: str, *, editing: bool) -> list[Bo
     return fields
 
 
-@functools.cache  # one per list of categories and kind: the list changes only by a decision
+@functools.lru_cache(maxsize=8)  # per list of categories and kind: the list changes only by a decision
 def post_body(categories: Categories, kind: str) -> Body:
     """A new need or offer: its kind and its fields."""
     kind_field = choice("kind", (kind,), required=True, description="need or offer")
     return Body([kind_field, *_post_fields(categories, kind, editing=False)], Code.INVALID_RECORD)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4)
 def edit_body(categories: Categories) -> Body:
     """An edit: any field of a need (null removes an optional one); give_back only for needs."""
     return Body(_post_fields(categories, "need", editing=True), Code.INVALID_RECORD, at_least_one=True)
@@ -92,6 +89,7 @@ def edit_body(categories: Categories) -> Body:
 
 STATUS_BODY = Body([choice("status", STATUSES, required=True)], Code.INVALID_RECORD)
 
+_URGENCY = "|".join(URGENCIES)
 SEARCH_PARAMS = (
     Param("kind", {"type": "string", "enum": [*POST_KINDS, "node"]}, "need, offer or node", repeated=True),
     Param("category", fieldtable.Slug().json_schema(), "a category's slug"),
@@ -99,8 +97,8 @@ SEARCH_PARAMS = (
     Param("status", {"type": "string", "enum": list(STATUSES)}, "open and claimed unless given", repeated=True),
     Param(
         "urgency",
-        {"type": "string", "pattern": "^(low|normal|high|urgent)(,(low|normal|high|urgent)){0,3}$", "maxItems": 4},
-        "low, normal, high or urgent; repeat or comma-separate for several",
+        {"type": "string", "pattern": f"^({_URGENCY})(,({_URGENCY})){{0,{len(URGENCIES) - 1}}}$", "maxItems": 4},
+        f"{', '.join(URGENCIES)}; repeat or comma-separate for several",
         repeated=True,
     ),
     Param("language", fieldtable.Language().json_schema(), "a language tag; pt also finds pt-br"),

@@ -12,10 +12,10 @@ character in common 1; best first, newest first among equals.
 from __future__ import annotations
 
 import re
-import time
 
 from aiohttp import web
 
+from node.core.clock import now
 from node.core.params import limit_param, read_params
 from node.core.state import STORE
 from node.members.api import post_or_404
@@ -61,7 +61,7 @@ async def matches(request: web.Request) -> web.Response:
     other = "offer" if post.kind == "need" else "need"
     area = str(post.get("area"))[:AREA_PREFIX]
     post_words = words(post)
-    moment = int(time.time())
+    moment = now()
     store = request.app[STORE]
     base = {"kinds": (other,), "statuses": ("open",), "area": area, "limit": CANDIDATES_PER_SEARCH}
     searches = [Query(category=str(post.get("category")), **base)]  # type: ignore[arg-type]

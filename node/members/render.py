@@ -11,10 +11,15 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from protocol.records import Record
+from protocol.fieldtable import Bytes, Key, Timestamp
+from protocol.records import COMMON_FIELDS, FIELDS, POST_KINDS, Record
 
-_PUBLIC_POST_FIELDS = ("title", "details", "category", "tags", "quantity", "urgency", "area", "languages", "give_back")
-_PUBLIC_NODE_FIELDS = ("name", "areas", "urls", "kinds")
+_OWN = [row for row in FIELDS if row.name not in COMMON_FIELDS and row.name != "status"]
+_AS_IS = [row for row in _OWN if not isinstance(row.type, Timestamp | Key | Bytes)]
+_PUBLIC_POST_FIELDS = tuple(row.name for row in _AS_IS if row.kinds & set(POST_KINDS))
+"""A post's fields shown as they are (title, details...); ``needed_by`` is shown as a time."""
+_PUBLIC_NODE_FIELDS = tuple(row.name for row in _AS_IS if "node" in row.kinds)
+"""A node profile's (name, areas, urls, kinds); ``seal_key`` is shown in hex."""
 
 
 def iso(timestamp: int) -> str:

@@ -177,13 +177,27 @@ class ReplyQuota:
         self.max_keys = max_keys
         self._sent: BoundedTable[tuple[object, ...], int] = BoundedTable(max_keys)
 
+    def allows(self, key: tuple[object, ...]) -> bool:
+        """Whether this client may send one more reply to this post (checked
+        before any sealing or signing work)."""
+        return (self._sent.get(key) or 0) < self.limit
+
+    def count(self, key: tuple[object, ...]) -> None:
+        """One more reply stored for this client and post."""
+        self._sent.put(key, (self._sent.get(key) or 0) + 1)
+
     def take(self, key: tuple[object, ...]) -> bool:
-        sent = self._sent.get(key) or 0
-        self._sent.put(key, sent + 1 if sent < self.limit else sent)
-        return sent < self.limit
+        """``allows`` and ``count`` in one step (True if it was allowed)."""
+        allowed = self.allows(key)
+        if allowed:
+            self.count(key)
+        return allowed
 
 
 REPLY_QUOTA = web.AppKey("reply_quota", ReplyQuota)
+REPLY_LOCK = web.AppKey("reply_lock", asyncio.Lock)
+"""Held while a reply is counted against the caps and stored, so two replies
+sent at once cannot both pass the last place (replies are rare: one lock)."""
 
 
 REPLY_BODY = Body(
@@ -209,29 +223,27 @@ async def send_reply(request: web.Request) -> web.Response:
         raise ApiError(Code.CLOSED, f"this post is {post.status}; it takes no more replies")
     message, contact = values["message"], values.get("contact") or ""
     moment = now()
-    sent = await request.app[STORE].own.replies_from(request.app[IDENTITY].public_key, post.id, moment)
-    if sent >= MAX_REPLIES_PER_POST:
-        raise ApiError(
-            Code.TOO_MANY_REPLIES,
-            f"this post has had {MAX_REPLIES_PER_POST} replies through this node, as many as it takes",
-        )
+    client = request.app[WRITE_LIMITER].key(request.remote)
+    quota_key = (client, *post.address)
+    # The cheap refusals first: no sealing or signing for a reply that cannot be sent.
+    if client is not None and not request.app[REPLY_QUOTA].allows(quota_key):
+        raise _client_limit()
+    await _check_post_cap(request, post, moment)
     seal_key, urls = await _recipient(request, post, moment)
     try:
         text = ReplyText(message, contact, moment)
         reply = build_reply(request.app[IDENTITY], post, seal_key, text, moment, slot=secrets.token_hex(8))
     except RecordInvalid as exc:
         raise ApiError(Code.INVALID_REPLY, str(exc), field=exc.field, reason=exc.reason) from None
-    client = request.app[WRITE_LIMITER].key(request.remote)
-    if client is not None and not request.app[REPLY_QUOTA].take((client, *post.address)):
-        # One address must not use up the node's replies to a post and silence it.
-        raise ApiError(
-            Code.CLIENT_REPLY_LIMIT,
-            f"{MAX_REPLIES_PER_CLIENT} replies to this post were sent from your network address already, so this "
-            "one was not sent; everyone sharing the connection (a household, a shared computer) shares that limit",
-        )
-    outcome = await request.app[STORE].writer.put(reply, moment)
-    if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
-        raise ApiError(Code.NOT_STORED, f"the reply was not stored ({outcome.status})")
+    async with request.app[REPLY_LOCK]:  # checked again and stored as one step
+        if client is not None and not request.app[REPLY_QUOTA].allows(quota_key):
+            raise _client_limit()
+        await _check_post_cap(request, post, moment)
+        outcome = await request.app[STORE].writer.put(reply, moment)
+        if outcome.status != "accepted":  # pragma: no cover - a fresh slot cannot collide
+            raise ApiError(Code.NOT_STORED, f"the reply was not stored ({outcome.status})")
+        if client is not None:
+            request.app[REPLY_QUOTA].count(quota_key)
     request.app[METRICS].count("replies_sent_total")
     delivered = "direct"
     if post.author != request.app[IDENTITY].public_key:
@@ -246,6 +258,22 @@ async def send_reply(request: web.Request) -> web.Response:
                 delivered = "direct"
     log.info("reply id=%s about=%s delivered=%s", reply.id.hex(), post.id.hex(), delivered)
     return web.json_response({"reply": {"id": reply.id.hex(), "delivered": delivered}}, status=202)
+
+
+def _client_limit() -> ApiError:
+    # One address must not use up the node's replies to a post and silence it.
+    return ApiError(
+        Code.CLIENT_REPLY_LIMIT,
+        f"{MAX_REPLIES_PER_CLIENT} replies to this post were sent from your network address already, so this "
+        "one was not sent; everyone sharing the connection (a household, a shared computer) shares that limit",
+    )
+
+
+async def _check_post_cap(request: web.Request, post: Record, moment: int) -> None:
+    sent = await request.app[STORE].own.replies_from(request.app[IDENTITY].public_key, post.id, moment)
+    if sent >= MAX_REPLIES_PER_POST:
+        message = f"this post has had {MAX_REPLIES_PER_POST} replies through this node, as many as it takes"
+        raise ApiError(Code.TOO_MANY_REPLIES, message)
 
 
 def _open_all(identity: NodeIdentity, records: list[Record]) -> tuple[list[dict[str, str]], int]:

@@ -46,6 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
+from node.core.clock import now
 from node.core.params import Param, read_params
 from node.core.state import COMMUNITY
 from node.members.categories import CATEGORIES, Categories
@@ -216,7 +217,7 @@ REPORT_CACHE = web.AppKey("report_cache", ReportCache)
 async def generate(request: web.Request) -> _Cached:
     weeks = read_params(request.query, PARAMS)["weeks"]
     community, categories = request.app[COMMUNITY], request.app[CATEGORIES]
-    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, int(time.time()), categories))
+    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, now(), categories))
 
 
 async def compute(

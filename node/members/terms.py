@@ -2,12 +2,14 @@
 
 The handlers (``api``, ``organizer``, ``report``) enforce these and the CLI
 shows and checks them, both reading them here, so a change is made once.
-Nothing here imports aiohttp or the store: the ``mutualaid`` command reads
+Nothing here imports aiohttp or the store (only the pure field table): the ``mutualaid`` command reads
 this module on every start, and a member command should start fast even on
 a Raspberry Pi.
 """
 
 from __future__ import annotations
+
+from protocol.records import COMMON_FIELDS, FIELDS
 
 MIN_ID_PREFIX = 8
 """The fewest leading hex characters of an id that name a record in a path
@@ -17,9 +19,11 @@ bits leave two live records sharing them likely only in a very big store
 ID_PATTERN = f"^[0-9a-f]{{{MIN_ID_PREFIX},64}}$"
 """A record id or its first characters, as a path takes it (node/openapi.py documents it)."""
 
-REQUIRED = ("title", "category", "area")
-"""The fields every new post has."""
-OPTIONAL = ("details", "tags", "quantity", "urgency", "needed_by", "languages", "give_back")
+_SET_BY_THE_NODE = COMMON_FIELDS | {"status"}
+_MEMBER_ROWS = [row for row in FIELDS if "need" in row.kinds and row.name not in _SET_BY_THE_NODE]
+REQUIRED = tuple(row.name for row in _MEMBER_ROWS if "need" in row.required)
+"""The fields every new post has (title, category, area): the field table's."""
+OPTIONAL = tuple(row.name for row in _MEMBER_ROWS if "need" in row.optional)
 """The optional fields a member sets (the record's optional post fields); an edit may remove them."""
 DEFAULT_TTL_DAYS = 30
 """A post's lifetime, and a renewal's, unless the member gives another."""

@@ -18,7 +18,7 @@ import time
 from aiohttp import web
 
 from node.core.bounded import BoundedTable
-from node.core.clock import SYSTEM_CLOCK, Clock
+from node.core.clock import SYSTEM_CLOCK, Clock, now
 from node.core.errors import ApiError, Code, Handler
 from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
@@ -35,7 +35,13 @@ MAX_FEED_WAIT_S = 25
 FEED_BATCH = 200
 FEED_PARAMS = (
     Param("after", {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}, "a feed position", 0),
-    Param("wait", {"type": "number", "minimum": 0, "maximum": MAX_FEED_WAIT_S}, "seconds to wait for one", 0),
+    # Longer waits are asked for and cut to MAX_FEED_WAIT_S, as before the parameters were declared.
+    Param(
+        "wait",
+        {"type": "number", "minimum": 0, "maximum": 86_400},
+        "seconds to wait for one (at most 25 are waited)",
+        0,
+    ),
 )
 
 
@@ -113,7 +119,7 @@ PUBLIC_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("public_hosts")
 async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/peer/"):
         return await handler(request)
-    now = int(time.time())
+    moment = now()
     auth = peerwire.parse_headers(request.headers)
     destination = request.host.lower()
     if destination not in _own_destinations(request):
@@ -127,18 +133,18 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     body = await request.read()
     started = time.thread_time()  # CPU time: this runs on the event loop's thread
     try:
-        peerwire.check_request(auth, request.method, request.path_qs, destination, body, now)
+        peerwire.check_request(auth, request.method, request.path_qs, destination, body, moment)
     finally:
         verify_us = int((time.thread_time() - started) * 1e6)
         request.app[METRICS].count("signature_verify_microseconds_total", verify_us)
-    request.app[REPLAY].check_and_add(auth.signature, now)
+    request.app[REPLAY].check_and_add(auth.signature, moment)
     request[PEER_KEY] = auth.key
     request.app[METRICS].count("peer_bytes_in_total", len(body))
     response = await handler(request)
     if isinstance(response, web.Response) and response.body is not None:
         payload = bytes(response.body)  # type: ignore[arg-type]
         request.app[METRICS].count("peer_bytes_out_total", len(payload))
-        stamp = int(time.time())
+        stamp = now()
         signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
         response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())
     return response
@@ -195,7 +201,7 @@ async def receive_records(request: web.Request) -> web.Response:
 @routes.post("/peer/v1/fetch")
 async def fetch(request: web.Request) -> web.Response:
     ids = peerwire.byte_list(await _body(request), "ids", 32)
-    raws = await request.app[STORE].reads.get_raw_many(ids, int(time.time()))
+    raws = await request.app[STORE].reads.get_raw_many(ids, now())
     return _msgpack({"records": raws})
 
 
@@ -211,7 +217,7 @@ async def reconcile(request: web.Request) -> web.Response:
     items = request.app[ITEMSETS].get(key)
     if items is None:
         # ~60 ms at 100k items: built off the event loop.
-        items = await asyncio.to_thread(ItemSet, await request.app[STORE].reads.sync_index(common, int(time.time())))
+        items = await asyncio.to_thread(ItemSet, await request.app[STORE].reads.sync_index(common, now()))
         request.app[ITEMSETS].put(key, items)
     return _msgpack({"message": Reconciler(items).respond(message)})  # a ReconcileError is a 400
 

@@ -86,6 +86,9 @@ NOT_OBJECTS = [
     ("string", b'"need"'),
     ("null", b"null"),
     ("true", b"true"),
+    # Python refuses integers of 4,300 digits with a plain ValueError; the node stops at 20.
+    ("huge-integer", b'{"kind": "need", "expires_in_days": ' + b"9" * 5000 + b"}"),
+    ("long-integer", b'{"kind": "need", "expires_in_days": ' + b"1" * 101 + b"}"),
 ]
 BAD_BYTES = [
     ("garbage", b"\x00\xff\xfe\x80\x81garbage\x00"),

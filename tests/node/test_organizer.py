@@ -6,13 +6,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from pathlib import Path
 
 import aiohttp
 import msgpack
 import pytest
+from aiohttp import web
 
 from crypto import NodeIdentity
+from node.app import create_app
+from node.core.config import NodeConfig
+from node.core.datadir import ensure_data_dir
+from node.core.errors import AppRunner
 from node.peering.peer_client import PeerClient
 from node.peering.state import POLICY
 from storage import community as community_module
@@ -177,3 +184,22 @@ async def test_flags_on_one_post_are_bounded(node: RunningNode, monkeypatch: pyt
     assert (await node.call("POST", f"/api/v1/records/{other['id']}/flags", json={"reason": "spam"}))[0] == 201
     status, body = await node.call("GET", ORGANIZER + "/flags", headers=admin(node))
     assert len(body["flags"]) == 3
+
+
+async def test_a_node_without_an_admin_token_says_so(tmp_path: Path) -> None:
+    config = NodeConfig(data_dir=tmp_path / "node", listen_port=0)
+    files = await asyncio.to_thread(ensure_data_dir, config)
+    app = create_app(config, files.identity, str(files.database), admin_token="")
+    runner = AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        async with aiohttp.ClientSession() as session:
+            for path in ("/api/v1/organizer/flags", "/api/v1/peers"):
+                async with session.get(url + path, headers={"Authorization": "Bearer anything"}) as response:
+                    code, _ = assert_error_shape(response.status, await response.json())
+                    assert (response.status, code) == (403, "admin_off"), path
+    finally:
+        await runner.cleanup()
