@@ -16,9 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def dry_run(target: str, venv: Path) -> list[str]:
+    # Run inside `make test` too: a make started from a make prints directory
+    # lines and inherits its flags; this one must read as run by hand.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     result = subprocess.run(
-        ["make", "-n", target, f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-    )
+        ["make", "--no-print-directory", "-n", target, f"VENV={venv}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
