@@ -58,7 +58,7 @@ from bench import bench_store
 from bench.bench_store import figure, info
 from bench.corpus import CATEGORIES, COMMON, TOWNS
 from bench.corpus import records as corpus_records
-from node.members.categories import DEFAULT_SLUGS
+from node.chapter.categories import DEFAULT_SLUGS
 from protocol.records import Record
 from storage import RecordStore
 from tests._launch import NodeProcess, NodeStartError, child_env, run_args

@@ -18,21 +18,25 @@ import signal
 import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 from aiohttp import web
 
 from crypto import NodeIdentity
 from node import routes
+from node.chapter import roll_api
+from node.chapter.closer import CLOSER, Closer, effect_parts
+from node.chapter.settings import ChapterBox, ChapterState
+from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.clock import SYSTEM_CLOCK
 from node.core.config import NodeConfig
-from node.core.datadir import DataDirError, read_admin_token
+from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.hosts import is_loopback_host
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import ratelimit, replies, report, security
 from node.members import web as page
-from node.members.categories import CATEGORIES, Categories
 from node.peering import peer_api
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
@@ -44,6 +48,7 @@ from node.peering.sync import SYNC_PROGRESS, node_filter
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
 from storage import RecordStore
 from storage.admin import AdminStore
+from storage.chapter import ChapterStore
 
 log = logging.getLogger("mutualaid.node")
 
@@ -117,12 +122,17 @@ def create_app(
     app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
     app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
-    app.cleanup_ctx.extend([_store_ctx, _sweeper_ctx, _gossip_ctx])
+    app.cleanup_ctx.extend([_store_ctx, _chapter_ctx, _sweeper_ctx, _gossip_ctx])
     # The members' parts: replies and their delivery, the report's cache,
     # cross-site protection and the per-address write limit, security headers.
     app[replies.COMMUNITY_DATABASE] = database
     app[report.REPORT_CACHE] = report.ReportCache()
-    app[CATEGORIES] = Categories()  # the chapter's list (a decided setting in a later issue)
+    # The chapter: its state in force (read from chapter.db at start), the
+    # proposal closer, the invite guesser's limit; a decision that changes the
+    # categories or settings re-makes the page's data and empties the report cache.
+    app[CHAPTER] = ChapterBox()
+    app[roll_api.JOIN_LIMITER] = roll_api.JoinLimiter()
+    app[CHAPTER].on_change(lambda _: app[report.REPORT_CACHE].clear())
     page.install_page(app)  # / with the node's name, areas, categories and form limits in it
     app.middlewares.append(security.cross_site_middleware)
     app[ratelimit.WRITE_LIMITER] = ratelimit.WriteLimiter(
@@ -159,6 +169,24 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         await app[ADMIN].close()
         await app[STORE].close()
+
+
+async def _chapter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The chapter's file, its state in force, and the task that closes proposals
+    (which first finishes what a stopped node left half done)."""
+    chapter = await ChapterStore.open(str(Path(app[DATABASE]).with_name(CHAPTER_FILE)))
+    app[CHAPTER_STORE] = chapter
+    try:
+        app[CHAPTER].set(ChapterState.from_stored(await chapter.settings.all()))
+        closer = Closer(chapter, app[IDENTITY], app[STORE], app[FEED], lambda: effect_parts(app), SYSTEM_CLOCK)
+        app[CLOSER] = closer
+        closer.start()
+        try:
+            yield
+        finally:
+            await closer.stop()
+    finally:
+        await chapter.close()
 
 
 async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:

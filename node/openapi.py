@@ -22,11 +22,12 @@ from aiohttp import web
 
 from node import openapi_components as components
 from node.admin_api import KEY_FIELD, PEER_BODY, PEER_PARAMS, POLICY_BODIES
+from node.chapter.categories import Categories
+from node.chapter.state import CHAPTER
 from node.core.errors import Code
 from node.core.params import Param, openapi_params
 from node.members import api, matches, organizer, replies, report, terms
 from node.members import web as page
-from node.members.categories import CATEGORIES, Categories
 from node.peering.link import LinkState
 from node.peering.peer_api import FEED_PARAMS
 from protocol.records import POST_KINDS
@@ -86,7 +87,7 @@ def openapi_document(categories: Categories | None = None) -> dict[str, Any]:
 
 @routes.get("/api/v1/openapi.json")
 async def serve_document(request: web.Request) -> web.Response:
-    return web.json_response(openapi_document(request.app[CATEGORIES]))
+    return web.json_response(openapi_document(request.app[CHAPTER].state.categories))
 
 
 # --- pieces ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from node import admin_api, openapi
+from node.chapter import proposals_api, roll_api
 from node.members import api, matches, organizer, replies, report
 from node.members import web as page
 from node.peering import peer_api
@@ -21,7 +22,9 @@ TABLES: tuple[web.RouteTableDef, ...] = (
     replies.routes,  # members: sealed replies to a post
     matches.routes,  # members: offers for a need, needs for an offer
     report.routes,  # members: the community needs report
-    organizer.routes,  # flags, and the organizers' view
+    organizer.routes,  # flags, the organizers' view and their log
+    roll_api.routes,  # the chapter: invites, joining, the roll, one's card
+    proposals_api.routes,  # the chapter: proposals, ballots, comments
     peer_api.routes,  # node to node: /peer/v1/...
     page.routes,  # the member web page: / and /static/...
 )

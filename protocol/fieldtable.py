@@ -224,7 +224,27 @@ class Url:
         return f"an `http(s)://` URL of at most {MAX_URL_CHARS} characters"
 
 
-Item = Slug | Geohash | Choice | Language | Url
+@dataclass(frozen=True)
+class Integer:
+    """A whole number from ``low`` to ``high`` (never a bool)."""
+
+    low: int
+    high: int
+    wire = "int"
+
+    def check(self, name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
+            raise f.invalid(name, f"bad_{name}", f"must be a whole number from {self.low} to {self.high}")
+        return value
+
+    def json_schema(self) -> Schema:
+        return {"type": "integer", "minimum": self.low, "maximum": self.high}
+
+    def rule(self) -> str:
+        return f"a whole number, {self.low}..{self.high}"
+
+
+Item = Slug | Geohash | Choice | Language | Url | Text
 
 
 @dataclass(frozen=True)
@@ -251,7 +271,53 @@ class ListOf:
         return f"{low}{self.max_items} distinct items, each {self.item.rule()}"
 
 
-Type = Text | Slug | Slot | Geohash | Choice | Timestamp | Version | Key | Bytes | Language | Url | ListOf
+@dataclass(frozen=True)
+class MapOf:
+    """A map from slugs (at most ``max_items``) to values of one type: a
+    decision's counts by choice, its effect's parameters."""
+
+    value: Integer | Text | Slug
+    max_items: int
+    wire = "map"
+
+    def check(self, name: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise f.invalid(name, "wrong_type", "must be a map")
+        if len(value) > self.max_items:
+            raise f.invalid(name, f"too_many_{name}", f"{len(value)} entries, at most {self.max_items}")
+        for key, item in value.items():
+            f.slug(name, key)
+            self.value.check(name, item)
+        return value
+
+    def json_schema(self) -> Schema:
+        return {
+            "type": "object",
+            "propertyNames": Slug().json_schema(),
+            "additionalProperties": self.value.json_schema(),
+            "maxProperties": self.max_items,
+        }
+
+    def rule(self) -> str:
+        return f"a map of up to {self.max_items} slugs to {self.value.rule()}"
+
+
+Type = (
+    Text
+    | Slug
+    | Slot
+    | Geohash
+    | Choice
+    | Timestamp
+    | Version
+    | Key
+    | Bytes
+    | Language
+    | Url
+    | ListOf
+    | Integer
+    | MapOf
+)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from crypto import BadSignature, Domain, signing_message, verify_message
 from protocol import fields as f
+from protocol.ballots import BALLOTS, CHOICES, MAX_OPTIONS, METHODS, OUTCOMES, THRESHOLDS
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, SignatureInvalid
 from protocol.fieldtable import (
@@ -35,9 +36,11 @@ from protocol.fieldtable import (
     Choice,
     Field,
     Geohash,
+    Integer,
     Key,
     Language,
     ListOf,
+    MapOf,
     Slot,
     Slug,
     Text,
@@ -49,8 +52,13 @@ from protocol.fieldtable import (
 )
 
 FORMAT_VERSION = 1
-KINDS = ("need", "offer", "node", "reply")
+KINDS = ("need", "offer", "node", "reply", "decision")
 POST_KINDS = ("need", "offer")
+DECISION_TYPES = ("text", "categories", "peering", "organizers", "member", "settings", "removal")
+"""What a chapter's proposal (and so its decision) may be about (docs/CHAPTER.md)."""
+IMMUTABLE_KINDS = frozenset({"decision"})
+"""Kinds whose address holds one version for ever: a second one is history
+rewritten, refused (``decision_rewritten``), never a newer version."""
 STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
 TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
 NODE_PROFILE_SLOT = "profile"
@@ -69,6 +77,10 @@ MAX_SEALED_BYTES = 12 * 1024
 fit in any script (4 UTF-8 bytes a character at most, padded to 256 bytes),
 and a whole reply stays under MAX_RECORD_BYTES."""
 MIN_SEALED_BYTES = 49  # version byte, ephemeral key and tag: an empty box
+MAX_DECISION_TTL = 3650 * DAY
+"""A decision is the chapter's history, not a member's post: it lives ten
+years (a post at most ``MAX_TTL``)."""
+MAX_COUNT = 10**9
 
 # Which status may follow which in a newer version. Tombstones are final.
 TRANSITIONS: Mapping[str, frozenset[str]] = {
@@ -86,7 +98,7 @@ _PAYLOAD_LIMITS = Limits(
     max_str=MAX_RECORD_BYTES,
     max_bin=MAX_SEALED_BYTES,
     max_array=32,
-    max_map=24,
+    max_map=32,
     max_depth=2,
 )
 
@@ -95,6 +107,7 @@ _RECORD_PREFIX_LEN = len(signing_message(Domain.RECORD, b""))
 _ALL = frozenset(KINDS)
 _POSTS = frozenset(POST_KINDS)
 _NEED, _NODE, _REPLY = frozenset({"need"}), frozenset({"node"}), frozenset({"reply"})
+_DECISION = frozenset({"decision"})
 _NO: frozenset[str] = frozenset()
 FIELDS: tuple[Field, ...] = (
     Field("v", Version(FORMAT_VERSION), _ALL, _NO, "the record format's version"),
@@ -104,10 +117,11 @@ FIELDS: tuple[Field, ...] = (
     Field("created_at", Timestamp(), _ALL, _NO, "when this version was made"),
     Field(
         "expires_at", Timestamp(), _ALL, _NO, "when it stops being served",
-        note=f"after `created_at`, at most {MAX_TTL // DAY} days later ({MAX_REPLY_TTL // DAY} for a reply)",
+        note=f"after `created_at`, at most {MAX_TTL // DAY} days later ({MAX_REPLY_TTL // DAY} for a reply, "
+        f"{MAX_DECISION_TTL // DAY} for a decision)",
     ),
     Field("status", Choice(STATUSES), _POSTS, _NO, "where the post stands; fulfilled and withdrawn are final"),
-    Field("title", Text(120), _POSTS, _NO, "what is needed or offered, in a few words"),
+    Field("title", Text(120), _POSTS | _DECISION, _NO, "in a few words: what is needed or offered, or decided"),
     Field("category", Slug(), _POSTS, _NO, "one of the chapter's categories (any slug from a peer)"),
     Field("area", Geohash(), _POSTS | _REPLY, _NO, "roughly where, never finer than ~5 km"),
     Field("details", Text(2000, multiline=True), _NO, _POSTS, "anything that helps; public"),
@@ -128,6 +142,29 @@ FIELDS: tuple[Field, ...] = (
         "sealed", Bytes(MIN_SEALED_BYTES, MAX_SEALED_BYTES, "a sealed box (section 6) to the recipient's `seal_key`"),
         _REPLY, _NO, "the message and contact, readable by the recipient only",
     ),
+    Field("seq", Integer(1, 2**31 - 1), _DECISION, _NO, "its place in the chapter's chain of decisions",
+          note="the slot is this number in decimal"),
+    Field("prev", Key("id of the chapter's previous decision"), _NO, _DECISION, "the decision before it",
+          note="present exactly when `seq` is over 1"),
+    Field("proposal", Slot(), _DECISION, _NO, "the chapter's own id of the proposal decided"),
+    Field("text", Text(2000, multiline=True), _NO, _DECISION, "the proposal's text"),
+    Field("type", Choice(DECISION_TYPES), _DECISION, _NO, "what it changes on the chapter's node, if anything"),
+    Field("effect", MapOf(Text(200), 8), _NO, _DECISION, "what it changes, never a member's name"),
+    Field("method", Choice(METHODS), _DECISION, _NO, "agree/abstain/disagree(/block), or ranked options"),
+    Field("threshold", Choice(THRESHOLDS), _DECISION, _NO, "what it needed to pass"),
+    Field("ballot", Choice(BALLOTS), _DECISION, _NO, "secret or open ballot"),
+    Field("quorum", Integer(0, 100), _DECISION, _NO, "percent of the electorate that had to vote"),
+    Field("outcome", Choice(OUTCOMES), _DECISION, _NO, "passed, failed, or no quorum"),
+    Field("counts", MapOf(Integer(0, MAX_COUNT), MAX_OPTIONS + 1), _DECISION, _NO,
+          f"ballots by choice ({', '.join(CHOICES)}), or first preferences by option (`option-1`...)"),
+    Field("options", ListOf(Text(80), MAX_OPTIONS, min_items=2), _NO, _DECISION, "a ranked proposal's options",
+          note="present exactly when `method` is `ranked`"),
+    Field("winner", Integer(1, MAX_OPTIONS), _NO, _DECISION, "the option instant runoff chose"),
+    Field("electorate", Integer(0, MAX_COUNT), _DECISION, _NO, "members who could vote (frozen at opening)"),
+    Field("turnout", Integer(0, MAX_COUNT), _DECISION, _NO, "members who voted", note="at most `electorate`"),
+    Field("receipts", Key("SHA-256 of the receipts list"), _DECISION, _NO, "which ballots were counted"),
+    Field("opened_at", Timestamp(), _DECISION, _NO, "when the vote opened"),
+    Field("closed_at", Timestamp(), _DECISION, _NO, "when it closed", note="from `opened_at` to `created_at`"),
 )  # fmt: skip
 """Every field of every kind (docs/PROTOCOL.md section 3.3 and 3.4 are made from it)."""
 PLANS = {kind: plan(FIELDS, kind) for kind in KINDS}
@@ -283,8 +320,9 @@ def _validate(body: dict[str, Value]) -> str:
     assert isinstance(created, int) and isinstance(expires, int)  # the table checked them
     if expires <= created:
         raise f.invalid("expires_at", "expires_before_created", "must be after created_at")
-    if expires - created > MAX_TTL:
-        raise f.invalid("expires_at", "lifetime_too_long", f"a record may live at most {MAX_TTL // DAY} days")
+    longest = _MAX_LIFETIME.get(str(kind), MAX_TTL)
+    if expires - created > longest:
+        raise f.invalid("expires_at", "lifetime_too_long", f"a {kind!s} may live at most {longest // DAY} days")
     return _KIND_RULES[str(kind)](body, created, expires)
 
 
@@ -299,12 +337,41 @@ def _node_rules(body: dict[str, Value], created: int, expires: int) -> str:
 
 
 def _reply_rules(body: dict[str, Value], created: int, expires: int) -> str:
-    if expires - created > MAX_REPLY_TTL:
-        raise f.invalid("expires_at", "lifetime_too_long", f"a reply may live at most {MAX_REPLY_TTL // DAY} days")
     return "open"
 
 
-_KIND_RULES = {"need": _post_rules, "offer": _post_rules, "node": _node_rules, "reply": _reply_rules}
+def _decision_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    seq = body["seq"]
+    if body["slot"] != str(seq):
+        raise f.invalid("slot", "bad_slot", "a decision's slot is its seq in decimal")
+    if ("prev" in body) != (seq != 1):
+        raise f.invalid("prev", "bad_prev", "the first decision has no prev; every later one names it")
+    ranked = body["method"] == "ranked"
+    if ("options" in body) != ranked or ("winner" in body and not ranked):
+        raise f.invalid("options", "bad_options", "options (and a winner) belong to ranked proposals only")
+    winner, options = body.get("winner"), body.get("options")
+    if isinstance(winner, int) and isinstance(options, list) and winner > len(options):
+        raise f.invalid("winner", "bad_winner", "the winner must be one of the options")
+    turnout, electorate = body["turnout"], body["electorate"]
+    assert isinstance(turnout, int) and isinstance(electorate, int)  # the table checked them
+    if turnout > electorate:
+        raise f.invalid("turnout", "bad_turnout", "more voted than could")
+    opened, closed = body["opened_at"], body["closed_at"]
+    assert isinstance(opened, int) and isinstance(closed, int)
+    if not opened <= closed <= created:
+        raise f.invalid("closed_at", "bad_closed_at", "a vote closes after it opens and before its decision")
+    return "open"
+
+
+_KIND_RULES = {
+    "need": _post_rules,
+    "offer": _post_rules,
+    "node": _node_rules,
+    "reply": _reply_rules,
+    "decision": _decision_rules,
+}
+_MAX_LIFETIME = {"reply": MAX_REPLY_TTL, "decision": MAX_DECISION_TTL}
+"""The longest a record of a kind may live, when not ``MAX_TTL``."""
 """The rules of each kind that span fields (the table checks each field alone)."""
 
 

@@ -9,7 +9,8 @@ so whatever order versions arrive in, every node ends with the same one.
 
 What this module adds on top of the order is what depends on the holder: an
 address an organizer removed takes nothing more; a held id is a duplicate;
-an expired record or one from too far in the future is refused; and the row
+an expired record or one from too far in the future is refused; a second
+version of an immutable address (a decision) is refused; and the row
 kept carries two times across versions: ``purge_at`` (the latest expiry of
 every version it replaced, so a late copy of one of them still meets it)
 and ``opened_at`` (when the address was first seen open).
@@ -32,7 +33,7 @@ class PutOutcome:
     status: Status
     id: bytes
     reason: str | None = None
-    """For ``rejected``: ``removed``, ``expired`` or ``from_future``."""
+    """For ``rejected``: ``removed``, ``expired``, ``from_future`` or ``decision_rewritten``."""
     replaced: bytes | None = None
     """For ``accepted``: the id of the older version it replaced, if any."""
 
@@ -55,10 +56,11 @@ class Held(NamedTuple):
 
 
 def decide(
-    key: VersionKey, expires_at: int, held: Held | None, now: int, *, removed: bool = False
+    key: VersionKey, expires_at: int, held: Held | None, now: int, *, removed: bool = False, immutable: bool = False
 ) -> tuple[PutOutcome, Held | None]:
     """The outcome for an arriving version (``key``, ``expires_at``) at an address
-    holding ``held`` (None: nothing), and, if accepted, what the address holds next."""
+    holding ``held`` (None: nothing), and, if accepted, what the address holds next.
+    ``immutable``: the address keeps its first version (a decision); another is refused."""
     tombstone, created_at, record_id = key
     if removed:
         return PutOutcome("rejected", record_id, "removed"), None
@@ -69,6 +71,8 @@ def decide(
     if created_at > now + MAX_FUTURE_SKEW:
         return PutOutcome("rejected", record_id, "from_future"), None
     opened_at = None if tombstone else created_at
+    if held is not None and immutable:
+        return PutOutcome("rejected", record_id, "decision_rewritten"), None
     if held is None:
         return PutOutcome("accepted", record_id), Held(key, expires_at, opened_at)
     if not replaces(key, held.key):

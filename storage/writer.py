@@ -25,7 +25,7 @@ from typing import Any
 
 import aiosqlite
 
-from protocol.records import Record, parse_record, version_key
+from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
 from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
@@ -59,11 +59,17 @@ class _RemoveJob:
     future: asyncio.Future[bool]
 
 
+@dataclass
+class _RestoreJob:
+    record_id: bytes
+    future: asyncio.Future[Address | None]
+
+
 class _Stop:
     """Queued by ``close``: the writer finishes what is ahead of it, then ends."""
 
 
-_Job = _PutJob | _SweepJob | _RemoveJob
+_Job = _PutJob | _SweepJob | _RemoveJob | _RestoreJob
 
 
 class Writer:
@@ -130,6 +136,13 @@ class Writer:
         deleted: bool = await self._submit(_RemoveJob(address, record_id, reason, now, self._future()))
         return deleted
 
+    async def restore(self, record_id: bytes) -> Address | None:
+        """Reverse the removal of the post removed as ``record_id``: its address
+        may be stored again (a peer's copy comes back at the next
+        reconciliation). The address it reopened, or None if there was no such removal."""
+        address: Address | None = await self._submit(_RestoreJob(record_id, self._future()))
+        return address
+
     async def sweep(self, now: int) -> int:
         """Delete rows whose time is up (at most ``sweep_batch``); returns how many."""
         swept: int = await self._submit(_SweepJob(now, self._future()))
@@ -153,6 +166,9 @@ class Writer:
                 continue
             if isinstance(job, _RemoveJob):
                 await self._settle([job], self._remove_rows(job))
+                continue
+            if isinstance(job, _RestoreJob):
+                await self._settle([job], self._restore(job.record_id))
                 continue
             jobs = [job]
             count = len(job.records)
@@ -209,8 +225,9 @@ class Writer:
         for record, now in work:
             address = record.address
             outcome, kept = decide(
-                record.version_key, record.expires_at, current.get(address), now, removed=address in removed
-            )
+                record.version_key, record.expires_at, current.get(address), now,
+                removed=address in removed, immutable=record.kind in IMMUTABLE_KINDS,
+            )  # fmt: skip
             outcomes.append(outcome)
             if kept is not None:
                 current[address] = kept
@@ -330,3 +347,18 @@ class Writer:
         await db.execute("COMMIT")
         self._removed.add(job.address)
         return bool(doomed)
+
+    async def _restore(self, record_id: bytes) -> Address | None:
+        db = self._db
+        await db.execute("BEGIN IMMEDIATE")
+        rows = list(
+            await db.execute_fetchall("SELECT author, kind, slot FROM removals WHERE record_id = ?", (record_id,))
+        )
+        if not rows:
+            await db.execute("COMMIT")
+            return None
+        address: Address = (bytes(rows[0][0]), str(rows[0][1]), str(rows[0][2]))
+        await db.execute("DELETE FROM removals WHERE author = ? AND kind = ? AND slot = ?", address)
+        await db.execute("COMMIT")
+        self._removed.discard(address)
+        return address

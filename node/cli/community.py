@@ -23,6 +23,7 @@ from node.cli.client import (
     node_of,
     post_id,
     print_answer,
+    query_string,
     quoted,
     whole_number,
 )
@@ -78,8 +79,8 @@ def register(sub: Any) -> None:
     report.add_argument(
         "--weeks",
         type=whole_number(1, MAX_WEEKS),
-        default=DEFAULT_WEEKS,
-        help=f"how many weeks back, 1 to {MAX_WEEKS} (default: {DEFAULT_WEEKS})",
+        help=f"how many weeks back, 1 to {MAX_WEEKS} (default: the chapter's report_weeks setting, "
+        f"{DEFAULT_WEEKS} unless the members decided another)",
     )
     output = report.add_mutually_exclusive_group()
     output.add_argument("--csv", action="store_true", help="print the report as CSV")
@@ -148,10 +149,11 @@ def _count(value: int | None) -> str:
 
 def cmd_report(args: argparse.Namespace) -> int:
     node = node_of(args)
+    weeks = query_string({"weeks": args.weeks})
     if args.csv:
-        print(call(node, "GET", f"/api/v1/report.csv?weeks={args.weeks}", raw=True), end="")
+        print(call(node, "GET", f"/api/v1/report.csv{weeks}", raw=True), end="")
         return ExitCode.DONE
-    report = call(node, "GET", f"/api/v1/report?weeks={args.weeks}")
+    report = call(node, "GET", f"/api/v1/report{weeks}")
     totals = report["totals"]
     lines = [
         f"community needs report, last {report['weeks']} weeks "

@@ -10,7 +10,7 @@ keep working on the post's own node.
 
 The options come from the data they stand for: a field's help from the field
 table (its meaning and limits), the categories from
-``node.members.categories.DEFAULT``, the choices from the protocol's lists.
+``node.chapter.categories.DEFAULT``, the choices from the protocol's lists.
 Nothing here is a copy that could drift.
 """
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto import public_key_to_text
+from node.chapter.categories import DEFAULT
 from node.cli.client import (
     CliError,
     ExitCode,
@@ -36,7 +37,6 @@ from node.cli.client import (
     quoted,
     whole_number,
 )
-from node.members.categories import DEFAULT
 from node.members.terms import DEFAULT_TTL_DAYS, FLAG_REASONS, MAX_NOTE_CHARS, OPTIONAL, REQUIRED
 from protocol.fields import MAX_AREA_PRECISION, URGENCIES
 from protocol.fieldtable import Geohash, ListOf, Text

@@ -24,3 +24,10 @@ def require_admin(request: web.Request) -> None:
         raise ApiError(Code.UNAUTHORIZED, "send the admin token (admin.token in the data directory) as a Bearer token")
     if not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise ApiError(Code.FORBIDDEN, "wrong admin token")
+
+
+def private(response: web.Response) -> web.Response:
+    """An answer meant for the holder of a token (a manage token, a member card,
+    the admin token): no cache may keep it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -142,6 +142,31 @@ class Body:
         return values
 
 
+class Variants:
+    """A JSON object whose fields depend on the value of one of them (``key``):
+    one ``Body`` per value, each taking ``key`` as a required one-value choice."""
+
+    def __init__(self, key: str, bodies: Mapping[str, Body], code: Code) -> None:
+        self.key = key
+        self.bodies = dict(bodies)
+        self.code = code
+
+    def schema(self) -> Schema:
+        return {"oneOf": [body.schema() for body in self.bodies.values()]}
+
+    def read(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiError(self.code, "must be a JSON object", reason="wrong_type")
+        value = body.get(self.key)
+        if not isinstance(value, str) or value not in self.bodies:
+            raise ApiError(self.code, f"{self.key} must be one of {', '.join(self.bodies)}", field=self.key)
+        return self.bodies[value].read(body)
+
+    def field(self, name: str, **options: Any) -> BodyField:
+        """This object as the value of a field of another body."""
+        return BodyField(name, self.schema(), self.read, **options)
+
+
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int, float),

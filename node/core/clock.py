@@ -11,6 +11,7 @@ and backoff measure). Code that decides something from the time receives a
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol
 
 
@@ -40,6 +41,11 @@ SYSTEM_CLOCK = SystemClock()
 def now() -> int:
     """Unix time in whole seconds, for request handlers (the system clock)."""
     return SYSTEM_CLOCK.wall()
+
+
+def iso(timestamp: int) -> str:
+    """A time as the API and the CLI write it: ISO 8601, UTC, whole seconds."""
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ManualClock:

@@ -4,6 +4,7 @@
     admin.token    bearer token for peer administration (0600), read by the CLI
     config.toml    settings (see node.core.config)
     records.db     the record store (plus its -wal and -shm files)
+    chapter.db     the chapter: roll, invites, proposals and ballots, mandates, decided settings
     node.lock      locked while a node runs; holds the running node's process id
 
 ``ensure_data_dir`` is idempotent: it creates what is missing and never
@@ -34,6 +35,7 @@ from node.core.config import NodeConfig, to_toml
 IDENTITY_FILE = "identity.key"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 DATABASE_FILE = "records.db"
+CHAPTER_FILE = "chapter.db"
 LOCK_FILE = "node.lock"
 
 

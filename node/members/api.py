@@ -28,12 +28,15 @@ from aiohttp import web
 
 from crypto import public_key_to_text
 from node import __version__
+from node.chapter.categories import Categories
+from node.chapter.settings import ChapterState
+from node.chapter.state import CHAPTER
+from node.core.auth import private as private  # noqa: PLC0414 - the members' modules read it here
 from node.core.bodies import DATE_PATTERN, Body, BodyField, choice, from_table, integer, read_date
 from node.core.clock import now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
-from node.members.categories import CATEGORIES, Categories
 from node.members.render import render
 from node.members.terms import DEFAULT_TTL_DAYS, MIN_ID_PREFIX, OPTIONAL, REQUIRED
 from node.peering.state import FEED, GOSSIP
@@ -91,7 +94,12 @@ STATUS_BODY = Body([choice("status", STATUSES, required=True)], Code.INVALID_REC
 
 _URGENCY = "|".join(URGENCIES)
 SEARCH_PARAMS = (
-    Param("kind", {"type": "string", "enum": [*POST_KINDS, "node"]}, "need, offer or node", repeated=True),
+    Param(
+        "kind",
+        {"type": "string", "enum": [*POST_KINDS, "node", "decision"]},
+        "need, offer, node or decision",
+        repeated=True,
+    ),
     Param("category", fieldtable.Slug().json_schema(), "a category's slug"),
     Param("area", fieldtable.Geohash().json_schema(), "a geohash prefix: u4 finds u4pru"),
     Param("status", {"type": "string", "enum": list(STATUSES)}, "open and claimed unless given", repeated=True),
@@ -117,6 +125,11 @@ async def read_body(request: web.Request, body: Body) -> dict[str, Any]:
     return body.read(await read_json_object(request))
 
 
+def chapter_info(state: ChapterState) -> dict[str, Any]:
+    """The chapter's decided settings in force, and whether it is still founding."""
+    return {"founding": state.founding, "settings": dict(state.settings)}
+
+
 @routes.get("/api/v1/node")
 async def node_info(request: web.Request) -> web.Response:
     counts = await request.app[STORE].reads.counts(now())
@@ -131,7 +144,8 @@ async def node_info(request: web.Request) -> web.Response:
             "records": sum(counts.values()),
             "posts": {kind: sum(n for (k, _), n in counts.items() if k == kind) for kind in POST_KINDS},
             "peers": request.app[GOSSIP].connected(),
-            "categories": request.app[CATEGORIES].as_json(),
+            "categories": request.app[CHAPTER].state.categories.as_json(),
+            "chapter": chapter_info(request.app[CHAPTER].state),
         }
     )
 
@@ -142,7 +156,7 @@ async def post_record(request: web.Request) -> web.Response:
     kind = raw.get("kind")
     if kind not in POST_KINDS:
         raise ApiError(Code.INVALID_RECORD, "kind must be need or offer", field="kind")
-    values = post_body(request.app[CATEGORIES], str(kind)).read(raw)
+    values = post_body(request.app[CHAPTER].state.categories, str(kind)).read(raw)
     moment = now()
     fields: dict[str, Any] = {
         "kind": kind,
@@ -278,12 +292,6 @@ async def get_record(request: web.Request) -> web.Response:
     return web.json_response(render(await record_or_404(request)))
 
 
-def private(response: web.Response) -> web.Response:
-    """An answer with manage-only or admin-only data: no cache may keep it."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
 def manage_token_hash(request: web.Request) -> bytes:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -346,7 +354,7 @@ async def change_status(request: web.Request) -> web.Response:
 async def edit_record(request: web.Request) -> web.Response:
     """Edit fields (null removes an optional one) and/or renew with expires_in_days."""
     old = await authorised(request)
-    values = await read_body(request, edit_body(request.app[CATEGORIES]))
+    values = await read_body(request, edit_body(request.app[CHAPTER].state.categories))
     if old.kind != "need" and values.get("give_back") is not None:
         raise ApiError(Code.WRONG_KIND, "give_back is only for needs; this post is an offer", field="give_back")
     changes: dict[str, Any] = {}

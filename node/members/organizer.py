@@ -1,13 +1,18 @@
-"""Flags from members, and the organizers' view (admin token).
+"""Flags from members, the organizers' view, and the log of what organizers did.
 
-Any member may flag a need or an offer (``POST /api/v1/records/{id}/flags``):
+Anyone may flag a need or an offer (``POST /api/v1/records/{id}/flags``):
 the flag stays on this node, for its organizers, who may dismiss a post's
-flags; flags go with their post (removed, expired) and after 30 days. With the node's admin token an
+flags; flags go with their post (removed, expired) and after 30 days.
+Organizers act by the members' mandate (``node/chapter/auth.py``: a member
+card holding a live mandate; in the founding period, the admin token). An
 organizer sees the open needs nobody has answered yet, the flags, and may
 remove a post from this node with a reason: the record is deleted here, no
 later version of its address is stored again (so it is neither found in
 searches nor served to peers nor fetched back from them), and the removal is
-listed with its reason. A removal is local: other nodes decide for themselves.
+listed with its reason. A removal is local: other nodes decide for
+themselves, and this node's members may reverse it by a decision. Every
+removal and dismissal is logged with the organizer's name and reason, and
+any member reads the log (``GET /api/v1/organizer/log``).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ import logging
 
 from aiohttp import web
 
-from node.core.auth import require_admin
+from node.chapter.auth import Organizer, require_member, require_organizer
+from node.chapter.state import CHAPTER_STORE
 from node.core.bodies import Body, BodyField, choice, from_table, matching
 from node.core.clock import now
 from node.core.errors import ApiError, Code
-from node.core.params import limit_param, read_params
+from node.core.params import Param, limit_param, read_params
 from node.core.state import COMMUNITY, STORE
 from node.members.api import post_or_404, private, read_body, record_id
 from node.members.render import iso, render
@@ -61,6 +67,10 @@ REMOVAL_BODY = Body(
     Code.INVALID_REASON,
 )
 LIMIT = (limit_param(100, MAX_LIST),)
+DISMISS_PARAMS = (
+    Param("reason", {"type": "string", "minLength": 1, "maxLength": MAX_REASON_CHARS},
+          "why the flags are dismissed, for the organizers' log"),
+)  # fmt: skip
 
 
 @routes.post("/api/v1/records/{id}/flags")
@@ -78,7 +88,7 @@ async def flag(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/organizer/unanswered")
 async def unanswered(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_organizer(request)
     limit = read_params(request.query, LIMIT)["limit"]
     moment = now()
     needs = await request.app[COMMUNITY].unanswered_needs(moment, limit)
@@ -91,7 +101,7 @@ async def unanswered(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/organizer/flags")
 async def flags(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_organizer(request)
     found = await request.app[COMMUNITY].flags(now(), read_params(request.query, LIMIT)["limit"])
     return private(
         web.json_response(
@@ -115,18 +125,20 @@ async def flags(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/organizer/flags/{record_id}")
 async def dismiss_flags(request: web.Request) -> web.Response:
     """Dismiss every flag on a post (named by any id it was flagged under)."""
-    require_admin(request)
+    organizer = await require_organizer(request)
+    reason = read_params(request.query, DISMISS_PARAMS)["reason"] or "the flags were looked at"
     wanted = record_id(request, "record_id")
     dismissed = await request.app[COMMUNITY].dismiss_flags(wanted)
     if not dismissed:
         raise ApiError(Code.NOT_FOUND, "no flags on this record")
+    await _log(request, organizer, "dismiss_flags", wanted.hex(), reason)
     log.info("flags on record id=%s dismissed: %d", wanted.hex(), dismissed)
     return private(web.json_response({"dismissed": dismissed}))
 
 
 @routes.post("/api/v1/organizer/removals")
 async def remove(request: web.Request) -> web.Response:
-    require_admin(request)
+    organizer = await require_organizer(request)
     values = await read_body(request, REMOVAL_BODY)
     reason, wanted = values["reason"].strip(), bytes.fromhex(values["id"])
     record = await request.app[STORE].reads.get(wanted, now())
@@ -136,6 +148,7 @@ async def remove(request: web.Request) -> web.Response:
         raise ApiError(Code.NOT_FOUND, "no need or offer with this id here; it may have expired or been replaced")
     moment = now()
     await request.app[STORE].writer.remove(record.address, record.id, reason, moment)
+    await _log(request, organizer, "remove", record.id.hex(), reason)
     log.info("record id=%s removed by an organizer", record.id.hex())
     return private(
         web.json_response(
@@ -146,7 +159,7 @@ async def remove(request: web.Request) -> web.Response:
 
 @routes.get("/api/v1/organizer/removals")
 async def removals(request: web.Request) -> web.Response:
-    require_admin(request)
+    await require_organizer(request)
     found = await request.app[COMMUNITY].removals(read_params(request.query, LIMIT)["limit"])
     return private(
         web.json_response(
@@ -161,6 +174,33 @@ async def removals(request: web.Request) -> web.Response:
                         "removed_at": iso(r.removed_at),
                     }
                     for r in found
+                ]
+            }
+        )
+    )
+
+
+async def _log(request: web.Request, organizer: Organizer, action: str, target: str, reason: str) -> None:
+    await request.app[CHAPTER_STORE].mandates.log(organizer.id, action, target, reason, now())
+
+
+@routes.get("/api/v1/organizer/log")
+async def organizer_log(request: web.Request) -> web.Response:
+    """What organizers did, newest first, with who and why: for every member."""
+    await require_member(request)
+    entries = await request.app[CHAPTER_STORE].mandates.entries(read_params(request.query, LIMIT)["limit"])
+    return private(
+        web.json_response(
+            {
+                "entries": [
+                    {
+                        "at": iso(e.at),
+                        "organizer": e.organizer,
+                        "action": e.action,
+                        "target": e.target,
+                        "reason": e.reason,
+                    }
+                    for e in entries
                 ]
             }
         )

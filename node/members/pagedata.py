@@ -23,12 +23,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from crypto import NodeIdentity, public_key_to_text
-from node.core.bodies import Body
+from node.chapter import effects, proposals_api, roll_api
+from node.chapter.settings import ChapterState
+from node.core.bodies import Body, Variants
 from node.core.config import NodeConfig
 from node.core.params import Param
 from node.members import api, organizer, replies, report, terms
-from node.members.categories import Categories
-from protocol.records import POST_KINDS, TOMBSTONE_STATUSES
+from protocol.ballots import CHOICES, THRESHOLDS
+from protocol.records import DECISION_TYPES, POST_KINDS, TOMBSTONE_STATUSES
 
 Rules = dict[str, Any]
 _KEYWORDS = ("maxLength", "minLength", "pattern", "enum", "maxItems", "minimum", "maximum")
@@ -62,7 +64,27 @@ def query(params: Sequence[Param]) -> dict[str, Rules]:
     return out
 
 
-def page_data(config: NodeConfig, identity: NodeIdentity, categories: Categories) -> dict[str, Any]:
+def chapter_forms() -> dict[str, Any]:
+    """The chapter's forms: joining, inviting, proposing (the fields every
+    proposal has, and each type's effect by action), voting, commenting."""
+    effect_forms: dict[str, Any] = {}
+    for kind, effect in effects.EFFECTS.items():
+        if isinstance(effect, Variants):
+            effect_forms[kind] = {action: form(body) for action, body in effect.bodies.items()}
+        elif effect is not None:
+            effect_forms[kind] = {"set": form(effect)}
+    return {
+        "join": form(roll_api.JOIN_BODY),
+        "invite": form(roll_api.MEMBER_INVITE_BODY),
+        "proposal": form(proposals_api.PROPOSAL_BODY.bodies["text"]),
+        "effects": effect_forms,
+        "ballot": form(proposals_api.BALLOT_BODY),
+        "comment": form(proposals_api.COMMENT_BODY),
+    }
+
+
+def page_data(config: NodeConfig, identity: NodeIdentity, state: ChapterState) -> dict[str, Any]:
+    categories = state.categories
     forms = {
         **{kind: form(api.post_body(categories, kind)) for kind in POST_KINDS},
         "edit": form(api.edit_body(categories)),
@@ -73,6 +95,7 @@ def page_data(config: NodeConfig, identity: NodeIdentity, categories: Categories
         "search": query(api.SEARCH_PARAMS),
         "report": query(report.PARAMS),
         "organizer": query(organizer.LIMIT),
+        **chapter_forms(),
     }
     statuses = forms["status"]["status"]["enum"]
     return {
@@ -87,7 +110,14 @@ def page_data(config: NodeConfig, identity: NodeIdentity, categories: Categories
         "final_statuses": [s for s in statuses if s in TOMBSTONE_STATUSES],
         "post_days": terms.DEFAULT_TTL_DAYS,
         "replies_per_address": replies.MAX_REPLIES_PER_CLIENT,
-        "report": {"default_weeks": terms.DEFAULT_WEEKS, "max_weeks": terms.MAX_WEEKS},
+        "report": {"default_weeks": state.int_setting("report_weeks"), "max_weeks": terms.MAX_WEEKS},
+        "chapter": {
+            "founding": state.founding,
+            "settings": dict(state.settings),
+            "types": list(DECISION_TYPES),
+            "thresholds": list(THRESHOLDS),
+            "choices": list(CHOICES),
+        },
     }
 
 

@@ -11,6 +11,7 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from node.core.clock import iso as iso  # noqa: PLC0414 - the members' modules read it here
 from protocol.fieldtable import Bytes, Key, Timestamp
 from protocol.records import COMMON_FIELDS, FIELDS, POST_KINDS, Record
 
@@ -20,10 +21,8 @@ _PUBLIC_POST_FIELDS = tuple(row.name for row in _AS_IS if row.kinds & set(POST_K
 """A post's fields shown as they are (title, details...); ``needed_by`` is shown as a time."""
 _PUBLIC_NODE_FIELDS = tuple(row.name for row in _AS_IS if "node" in row.kinds)
 """A node profile's (name, areas, urls, kinds); ``seal_key`` is shown in hex."""
-
-
-def iso(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+_DECISION_ROWS = tuple(row for row in _OWN if "decision" in row.kinds)
+"""A decision's fields: keys and digests in hex, times in ISO 8601."""
 
 
 def parse_iso(value: str) -> int:
@@ -45,6 +44,8 @@ def render(record: Record) -> dict[str, Any]:
         "created_at": iso(record.created_at),
         "expires_at": iso(record.expires_at),
     }
+    if record.kind == "decision":
+        return out | _decision(record) | _signed(record)
     names = _PUBLIC_NODE_FIELDS if record.kind == "node" else _PUBLIC_POST_FIELDS
     for name in names:
         if name in record.fields:
@@ -55,6 +56,22 @@ def render(record: Record) -> dict[str, Any]:
         out["needed_by"] = iso(int(record.get("needed_by")))
     if record.kind == "node":
         out["seal_key"] = bytes(record.get("seal_key")).hex()
-    out["signature"] = record.signature.hex()
-    out["signed"] = base64.b64encode(record.message).decode()
+    return out | _signed(record)
+
+
+def _signed(record: Record) -> dict[str, str]:
+    return {"signature": record.signature.hex(), "signed": base64.b64encode(record.message).decode()}
+
+
+def _decision(record: Record) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for row in _DECISION_ROWS:
+        if row.name not in record.fields:
+            continue
+        value = record.fields[row.name]
+        if isinstance(row.type, Key):
+            value = bytes(value).hex()  # type: ignore[arg-type]
+        elif isinstance(row.type, Timestamp):
+            value = iso(int(value))  # type: ignore[arg-type]
+        out[row.name] = value
     return out

@@ -22,7 +22,7 @@ themselves are public records anyway: what the report must not add is a way
 to pick out one person's need. A median over fewer than 5 needs is not
 given, and a category or area is listed as outrun only when its needs are 5
 or more (which says needs exceed offers there, never by how many). Categories outside the chapter's
-list (node/members/categories.py) are counted under ``other``: a peer's
+list (node/chapter/categories.py) are counted under ``other``: a peer's
 made-up category would otherwise be a row of its own. The weeks before the
 first week holding a post are left out (a new node does not show months of
 empty weeks), unless a live post is older than the period.
@@ -46,10 +46,11 @@ from typing import Any
 
 from aiohttp import web
 
+from node.chapter.categories import Categories
+from node.chapter.state import CHAPTER
 from node.core.clock import now
 from node.core.params import Param, read_params
 from node.core.state import COMMUNITY
-from node.members.categories import CATEGORIES, Categories
 from node.members.render import iso
 from node.members.terms import DEFAULT_WEEKS, ROUNDED_TO, SUPPRESS_BELOW
 from node.members.terms import MAX_WEEKS as MAX_WEEKS  # noqa: PLC0414 - node/openapi.py reads it here
@@ -59,7 +60,11 @@ from storage.weeks import week_of, week_start
 routes = web.RouteTableDef()
 _OPEN = ("open", "claimed")
 PARAMS = (
-    Param("weeks", {"type": "integer", "minimum": 1, "maximum": MAX_WEEKS}, "how many weeks back", DEFAULT_WEEKS),
+    Param(
+        "weeks",
+        {"type": "integer", "minimum": 1, "maximum": MAX_WEEKS},
+        f"how many weeks back (default: the chapter's report_weeks setting, at first {DEFAULT_WEEKS})",
+    ),
 )
 
 
@@ -215,8 +220,9 @@ REPORT_CACHE = web.AppKey("report_cache", ReportCache)
 
 
 async def generate(request: web.Request) -> _Cached:
-    weeks = read_params(request.query, PARAMS)["weeks"]
-    community, categories = request.app[COMMUNITY], request.app[CATEGORIES]
+    state = request.app[CHAPTER].state
+    weeks = read_params(request.query, PARAMS)["weeks"] or state.int_setting("report_weeks")
+    community, categories = request.app[COMMUNITY], state.categories
     return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, now(), categories))
 
 

@@ -9,6 +9,7 @@ a Raspberry Pi.
 
 from __future__ import annotations
 
+from node.chapter.settings import BY_NAME
 from protocol.records import COMMON_FIELDS, FIELDS
 
 MIN_ID_PREFIX = 8
@@ -37,7 +38,9 @@ SUPPRESS_BELOW = 5
 """The community report gives a count under this (1 to 4) as "fewer than 5"..."""
 ROUNDED_TO = 5
 """...and every other one rounded to the nearest multiple of this."""
-MAX_WEEKS = 13
+_WEEKS = BY_NAME["report_weeks"]
+MAX_WEEKS = _WEEKS.high
 """The report's longest period: posts live at most 90 days, a longer one would only show empty weeks."""
-DEFAULT_WEEKS = MAX_WEEKS
-"""The period the API, the CLI and the page show unless asked for another."""
+DEFAULT_WEEKS = int(_WEEKS.default)
+"""The period the API, the CLI and the page show unless asked for another, until
+the chapter decides another (its ``report_weeks`` setting)."""

@@ -37,9 +37,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from node.chapter.settings import ChapterState
+from node.chapter.state import CHAPTER
 from node.core.errors import ApiError, Code
 from node.core.state import CONFIG, IDENTITY
-from node.members.categories import CATEGORIES
 from node.members.pagedata import page_data, script_text
 
 routes = web.RouteTableDef()
@@ -117,18 +118,35 @@ def _asset(name: str, body: bytes) -> Asset:
 
 # Read at import, before any event loop runs: a few tens of kilobytes.
 VERSION, ASSETS = _load(STATIC_DIR)
-PAGE_ASSET = web.AppKey("page", Asset)
-"""``/`` for this node: index.html with the node's data in it."""
+
+
+class PageBox:
+    """``/`` for this node: index.html with the node's data in it (replaced
+    when the chapter's categories or settings change)."""
+
+    def __init__(self) -> None:
+        self.asset: Asset | None = None
+
+
+PAGE_ASSET = web.AppKey("page", PageBox)
 
 
 def install_page(app: web.Application) -> None:
-    """Make this node's ``/`` from its config, identity and categories (call it
-    again if they change: the ETag follows the body)."""
-    data = script_text(page_data(app[CONFIG], app[IDENTITY], app[CATEGORIES]))
-    template = ASSETS[PAGE].body
-    if template.count(DATA_PLACEHOLDER) != 1:  # pragma: no cover - index.html is ours
-        raise RuntimeError(f"{PAGE} must hold {DATA_PLACEHOLDER.decode()} once")
-    app[PAGE_ASSET] = _asset(PAGE, template.replace(DATA_PLACEHOLDER, data))
+    """Make this node's ``/`` from its config, identity and the chapter's state, and
+    make it again whenever a decision changes that state (the ETag follows the body)."""
+    box = PageBox()
+    app[PAGE_ASSET] = box
+    config, identity = app[CONFIG], app[IDENTITY]
+
+    def make(state: ChapterState) -> None:
+        data = script_text(page_data(config, identity, state))
+        template = ASSETS[PAGE].body
+        if template.count(DATA_PLACEHOLDER) != 1:  # pragma: no cover - index.html is ours
+            raise RuntimeError(f"{PAGE} must hold {DATA_PLACEHOLDER.decode()} once")
+        box.asset = _asset(PAGE, template.replace(DATA_PLACEHOLDER, data))
+
+    make(app[CHAPTER].state)
+    app[CHAPTER].on_change(make)
 
 
 def _respond(request: web.Request, asset: Asset, cache_control: str) -> web.Response:
@@ -152,7 +170,9 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 @routes.get("/")
 async def page(request: web.Request) -> web.Response:
-    return _respond(request, request.app[PAGE_ASSET], REVALIDATE)
+    asset = request.app[PAGE_ASSET].asset
+    assert asset is not None
+    return _respond(request, asset, REVALIDATE)
 
 
 @routes.get("/static/{name}")

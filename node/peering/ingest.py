@@ -20,10 +20,12 @@ from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
+from protocol.chain import chain_fault, neighbour_slots
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.filters import SyncFilter
 from protocol.records import Record, check_time, parse_record, verify_record
 from storage import RecordStore
+from storage.rows import Address
 
 log = logging.getLogger("mutualaid.ingest")
 # What each rejection costs the peer's score (anything not listed: 1 point).
@@ -140,11 +142,14 @@ class Ingestor:
         held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
+        decisions = {record.address: record for _, record in parsed if record.kind == "decision"}
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
             elif record.kind == "reply" and await self._over_reply_cap(record, replies, now):
                 outcomes[index] = "rejected:too_many_replies"
+            elif record.kind == "decision" and (fault := await self._chain_fault(record, decisions, now)):
+                outcomes[index] = f"rejected:{fault}"
             elif (
                 source is not None
                 and not solicited
@@ -166,6 +171,20 @@ class Ingestor:
             else:
                 outcomes[index] = "rejected:bad_signature"
         return good
+
+    async def _chain_fault(self, decision: Record, batch: dict[Address, Record], now: int) -> str | None:
+        """Whether a decision breaks its chapter's chain as this node holds it
+        (or as this batch carries it): its neighbours must name it and it them."""
+        before, after = neighbour_slots(decision)
+        found: list[Record | None] = []
+        for slot in (before, after):
+            if slot is None:
+                found.append(None)
+                continue
+            address = (decision.author, "decision", slot)
+            held = await self.store.reads.get_by_address(*address, now)
+            found.append(held if held is not None else batch.get(address))
+        return chain_fault(decision, found[0], found[1])
 
     async def _over_reply_cap(self, reply: Record, counted: dict[tuple[bytes, bytes], int], now: int) -> bool:
         """Whether ``reply`` would pass ``MAX_REPLIES_PER_SENDER`` (counting this batch)."""

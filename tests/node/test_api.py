@@ -18,7 +18,7 @@ import pytest
 
 from crypto import public_key_to_text
 from node import __version__
-from node.members.categories import DEFAULT
+from node.chapter.categories import DEFAULT
 from tests.node._support import (
     DAY,
     HEX64,

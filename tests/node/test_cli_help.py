@@ -1,7 +1,7 @@
 # The command line's help as a new user reads it: every command has a
 # description, every option and argument says what it is, its default where
 # it has one and the variable it reads; the choices shown are the data's own
-# (categories from node.members.categories.DEFAULT with their English names,
+# (categories from node.chapter.categories.DEFAULT with their English names,
 # urgencies, statuses, flag reasons), and every example names a real category.
 # The parser is read in process; what is printed is read from the real command.
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from node.chapter.categories import DEFAULT
 from node.cli import build_parser
 from node.cli.client import MEANINGS
 from node.core.config import NodeConfig
-from node.members.categories import DEFAULT
 from node.members.terms import DEFAULT_WEEKS, FLAG_REASONS
 from protocol.fields import URGENCIES
 from protocol.records import STATUSES

@@ -14,9 +14,10 @@ import pytest
 from playwright.sync_api import Page
 
 from crypto import NodeIdentity
+from node.chapter.categories import Categories
+from node.chapter.settings import ChapterState
 from node.core.config import NodeConfig
 from node.members import api, terms
-from node.members.categories import Categories
 from node.members.pagedata import page_data
 from protocol.fieldtable import GEOHASH_PATTERN, LANGUAGE_PATTERN
 from protocol.records import FIELDS
@@ -71,7 +72,7 @@ def test_the_limits_the_page_applies_are_the_nodes_declarations(visit: Visit, no
     api_url = page.evaluate("document.querySelector('link[href*=\"dom.js\"]').href.replace('dom.js', 'api.js')")
     held: Any = page.evaluate("async (url) => (await import(url)).NODE", api_url)
     identity = NodeIdentity.load(node_a.data / "identity.key")
-    assert held == page_data(NodeConfig(name="Riverside pantry", areas=("u4pr", "u4ps")), identity, Categories())
+    assert held == page_data(NodeConfig(name="Riverside pantry", areas=("u4pr", "u4ps")), identity, ChapterState())
     assert held["forms"]["need"]["area"]["pattern"] == GEOHASH_PATTERN
     assert held["forms"]["need"]["languages"]["items"]["pattern"] == LANGUAGE_PATTERN
 

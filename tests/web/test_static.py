@@ -23,11 +23,13 @@ import pytest
 from aiohttp import web
 
 from crypto import NodeIdentity
+from node.chapter.categories import Categories, Category
+from node.chapter.settings import ChapterBox, ChapterState
+from node.chapter.state import CHAPTER
 from node.core.config import NodeConfig
 from node.core.errors import Code
 from node.core.state import CONFIG, IDENTITY
 from node.members import web as page
-from node.members.categories import CATEGORIES, Categories, Category
 from node.members.pagedata import page_data
 from tests.node._support import assert_error_shape
 from tests.web.conftest import Node
@@ -98,7 +100,7 @@ def test_the_page_carries_the_nodes_data(get: Callable[..., Got], node_a: Node) 
     data = node_data(get("/").body)
     identity = NodeIdentity.load(node_a.data / "identity.key")
     config = NodeConfig(name="Riverside pantry", areas=("u4pr", "u4ps"))
-    assert data == page_data(config, identity, Categories())
+    assert data == page_data(config, identity, ChapterState())
     about = json.loads(get("/api/v1/node").body)  # what other clients read says the same
     assert (data["name"], data["key"], data["areas"]) == (about["name"], about["key"], about["areas"])
     assert data["categories"] == about["categories"]
@@ -119,9 +121,11 @@ def _page_of(name: str, categories: Categories | None = None) -> page.Asset:
     app = web.Application()
     app[CONFIG] = NodeConfig(name=name, areas=("u4pr",))
     app[IDENTITY] = NodeIdentity.from_seed(bytes(32))
-    app[CATEGORIES] = categories or Categories()
+    app[CHAPTER] = ChapterBox(ChapterState(categories or Categories()))
     page.install_page(app)
-    return app[page.PAGE_ASSET]
+    asset = app[page.PAGE_ASSET].asset
+    assert asset is not None
+    return asset
 
 
 def test_the_pages_etag_follows_its_data_and_member_text_cannot_end_the_element() -> None:

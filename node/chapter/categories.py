@@ -4,16 +4,18 @@ Everything that names a category reads it from here: the member API (a post
 must use one of them; the refusal lists them), the web page (the node serves
 the list with its names, so the page holds no copy), the CLI's help and the
 community report (a peer's category outside the list is counted under
-``other``). The list starts as ``DEFAULT``; the chapter may change it (a
-decided setting, in a later issue), so code asks the app's ``Categories``,
-not this constant. ``other`` is always there and always last.
+``other``). The list starts as ``DEFAULT``; members change it by a
+``categories`` decision (``node/chapter/effects.py``), which makes a new
+``Categories`` (``added``, ``retired``, ``renamed``), so code asks the
+chapter's state for the list in force, never this constant. ``other`` is
+always there and always last, and cannot be retired.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 OTHER = "other"
 LANGUAGES = ("en", "es")
@@ -70,22 +72,24 @@ class Categories:
     def as_json(self) -> list[dict[str, Any]]:
         return [item.as_json() for item in self.items]
 
+    @classmethod
+    def from_json(cls, items: Iterable[Mapping[str, Any]]) -> Categories:
+        return cls(Category(str(i["slug"]), {lang: str(i["names"][lang]) for lang in LANGUAGES}) for i in items)
+
+    def get(self, slug: str) -> Category | None:
+        return next((item for item in self.items if item.slug == slug), None)
+
+    def added(self, slug: str, names: Mapping[str, str]) -> Categories:
+        """The list with a new category (before ``other``)."""
+        return Categories([*self.items, Category(slug, dict(names))])
+
+    def retired(self, slug: str) -> Categories:
+        """The list without ``slug``: new posts can no longer use it, and the
+        report counts the posts that still do under ``other``."""
+        return Categories(item for item in self.items if item.slug != slug)
+
+    def renamed(self, slug: str, names: Mapping[str, str]) -> Categories:
+        return Categories(Category(slug, dict(names)) if item.slug == slug else item for item in self.items)
+
 
 DEFAULT_SLUGS = Categories().slugs
-
-if TYPE_CHECKING:
-    from aiohttp import web
-
-    CATEGORIES: web.AppKey[Categories]
-    """The app's key for the chapter's list as it stands."""
-else:
-
-    def __getattr__(name: str) -> Any:
-        # CATEGORIES is made on first use (PEP 562): the server imports aiohttp
-        # anyway, and the CLI, which reads only DEFAULT, need not load it.
-        if name != "CATEGORIES":
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from aiohttp import web  # noqa: PLC0415
-
-        key = globals().setdefault("CATEGORIES", web.AppKey("categories", Categories))
-        return key
