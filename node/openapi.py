@@ -14,8 +14,6 @@ routes against paths and real answers against the document.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -26,33 +24,33 @@ from node.chapter.categories import Categories
 from node.chapter.state import CHAPTER
 from node.core.errors import Code
 from node.core.params import Param, openapi_params
-from node.members import api, matches, organizer, replies, report, terms
+from node.members import api, matches, organizer, replies, report
 from node.members import web as page
+from node.openapi_chapter import chapter_paths
+from node.openapi_parts import (
+    ADMIN,
+    ADMINISTERED,
+    HEX64,
+    INT,
+    MANAGE,
+    MANAGED,
+    MEMBER_WRITE,
+    ORGANIZER,
+    ORGANIZING,
+    PEER,
+    POST_PATH,
+    STR,
+    TIME,
+    json_answer,
+    link,
+    op,
+    path_id,
+)
 from node.peering.link import LinkState
 from node.peering.peer_api import FEED_PARAMS
 from protocol.records import POST_KINDS
 
 routes = web.RouteTableDef()
-Schema = dict[str, Any]
-
-_STR: Schema = {"type": "string"}
-_HEX64: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_ID_OR_PREFIX: Schema = {"type": "string", "pattern": terms.ID_PATTERN}
-_TIME: Schema = {"type": "string", "format": "date-time"}
-_INT: Schema = {"type": "integer", "minimum": 0}
-_COUNT: Schema = {"type": ["integer", "null"], "minimum": 0, "description": "rounded to 5; null: 1 to 4"}
-
-Security = list[dict[str, list[str]]]
-MANAGE: Security = [{"manageToken": []}]
-ADMIN: Security = [{"adminToken": []}]
-PEER: Security = [{"peerSignature": []}]
-
-# Codes most operations share.
-JSON_BODY = (Code.BAD_JSON, Code.UNKNOWN_FIELD, Code.UNSUPPORTED_MEDIA_TYPE, Code.BODY_TOO_LARGE, Code.CROSS_SITE)
-POST_PATH = (Code.NOT_FOUND, Code.REMOVED, Code.AMBIGUOUS_ID)
-MANAGED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.NOT_THIS_NODE)
-ADMINISTERED = (Code.UNAUTHORIZED, Code.FORBIDDEN, Code.ADMIN_OFF)
-MEMBER_WRITE = (Code.TOO_MANY_REQUESTS,)
 RATE_LIMITED = {
     ("/api/v1/records", "post"),
     ("/api/v1/records/{id}", "patch"),
@@ -67,7 +65,7 @@ def openapi_document(categories: Categories | None = None) -> dict[str, Any]:
     """The document for a node with these categories (the default list if None)."""
     cats = categories or Categories()
     paths = _member_paths(cats) | _community_paths() | _organizer_paths() | _operator_paths() | _peer_paths()
-    paths |= _page_paths()
+    paths |= _page_paths() | chapter_paths()
     for path, item in paths.items():
         for method, operation in item.items():
             if (path, method) in RATE_LIMITED:
@@ -90,92 +88,6 @@ async def serve_document(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(request.app[CHAPTER].state.categories))
 
 
-# --- pieces ------------------------------------------------------------------------------------
-
-
-def _error_schema(codes: Iterable[Code]) -> Schema:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "enum": sorted(code.code for code in codes)},
-                    "message": _STR,
-                    "field": {"type": "string", "description": "the request field at fault"},
-                    "reason": {"type": "string", "description": "a finer reason (for invalid_record)"},
-                },
-            }
-        },
-    }
-
-
-def _responses(ok: dict[str, Any], errors: Iterable[Code]) -> dict[str, Any]:
-    """The success answers and, per status, the error codes that come with it."""
-    by_status: dict[int, list[Code]] = defaultdict(list)
-    for code in {*errors, Code.INTERNAL}:
-        by_status[code.status].append(code)
-    out = dict(ok)
-    for status, codes in sorted(by_status.items()):
-        codes.sort(key=lambda c: c.code)
-        meaning = "; ".join(f"`{c.code}`: {c.meaning}" for c in codes)
-        out[str(status)] = {"description": meaning, "content": {"application/json": {"schema": _error_schema(codes)}}}
-    return out
-
-
-def _json(schema: Schema, description: str = "ok", links: dict[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": description, "content": {"application/json": {"schema": schema}}}
-    if links:
-        answer["links"] = links
-    return answer
-
-
-def _body(schema: Schema) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
-
-
-def _op(
-    operation_id: str,
-    summary: str,
-    ok: dict[str, Any],
-    errors: Sequence[Code] = (),
-    *,
-    params: Sequence[Param] | None = None,
-    path: Sequence[dict[str, Any]] = (),
-    body: Schema | None = None,
-    security: Security | None = None,
-) -> dict[str, Any]:
-    codes = [*errors, *((Code.BAD_QUERY,) if params is not None else ())]  # () checks that there are none
-    if body is not None:
-        codes += JSON_BODY
-    operation: dict[str, Any] = {"operationId": operation_id, "summary": summary}
-    parameters = [*path, *openapi_params(params or ())]
-    if parameters:
-        operation["parameters"] = parameters
-    if body is not None:
-        operation["requestBody"] = _body(body)
-    if security is not None:
-        operation["security"] = security
-    operation["responses"] = _responses(ok, codes)
-    return operation
-
-
-def _path_id(
-    name: str = "id",
-    description: str = f"a record's id (64 hex characters), or its first {terms.MIN_ID_PREFIX} or more",
-    schema: Schema = _ID_OR_PREFIX,
-) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
-
-
-def _link(operation_id: str, **parameters: str) -> dict[str, Any]:
-    return {"operationId": operation_id, "parameters": {k.replace("__", "."): v for k, v in parameters.items()}}
-
-
 _RECORD = {"$ref": "#/components/schemas/Record"}
 _NEW_ID = "$response.body#/record/id"
 _NEW_TOKEN = "Bearer {$response.body#/manage_token}"  # noqa: S105 - an expression naming where the token is
@@ -184,15 +96,15 @@ _NEW_TOKEN = "Bearer {$response.body#/manage_token}"  # noqa: S105 - an expressi
 def _post_links(new_id: str, auth: str) -> dict[str, Any]:
     """What can be done next with a post just made or changed."""
     return {
-        "GetRecord": _link("getRecord", path__id=new_id),
-        "EditRecord": _link("editRecord", path__id=new_id, header__Authorization=auth),
-        "ChangeStatus": _link("changeStatus", path__id=new_id, header__Authorization=auth),
-        "ReadReplies": _link("readReplies", path__id=new_id, header__Authorization=auth),
-        "SendReply": _link("sendReply", path__id=new_id),
-        "Matches": _link("getMatches", path__id=new_id),
-        "Flag": _link("flagRecord", path__id=new_id),
-        "Manage": _link("managedPosts", header__Authorization=auth),
-        "DismissFlags": _link("dismissFlags", path__record_id=new_id),
+        "GetRecord": link("getRecord", path__id=new_id),
+        "EditRecord": link("editRecord", path__id=new_id, header__Authorization=auth),
+        "ChangeStatus": link("changeStatus", path__id=new_id, header__Authorization=auth),
+        "ReadReplies": link("readReplies", path__id=new_id, header__Authorization=auth),
+        "SendReply": link("sendReply", path__id=new_id),
+        "Matches": link("getMatches", path__id=new_id),
+        "Flag": link("flagRecord", path__id=new_id),
+        "Manage": link("managedPosts", header__Authorization=auth),
+        "DismissFlags": link("dismissFlags", path__record_id=new_id),
     }
 
 
@@ -225,9 +137,9 @@ def _member_paths(categories: Categories) -> dict[str, Any]:
         "properties": {"records": {"type": "array", "items": _RECORD}, "next": {"type": ["string", "null"]}},
     }
     search_links = {
-        "GetRecord": _link("getRecord", path__id="$response.body#/records/0/id"),
-        "SendReply": _link("sendReply", path__id="$response.body#/records/0/id"),
-        "Matches": _link("getMatches", path__id="$response.body#/records/0/id"),
+        "GetRecord": link("getRecord", path__id="$response.body#/records/0/id"),
+        "SendReply": link("sendReply", path__id="$response.body#/records/0/id"),
+        "Matches": link("getMatches", path__id="$response.body#/records/0/id"),
         "Remove": {
             "operationId": "removeRecord",
             "requestBody": {"id": "$response.body#/records/0/id", "reason": "spam"},
@@ -237,31 +149,31 @@ def _member_paths(categories: Categories) -> dict[str, Any]:
     write = (*POST_PATH, *MANAGED, *MEMBER_WRITE, Code.INVALID_RECORD, Code.CLOSED, Code.CONFLICT)
     return {
         "/api/v1/node": {
-            "get": _op("nodeInfo", "About this node: its name, key, areas, categories and counts",
-                       {"200": _json({"$ref": "#/components/schemas/Node"})}),
+            "get": op("nodeInfo", "About this node: its name, key, areas, categories and counts",
+                       {"200": json_answer({"$ref": "#/components/schemas/Node"})}),
         },
         "/api/v1/records": {
-            "get": _op("searchRecords", "Search live records, newest first (or most urgent first)",
-                       {"200": _json(page_of, links=search_links)}, params=api.SEARCH_PARAMS),
-            "post": _op("postRecord", "Post a need or an offer; no account needed",
-                        {"201": _json(posted, "posted", links=_post_links(_NEW_ID, _NEW_TOKEN))},
+            "get": op("searchRecords", "Search live records, newest first (or most urgent first)",
+                       {"200": json_answer(page_of, links=search_links)}, params=api.SEARCH_PARAMS),
+            "post": op("postRecord", "Post a need or an offer; no account needed",
+                        {"201": json_answer(posted, "posted", links=_post_links(_NEW_ID, _NEW_TOKEN))},
                         (Code.INVALID_RECORD, *MEMBER_WRITE), body=new_post),
         },
         "/api/v1/records/{id}": {
-            "get": _op("getRecord", "One live record (an earlier id of a post made here names its current version)",
-                       {"200": _json(_RECORD)}, POST_PATH, path=[_path_id()]),
-            "patch": _op("editRecord", "Edit or renew a post (null removes an optional field)",
-                         {"200": _json(one, links=changed)}, (*write, Code.WRONG_KIND), path=[_path_id()],
+            "get": op("getRecord", "One live record (an earlier id of a post made here names its current version)",
+                       {"200": json_answer(_RECORD)}, POST_PATH, path=[path_id()]),
+            "patch": op("editRecord", "Edit or renew a post (null removes an optional field)",
+                         {"200": json_answer(one, links=changed)}, (*write, Code.WRONG_KIND), path=[path_id()],
                          body=api.edit_body(categories).schema(), security=MANAGE),
         },
         "/api/v1/records/{id}/status": {
-            "post": _op("changeStatus", "Change a post's status (fulfilled and withdrawn are final)",
-                        {"200": _json(one, links=changed)}, write, path=[_path_id()],
+            "post": op("changeStatus", "Change a post's status (fulfilled and withdrawn are final)",
+                        {"200": json_answer(one, links=changed)}, write, path=[path_id()],
                         body=api.STATUS_BODY.schema(), security=MANAGE),
         },
         "/api/v1/manage": {
-            "get": _op("managedPosts", "Every post this manage token manages here, newest first",
-                       {"200": _json({"type": "object", "additionalProperties": False, "required": ["posts"],
+            "get": op("managedPosts", "Every post this manage token manages here, newest first",
+                       {"200": json_answer({"type": "object", "additionalProperties": False, "required": ["posts"],
                                       "properties": {"posts": {"type": "array", "items": _RECORD}}})},
                        (Code.UNAUTHORIZED, Code.FORBIDDEN), params=(), security=MANAGE),
         },
@@ -278,7 +190,7 @@ def _community_paths() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["id", "delivered"],
-                "properties": {"id": _HEX64, "delivered": {"type": "string", "enum": ["direct", "network"]}},
+                "properties": {"id": HEX64, "delivered": {"type": "string", "enum": ["direct", "network"]}},
             }
         },
     }
@@ -286,7 +198,7 @@ def _community_paths() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["id", "message", "contact", "sent_at"],
-        "properties": {"id": _HEX64, "message": _STR, "contact": _STR, "sent_at": _TIME},
+        "properties": {"id": HEX64, "message": STR, "contact": STR, "sent_at": TIME},
     }
     read = {"type": "object", "additionalProperties": False, "required": ["replies"],
             "properties": {"replies": {"type": "array", "items": reply}}}  # fmt: skip
@@ -297,31 +209,31 @@ def _community_paths() -> dict[str, Any]:
     reply_errors = (*POST_PATH, *MEMBER_WRITE, Code.INVALID_REPLY, Code.CLOSED, Code.NO_PROFILE, Code.NOT_STORED,
                     Code.TOO_MANY_REPLIES, Code.CLIENT_REPLY_LIMIT)  # fmt: skip
     csv_ok = {"200": {"description": "the report as CSV (counts rounded to 5; 1 to 4 are <5)",
-                      "content": {"text/csv": {"schema": _STR}}}}  # fmt: skip
+                      "content": {"text/csv": {"schema": STR}}}}  # fmt: skip
     return {
         "/api/v1/records/{id}/replies": {
-            "post": _op("sendReply", "Reply privately to a post: sealed at once to the poster's node",
-                        {"202": _json(sent, "sealed and sent")}, reply_errors, path=[_path_id()],
+            "post": op("sendReply", "Reply privately to a post: sealed at once to the poster's node",
+                        {"202": json_answer(sent, "sealed and sent")}, reply_errors, path=[path_id()],
                         body=replies.REPLY_BODY.schema(examples=[{"message": "I have one", "contact": "Sat 10:00"}])),
-            "get": _op("readReplies", "Read the replies to a post (opened here, with its manage token)",
-                       {"200": _json(read)}, (*POST_PATH, *MANAGED), path=[_path_id()], security=MANAGE),
+            "get": op("readReplies", "Read the replies to a post (opened here, with its manage token)",
+                       {"200": json_answer(read)}, (*POST_PATH, *MANAGED), path=[path_id()], security=MANAGE),
         },
         "/api/v1/records/{id}/matches": {
-            "get": _op("getMatches", "Open posts of the other kind that fit this one, best first",
-                       {"200": _json(found)}, POST_PATH, path=[_path_id()], params=matches.PARAMS),
+            "get": op("getMatches", "Open posts of the other kind that fit this one, best first",
+                       {"200": json_answer(found)}, POST_PATH, path=[path_id()], params=matches.PARAMS),
         },
         "/api/v1/records/{id}/flags": {
-            "post": _op("flagRecord", "Flag a post for this node's organizers",
-                        {"201": _json(flagged, "flagged")},
+            "post": op("flagRecord", "Flag a post for this node's organizers",
+                        {"201": json_answer(flagged, "flagged")},
                         (*POST_PATH, *MEMBER_WRITE, Code.INVALID_FLAG, Code.INVALID_NOTE, Code.TOO_MANY_FLAGS),
-                        path=[_path_id()], body=organizer.FLAG_BODY.schema()),
+                        path=[path_id()], body=organizer.FLAG_BODY.schema()),
         },
         "/api/v1/report": {
-            "get": _op("getReport", "The community needs report (counts rounded to 5; 1 to 4 are null)",
-                       {"200": _json({"$ref": "#/components/schemas/Report"})}, params=report.PARAMS),
+            "get": op("getReport", "The community needs report (counts rounded to 5; 1 to 4 are null)",
+                       {"200": json_answer({"$ref": "#/components/schemas/Report"})}, params=report.PARAMS),
         },
         "/api/v1/report.csv": {
-            "get": _op("getReportCsv", "The community needs report as CSV", csv_ok, params=report.PARAMS),
+            "get": op("getReportCsv", "The community needs report as CSV", csv_ok, params=report.PARAMS),
         },
     }  # fmt: skip
 
@@ -333,7 +245,7 @@ def _organizer_paths() -> dict[str, Any]:
             {
                 "type": "object",
                 "required": ["days_open", "replies"],
-                "properties": {"days_open": _INT, "replies": _INT},
+                "properties": {"days_open": INT, "replies": INT},
             },
         ]
     }
@@ -343,19 +255,19 @@ def _organizer_paths() -> dict[str, Any]:
         "required": ["record", "record_id", "reason", "note", "flagged_at", "count"],
         "properties": {
             "record": {"oneOf": [_RECORD, {"type": "null"}]},
-            "record_id": _HEX64,
+            "record_id": HEX64,
             "reason": {"type": "string", "enum": list(organizer.FLAG_REASONS)},
-            "note": _STR,
-            "flagged_at": _TIME,
-            "count": _INT,
+            "note": STR,
+            "flagged_at": TIME,
+            "count": INT,
         },
     }
     removal = {
         "type": "object",
         "additionalProperties": False,
         "required": ["record_id", "author", "kind", "slot", "reason", "removed_at"],
-        "properties": {"record_id": _HEX64, "author": _HEX64, "kind": {"type": "string", "enum": list(POST_KINDS)},
-                       "slot": _STR, "reason": _STR, "removed_at": _TIME},
+        "properties": {"record_id": HEX64, "author": HEX64, "kind": {"type": "string", "enum": list(POST_KINDS)},
+                       "slot": STR, "reason": STR, "removed_at": TIME},
     }  # fmt: skip
     made = {
         "type": "object",
@@ -366,7 +278,7 @@ def _organizer_paths() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["record_id", "reason", "removed_at"],
-                "properties": {"record_id": _HEX64, "reason": _STR, "removed_at": _TIME},
+                "properties": {"record_id": HEX64, "reason": STR, "removed_at": TIME},
             }
         },
     }
@@ -377,27 +289,29 @@ def _organizer_paths() -> dict[str, Any]:
     }  # fmt: skip
     dismissed = {"type": "object", "additionalProperties": False, "required": ["dismissed"],
                  "properties": {"dismissed": {"type": "integer", "minimum": 1}}}  # fmt: skip
-    flag_id = _path_id("record_id", "an id the post was flagged under (any of its versions)", _HEX64)
+    flag_id = path_id("record_id", "an id the post was flagged under (any of its versions)", HEX64)
     return {
         "/api/v1/organizer/unanswered": {
-            "get": _op("unansweredNeeds", "Open needs nobody has answered, most urgent then longest open first",
-                       {"200": _json(listed["records"])}, ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
+            "get": op("unansweredNeeds", "Open needs nobody has answered, most urgent then longest open first",
+                       {"200": json_answer(listed["records"])}, ORGANIZING, params=organizer.LIMIT, security=ORGANIZER),
         },
         "/api/v1/organizer/flags": {
-            "get": _op("listFlags", "Flags members raised, newest first", {"200": _json(listed["flags"])},
-                       ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
+            "get": op("listFlags", "Flags members raised, newest first", {"200": json_answer(listed["flags"])},
+                       ORGANIZING, params=organizer.LIMIT, security=ORGANIZER),
         },
         "/api/v1/organizer/flags/{record_id}": {
-            "delete": _op("dismissFlags", "Dismiss every flag on a post", {"200": _json(dismissed)},
-                          (*ADMINISTERED, Code.NOT_FOUND, Code.CROSS_SITE), path=[flag_id], security=ADMIN),
+            "delete": op("dismissFlags", "Dismiss every flag on a post", {"200": json_answer(dismissed)},
+                          (*ORGANIZING, Code.NOT_FOUND, Code.CROSS_SITE), path=[flag_id],
+                         params=organizer.DISMISS_PARAMS, security=ORGANIZER),
         },
         "/api/v1/organizer/removals": {
-            "get": _op("listRemovals", "Posts removed from this node, with the reasons",
-                       {"200": _json(listed["removals"])}, ADMINISTERED, params=organizer.LIMIT, security=ADMIN),
-            "post": _op("removeRecord", "Remove a post from this node (hidden from searches and peers, for good)",
-                        {"201": _json(made, "removed")},
-                        (*ADMINISTERED, Code.NOT_FOUND, Code.REMOVED, Code.INVALID_ID, Code.INVALID_REASON),
-                        body=organizer.REMOVAL_BODY.schema(), security=ADMIN),
+            "get": op("listRemovals", "Posts removed from this node, with the reasons",
+                      {"200": json_answer(listed["removals"])}, ORGANIZING, params=organizer.LIMIT,
+                      security=ORGANIZER),
+            "post": op("removeRecord", "Remove a post from this node (hidden from searches and peers, for good)",
+                        {"201": json_answer(made, "removed")},
+                        (*ORGANIZING, Code.NOT_FOUND, Code.REMOVED, Code.INVALID_ID, Code.INVALID_REASON),
+                        body=organizer.REMOVAL_BODY.schema(), security=ORGANIZER),
         },
     }  # fmt: skip
 
@@ -408,50 +322,51 @@ def _operator_paths() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["url", "public_key", "state", "failures", "last_error", "last_sync", "source"],
         "properties": {
-            "url": _STR,
+            "url": STR,
             "public_key": {"type": ["string", "null"]},
             "state": {"type": "string", "enum": [state.value for state in LinkState]},
-            "failures": _INT,
+            "failures": INT,
             "last_error": {"type": ["string", "null"]},
             "last_sync": {"type": ["string", "null"], "format": "date-time"},
-            "source": _STR,
+            "source": STR,
         },
     }
     peers = {"type": "object", "additionalProperties": False, "required": ["peers"],
              "properties": {"peers": {"type": "array", "items": peer}}}  # fmt: skip
     added = {"type": "object", "additionalProperties": False, "required": ["url", "added"],
-             "properties": {"url": _STR, "added": {"type": "boolean"}}}  # fmt: skip
+             "properties": {"url": STR, "added": {"type": "boolean"}}}  # fmt: skip
     removed = {"type": "object", "additionalProperties": False, "required": ["url", "removed"],
-               "properties": {"url": _STR, "removed": {"const": True}}}  # fmt: skip
+               "properties": {"url": STR, "removed": {"const": True}}}  # fmt: skip
     rule = {"type": "object", "additionalProperties": False, "required": ["subject", "key", "key_text", "action"],
-            "properties": {"subject": {"enum": ["peer", "author"]}, "key": _HEX64, "key_text": _STR,
+            "properties": {"subject": {"enum": ["peer", "author"]}, "key": HEX64, "key_text": STR,
                            "action": {"enum": ["block", "allow"]}}}  # fmt: skip
     rules = {"type": "object", "additionalProperties": False, "required": ["rules"],
              "properties": {"rules": {"type": "array", "items": rule}}}  # fmt: skip
     set_rule = {"type": "object", "additionalProperties": False, "required": ["subject", "key", "action"],
-                "properties": {"subject": {"enum": ["peer", "author"]}, "key": _HEX64,
+                "properties": {"subject": {"enum": ["peer", "author"]}, "key": HEX64,
                                "action": {"enum": ["block", "allow", "clear"]}}}  # fmt: skip
     policy = {"oneOf": [body.schema() for body in POLICY_BODIES.values()]}
-    text = {"description": "Prometheus text", "content": {"text/plain": {"schema": _STR}}}
+    text = {"description": "Prometheus text", "content": {"text/plain": {"schema": STR}}}
     return {
-        "/healthz": {"get": _op("healthz", "Liveness", {"200": _json({"type": "object", "required": ["status"],
+        "/healthz": {"get": op("healthz", "Liveness", {"200": json_answer({"type": "object", "required": ["status"],
                                                                       "properties": {"status": {"const": "ok"}}})})},
-        "/metrics": {"get": _op("metrics", "Prometheus metrics (keep it off the open LAN)", {"200": text})},
-        "/api/v1/openapi.json": {"get": _op("openapi", "This document", {"200": _json({"type": "object"})})},
+        "/metrics": {"get": op("metrics", "Prometheus metrics (keep it off the open LAN)", {"200": text})},
+        "/api/v1/openapi.json": {"get": op("openapi", "This document", {"200": json_answer({"type": "object"})})},
         "/api/v1/peers": {
-            "get": _op("listPeers", "Peers and their state", {"200": _json(peers)}, ADMINISTERED, security=ADMIN),
-            "post": _op("addPeer", "Add a peer by URL", {"200": _json(added, "already a peer"),
-                                                          "201": _json(added, "added")},
+            "get": op("listPeers", "Peers and their state", {"200": json_answer(peers)}, ADMINISTERED, security=ADMIN),
+            "post": op("addPeer", "Add a peer by URL", {"200": json_answer(added, "already a peer"),
+                                                          "201": json_answer(added, "added")},
                         (*ADMINISTERED, Code.BAD_URL), body=PEER_BODY.schema(), security=ADMIN),
-            "delete": _op("removePeer", "Remove a peer (?url=)", {"200": _json(removed)},
+            "delete": op("removePeer", "Remove a peer (?url=)", {"200": json_answer(removed)},
                           (*ADMINISTERED, Code.NOT_FOUND, Code.BAD_URL, Code.CROSS_SITE), params=PEER_PARAMS,
                           security=ADMIN),
         },
         "/api/v1/policy": {
-            "get": _op("getPolicy", "Local block and allow rules", {"200": _json(rules)}, ADMINISTERED, security=ADMIN),
-            "post": _op("setPolicy", "Block, allow or clear a peer; block or clear an author",
-                        {"200": _json(set_rule)}, (*ADMINISTERED, Code.BAD_POLICY, KEY_FIELD.code or Code.BAD_KEY),
-                        body=policy, security=ADMIN),
+            "get": op("getPolicy", "Local block and allow rules", {"200": json_answer(rules)}, ADMINISTERED,
+                      security=ADMIN),
+            "post": op("setPolicy", "Block, allow or clear a peer; block or clear an author",
+                       {"200": json_answer(set_rule)},
+                       (*ADMINISTERED, Code.BAD_POLICY, KEY_FIELD.code or Code.BAD_KEY), body=policy, security=ADMIN),
         },
     }  # fmt: skip
 
@@ -472,11 +387,11 @@ def _peer_paths() -> dict[str, Any]:
         ("announce", "peerAnnounce", "Offer record ids; the answer lists those wanted"),
     ):
         extra = (Code.BAD_RECONCILE_MESSAGE,) if name == "reconcile" else ()
-        operation = _op(operation_id, summary, msgpack, (*errors, *extra), security=PEER)
+        operation = op(operation_id, summary, msgpack, (*errors, *extra), security=PEER)
         operation["requestBody"] = body
         paths[f"/peer/v1/{name}"] = {"post": operation}
     paths["/peer/v1/feed"] = {
-        "get": _op("peerFeed", "Long poll for the ids of records accepted after a position", msgpack, errors,
+        "get": op("peerFeed", "Long poll for the ids of records accepted after a position", msgpack, errors,
                    params=FEED_PARAMS, security=PEER)
     }  # fmt: skip
     return paths
@@ -484,11 +399,11 @@ def _peer_paths() -> dict[str, Any]:
 
 def _page_paths() -> dict[str, Any]:
     """The member web page (node/members/web.py)."""
-    html = {"description": "the page", "content": {"text/html": {"schema": _STR}}}
+    html = {"description": "the page", "content": {"text/html": {"schema": STR}}}
     name = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "enum": list(page.FILES[1:])}}
     version = Param("v", {"type": "string"}, "the files' version: cacheable for a year when current")
-    index = _op("page", "The member web page (docs/WEB.md)", {"200": html, "304": {"description": "not modified"}})
-    static = _op("staticFile", "A file of the web page (an allow-list)",
+    index = op("page", "The member web page (docs/WEB.md)", {"200": html, "304": {"description": "not modified"}})
+    static = op("staticFile", "A file of the web page (an allow-list)",
                  {"200": {"description": "the file"}, "304": {"description": "not modified"}}, (Code.NOT_FOUND,),
                  path=[name])  # fmt: skip
     static["parameters"].extend(openapi_params((version,)))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from node.chapter.settings import SETTINGS
 from node.members import terms
 from protocol.fieldtable import Bytes, Geohash, Key, Slug, Timestamp
 from protocol.records import COMMON_FIELDS, FIELDS, KINDS, POST_KINDS, STATUSES
@@ -53,6 +54,7 @@ def security() -> dict[str, Any]:
     return {
         "manageToken": {"type": "http", "scheme": "bearer", "description": "a post's manage token"},
         "adminToken": {"type": "http", "scheme": "bearer", "description": "admin.token in the data directory"},
+        "memberCard": {"type": "http", "scheme": "bearer", "description": "a member card (card-XXXXX-...)"},
         "peerSignature": {
             "type": "apiKey",
             "in": "header",
@@ -68,10 +70,13 @@ def schemas() -> dict[str, Any]:
                                             "names": {"type": "object", "required": ["en", "es"],
                                                       "additionalProperties": _STR}}}}  # fmt: skip
     record = _record()
+    chapter_settings = {"type": "object", "additionalProperties": False, "required": [s.name for s in SETTINGS],
+                        "properties": {s.name: s.schema() for s in SETTINGS}}  # fmt: skip
     node = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["public_key", "key", "name", "version", "areas", "records", "posts", "peers", "categories"],
+        "required": ["public_key", "key", "name", "version", "areas", "records", "posts", "peers", "categories",
+                     "chapter"],
         "properties": {
             "public_key": _HEX64,
             "key": {"type": "string", "description": "the same key in its ma1... text form"},
@@ -83,6 +88,8 @@ def schemas() -> dict[str, Any]:
                       "properties": {kind: _INT for kind in POST_KINDS}},
             "peers": _INT,
             "categories": {"type": "array", "items": category["category"]},
+            "chapter": {"type": "object", "additionalProperties": False, "required": ["founding", "settings"],
+                        "properties": {"founding": {"type": "boolean"}, "settings": chapter_settings}},
         },
     }  # fmt: skip
     rows = {

@@ -5,7 +5,7 @@ L, O, U), so they can be read aloud, copied from paper and typed on a phone;
 reading one forgives case, spaces, dashes and the letters people confuse
 with digits (O for 0, I and L for 1).
 
-- An **invite code** is 10 characters (50 bits), shown as ``XXXXX-XXXXX``.
+- An **invite code** is 12 characters (60 bits), shown as ``XXXX-XXXX-XXXX``.
   Guessing is hopeless within the redemption limits (docs/CHAPTER.md gives
   the numbers). Single use, expiring.
 - A **member card** is ``card-`` and 25 characters (125 bits), shown in
@@ -27,11 +27,11 @@ import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CONFUSABLE = str.maketrans({"O": "0", "I": "1", "L": "1"})
-INVITE_CHARS = 10
+INVITE_CHARS = 12
 CARD_CHARS = 25
 CARD_PREFIX = "card-"
-INVITE_PATTERN = "^[0-9A-Za-z -]{10,20}$"
-"""What an invite code may look like as typed (10 characters of base32, with dashes or spaces)."""
+INVITE_PATTERN = "^[0-9A-Za-z -]{12,24}$"
+"""What an invite code may look like as typed (12 characters of base32, with dashes or spaces)."""
 CARD_PATTERN = "^(card-|CARD-)?[0-9A-Za-z -]{25,40}$"
 
 
@@ -39,8 +39,8 @@ def _random(chars: int) -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(chars))
 
 
-def _groups(text: str) -> str:
-    return "-".join(text[i : i + 5] for i in range(0, len(text), 5))
+def _groups(text: str, size: int = 5) -> str:
+    return "-".join(text[i : i + size] for i in range(0, len(text), size))
 
 
 def _plain(text: str) -> str:
@@ -50,7 +50,7 @@ def _plain(text: str) -> str:
 
 
 def new_invite() -> str:
-    return _groups(_random(INVITE_CHARS))
+    return _groups(_random(INVITE_CHARS), 4)
 
 
 def new_card() -> str:

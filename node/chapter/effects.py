@@ -97,11 +97,11 @@ EFFECTS: dict[str, Variants | Body | None] = {
 
 
 def _refuse(message: str) -> ApiError:
-    return ApiError(_CODE, message, field="effect")
+    return ApiError(Code.NOT_APPLICABLE, message, field="effect")
 
 
 async def check(parts: Parts, kind: str, effect: Mapping[str, Any], now: int) -> None:
-    """Whether the change can be made now; ``invalid_proposal`` saying why not."""
+    """Whether the change can be made now; ``not_applicable`` saying why not."""
     await _CHECKS[kind](parts, effect, now)
 
 

@@ -183,7 +183,7 @@ async def propose(request: web.Request) -> web.Response:
     floor = state.int_setting("quorum")
     quorum = values.get("quorum")
     if quorum is not None and quorum < floor:
-        raise ApiError(Code.INVALID_PROPOSAL, f"the chapter asks a quorum of at least {floor}%", field="quorum")
+        raise ApiError(Code.NOT_APPLICABLE, f"the chapter asks a quorum of at least {floor}%", field="quorum")
     kind, effect = values["type"], values.get("effect") or {}
     await effects.check(effect_parts(request.app), kind, effect, moment)
     minutes = values.get("closes_in_minutes") or state.int_setting("closes_in_minutes")
@@ -241,7 +241,7 @@ async def vote(request: web.Request) -> web.Response:
     try:
         ballot = check_ballot(rules_of(proposal), given)
     except BallotInvalid as exc:
-        raise ApiError(Code.INVALID_BALLOT, str(exc), field="ranking" if "ranking" in values else "choice") from None
+        raise ApiError(Code.NOT_OFFERED, str(exc), field="ranking" if "ranking" in values else "choice") from None
     stored = ballot if isinstance(ballot, str) else json.dumps(list(ballot))
     receipt = cards.receipt(caller.card, proposal.id)
     result = await request.app[CHAPTER_STORE].votes.vote(

@@ -38,13 +38,9 @@ log = logging.getLogger("mutualaid.chapter")
 routes = web.RouteTableDef()
 
 MAX_NAME_CHARS = 60
-MAX_SHEET = 100
-"""Invites the operator makes at once (a founding meeting's sheet)."""
-MAX_MEMBER_INVITES = 10
-"""Invites a member asks for at once (the quota bounds them anyway)."""
 MAX_ROLL = 5000
 JOIN_FAILURES_BURST, JOIN_FAILURE_EVERY_S = 10, 60.0
-GLOBAL_FAILURES_BURST, GLOBAL_FAILURE_EVERY_S = 100, 10.0
+GLOBAL_FAILURES_BURST, GLOBAL_FAILURE_EVERY_S = 1000, 1.0
 
 JOIN_BODY = Body(
     [
@@ -58,17 +54,15 @@ JOIN_BODY = Body(
 )  # fmt: skip
 
 
-def invite_body(most: int) -> Body:
-    return Body(
-        [
-            integer("count", 1, most, description="how many codes (default 1)"),
-            integer("days", 1, 60, description="how many days each stays valid (default: the chapter's setting)"),
-        ],
-        Code.INVALID_INVITE,
-    )
-
-
-MEMBER_INVITE_BODY, SHEET_BODY = invite_body(MAX_MEMBER_INVITES), invite_body(MAX_SHEET)
+MAX_INVITES = 50
+"""Codes made at once: a founding meeting's sheet (a member's are bounded by the quota too)."""
+INVITE_BODY = Body(
+    [
+        integer("count", 1, MAX_INVITES, description="how many codes (default 1)"),
+        integer("days", 1, 60, description="how many days each stays valid (default: the chapter's setting)"),
+    ],
+    Code.INVALID_INVITE_REQUEST,
+)
 ROLL_PARAMS = (limit_param(MAX_ROLL, MAX_ROLL),)
 
 
@@ -115,7 +109,7 @@ async def make_invites(request: web.Request) -> web.Response:
     if operator and not state.founding:
         raise ApiError(Code.FOUNDING_OVER, "the founding period is over: members invite each other now")
     caller = None if operator else await member_of(request, token)
-    values = (SHEET_BODY if operator else MEMBER_INVITE_BODY).read(await read_json_object(request))
+    values = INVITE_BODY.read(await read_json_object(request))
     count = values.get("count") or 1
     days = values.get("days") or state.int_setting("invite_days")
     codes = [cards.new_invite() for _ in range(count)]
@@ -151,7 +145,7 @@ async def join(request: web.Request) -> web.Response:
     assert card_hash is not None
     if code_hash is None:
         limiter.failed(request.remote)
-        raise ApiError(Code.INVALID_INVITE, "an invite code is 10 letters and digits", field="code")
+        raise ApiError(Code.INVALID_INVITE, f"an invite code is {cards.INVITE_CHARS} letters and digits", field="code")
     try:
         member = await request.app[CHAPTER_STORE].roll.join(code_hash, secrets.token_bytes(16), name, card_hash, now())
     except ChapterError as exc:

@@ -61,6 +61,7 @@ class Code(enum.Enum):
     # 404, 405: what is not here
     NOT_FOUND = (404, "no such record, path or file (it may have expired or been replaced)")
     REMOVED = (404, "this node's organizers removed the post; the message gives their reason")
+    INVALID_INVITE = (404, "no live invite has this code: mistyped, already used or expired")
     METHOD_NOT_ALLOWED = (405, "this path does not take that method (the Allow header lists those it takes)")
     # 409: the state of things does not allow it
     CONFLICT = (409, "the post changed meanwhile; load it again")
@@ -72,6 +73,12 @@ class Code(enum.Enum):
     NAME_TAKEN = (409, "a member already goes by this name on the roll")
     PROPOSAL_CLOSED = (409, "the proposal is closed: it takes no more ballots or comments")
     BALLOT_LOCKED = (409, "the member voted with an earlier card: that ballot counts and cannot be changed")
+    NOT_APPLICABLE = (
+        409,
+        "the proposal's change does not fit the node as it stands (already in force, or naming "
+        "what is not there), or asks less than the chapter's settings require",
+    )
+    NOT_OFFERED = (409, "a choice or ranking this proposal does not offer")
     # 413, 414, 415, 431: too big, or not JSON
     BODY_TOO_LARGE = (413, "the request body is over the node's limit")
     URL_TOO_LONG = (414, "the request line (method, path and query) is over the limit")
@@ -87,8 +94,8 @@ class Code(enum.Enum):
     BAD_KEY = (422, "not a public key (64 hex digits or the ma1... form)")
     BAD_POLICY = (422, "a policy rule that does not exist")
     BAD_URL = (422, "not an http(s) URL of at most 200 characters")
-    INVALID_INVITE = (422, "not a valid invite code: mistyped, already used or expired")
     INVALID_MEMBER = (422, "a name for the roll that is not valid")
+    INVALID_INVITE_REQUEST = (422, "invites asked for in a number or for a time out of bounds")
     INVALID_PROPOSAL = (422, "a field of a proposal is not valid, or its change cannot be made now")
     INVALID_BALLOT = (422, "a choice the proposal does not offer")
     INVALID_COMMENT = (422, "a comment that is empty or too long")

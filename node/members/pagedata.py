@@ -75,7 +75,7 @@ def chapter_forms() -> dict[str, Any]:
             effect_forms[kind] = {"set": form(effect)}
     return {
         "join": form(roll_api.JOIN_BODY),
-        "invite": form(roll_api.MEMBER_INVITE_BODY),
+        "invite": form(roll_api.INVITE_BODY),
         "proposal": form(proposals_api.PROPOSAL_BODY.bodies["text"]),
         "effects": effect_forms,
         "ballot": form(proposals_api.BALLOT_BODY),

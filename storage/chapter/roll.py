@@ -17,6 +17,8 @@ from storage.chapter.db import ChapterDB
 from storage.chapter.errors import ChapterError
 
 WEEK = 7 * 86_400
+MAX_LIVE_INVITES = 1000
+"""Unused, unexpired invites the chapter holds at most: what bounds a guesser's odds (docs/CHAPTER.md)."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,15 @@ class Roll:
                         "invite_quota",
                         f"the chapter's quota is {quota} invites a week each; you have {left} left this week",
                     )
+            live = int(
+                conn.execute(
+                    "SELECT count(*) FROM invites WHERE used_at IS NULL AND expires_at > ?", (now,)
+                ).fetchone()[0]
+            )
+            if live + len(code_hashes) > MAX_LIVE_INVITES:
+                raise ChapterError(
+                    "invite_quota", f"the chapter holds {live} unused invites; it keeps at most {MAX_LIVE_INVITES}"
+                )
             conn.executemany(
                 "INSERT INTO invites (code_hash, made_by, made_at, expires_at) VALUES (?, ?, ?, ?)",
                 [(h, made_by, now, expires_at) for h in code_hashes],
