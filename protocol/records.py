@@ -149,7 +149,8 @@ FIELDS: tuple[Field, ...] = (
     Field("proposal", Slot(), _DECISION, _NO, "the chapter's own id of the proposal decided"),
     Field("text", Text(2000, multiline=True), _NO, _DECISION, "the proposal's text"),
     Field("type", Choice(DECISION_TYPES), _DECISION, _NO, "what it changes on the chapter's node, if anything"),
-    Field("effect", MapOf(Text(200), 8), _NO, _DECISION, "what it changes, never a member's name"),
+    Field("effect", MapOf(Text(200), 6), _NO, _DECISION, "what it changes, never a member's name",
+          note="never with `type` `text`"),
     Field("method", Choice(METHODS), _DECISION, _NO, "agree/abstain/disagree(/block), or ranked options"),
     Field("threshold", Choice(THRESHOLDS), _DECISION, _NO, "what it needed to pass"),
     Field("ballot", Choice(BALLOTS), _DECISION, _NO, "secret or open ballot"),
@@ -158,7 +159,7 @@ FIELDS: tuple[Field, ...] = (
     Field("counts", MapOf(Integer(0, MAX_COUNT), MAX_OPTIONS + 1), _DECISION, _NO,
           f"ballots by choice ({', '.join(CHOICES)}), or first preferences by option (`option-1`...)"),
     Field("options", ListOf(Text(80), MAX_OPTIONS, min_items=2), _NO, _DECISION, "a ranked proposal's options",
-          note="present exactly when `method` is `ranked`"),
+          note="present exactly when `method` is `ranked` (a `text` proposal)"),
     Field("winner", Integer(1, MAX_OPTIONS), _NO, _DECISION, "the option instant runoff chose"),
     Field("electorate", Integer(0, MAX_COUNT), _DECISION, _NO, "members who could vote (frozen at opening)"),
     Field("turnout", Integer(0, MAX_COUNT), _DECISION, _NO, "members who voted", note="at most `electorate`"),
@@ -347,8 +348,10 @@ def _decision_rules(body: dict[str, Value], created: int, expires: int) -> str:
     if ("prev" in body) != (seq != 1):
         raise f.invalid("prev", "bad_prev", "the first decision has no prev; every later one names it")
     ranked = body["method"] == "ranked"
-    if ("options" in body) != ranked or ("winner" in body and not ranked):
-        raise f.invalid("options", "bad_options", "options (and a winner) belong to ranked proposals only")
+    if ("options" in body) != ranked or ("winner" in body and not ranked) or (ranked and body["type"] != "text"):
+        raise f.invalid("options", "bad_options", "options (and a winner) belong to ranked text proposals only")
+    if "effect" in body and body["type"] == "text":
+        raise f.invalid("effect", "bad_effect", "a text proposal changes nothing on the node")
     winner, options = body.get("winner"), body.get("options")
     if isinstance(winner, int) and isinstance(options, list) and winner > len(options):
         raise f.invalid("winner", "bad_winner", "the winner must be one of the options")

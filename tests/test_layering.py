@@ -1,6 +1,6 @@
 """Imports go one way: node -> storage -> protocol -> crypto, and inside
 node/ the process (cli, app, routes, openapi, admin_api) -> members ->
-peering -> core.
+chapter -> peering -> core.
 
 The pure core stays pure: protocol/ touches no sockets, threads, clock or
 database, nor draws randomness of its own (the caller passes it in, as it
@@ -32,7 +32,7 @@ IMPURE = {
 CRYPTO_LIBS = {"cryptography", "nacl"}
 
 
-NODE_ROOMS = ["core", "peering", "members"]
+NODE_ROOMS = ["core", "peering", "chapter", "members"]
 """node/'s rooms, lowest first; the modules at node/'s top level are the process, above them all."""
 
 

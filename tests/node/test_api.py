@@ -19,6 +19,7 @@ import pytest
 from crypto import public_key_to_text
 from node import __version__
 from node.chapter.categories import DEFAULT
+from node.chapter.settings import DEFAULTS
 from tests.node._support import (
     DAY,
     HEX64,
@@ -72,6 +73,7 @@ async def test_node_info_names_the_node_and_counts_its_records(node: RunningNode
         "posts": {"need": 0, "offer": 0},
         "peers": 0,
         "categories": categories,
+        "chapter": {"founding": True, "settings": dict(DEFAULTS)},
     }
     assert categories[-1] == {"slug": "other", "names": {"en": "Other", "es": "Otra cosa"}}
     await node.post(need())

@@ -151,6 +151,40 @@ def test_a_need_at_every_limit_in_the_widest_script_fits_a_record() -> None:
     assert len(record.raw) <= MAX_RECORD_BYTES
 
 
+@pytest.mark.parametrize("ranked", [True, False], ids=["ranked text", "a change with its effect"])
+def test_a_decision_at_every_limit_in_the_widest_script_fits_a_record(ranked: bool) -> None:
+    wide = "😀"
+    body: dict[str, Any] = {
+        "kind": "decision",
+        "slot": str(2**31 - 1),
+        "created_at": 2**39,
+        "expires_at": 2**39 + 3650 * 86_400,
+        "seq": 2**31 - 1,
+        "prev": bytes(32),
+        "proposal": "p" * 64,
+        "title": wide * 120,
+        "text": wide * 2000,
+        "type": "text" if ranked else "categories",
+        "method": "ranked" if ranked else "choice",
+        "threshold": "two_thirds",
+        "ballot": "secret",
+        "quorum": 100,
+        "outcome": "no_quorum",
+        "counts": {f"option-{i}" + "o" * 20: 10**9 for i in range(11)},
+        "electorate": 10**9,
+        "turnout": 10**9,
+        "receipts": bytes(32),
+        "opened_at": 2**39 - 1,
+        "closed_at": 2**39,
+    }
+    if ranked:
+        body |= {"options": [f"{i}" + wide * 79 for i in range(10)], "winner": 10}
+    else:
+        body["effect"] = {f"k{i}" + "e" * 30: wide * 200 for i in range(6)}
+    record = build_record(NodeIdentity.generate(), body)
+    assert len(record.raw) <= MAX_RECORD_BYTES
+
+
 def main() -> None:
     """Rewrite docs/PROTOCOL.md's generated field tables from the code."""
     text = PROTOCOL.read_text()
