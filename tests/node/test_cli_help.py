@@ -109,7 +109,7 @@ def test_the_choices_are_the_protocols_and_the_apis() -> None:
     assert choices("flag", "reason") == list(FLAG_REASONS)
     weeks = next(a for a in options("report") if a.dest == "weeks")
     assert weeks.default is None  # the node's own: the chapter's report_weeks setting
-    assert f"{DEFAULT_WEEKS} unless the members decided another" in " ".join(weeks.help.split())
+    assert f"{DEFAULT_WEEKS} unless the members decided another" in " ".join(str(weeks.help).split())
 
 
 def test_csv_and_json_exclude_each_other() -> None:
