@@ -32,6 +32,10 @@ CARD_CHARS = 25
 CARD_PREFIX = "card-"
 INVITE_PATTERN = "^[0-9A-Za-z -]{10,20}$"
 """What an invite code may look like as typed (10 characters of base32, with dashes or spaces)."""
+MAX_SHEET = 100
+"""Invites the operator makes at once (a founding meeting's sheet)."""
+MAX_MEMBER_INVITES = 10
+"""Invites a member asks for at once (the quota bounds them anyway)."""
 CARD_PATTERN = "^(card-|CARD-)?[0-9A-Za-z -]{25,40}$"
 
 

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from node.chapter import cards
 from node.chapter.auth import Caller, bearer, is_admin_token, member_of, require_member
+from node.chapter.settings import BY_NAME
 from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.auth import private
 from node.core.bodies import Body, BodyField, from_table, integer
@@ -38,10 +39,6 @@ log = logging.getLogger("mutualaid.chapter")
 routes = web.RouteTableDef()
 
 MAX_NAME_CHARS = 60
-MAX_SHEET = 100
-"""Invites the operator makes at once (a founding meeting's sheet)."""
-MAX_MEMBER_INVITES = 10
-"""Invites a member asks for at once (the quota bounds them anyway)."""
 MAX_ROLL = 5000
 JOIN_FAILURES_BURST, JOIN_FAILURE_EVERY_S = 10, 60.0
 GLOBAL_FAILURES_BURST, GLOBAL_FAILURE_EVERY_S = 100, 10.0
@@ -58,17 +55,25 @@ JOIN_BODY = Body(
 )  # fmt: skip
 
 
+_DAYS = BY_NAME["invite_days"]
+
+
 def invite_body(most: int) -> Body:
     return Body(
         [
             integer("count", 1, most, description="how many codes (default 1)"),
-            integer("days", 1, 60, description="how many days each stays valid (default: the chapter's setting)"),
+            integer(
+                "days",
+                _DAYS.low,
+                _DAYS.high,
+                description="how many days each stays valid (default: the chapter's setting)",
+            ),
         ],
         Code.INVALID_INVITE,
     )
 
 
-MEMBER_INVITE_BODY, SHEET_BODY = invite_body(MAX_MEMBER_INVITES), invite_body(MAX_SHEET)
+MEMBER_INVITE_BODY, SHEET_BODY = invite_body(cards.MAX_MEMBER_INVITES), invite_body(cards.MAX_SHEET)
 ROLL_PARAMS = (limit_param(MAX_ROLL, MAX_ROLL),)
 
 
