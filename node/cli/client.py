@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.chapter.cards import looks_like_card
 from node.core.config import MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE, NODE_VARIABLE
 from node.members.terms import MIN_ID_PREFIX
 
@@ -186,6 +187,7 @@ class Card:
 
 def add_card_option(parser: argparse.ArgumentParser) -> None:
     """``--card-file``: where a member command finds the member card (never an argument: shell history)."""
+    parser.allow_abbrev = False  # so --card CARD is refused as unknown, not read as --card-file
     parser.add_argument(
         "--card-file",
         type=Path,
@@ -223,6 +225,11 @@ def member_card(args: argparse.Namespace) -> Card:
 
 
 def _read_card_file(path: Path) -> str:
+    if not path.exists() and looks_like_card(str(path)):  # the card itself, given where its file goes
+        raise CliError(
+            f"--card-file takes a file holding your card, not the card: the card would stay in shell history. "
+            f"Put it in a file only you can read, or set {MEMBER_CARD_VARIABLE}"
+        )
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8", errors="replace")

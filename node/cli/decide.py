@@ -276,9 +276,9 @@ def cmd_vote(args: argparse.Namespace) -> int:
     lines = [
         f"voted {ballot_text(ballot, p['options'])} on {p['title']!r} ({p['id'][:12]}){changed}",
         f"receipt {answer['receipt']}",
-        f"Once it closes ({when(p['closes_at'])} at the latest), mutualaid proposal {p['id'][:12]} lists every "
-        f"ballot counted beside its receipt's hash; yours is {answer['receipt_hash']}. Only your card makes this "
-        "receipt again.",
+        f"After it closes ({when(p['closes_at'])} at the latest), find it in the receipts list: mutualaid "
+        f"proposal {p['id'][:12]} shows every ballot counted beside its receipt's hash, and marks yours "
+        f"({answer['receipt_hash']}). Only your card makes this receipt again.",
     ]
     print_answer(args, answer, "\n".join(lines))
     return ExitCode.DONE

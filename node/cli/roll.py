@@ -54,7 +54,8 @@ def register(sub: Any) -> None:
         "see the roll, invite others within the chapter's weekly quota, and may leave at any time. "
         f"{CARD_NEEDED} (members invite without a card makes the operator's founding sheet.)",
     )
-    rooms = members.add_subparsers(dest="members_command", required=True, metavar="ACTION", title="actions")
+    rooms = members.add_subparsers(dest="members_command", required=True, metavar="ACTION", title="actions",
+                                   help="what to do; each action has its own --help")  # fmt: skip
     _register_invite(rooms)
     listing = rooms.add_parser(
         "list",
