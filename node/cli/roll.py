@@ -14,8 +14,11 @@ member's own invites within the chapter's weekly quota.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -195,14 +198,10 @@ def cmd_invite(args: argparse.Namespace) -> int:
 
 def cmd_join(args: argparse.Namespace) -> int:
     node = node_of(args)
-    qr = _QrFile(args.qr) if args.qr else None  # opened first: a card is never made that cannot be saved
-    try:
+    with _qr_file(args.qr) as qr:  # ready first: a card is never made that cannot be saved as asked
         result = call(node, "POST", "/api/v1/members", {"code": args.code, "name": args.name})
-    except BaseException:
-        if qr is not None:
-            qr.discard()
-        raise
-    _show_card(args, node, result, result["card"], qr, f"joined the chapter at {node} as {result['member']['name']}")
+        headline = f"joined the chapter at {node} as {result['member']['name']}"
+        _show_card(args, node, result, result["card"], qr, headline)
     return ExitCode.DONE
 
 
@@ -233,23 +232,42 @@ def _show_card(
 
 
 class _QrFile:
-    """Where a card's QR code goes: created (owner-only) before the card is asked for, filled after."""
+    """Where a card's QR code goes: a file beside it made (owner-only) before the card is
+    asked for, renamed over it once written; nothing is touched if no card is made."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        if path.is_dir():
+            raise CliError(f"--qr: {path} is a directory; give the file to write, such as {path / 'card.svg'}")
         try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(self._fd, 0o600)
+            self._fd, self._temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         except OSError as exc:
-            raise CliError(f"--qr: cannot write {path}: {exc.strerror or exc}") from None
+            raise CliError(f"--qr: cannot write in {path.parent}: {exc.strerror or exc}") from None
+        self._written = False
 
     def write(self, svg: str) -> None:
         with os.fdopen(self._fd, "w", encoding="utf-8") as handle:
             handle.write(svg)
+        os.replace(self._temp, self.path)
+        self._written = True
 
     def discard(self) -> None:
-        os.close(self._fd)
-        self.path.unlink(missing_ok=True)
+        """Remove the file beside it, unless the code was written."""
+        if not self._written:
+            os.close(self._fd)
+            Path(self._temp).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _qr_file(path: Path | None) -> Iterator[_QrFile | None]:
+    if path is None:
+        yield None
+        return
+    qr = _QrFile(path)
+    try:
+        yield qr
+    finally:
+        qr.discard()
 
 
 def _invited_by(member: dict[str, Any]) -> str:
@@ -326,17 +344,12 @@ def cmd_new_card(args: argparse.Namespace) -> int:
     if not args.yes:
         confirm(f"Replace the card of {name} (from {card.source})? It stops working at once; the new one is "
                 "shown once.")  # fmt: skip
-    qr = _QrFile(args.qr) if args.qr else None
-    try:
+    with _qr_file(args.qr) as qr:
         result = call(node, "POST", "/api/v1/members/me/card", token=card.text, explain=card.explain())
-    except BaseException:
-        if qr is not None:
-            qr.discard()
-        raise
-    headline = f"a new card for {name}: the one from {card.source} no longer works"
-    if card.source.startswith("$"):
-        headline += f" (set {MEMBER_CARD_VARIABLE} to the new one)"
-    elif card.source != "standard input":
-        headline += f" (put the new one in {card.source})"
-    _show_card(args, node, result, result["card"], qr, headline)
+        headline = f"a new card for {name}: the one from {card.source} no longer works"
+        if card.source.startswith("$"):
+            headline += f" (set {MEMBER_CARD_VARIABLE} to the new one)"
+        elif card.source != "standard input":
+            headline += f" (put the new one in {card.source})"
+        _show_card(args, node, result, result["card"], qr, headline)
     return ExitCode.DONE

@@ -299,6 +299,22 @@ def test_leave_and_new_card_ask_first(running: Running, tmp_path: Path) -> None:
     assert piped["member"]["name"] == "Asked A"
 
 
+def test_the_qr_file_is_ready_before_a_card_is_made(running: Running, tmp_path: Path) -> None:
+    (code,) = sheet(running, 1)
+    nowhere = tmp_path / "no such directory" / "card.svg"
+    missing = cli(running.env, "join", code, "--name", "QR A", "--qr", str(nowhere), "--node", running.url)
+    fails(missing, 2, f"--qr: cannot write in {nowhere.parent}")
+    earlier = tmp_path / "card.svg"
+    earlier.write_text("an earlier card's code")
+    refused = cli(running.env, "join", "AAAAA-AAAAA", "--name", "QR A", "--qr", str(earlier), "--node", running.url)
+    fails(refused, 1, "invalid_invite")
+    assert earlier.read_text() == "an earlier card's code"  # no card made: the file is as it was
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.svg"]  # and nothing beside it
+    join(running, code, "QR A", "--qr", str(earlier))  # the code was never sent: still good
+    assert "<svg" in earlier.read_text() and earlier.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.svg"]
+
+
 # --- bad input: each with its exit code and message -------------------------------------------------------
 
 
