@@ -27,7 +27,7 @@ from node.core.bodies import Body, Variants
 from protocol.ballots import CHOICES, THRESHOLDS, receipt_hash
 from protocol.records import DECISION_TYPES
 from tests._nodes import wait_until
-from tests.node._cli import Running, cli, cli_env, http, start_running
+from tests.node._cli import HANG_GUARD_S, RUN_FLAGS, Running, cli, cli_env, http, init, run_node, start_running
 
 SHEET_LINE = re.compile(
     r"([0-9A-Z]{5}-[0-9A-Z]{5})    valid until (\d{4}-\d\d-\d\d \d\d:\d\d UTC)    join at (http://\S+)"
@@ -224,6 +224,24 @@ def test_an_organizer_mandate_ends_the_founding_sheet(fresh: Running) -> None:
     assert len(by_member["invites"]) == 2 and set(by_member["invites"][0]) == {"code", "expires_at"}
     over_quota = cli(kofi, "members", "invite", "--count", "2")
     fails(over_quota, 1, "invite_quota")
+
+
+def test_a_peers_decision_is_listed_as_the_peers(fresh: Running, tmp_path: Path) -> None:
+    (solo,) = chapter(fresh, "Solo").values()
+    pid = propose_id(solo, "--type", "text", "--title", "Meet on Sundays")
+    ok(cli(solo, "vote", pid[:12], "agree"))
+    assert decision(solo, "Meet on Sundays")["author"] == fresh.public_key
+    env = cli_env(tmp_path / "b")
+    init(env, tmp_path / "b" / "node", "--name", "Hillside pantry")
+    args = ("--data-dir", str(tmp_path / "b" / "node"), *RUN_FLAGS, "--peer", fresh.url)
+    with run_node(env, tmp_path / "b.log", *args) as b:
+        env_b = env | {"MUTUALAID_NODE": b.url}
+        held = decision(env_b, "Meet on Sundays")  # sent by the peer, checked and stored
+        assert held["author"] == fresh.public_key and held["counts"] == {"agree": 1, "abstain": 0, "disagree": 0}
+        shown = ok(cli(env_b, "decisions"))
+        assert "#1  passed  Meet on Sundays  (text)" in shown and "; peer Riverside pantry" in shown
+        assert "this node's chapter" not in shown
+        assert b.stop(HANG_GUARD_S) == 0, b.log_text()
 
 
 # --- on the module's shared node -------------------------------------------------------------------------
