@@ -32,6 +32,8 @@ CARD_CHARS = 25
 CARD_PREFIX = "card-"
 INVITE_PATTERN = "^[0-9A-Za-z -]{12,24}$"
 """What an invite code may look like as typed (12 characters of base32, with dashes or spaces)."""
+MAX_INVITES = 50
+"""Invite codes made at once: a founding meeting's sheet (a member's are bounded by the quota too)."""
 CARD_PATTERN = "^(card-|CARD-)?[0-9A-Za-z -]{25,40}$"
 
 

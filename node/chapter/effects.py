@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
-from node.chapter.settings import BY_NAME, CATEGORIES_KEY, FOUNDED_KEY, SETTINGS, ChapterBox, ChapterState
+from node.chapter.settings import (
+    BY_NAME,
+    CATEGORIES_KEY,
+    DEFAULT_TERM_DAYS,
+    FOUNDED_KEY,
+    MAX_TERM_DAYS,
+    SETTINGS,
+    ChapterBox,
+    ChapterState,
+)
 from node.core.bodies import Body, BodyField, Variants, choice, from_table, integer, matching
 from node.core.errors import ApiError, Code
 from node.peering.gossip import Gossip
@@ -30,7 +39,6 @@ from storage.admin import AdminStore
 from storage.chapter import Change, ChapterStore
 
 DAY = 86_400
-DEFAULT_TERM_DAYS, MAX_TERM_DAYS = 180, 730
 MEMBER_ID = "^[0-9a-f]{32}$"
 RECORD_ID = "^[0-9a-f]{64}$"
 _CODE = Code.INVALID_PROPOSAL

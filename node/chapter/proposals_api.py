@@ -142,6 +142,7 @@ async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller
         "proposer": proposal.proposer_name,
         "opened_at": iso(proposal.opened_at),
         "closes_at": iso(proposal.closes_at),
+        "closed_at": None if proposal.closed_at is None else iso(proposal.closed_at),
         "state": "open" if proposal.is_open else "closed",
         "electorate": proposal.electorate,
         "voted": proposal.voted,

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from node.chapter import cards
 from node.chapter.auth import Caller, bearer, is_admin_token, member_of, require_member
+from node.chapter.settings import BY_NAME
 from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.auth import private
 from node.core.bodies import Body, BodyField, from_table, integer
@@ -54,12 +55,13 @@ JOIN_BODY = Body(
 )  # fmt: skip
 
 
-MAX_INVITES = 50
-"""Codes made at once: a founding meeting's sheet (a member's are bounded by the quota too)."""
+_DAYS = BY_NAME["invite_days"]
 INVITE_BODY = Body(
     [
-        integer("count", 1, MAX_INVITES, description="how many codes (default 1)"),
-        integer("days", 1, 60, description="how many days each stays valid (default: the chapter's setting)"),
+        integer("count", 1, cards.MAX_INVITES, description="how many codes (default 1)"),
+        integer(
+            "days", _DAYS.low, _DAYS.high, description="how many days each stays valid (default: the chapter's setting)"
+        ),
     ],
     Code.INVALID_INVITE_REQUEST,
 )

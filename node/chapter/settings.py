@@ -60,6 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("report_weeks", 13, "weeks the community report shows unless asked for another period", 1, 13),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
+DEFAULT_TERM_DAYS, MAX_TERM_DAYS = 180, 730
+"""An organizer mandate's term in days unless its decision says another, and the longest one.
+Kept here, beside the settings, and not in ``effects`` (which imports aiohttp): the CLI shows them."""
 DEFAULTS: dict[str, int | str] = {s.name: s.default for s in SETTINGS}
 CATEGORIES_KEY = "categories"
 FOUNDED_KEY = "founded_at"

@@ -3,12 +3,17 @@
 Human output by default, ``--json`` for scripts. Member commands talk to a
 node's member API over HTTP (``--node URL`` or ``MUTUALAID_NODE``), so they
 work against any node; ``peers`` uses the operator API with the admin token
-from the node's data directory. One module a room of commands, each
+from the node's data directory. The chapter's commands act as a member with
+the member's card, read from ``MUTUALAID_MEMBER_CARD`` or ``--card-file``,
+never from an argument. One module a room of commands, each
 registering its parsers with their handler:
 
     client     the node's URL, HTTP calls, ids, exit codes (``ExitCode``)
     posts      post, search, show; mark, withdraw, edit, renew (one's own post); flag
     community  reply, replies, report, status
+    roll       join, members (invite, list, me, leave, new-card, log): the chapter's roll
+    propose    propose: a proposal of any type, with that type's options
+    decide     proposals, proposal, vote, comment, decisions
     admin      init, run, peers
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
@@ -20,7 +25,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, posts
+from node.cli import admin, community, decide, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -33,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mutualaid",
         description="A mutual aid node and its command line: run a node, post needs and offers through one, "
-        "search them, reply, and manage your own posts. Every command has its own --help.",
+        "search them, reply, and manage your own posts; join the node's chapter, propose, vote and read its "
+        "decisions. Every command has its own --help.",
         epilog=exit_codes_text(),
         formatter_class=HelpFormatter,
     )
@@ -42,11 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(sub)  # init, run
     posts.register(sub)  # post, search, show, mark, withdraw, edit, renew, flag
     community.register(sub)  # reply, replies, report, status
+    roll.register(sub)  # join, members
+    propose.register(sub)  # propose
+    decide.register(sub)  # proposals, proposal, vote, comment, decisions
     admin.register_peers(sub)
-    for command in sub.choices.values():  # every command's help ends with the exit codes
+    _finish(sub)
+    return parser
+
+
+def _finish(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Every command's help (and every action's, such as members list) ends with the exit codes."""
+    for command in sub.choices.values():
         command.epilog = "\n\n".join(filter(None, [command.epilog, exit_codes_text()]))
         command.formatter_class = HelpFormatter
-    return parser
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _finish(action)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,7 @@ def _listen(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _data_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
+def data_dir_option(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help=f"{what} {_setting('data_dir', DATA_DIR_DEFAULT)}")
 
 
@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
         description="Create a node's data directory without starting it: its identity key, its admin token and "
         "config.toml, which keeps the name and areas given here. Run it again and it changes nothing.",
     )
-    _data_dir_option(init, "where the node keeps its files")
+    data_dir_option(init, "where the node keeps its files")
     init.add_argument("--name", help=f"the node's name, shown to members and peers {_setting('name')}")
     init.add_argument(
         "--area", action="append", dest="areas", metavar="GEOHASH",
@@ -90,7 +90,7 @@ def _register_run(sub: Any) -> None:
         f"{ENV_PREFIX}NAME, or {ENV_PREFIX}PEERS=URL,URL); flags win over variables, variables over "
         f"config.toml. Settings (docs/NODE.md says what each does): {settings}.",
     )
-    _data_dir_option(run, "where the node keeps its files")
+    data_dir_option(run, "where the node keeps its files")
     listen = f"{_FIELDS['listen_host'].default}:{_FIELDS['listen_port'].default}"
     run.add_argument(
         "--listen", type=_listen, metavar="HOST:PORT",
@@ -136,7 +136,7 @@ def register_peers(sub: Any) -> None:
     )
     peers.add_argument("action", choices=["list", "add", "remove"], help="what to do")
     peers.add_argument("url", nargs="?", help="the peer's URL (for add and remove)")
-    _data_dir_option(peers, f"the node's data directory, where {ADMIN_TOKEN_FILE} is")
+    data_dir_option(peers, f"the node's data directory, where {ADMIN_TOKEN_FILE} is")
     add_node_options(peers)
     peers.set_defaults(handler=cmd_peers)
 
@@ -222,12 +222,13 @@ class ProgressBar:
         print(f"\rsyncing from {peer} [{bar}] {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
 
-def _admin_token(directory: Path) -> str:
+def admin_token(directory: Path, command: str) -> str:
+    """The operator's admin token, from the node's data directory (a usage error saying where it looked)."""
     try:
         return read_admin_token(directory)
     except DataDirError as exc:
         raise CliError(
-            f"{exc}. peers reads the admin token from the node's data directory: give it with --data-dir DIR "
+            f"{exc}. {command} reads the admin token from the node's data directory: give it with --data-dir DIR "
             f"(make run uses ./data; mutualaid run without --data-dir uses {DATA_DIR_DEFAULT})"
         ) from None
 
@@ -245,7 +246,7 @@ def _peer_lines(peer: dict[str, Any]) -> list[str]:
 
 def cmd_peers(args: argparse.Namespace) -> int:
     directory = chosen_data_dir(args.data_dir)
-    token, node = _admin_token(directory), node_of(args)
+    token, node = admin_token(directory, "peers"), node_of(args)
     wrong = f"the admin token in {directory} is not the one of the node at {node}: give that node's --data-dir"
     off = f"the node at {node} has no admin token, so its peers cannot be managed through its API"
     explain = {"forbidden": wrong, "unauthorized": wrong, "admin_off": off}

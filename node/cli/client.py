@@ -7,25 +7,37 @@ be reached, or that answers as no mutualaid node would, is exit 3, kept apart
 from bad usage (2) so a script can tell "try again later" from "fix the
 command". URLs, post ids and numbers are checked while the arguments are
 parsed, so a typo is a usage error that names the option, never a traceback.
+
+A chapter member acts with their card, read from ``$MUTUALAID_MEMBER_CARD``
+or ``--card-file``: never an argument, which shell history would keep. A
+command without one is a usage error saying how to give it; a card the node
+does not know is its refusal, naming where the card came from (never the
+card itself).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import enum
 import http.client
 import json
 import os
 import re
+import stat
 import string
+import sys
 import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from node.core.config import MANAGE_TOKEN_VARIABLE, NODE_VARIABLE
+from node.chapter.cards import looks_like_card
+from node.core.config import MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE, NODE_VARIABLE
 from node.members.terms import MIN_ID_PREFIX
 
 DEFAULT_NODE = "http://127.0.0.1:8440"
@@ -97,6 +109,20 @@ def post_id(value: str) -> str:
     return text
 
 
+PROPOSAL_ID_CHARS = 32
+
+
+def proposal_id(value: str) -> str:
+    """A proposal's id (32 hex characters), or its first ``MIN_ID_PREFIX`` or more (``proposals`` shows 12)."""
+    text = value.strip().lower()
+    if not MIN_ID_PREFIX <= len(text) <= PROPOSAL_ID_CHARS or text.strip(string.hexdigits.lower()):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a proposal's id: give its {PROPOSAL_ID_CHARS} hex characters, or its first "
+            f"{MIN_ID_PREFIX} or more (proposals shows 12)"
+        )
+    return text
+
+
 def whole_number(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from ``low`` to ``high``."""
 
@@ -141,6 +167,80 @@ def manage_token(args: argparse.Namespace, command: str) -> str:
     return str(token).strip()
 
 
+# --- the member card ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """A member card, and where it was read: a refusal names the source, never the card."""
+
+    text: str
+    source: str
+
+    def explain(self) -> dict[str, str]:
+        """A plainer word for a refused card: which one, from where."""
+        return {
+            "card_invalid": f"the node refused the member card from {self.source}: it is mistyped, was replaced "
+            "or retired, its holder left, or it is no member card at all (card_invalid)",
+        }
+
+
+def add_card_option(parser: argparse.ArgumentParser) -> None:
+    """``--card-file``: where a member command finds the member card (never an argument: shell history)."""
+    parser.allow_abbrev = False  # so --card CARD is refused as unknown, not read as --card-file
+    parser.add_argument(
+        "--card-file",
+        type=Path,
+        metavar="FILE",
+        help="a file holding your member card (card-XXXXX-...), readable only by you; '-' reads it from standard "
+        f"input (default: ${MEMBER_CARD_VARIABLE}). The card itself is never an argument: it would stay in shell "
+        "history",
+    )
+
+
+def has_card(args: argparse.Namespace) -> bool:
+    """Whether a member card was given (the file, or the variable), without reading it."""
+    return args.card_file is not None or bool(os.environ.get(MEMBER_CARD_VARIABLE, "").strip())
+
+
+def member_card(args: argparse.Namespace) -> Card:
+    """The member card a command acts with: ``--card-file``, else ``$MUTUALAID_MEMBER_CARD``; else a usage error."""
+    if args.card_file is not None:
+        source = "standard input" if str(args.card_file) == "-" else str(args.card_file)
+        text = sys.stdin.read() if source == "standard input" else _read_card_file(args.card_file)
+    else:
+        source, text = f"${MEMBER_CARD_VARIABLE}", os.environ.get(MEMBER_CARD_VARIABLE, "")
+    card = " ".join(text.split())
+    if not card:
+        where = "is empty" if args.card_file is not None else "is not set"
+        command = " ".join(filter(None, [args.command, getattr(args, "members_command", None)]))
+        raise CliError(
+            f"{command} acts as a member and needs your member card, and {source} {where}: set "
+            f"{MEMBER_CARD_VARIABLE}=card-... (export it once in your shell), or give --card-file FILE with the "
+            "card in it. A card comes from joining with an invite code: mutualaid join CODE --name NAME"
+        )
+    if not card.isascii() or not card.isprintable():
+        raise CliError(f"{source} does not hold a member card: a card reads card-XXXXX-XXXXX-XXXXX-XXXXX-XXXXX")
+    return Card(card, source)
+
+
+def _read_card_file(path: Path) -> str:
+    if not path.exists() and looks_like_card(str(path)):  # the card itself, given where its file goes
+        raise CliError(
+            f"--card-file takes a file holding your card, not the card: the card would stay in shell history. "
+            f"Put it in a file only you can read, or set {MEMBER_CARD_VARIABLE}"
+        )
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise CliError(f"--card-file: cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISREG(mode) and mode & 0o077:
+        print(f"mutualaid: warning: others can read {path}, which holds your member card: chmod 600 {path}",
+              file=sys.stderr)  # fmt: skip
+    return text
+
+
 def node_of(args: argparse.Namespace) -> str:
     """The node a command talks to: --node, else $MUTUALAID_NODE (checked like --node), else the default."""
     if args.node:
@@ -152,6 +252,13 @@ def node_of(args: argparse.Namespace) -> str:
         return node_url(from_env)
     except argparse.ArgumentTypeError as exc:
         raise CliError(f"{NODE_VARIABLE}: {exc}") from None
+
+
+def confirm(question: str) -> None:
+    """Ask on the terminal (stderr, so stdout stays the answer); anything but yes changes nothing."""
+    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CliError("nothing changed (answer y, or give --yes)", ExitCode.REFUSED)
 
 
 # --- one call ------------------------------------------------------------------------------------------
@@ -216,6 +323,32 @@ def query_string(params: Mapping[str, object]) -> str:
 
 def _each(value: object) -> list[object]:
     return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def moment(text: str) -> datetime.datetime:
+    """A time as the node writes it (ISO 8601 UTC, ``...Z``)."""
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def when(text: str | None) -> str:
+    """A node's time as people read it: ``2026-12-20 03:30 UTC``."""
+    return "never" if not text else moment(text).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def span(seconds: float) -> str:
+    """A stretch of time in days, hours and minutes, the two largest: ``6d 23h``, ``45m``."""
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "under a minute"
+    parts = [(minutes // 1440, "d"), (minutes % 1440 // 60, "h"), (minutes % 60, "m")]
+    shown = [f"{n}{unit}" for n, unit in parts if n]
+    return " ".join(shown[:2])
+
+
+def time_left(text: str) -> str:
+    """How long until a node's time: ``in 6d 23h``, or ``due now``."""
+    seconds = (moment(text) - datetime.datetime.now(datetime.UTC)).total_seconds()
+    return f"in {span(seconds)}" if seconds > 0 else "due now"
 
 
 def print_answer(args: argparse.Namespace, value: Any, human: str) -> None:

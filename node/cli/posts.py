@@ -17,7 +17,6 @@ Nothing here is a copy that could drift.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from node.cli.client import (
     add_node_options,
     add_token_option,
     call,
+    confirm,
     manage_token,
     node_of,
     post_id,
@@ -372,13 +372,6 @@ def _named(record: dict[str, Any]) -> str:
     return f'{record["kind"]} "{title}" ({record["id"][:12]})'
 
 
-def _confirm(question: str) -> None:
-    """Ask on the terminal (stderr, so stdout stays the answer); anything but yes changes nothing."""
-    print(f"{question} [y/N] ", end="", file=sys.stderr, flush=True)
-    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-        raise CliError("nothing changed (answer y, or give --yes)", ExitCode.REFUSED)
-
-
 def _changed(args: argparse.Namespace, answer: dict[str, Any], what: str) -> int:
     record = answer["record"]
     print_answer(args, answer, f"{_named(record)} {what}\nits id is now {record['id']} (a change makes a new "
@@ -390,7 +383,7 @@ def _set_status(args: argparse.Namespace, status: str) -> int:
     node, token = node_of(args), manage_token(args, args.command)
     record = _get(node, args.id)
     if status in _FINAL and record["status"] not in TOMBSTONE_STATUSES and not args.yes:
-        _confirm(f"Mark {_named(record)} {status}? {_FINAL[status].capitalize()}.")
+        confirm(f"Mark {_named(record)} {status}? {_FINAL[status].capitalize()}.")
     path = f"/api/v1/records/{record['id']}/status"
     answer = call(node, "POST", path, {"status": status}, token=token, explain=MANAGE_EXPLAIN)
     return _changed(args, answer, f"is now {status}")

@@ -28,7 +28,9 @@ NODE_VARIABLE = ENV_PREFIX + "NODE"
 """The node the CLI's member commands talk to (``--node``)."""
 MANAGE_TOKEN_VARIABLE = ENV_PREFIX + "MANAGE_TOKEN"
 """A post's manage token for the CLI's manage commands (``--token``)."""
-CLIENT_VARIABLES = frozenset({NODE_VARIABLE, MANAGE_TOKEN_VARIABLE})
+MEMBER_CARD_VARIABLE = ENV_PREFIX + "MEMBER_CARD"
+"""A chapter member's card for the CLI's member commands (``--card-file``): never an argument."""
+CLIENT_VARIABLES = frozenset({NODE_VARIABLE, MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE})
 """Read by the CLI as a client, not node settings: a shell that set them can still run a node."""
 
 

@@ -389,12 +389,14 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
 
 
 COMMANDS = ["init", "run", "post", "search", "show", "mark", "withdraw", "edit", "renew", "flag", "reply", "replies",
-            "report", "status", "peers"]  # fmt: skip
+            "report", "status", "join", "members", "propose", "proposals", "proposal", "vote", "comment", "decisions",
+            "peers"]  # fmt: skip
+MEMBERS_ACTIONS = ["members invite", "members list", "members me", "members log", "members leave", "members new-card"]
 
 
-@pytest.mark.parametrize("command", ["", *COMMANDS])
+@pytest.mark.parametrize("command", ["", *COMMANDS, *MEMBERS_ACTIONS])
 def test_help_works_for_every_subcommand_and_ends_with_the_exit_codes(tmp_path: Path, command: str) -> None:
-    args = [command, "--help"] if command else ["--help"]
+    args = [*command.split(), "--help"]
     result = cli(cli_env(tmp_path), *args)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: mutualaid {command}".rstrip())
@@ -408,3 +410,5 @@ def test_the_top_level_help_lists_every_command(tmp_path: Path) -> None:
     result = cli(cli_env(tmp_path), "--help")
     listed = re.findall(r"^    (\w+)\s", result.stdout, re.MULTILINE)
     assert listed == COMMANDS
+    members = cli(cli_env(tmp_path), "members", "--help")
+    assert [f"members {a}" for a in re.findall(r"^    ([\w-]+)\s", members.stdout, re.MULTILINE)] == MEMBERS_ACTIONS

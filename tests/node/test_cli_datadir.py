@@ -177,7 +177,10 @@ def test_replies_and_changes_on_another_node_say_which_node_can(tmp_path: Path) 
 
 def test_the_first_start_writes_only_the_name_and_areas_into_config_toml(tmp_path: Path) -> None:
     """docker/README.md: peers given as flags or variables are not made permanent."""
-    env = cli_env(tmp_path, MUTUALAID_NAME="Hillside pantry") | {"MUTUALAID_MANAGE_TOKEN": "a post token, no setting"}
+    env = cli_env(tmp_path, MUTUALAID_NAME="Hillside pantry") | {
+        "MUTUALAID_MANAGE_TOKEN": "a post token, no setting",
+        "MUTUALAID_MEMBER_CARD": "card-a member card",
+    }
     data_dir = tmp_path / "node"
     with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS,
                   "--peer", "http://127.0.0.1:1", "--max-peers", "3") as node:  # fmt: skip

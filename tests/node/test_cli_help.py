@@ -1,8 +1,9 @@
-# The command line's help as a new user reads it: every command has a
-# description, every option and argument says what it is, its default where
+# The command line's help as a new user reads it: every command (and every
+# action of one, such as members invite) has a description, every option and argument says what it is, its default where
 # it has one and the variable it reads; the choices shown are the data's own
 # (categories from node.chapter.categories.DEFAULT with their English names,
-# urgencies, statuses, flag reasons), and every example names a real category.
+# urgencies, statuses, flag reasons), and every example names a real category;
+# the card is read from $MUTUALAID_MEMBER_CARD or --card-file, as help says.
 # The parser is read in process; what is printed is read from the real command.
 
 from __future__ import annotations
@@ -28,12 +29,30 @@ COMMANDS = dict(SUBPARSERS.choices)
 SLUGS = [c.slug for c in DEFAULT]
 
 
+def _actions_of(name: str, parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """A command's own actions, such as ``members invite``, by their full name."""
+    nested = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    return {} if nested is None else {f"{name} {sub}": p for sub, p in nested.choices.items()}
+
+
+ACTIONS = {full: p for name, parser in COMMANDS.items() for full, p in _actions_of(name, parser).items()}
+EVERY = COMMANDS | ACTIONS
+"""Every command and every command's action (``members list``...): each has its help."""
+
+
+def summary_of(command: str) -> str | None:
+    *outer, last = command.split()
+    owner = PARSER if not outer else COMMANDS[outer[0]]
+    chooser = next(a for a in owner._actions if isinstance(a, argparse._SubParsersAction))
+    return next(a.help for a in chooser._choices_actions if a.dest == last)
+
+
 def options(command: str) -> list[argparse.Action]:
-    return [a for a in COMMANDS[command]._actions if not isinstance(a, argparse._HelpAction)]
+    return [a for a in EVERY[command]._actions if not isinstance(a, argparse._HelpAction)]
 
 
 def help_text(tmp_path: Path, command: str) -> str:
-    result = cli(cli_env(tmp_path), command, "--help")
+    result = cli(cli_env(tmp_path), *command.split(), "--help")
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -42,21 +61,21 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", EVERY)
 def test_every_command_has_a_summary_and_a_description(command: str) -> None:
-    summary = next(a.help for a in SUBPARSERS._choices_actions if a.dest == command)
+    summary = summary_of(command)
     assert summary and len(summary) > 10, command
-    description = COMMANDS[command].description
+    description = EVERY[command].description
     assert description and len(description) > len(summary), command
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", EVERY)
 def test_every_option_and_argument_says_what_it_is(command: str) -> None:
     for action in options(command):
         assert action.help and action.help != argparse.SUPPRESS and len(action.help) > 5, (command, action.dest)
 
 
-@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("command", EVERY)
 def test_options_with_a_default_say_it_and_name_the_variables_they_read(command: str) -> None:
     for action in options(command):
         text = flat(action.help or "")
@@ -66,6 +85,8 @@ def test_options_with_a_default_say_it_and_name_the_variables_they_read(command:
             assert "$MUTUALAID_NODE" in text and "default:" in text
         if action.dest == "token":
             assert "$MUTUALAID_MANAGE_TOKEN" in text
+        if action.dest == "card_file":
+            assert "$MUTUALAID_MEMBER_CARD" in text and "default:" in text
         if command == "run" or action.dest == "data_dir":
             assert "MUTUALAID_" in text and "default" in text, (command, action.dest)
 
@@ -87,7 +108,7 @@ def test_the_categories_shown_are_the_data(tmp_path: Path, command: str) -> None
 
 
 def test_no_help_names_a_category_the_data_lacks(tmp_path: Path) -> None:
-    for command in COMMANDS:
+    for command in EVERY:
         text = help_text(tmp_path, command)
         assert "child-care" not in text
         for slug in re.findall(r"--category ([a-z][a-z0-9-]*)", text):  # an example's, not the SLUG metavar
@@ -108,8 +129,7 @@ def test_the_choices_are_the_protocols_and_the_apis() -> None:
     assert choices("edit", "urgency") == list(URGENCIES)
     assert choices("flag", "reason") == list(FLAG_REASONS)
     weeks = next(a for a in options("report") if a.dest == "weeks")
-    assert weeks.default is None  # the node's own: the chapter's report_weeks setting
-    assert f"{DEFAULT_WEEKS} unless the members decided another" in " ".join(str(weeks.help).split())
+    assert weeks.default is None and f"{DEFAULT_WEEKS} unless the members decided another" in flat(weeks.help or "")
 
 
 def test_csv_and_json_exclude_each_other() -> None:
