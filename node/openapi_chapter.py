@@ -89,6 +89,7 @@ _PROPOSAL_FIELDS: dict[str, Schema] = {
     "proposer": STR,
     "opened_at": TIME,
     "closes_at": TIME,
+    "closed_at": {"oneOf": [{"type": "null"}, TIME], "description": "before closes_at when everyone voted"},
     "state": {"type": "string", "enum": ["open", "closed"]},
     "electorate": INT,
     "voted": INT,

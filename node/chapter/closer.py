@@ -149,7 +149,8 @@ class Closer:
 
 
 def decision_body(proposal: Proposal, seq: int, prev: bytes | None, now: int) -> dict[str, Any]:
-    """A closed proposal as a decision record's fields: never a member's name or id."""
+    """A closed proposal as a decision record's fields: never a member's name or id (a
+    proposal about a member travels under a plain title, without its text)."""
     result = proposal.result
     assert result is not None and proposal.closed_at is not None and proposal.receipts is not None
     body: dict[str, Any] = {
@@ -175,7 +176,10 @@ def decision_body(proposal: Proposal, seq: int, prev: bytes | None, now: int) ->
     }
     if prev is not None:
         body["prev"] = prev
-    if proposal.text:
+    if "member" in proposal.effect:
+        # About a person: what the members wrote may name them, so neighbours read a plain title instead.
+        body["title"] = effects.public_title(proposal.type, proposal.effect)
+    elif proposal.text:
         body["text"] = proposal.text
     public = effects.public(proposal.type, proposal.effect)
     if public:

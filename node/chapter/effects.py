@@ -269,6 +269,13 @@ def public(kind: str, effect: Mapping[str, Any]) -> dict[str, str]:
     return {name.replace("_", "-"): value for name, value in out.items()}
 
 
+def public_title(kind: str, effect: Mapping[str, Any]) -> str:
+    """The title a decision about a member travels under (what members wrote may name them)."""
+    if kind == "member":
+        return "A member's card retired"
+    return "An organizer mandate granted" if effect.get("action") == "grant" else "An organizer mandate revoked"
+
+
 def summary(kind: str, effect: Mapping[str, Any], member_name: str | None = None) -> str:
     """The change in a line of English (the CLI; the page words it in the member's language)."""
     action = effect.get("action", "")
