@@ -25,6 +25,7 @@ from aiohttp import web
 from crypto import NodeIdentity
 from node import routes
 from node.chapter import roll_api
+from node.chapter.auth import MEMBER_LIMITER, MemberLimiter
 from node.chapter.closer import CLOSER, Closer, effect_parts
 from node.chapter.settings import ChapterBox, ChapterState
 from node.chapter.state import CHAPTER, CHAPTER_STORE
@@ -132,6 +133,7 @@ def create_app(
     # categories or settings re-makes the page's data and empties the report cache.
     app[CHAPTER] = ChapterBox()
     app[roll_api.JOIN_LIMITER] = roll_api.JoinLimiter()
+    app[MEMBER_LIMITER] = MemberLimiter()
     app[CHAPTER].on_change(lambda _: app[report.REPORT_CACHE].clear())
     page.install_page(app)  # / with the node's name, areas, categories and form limits in it
     app.middlewares.append(security.cross_site_middleware)

@@ -112,6 +112,8 @@ _DETAILED = _object(
     optional=("receipts_digest",),
 )
 
+_CHANGE = (*MEMBER, Code.MEMBER_RATE)
+"""A change made with a card: the member's rate limit applies."""
 _CARD_AUTH = "Bearer {$response.body#/card}"
 _PROPOSAL_ID = "$response.body#/proposal/id"
 
@@ -154,6 +156,7 @@ def chapter_paths() -> dict[str, Any]:
     proposal_path = [path_id("id", "a proposal's id (32 hex characters), or its first 8 or more",
                              {"type": "string", "pattern": proposals_api.PROPOSAL_ID})]  # fmt: skip
     proposal_errors = (*MEMBER, Code.NOT_FOUND, Code.AMBIGUOUS_ID)
+    proposal_changes = (*proposal_errors, Code.MEMBER_RATE)
     example = {"type": "categories", "title": "Add a pets category",
                "effect": {"action": "add", "slug": "pets", "name_en": "Pets", "name_es": "Mascotas"}}  # fmt: skip
     propose_body = proposals_api.PROPOSAL_BODY.schema() | {"examples": [example]}
@@ -178,12 +181,12 @@ def chapter_paths() -> dict[str, Any]:
             "get": op("getMe", "The member this card names, their mandate and invites left", {"200": json_answer(me)},
                       MEMBER, params=(), security=CARD),
             "delete": op("leave", "Leave the chapter (the card stops working)",
-                         {"200": json_answer(_object({"left": {"const": True}}))}, (*MEMBER, Code.CROSS_SITE),
+                         {"200": json_answer(_object({"left": {"const": True}}))}, (*_CHANGE, Code.CROSS_SITE),
                          params=(), security=CARD),
         },
         "/api/v1/members/me/card": {
             "post": op("replaceCard", "Retire this card and get a new one", {"201": json_answer(new_card, "replaced")},
-                       (*MEMBER, Code.CROSS_SITE), security=CARD),
+                       (*_CHANGE, Code.CROSS_SITE), security=CARD),
         },
         "/api/v1/members/me/qr": {
             "get": op("cardQr", "The card's sign-in link as a QR code", svg, MEMBER, params=(), security=CARD),
@@ -191,7 +194,8 @@ def chapter_paths() -> dict[str, Any]:
         "/api/v1/proposals": {
             "post": op("propose", "Open a proposal; its electorate is the roll of this moment",
                        {"201": json_answer(one, "opened", links=_proposal_links("$request.header.Authorization"))},
-                       (*MEMBER, Code.INVALID_PROPOSAL, Code.NOT_APPLICABLE), body=propose_body, security=CARD),
+                       (*_CHANGE, Code.INVALID_PROPOSAL, Code.NOT_APPLICABLE, Code.TOO_MANY_PROPOSALS),
+                       body=propose_body, security=CARD),
             "get": op("listProposals", "Proposals, newest first (results once closed)", {"200": json_answer(many)},
                       MEMBER, params=proposals_api.LIST_PARAMS, security=CARD),
         },
@@ -203,13 +207,13 @@ def chapter_paths() -> dict[str, Any]:
         "/api/v1/proposals/{id}/ballots": {
             "post": op("vote", "Cast or change one's ballot; the answer holds the receipt",
                        {"200": json_answer(voted)},
-                       (*proposal_errors, Code.INVALID_BALLOT, Code.NOT_OFFERED, Code.PROPOSAL_CLOSED,
+                       (*proposal_changes, Code.INVALID_BALLOT, Code.NOT_OFFERED, Code.PROPOSAL_CLOSED,
                         Code.NOT_IN_ELECTORATE, Code.BALLOT_LOCKED), path=proposal_path,
                        body=proposals_api.BALLOT_BODY.schema(minProperties=1, maxProperties=1), security=CARD),
         },
         "/api/v1/proposals/{id}/comments": {
             "post": op("comment", "Comment on an open proposal", {"201": json_answer(commented, "added")},
-                       (*proposal_errors, Code.INVALID_COMMENT, Code.PROPOSAL_CLOSED, Code.TOO_MANY_COMMENTS),
+                       (*proposal_changes, Code.INVALID_COMMENT, Code.PROPOSAL_CLOSED, Code.TOO_MANY_COMMENTS),
                        path=proposal_path, body=proposals_api.COMMENT_BODY.schema(), security=CARD),
         },
         "/api/v1/organizer/log": {

@@ -11,13 +11,15 @@ operator's work (peers, policy) and an organizer action with it is refused.
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from node.chapter import cards
 from node.chapter.state import CHAPTER, CHAPTER_STORE
-from node.core.clock import iso, now
+from node.core.bounded import TokenBuckets
+from node.core.clock import SYSTEM_CLOCK, iso, now
 from node.core.errors import ApiError, Code
 from node.core.state import ADMIN_TOKEN
 from storage.chapter import Member
@@ -66,8 +68,38 @@ async def member_of(request: web.Request, token: str) -> Caller:
     return Caller(member, token)
 
 
+class MemberLimiter:
+    """Changes made with one card (proposals, ballots, comments, invites): a
+    token bucket per member, so one card cannot keep the chapter's file busy.
+    Per member, not per address: a meeting behind one router votes at once."""
+
+    BURST, EVERY_S = 30, 2.0
+
+    def __init__(self) -> None:
+        self._buckets: TokenBuckets[bytes] = TokenBuckets(1 / self.EVERY_S, self.BURST, 10_000)
+
+    def take(self, member: bytes) -> float:
+        """0 if allowed, else the seconds until it would be."""
+        moment = SYSTEM_CLOCK.monotonic()
+        return 0.0 if self._buckets.take(member, moment) else self._buckets.wait_s(member, moment)
+
+
+MEMBER_LIMITER = web.AppKey("member_limiter", MemberLimiter)
+_CHANGES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
 async def require_member(request: web.Request) -> Caller:
-    return await member_of(request, bearer(request))
+    caller = await member_of(request, bearer(request))
+    if request.method in _CHANGES:
+        wait = request.app[MEMBER_LIMITER].take(caller.member.id)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise ApiError(
+                Code.MEMBER_RATE,
+                f"too many changes with this card; try again in {seconds} seconds",
+                headers={"Retry-After": str(seconds)},
+            )
+    return caller
 
 
 async def require_organizer(request: web.Request) -> Organizer:

@@ -106,6 +106,8 @@ class Code(enum.Enum):
     TOO_MANY_FLAGS = (429, "the post has as many flags as one post keeps")
     INVITE_QUOTA = (429, "the member has made as many invites this week as the chapter's quota allows")
     TOO_MANY_ATTEMPTS = (429, "too many invite codes tried; Retry-After says when to try again")
+    TOO_MANY_PROPOSALS = (429, "the member has as many open proposals as one member may")
+    MEMBER_RATE = (429, "too many changes with this member card; Retry-After says when to try again")
     TOO_MANY_COMMENTS = (429, "the proposal has as many comments as it takes (or as one member may add)")
     # 5xx: our fault
     INTERNAL = (500, "the node failed; its log says more (never the request's content)")

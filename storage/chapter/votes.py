@@ -26,6 +26,8 @@ from storage.chapter.db import ChapterDB
 from storage.chapter.errors import ChapterError
 from storage.chapter.roll import active_ids
 
+MAX_OPEN_PER_MEMBER = 10
+"""Open proposals one member may have at once."""
 MAX_COMMENTS = 200
 """Comments on one proposal."""
 MAX_COMMENTS_PER_MEMBER = 20
@@ -138,6 +140,13 @@ class Votes:
         """Open a proposal with the electorate of this moment: every active member."""
 
         def open_(conn: sqlite3.Connection) -> Proposal:
+            mine = conn.execute(
+                "SELECT count(*) FROM proposals WHERE proposer = ? AND closed_at IS NULL", (new.proposer,)
+            ).fetchone()[0]
+            if int(mine) >= MAX_OPEN_PER_MEMBER:
+                raise ChapterError(
+                    "too_many_proposals", f"you have {mine} open proposals, as many as one member may; let one close"
+                )
             members = active_ids(conn)
             conn.execute(
                 "INSERT INTO proposals (id, proposer, title, text, type, effect, method, options, threshold, quorum, "

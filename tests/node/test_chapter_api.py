@@ -381,3 +381,20 @@ async def test_a_proposal_due_while_the_node_was_down_closes_when_it_starts(chap
         assert done["result"]["turnout"] == 1 and done["applied"] == "none"
         records = (await again.call("GET", "/api/v1/records?kind=decision"))[1]["records"]
         assert [r["id"] for r in records] == [done["decision"]]
+
+
+async def test_one_card_cannot_flood_the_chapter(chapter: Chapter) -> None:
+    ana, bo = await chapter.join("Ana", "Bo")
+    path = "/api/v1/proposals"
+    for i in range(10):
+        await chapter.propose(ana, {"type": "text", "title": f"Idea {i}"})
+    await chapter.refused("too_many_proposals", "POST", path, path, {"type": "text", "title": "One more"}, ana)
+    opened = await chapter.propose(bo, {"type": "text", "title": "Bo's idea"})  # another member's are theirs
+    ballots, template = f"/api/v1/proposals/{opened['id']}/ballots", "/api/v1/proposals/{id}/ballots"
+    status = 200
+    for _ in range(40):  # changing a ballot over and over
+        status, answer = await chapter.call("POST", ballots, template, {"choice": "agree"}, bo)
+        if status != 200:
+            break
+    assert status == 429 and answer["error"]["code"] == "member_rate"
+    await chapter.ok("POST", ballots, template, {"choice": "agree"}, ana)  # Ana's card is not held back
