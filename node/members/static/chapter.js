@@ -7,7 +7,7 @@
 // signed in, sends it only as "Authorization: Bearer" to this node's API, and
 // never puts it in a URL it keeps (#/card/... is dropped from the address bar
 // at once).
-import { api, categoryName } from "./api.js?v=__V__";
+import { NODE, api, categoryName } from "./api.js?v=__V__";
 import { getLang, hasKey, t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // the chapter's strings
 import { copyText, errorText, field, h, notice } from "./dom.js?v=__V__";
@@ -244,8 +244,14 @@ export function ballotText(ballot, options) {
 }
 
 // The counts of a result or a decision: "4 agree · 1 abstain", or first preferences by option.
+// Choices in the node's order (agree first), options by their number.
 export function countsText(counts, options) {
-  return Object.entries(counts || {}).map(([k, n]) => {
+  const order = (NODE.chapter && NODE.chapter.choices) || [];
+  const rank = (k) => {
+    const option = /(\d+)$/.exec(k);
+    return order.includes(k) ? order.indexOf(k) : option ? order.length + Number(option[1]) : Infinity;
+  };
+  return Object.entries(counts || {}).sort(([a], [b]) => rank(a) - rank(b)).map(([k, n]) => {
     const option = /^(?:option-)?(\d+)$/.exec(k);
     const label = option ? options[Number(option[1]) - 1] ?? k : choiceName(k);
     return `${label}: ${Number(n).toLocaleString(getLang())}`;
