@@ -116,8 +116,10 @@ def join(browser: Browser, url: str, code: str, name: str, lang: str) -> Member:
     assert page.locator("input[name=code]").input_value() == code  # the link filled it in
     page.get_by_role("button", name=member.word("join"), exact=True).click()
     page.get_by_role("heading", name=member.word("welcome", name=name)).wait_for()
-    page.locator(".member-card img.qr").wait_for()
-    member.card = page.locator(".member-card input.card-text").input_value()
+    qr = page.locator(".member-card img.qr")
+    qr.wait_for()
+    assert qr.evaluate("img => img.decode().then(() => img.naturalWidth > 0)")  # a QR code the browser can draw
+    member.card = page.locator(".member-card .card-text").text_content() or ""
     assert re.fullmatch(r"card-[0-9A-Z]{5}(-[0-9A-Z]{5}){4}", member.card)
     assert page.evaluate("localStorage.getItem('mutualaid.card')") == member.card
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -266,6 +268,7 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
             shown_hash = row.locator(".hash").text_content() or ""
             assert re.fullmatch(r"[0-9a-f]{64}", shown_hash)
         assert m.page.evaluate("document.documentElement.scrollWidth") <= 360
+        assert "null" not in (m.page.locator("main").text_content() or "")
     screenshot(ana.page, "chapter-proposal-closed")
     screenshot(beatriz.page, "chapter-proposal-closed-es")
 

@@ -125,7 +125,8 @@ export async function qrImage(card) {
 // The card, shown whole: its text, its QR code, what it is and a print button.
 // Printing keeps only this box (app.css).
 export async function cardBox(card, headingId = "card-title") {
-  const text = h("input", { readonly: true, value: card, class: "card-text", "aria-labelledby": headingId });
+  // Shown as text that wraps (a phone is narrower than a card); copied from a hidden field.
+  const text = h("input", { readonly: true, value: card, class: "sr-only", tabindex: "-1", "aria-hidden": "true" });
   const copied = h("span", { role: "status", class: "copied" });
   const copy = h("button", { type: "button", class: "secondary" }, t("card.copy"));
   copy.addEventListener("click", async () => {
@@ -135,7 +136,7 @@ export async function cardBox(card, headingId = "card-title") {
   print.addEventListener("click", () => window.print());
   return h("section", { class: "member-card", "aria-labelledby": headingId },
     h("h2", { id: headingId }, t("card.title")),
-    text,
+    h("p", { class: "card-text" }, card), text,
     await qrImage(card),
     h("p", { class: "important" }, t("card.holder")),
     h("p", {}, t("card.kept")),

@@ -7,7 +7,7 @@
 import { NODE, api, rule } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
-import { date, errorText, h, notice } from "./dom.js?v=__V__";
+import { append, date, errorText, h, notice } from "./dom.js?v=__V__";
 import { changeText, chapterNav, countsText } from "./chapter.js?v=__V__";
 
 // The node's key in hex, from its ma1... text form (base32 of the key and a checksum).
@@ -45,14 +45,14 @@ export async function show(main) {
   const newest = (a, b) => (b.created_at > a.created_at ? 1 : b.created_at < a.created_at ? -1 : (b.seq || 0) - (a.seq || 0));
   const own = decisions.records.filter((r) => r.author === ours).sort(newest);
   const peers = decisions.records.filter((r) => r.author !== ours).sort(newest);
-  main.append(
+  append(main, [
     h("section", { "aria-labelledby": "own-title" },
       h("h2", { id: "own-title" }, t("dec.ours", { name: NODE.name || t("dec.thisChapter") })),
       own.length ? h("ul", { class: "cards" }, own.map((r) => h("li", {}, decision(r)))) : h("p", {}, t("dec.none"))),
     peers.length ? h("section", { "aria-labelledby": "peers-title" },
       h("h2", { id: "peers-title" }, t("dec.peers")),
       h("ul", { class: "cards" }, peers.map((r) => h("li", {}, decision(r, names.get(r.author) || t("dec.node", { key: r.author.slice(0, 12) })))))) : null,
-  );
+  ]);
 }
 
 function decision(r, from) {

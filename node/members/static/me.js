@@ -8,7 +8,7 @@
 import { api } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
-import { copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
+import { append, copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import {
   asMember, cardBox, cardRefused, chapterNav, confirmFirst, forgetCard, getCard, needCard, qrImage, setCard,
 } from "./chapter.js?v=__V__";
@@ -42,7 +42,7 @@ export async function show(main, route) {
   const mandate = me.mandate
     ? t("me.mandateUntil", { date: date(me.mandate.ends_at) })
     : t("me.noMandate");
-  main.append(
+  append(main, [
     h("dl", { class: "me" },
       h("dt", {}, t("me.name")), h("dd", { dir: "auto" }, m.name),
       h("dt", {}, t("me.joined")), h("dd", {}, date(m.joined_at)),
@@ -50,7 +50,7 @@ export async function show(main, route) {
       h("dt", {}, t("me.mandate")), h("dd", {}, mandate),
     ),
     me.mandate ? h("p", {}, h("a", { href: "#/organizer" }, t("me.toOrganizer"))) : null,
-  );
+  ]);
   const card = getCard();
   const qr = await qrImage(card);
   const showText = h("details", { class: "cardtext" }, h("summary", {}, t("me.showText")), h("p", { class: "card-text" }, card));

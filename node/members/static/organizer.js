@@ -51,7 +51,8 @@ export async function show(main, route, flash) {
       main.replaceChildren(h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
     } else if (err.code === "no_mandate" || err.code === "card_invalid") {
       // A member without a mandate: no organizer tools, but the log is theirs to read.
-      tools.replaceChildren(notice(t(err.code === "no_mandate" ? "org.noMandate" : "org.cardRefused"), "error"), founding ? login(main) : null);
+      tools.replaceChildren(notice(t(err.code === "no_mandate" ? "org.noMandate" : "org.cardRefused"), "error"));
+      if (founding) tools.append(login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));
   };
   const remove = (record) => removeForm(record, token, () => { main.replaceChildren(); show(main, route, t("org.removed")); }, fail);

@@ -8,7 +8,7 @@
 import { rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
-import { errorText, field, h, notice } from "./dom.js?v=__V__";
+import { append, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
 import {
   asMember, ballotText, cardRefused, changeText, chapterNav, checkedText, choiceName, countsText, dateTime, fromNow, getCard, needCard,
@@ -35,7 +35,7 @@ export async function show(main, route, flash) {
     return show(main, route, message);
   };
   const open = p.state === "open";
-  main.append(
+  append(main, [
     h("p", { class: "badges" },
       h("span", { class: "badge kind" }, t(`ptype.${p.type}`)),
       open ? h("span", { class: "badge open" }, t("p.stateOpen"))
@@ -52,7 +52,7 @@ export async function show(main, route, flash) {
       h("dt", {}, t("p.ballot")), h("dd", {}, t(`ballot.${p.ballot}`)),
     ),
     flash ? notice(flash, "ok") : null,
-  );
+  ]);
   if (open) main.append(voteSection(p, me, again));
   else main.append(resultSection(p));
   main.append(turnoutSection(p, me));

@@ -4,7 +4,7 @@
 // Links to the organizers' log (on the organizer view).
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
-import { date, errorText, h, notice } from "./dom.js?v=__V__";
+import { append, date, errorText, h, notice } from "./dom.js?v=__V__";
 import { asMember, cardRefused, chapterNav, getCard, needCard } from "./chapter.js?v=__V__";
 
 export async function show(main) {
@@ -22,7 +22,7 @@ export async function show(main) {
     return;
   }
   const active = found.members.filter((m) => m.status === "active");
-  main.append(
+  append(main, [
     h("p", {}, tn("roll.count", active.length)),
     found.founding ? notice(t("ch.founding")) : null,
     h("ul", { class: "roll" }, found.members.map((m) => h("li", { class: `member ${m.status}` },
@@ -34,5 +34,5 @@ export async function show(main) {
         t("roll.joined", { date: date(m.joined_at) }), " · ",
         m.invited_by ? [t("roll.invitedBy"), " ", h("span", { dir: "auto" }, m.invited_by.name)] : t("roll.founding"))))),
     h("p", {}, h("a", { href: "#/organizer" }, t("roll.toLog"))),
-  );
+  ]);
 }
