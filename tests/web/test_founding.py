@@ -274,7 +274,10 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
 
     # The receipts list as the page shows it, and its digest.
     listed = [
-        (bytes.fromhex(row.locator(".hash").text_content() or ""), choice_of[row.locator(".ballot").text_content() or ""])
+        (
+            bytes.fromhex(row.locator(".hash").text_content() or ""),
+            choice_of[row.locator(".ballot").text_content() or ""],
+        )
         for row in ana.page.locator("ol.receipts li").all()
     ]
     assert sorted(h.hex() for h, _ in listed) == sorted(shown.values())
