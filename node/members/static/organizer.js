@@ -44,13 +44,15 @@ export async function show(main, route, flash) {
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
   const removals = h("section", { "aria-labelledby": "removals-title" }, h("h2", { id: "removals-title" }, t("org.removals")));
   const tools = h("div", {}, unanswered, flags, removals);
-  main.append(admin ? h("p", {}, out) : h("p", { class: "facts" }, t("org.withCard")), status, tools, log);
+  const who = admin ? h("p", {}, out) : h("p", { class: "facts" }, t("org.withCard"));
+  main.append(who, status, tools, log);
   const fail = (err) => {
     if (admin && ["unauthorized", "forbidden", "card_invalid", "no_mandate"].includes(err.code)) {
       sessionStorage.removeItem(KEY);
       main.replaceChildren(h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
     } else if (err.code === "no_mandate" || err.code === "card_invalid") {
       // A member without a mandate: no organizer tools, but the log is theirs to read.
+      who.remove();
       tools.replaceChildren(notice(t(err.code === "no_mandate" ? "org.noMandate" : "org.cardRefused"), "error"));
       if (founding) tools.append(login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));

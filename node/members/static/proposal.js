@@ -47,7 +47,7 @@ export async function show(main, route, flash) {
       h("dt", {}, t("p.proposer")), h("dd", { dir: "auto" }, p.proposer || ""),
       h("dt", {}, t("p.opened")), h("dd", {}, dateTime(p.opened_at)),
       open ? [h("dt", {}, t("p.closesAt")), h("dd", {}, `${dateTime(p.closes_at)} (${fromNow(p.closes_at)})`)] : null,
-      h("dt", {}, t("p.threshold")), h("dd", {}, t(`threshold.${p.threshold}`)),
+      h("dt", {}, t("p.threshold")), h("dd", {}, t(`threshold.${p.threshold}.long`)),
       h("dt", {}, t("p.quorum")), h("dd", {}, t("p.quorumOf", { quorum: p.quorum })),
       h("dt", {}, t("p.ballot")), h("dd", {}, t(`ballot.${p.ballot}`)),
     ),

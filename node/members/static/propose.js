@@ -19,6 +19,8 @@ const P = (name) => rule("proposal", name);
 const CHAPTER = NODE.chapter || { types: [], thresholds: [], settings: {} };
 const UNITS = [["days", 1440], ["hours", 60], ["minutes", 1]];
 const SET = "set"; // a settings proposal's one form, with no action field
+// What a change is about comes before how (the node's data lists fields by name).
+const first = (name) => (["slug", "member", "url", "record_id"].includes(name) ? 0 : 1);
 
 export async function show(main) {
   main.append(chapterNav("proposals"), h("h1", {}, t("propose.title")), h("p", { class: "lead" }, t("propose.lead")));
@@ -114,7 +116,8 @@ async function effectFields(type, members) {
   const actions = Object.keys(forms);
   const fieldsBox = h("div");
   const draw = async (action) => fieldsBox.replaceChildren(...await Promise.all(
-    Object.entries(forms[action]).filter(([name]) => name !== "action").map(([name, spec]) => effectControl(type, action, name, spec, members))));
+    Object.entries(forms[action]).filter(([name]) => name !== "action").sort(([a], [b]) => first(a) - first(b))
+      .map(([name, spec]) => effectControl(type, action, name, spec, members))));
   if (actions.length === 1 && actions[0] === SET) {
     await draw(SET);
     return [h("p", { class: "hint" }, t("propose.settingsLead")), fieldsBox];
