@@ -300,3 +300,56 @@ def test_the_organizer_view_by_founding_token_then_by_mandate(browser: Browser, 
         assert visit.errors == []
     finally:
         page.context.close()
+
+
+def test_every_kind_of_proposal_has_its_form_from_the_nodes_data(browser: Browser, node: Node) -> None:
+    ana = member(node, "Ana")
+    visit = signed_in(browser, node, ana["card"])
+    page = visit.page
+    try:
+        page.goto(f"{node.url}/#/proposals/new")
+        kinds = page.get_by_label("What kind of proposal")
+        kinds.wait_for()
+        data = page.evaluate("JSON.parse(document.getElementById('node-data').textContent)")
+        types = [o.get_attribute("value") for o in kinds.locator("option").all()]
+        assert types == data["chapter"]["types"]
+        for kind in types:
+            kinds.select_option(kind)
+            forms = data["forms"]["effects"].get(kind)
+            first = next(iter(forms.values())) if forms else {}
+            wanted = sorted(f"effect.{name}" for name in first if name != "action")
+            expect(page.locator(".effect [name^='effect.']:not([name='effect.action'])")).to_have_count(len(wanted))
+            shown = page.locator(".effect [name^='effect.']:not([name='effect.action'])").evaluate_all(
+                "els => els.map((e) => e.name)"
+            )
+            assert sorted(shown) == wanted, kind
+            assert page.locator("fieldset.options").count() == (1 if kind == "text" else 0)
+
+        # A settings proposal: at least one setting, each with its value now; sent as the node declares it.
+        kinds.select_option("settings")
+        assert page.get_by_text("Now: 3.").is_visible()  # the invite quota in force
+        page.get_by_label("Title", exact=True).fill("More invites")
+        page.get_by_role("button", name="Propose", exact=True).click()
+        first_setting = page.locator(".effect label").first.text_content() or ""
+        assert error_beside(page, first_setting) == "Fill in at least one setting to change."
+        page.get_by_label("Invites per member each week").fill("99")
+        page.get_by_role("button", name="Propose", exact=True).click()
+        assert error_beside(page, "Invites per member each week").startswith(
+            '"Invites per member each week" must be from'
+        )
+        page.get_by_label("Invites per member each week").fill("5")
+        page.get_by_role("button", name="Propose", exact=True).click()
+        page.get_by_text("Change the settings: invites per member each week: 5.").wait_for()
+        # The node's own refusal beside its field: a category the chapter already has.
+        page.goto(f"{node.url}/#/proposals/new")
+        page.get_by_label("What kind of proposal").select_option("categories")
+        page.get_by_label("Category code").fill("food")
+        page.get_by_label("Name in English").fill("Food")
+        page.get_by_label("Name in Spanish").fill("Comida")
+        page.get_by_label("Title", exact=True).fill("Food again")
+        page.get_by_role("button", name="Propose", exact=True).click()
+        assert error_beside(page, "Category code").startswith("The proposal was not accepted.")
+        screenshot(page, "chapter-propose-refused")
+        assert visit.errors == []
+    finally:
+        page.context.close()

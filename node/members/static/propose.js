@@ -101,8 +101,10 @@ export async function show(main) {
 
 // The form's control for a field the node or the page names.
 function controlFor(form, name) {
-  const effect = [...form.querySelectorAll("[name^='effect.']")];
-  if (name === "effect" || name === "action") return effect[0] || null;
+  // The change as a whole (a category the chapter already has): its first field, what it is about.
+  const effect = [...form.querySelectorAll("[name^='effect.']")].filter((c) => c.name !== "effect.action");
+  if (name === "effect") return effect[0] || form.elements["effect.action"] || null;
+  if (name === "action") return form.elements["effect.action"] || null;
   if (name === "options") return form.querySelector("[name=option]");
   if (name === "closes_in_minutes") return form.elements.closes_in;
   const found = form.elements[`effect.${name}`] || form.elements[name];
