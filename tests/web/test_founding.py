@@ -24,7 +24,7 @@ from typing import Any
 import msgpack
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from protocol.ballots import receipts_digest
 from tests._nodes import call, stop
@@ -196,7 +196,9 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
     ana, beatriz, chen, dee, emeka = members
     screenshot(ana.page, "chapter-joined-card")
     screenshot(beatriz.page, "chapter-joined-card-es")
-    assert beatriz.page.get_by_text("Tu tarjeta de miembro").first.is_visible()  # Spanish, from the browser's language
+    expect(
+        beatriz.page.get_by_text("Tu tarjeta de miembro").first
+    ).to_be_visible()  # Spanish, from the browser's language
 
     # Ana proposes through the page.
     page = ana.page
@@ -215,14 +217,14 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
     page.wait_for_url(re.compile(r".*#/p/[0-9a-f]{32}$"))
     proposal = page.url.rsplit("/", 1)[1]
     page.get_by_role("heading", name="A category for pets").wait_for()
-    assert page.get_by_text('Add the category "Pets" (pets).').is_visible()
-    assert page.get_by_text("0 of 5 voted").first.is_visible()
+    expect(page.get_by_text('Add the category "Pets" (pets).')).to_be_visible()
+    expect(page.get_by_text("0 of 5 voted").first).to_be_visible()
 
     # The votes: four agree, one abstains; Chen changes their mind twice before the last vote.
     vote(ana, proposal, "agree")
     vote(beatriz, proposal, "agree")
-    assert beatriz.page.get_by_text(beatriz.word("turnout", n=2)).first.is_visible()
-    assert beatriz.page.get_by_text("Propuesta de").is_visible()
+    expect(beatriz.page.get_by_text(beatriz.word("turnout", n=2)).first).to_be_visible()
+    expect(beatriz.page.get_by_text("Propuesta de")).to_be_visible()
     screenshot(beatriz.page, "chapter-proposal-open-es")
     vote(chen, proposal, "agree")
     vote(chen, proposal, "abstain", again=True)
@@ -330,7 +332,7 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
             return True if f"De {CHAPTER}" in (other.text_content() or "") else None
 
         eventually("the peer knows the chapter's name", labelled)
-        assert visitor.page.get_by_role("heading", name="Decidido en otros grupos").is_visible()
+        expect(visitor.page.get_by_role("heading", name="Decidido en otros grupos")).to_be_visible()
         screenshot(visitor.page, "chapter-decisions-peer-es")
     finally:
         visitor.page.context.close()
@@ -339,7 +341,7 @@ def run_meeting(browser: Browser, chapter: Node, peer: Node, members: list[Membe
     emeka.page.goto(f"{url}/#/roll")
     emeka.page.get_by_text("5 members.").wait_for()
     assert emeka.page.locator("ul.roll li").count() == 5
-    assert emeka.page.locator("ul.roll li", has_text="Beatriz").get_by_text("at the founding meeting").is_visible()
+    expect(emeka.page.locator("ul.roll li", has_text="Beatriz").get_by_text("at the founding meeting")).to_be_visible()
     screenshot(emeka.page, "chapter-roll")
     for m in members:
         assert m.visit.errors == [], (m.name, m.visit.errors)

@@ -51,6 +51,7 @@ def signed_in(browser: Browser, node: Node, card: str, locale: str = "en-US") ->
     visit = open_page(browser, locale=locale)
     visit.page.goto(f"{node.url}/#/card/{card}")
     visit.page.wait_for_url(re.compile(r".*#/me$"))
+    visit.page.locator("dl.me").wait_for()  # the node took the card, and this device keeps it
     return visit
 
 
@@ -100,7 +101,6 @@ def test_my_card_signs_in_invites_is_replaced_signed_out_and_leaves(browser: Bro
     visit = signed_in(browser, node, ana["card"])
     page = visit.page
     assert ana["card"] not in page.url  # the card left the address bar and the history
-    assert page.evaluate("history.length") == 1 or ana["card"] not in page.evaluate("location.href")
     assert page.evaluate("localStorage.getItem('mutualaid.card')") == ana["card"]
     me = page.locator("dl.me")
     me.wait_for()
@@ -239,7 +239,7 @@ def test_the_organizer_view_by_founding_token_then_by_mandate(browser: Browser, 
         # Founding period, a card without a mandate: told so, with the founding notice; the log is readable.
         page.goto(f"{node.url}/#/organizer")
         page.get_by_text("Your member card holds no organizer mandate").wait_for()
-        assert page.get_by_text("Founding period: the operator's admin token acts as organizer").is_visible()
+        expect(page.get_by_text("Founding period: the operator's admin token acts as organizer")).to_be_visible()
         page.get_by_text("The organizers have done nothing yet.").wait_for()
         screenshot(page, "chapter-organizer-no-mandate")
 
@@ -276,7 +276,7 @@ def test_the_organizer_view_by_founding_token_then_by_mandate(browser: Browser, 
         eventually("the mandate is granted", founded)
         page.goto(f"{node.url}/#/roll")
         page.reload()
-        assert page.locator("ul.roll li", has_text="Bo").get_by_text("Organizer").is_visible()
+        page.locator("ul.roll li", has_text="Bo").get_by_text("Organizer").wait_for()
         page.goto(f"{node.url}/#/organizer")
         page.get_by_text("Your member card holds no organizer mandate").wait_for()
         assert page.get_by_text("Founding period: the operator's admin token").count() == 0
@@ -327,7 +327,7 @@ def test_every_kind_of_proposal_has_its_form_from_the_nodes_data(browser: Browse
 
         # A settings proposal: at least one setting, each with its value now; sent as the node declares it.
         kinds.select_option("settings")
-        assert page.get_by_text("Now: 3.").is_visible()  # the invite quota in force
+        expect(page.get_by_text("Now: 3.")).to_be_visible()  # the invite quota in force
         page.get_by_label("Title", exact=True).fill("More invites")
         page.get_by_role("button", name="Propose", exact=True).click()
         first_setting = page.locator(".effect label").first.text_content() or ""
