@@ -318,6 +318,8 @@ def test_every_kind_of_proposal_has_its_form_from_the_nodes_data(browser: Browse
             forms = data["forms"]["effects"].get(kind)
             first = next(iter(forms.values())) if forms else {}
             wanted = sorted(f"effect.{name}" for name in first if name != "action")
+            for name in wanted:
+                expect(page.locator(f".effect [name='{name}']")).to_have_count(1)
             expect(page.locator(".effect [name^='effect.']:not([name='effect.action'])")).to_have_count(len(wanted))
             shown = page.locator(".effect [name^='effect.']:not([name='effect.action'])").evaluate_all(
                 "els => els.map((e) => e.name)"

@@ -57,10 +57,14 @@ export async function show(main) {
     h("div", { class: "actions" }, h("button", { type: "submit" }, t("propose.submit"))),
   );
   typeSelect.id = "propose-type";
+  let drawing = 0;
   const drawType = async () => {
     const type = typeSelect.value;
+    const mine = ++drawing;
     typeHint.textContent = t(`ptype.${type}.hint`);
-    effectBox.replaceChildren(...await effectFields(type, members));
+    const fields = await effectFields(type, members); // a member's field waits for the roll
+    if (mine !== drawing) return; // another type was chosen meanwhile
+    effectBox.replaceChildren(...fields);
     optionsBox.replaceChildren(...(type === "text" ? [optionsControl()] : []));
   };
   typeSelect.addEventListener("change", () => drawType().catch((err) => showRefusal(form, status, err)));
@@ -117,9 +121,14 @@ async function effectFields(type, members) {
   if (!forms) return [];
   const actions = Object.keys(forms);
   const fieldsBox = h("div");
-  const draw = async (action) => fieldsBox.replaceChildren(...await Promise.all(
-    Object.entries(forms[action]).filter(([name]) => name !== "action").sort(([a], [b]) => first(a) - first(b))
-      .map(([name, spec]) => effectControl(type, action, name, spec, members))));
+  let drawing = 0;
+  const draw = async (action) => {
+    const mine = ++drawing;
+    const controls = await Promise.all(
+      Object.entries(forms[action]).filter(([name]) => name !== "action").sort(([a], [b]) => first(a) - first(b))
+        .map(([name, spec]) => effectControl(type, action, name, spec, members)));
+    if (mine === drawing) fieldsBox.replaceChildren(...controls); // else another action was chosen meanwhile
+  };
   if (actions.length === 1 && actions[0] === SET) {
     await draw(SET);
     return [h("p", { class: "hint" }, t("propose.settingsLead")), fieldsBox];
