@@ -90,9 +90,13 @@ def test_a_bad_invite_code_or_a_taken_name_is_said_beside_its_field(visit: Visit
     page.get_by_label("Your name in the chapter").fill("")
     page.get_by_role("button", name="Join", exact=True).click()
     assert error_beside(page, "Your name in the chapter") == 'Please fill in "Your name in the chapter".'
-    page.get_by_label("Your name in the chapter").fill("Ana B.")
+    hostile = '<img src=x onerror="window.__ran=1"> Ana B.'  # a name is text, never markup
+    page.get_by_label("Your name in the chapter").fill(hostile)
     page.get_by_role("button", name="Join", exact=True).click()
-    page.get_by_role("heading", name="Welcome, Ana B.").wait_for()
+    page.get_by_role("heading", name=f"Welcome, {hostile}").wait_for()
+    page.goto(f"{node.url}/#/roll")
+    expect(page.locator("ul.roll .name", has_text="Ana B.")).to_have_text(hostile)
+    assert page.locator("main img").count() == 0 and page.evaluate("window.__ran") is None
     assert visit.errors == []
 
 
