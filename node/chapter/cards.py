@@ -101,10 +101,18 @@ def card_link(base_url: str, card: str) -> str:
 
 
 def qr_svg(text: str) -> str:
-    """``text`` as a QR code, an SVG document (dark modules on white, with its quiet zone)."""
+    """``text`` as a QR code, an SVG document (dark modules on white, with its quiet zone).
+    A document of its own, so it names the SVG namespace: without it a browser
+    shows the answer (an ``<img>`` of it, a ``data:`` URL) as a broken image."""
+    import io  # noqa: PLC0415
+
     import segno  # noqa: PLC0415 - loaded only to draw a card
 
-    return str(segno.make(text, error="m").svg_inline(scale=6, border=4, dark="#000", light="#fff"))
+    out = io.BytesIO()
+    segno.make(text, error="m").save(
+        out, kind="svg", xmldecl=False, nl=False, scale=6, border=4, dark="#000", light="#fff"
+    )
+    return out.getvalue().decode()
 
 
 def qr_text(text: str) -> str:

@@ -147,7 +147,9 @@ async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller
         "electorate": proposal.electorate,
         "voted": proposal.voted,
         "choices": list(rules_of(proposal).choices()) if proposal.method == "choice" else [],
-        "my_ballot": None if mine is None else _ballot_json(mine) | {"receipt": receipt.hex()},
+        "my_ballot": None
+        if mine is None
+        else _ballot_json(mine) | {"receipt": receipt.hex(), "receipt_hash": receipt_hash(receipt).hex()},
         "result": proposal.result,
         "applied": proposal.applied,
         "decision": None if proposal.decision is None else proposal.decision.hex(),

@@ -10,7 +10,7 @@ report parameters): a limit changed there reaches the page with no edit to
 the JavaScript, and a test holds the page's form controls to these values.
 
 A field's rules are the keywords of its schema a form can apply
-(``maxLength``, ``minLength``, ``pattern``, ``enum``, ``maxItems``,
+(``maxLength``, ``minLength``, ``pattern``, ``enum``, ``minItems``, ``maxItems``,
 ``minimum``, ``maximum``, the ``items`` of a list) and whether it is
 required; a nullable field or one that may also be empty (a flag's note) is
 described by its one real branch.
@@ -33,7 +33,7 @@ from protocol.ballots import CHOICES, THRESHOLDS
 from protocol.records import DECISION_TYPES, POST_KINDS, TOMBSTONE_STATUSES
 
 Rules = dict[str, Any]
-_KEYWORDS = ("maxLength", "minLength", "pattern", "enum", "maxItems", "minimum", "maximum")
+_KEYWORDS = ("maxLength", "minLength", "pattern", "enum", "minItems", "maxItems", "minimum", "maximum")
 
 
 def rules(schema: Mapping[str, Any]) -> Rules:

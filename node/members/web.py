@@ -75,6 +75,7 @@ FILES = (
     "app.js",
     "i18n.js",
     "i18n-views.js",
+    "i18n-chapter.js",
     "api.js",
     "dom.js",
     "forms.js",
@@ -85,6 +86,14 @@ FILES = (
     "organizer.js",
     "report.js",
     "charts.js",
+    "chapter.js",
+    "join.js",
+    "me.js",
+    "proposals.js",
+    "propose.js",
+    "proposal.js",
+    "roll.js",
+    "decisions.js",
 )
 _GZIP_AT_LEAST = 512  # bytes; below this the gzip header costs more than it saves
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, Page, expect
 
 from bench import bench_page
 from node.members.organizer import MAX_REASON_CHARS
@@ -71,7 +71,8 @@ def test_a_closed_post_says_so_and_replies_show_their_time(visit: Visit, node_a:
     call(f"{node_a.url}/api/v1/records/{record_id}/status", "POST", {"status": "fulfilled"}, token=token)
     page.goto(f"{node_a.url}/#/r/{record_id}")
     facts = page.locator("article.record dl")
-    facts.wait_for()
+    # The manage view had such a list too: wait for the post's own, redrawn after the hash changed.
+    expect(facts.locator("dt", has_text="Fulfilled on")).to_have_count(1)
     terms = facts.locator("dt").all_text_contents()
     assert "Fulfilled on" in terms and "Open until" not in terms and "Posted" not in terms
     page.get_by_label("Page language").select_option("es")

@@ -222,8 +222,10 @@ def _table(text: str, name: str) -> dict[str, str]:
     return dict(re.findall(r'^  "?([\w.]+)"?: "((?:[^"\\]|\\.)*)",$', body.group(1), re.M))
 
 
-TABLES = ("i18n.js", "i18n-views.js")
-"""The strings of every page and the first view, and those of the later views."""
+TABLES = ("i18n.js", "i18n-views.js", "i18n-chapter.js")
+"""The strings of every page and the first view, those of the later views, and the chapter's views'."""
+STRING_MODULES = {"i18n-views.js", "i18n-chapter.js"}
+"""What a later view imports for its strings (one or both)."""
 
 
 def _tables() -> tuple[dict[str, str], dict[str, str]]:
@@ -255,9 +257,10 @@ def test_the_first_views_strings_come_with_the_first_load() -> None:
         assert _used(STATIC / name) - set(first) == set(), name
         for prefix in re.findall(r"\btn?\(`([\w.]+)\.\$\{", text):  # t(`status.${s}`): every such key
             assert any(key.startswith(f"{prefix}.") for key in first), (name, prefix)
-    later = {p.name for p in STATIC.glob("*.js")} - modules - {"i18n.js", "i18n-views.js", "charts.js", "forms.js"}
+    later = {p.name for p in STATIC.glob("*.js")} - modules - STRING_MODULES - {"i18n.js", "charts.js", "forms.js"}
     for name in later:  # every later view brings its strings
-        assert 'import "./i18n-views.js?v=__V__";' in (STATIC / name).read_text(), name
+        text = (STATIC / name).read_text()
+        assert any(f'import "./{table}?v=__V__";' in text for table in STRING_MODULES), name
 
 
 def test_both_languages_have_every_string() -> None:
@@ -280,9 +283,24 @@ PAGE_ONLY_ERRORS = {"network", "unknown", "detail", "http_error"}
 """Sentences the page itself uses (no connection, no code, the node's own words, a bare HTTP error)."""
 
 
+CHAPTER_ENDPOINTS = re.compile(r"""["'`]/(?:members|proposals|invites|organizer)\b""")
+"""What a module calls when a chapter's error can come back."""
+
+
 def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> None:
-    source = (STATIC / "i18n.js").read_text()  # errors can happen on any view: the first load has them all
-    en, es = _table(source, "en"), _table(source, "es")
+    # Errors can happen on any view, so the first load has every sentence,
+    # except those only the chapter's endpoints answer: those come with the
+    # chapter's strings, which every module calling those endpoints imports.
+    en: dict[str, str] = {}
+    es: dict[str, str] = {}
+    for name in ("i18n.js", "i18n-chapter.js"):
+        source = (STATIC / name).read_text()
+        en |= {k: v for k, v in _table(source, "en").items() if k.startswith("error.")}
+        es |= {k: v for k, v in _table(source, "es").items() if k.startswith("error.")}
+    for path in STATIC.glob("*.js"):
+        if CHAPTER_ENDPOINTS.search(path.read_text()):
+            text = path.read_text()
+            assert 'import "./i18n-chapter.js?v=__V__";' in text or "./chapter.js?v=__V__" in text, path.name
     codes = {member.code for member in Code}
     missing = sorted(c for c in codes if f"error.{c}" not in en or f"error.{c}" not in es)
     assert missing == [], f"error codes without a sentence: {missing}"
@@ -311,7 +329,9 @@ def test_no_source_keeps_a_copy_of_what_the_node_declares() -> None:
         text = path.read_text()
         name = path.name
         assert not re.search(r"maxlength[\"']?\s*[:=]\s*[\"']?\d", text, re.I), f"{name} types a maxlength"
-        assert not re.search(r"\b(?:maxLength|maxItems)\s*[:=]\s*\d", text), f"{name} types a limit"
+        assert not re.search(r"\b(?:maxLength|minItems|maxItems|minimum|maximum)\s*[:=]\s*\d", text), (
+            f"{name} types a limit"
+        )
         assert "0-9b-hjkmnp-z" not in text and "0123456789bcdefghjkmnpqrstuvwxyz" not in text, f"{name}: area pattern"
         assert "[a-z]{2,3}" not in text, f"{name} types the language pattern"
         assert not re.search(r"\bCATEGORIES\b", text), f"{name} has a category list"
@@ -324,3 +344,7 @@ def test_no_source_keeps_a_copy_of_what_the_node_declares() -> None:
         assert not re.search(r"\[\s*4\s*,\s*8\s*,\s*13\s*\]", text), f"{name} lists the report's periods"
         assert not re.search(r"expires_in_days:\s*\d", text), f"{name} types how long a post stays up"
         assert not re.search(r'"open",\s*"claimed",\s*"fulfilled"', text), f"{name} lists the statuses"
+        # The chapter's lists: proposal types, ballot choices, thresholds, ballots (NODE.chapter, NODE.forms).
+        for listed_in_order in (r'"text",\s*"categories"', r'"agree",\s*"abstain"', r'"majority",\s*"two_thirds"',
+                                r'"secret",\s*"open"', r'"invite_quota",\s*"invite_days"'):  # fmt: skip
+            assert not re.search(listed_in_order, text), f"{name} lists what NODE.chapter holds: {listed_in_order}"

@@ -2,8 +2,11 @@
 // router. Each route's view is a module loaded when first needed, so the
 // first load stays small. Routes (docs/WEB.md):
 //   #/ browse   #/post   #/r/{id}   #/manage/{id}/{token}   #/organizer   #/report
-// The manage token lives only in the fragment: it never reaches a server
-// log or a Referer header.
+//   the chapter: #/join[/{code}]   #/card/{card}   #/me   #/proposals   #/proposals/new
+//   #/p/{id}   #/roll   #/decisions
+// The manage token, an invite code and a member card live only in the
+// fragment: they never reach a server log or a Referer header (and a card is
+// dropped from the address bar at once).
 import { LANGUAGES, getLang, setLang, t } from "./i18n.js?v=__V__";
 import { clear, errorText, h, notice } from "./dom.js?v=__V__";
 import { NODE } from "./api.js?v=__V__";
@@ -15,9 +18,20 @@ const views = {
   manage: () => import("./manage.js?v=__V__"),
   organizer: () => import("./organizer.js?v=__V__"),
   report: () => import("./report.js?v=__V__"),
+  join: () => import("./join.js?v=__V__"),
+  me: () => import("./me.js?v=__V__"),
+  proposals: () => import("./proposals.js?v=__V__"),
+  propose: () => import("./propose.js?v=__V__"),
+  proposal: () => import("./proposal.js?v=__V__"),
+  roll: () => import("./roll.js?v=__V__"),
+  decisions: () => import("./decisions.js?v=__V__"),
 };
 
+// The main navigation's entry each view belongs to.
+const NAV_OF = { propose: "proposals", proposal: "proposals", roll: "proposals", decisions: "proposals", join: "me" };
+
 const HEX64 = /^[0-9a-f]{64}$/;
+const PROPOSAL_ID = /^[0-9a-f]{8,32}$/;
 
 export function parseRoute(hash) {
   const [path, queryText] = hash.replace(/^#/, "").split("?");
@@ -36,6 +50,11 @@ export function parseRoute(hash) {
   }
   if (parts[0] === "organizer" && parts.length === 1) return { view: "organizer" };
   if (parts[0] === "report" && parts.length === 1) return { view: "report" };
+  if (parts[0] === "join" && parts.length <= 2) return { view: "join", code: parts[1] || "" };
+  if (parts[0] === "card" && parts.length === 2) return { view: "me", card: parts[1] };
+  if (parts.length === 1 && ["me", "proposals", "roll", "decisions"].includes(parts[0])) return { view: parts[0] };
+  if (parts[0] === "proposals" && parts[1] === "new" && parts.length === 2) return { view: "propose" };
+  if (parts[0] === "p" && parts.length === 2 && PROPOSAL_ID.test(parts[1])) return { view: "proposal", id: parts[1] };
   return { view: "missing" };
 }
 
@@ -70,7 +89,8 @@ async function render() {
   }
 }
 
-function markNav(view) {
+function markNav(route) {
+  const view = NAV_OF[route] || route;
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -80,7 +100,7 @@ function markNav(view) {
 function header() {
   const nav = document.getElementById("nav");
   clear(nav);
-  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["organizer", "#/organizer"]]) {
+  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["proposals", "#/proposals"], ["me", "#/me"], ["organizer", "#/organizer"]]) {
     nav.append(h("a", { href, "data-view": view }, t(`nav.${view}`)));
   }
   const switcher = document.getElementById("lang");

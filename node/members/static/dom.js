@@ -81,6 +81,8 @@ function limits() {
     message: rule("reply", "message").maxLength,
     note: rule("flag", "note").maxLength,
     reason: rule("removal", "reason").maxLength,
+    name: rule("join", "name").maxLength,
+    comment: rule("comment", "text").maxLength,
   };
   const lang = document.documentElement.lang;
   return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v.toLocaleString(lang)]));

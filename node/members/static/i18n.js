@@ -1,7 +1,7 @@
 // Every string the page shows, English and Spanish, in two tables: this
 // one holds what every page and the first view (browse) need, and
-// i18n-views.js, loaded with the other views, adds theirs (so the first load
-// carries only what it shows). The language comes from the member's choice
+// i18n-views.js and i18n-chapter.js, loaded with the other views, add theirs
+// (so the first load carries only what it shows). The language comes from the member's choice
 // (remembered in localStorage), else from the browser's languages, else
 // English. t(key, {name: value}) fills {name} placeholders; a missing key
 // falls back to English, then to the key. Category names are not here: the
@@ -18,6 +18,8 @@ const en = {
   "nav.browse": "Needs and offers",
   "nav.post": "Post",
   "nav.report": "Report",
+  "nav.proposals": "Proposals",
+  "nav.me": "My card",
   "nav.organizer": "Organizers",
   "missing.title": "This page does not exist",
   "kind.need": "Need",
@@ -124,6 +126,8 @@ const es = {
   "nav.browse": "Necesidades y ofertas",
   "nav.post": "Publicar",
   "nav.report": "Informe",
+  "nav.proposals": "Propuestas",
+  "nav.me": "Mi tarjeta",
   "nav.organizer": "Organización",
   "missing.title": "Esta página no existe",
   "kind.need": "Necesidad",

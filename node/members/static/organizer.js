@@ -1,23 +1,35 @@
-// #/organizer : for the node's organizers, with the admin token typed in
-// (kept in sessionStorage only, so it is gone when the tab closes). Open
-// needs nobody has answered yet, most urgent and longest open first; flags
-// members raised, grouped by post, each post with "Dismiss" (the flags were
-// looked at, the post stays) and "Remove from this node" with a reason; and
-// the list of what was removed, when and why. "Every open need has an
-// answer" is said only when there are open needs: with none at all it says so.
-import { api, rule } from "./api.js?v=__V__";
+// #/organizer : for the chapter's organizers: a member whose card (kept on
+// this device, chapter.js) holds a mandate the members granted, or, during
+// the founding period (before the chapter's first organizers decision), the
+// operator with the node's admin token typed in (kept in sessionStorage only,
+// so it is gone when the tab closes), and the page says so. Open needs
+// nobody has answered yet, most urgent and longest open first; flags members
+// raised, grouped by post, each post with "Dismiss" (the flags were looked
+// at, the post stays) and "Remove from this node" with a reason; the list of
+// what was removed, when and why; and the organizers' log (what organizers
+// did, by whom and why), which every member reads with their card. "Every
+// open need has an answer" is said only when there are open needs: with none
+// at all it says so. A card without a mandate is told so, and still reads the log.
+import { NODE, api, rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // this view's strings
+import "./i18n-chapter.js?v=__V__"; // the chapter's (the founding period, mandates, the log)
 import { date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
+import { dateTime, getCard } from "./chapter.js?v=__V__";
 
 const KEY = "mutualaid.admin";
 
 export async function show(main, route, flash) {
   main.append(h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
-  const token = sessionStorage.getItem(KEY);
+  const founding = Boolean(NODE.chapter && NODE.chapter.founding);
+  if (founding) main.append(notice(t("org.founding")));
+  const admin = sessionStorage.getItem(KEY);
+  const memberCard = getCard();
+  const token = admin || memberCard;
+  const log = logSection(memberCard);
   if (!token) {
-    main.append(login(main));
+    main.append(founding ? login(main) : h("p", {}, t("org.needCard"), " ", h("a", { href: "#/me" }, t("org.toMe"))), log);
     return;
   }
   const out = h("button", { type: "button", class: "secondary" }, t("org.signOut"));
@@ -31,11 +43,18 @@ export async function show(main, route, flash) {
   const unanswered = h("section", { "aria-labelledby": "unanswered-title" }, h("h2", { id: "unanswered-title" }, t("org.unanswered")));
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
   const removals = h("section", { "aria-labelledby": "removals-title" }, h("h2", { id: "removals-title" }, t("org.removals")));
-  main.append(h("p", {}, out), status, unanswered, flags, removals);
+  const tools = h("div", {}, unanswered, flags, removals);
+  const who = admin ? h("p", {}, out) : h("p", { class: "facts" }, t("org.withCard"));
+  main.append(who, status, tools, log);
   const fail = (err) => {
-    if (err.code === "unauthorized" || err.code === "forbidden") {
+    if (admin && ["unauthorized", "forbidden", "card_invalid", "no_mandate"].includes(err.code)) {
       sessionStorage.removeItem(KEY);
-      main.replaceChildren(h("h1", {}, t("org.title")), notice(t("org.badToken"), "error"), login(main));
+      main.replaceChildren(h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
+    } else if (err.code === "no_mandate" || err.code === "card_invalid") {
+      // A member without a mandate: no organizer tools, but the log is theirs to read.
+      who.remove();
+      tools.replaceChildren(notice(t(err.code === "no_mandate" ? "org.noMandate" : "org.cardRefused"), "error"));
+      if (founding) tools.append(login(main));
     } else status.replaceChildren(notice(errorText(err), "error"));
   };
   const remove = (record) => removeForm(record, token, () => { main.replaceChildren(); show(main, route, t("org.removed")); }, fail);
@@ -135,4 +154,25 @@ function removeForm(record, token, done, fail) {
     }
   });
   return h("details", { class: "removebox" }, h("summary", {}, t("org.removeOpen")), form);
+}
+
+// The organizers' log: every member reads it with their card.
+function logSection(memberCard) {
+  const s = h("section", { id: "organizers-log", "aria-labelledby": "log-title" }, h("h2", { id: "log-title" }, t("org.log")));
+  if (!memberCard) {
+    s.append(h("p", {}, t("org.logNeedsCard"), " ", h("a", { href: "#/me" }, t("org.toMe"))));
+    return s;
+  }
+  api("GET", "/organizer/log", { token: memberCard }).then((found) => {
+    if (!found.entries.length) {
+      s.append(h("p", {}, t("org.logEmpty")));
+      return;
+    }
+    s.append(h("ul", { class: "removal-list log" }, found.entries.map((e) => h("li", {},
+      h("strong", {}, t(`org.log.${e.action}`)), " · ", dateTime(e.at), " · ",
+      e.organizer ? h("span", { dir: "auto" }, e.organizer) : t("org.log.operator"), h("br"),
+      h("span", { class: "id" }, String(e.target).slice(0, 12)), " · ",
+      t("org.removedBecause"), " ", h("span", { dir: "auto" }, e.reason)))));
+  }).catch((err) => s.append(notice(errorText(err), "error")));
+  return s;
 }

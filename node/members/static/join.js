@@ -1,0 +1,63 @@
+// #/join and #/join/{code} : join the chapter with an invite code and a name
+// (a pseudonym is fine; nothing else is asked, ever). The node answers with
+// the new member's card, once: the page shows it with its QR code and a print
+// button, and keeps it on this device (chapter.js). A refusal is said beside
+// the field it is about: the code (mistyped, used, expired) or the name (taken).
+import { api, rule } from "./api.js?v=__V__";
+import { t } from "./i18n.js?v=__V__";
+import "./i18n-chapter.js?v=__V__"; // this view's strings
+import { field, h, notice } from "./dom.js?v=__V__";
+import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { cardBox, checkedText, getCard, setCard } from "./chapter.js?v=__V__";
+
+// The field a refusal is about, when the node names none.
+const FIELD_OF = { invalid_invite: "code", too_many_attempts: "code", name_taken: "name", invalid_member: "name" };
+
+export function show(main, route) {
+  main.append(h("h1", {}, t("join.title")), h("p", { class: "lead" }, t("join.lead")));
+  if (getCard()) main.append(notice(t("join.already"), "info"), h("p", {}, h("a", { href: "#/me" }, t("join.seeCard"))));
+  const code = h("input", { name: "code", value: route.code || "", autocomplete: "off", autocapitalize: "characters", spellcheck: "false", required: true });
+  const name = h("input", { name: "name", maxlength: rule("join", "name").maxLength, autocomplete: "nickname", required: true });
+  const form = h("form", { class: "join", novalidate: true },
+    field(t("join.code"), code, t("join.codeHint")),
+    field(t("join.name"), name, t("join.nameHint")),
+    h("p", { class: "important" }, t("join.nothingElse")),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, t("join.submit"))),
+  );
+  const status = h("div");
+  main.append(form, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.replaceChildren();
+    clearInvalid(form);
+    let body;
+    try {
+      body = { code: checkedText(code, rule("join", "code"), t("join.code")), name: checkedText(name, rule("join", "name"), t("join.name")) };
+    } catch (err) {
+      if (!(err instanceof FieldError)) throw err;
+      markInvalid(form.elements[err.field], err.message);
+      return;
+    }
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    let answer;
+    try {
+      answer = await api("POST", "/members", { body });
+    } catch (err) {
+      button.disabled = false;
+      if (!err.field && FIELD_OF[err.code]) err.field = FIELD_OF[err.code];
+      showRefusal(form, status, err);
+      return;
+    }
+    setCard(answer.card);
+    main.replaceChildren(
+      h("h1", {}, t("join.welcome", { name: answer.member.name })),
+      h("p", { class: "lead no-print" }, t("join.once")),
+      await cardBox(answer.card),
+      h("p", { class: "no-print" }, h("a", { href: "#/proposals" }, t("join.toProposals")), " · ", h("a", { href: "#/me" }, t("join.toMe"))),
+    );
+    const heading = main.querySelector("h1");
+    heading.tabIndex = -1;
+    heading.focus();
+  });
+}
