@@ -94,7 +94,7 @@ _PROPOSAL_FIELDS: dict[str, Schema] = {
     "electorate": INT,
     "voted": INT,
     "choices": {"type": "array", "items": {"type": "string", "enum": list(CHOICES)}},
-    "my_ballot": {"oneOf": [{"type": "null"}, _with_ballot({"receipt": _HEX32})]},
+    "my_ballot": {"oneOf": [{"type": "null"}, _with_ballot({"receipt": _HEX32, "receipt_hash": HEX64})]},
     "result": {"oneOf": [{"type": "null"}, _RESULT]},
     "applied": _NULL_STR,
     "decision": {"oneOf": [{"type": "null"}, HEX64]},

@@ -28,6 +28,7 @@ migrations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -160,7 +161,8 @@ SCHEMA_VERSION = max(MIGRATIONS)
 
 class ChapterDB:
     """One connection to ``chapter.db``; ``run`` executes a transaction function
-    in a worker thread, one at a time."""
+    in a worker thread, one at a time. A caller cancelled meanwhile does not
+    release the connection before its transaction has ended."""
 
     def __init__(self, conn: sqlite3.Connection, path: str) -> None:
         self._conn = conn
@@ -183,7 +185,15 @@ class ChapterDB:
         async with self._lock:
             if self._closed:
                 raise StoreClosed(f"the chapter database {self.path} is closed")
-            return await asyncio.to_thread(self._transaction, transaction, *args)
+            work = asyncio.ensure_future(asyncio.to_thread(self._transaction, transaction, *args))
+            try:
+                return await asyncio.shield(work)
+            finally:
+                # Cancelled while the thread runs the transaction: hold the lock
+                # until it ends, or close() would pull the connection from under it.
+                while not work.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(work)
 
     def _transaction(self, transaction: Transaction[T], *args: Any) -> T:
         with translate(self.path):
