@@ -235,7 +235,7 @@ async def _apply_peering(parts: Parts, effect: Mapping[str, Any], now: int) -> C
         await parts.admin.pin_key(url, key)
         parts.policy.load(await parts.admin.policy())
         if parts.gossip is not None:
-            await parts.gossip.add(url)
+            await parts.gossip.add(url, key, "decision")
     else:
         await parts.admin.remove_peer(url)
         await parts.admin.set_policy("peer", key, "block")

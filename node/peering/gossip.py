@@ -250,9 +250,10 @@ class Gossip:
                 break
             cursor = page.next
 
-    async def add(self, url: str) -> None:
+    async def add(self, url: str, pinned: bytes | None = None, source: str = "admin") -> None:
+        """Link to ``url`` (``pinned``: only a node holding this key may answer there)."""
         if url not in self.links:
-            self._start_link(url, None, "admin")
+            self._start_link(url, pinned, source)
 
     async def remove(self, url: str) -> bool:
         """End the link to ``url``; a found peer is forgotten too, until it

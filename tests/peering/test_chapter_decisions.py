@@ -125,3 +125,33 @@ class _Impostor:
 
     def sign_message(self, message: bytes) -> bytes:
         return self._signer.sign_message(message)
+
+
+def test_the_members_decide_whom_the_node_peers_with(nodes: NodeFactory) -> None:
+    chapter = nodes.start("chapter")
+    neighbour = nodes.start("neighbour")
+    cards = found_chapter(chapter, "Ana", "Bo")
+    key = neighbour.info()["key"]
+    start = {"type": "peering", "title": "Peer with the neighbours",
+             "effect": {"action": "start", "url": neighbour.url, "key": key}}  # fmt: skip
+    proposer = cards["Ana"]
+    status, opened = chapter.api("POST", "/api/v1/proposals", start, token=proposer)
+    assert status == 201, opened
+    for card in cards.values():
+        chapter.api("POST", f"/api/v1/proposals/{opened['proposal']['id']}/ballots", {"choice": "agree"}, token=card)
+    wait_until(lambda: chapter.connected_peers() >= 1, "the chapter peers with the neighbour it decided on")
+    peers = chapter.api("GET", "/api/v1/peers", token=chapter.admin_token())[1]["peers"]
+    assert [(p["url"], p["public_key"], p["source"]) for p in peers] == [
+        (neighbour.url, neighbour.info()["public_key"], "decision")]  # fmt: skip
+    record, _ = neighbour.post("Spare bread on Saturdays", kind="offer")
+    wait_until(lambda: chapter.get(record["id"]), "the neighbour's post reaches the chapter")
+    stop = {"type": "peering", "title": "Stop", "effect": {"action": "stop", "url": neighbour.url, "key": key}}
+    status, opened = chapter.api("POST", "/api/v1/proposals", stop, token=proposer)
+    assert status == 201, opened
+    for card in cards.values():
+        chapter.api("POST", f"/api/v1/proposals/{opened['proposal']['id']}/ballots", {"choice": "agree"}, token=card)
+    wait_until(lambda: not chapter.api("GET", "/api/v1/peers", token=chapter.admin_token())[1]["peers"],
+               "the link is dropped")  # fmt: skip
+    rules = chapter.api("GET", "/api/v1/policy", token=chapter.admin_token())[1]["rules"]
+    assert [(r["subject"], r["key_text"], r["action"]) for r in rules] == [("peer", key, "block")]
+    assert neighbour.stop() == 0 and chapter.stop() == 0
