@@ -74,7 +74,7 @@ def error_beside(page: Page, label: str) -> str:
 
 def test_a_bad_invite_code_or_a_taken_name_is_said_beside_its_field(visit: Visit, node: Node) -> None:
     page = visit.page
-    page.goto(f"{node.url}/#/join/ABCDE-FGHJK")
+    page.goto(f"{node.url}/#/join/ABCD-EFGH-JKMN")
     page.get_by_label("Your name in the chapter").fill("Ana")
     page.get_by_role("button", name="Join", exact=True).click()
     page.locator(".field-error").wait_for()
