@@ -113,6 +113,10 @@ class AdminStore:
         await self._conn.run("DELETE FROM peers WHERE url = ?", (url,))
         return found > 0
 
+    async def repin(self, url: str, key: bytes) -> None:
+        """Pin ``url`` to ``key`` whatever it was pinned to (the members decided so)."""
+        await self._conn.run("UPDATE peers SET public_key = ? WHERE url = ?", (key, url))
+
     async def pin_key(self, url: str, key: bytes) -> None:
         await self._conn.run("UPDATE peers SET public_key = ? WHERE url = ? AND public_key IS NULL", (key, url))
 

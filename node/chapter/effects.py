@@ -232,9 +232,10 @@ async def _apply_peering(parts: Parts, effect: Mapping[str, Any], now: int) -> C
     if effect["action"] == "start":
         await parts.admin.set_policy("peer", key, None)  # a block from before is lifted
         await parts.admin.add_peer(url, now, "decision")
-        await parts.admin.pin_key(url, key)
+        await parts.admin.repin(url, key)  # the decided key, even over one pinned before
         parts.policy.load(await parts.admin.policy())
         if parts.gossip is not None:
+            await parts.gossip.remove(url)  # a link pinned to another key starts again
             await parts.gossip.add(url, key, "decision")
     else:
         await parts.admin.remove_peer(url)

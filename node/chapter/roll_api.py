@@ -6,8 +6,9 @@ invites (a sheet for the founding meeting) only during the founding period;
 after it, members invite, up to the chapter's weekly quota. Members see the
 roll; nobody else does, and it never leaves the node. Logs name no member.
 
-Guessing invite codes is held back twice: each client address may fail
-``JOIN_FAILURES_BURST`` times, then once every ``JOIN_FAILURE_EVERY_S``; and
+Guessing invite codes is held back twice: each client address (an IPv6 /64
+counts as one) may fail ``JOIN_FAILURES_BURST`` times, then once every
+``JOIN_FAILURE_EVERY_S``; and
 all failures together, from anywhere, share a budget of
 ``GLOBAL_FAILURES_BURST`` then one every ``GLOBAL_FAILURE_EVERY_S`` (docs/CHAPTER.md
 works out what that leaves a guesser).
@@ -31,6 +32,7 @@ from node.core.bodies import Body, BodyField, from_table, integer
 from node.core.bounded import TokenBuckets
 from node.core.clock import SYSTEM_CLOCK, iso, now
 from node.core.errors import ApiError, Code, read_json_object
+from node.core.hosts import client_key
 from node.core.params import limit_param, read_params
 from protocol.fieldtable import Text
 from storage.chapter import ChapterError, Member
@@ -69,21 +71,28 @@ ROLL_PARAMS = (limit_param(MAX_ROLL, MAX_ROLL),)
 
 
 class JoinLimiter:
-    """Failed invite redemptions, per client address and in all (see the module's comment)."""
+    """Failed invite redemptions, per client (an IPv6 /64 counts as one) and in
+    all (see the module's comment). A try spends a token of each before the
+    code is looked at, so tries sent at once cannot all pass, and gets them
+    back when the code turns out good: only failures count."""
 
     def __init__(self) -> None:
-        self._per_address: TokenBuckets[str] = TokenBuckets(1 / JOIN_FAILURE_EVERY_S, JOIN_FAILURES_BURST, 10_000)
+        self._per_client: TokenBuckets[str] = TokenBuckets(1 / JOIN_FAILURE_EVERY_S, JOIN_FAILURES_BURST, 10_000)
         self._everyone: TokenBuckets[str] = TokenBuckets(1 / GLOBAL_FAILURE_EVERY_S, GLOBAL_FAILURES_BURST, 1)
 
-    def wait_s(self, remote: str | None) -> float:
-        """Seconds until a client may try a code again (0: now)."""
-        moment = SYSTEM_CLOCK.monotonic()
-        return max(self._per_address.wait_s(remote or "?", moment), self._everyone.wait_s("all", moment))
+    def try_once(self, remote: str | None) -> float:
+        """Spend a try: 0 if allowed, else the seconds until one would be (nothing spent)."""
+        moment, key = SYSTEM_CLOCK.monotonic(), client_key(remote)
+        wait = max(self._per_client.wait_s(key, moment), self._everyone.wait_s("all", moment))
+        if wait == 0:
+            self._per_client.take(key, moment)
+            self._everyone.take("all", moment)
+        return wait
 
-    def failed(self, remote: str | None) -> None:
+    def succeeded(self, remote: str | None) -> None:
         moment = SYSTEM_CLOCK.monotonic()
-        self._per_address.take(remote or "?", moment)
-        self._everyone.take("all", moment)
+        self._per_client.give_back(client_key(remote), moment)
+        self._everyone.give_back("all", moment)
 
 
 JOIN_LIMITER = web.AppKey("join_limiter", JoinLimiter)
@@ -131,7 +140,7 @@ async def make_invites(request: web.Request) -> web.Response:
 async def join(request: web.Request) -> web.Response:
     """Redeem an invite: the answer holds the new member's card, once."""
     limiter = request.app[JOIN_LIMITER]
-    wait = limiter.wait_s(request.remote)
+    wait = limiter.try_once(request.remote)
     if wait > 0:
         seconds = max(1, math.ceil(wait))
         raise ApiError(
@@ -146,14 +155,14 @@ async def join(request: web.Request) -> web.Response:
     card_hash = cards.card_hash(card)
     assert card_hash is not None
     if code_hash is None:
-        limiter.failed(request.remote)
         raise ApiError(Code.INVALID_INVITE, f"an invite code is {cards.INVITE_CHARS} letters and digits", field="code")
     try:
         member = await request.app[CHAPTER_STORE].roll.join(code_hash, secrets.token_bytes(16), name, card_hash, now())
     except ChapterError as exc:
-        if exc.code == "invalid_invite":
-            limiter.failed(request.remote)
+        if exc.code != "invalid_invite":
+            limiter.succeeded(request.remote)  # a good code (a taken name): not a guess
         raise
+    limiter.succeeded(request.remote)
     log.info("a member joined")
     return private(web.json_response({"card": card, "member": member_json(member)}, status=201))
 

@@ -126,6 +126,10 @@ class TokenBuckets(Generic[K]):
         self._tokens.put(key, tokens - spent, now)
         return spent
 
+    def give_back(self, key: K, now: float, tokens: float = 1.0) -> None:
+        """Return tokens spent on something that turned out not to count (never past the burst)."""
+        self._tokens.put(key, min(self.burst, self._level(key, now) + tokens), now)
+
     def wait_s(self, key: K, now: float, cost: float = 1.0) -> float:
         """Seconds until the bucket holds ``cost`` tokens (0 if it does now); spends nothing."""
         return max(0.0, (cost - self._level(key, now)) / self.rate)

@@ -20,7 +20,6 @@ such a proxy should limit by the real address itself (docs/NODE.md).
 
 from __future__ import annotations
 
-import ipaddress
 import math
 
 from aiohttp import web
@@ -28,6 +27,7 @@ from aiohttp import web
 from node.core.bounded import TokenBuckets
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.errors import ApiError, Code, Handler
+from node.core.hosts import client_key, is_loopback_host
 
 MAX_CLIENTS = 10_000
 _WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
@@ -56,19 +56,10 @@ class WriteLimiter:
 
     def key(self, remote: str | None) -> str | None:
         """The bucket a client address draws on; None when it is not limited."""
-        if remote is None:
-            return "?"
-        try:
-            address = ipaddress.ip_address(remote)
-        except ValueError:
-            return remote
-        if address.is_loopback and not self.limit_loopback:
-            return None
-        if isinstance(address, ipaddress.IPv6Address):
-            if address.ipv4_mapped is not None:
-                return self.key(str(address.ipv4_mapped))
-            return str(ipaddress.IPv6Network((address, 64), strict=False))
-        return str(address)
+        key = client_key(remote)
+        if not self.limit_loopback and remote is not None and (is_loopback_host(remote) or is_loopback_host(key)):
+            return None  # ::1, 127.0.0.0/8, and 127.x as an IPv4-mapped IPv6 address
+        return key
 
     def take(self, remote: str | None) -> float:
         """Spend one write for ``remote``: 0 if allowed, else the seconds until it would be."""

@@ -3,8 +3,9 @@
 For a batch from a peer: decode and field rules and the clock (pure, cheap),
 then local policy (blocked authors, kinds and areas served), then drop the ids we already hold (one
 indexed lookup), then the rate limits for records pushed unasked, and only
-then verify signatures, in a worker thread (off the event loop), and one
-``put_many``. Accepted records go to the feed for long-polling peers, tagged
+then verify signatures, in a worker thread (off the event loop); then a
+chapter's decisions must link to the ones held (``protocol/chain.py``), and
+one ``put_many``. Accepted records go to the feed for long-polling peers, tagged
 with the peer they came from so they are never sent back to it. A peer is
 penalised for every record that was malformed, invalid or badly signed.
 """
@@ -44,6 +45,10 @@ REJECTION_COST = {
     "peer_refused": 0.0,
     "removed": 0.0,  # an organizer's removal here: the peer did nothing wrong
     "too_many_replies": 0.0,  # an honest relay carries whatever replies the sending node made
+    # A chapter's history that does not link up is the chapter's doing (a
+    # rewrite, or a node restored without its files): relays are not to blame.
+    "chain_broken": 0.0,
+    "decision_rewritten": 0.0,
 }
 MAX_REPLIES_PER_SENDER = 50
 """Live replies kept from one sending node about one post (any version of a
@@ -107,7 +112,7 @@ class Ingestor:
         outcomes: list[str] = ["" for _ in raws]
         parsed = self._screen(raws, now, outcomes)
         fresh = await self._admit(parsed, source, solicited, now, outcomes)
-        good = await self._verify(fresh, outcomes)
+        good = await self._chained(await self._verify(fresh, outcomes), now, outcomes)
         results = await self.store.writer.put_many([r for _, r in good], now) if good else []
         accepted: list[Record] = []
         for (index, record), result in zip(good, results, strict=True):
@@ -142,14 +147,11 @@ class Ingestor:
         held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
-        decisions = {record.address: record for _, record in parsed if record.kind == "decision"}
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
             elif record.kind == "reply" and await self._over_reply_cap(record, replies, now):
                 outcomes[index] = "rejected:too_many_replies"
-            elif record.kind == "decision" and (fault := await self._chain_fault(record, decisions, now)):
-                outcomes[index] = f"rejected:{fault}"
             elif (
                 source is not None
                 and not solicited
@@ -172,9 +174,33 @@ class Ingestor:
                 outcomes[index] = "rejected:bad_signature"
         return good
 
+    async def _chained(self, good: list[tuple[int, Record]], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
+        """Drop the decisions that break their chapter's chain as this node holds
+        it. A batch's decisions are checked in chain order, each against what is
+        held and what this batch already let in (after the signatures, so an
+        unverified record never stands as a neighbour, and the first of two
+        conflicting links is the one kept)."""
+        decisions = sorted((r for _, r in good if r.kind == "decision"), key=lambda r: (r.author, r.get("seq")))
+        if not decisions:
+            return good
+        let_in: dict[Address, Record] = {}
+        refused: dict[bytes, str] = {}
+        for record in decisions:
+            fault = await self._chain_fault(record, let_in, now)
+            if fault is None:
+                let_in[record.address] = record
+            else:
+                refused[record.id] = fault
+        kept = []
+        for index, record in good:
+            if record.id in refused:
+                outcomes[index] = f"rejected:{refused[record.id]}"
+            else:
+                kept.append((index, record))
+        return kept
+
     async def _chain_fault(self, decision: Record, batch: dict[Address, Record], now: int) -> str | None:
-        """Whether a decision breaks its chapter's chain as this node holds it
-        (or as this batch carries it): its neighbours must name it and it them."""
+        """Whether a decision breaks its chapter's chain: its neighbours must name it and it them."""
         before, after = neighbour_slots(decision)
         found: list[Record | None] = []
         for slot in (before, after):

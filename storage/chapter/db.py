@@ -105,15 +105,20 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (proposal, member)
         ) WITHOUT ROWID
         """,
-        # What was voted, keyed by the hash of the voter's receipt: no member,
-        # no time, no rowid. ``voter`` is filled for an open ballot only.
+        # What was voted. A proposal gets one ballot slot per elector when it
+        # opens, all at once and in the order of their random keys, blank and
+        # of fixed width; a vote fills a slot chosen at random in place (the
+        # receipt's hash over zeros, the choice padded to its width), so no
+        # cell moves and the file keeps no trace of the order of the votes.
+        # No member (``voter`` stays zeros unless the ballot is open), no time.
         """
         CREATE TABLE ballots (
             proposal    BLOB NOT NULL,
+            slot        BLOB NOT NULL,
             receipt     BLOB NOT NULL,
             choice      TEXT NOT NULL,
-            voter       BLOB,
-            PRIMARY KEY (proposal, receipt)
+            voter       BLOB NOT NULL,
+            PRIMARY KEY (proposal, slot)
         ) WITHOUT ROWID
         """,
         """

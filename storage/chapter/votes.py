@@ -1,12 +1,17 @@
 """Proposals, their electorate and ballots, comments, and closing.
 
 A proposal's electorate is frozen when it opens: every active member then
-gets an electorate row, and only they vote on it. A ballot is stored under
-the hash of the voter's receipt (which the node derives from their card, so
-only the card opens it again); the voter's electorate row only says that
-they voted. A member changes their ballot by voting again with the same
-card: the ballot under their receipt changes, nothing is added, so one
-member is one ballot whatever they send. An open ballot also names the voter.
+gets an electorate row, and only they vote on it. With the electorate come
+as many blank ballot slots, written at once in the order of their random
+keys and all of one width. A first vote fills a slot chosen at random, in
+place: the hash of the voter's receipt (which the node derives from their
+card, so only the card finds the ballot again) and the choice padded to
+``CHOICE_WIDTH``; the voter's electorate row only says that they voted. So
+neither table changes shape as votes come in, and the bytes of the file say
+nothing of their order (db.py). A member changes their ballot by voting
+again with the same card: the slot under their receipt changes in place,
+nothing is added, so one member is one ballot whatever they send. An open
+ballot also names the voter in its slot.
 
 Closing runs once per proposal (the row's ``closed_at``), in one transaction
 with the count: after it no ballot changes. Applying a passed proposal and
@@ -17,6 +22,7 @@ node that stops halfway finishes them when it starts again.
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +32,10 @@ from storage.chapter.db import ChapterDB
 from storage.chapter.errors import ChapterError
 from storage.chapter.roll import active_ids
 
+CHOICE_WIDTH = 48
+"""Every stored choice is padded to this many characters (a ranking of ten
+options in JSON is at most 31), so changing a ballot never resizes its row."""
+_BLANK_RECEIPT, _BLANK_VOTER = bytes(32), bytes(16)
 MAX_OPEN_PER_MEMBER = 10
 """Open proposals one member may have at once."""
 MAX_COMMENTS = 200
@@ -118,6 +128,20 @@ def _proposal(row: tuple[Any, ...]) -> Proposal:
     )  # fmt: skip
 
 
+def _pad(choice: str) -> str:
+    assert len(choice) <= CHOICE_WIDTH, "a choice or ranking is short"
+    return choice.ljust(CHOICE_WIDTH)
+
+
+def _cast(conn: sqlite3.Connection, proposal_id: bytes) -> list[tuple[bytes, str]]:
+    """Every filled ballot of a proposal: (receipt hash, choice), in receipt order."""
+    rows = conn.execute(
+        "SELECT receipt, choice FROM ballots WHERE proposal = ? AND receipt != ? ORDER BY receipt",
+        (proposal_id, _BLANK_RECEIPT),
+    )
+    return [(bytes(r), str(c).rstrip()) for r, c in rows]
+
+
 def proposal_by_id(conn: sqlite3.Connection, proposal_id: bytes) -> Proposal | None:
     row = conn.execute(f"{_PROPOSAL} WHERE p.id = ?", (proposal_id,)).fetchone()
     return None if row is None else _proposal(row)
@@ -156,6 +180,11 @@ class Votes:
                  new.closes_at, len(members)),
             )  # fmt: skip
             conn.executemany("INSERT INTO electorate (proposal, member) VALUES (?, ?)", [(new.id, m) for m in members])
+            slots = sorted(secrets.token_bytes(16) for _ in members)
+            conn.executemany(
+                "INSERT INTO ballots (proposal, slot, receipt, choice, voter) VALUES (?, ?, ?, ?, ?)",
+                [(new.id, slot, _BLANK_RECEIPT, " " * CHOICE_WIDTH, _BLANK_VOTER) for slot in slots],
+            )
             found = proposal_by_id(conn, new.id)
             assert found is not None
             return found
@@ -212,10 +241,12 @@ class Votes:
                 raise ChapterError(
                     "not_in_electorate", "you were not a member when this proposal opened, so you do not vote on it"
                 )
-            voter = member_id if open_ballot else None
+            voter = member_id if open_ballot else _BLANK_VOTER
+            padded = _pad(choice)
             if row[0]:
                 cursor = conn.execute(
-                    "UPDATE ballots SET choice = ? WHERE proposal = ? AND receipt = ?", (choice, proposal_id, receipt)
+                    "UPDATE ballots SET choice = ?, voter = ? WHERE proposal = ? AND receipt = ?",
+                    (padded, voter, proposal_id, receipt),
                 )
                 if cursor.rowcount != 1:
                     raise ChapterError(
@@ -224,9 +255,15 @@ class Votes:
                     )
                 changed = True
             else:
+                blank = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT slot FROM ballots WHERE proposal = ? AND receipt = ?", (proposal_id, _BLANK_RECEIPT)
+                    )
+                ]
                 conn.execute(
-                    "INSERT INTO ballots (proposal, receipt, choice, voter) VALUES (?, ?, ?, ?)",
-                    (proposal_id, receipt, choice, voter),
+                    "UPDATE ballots SET receipt = ?, choice = ?, voter = ? WHERE proposal = ? AND slot = ?",
+                    (receipt, padded, voter, proposal_id, secrets.choice(blank)),
                 )
                 conn.execute(
                     "UPDATE electorate SET voted = 1 WHERE proposal = ? AND member = ?", (proposal_id, member_id)
@@ -246,7 +283,7 @@ class Votes:
             row = conn.execute(
                 "SELECT choice FROM ballots WHERE proposal = ? AND receipt = ?", (proposal_id, receipt)
             ).fetchone()
-            return None if row is None else str(row[0])
+            return None if row is None else str(row[0]).rstrip()
 
         return await self._db.run(read)
 
@@ -257,10 +294,7 @@ class Votes:
             closed = conn.execute("SELECT closed_at FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
             if closed is None or closed[0] is None:
                 return []
-            rows = conn.execute(
-                "SELECT receipt, choice FROM ballots WHERE proposal = ? ORDER BY receipt", (proposal_id,)
-            )
-            return [(bytes(r), str(c)) for r, c in rows]
+            return _cast(conn, proposal_id)
 
         return await self._db.run(read)
 
@@ -273,7 +307,7 @@ class Votes:
                 "WHERE b.proposal = ? ORDER BY m.name_key",
                 (proposal_id,),
             )
-            return [(str(n), str(c)) for n, c in rows]
+            return [(str(n), str(c).rstrip()) for n, c in rows]
 
         return await self._db.run(read)
 
@@ -325,10 +359,7 @@ class Votes:
                 return None
             if now < proposal.closes_at and proposal.voted < proposal.electorate:
                 return None
-            rows = conn.execute(
-                "SELECT receipt, choice FROM ballots WHERE proposal = ? ORDER BY receipt", (proposal_id,)
-            ).fetchall()
-            result, digest = count(proposal, [(bytes(r), str(c)) for r, c in rows])
+            result, digest = count(proposal, _cast(conn, proposal_id))
             conn.execute(
                 "UPDATE proposals SET closed_at = ?, result = ?, receipts = ? WHERE id = ?",
                 (min(now, proposal.closes_at), json.dumps(result, sort_keys=True), digest, proposal_id),

@@ -155,3 +155,20 @@ def test_the_members_decide_whom_the_node_peers_with(nodes: NodeFactory) -> None
     rules = chapter.api("GET", "/api/v1/policy", token=chapter.admin_token())[1]["rules"]
     assert [(r["subject"], r["key_text"], r["action"]) for r in rules] == [("peer", key, "block")]
     assert neighbour.stop() == 0 and chapter.stop() == 0
+
+
+def test_in_one_batch_the_first_of_two_conflicting_links_is_kept(nodes: NodeFactory) -> None:
+    node = nodes.start("node")
+    chapter_key, caller = NodeIdentity.generate(), NodeIdentity.generate()
+    first = decision(chapter_key, 1, None, "First")
+    second = decision(chapter_key, 2, first.id, "Second")
+    stray = decision(chapter_key, 3, bytes(32), "Follows nothing")
+    # Sent out of order, with a link that follows nothing: the real chain gets in whatever the order.
+    status, answer = push(node, caller, [stray.raw, second.raw, first.raw])
+    assert (status, answer) == (200, {"outcomes": ["rejected:chain_broken", "accepted", "accepted"]})
+    # A forged first decision (not signed by the chapter) cannot stand as a neighbour either.
+    other = decision(chapter_key, 4, bytes(32), "Fourth, after a forged third")
+    forged = build_record(_Impostor(chapter_key.public_key, caller), _fields(decision(caller, 3, second.id, "x")))
+    status, answer = push(node, caller, [forged.raw, other.raw])
+    assert (status, answer) == (200, {"outcomes": ["rejected:bad_signature", "accepted"]})
+    assert node.stop() == 0

@@ -236,9 +236,11 @@ def _file(path: Path) -> bytes:
 
 
 async def test_who_voted_and_what_share_no_key_no_order_no_time(tmp_path: Path) -> None:
-    """Read the database file as someone holding a copy would: the electorate
-    rows do not move when their members vote (so their order says nothing),
-    ballots carry no member, no time and no row id, and no journal is left."""
+    """Read the database file as someone holding a copy would: neither the
+    electorate rows nor the ballot slots move when members vote or change their
+    vote (every row was written when the proposal opened and is changed in
+    place), the ballots a vote filled sit in no order of the votes, ballots
+    carry no member, no time and no row id, and no journal is left."""
     path = tmp_path / "chapter.db"
     chapter = await ChapterStore.open(str(path))
     try:
@@ -246,21 +248,33 @@ async def test_who_voted_and_what_share_no_key_no_order_no_time(tmp_path: Path) 
         ids = await members(chapter, *names)
         opened = await chapter.votes.open(proposal(ids[0]), NOW)
         before = await asyncio.to_thread(_file, path)
-        positions = {m: before.find(opened.id + m) for m in ids}
-        assert all(p > 0 for p in positions.values())
+        db = sqlite3.connect(path)
+        slots = [bytes(r[0]) for r in db.execute("SELECT slot FROM ballots WHERE proposal = ?", (opened.id,))]
+        db.close()
+        assert len(slots) == 40
+        rows = {m: before.find(opened.id + m) for m in ids}
+        cells = {slot: before.find(opened.id + slot) for slot in slots}
+        assert all(p > 0 for p in [*rows.values(), *cells.values()])
         order = list(reversed(ids))  # vote in an order unlike the rows'
-        for k, member in enumerate(order[:25]):
-            await chapter.votes.vote(opened.id, member, h(f"receipt {k}"), "agree", NOW + k, open_ballot=False)
+        choices = ("agree", "disagree", "abstain")
+        for k, member in enumerate(order[:30]):
+            await chapter.votes.vote(opened.id, member, h(f"receipt {k}"), choices[k % 3], NOW + k, open_ballot=False)
+        for k, member in enumerate(order[:10]):  # changes of mind, to choices of other lengths
+            await chapter.votes.vote(opened.id, member, h(f"receipt {k}"), choices[(k + 1) % 3], NOW, open_ballot=False)
         after = await asyncio.to_thread(_file, path)
-        assert {m: after.find(opened.id + m) for m in ids} == positions  # flipped in place, never moved
+        assert {m: after.find(opened.id + m) for m in ids} == rows  # flipped in place, never moved
+        assert {slot: after.find(opened.id + slot) for slot in slots} == cells  # filled in place, never moved
+        filled = [after.find(h(f"receipt {k}")) for k in range(30)]
+        assert all(p > 0 for p in filled)
+        assert filled != sorted(filled) and filled != sorted(filled, reverse=True)  # no order of the votes
         assert not [p for p in os.listdir(tmp_path) if p != "chapter.db"]  # no -wal, no -journal left
     finally:
         await chapter.close()
     db = sqlite3.connect(path)
     try:
         columns = [row[1] for row in db.execute("PRAGMA table_info(ballots)")]
-        assert columns == ["proposal", "receipt", "choice", "voter"]
-        assert db.execute("SELECT count(*) FROM ballots WHERE voter IS NOT NULL").fetchone()[0] == 0
+        assert columns == ["proposal", "slot", "receipt", "choice", "voter"]
+        assert db.execute("SELECT count(*) FROM ballots WHERE voter != zeroblob(16)").fetchone()[0] == 0
         with pytest.raises(sqlite3.OperationalError):
             db.execute("SELECT rowid FROM ballots")  # WITHOUT ROWID: no insertion order to read
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
