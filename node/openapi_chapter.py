@@ -94,6 +94,13 @@ _PROPOSAL_FIELDS: dict[str, Schema] = {
     "electorate": INT,
     "voted": INT,
     "choices": {"type": "array", "items": {"type": "string", "enum": list(CHOICES)}},
+    "you": _object(
+        {
+            "in_electorate": {"type": "boolean"},
+            "voted": {"type": "boolean"},
+            "locked": {"type": "boolean", "description": "voted with an earlier card: no change"},
+        }
+    ),
     "my_ballot": {"oneOf": [{"type": "null"}, _with_ballot({"receipt": _HEX32, "receipt_hash": HEX64})]},
     "result": {"oneOf": [{"type": "null"}, _RESULT]},
     "applied": _NULL_STR,

@@ -69,8 +69,9 @@ async def member_of(request: web.Request, token: str) -> Caller:
 
 
 class MemberLimiter:
-    """Changes made with one card (proposals, ballots, comments, invites): a
-    token bucket per member, so one card cannot keep the chapter's file busy.
+    """Changes made with one card (proposals, ballots, comments, a new card,
+    leaving; invites have their weekly quota): a token bucket per member, so
+    one card cannot keep the chapter's file busy.
     Per member, not per address: a meeting behind one router votes at once."""
 
     BURST, EVERY_S = 30, 2.0

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 OTHER = "other"
+MAX_CATEGORIES = 40
+"""Categories a chapter keeps at most (``other`` included): a list a member can
+still read through on a phone, and a bound on what a decision may grow."""
 LANGUAGES = ("en", "es")
 """The languages every category is named in (those of the web page)."""
 

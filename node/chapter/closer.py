@@ -35,6 +35,8 @@ from storage.chapter import ChapterStore, Proposal
 
 log = logging.getLogger("mutualaid.chapter")
 CHECK_EVERY_S = 60.0
+MIN_WAIT_S = 1.0
+"""Between rounds at least (a proposal due now is woken for, not polled)."""
 
 
 def ballot_of(stored: str) -> Ballot:
@@ -92,25 +94,34 @@ class Closer:
 
     async def _run(self) -> None:
         while True:
+            wait = CHECK_EVERY_S
             try:
                 await self.run_once()
+                upcoming = await self.chapter.votes.next_closing()
+                if upcoming is not None:
+                    wait = min(CHECK_EVERY_S, max(MIN_WAIT_S, upcoming - self.clock.wall()))
             except Exception:  # the next round retries; a closed proposal is never counted twice
                 log.exception("closing proposals failed")
-            upcoming = await self.chapter.votes.next_closing()
-            wait = CHECK_EVERY_S if upcoming is None else min(CHECK_EVERY_S, max(0.0, upcoming - self.clock.wall()))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait + 0.05)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
 
     async def run_once(self) -> int:
-        """Close what is due and finish what was closed; how many proposals closed."""
+        """Close what is due and finish what was closed; how many proposals closed.
+        One proposal that fails is logged and retried later; the others go on."""
         closed = 0
         for proposal_id in await self.chapter.votes.due(self.clock.wall()):
-            if await self.chapter.votes.close(proposal_id, self.clock.wall(), count) is not None:
-                closed += 1
-                log.info("proposal %s closed", proposal_id.hex()[:8])
+            try:
+                if await self.chapter.votes.close(proposal_id, self.clock.wall(), count) is not None:
+                    closed += 1
+                    log.info("proposal %s closed", proposal_id.hex()[:8])
+            except Exception:
+                log.exception("closing proposal %s failed", proposal_id.hex()[:8])
         for proposal in await self.chapter.votes.unfinished():
-            await self.finish(proposal)
+            try:
+                await self.finish(proposal)
+            except Exception:
+                log.exception("finishing proposal %s failed", proposal.id.hex()[:8])
         return closed
 
     async def finish(self, proposal: Proposal) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crypto import InvalidKey, public_key_from_text, public_key_to_text
+from node.chapter.categories import MAX_CATEGORIES
 from node.chapter.settings import (
     BY_NAME,
     CATEGORIES_KEY,
@@ -34,11 +35,11 @@ from node.core.errors import ApiError, Code
 from node.peering.gossip import Gossip
 from node.peering.policy import Policy
 from protocol.fieldtable import Slug, Text, Url
+from protocol.records import DAY
 from storage import RecordStore
 from storage.admin import AdminStore
 from storage.chapter import Change, ChapterStore
 
-DAY = 86_400
 MEMBER_ID = "^[0-9a-f]{32}$"
 RECORD_ID = "^[0-9a-f]{64}$"
 _CODE = Code.INVALID_PROPOSAL
@@ -121,6 +122,8 @@ async def _check_categories(parts: Parts, effect: Mapping[str, Any], now: int) -
     categories, slug = parts.box.state.categories, effect["slug"]
     if effect["action"] == "add" and slug in categories:
         raise _refuse(f"the chapter already has the category {slug}")
+    if effect["action"] == "add" and len(categories.items) >= MAX_CATEGORIES:
+        raise _refuse(f"the chapter has {MAX_CATEGORIES} categories, the most it keeps: retire one first")
     if effect["action"] != "add" and slug not in categories:
         raise _refuse(f"the chapter has no category {slug}")
     if effect["action"] == "retire" and slug == categories.items[-1].slug:
@@ -172,10 +175,7 @@ async def apply(parts: Parts, proposal: bytes, kind: str, effect: Mapping[str, A
     try:
         await check(parts, kind, effect, now)
     except ApiError as exc:
-        if kind in {"categories", "settings"}:
-            applied = "done" if _in_force(parts.box.state, kind, effect) else f"failed: {exc}"
-        else:
-            applied = f"failed: {exc}"
+        applied = "done" if _in_force(parts.box.state, kind, effect) else f"failed: {exc}"
         await parts.chapter.apply(proposal, Change(), applied, now)
         return applied
     applied = "none" if kind == "text" else "done"
@@ -187,7 +187,12 @@ async def apply(parts: Parts, proposal: bytes, kind: str, effect: Mapping[str, A
 
 
 def _in_force(state: ChapterState, kind: str, effect: Mapping[str, Any]) -> bool:
-    """A categories or settings change already made (by this very decision, before a restart)."""
+    """Whether what a decision asks for already holds (made by this very decision
+    before a restart): its change is then done, not failed."""
+    if kind == "removal":
+        return True  # the check failed: no removal under that id any more, which is what was decided
+    if kind not in {"categories", "settings"}:
+        return False
     if kind == "settings":
         return all(state.settings.get(name) == value for name, value in effect.items())
     found = state.categories.get(effect["slug"])

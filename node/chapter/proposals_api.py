@@ -30,7 +30,7 @@ from node.core.params import Param, limit_param, read_params
 from protocol.ballots import BALLOTS, CHOICES, MAX_OPTIONS, THRESHOLDS, BallotInvalid, Rules, check_ballot, receipt_hash
 from protocol.fieldtable import ListOf, Text
 from protocol.records import DECISION_TYPES, FIELDS
-from storage.chapter import NewProposal, Proposal
+from storage.chapter import Mine, NewProposal, Proposal
 
 log = logging.getLogger("mutualaid.chapter")
 routes = web.RouteTableDef()
@@ -74,10 +74,17 @@ PROPOSAL_BODY = Variants("type", {kind: _body(kind) for kind in DECISION_TYPES},
 
 
 def _ranking(value: Any) -> list[int]:
+    """What the schema says, exactly: distinct option numbers 1..MAX_OPTIONS (whether
+    the proposal has that many is its own rule: 409 ``not_offered``)."""
     # JSON Schema counts 2.0 as an integer; JSON parsers hand it over as a float.
-    if not all(not isinstance(n, bool) and isinstance(n, int | float) and n == int(n) for n in value):
-        raise ApiError(Code.INVALID_BALLOT, "a ranking lists option numbers", field="ranking")
-    return [int(n) for n in value]
+    if len(value) > MAX_OPTIONS or not all(
+        not isinstance(n, bool) and isinstance(n, int | float) and n == int(n) and 1 <= n <= MAX_OPTIONS for n in value
+    ):
+        raise ApiError(Code.INVALID_BALLOT, f"a ranking lists option numbers from 1 to {MAX_OPTIONS}", field="ranking")
+    ranking = [int(n) for n in value]
+    if len(set(ranking)) != len(ranking):
+        raise ApiError(Code.INVALID_BALLOT, "a ranking names each option once", field="ranking")
+    return ranking
 
 
 _RANKING = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_OPTIONS},
@@ -118,15 +125,23 @@ def _ballot_json(stored: str) -> dict[str, Any]:
     return {"choice": ballot} if isinstance(ballot, str) else {"ranking": list(ballot)}
 
 
-async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller, *, detail: bool) -> dict[str, Any]:
+async def proposals_json(request: web.Request, found: list[Proposal], caller: Caller) -> list[dict[str, Any]]:
+    """Proposals as a member sees them: where they stand on each (two reads of the
+    chapter's file for the whole list, not one per proposal)."""
     chapter = request.app[CHAPTER_STORE]
-    receipt = cards.receipt(caller.card, proposal.id)
-    mine = await chapter.votes.ballot(proposal.id, receipt_hash(receipt))
-    member_name = None
-    if "member" in proposal.effect:
-        named = await chapter.roll.by_id(bytes.fromhex(proposal.effect["member"]))
-        member_name = None if named is None else named.name
-    out: dict[str, Any] = {
+    receipts = {p.id: cards.receipt(caller.card, p.id) for p in found}
+    mine = await chapter.votes.mine(caller.member.id, {pid: receipt_hash(r) for pid, r in receipts.items()})
+    named = [bytes.fromhex(p.effect["member"]) for p in found if "member" in p.effect]
+    names = await chapter.roll.names(named) if named else {}
+    return [_proposal(p, mine[p.id], receipts[p.id], names) for p in found]
+
+
+def _proposal(proposal: Proposal, mine: Mine, receipt: bytes, names: dict[bytes, str]) -> dict[str, Any]:
+    member_name = names.get(bytes.fromhex(proposal.effect["member"])) if "member" in proposal.effect else None
+    ballot = None
+    if mine.choice is not None:
+        ballot = _ballot_json(mine.choice) | {"receipt": receipt.hex(), "receipt_hash": receipt_hash(receipt).hex()}
+    return {
         "id": proposal.id.hex(),
         "title": proposal.title,
         "text": proposal.text,
@@ -147,13 +162,16 @@ async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller
         "electorate": proposal.electorate,
         "voted": proposal.voted,
         "choices": list(rules_of(proposal).choices()) if proposal.method == "choice" else [],
-        "my_ballot": None
-        if mine is None
-        else _ballot_json(mine) | {"receipt": receipt.hex(), "receipt_hash": receipt_hash(receipt).hex()},
+        "you": {"in_electorate": mine.in_electorate, "voted": mine.voted, "locked": mine.voted and ballot is None},
+        "my_ballot": ballot,
         "result": proposal.result,
         "applied": proposal.applied,
         "decision": None if proposal.decision is None else proposal.decision.hex(),
     }
+
+
+async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller, *, detail: bool) -> dict[str, Any]:
+    (out,) = await proposals_json(request, [proposal], caller)
     if detail:
         out |= await _details(request, proposal)
     return out
@@ -200,7 +218,8 @@ async def propose(request: web.Request) -> web.Response:
         effect=dict(effect),
         method="ranked" if options else "choice",
         options=options,
-        threshold=values.get("threshold") or str(state.settings["threshold"]),
+        # A ranked choice passes by instant runoff's majority, whatever threshold was asked.
+        threshold="majority" if options else values.get("threshold") or str(state.settings["threshold"]),
         quorum=floor if quorum is None else quorum,
         ballot=values.get("ballot") or "secret",
         closes_at=moment + minutes * MINUTE,
@@ -219,9 +238,7 @@ async def list_proposals(request: web.Request) -> web.Response:
     found = await request.app[CHAPTER_STORE].votes.listing(
         open_only=params["state"] == "open", closed_only=params["state"] == "closed", limit=params["limit"]
     )
-    return private(
-        web.json_response({"proposals": [await proposal_json(request, p, caller, detail=False) for p in found]})
-    )
+    return private(web.json_response({"proposals": await proposals_json(request, found, caller)}))
 
 
 @routes.get("/api/v1/proposals/{id}")

@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+import unicodedata
 from typing import Any
 
 from aiohttp import web
 
 from node.chapter import cards
 from node.chapter.auth import Caller, bearer, is_admin_token, member_of, require_member
+from node.chapter.closer import CLOSER
 from node.chapter.settings import BY_NAME
 from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.auth import private
@@ -34,7 +36,9 @@ from node.core.clock import SYSTEM_CLOCK, iso, now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.hosts import client_key
 from node.core.params import limit_param, read_params
+from node.core.state import CONFIG
 from protocol.fieldtable import Text
+from protocol.records import DAY
 from storage.chapter import ChapterError, Member
 
 log = logging.getLogger("mutualaid.chapter")
@@ -129,10 +133,10 @@ async def make_invites(request: web.Request) -> web.Response:
     quota = None if caller is None else state.int_setting("invite_quota")
     await request.app[CHAPTER_STORE].roll.make_invites(
         [h for h in hashes if h is not None], None if caller is None else caller.member.id, moment,
-        moment + days * 86_400, quota,
+        moment + days * DAY, quota,
     )  # fmt: skip
     log.info("%d invites made by %s", count, "the operator" if caller is None else "a member")
-    expires = iso(moment + days * 86_400)
+    expires = iso(moment + days * DAY)
     return private(web.json_response({"invites": [{"code": c, "expires_at": expires} for c in codes]}, status=201))
 
 
@@ -149,7 +153,7 @@ async def join(request: web.Request) -> web.Response:
             headers={"Retry-After": str(seconds)},
         )
     values = JOIN_BODY.read(await read_json_object(request))
-    name = " ".join(values["name"].split())
+    name = unicodedata.normalize("NFC", " ".join(values["name"].split()))
     code_hash = cards.invite_hash(values["code"])
     card = cards.new_card()
     card_hash = cards.card_hash(card)
@@ -207,6 +211,7 @@ async def leave(request: web.Request) -> web.Response:
     read_params(request.query, ())
     caller = await require_member(request)
     await request.app[CHAPTER_STORE].roll.end(caller.member.id, "left", now())
+    request.app[CLOSER].wake()  # the proposals they had not voted on no longer wait for them
     log.info("a member left")
     return private(web.json_response({"left": True}))
 
@@ -227,6 +232,9 @@ async def card_qr(request: web.Request) -> web.Response:
     """The card as a QR code (SVG) of the page's address that signs it in on another device."""
     read_params(request.query, ())
     caller = await require_member(request)
-    base = f"{request.scheme}://{request.host}"
+    # The node's public address if it has one (behind a TLS proxy the request
+    # itself says http); else the address this page was reached at.
+    public = request.app[CONFIG].public_urls
+    base = public[0] if public else f"{request.scheme}://{request.host}"
     svg = cards.qr_svg(cards.card_link(base, caller.card))
     return private(web.Response(text=svg, content_type="image/svg+xml"))

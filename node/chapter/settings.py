@@ -45,7 +45,7 @@ class Setting:
         return value
 
 
-MINUTE, DAY = 60, 86_400
+MINUTE = 60
 MIN_CLOSES_IN_MINUTES, MAX_CLOSES_IN_MINUTES = 1, 30 * 24 * 60
 SETTINGS: tuple[Setting, ...] = (
     Setting("invite_quota", 3, "invites each member may make in any 7 days", 0, 50),

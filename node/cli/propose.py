@@ -197,7 +197,8 @@ def register(sub: Any) -> None:
         "options instead of agreeing or not). It stays open until --closes-in has passed or everyone has voted, "
         "then it is counted and a passed change is made. Prints the proposal's id (its first 12 characters name "
         "it in vote, proposal, comment) and when it closes. Acts as a member: needs your card "
-        "($MUTUALAID_MEMBER_CARD or --card-file).",
+        "($MUTUALAID_MEMBER_CARD or --card-file). The title, the text and the options are published with the "
+        "decision, to neighbouring chapters too: name no one in them.",
         epilog=examples,
     )
     propose.add_argument("--type", required=True, choices=DECISION_TYPES, help="what the proposal is about")

@@ -111,6 +111,7 @@ SEARCH_PARAMS = (
     ),
     Param("language", fieldtable.Language().json_schema(), "a language tag; pt also finds pt-br"),
     Param("q", {"type": "string", "maxLength": 200}, "words to search for"),
+    Param("author", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "only records signed by this node key (hex)"),
     Param("order", {"type": "string", "enum": ["newest", "urgency"]}, "newest (default) or most urgent first"),
     Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, f"at most {MAX_LIMIT}", 50),
     Param(
@@ -226,6 +227,7 @@ async def search_records(request: web.Request) -> web.Response:
         urgencies=urgencies,
         language=params["language"],
         text=params["q"] or None,
+        author=None if params["author"] is None else bytes.fromhex(params["author"]),
         order=params["order"] or "newest",
         limit=params["limit"],
         cursor=params["cursor"],

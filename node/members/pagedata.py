@@ -101,6 +101,7 @@ def page_data(config: NodeConfig, identity: NodeIdentity, state: ChapterState) -
     return {
         "name": config.name,
         "key": public_key_to_text(identity.public_key),
+        "public_key": identity.public_key.hex(),
         "areas": list(config.areas),
         "categories": categories.as_json(),
         "forms": forms,

@@ -23,7 +23,7 @@ from storage.chapter.errors import ChapterError
 from storage.chapter.mandates import LogEntry, Mandate, Mandates, grant, revoke
 from storage.chapter.roll import Member, Roll, end_membership
 from storage.chapter.settings import Settings, put_setting
-from storage.chapter.votes import Comment, NewProposal, Proposal, VoteResult, Votes
+from storage.chapter.votes import Comment, Mine, NewProposal, Proposal, VoteResult, Votes
 
 __all__ = [
     "Change",
@@ -33,6 +33,7 @@ __all__ = [
     "LogEntry",
     "Mandate",
     "Member",
+    "Mine",
     "NewProposal",
     "Proposal",
     "VoteResult",

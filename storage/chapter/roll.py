@@ -10,13 +10,15 @@ one act as a member or join. Random ids and secrets come from the caller.
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.records import DAY
 from storage.chapter.db import ChapterDB
 from storage.chapter.errors import ChapterError
 
-WEEK = 7 * 86_400
+WEEK = 7 * DAY
 MAX_LIVE_INVITES = 1000
 """Unused, unexpired invites the chapter holds at most: what bounds a guesser's odds (docs/CHAPTER.md)."""
 
@@ -58,8 +60,9 @@ def _member(row: tuple[Any, ...]) -> Member:
 
 
 def name_key(name: str) -> str:
-    """What makes two names the same name on the roll."""
-    return " ".join(name.casefold().split())
+    """What makes two names the same name on the roll: case, spacing and Unicode's
+    compatibility forms aside ("José" typed either way, a full-width "Ａna")."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
 def member_by_card(conn: sqlite3.Connection, card_hash: bytes) -> Member | None:
@@ -98,6 +101,18 @@ class Roll:
             return None if found is None else _member(found)
 
         return await self._db.run(find)
+
+    async def names(self, ids: list[bytes]) -> dict[bytes, str]:
+        """Roll names by member id (one transaction for many)."""
+
+        def read(conn: sqlite3.Connection) -> dict[bytes, str]:
+            return {
+                i: str(row[0])
+                for i in ids
+                if (row := conn.execute("SELECT name FROM members WHERE id = ?", (i,)).fetchone()) is not None
+            }
+
+        return await self._db.run(read)
 
     async def members(self, limit: int, *, active_only: bool = False) -> list[Member]:
         """The roll in the order members joined (the founders first)."""

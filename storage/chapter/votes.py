@@ -102,6 +102,16 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Mine:
+    """Where one member stands on one proposal."""
+
+    in_electorate: bool
+    voted: bool
+    choice: str | None
+    """Their ballot, found by the receipt their current card makes."""
+
+
+@dataclass(frozen=True)
 class VoteResult:
     changed: bool
     """It replaced the member's earlier ballot."""
@@ -126,6 +136,18 @@ def _proposal(row: tuple[Any, ...]) -> Proposal:
         int(electorate), int(voted), closed, None if result is None else json.loads(result),
         None if receipts is None else bytes(receipts), applied, None if decision is None else bytes(decision),
     )  # fmt: skip
+
+
+_WAITING = (
+    "SELECT 1 FROM electorate AS e JOIN members AS m ON m.id = e.member "
+    "WHERE e.proposal = {proposal} AND e.voted = 0 AND m.card_hash IS NOT NULL"
+)
+"""Electors still to vote: those who left (or whose card was retired) are no
+longer waited for, though they count in the electorate for the quorum."""
+
+
+def _waiting(conn: sqlite3.Connection, proposal_id: bytes) -> int:
+    return int(conn.execute(f"SELECT count(*) FROM ({_WAITING.format(proposal='?')})", (proposal_id,)).fetchone()[0])
 
 
 def _pad(choice: str) -> str:
@@ -269,12 +291,29 @@ class Votes:
                     "UPDATE electorate SET voted = 1 WHERE proposal = ? AND member = ?", (proposal_id, member_id)
                 )
                 changed = False
-            missing = conn.execute(
-                "SELECT count(*) FROM electorate WHERE proposal = ? AND voted = 0", (proposal_id,)
-            ).fetchone()[0]
-            return VoteResult(changed, int(missing) == 0)
+            return VoteResult(changed, _waiting(conn, proposal_id) == 0)
 
         return await self._db.run(vote)
+
+    async def mine(self, member_id: bytes, receipts: dict[bytes, bytes]) -> dict[bytes, Mine]:
+        """For each proposal (id -> the member's receipt hash for it): whether the
+        member is in its electorate, has voted, and the choice their receipt
+        finds (None after a new card). One transaction for a whole list."""
+
+        def read(conn: sqlite3.Connection) -> dict[bytes, Mine]:
+            out = {}
+            for proposal_id, receipt in receipts.items():
+                row = conn.execute(
+                    "SELECT voted FROM electorate WHERE proposal = ? AND member = ?", (proposal_id, member_id)
+                ).fetchone()
+                choice = conn.execute(
+                    "SELECT choice FROM ballots WHERE proposal = ? AND receipt = ?", (proposal_id, receipt)
+                ).fetchone()
+                out[proposal_id] = Mine(row is not None, bool(row and row[0]),
+                                        None if choice is None else str(choice[0]).rstrip())  # fmt: skip
+            return out
+
+        return await self._db.run(read)
 
     async def ballot(self, proposal_id: bytes, receipt: bytes) -> str | None:
         """The choice stored under a receipt's hash (a member's own ballot)."""
@@ -330,7 +369,7 @@ class Votes:
         def read(conn: sqlite3.Connection) -> list[bytes]:
             rows = conn.execute(
                 "SELECT p.id FROM proposals AS p WHERE p.closed_at IS NULL AND (p.closes_at <= ? OR NOT EXISTS "
-                "(SELECT 1 FROM electorate AS e WHERE e.proposal = p.id AND e.voted = 0)) ORDER BY p.closes_at, p.n",
+                f"({_WAITING.format(proposal='p.id')})) ORDER BY p.closes_at, p.n",
                 (now,),
             )
             return [bytes(r[0]) for r in rows]
@@ -357,7 +396,7 @@ class Votes:
             proposal = proposal_by_id(conn, proposal_id)
             if proposal is None or not proposal.is_open:
                 return None
-            if now < proposal.closes_at and proposal.voted < proposal.electorate:
+            if now < proposal.closes_at and _waiting(conn, proposal_id) > 0:
                 return None
             result, digest = count(proposal, _cast(conn, proposal_id))
             conn.execute(

@@ -202,9 +202,16 @@ def test_ranked_choice_by_keyboard_with_an_open_ballot(browser: Browser, node: N
             page.locator(".my-ballot").text_content() or ""
         )
 
+        # Bo ranks only some: the cafe is left out, then the library too and back.
         bo.page.goto(f"{node.url}/#/p/{proposal}")
         bo.page.get_by_role("button", name="Move The park up").click()
+        bo.page.get_by_role("button", name="Leave The cafe out of your ranking").click()
+        bo.page.get_by_role("button", name="Leave The library out of your ranking").click()
+        bo.page.get_by_role("button", name="Rank The library again").click()
+        assert bo.page.locator("ol.ranking li .option").all_text_contents() == ["The park", "The library"]
+        assert bo.page.locator("ul.ranking-out li .option").all_text_contents() == ["The cafe"]
         bo.page.get_by_role("button", name="Vote with this order").click()
+        bo.page.get_by_text("Your vote is counted.").wait_for()
 
         def closed() -> bool | None:
             found = call(f"{node.url}/api/v1/proposals/{proposal}", token=cards[0])
@@ -216,7 +223,7 @@ def test_ranked_choice_by_keyboard_with_an_open_ballot(browser: Browser, node: N
         page.locator("ul.open-ballots").wait_for()
         ballots = page.locator("ul.open-ballots li").all_text_contents()
         assert "Ana · 1. The park, 2. The library, 3. The cafe" in ballots
-        assert "Bo · 1. The park, 2. The library, 3. The cafe" in ballots
+        assert "Bo · 1. The park, 2. The library" in ballots
         assert (
             page.locator("dt", has_text="Chosen").locator("xpath=following-sibling::dd[1]").text_content() == "The park"
         )
@@ -354,8 +361,28 @@ def test_every_kind_of_proposal_has_its_form_from_the_nodes_data(browser: Browse
         page.get_by_label("Name in Spanish").fill("Comida")
         page.get_by_label("Title", exact=True).fill("Food again")
         page.get_by_role("button", name="Propose", exact=True).click()
-        assert error_beside(page, "Category code").startswith("The proposal was not accepted.")
+        assert error_beside(page, "Category code").startswith("This change does not fit the chapter as it stands")
         screenshot(page, "chapter-propose-refused")
         assert visit.errors == []
     finally:
         page.context.close()
+
+
+def test_a_card_link_never_replaces_the_card_a_device_keeps_silently(browser: Browser, node: Node) -> None:
+    ana, bo = member(node, "Ana")["card"], member(node, "Bo")["card"]
+    visit = signed_in(browser, node, ana)
+    try:
+        page = visit.page
+        page.goto(f"{node.url}/#/card/{bo}")  # Bo sent Ana his own card's link
+        page.get_by_text("This device keeps the card of Ana. The link you opened holds the card of Bo.").wait_for()
+        assert bo not in page.url
+        page.get_by_role("button", name="Keep the card of Ana").click()
+        page.locator("dl.me").wait_for()
+        assert page.evaluate("localStorage.getItem('mutualaid.card')") == ana
+        page.goto(f"{node.url}/#/card/{bo}")
+        page.get_by_role("button", name="Use the card of Bo here").click()
+        page.locator("dl.me").wait_for()
+        assert page.evaluate("localStorage.getItem('mutualaid.card')") == bo
+        assert visit.errors == []
+    finally:
+        visit.page.context.close()

@@ -10,29 +10,14 @@ import "./i18n-chapter.js?v=__V__"; // this view's strings
 import { append, date, errorText, h, notice } from "./dom.js?v=__V__";
 import { changeText, chapterNav, countsText } from "./chapter.js?v=__V__";
 
-// The node's key in hex, from its ma1... text form (base32 of the key and a checksum).
-export function keyHex(text) {
-  const body = String(text || "").replace(/^ma1/, "").toUpperCase();
-  let bits = 0, value = 0, hex = "";
-  for (const c of body) {
-    const n = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".indexOf(c);
-    if (n < 0) return "";
-    value = (value << 5) | n;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      hex += ((value >> bits) & 255).toString(16).padStart(2, "0");
-    }
-  }
-  return hex.slice(0, 64);
-}
-
 export async function show(main) {
   main.append(chapterNav("decisions"), h("h1", {}, t("dec.title")), h("p", { class: "lead" }, t("dec.lead")));
   const most = rule("search", "limit").maximum;
-  let decisions, nodes;
+  const ours = NODE.public_key;
+  let own, decisions, nodes;
   try {
-    [decisions, nodes] = await Promise.all([
+    [own, decisions, nodes] = await Promise.all([
+      api("GET", "/records", { query: { kind: "decision", author: ours, limit: most } }),
       api("GET", "/records", { query: { kind: "decision", limit: most } }),
       api("GET", "/records", { query: { kind: "node", limit: most } }),
     ]);
@@ -40,15 +25,32 @@ export async function show(main) {
     main.append(notice(errorText(err), "error"));
     return;
   }
-  const ours = keyHex(NODE.key);
   const names = new Map(nodes.records.map((r) => [r.author, r.name]));
-  const newest = (a, b) => (b.created_at > a.created_at ? 1 : b.created_at < a.created_at ? -1 : (b.seq || 0) - (a.seq || 0));
-  const own = decisions.records.filter((r) => r.author === ours).sort(newest);
-  const peers = decisions.records.filter((r) => r.author !== ours).sort(newest);
+  const peers = decisions.records.filter((r) => r.author !== ours);
+  const ownList = h("ul", { class: "cards" }, own.records.map((r) => h("li", {}, decision(r))));
+  const ownSection = h("section", { "aria-labelledby": "own-title" },
+    h("h2", { id: "own-title" }, t("dec.ours", { name: NODE.name || t("dec.thisChapter") })),
+    own.records.length ? ownList : h("p", {}, t("dec.none")));
+  // This chapter's history in full, a page at a time, however many decisions its peers have.
+  let next = own.next;
+  const more = h("button", { type: "button", class: "secondary" }, t("dec.more"));
+  more.hidden = !next;
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      const page = await api("GET", "/records", { query: { kind: "decision", author: ours, limit: most, cursor: next } });
+      ownList.append(...page.records.map((r) => h("li", {}, decision(r))));
+      next = page.next;
+      more.hidden = !next;
+    } catch (err) {
+      ownSection.append(notice(errorText(err), "error"));
+    } finally {
+      more.disabled = false;
+    }
+  });
+  ownSection.append(more);
   append(main, [
-    h("section", { "aria-labelledby": "own-title" },
-      h("h2", { id: "own-title" }, t("dec.ours", { name: NODE.name || t("dec.thisChapter") })),
-      own.length ? h("ul", { class: "cards" }, own.map((r) => h("li", {}, decision(r)))) : h("p", {}, t("dec.none"))),
+    ownSection,
     peers.length ? h("section", { "aria-labelledby": "peers-title" },
       h("h2", { id: "peers-title" }, t("dec.peers")),
       h("ul", { class: "cards" }, peers.map((r) => h("li", {}, decision(r, names.get(r.author) || t("dec.node", { key: r.author.slice(0, 12) })))))) : null,

@@ -49,15 +49,28 @@ export function show(main, route) {
       showRefusal(form, status, err);
       return;
     }
-    setCard(answer.card);
+    const kept = getCard();
+    if (!kept) setCard(answer.card); // a device holding another member's card keeps it unless told
     main.replaceChildren(
       h("h1", {}, t("join.welcome", { name: answer.member.name })),
       h("p", { class: "lead no-print" }, t("join.once")),
       await cardBox(answer.card),
+      kept ? keepHere(answer.card) : null,
       h("p", { class: "no-print" }, h("a", { href: "#/proposals" }, t("join.toProposals")), " · ", h("a", { href: "#/me" }, t("join.toMe"))),
     );
     const heading = main.querySelector("h1");
     heading.tabIndex = -1;
     heading.focus();
   });
+}
+
+// On a device that already keeps another member's card (a shared phone):
+// the new card is shown and printed, and kept here only if its member asks.
+function keepHere(card) {
+  const button = h("button", { type: "button", class: "secondary no-print" }, t("join.keepHere"));
+  button.addEventListener("click", () => {
+    setCard(card);
+    button.replaceWith(h("p", { class: "no-print" }, t("join.keptHere")));
+  });
+  return h("div", { class: "no-print" }, h("p", {}, t("join.otherCardHere")), button);
 }

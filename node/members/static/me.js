@@ -16,14 +16,17 @@ import {
 export async function show(main, route) {
   if (route.card) {
     history.replaceState(null, "", "#/me"); // the card never stays in the address bar or the history
+    let opened;
     try {
-      await api("GET", "/members/me", { token: route.card });
-      setCard(route.card);
+      opened = await api("GET", "/members/me", { token: route.card });
     } catch (err) {
       main.append(chapterNav("me"), h("h1", {}, t("me.title")));
       needCard(main, () => show(main, {}), err);
       return;
     }
+    const kept = getCard();
+    if (kept && kept !== route.card && !(await askToReplace(main, kept, opened.member.name))) return;
+    setCard(route.card);
   }
   main.append(chapterNav("me"), h("h1", {}, t("me.title")));
   if (!getCard()) {
@@ -152,4 +155,35 @@ function leaveSection(main) {
         status.replaceChildren(notice(errorText(err), "error"));
       }
     }, true);
+}
+
+// A link with another card than the one this device keeps (someone sent
+// theirs, or a second member on a shared device): never replaced silently,
+// or the member holding this device would vote as someone else. Resolves
+// true to replace; false keeps the card and shows its page.
+async function askToReplace(main, kept, newName) {
+  let keptName = "";
+  try {
+    keptName = (await api("GET", "/members/me", { token: kept })).member.name;
+  } catch {
+    return true; // the card kept here no longer works: nothing to lose
+  }
+  main.append(chapterNav("me"), h("h1", {}, t("me.title")));
+  return new Promise((resolve) => {
+    const row = h("p", {}, t("me.otherCard", { kept: keptName, other: newName }));
+    const button = h("button", { type: "button" }, t("me.replaceWith", { other: newName }));
+    const keep = h("button", { type: "button", class: "secondary" }, t("me.keep", { kept: keptName }));
+    const box = h("div", { class: "actions wrap" }, button, keep);
+    button.addEventListener("click", () => {
+      main.replaceChildren();
+      resolve(true);
+    });
+    keep.addEventListener("click", () => {
+      main.replaceChildren();
+      show(main, {});
+      resolve(false);
+    });
+    main.append(notice(t("me.otherCardWarning")), row, box);
+    keep.focus();
+  });
 }

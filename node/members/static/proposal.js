@@ -63,10 +63,13 @@ export async function show(main, route, flash) {
 
 function voteSection(p, me, again) {
   const s = h("section", { "aria-labelledby": "vote-title" }, h("h2", { id: "vote-title" }, t("p.yourVote")));
-  const mine = p.electorate_names.some((e) => e.name === me.name);
   s.append(h("p", {}, t("p.turnout", { voted: p.voted, electorate: p.electorate }), " · ", t("p.closes", { when: fromNow(p.closes_at) })));
-  if (!mine) {
+  if (!p.you.in_electorate) {
     s.append(notice(t("p.notInElectorate")));
+    return s;
+  }
+  if (p.you.locked) {
+    s.append(notice(t("error.ballot_locked")));
     return s;
   }
   if (p.my_ballot) {
@@ -110,19 +113,21 @@ function choiceForm(p, send) {
   return form;
 }
 
-// Ranked choice: the options in my order, each with "up" and "down" buttons
-// (the keyboard and a screen reader can do it; the list says its new place).
+// Ranked choice: the options in my order, each with "up", "down" and "leave
+// out" buttons, and the options left out, each with "rank" (the keyboard and
+// a screen reader can do it all; a status line says what moved where).
 function rankingForm(p, send) {
-  const order = p.my_ballot && p.my_ballot.ranking && p.my_ballot.ranking.length
-    ? [...p.my_ballot.ranking, ...p.options.map((_, i) => i + 1).filter((n) => !p.my_ballot.ranking.includes(n))]
-    : p.options.map((_, i) => i + 1);
+  const all = p.options.map((_, i) => i + 1);
+  const order = p.my_ballot && p.my_ballot.ranking && p.my_ballot.ranking.length ? [...p.my_ballot.ranking] : [...all];
   const list = h("ol", { class: "ranking" });
+  const left = h("ul", { class: "ranking-out" });
   const moved = h("p", { class: "sr-only", role: "status" });
   const draw = (focus) => {
     list.replaceChildren(...order.map((n, i) => {
       const name = p.options[n - 1];
       const up = h("button", { type: "button", class: "secondary", disabled: i === 0, "aria-label": t("p.moveUp", { option: name }) }, "↑");
       const down = h("button", { type: "button", class: "secondary", disabled: i === order.length - 1, "aria-label": t("p.moveDown", { option: name }) }, "↓");
+      const out = h("button", { type: "button", class: "secondary", "aria-label": t("p.leaveOut", { option: name }) }, "✕");
       const swap = (j, which) => {
         [order[i], order[j]] = [order[j], order[i]];
         moved.textContent = t("p.moved", { option: name, place: j + 1 });
@@ -130,19 +135,38 @@ function rankingForm(p, send) {
       };
       up.addEventListener("click", () => swap(i - 1, "up"));
       down.addEventListener("click", () => swap(i + 1, "down"));
-      return h("li", { "data-option": n }, h("div", { class: "rank-row" }, h("span", { class: "option", dir: "auto" }, name), h("span", { class: "move" }, up, down)));
+      out.addEventListener("click", () => {
+        order.splice(i, 1);
+        moved.textContent = t("p.leftOut", { option: name });
+        draw({ n, which: "rank" });
+      });
+      return h("li", { "data-option": n }, h("div", { class: "rank-row" }, h("span", { class: "option", dir: "auto" }, name), h("span", { class: "move" }, up, down, out)));
     }));
-    if (focus) { // the moved option keeps the focus: on the same button, or the other at an end
-      const [up, down] = list.querySelectorAll(`li[data-option="${focus.n}"] button`);
-      const wanted = focus.which === "up" ? up : down;
-      (wanted.disabled ? (wanted === up ? down : up) : wanted).focus();
+    const omitted = all.filter((n) => !order.includes(n));
+    left.replaceChildren(...omitted.map((n) => {
+      const name = p.options[n - 1];
+      const rank = h("button", { type: "button", class: "secondary", "aria-label": t("p.rankAgain", { option: name }) }, t("p.rank"));
+      rank.addEventListener("click", () => {
+        order.push(n);
+        moved.textContent = t("p.moved", { option: name, place: order.length });
+        draw({ n, which: "down" });
+      });
+      return h("li", { "data-option": n }, h("span", { class: "option", dir: "auto" }, name), " ", rank);
+    }));
+    leftBox.hidden = omitted.length === 0;
+    if (focus) { // the moved option keeps the focus where it went
+      const buttons = [...list.querySelectorAll(`li[data-option="${focus.n}"] button`), ...left.querySelectorAll(`li[data-option="${focus.n}"] button`)];
+      const enabled = buttons.filter((b) => !b.disabled);
+      const wanted = focus.which === "up" ? enabled[0] : enabled[Math.min(1, enabled.length - 1)];
+      if (wanted) wanted.focus();
     }
   };
+  const leftBox = h("div", { class: "ranking-left" }, h("p", {}, t("p.notRanked")), left);
   draw();
   const vote = h("button", { type: "submit" }, t(p.my_ballot ? "p.changeRanking" : "p.voteRanking"));
   const abstain = h("button", { type: "button", class: "secondary" }, t("p.abstainRanking"));
   const form = h("form", { class: "vote" },
-    h("p", { id: "ranking-hint" }, t("p.rankingHint")), list, moved,
+    h("p", { id: "ranking-hint" }, t("p.rankingHint")), list, leftBox, moved,
     h("div", { class: "actions" }, vote, abstain));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -190,7 +214,7 @@ function turnoutSection(p, me) {
     h("h2", { id: "turnout-title" }, t("p.whoVotes")),
     h("p", {}, t("p.turnoutOf", { voted, electorate: p.electorate_names.length }), " ", t("p.namesOnly")),
     h("ul", { class: "electorate" }, p.electorate_names.map((e) => h("li", { class: e.voted ? "voted" : "waiting" },
-      h("span", { dir: "auto" }, e.name), e.name === me.name ? ` (${t("p.you")})` : "", " · ", t(e.voted ? "p.hasVoted" : "p.hasNotVoted")))));
+      h("span", { dir: "auto" }, e.name), p.you.in_electorate && e.name === me.name ? ` (${t("p.you")})` : "", " · ", t(e.voted ? "p.hasVoted" : "p.hasNotVoted")))));
 }
 
 // Every counted ballot by its receipt's fingerprint; mine is marked.

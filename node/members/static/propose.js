@@ -9,7 +9,7 @@
 import { NODE, categoryName, rule } from "./api.js?v=__V__";
 import { hasKey, t } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
-import { field, h, select } from "./dom.js?v=__V__";
+import { field, h, notice, select } from "./dom.js?v=__V__";
 import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
 import {
   asMember, cardRefused, chapterNav, checkedText, duration, getCard, needCard, settingValue,
@@ -23,7 +23,8 @@ const SET = "set"; // a settings proposal's one form, with no action field
 const first = (name) => (["slug", "member", "url", "record_id"].includes(name) ? 0 : 1);
 
 export async function show(main) {
-  main.append(chapterNav("proposals"), h("h1", {}, t("propose.title")), h("p", { class: "lead" }, t("propose.lead")));
+  main.append(chapterNav("proposals"), h("h1", {}, t("propose.title")), h("p", { class: "lead" }, t("propose.lead")),
+    notice(t("propose.public")));
   if (!getCard()) {
     needCard(main, () => show(main));
     return;
