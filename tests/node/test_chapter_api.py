@@ -206,6 +206,9 @@ async def test_a_category_decided_is_offered_at_once_and_the_decision_is_publish
     assert "Mascotas" in page  # the page's data is made again
     records = (await chapter.node.call("GET", "/api/v1/records?kind=decision"))[1]["records"]
     assert [r["id"] for r in records] == [done["decision"]]
+    ours = chapter.node.files.identity.public_key.hex()
+    assert (await chapter.node.call("GET", f"/api/v1/records?kind=decision&author={ours}"))[1]["records"] == records
+    assert (await chapter.node.call("GET", f"/api/v1/records?kind=decision&author={'0' * 64}"))[1]["records"] == []
     assert records[0]["effect"] == {"action": "add", "slug": "pets", "name-en": "Pets", "name-es": "Mascotas"}
     # The next decision names this one.
     retire = {"type": "categories", "title": "No pets", "effect": {"action": "retire", "slug": "pets"}}

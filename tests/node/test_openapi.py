@@ -286,6 +286,7 @@ async def test_every_documented_search_parameter_is_accepted(node: RunningNode, 
         "order": "urgency",
         "limit": "5",
         "cursor": None,
+        "author": "ab" * 32,
     }
     if values[name] is None:  # a cursor must come from the node
         for _ in range(3):
