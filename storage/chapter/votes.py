@@ -121,13 +121,14 @@ def proposal_by_id(conn: sqlite3.Connection, proposal_id: bytes) -> Proposal | N
     return None if row is None else _proposal(row)
 
 
-def _open_or_refuse(conn: sqlite3.Connection, proposal_id: bytes, now: int) -> Proposal:
-    proposal = proposal_by_id(conn, proposal_id)
-    if proposal is None:
+def _open_or_refuse(conn: sqlite3.Connection, proposal_id: bytes, now: int) -> None:
+    # Only the two times: the whole proposal (proposal_by_id) counts its turnout
+    # over the electorate, which a ballot does not need.
+    row = conn.execute("SELECT closed_at, closes_at FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+    if row is None:
         raise ChapterError("not_found", "no such proposal")
-    if not proposal.is_open or now >= proposal.closes_at:
+    if row[0] is not None or now >= int(row[1]):
         raise ChapterError("proposal_closed", "this proposal is closed: it takes no more ballots or comments")
-    return proposal
 
 
 class Votes:
@@ -223,10 +224,12 @@ class Votes:
                     "UPDATE electorate SET voted = 1 WHERE proposal = ? AND member = ?", (proposal_id, member_id)
                 )
                 changed = False
+            # Stops at the first member yet to vote, instead of counting them all:
+            # over a whole vote, n log n rows read rather than n squared.
             missing = conn.execute(
-                "SELECT count(*) FROM electorate WHERE proposal = ? AND voted = 0", (proposal_id,)
+                "SELECT EXISTS (SELECT 1 FROM electorate WHERE proposal = ? AND voted = 0)", (proposal_id,)
             ).fetchone()[0]
-            return VoteResult(changed, int(missing) == 0)
+            return VoteResult(changed, not missing)
 
         return await self._db.run(vote)
 
