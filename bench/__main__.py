@@ -12,7 +12,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from bench import bench_node, bench_page, bench_peers, bench_reconcile, bench_store, bench_web
+from bench import bench_chapter, bench_node, bench_page, bench_peers, bench_reconcile, bench_store, bench_web
 
 
 def pin_to_one_core() -> str:
@@ -52,6 +52,7 @@ def main() -> int:
         ("peers", bench_peers),
         ("web", bench_web),
         ("page", bench_page),
+        ("chapter", bench_chapter),
     ]
     for name, module in parts:
         if not only or name in only:

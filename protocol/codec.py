@@ -26,6 +26,8 @@ Value = None | bool | int | str | bytes | list["Value"] | dict[str, "Value"]
 
 _INT_MIN = -(2**63)
 _UINT_MAX = 2**64 - 1
+_PLAIN = frozenset({str, bytes, bool, type(None)})
+"""Types ``_normalise`` passes through unchanged (their subclasses too, by the longer way)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,13 @@ def _normalise(value: object, depth: int) -> object:
             raise EncodeError(f"integer {value} outside the 64-bit range")
         return value
     if isinstance(value, (list, tuple)):
-        return [_normalise(item, depth + 1) for item in value]
+        # Scalars inline (a receipts list is 10k small arrays: the call per item was most of its encoding).
+        return [
+            item
+            if (kind := type(item)) in _PLAIN or (kind is int and _INT_MIN <= item <= _UINT_MAX)
+            else _normalise(item, depth + 1)
+            for item in value
+        ]
     if isinstance(value, dict):
         for key in value:
             if not isinstance(key, str):

@@ -47,7 +47,8 @@ def ballot_of(stored: str) -> Ballot:
 def count(proposal: Proposal, rows: list[tuple[bytes, str]]) -> tuple[dict[str, Any], bytes]:
     """The result to keep, and the receipts list's digest."""
     rules = Rules(proposal.method, proposal.threshold, proposal.quorum, proposal.electorate, len(proposal.options))
-    ballots = [(h, ballot_of(c)) for h, c in rows]
+    parsed: dict[str, Ballot] = {}  # many ballots are the same text: parse each text once
+    ballots = [(h, parsed[c] if c in parsed else parsed.setdefault(c, ballot_of(c))) for h, c in rows]
     result = tally(rules, [b for _, b in ballots])
     kept = {
         "outcome": result.outcome,

@@ -36,6 +36,7 @@ CHOICE_WIDTH = 48
 """Every stored choice is padded to this many characters (a ranking of ten
 options in JSON is at most 31), so changing a ballot never resizes its row."""
 _BLANK_RECEIPT, _BLANK_VOTER = bytes(32), bytes(16)
+_SHUFFLE = secrets.SystemRandom()
 MAX_OPEN_PER_MEMBER = 10
 """Open proposals one member may have at once."""
 MAX_COMMENTS = 200
@@ -146,8 +147,10 @@ _WAITING = (
 longer waited for, though they count in the electorate for the quorum."""
 
 
-def _waiting(conn: sqlite3.Connection, proposal_id: bytes) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM ({_WAITING.format(proposal='?')})", (proposal_id,)).fetchone()[0])
+def _waiting(conn: sqlite3.Connection, proposal_id: bytes) -> bool:
+    """Whether an elector is still to vote (stops at the first: a vote's check
+    costs little however many have voted)."""
+    return bool(conn.execute(f"SELECT EXISTS ({_WAITING.format(proposal='?')})", (proposal_id,)).fetchone()[0])
 
 
 def _pad(choice: str) -> str:
@@ -169,18 +172,46 @@ def proposal_by_id(conn: sqlite3.Connection, proposal_id: bytes) -> Proposal | N
     return None if row is None else _proposal(row)
 
 
-def _open_or_refuse(conn: sqlite3.Connection, proposal_id: bytes, now: int) -> Proposal:
-    proposal = proposal_by_id(conn, proposal_id)
-    if proposal is None:
+def _open_or_refuse(conn: sqlite3.Connection, proposal_id: bytes, now: int) -> None:
+    # Only the two times: the whole proposal (proposal_by_id) counts its turnout
+    # over the electorate, which a ballot does not need.
+    row = conn.execute("SELECT closed_at, closes_at FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+    if row is None:
         raise ChapterError("not_found", "no such proposal")
-    if not proposal.is_open or now >= proposal.closes_at:
+    if row[0] is not None or now >= int(row[1]):
         raise ChapterError("proposal_closed", "this proposal is closed: it takes no more ballots or comments")
-    return proposal
 
 
 class Votes:
     def __init__(self, db: ChapterDB) -> None:
         self._db = db
+        self._blank: dict[bytes, list[bytes]] = {}
+        """Each open proposal's blank slots, in a random order drawn here (kept
+        in memory only, never stored: a stored order would be the votes'
+        order). A first vote takes the next; a node that restarts draws anew."""
+
+    def _fill_blank_slot(self, conn: sqlite3.Connection, proposal_id: bytes, values: tuple[bytes, str, bytes]) -> None:
+        """Fill a blank slot chosen uniformly at random among those left, in place."""
+        for _attempt in range(2):
+            pool = self._blank.get(proposal_id)
+            if not pool:  # first vote since the node started, or a transaction rolled back after a draw
+                pool = [
+                    bytes(r[0])
+                    for r in conn.execute(
+                        "SELECT slot FROM ballots WHERE proposal = ? AND receipt = ?", (proposal_id, _BLANK_RECEIPT)
+                    )
+                ]
+                _SHUFFLE.shuffle(pool)
+                self._blank[proposal_id] = pool
+            while pool:
+                cursor = conn.execute(
+                    "UPDATE ballots SET receipt = ?, choice = ?, voter = ? WHERE proposal = ? AND slot = ? "
+                    "AND receipt = ?",
+                    (*values, proposal_id, pool.pop(), _BLANK_RECEIPT),
+                )
+                if cursor.rowcount == 1:
+                    return
+        raise AssertionError("a proposal has a ballot slot for each of its electors")  # pragma: no cover
 
     async def open(self, new: NewProposal, now: int) -> Proposal:
         """Open a proposal with the electorate of this moment: every active member."""
@@ -277,21 +308,12 @@ class Votes:
                     )
                 changed = True
             else:
-                blank = [
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT slot FROM ballots WHERE proposal = ? AND receipt = ?", (proposal_id, _BLANK_RECEIPT)
-                    )
-                ]
-                conn.execute(
-                    "UPDATE ballots SET receipt = ?, choice = ?, voter = ? WHERE proposal = ? AND slot = ?",
-                    (receipt, padded, voter, proposal_id, secrets.choice(blank)),
-                )
+                self._fill_blank_slot(conn, proposal_id, (receipt, padded, voter))
                 conn.execute(
                     "UPDATE electorate SET voted = 1 WHERE proposal = ? AND member = ?", (proposal_id, member_id)
                 )
                 changed = False
-            return VoteResult(changed, _waiting(conn, proposal_id) == 0)
+            return VoteResult(changed, not _waiting(conn, proposal_id))
 
         return await self._db.run(vote)
 
@@ -396,9 +418,10 @@ class Votes:
             proposal = proposal_by_id(conn, proposal_id)
             if proposal is None or not proposal.is_open:
                 return None
-            if now < proposal.closes_at and _waiting(conn, proposal_id) > 0:
+            if now < proposal.closes_at and _waiting(conn, proposal_id):
                 return None
             result, digest = count(proposal, _cast(conn, proposal_id))
+            self._blank.pop(proposal_id, None)
             conn.execute(
                 "UPDATE proposals SET closed_at = ?, result = ?, receipts = ? WHERE id = ?",
                 (min(now, proposal.closes_at), json.dumps(result, sort_keys=True), digest, proposal_id),
