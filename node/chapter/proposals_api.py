@@ -178,21 +178,18 @@ async def proposal_json(request: web.Request, proposal: Proposal, caller: Caller
 
 
 async def _details(request: web.Request, proposal: Proposal) -> dict[str, Any]:
-    votes = request.app[CHAPTER_STORE].votes
-    electorate = await votes.electorate(proposal.id)
-    comments = await votes.comments(proposal.id)
+    found = await request.app[CHAPTER_STORE].votes.details(proposal.id)
     out: dict[str, Any] = {
-        "electorate_names": [{"name": name, "voted": voted} for name, voted in electorate],
-        "comments": [{"name": c.member_name, "at": iso(c.at), "text": c.text} for c in comments],
+        "electorate_names": [{"name": name, "voted": voted} for name, voted in found.electorate],
+        "comments": [{"name": c.member_name, "at": iso(c.at), "text": c.text} for c in found.comments],
         "receipts": None,
         "open_ballots": None,
     }
     if not proposal.is_open:
-        receipts = await votes.receipts(proposal.id)
-        out["receipts"] = [{"hash": h.hex()} | _ballot_json(c) for h, c in receipts]
+        out["receipts"] = [{"hash": h.hex()} | _ballot_json(c) for h, c in found.receipts]
         out["receipts_digest"] = None if proposal.receipts is None else proposal.receipts.hex()
         if proposal.ballot == "open":
-            out["open_ballots"] = [{"name": n} | _ballot_json(c) for n, c in await votes.open_ballots(proposal.id)]
+            out["open_ballots"] = [{"name": n} | _ballot_json(c) for n, c in found.open_ballots]
     return out
 
 

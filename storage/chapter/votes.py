@@ -113,6 +113,19 @@ class Mine:
 
 
 @dataclass(frozen=True)
+class Details:
+    """What a member reads of one proposal beyond its row, read in one go."""
+
+    electorate: list[tuple[str, bool]]
+    """(name, has voted) for everyone who may vote, by name."""
+    comments: list[Comment]
+    receipts: list[tuple[bytes, str]]
+    """(receipt hash, choice) once closed; empty while open."""
+    open_ballots: list[tuple[str, str]]
+    """(name, choice) of an open ballot once closed; empty otherwise."""
+
+
+@dataclass(frozen=True)
 class VoteResult:
     changed: bool
     """It replaced the member's earlier ballot."""
@@ -165,6 +178,33 @@ def _cast(conn: sqlite3.Connection, proposal_id: bytes) -> list[tuple[bytes, str
         (proposal_id, _BLANK_RECEIPT),
     )
     return [(bytes(r), str(c).rstrip()) for r, c in rows]
+
+
+def _electorate(conn: sqlite3.Connection, proposal_id: bytes) -> list[tuple[str, bool]]:
+    rows = conn.execute(
+        "SELECT m.name, e.voted FROM electorate AS e JOIN members AS m ON m.id = e.member "
+        "WHERE e.proposal = ? ORDER BY m.name_key, m.id",
+        (proposal_id,),
+    )
+    return [(str(n), bool(v)) for n, v in rows]
+
+
+def _comments(conn: sqlite3.Connection, proposal_id: bytes) -> list[Comment]:
+    rows = conn.execute(
+        "SELECT m.name, c.at, c.text FROM comments AS c JOIN members AS m ON m.id = c.member "
+        "WHERE c.proposal = ? ORDER BY c.n",
+        (proposal_id,),
+    )
+    return [Comment(str(n), int(a), str(t)) for n, a, t in rows]
+
+
+def _open_ballots(conn: sqlite3.Connection, proposal_id: bytes) -> list[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT m.name, b.choice FROM ballots AS b JOIN members AS m ON m.id = b.voter "
+        "WHERE b.proposal = ? ORDER BY m.name_key",
+        (proposal_id,),
+    )
+    return [(str(n), str(c).rstrip()) for n, c in rows]
 
 
 def proposal_by_id(conn: sqlite3.Connection, proposal_id: bytes) -> Proposal | None:
@@ -361,29 +401,27 @@ class Votes:
 
     async def open_ballots(self, proposal_id: bytes) -> list[tuple[str, str]]:
         """(member name, choice) of an open ballot, by name."""
+        return await self._db.run(_open_ballots, proposal_id)
 
-        def read(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-            rows = conn.execute(
-                "SELECT m.name, b.choice FROM ballots AS b JOIN members AS m ON m.id = b.voter "
-                "WHERE b.proposal = ? ORDER BY m.name_key",
-                (proposal_id,),
+    async def details(self, proposal_id: bytes) -> Details:
+        """The electorate, the comments and, once closed, the receipts list (and an
+        open ballot's names beside choices): one transaction."""
+
+        def read(conn: sqlite3.Connection) -> Details:
+            closed = conn.execute("SELECT closed_at, ballot FROM proposals WHERE id = ?", (proposal_id,)).fetchone()
+            done = closed is not None and closed[0] is not None
+            return Details(
+                _electorate(conn, proposal_id),
+                _comments(conn, proposal_id),
+                _cast(conn, proposal_id) if done else [],
+                _open_ballots(conn, proposal_id) if done and closed[1] == "open" else [],
             )
-            return [(str(n), str(c).rstrip()) for n, c in rows]
 
         return await self._db.run(read)
 
     async def electorate(self, proposal_id: bytes) -> list[tuple[str, bool]]:
         """(member name, has voted) for everyone who may vote, by name: who voted, never how."""
-
-        def read(conn: sqlite3.Connection) -> list[tuple[str, bool]]:
-            rows = conn.execute(
-                "SELECT m.name, e.voted FROM electorate AS e JOIN members AS m ON m.id = e.member "
-                "WHERE e.proposal = ? ORDER BY m.name_key, m.id",
-                (proposal_id,),
-            )
-            return [(str(n), bool(v)) for n, v in rows]
-
-        return await self._db.run(read)
+        return await self._db.run(_electorate, proposal_id)
 
     async def due(self, now: int) -> list[bytes]:
         """Open proposals past their closing time or that everyone has voted on."""
@@ -470,12 +508,4 @@ class Votes:
         await self._db.run(add)
 
     async def comments(self, proposal_id: bytes) -> list[Comment]:
-        def read(conn: sqlite3.Connection) -> list[Comment]:
-            rows = conn.execute(
-                "SELECT m.name, c.at, c.text FROM comments AS c JOIN members AS m ON m.id = c.member "
-                "WHERE c.proposal = ? ORDER BY c.n",
-                (proposal_id,),
-            )
-            return [Comment(str(n), int(a), str(t)) for n, a, t in rows]
-
-        return await self._db.run(read)
+        return await self._db.run(_comments, proposal_id)
