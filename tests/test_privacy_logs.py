@@ -18,6 +18,8 @@ SECRET_GIVE_BACK = "I can teach Quechua"  # noqa: S105
 SECRET_REPLY = "I have insulin pens, ask for Tupac"  # noqa: S105
 SECRET_CONTACT = "tupac.huaman@example.org"  # noqa: S105
 SECRET_NOTE = "this is my neighbour Marisol"  # noqa: S105
+MEMBER_NAME = "Yolanda Quispe"
+SECRET_COMMENT = "I can host it at my flat on Calle Sol"  # noqa: S105
 
 
 @pytest.mark.slow
@@ -58,6 +60,21 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
         assert isinstance(opened, dict) and opened["replies"][0]["contact"] == SECRET_CONTACT
         call(f"{url_a}/api/v1/records/{record_id}/flags", "POST", {"reason": "personal_info", "note": SECRET_NOTE})
         call(f"{url_a}/api/v1/records/{record_id}/status", "POST", {"status": "fulfilled"}, token)
+        # The chapter: a member joins by name, proposes, comments and votes; a name is refused as taken.
+        admin = (tmp_path / "a" / "admin.token").read_text().strip()
+        codes = call(f"{url_a}/api/v1/invites", "POST", {"count": 2}, admin)
+        assert isinstance(codes, dict)
+        joined = call(f"{url_a}/api/v1/members", "POST", {"code": codes["invites"][0]["code"], "name": MEMBER_NAME})
+        assert isinstance(joined, dict)
+        card = joined["card"]
+        with pytest.raises(urllib.error.HTTPError):
+            call(f"{url_a}/api/v1/members", "POST", {"code": codes["invites"][1]["code"], "name": MEMBER_NAME})
+        opened = call(f"{url_a}/api/v1/proposals", "POST", {"type": "text", "title": "Potluck"}, card)
+        assert isinstance(opened, dict)
+        pid = opened["proposal"]["id"]
+        call(f"{url_a}/api/v1/proposals/{pid}/comments", "POST", {"text": SECRET_COMMENT}, card)
+        voted = call(f"{url_a}/api/v1/proposals/{pid}/ballots", "POST", {"choice": "disagree"}, card)
+        assert isinstance(voted, dict)
         with pytest.raises(urllib.error.HTTPError):
             call(f"{url_a}/api/v1/records", "POST", {"kind": "need", "title": SECRET_TITLE, "area": "u4pruvw"})
     finally:
@@ -67,6 +84,8 @@ def test_member_text_never_reaches_the_log(tmp_path: Path) -> None:
     assert b"listening on" in logs and b"posted record" in logs  # the logs are really there
     assert b"reply id=" in logs and b"flagged" in logs
     secrets = (SECRET_TITLE, SECRET_DETAILS, SECRET_GIVE_BACK, SECRET_REPLY, SECRET_CONTACT, SECRET_NOTE)
-    for secret in (*secrets, "Marisol", "Rose Lane", "Tupac", token):
+    assert b"a member joined" in logs and b"proposal" in logs
+    chapter = (MEMBER_NAME, "Yolanda", SECRET_COMMENT, card, card.removeprefix("card-"), voted["receipt"], "disagree")
+    for secret in (*secrets, "Marisol", "Rose Lane", "Tupac", token, *chapter):
         assert secret.encode() not in logs, f"{secret!r} leaked into a log"
     assert os.path.getsize(tmp_path / "a.log") > 0
