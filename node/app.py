@@ -379,6 +379,9 @@ async def _sweep_forever(app: web.Application) -> None:
             removed = await app[STORE].writer.sweep(SYSTEM_CLOCK.wall())
             if removed:
                 log.info("expiry sweep removed %d records", removed)
+            notes = await app[CHAPTER_STORE].outreach.sweep(SYSTEM_CLOCK.wall())
+            if notes:
+                log.info("expiry sweep deleted %d answers' notes past their 90 days", notes)
         except Exception:  # a failed sweep must not end the loop; the next one retries
             log.exception("expiry sweep failed")
         await asyncio.sleep(interval)

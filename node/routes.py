@@ -11,7 +11,7 @@ from aiohttp import web
 
 from node import admin_api, openapi
 from node.chapter import proposals_api, roll_api
-from node.members import api, matches, organizer, replies, report
+from node.members import api, events, findings, matches, organizer, replies, report
 from node.members import web as page
 from node.peering import peer_api
 
@@ -22,6 +22,8 @@ TABLES: tuple[web.RouteTableDef, ...] = (
     replies.routes,  # members: sealed replies to a post
     matches.routes,  # members: offers for a need, needs for an offer
     report.routes,  # members: the community needs report
+    findings.routes,  # the mass line: findings, and anyone's answer to them
+    events.routes,  # meetings and teach-ins, "I'll come", suggestions, /calendar.ics
     organizer.routes,  # flags, the organizers' view and their log
     roll_api.routes,  # the chapter: invites, joining, the roll, one's card
     proposals_api.routes,  # the chapter: proposals, ballots, comments

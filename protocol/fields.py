@@ -42,6 +42,31 @@ URL_PATTERN = f"^https?://({_LABEL}(\\.{_LABEL})*|\\[({IPV6})\\])(:[0-9]{{1,5}})
 MAX_URL_CHARS = 200
 
 
+FIRST_YEAR, LAST_YEAR = 1971, 2199
+"""The years a date may name: a record's timestamps start at 1970 (from 1971,
+no time zone offset can take a date before it), and a post lives at most 90
+days, so a later "needed by" has no use."""
+
+
+def date_pattern() -> str:
+    """Exactly the real dates of FIRST_YEAR..LAST_YEAR, as a pattern JSON Schema and Python share."""
+    year = "(?:197[1-9]|19[89][0-9]|20[0-9][0-9]|21[0-9][0-9])"
+    leap = "|".join(str(y) for y in range(FIRST_YEAR, LAST_YEAR + 1) if y % 4 == 0 and (y % 100 or y % 400 == 0))
+    days31 = "(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    days30 = "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    february = "02-(?:0[1-9]|1[0-9]|2[0-8])"
+    return f"(?:{year}-(?:{days31}|{days30}|{february})|(?:{leap})-02-29)"
+
+
+DATE = date_pattern()
+"""A real date, YYYY-MM-DD (no anchors: a piece of other patterns)."""
+LOCAL_TIME_PATTERN = f"^{DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
+"""A local date and time to the minute, ``2027-02-23T18:00``: an event's start and end in its time zone."""
+TIME_ZONE_PATTERN = "^[A-Za-z][A-Za-z0-9_+-]{0,30}(/[A-Za-z0-9_+-]{1,30}){0,2}$"
+"""What an IANA time zone name looks like (``America/Chicago``, ``UTC``); the node
+checks it names a zone its time zone database knows."""
+
+
 def compiled(pattern: str) -> re.Pattern[str]:
     """A pattern as the node applies it: to the whole string."""
     return re.compile(pattern.removeprefix("^").removesuffix("$") + "\\Z")
@@ -52,6 +77,8 @@ _SLOT = compiled(SLOT_PATTERN)
 _LANGUAGE = compiled(LANGUAGE_PATTERN)
 _GEOHASH = re.compile(f"[{GEOHASH_ALPHABET}]+\\Z")
 _URL = compiled(URL_PATTERN)
+_LOCAL_TIME = compiled(LOCAL_TIME_PATTERN)
+_TIME_ZONE = compiled(TIME_ZONE_PATTERN)
 # Control characters (C0, DEL, C1), line and paragraph separators and the
 # bidirectional overrides that can make text display as something else never
 # belong in member text; multi-line fields allow tab and newline only.
@@ -150,3 +177,17 @@ def unique_list(
     if len(set(items)) != len(items):
         raise invalid(field, "duplicate_item", "lists the same item twice")
     return items
+
+
+def local_time(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not _LOCAL_TIME.match(value):
+        raise invalid(
+            field, f"bad_{field}", f"must be a local date and time such as 2027-02-23T18:00 ({FIRST_YEAR}-{LAST_YEAR})"
+        )
+    return value
+
+
+def time_zone(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not _TIME_ZONE.match(value):
+        raise invalid(field, "bad_tz", "must be an IANA time zone name such as America/Chicago")
+    return value

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol import fields as f
+from protocol import figures, recurrence
 
 Schema = dict[str, Any]
 
@@ -244,7 +245,58 @@ class Integer:
         return f"a whole number, {self.low}..{self.high}"
 
 
-Item = Slug | Geohash | Choice | Language | Url | Text
+@dataclass(frozen=True)
+class LocalTime:
+    """A local date and time to the minute (an event's start or end, in its time zone)."""
+
+    wire = "str"
+
+    def check(self, name: str, value: Any) -> str:
+        return f.local_time(name, value)
+
+    def json_schema(self) -> Schema:
+        return {"type": "string", "pattern": f.LOCAL_TIME_PATTERN}
+
+    def rule(self) -> str:
+        return f"`YYYY-MM-DDTHH:MM`, a real date of {f.FIRST_YEAR}..{f.LAST_YEAR}, local to the record's `tz`"
+
+
+@dataclass(frozen=True)
+class TimeZone:
+    wire = "str"
+
+    def check(self, name: str, value: Any) -> str:
+        return f.time_zone(name, value)
+
+    def json_schema(self) -> Schema:
+        return {"type": "string", "pattern": f.TIME_ZONE_PATTERN}
+
+    def rule(self) -> str:
+        return "an IANA time zone name such as `America/Chicago`"
+
+
+@dataclass(frozen=True)
+class Rrule:
+    """A recurrence rule of the subset ``protocol/recurrence.py`` reads."""
+
+    wire = "str"
+
+    def check(self, name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise f.invalid(name, "wrong_type", "must be a string")
+        return recurrence.parse(value).text()
+
+    def json_schema(self) -> Schema:
+        return {"type": "string", "maxLength": recurrence.MAX_RULE_CHARS, "pattern": recurrence.RULE_PATTERN}
+
+    def rule(self) -> str:
+        return (
+            "RFC 5545 RRULE, the subset of `protocol/recurrence.py`: `FREQ` `DAILY`/`WEEKLY`/`MONTHLY`, "
+            "`INTERVAL`, one of `COUNT` or `UNTIL` (a date), `BYDAY` (weekly)"
+        )
+
+
+Item = Slug | Geohash | Choice | Language | Url | Text | Key
 
 
 @dataclass(frozen=True)
@@ -302,6 +354,41 @@ class MapOf:
         return f"a map of up to {self.max_items} slugs to {self.value.rule()}"
 
 
+@dataclass(frozen=True)
+class Figures:
+    """A finding's cited report rows, each ``[section, key, needs, offers,
+    fulfilled]`` with every count a multiple of ``ROUNDED_TO`` or nil (1 to 4):
+    never finer than the report (``protocol/figures.py``)."""
+
+    max_items: int = figures.MAX_FIGURES
+    wire = "array"
+
+    def check(self, name: str, value: Any) -> list[figures.Figure]:
+        if not isinstance(value, list):
+            raise f.invalid(name, "wrong_type", "must be a list")
+        if len(value) > self.max_items:
+            raise f.invalid(name, f"too_many_{name}", f"{len(value)} figures, at most {self.max_items}")
+        rows = [figures.figure(name, item) for item in value]
+        if len({(r.section, r.key) for r in rows}) != len(rows):
+            raise f.invalid(name, "duplicate_item", "cites the same row twice")
+        return rows
+
+    def json_schema(self) -> Schema:
+        count = {"anyOf": [{"type": "integer", "minimum": 0, "multipleOf": figures.ROUNDED_TO}, {"type": "null"}]}
+        key = {"type": "string", "minLength": 1, "maxLength": figures.MAX_KEY_CHARS, "pattern": text_pattern(False)}
+        section = {"type": "string", "enum": list(figures.SECTIONS)}
+        row = {"type": "array", "minItems": 5, "maxItems": 5, "prefixItems": [section, key, count, count, count]}
+        return {"type": "array", "maxItems": self.max_items, "items": row}
+
+    def rule(self) -> str:
+        return (
+            f"up to {self.max_items} distinct rows `[section, key, needs, offers, fulfilled]`: section one of "
+            f"{', '.join(f'`{s}`' for s in figures.SECTIONS)}, key 1..{figures.MAX_KEY_CHARS} characters, each "
+            f"count a multiple of {figures.ROUNDED_TO} or nil (1 to {figures.SUPPRESS_BELOW - 1}): never finer "
+            "than the report"
+        )
+
+
 Type = (
     Text
     | Slug
@@ -317,6 +404,10 @@ Type = (
     | ListOf
     | Integer
     | MapOf
+    | Figures
+    | LocalTime
+    | TimeZone
+    | Rrule
 )
 
 

@@ -24,10 +24,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from crypto import BadSignature, Domain, signing_message, verify_message
 from protocol import fields as f
+from protocol import recurrence
 from protocol.ballots import BALLOTS, CHOICES, MAX_OPTIONS, METHODS, OUTCOMES, THRESHOLDS
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, RecordInvalid, SignatureInvalid
@@ -35,16 +37,20 @@ from protocol.fieldtable import (
     Bytes,
     Choice,
     Field,
+    Figures,
     Geohash,
     Integer,
     Key,
     Language,
     ListOf,
+    LocalTime,
     MapOf,
+    Rrule,
     Slot,
     Slug,
     Text,
     Timestamp,
+    TimeZone,
     Url,
     Version,
     check_fields,
@@ -52,10 +58,15 @@ from protocol.fieldtable import (
 )
 
 FORMAT_VERSION = 1
-KINDS = ("need", "offer", "node", "reply", "decision")
+KINDS = ("need", "offer", "node", "reply", "decision", "finding", "event")
 POST_KINDS = ("need", "offer")
 DECISION_TYPES = ("text", "categories", "peering", "organizers", "member", "settings", "removal")
 """What a chapter's proposal (and so its decision) may be about (docs/CHAPTER.md)."""
+EVENT_KINDS = ("meeting", "assembly", "teach-in", "study-group", "distribution", "skill-share", "clinic", "other")
+"""What an event is (docs/PROTOCOL.md 3.4): a general assembly is ``assembly``."""
+EVENT_ACCESS = ("step-free", "childcare", "interpretation", "food")
+"""What an event offers so everyone can come."""
+EVENT_STATES = ("scheduled", "cancelled")
 IMMUTABLE_KINDS = frozenset({"decision"})
 """Kinds whose address holds one version for ever: a second one is history
 rewritten, refused (``decision_rewritten``), never a newer version."""
@@ -63,7 +74,7 @@ STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
 TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
 NODE_PROFILE_SLOT = "profile"
 
-MAX_RECORD_BYTES = 16 * 1024
+MAX_RECORD_BYTES = 24 * 1024
 """Room for every record the field limits admit, at 4 UTF-8 bytes a
 character (a need at every limit is about 10.6 KB), so no post a member can
 write is refused for its size alone."""
@@ -77,6 +88,10 @@ MAX_SEALED_BYTES = 12 * 1024
 fit in any script (4 UTF-8 bytes a character at most, padded to 256 bytes),
 and a whole reply stays under MAX_RECORD_BYTES."""
 MIN_SEALED_BYTES = 49  # version byte, ephemeral key and tag: an empty box
+MAX_FINDING_TTL = 366 * DAY
+"""A finding may speak for a year of the report."""
+MAX_EVENT_TTL = 400 * DAY
+"""An event lives until its last occurrence, at most this long after it is made."""
 MAX_DECISION_TTL = 3650 * DAY
 """A decision is the chapter's history, not a member's post: it lives ten
 years (a post at most ``MAX_TTL``)."""
@@ -99,7 +114,7 @@ _PAYLOAD_LIMITS = Limits(
     max_bin=MAX_SEALED_BYTES,
     max_array=32,
     max_map=32,
-    max_depth=2,
+    max_depth=3,
 )
 
 _RECORD_PREFIX_LEN = len(signing_message(Domain.RECORD, b""))
@@ -108,6 +123,7 @@ _ALL = frozenset(KINDS)
 _POSTS = frozenset(POST_KINDS)
 _NEED, _NODE, _REPLY = frozenset({"need"}), frozenset({"node"}), frozenset({"reply"})
 _DECISION = frozenset({"decision"})
+_FINDING, _EVENT = frozenset({"finding"}), frozenset({"event"})
 _NO: frozenset[str] = frozenset()
 FIELDS: tuple[Field, ...] = (
     Field("v", Version(FORMAT_VERSION), _ALL, _NO, "the record format's version"),
@@ -121,15 +137,16 @@ FIELDS: tuple[Field, ...] = (
         f"{MAX_DECISION_TTL // DAY} for a decision)",
     ),
     Field("status", Choice(STATUSES), _POSTS, _NO, "where the post stands; fulfilled and withdrawn are final"),
-    Field("title", Text(120), _POSTS | _DECISION, _NO, "in a few words: what is needed or offered, or decided"),
+    Field("title", Text(120), _POSTS | _DECISION | _FINDING | _EVENT, _NO,
+          "in a few words: what is needed or offered, decided, found or held"),
     Field("category", Slug(), _POSTS, _NO, "one of the chapter's categories (any slug from a peer)"),
-    Field("area", Geohash(), _POSTS | _REPLY, _NO, "roughly where, never finer than ~5 km"),
-    Field("details", Text(2000, multiline=True), _NO, _POSTS, "anything that helps; public"),
+    Field("area", Geohash(), _POSTS | _REPLY | _EVENT, _NO, "roughly where, never finer than ~5 km"),
+    Field("details", Text(2000, multiline=True), _NO, _POSTS | _EVENT, "anything that helps; public"),
     Field("tags", ListOf(Slug(), 10), _NO, _POSTS, "words to find it by"),
     Field("quantity", Text(40), _NO, _POSTS, "how many or how much"),
     Field("urgency", Choice(f.URGENCIES), _NO, _POSTS, "how soon (absent means `normal`)"),
     Field("needed_by", Timestamp(), _NO, _POSTS, "the date by which it is needed"),
-    Field("languages", ListOf(Language(), 8), _NO, _POSTS, "languages the poster speaks"),
+    Field("languages", ListOf(Language(), 8), _NO, _POSTS | _FINDING | _EVENT, "languages spoken (or written) in it"),
     Field("give_back", Text(280, multiline=True), _NO, _NEED, "what the person in need can offer in return"),
     Field("name", Text(80), _NODE, _NO, "the node's (the chapter's) name"),
     Field("areas", ListOf(Geohash(), 32), _NODE, _NO, "areas the node serves (may be empty)"),
@@ -147,7 +164,7 @@ FIELDS: tuple[Field, ...] = (
     Field("prev", Key("id of the chapter's previous decision"), _NO, _DECISION, "the decision before it",
           note="present exactly when `seq` is over 1"),
     Field("proposal", Slot(), _DECISION, _NO, "the chapter's own id of the proposal decided"),
-    Field("text", Text(2000, multiline=True), _NO, _DECISION, "the proposal's text"),
+    Field("text", Text(4000, multiline=True), _FINDING, _DECISION, "the proposal's text, or the finding in full"),
     Field("type", Choice(DECISION_TYPES), _DECISION, _NO, "what it changes on the chapter's node, if anything"),
     Field("effect", MapOf(Text(200), 6), _NO, _DECISION, "what it changes, never a member's name",
           note="never with `type` `text`"),
@@ -166,6 +183,23 @@ FIELDS: tuple[Field, ...] = (
     Field("receipts", Key("SHA-256 of the receipts list"), _DECISION, _NO, "which ballots were counted"),
     Field("opened_at", Timestamp(), _DECISION, _NO, "when the vote opened"),
     Field("closed_at", Timestamp(), _DECISION, _NO, "when it closed", note="from `opened_at` to `created_at`"),
+    Field("weeks", Integer(1, 52), _FINDING, _NO, "the weeks of the report the finding covers"),
+    Field("as_of", Timestamp(), _FINDING, _NO, "when the report it cites was made", note="at most `created_at`"),
+    Field("figures", Figures(), _FINDING, _NO, "the report rows it cites, as the report published them"),
+    Field("acts", ListOf(Key("id of an event or a decision acting on the finding"), 8), _NO, _FINDING,
+          "the events and decisions that act on it"),
+    Field("revises", Key("id of the finding this one revises"), _NO, _FINDING, "the earlier finding it replaces"),
+    Field("what", Choice(EVENT_KINDS), _EVENT, _NO, "what the event is"),
+    Field("start", LocalTime(), _EVENT, _NO, "when it starts, local to `tz`", note="before `end`"),
+    Field("end", LocalTime(), _EVENT, _NO, "when it ends, local to `tz`", note="at most 24 hours after `start`"),
+    Field("tz", TimeZone(), _EVENT, _NO, "the time zone of `start` and `end`"),
+    Field("rrule", Rrule(), _NO, _EVENT, "how it repeats", note="its first occurrence is `start`"),
+    Field("venue", Text(200), _NO, _EVENT, "a public meeting place (never a home address)"),
+    Field("access", ListOf(Choice(EVENT_ACCESS), 4), _NO, _EVENT, "what it offers so everyone can come"),
+    Field("materials", ListOf(Url(), 8), _NO, _EVENT, "study materials"),
+    Field("agenda", ListOf(Key("id of a finding or a decision it will discuss"), 8), _NO, _EVENT,
+          "the findings or decisions it will discuss"),
+    Field("state", Choice(EVENT_STATES), _NO, _EVENT, "scheduled (absent) or cancelled"),
 )  # fmt: skip
 """Every field of every kind (docs/PROTOCOL.md section 3.3 and 3.4 are made from it)."""
 PLANS = {kind: plan(FIELDS, kind) for kind in KINDS}
@@ -366,14 +400,39 @@ def _decision_rules(body: dict[str, Value], created: int, expires: int) -> str:
     return "open"
 
 
+def _finding_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    as_of = body["as_of"]
+    assert isinstance(as_of, int)
+    if as_of > created:
+        raise f.invalid("as_of", "bad_as_of", "a finding cites a report made before it")
+    return "open"
+
+
+def _event_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    start, end = str(body["start"]), str(body["end"])
+    begins, ends = datetime.fromisoformat(start), datetime.fromisoformat(end)
+    if not begins < ends <= begins + timedelta(days=1):
+        raise f.invalid("end", "bad_end", "an event ends after it starts, within 24 hours")
+    rule = body.get("rrule")
+    recurrence.occurrences(begins, None if rule is None else recurrence.parse(str(rule)))
+    return "open"
+
+
 _KIND_RULES = {
     "need": _post_rules,
     "offer": _post_rules,
     "node": _node_rules,
     "reply": _reply_rules,
     "decision": _decision_rules,
+    "finding": _finding_rules,
+    "event": _event_rules,
 }
-_MAX_LIFETIME = {"reply": MAX_REPLY_TTL, "decision": MAX_DECISION_TTL}
+_MAX_LIFETIME = {
+    "reply": MAX_REPLY_TTL,
+    "decision": MAX_DECISION_TTL,
+    "finding": MAX_FINDING_TTL,
+    "event": MAX_EVENT_TTL,
+}
 """The longest a record of a kind may live, when not ``MAX_TTL``."""
 """The rules of each kind that span fields (the table checks each field alone)."""
 

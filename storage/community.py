@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from protocol.records import Record, parse_record
 from storage.sqlite import Connection, open_side, translate
-from storage.weeks import week_of
+from storage.weeks import EXPIRED_STATUS, week_of
 
 MAX_FLAGS = 10_000
 """Flags kept at most; past it, the oldest go to make room (a flood cannot
@@ -188,22 +188,28 @@ class CommunityStore:
     # -- the community needs report -------------------------------------------------
 
     async def report_rows(self, since: int, now: int) -> list[ReportRow]:
-        """Live needs and offers first seen open in the week of ``since`` or later, grouped."""
+        """Needs and offers first seen open in the week of ``since`` or later,
+        grouped: those held (an expired one as ``expired`` unless it was closed)
+        and those the expiry sweep has counted into the archive (a row may
+        repeat a group: the caller adds them up)."""
+        week = week_of(since)
         rows = await self._conn.run(
-            "SELECT kind, status, category, report_area, report_week, count(*) FROM records INDEXED BY records_report "
-            "WHERE kind IN ('need', 'offer') AND report_week >= ? AND expires_at > ? GROUP BY 1, 2, 3, 4, 5",
-            (week_of(since), now),
+            "SELECT kind, CASE WHEN expires_at > ? THEN status ELSE "
+            f"{EXPIRED_STATUS} END, category, report_area, report_week, count(*) FROM records INDEXED BY "
+            "records_report WHERE kind IN ('need', 'offer') AND report_week >= ? GROUP BY 1, 2, 3, 4, 5 UNION ALL "
+            "SELECT kind, status, category, report_area, report_week, count FROM report_archive WHERE report_week >= ?",
+            (now, week, week),
         )
         return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows]
 
     async def has_posts_before(self, since: int, now: int) -> bool:
-        """Whether a live need or offer was made before ``since`` (the report
-        then shows its period's first weeks, even empty). Seeks the sync index
-        by time, so it reads only rows older than ``since``."""
+        """Whether a need or an offer was made before ``since``, held or counted
+        in the archive (the report then shows its period's first weeks, even
+        empty). Seeks the sync index by time, so it reads only rows older than ``since``."""
         rows = await self._conn.run(
-            "SELECT 1 FROM records INDEXED BY records_sync WHERE created_at < ? AND expires_at > ? "
-            "AND kind IN ('need', 'offer') LIMIT 1",
-            (since, now),
+            "SELECT 1 FROM records INDEXED BY records_sync WHERE created_at < ? AND kind IN ('need', 'offer') "
+            "UNION ALL SELECT 1 FROM report_archive WHERE report_week < ? LIMIT 1",
+            (since, week_of(since)),
         )
         return bool(rows)
 
@@ -211,10 +217,12 @@ class CommunityStore:
         """(whole hours from first seen open to fulfilled, how many needs) for the
         fulfilled needs first seen open in the week of ``since`` or later; needs whose first
         version never reached this node open are left out (time unknown)."""
+        week = week_of(since)
         rows = await self._conn.run(
             "SELECT (created_at - opened_at) / 3600, count(*) FROM records INDEXED BY records_report "
-            "WHERE kind = 'need' AND status = 'fulfilled' AND report_week >= ? AND expires_at > ? "
-            "AND opened_at IS NOT NULL GROUP BY 1",
-            (week_of(since), now),
+            "WHERE kind = 'need' AND status = 'fulfilled' AND report_week >= ? "
+            "AND opened_at IS NOT NULL GROUP BY 1 UNION ALL "
+            "SELECT hours, count FROM fulfilment_archive WHERE report_week >= ?",
+            (week, week),
         )
         return [(int(h), int(n)) for h, n in rows]

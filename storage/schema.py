@@ -181,6 +181,33 @@ MIGRATIONS: dict[int, list[str]] = {
         """,
         "CREATE INDEX flags_record ON flags(record_id)",
     ],
+    # The report for a whole year (issue 11): posts live at most 90 days, so
+    # when the expiry sweep deletes a need or an offer it first adds it to
+    # these counts (by kind, status, category, area's first 3 characters and
+    # week first seen open; and for a fulfilled need, how many hours it took).
+    # Counts only: nothing here names a post or a person. The report rounds
+    # them when it reads them, as it rounds the live posts'.
+    6: [
+        """
+        CREATE TABLE report_archive (
+            kind        TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            category    TEXT NOT NULL,
+            report_area TEXT NOT NULL,
+            report_week INTEGER NOT NULL,
+            count       INTEGER NOT NULL,
+            PRIMARY KEY (report_week, kind, status, category, report_area)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE fulfilment_archive (
+            report_week INTEGER NOT NULL,
+            hours       INTEGER NOT NULL,
+            count       INTEGER NOT NULL,
+            PRIMARY KEY (report_week, hours)
+        ) WITHOUT ROWID
+        """,
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

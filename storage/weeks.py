@@ -29,3 +29,9 @@ def week_of_sql(expression: str) -> str:
     toward zero where Python's ``//`` floors; the two agree on every moment
     from the Monday before 1970-01-01 on, and a record's times never precede 1970."""
     return f"({expression} + {MONDAY_OFFSET}) / {WEEK}"
+
+
+EXPIRED_STATUS = "CASE WHEN status IN ('open', 'claimed') THEN 'expired' ELSE status END"
+"""A post's status as the report counts it once it has expired: a need still
+open when it expired is ``expired``, not open (SQL, for the sweep's archive
+and for expired rows not yet swept)."""

@@ -31,6 +31,7 @@ from storage.errors import StoreClosed
 from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
 from storage.sqlite import StoreConfig, translate
 from storage.versions import Held, PutOutcome, decide
+from storage.weeks import EXPIRED_STATUS
 
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
 
@@ -315,6 +316,7 @@ class Writer:
         )
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
+            await self._archive([seq for seq, _ in doomed])
             await self._delete_rows(doomed)
             for table in ("manage_tokens", "own_versions"):
                 await db.execute(
@@ -329,6 +331,27 @@ class Writer:
         )
         await db.execute("COMMIT")
         return len(doomed)
+
+    async def _archive(self, seqs: list[int]) -> None:
+        """Add the needs and offers about to be swept to the year's counts
+        (``report_archive``, ``fulfilment_archive``), in the sweep's transaction."""
+        marks = ",".join("?" * len(seqs))
+        await self._db.execute(
+            "INSERT INTO report_archive (kind, status, category, report_area, report_week, count) "
+            f"SELECT kind, {EXPIRED_STATUS}, category, coalesce(report_area, ''), report_week, count(*) "
+            f"FROM records WHERE seq IN ({marks}) AND kind IN ('need', 'offer') AND report_week IS NOT NULL "
+            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 5, 1, 2, 3, 4 ON CONFLICT "
+            "(report_week, kind, status, category, report_area) DO UPDATE SET count = count + excluded.count",
+            seqs,
+        )
+        await self._db.execute(
+            "INSERT INTO fulfilment_archive (report_week, hours, count) "
+            "SELECT report_week, (created_at - opened_at) / 3600, count(*) FROM records "
+            f"WHERE seq IN ({marks}) AND kind = 'need' AND status = 'fulfilled' AND opened_at IS NOT NULL "
+            "AND report_week IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 "
+            "ON CONFLICT (report_week, hours) DO UPDATE SET count = count + excluded.count",
+            seqs,
+        )
 
     async def _remove_rows(self, job: _RemoveJob) -> bool:
         db = self._db

@@ -56,8 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
             "never less", 0, 100),
     Setting("threshold", "majority", "what a proposal needs to pass unless its proposer says otherwise",
             choices=THRESHOLDS),
-    # At most 13: posts live at most 90 days, a longer period would only show empty weeks.
-    Setting("report_weeks", 13, "weeks the community report shows unless asked for another period", 1, 13),
+    # Up to a year: posts live at most 90 days, and the expiry sweep keeps their counts (storage/schema.py 6).
+    Setting("report_weeks", 13, "weeks the community report shows unless asked for another period", 1, 52),
 )  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
 DEFAULT_TERM_DAYS, MAX_TERM_DAYS = 180, 730

@@ -18,7 +18,7 @@ from typing import Any
 
 from node.core.errors import ApiError, Code
 from protocol.errors import RecordInvalid
-from protocol.fields import compiled
+from protocol.fields import DATE, FIRST_YEAR, LAST_YEAR, compiled
 from protocol.fieldtable import Field, Type
 
 Schema = dict[str, Any]
@@ -209,23 +209,6 @@ def _unicode(name: str, value: Any, code: Code) -> None:
 
 # --- dates -----------------------------------------------------------------------------------
 
-FIRST_YEAR, LAST_YEAR = 1971, 2199
-"""The years a date may name: a record's timestamps start at 1970 (from 1971,
-no time zone offset can take a date before it), and a post lives at most 90
-days, so a later "needed by" has no use."""
-
-
-def _date_pattern() -> str:
-    """Exactly the real dates of FIRST_YEAR..LAST_YEAR, as a pattern JSON Schema and Python share."""
-    year = "(?:197[1-9]|19[89][0-9]|20[0-9][0-9]|21[0-9][0-9])"
-    leap = "|".join(str(y) for y in range(FIRST_YEAR, LAST_YEAR + 1) if y % 4 == 0 and (y % 100 or y % 400 == 0))
-    days31 = "(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
-    days30 = "(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
-    february = "02-(?:0[1-9]|1[0-9]|2[0-8])"
-    return f"(?:{year}-(?:{days31}|{days30}|{february})|(?:{leap})-02-29)"
-
-
-DATE = _date_pattern()
 TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 DATE_PATTERN = f"^{DATE}(?:{TIME})?$"
 """A date (YYYY-MM-DD) or an RFC 3339 date and time without fractions (a date alone is midnight UTC)."""

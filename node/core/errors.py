@@ -79,6 +79,8 @@ class Code(enum.Enum):
         "what is not there), or asks less than the chapter's settings require",
     )
     NOT_OFFERED = (409, "a choice or ranking this proposal does not offer")
+    NOT_IN_REPORT = (409, "a finding cites a row the community report does not show")
+    UNKNOWN_REFERENCE = (409, "names a record this node does not hold, or not of the kind it must be")
     # 413, 414, 415, 431: too big, or not JSON
     BODY_TOO_LARGE = (413, "the request body is over the node's limit")
     URL_TOO_LONG = (414, "the request line (method, path and query) is over the limit")
@@ -99,6 +101,13 @@ class Code(enum.Enum):
     INVALID_PROPOSAL = (422, "a field of a proposal is not valid, or its change cannot be made now")
     INVALID_BALLOT = (422, "a choice the proposal does not offer")
     INVALID_COMMENT = (422, "a comment that is empty or too long")
+    INVALID_FINDING = (422, "a field of a finding is not valid")
+    INVALID_ANSWER = (422, "an answer to a finding is agree, partly or missed, with a note of at most 500 characters")
+    INVALID_EVENT = (
+        422,
+        "a field of an event is not valid, or its fields do not fit together (an end before its "
+        "start, a repeat its start does not fall on, an unknown time zone)",
+    )
     # 429: slow down
     TOO_MANY_REQUESTS = (429, "too many changes from this address; Retry-After says when to try again")
     TOO_MANY_REPLIES = (429, "the post has had as many replies through this node as it takes")
@@ -108,6 +117,8 @@ class Code(enum.Enum):
     TOO_MANY_ATTEMPTS = (429, "too many invite codes tried; Retry-After says when to try again")
     TOO_MANY_PROPOSALS = (429, "the member has as many open proposals as one member may")
     MEMBER_RATE = (429, "too many changes with this member card; Retry-After says when to try again")
+    TOO_MANY_ANSWERS = (429, "the finding has as many answers as one finding keeps")
+    TOO_MANY_SUGGESTIONS = (429, "the organizers have as many suggested events as they keep")
     TOO_MANY_COMMENTS = (429, "the proposal has as many comments as it takes (or as one member may add)")
     # 5xx: our fault
     INTERNAL = (500, "the node failed; its log says more (never the request's content)")

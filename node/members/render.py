@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from node.core.clock import iso as iso  # noqa: PLC0414 - the members' modules read it here
-from protocol.fieldtable import Bytes, Key, Timestamp
+from protocol.fieldtable import Bytes, Key, ListOf, Timestamp
 from protocol.records import COMMON_FIELDS, FIELDS, POST_KINDS, Record
 
 _OWN = [row for row in FIELDS if row.name not in COMMON_FIELDS and row.name != "status"]
@@ -21,8 +21,8 @@ _PUBLIC_POST_FIELDS = tuple(row.name for row in _AS_IS if row.kinds & set(POST_K
 """A post's fields shown as they are (title, details...); ``needed_by`` is shown as a time."""
 _PUBLIC_NODE_FIELDS = tuple(row.name for row in _AS_IS if "node" in row.kinds)
 """A node profile's (name, areas, urls, kinds); ``seal_key`` is shown in hex."""
-_DECISION_ROWS = tuple(row for row in _OWN if "decision" in row.kinds)
-"""A decision's fields: keys and digests in hex, times in ISO 8601."""
+_TABLE_KINDS = ("decision", "finding", "event")
+"""Kinds shown field by field as the table types them: keys and digests in hex, times in ISO 8601."""
 
 
 def parse_iso(value: str) -> int:
@@ -44,8 +44,8 @@ def render(record: Record) -> dict[str, Any]:
         "created_at": iso(record.created_at),
         "expires_at": iso(record.expires_at),
     }
-    if record.kind == "decision":
-        return out | _decision(record) | _signed(record)
+    if record.kind in _TABLE_KINDS:
+        return out | _by_table(record) | _signed(record)
     names = _PUBLIC_NODE_FIELDS if record.kind == "node" else _PUBLIC_POST_FIELDS
     for name in names:
         if name in record.fields:
@@ -63,15 +63,17 @@ def _signed(record: Record) -> dict[str, str]:
     return {"signature": record.signature.hex(), "signed": base64.b64encode(record.message).decode()}
 
 
-def _decision(record: Record) -> dict[str, Any]:
+def _by_table(record: Record) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for row in _DECISION_ROWS:
-        if row.name not in record.fields:
+    for row in _OWN:
+        if record.kind not in row.kinds or row.name not in record.fields:
             continue
-        value = record.fields[row.name]
+        value: Any = record.fields[row.name]
         if isinstance(row.type, Key):
-            value = bytes(value).hex()  # type: ignore[arg-type]
+            value = bytes(value).hex()
+        elif isinstance(row.type, ListOf) and isinstance(row.type.item, Key):
+            value = [bytes(item).hex() for item in value]
         elif isinstance(row.type, Timestamp):
-            value = iso(int(value))  # type: ignore[arg-type]
+            value = iso(int(value))
         out[row.name] = value
     return out

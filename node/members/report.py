@@ -54,6 +54,7 @@ from node.core.state import COMMUNITY
 from node.members.render import iso
 from node.members.terms import DEFAULT_WEEKS, ROUNDED_TO, SUPPRESS_BELOW
 from node.members.terms import MAX_WEEKS as MAX_WEEKS  # noqa: PLC0414 - node/openapi.py reads it here
+from protocol.figures import Figure, shown
 from storage.community import CommunityStore, ReportRow
 from storage.weeks import week_of, week_start
 
@@ -66,16 +67,6 @@ PARAMS = (
         f"how many weeks back (default: the chapter's report_weeks setting, at first {DEFAULT_WEEKS})",
     ),
 )
-
-
-def shown(count: int) -> int | None:
-    """A count as published: 0 is 0, 1 to 4 is None ("fewer than 5"), anything
-    else is rounded to the nearest multiple of 5 (so 7 is 5, 8 is 10)."""
-    if count == 0:
-        return 0
-    if count < SUPPRESS_BELOW:
-        return None
-    return (count + ROUNDED_TO // 2) // ROUNDED_TO * ROUNDED_TO
 
 
 def week_label(week: int) -> str:
@@ -220,10 +211,25 @@ REPORT_CACHE = web.AppKey("report_cache", ReportCache)
 
 
 async def generate(request: web.Request) -> _Cached:
-    state = request.app[CHAPTER].state
-    weeks = read_params(request.query, PARAMS)["weeks"] or state.int_setting("report_weeks")
-    community, categories = request.app[COMMUNITY], state.categories
-    return await request.app[REPORT_CACHE].get(weeks, lambda: compute(community, weeks, now(), categories))
+    return await report_for(request.app, read_params(request.query, PARAMS)["weeks"])
+
+
+async def report_for(app: web.Application, weeks: int | None) -> _Cached:
+    """The report over ``weeks`` (None: the chapter's period), as the API serves it (cached)."""
+    state = app[CHAPTER].state
+    period = weeks or state.int_setting("report_weeks")
+    community, categories = app[COMMUNITY], state.categories
+    return await app[REPORT_CACHE].get(period, lambda: compute(community, period, now(), categories))
+
+
+def rows_of(report: dict[str, Any]) -> dict[tuple[str, str], Figure]:
+    """Every row a finding may cite from a report, by (section, key), with its published counts."""
+    totals = report["totals"]
+    out = {("totals", "all"): Figure("totals", "all", totals["needs"], totals["offers"], totals["fulfilled_needs"])}
+    for section, key in (("by_category", "category"), ("by_area", "area"), ("by_week", "week")):
+        for row in report[section]:
+            out[(section, row[key])] = Figure(section, row[key], row["needs"], row["offers"], row["fulfilled"])
+    return out
 
 
 async def compute(

@@ -10,6 +10,7 @@ a Raspberry Pi.
 from __future__ import annotations
 
 from node.chapter.settings import BY_NAME
+from protocol import figures
 from protocol.records import COMMON_FIELDS, FIELDS
 
 MIN_ID_PREFIX = 8
@@ -34,13 +35,14 @@ FLAG_REASONS = ("spam", "abuse", "personal_info", "other")
 MAX_NOTE_CHARS = 500
 """A flag's note."""
 
-SUPPRESS_BELOW = 5
-"""The community report gives a count under this (1 to 4) as "fewer than 5"..."""
-ROUNDED_TO = 5
-"""...and every other one rounded to the nearest multiple of this."""
+SUPPRESS_BELOW, ROUNDED_TO = figures.SUPPRESS_BELOW, figures.ROUNDED_TO
+"""The community report gives a count under SUPPRESS_BELOW (1 to 4) as "fewer
+than 5", and every other one rounded to the nearest multiple of ROUNDED_TO
+(protocol/figures.py: a finding cites counts so blurred)."""
 _WEEKS = BY_NAME["report_weeks"]
 MAX_WEEKS = _WEEKS.high
-"""The report's longest period: posts live at most 90 days, a longer one would only show empty weeks."""
+"""The report's longest period, a year: posts live at most 90 days, and the counts of
+those the expiry sweep deletes are kept (``report_archive``)."""
 DEFAULT_WEEKS = int(_WEEKS.default)
 """The period the API, the CLI and the page show unless asked for another, until
 the chapter decides another (its ``report_weeks`` setting)."""

@@ -6,6 +6,7 @@
     votes      proposals, electorate, ballots, comments, closing  votes.py
     mandates   organizer mandates and the organizers' log         mandates.py
     settings   decided settings and the chain of decisions        settings.py
+    outreach   answers to findings, "I'll come", suggested events outreach.py
 
 ``apply`` makes a passed decision's change to the chapter's tables (settings,
 mandates, a retired card) in one transaction with the note that it was applied. Why a file of its own, and how its
@@ -21,6 +22,7 @@ from typing import Any
 from storage.chapter.db import ChapterDB
 from storage.chapter.errors import ChapterError
 from storage.chapter.mandates import LogEntry, Mandate, Mandates, grant, revoke
+from storage.chapter.outreach import Note, Outreach, Suggestion
 from storage.chapter.roll import Member, Roll, end_membership
 from storage.chapter.settings import Settings, put_setting
 from storage.chapter.votes import Comment, Mine, NewProposal, Proposal, VoteResult, Votes
@@ -35,7 +37,9 @@ __all__ = [
     "Member",
     "Mine",
     "NewProposal",
+    "Note",
     "Proposal",
+    "Suggestion",
     "VoteResult",
 ]
 
@@ -48,6 +52,7 @@ class ChapterStore:
         self.votes = Votes(db)
         self.mandates = Mandates(db)
         self.settings = Settings(db)
+        self.outreach = Outreach(db)
 
     @classmethod
     async def open(cls, path: str) -> ChapterStore:

@@ -160,6 +160,38 @@ MIGRATIONS: dict[int, list[str]] = {
         )
         """,
     ],
+    # The mass line (issue 11): answers to the chapter's findings (a note is for
+    # its organizers only, and deleted after 90 days), "I'll come" counts per
+    # occurrence of an event (no names), and events members suggest.
+    2: [
+        """
+        CREATE TABLE answers (
+            n           INTEGER PRIMARY KEY,
+            finding     BLOB NOT NULL,
+            answer      TEXT NOT NULL,
+            note        TEXT,
+            at          INTEGER NOT NULL
+        )
+        """,
+        "CREATE INDEX answers_finding ON answers(finding, answer)",
+        "CREATE INDEX answers_at ON answers(at) WHERE note IS NOT NULL",
+        """
+        CREATE TABLE attendance (
+            event       BLOB NOT NULL,
+            occurrence  TEXT NOT NULL,
+            count       INTEGER NOT NULL,
+            PRIMARY KEY (event, occurrence)
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE suggestions (
+            n           INTEGER PRIMARY KEY,
+            member      BLOB NOT NULL,
+            at          INTEGER NOT NULL,
+            event       TEXT NOT NULL
+        )
+        """,
+    ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -1,0 +1,114 @@
+"""Events in time: their occurrences in UTC, and the calendar feed any calendar app subscribes to.
+
+An ``event`` record keeps its start and end as local wall times in an IANA
+time zone, and its recurrence as an RRULE of ``protocol/recurrence.py``'s
+subset. Here they meet the time zone database (``zoneinfo``): each
+occurrence's local start becomes a UTC instant with that zone's offset *on
+that day*, so a weekly 18:00 meeting stays at 18:00 across a daylight-saving
+change (a local time the change skips is read with the offset before it, as
+RFC 5545 says).
+
+The feed (``/calendar.ics``, and ``/calendar/{what}.ics`` for one kind of
+event) is made with ``icalendar``: one VEVENT per event with DTSTART and
+DTEND in the event's own zone, its RRULE (UNTIL in UTC, as RFC 5545 wants
+with a zoned start), a VTIMEZONE for each zone used, and a stable UID (the
+event's address), so an app updates an event rather than adding a copy.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from protocol import recurrence
+from protocol.records import Record
+
+PRODUCT = "-//mutualaid//chapter calendar//EN"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    local: datetime
+    """The local start (naive, in the event's zone)."""
+    start: datetime
+    """The start in UTC."""
+    end: datetime
+
+
+def zone(name: str) -> zoneinfo.ZoneInfo | None:
+    """The zone of this name, or None when the time zone database lacks it."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _utc(local: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
+    return local.replace(tzinfo=tz).astimezone(UTC)
+
+
+def occurrences(event: Record) -> list[Occurrence]:
+    """Every occurrence of an event (an unknown zone is read as UTC)."""
+    tz = zone(str(event.get("tz"))) or zoneinfo.ZoneInfo("UTC")
+    start = datetime.fromisoformat(str(event.get("start")))
+    length = datetime.fromisoformat(str(event.get("end"))) - start
+    rule = event.get("rrule")
+    found = recurrence.occurrences(start, None if rule is None else recurrence.parse(str(rule)))
+    return [Occurrence(local, _utc(local, tz), _utc(local + length, tz)) for local in found]
+
+
+def last_end(start: str, end: str, tz: zoneinfo.ZoneInfo, rule: str | None) -> int:
+    """When an event's last occurrence ends, in Unix seconds (its record expires then)."""
+    begins = datetime.fromisoformat(start)
+    length = datetime.fromisoformat(end) - begins
+    found = recurrence.occurrences(begins, None if rule is None else recurrence.parse(rule))
+    return int(_utc(found[-1] + length, tz).timestamp())
+
+
+def _rrule_for_ics(rule: str, tz: zoneinfo.ZoneInfo) -> str:
+    """The rule with UNTIL as the UTC instant that ends its local day."""
+    parsed = recurrence.parse(rule)
+    if parsed.until is None:
+        return parsed.text()
+    last = _utc(datetime.combine(parsed.until, time(23, 59, 59)), tz)
+    return parsed.text().replace(f"UNTIL={parsed.until:%Y%m%d}", f"UNTIL={last:%Y%m%dT%H%M%SZ}")
+
+
+def feed(events: Iterable[tuple[Record, str]], name: str, now: int) -> bytes:
+    """The calendar of these events (each with its chapter's name), as ICS bytes."""
+    from icalendar import Calendar, Event, vRecur  # noqa: PLC0415 - loaded when a calendar is asked for
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODUCT)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("x-wr-calname", name)
+    stamp = datetime.fromtimestamp(now, UTC)
+    for record, chapter in events:
+        tz = zone(str(record.get("tz"))) or zoneinfo.ZoneInfo("UTC")
+        item = Event()
+        item.add("uid", f"{record.author.hex()}-{record.slot}@mutualaid")
+        item.add("dtstamp", stamp)
+        item.add("dtstart", datetime.fromisoformat(str(record.get("start"))).replace(tzinfo=tz))
+        item.add("dtend", datetime.fromisoformat(str(record.get("end"))).replace(tzinfo=tz))
+        item.add("summary", str(record.get("title")))
+        item.add("categories", [str(record.get("what"))])
+        details = [str(record.get("details") or "")]
+        if chapter:
+            details.append(f"({chapter})")
+        item.add("description", "\n".join(d for d in details if d))
+        if record.get("venue"):
+            item.add("location", str(record.get("venue")))
+        if record.get("rrule"):
+            item.add("rrule", vRecur.from_ical(_rrule_for_ics(str(record.get("rrule")), tz)))
+        item.add("status", "CANCELLED" if record.get("state") == "cancelled" else "CONFIRMED")
+        item.add("last-modified", datetime.fromtimestamp(record.created_at, UTC))
+        calendar.add_component(item)
+    calendar.add_missing_timezones()
+    return bytes(calendar.to_ical())
+
+
+def window_end(now: int, days: int) -> int:
+    return int((datetime.fromtimestamp(now, UTC) + timedelta(days=days)).timestamp())
