@@ -106,7 +106,10 @@ def feed(events: Iterable[tuple[Record, str]], name: str, now: int) -> bytes:
         item.add("status", "CANCELLED" if record.get("state") == "cancelled" else "CONFIRMED")
         item.add("last-modified", datetime.fromtimestamp(record.created_at, UTC))
         calendar.add_component(item)
-    calendar.add_missing_timezones()
+    # Each zone's rules over the years the events can span (from a year back:
+    # a calendar app may still show past occurrences), not 1970 to 2038.
+    today = stamp.date()
+    calendar.add_missing_timezones(first_date=today - timedelta(days=366), last_date=today + timedelta(days=800))
     return bytes(calendar.to_ical())
 
 
