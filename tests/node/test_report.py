@@ -16,8 +16,9 @@ import aiohttp
 import pytest
 
 from crypto import NodeIdentity
-from node.members.report import REPORT_CACHE, ReportCache, build_report, shown, week_label
+from node.members.report import REPORT_CACHE, ReportCache, build_report, week_label
 from node.peering.peer_client import PeerClient
+from protocol.figures import shown
 from protocol.records import DAY, Record, build_record, new_version
 from storage.community import ReportRow
 from storage.weeks import week_of, week_start
