@@ -12,7 +12,16 @@ import sys
 from types import ModuleType
 from typing import Any
 
-from bench import bench_chapter, bench_node, bench_page, bench_peers, bench_reconcile, bench_store, bench_web
+from bench import (
+    bench_chapter,
+    bench_node,
+    bench_page,
+    bench_peers,
+    bench_reconcile,
+    bench_store,
+    bench_web,
+    bench_year,
+)
 
 
 def pin_to_one_core() -> str:
@@ -53,6 +62,7 @@ def main() -> int:
         ("web", bench_web),
         ("page", bench_page),
         ("chapter", bench_chapter),
+        ("year", bench_year),
     ]
     for name, module in parts:
         if not only or name in only:

@@ -36,7 +36,7 @@ from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.hosts import is_loopback_host
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
-from node.members import ratelimit, replies, report, security
+from node.members import events, ratelimit, replies, report, security
 from node.members import web as page
 from node.peering import peer_api
 from node.peering.feed import RecordFeed
@@ -134,6 +134,7 @@ def create_app(
     app[CHAPTER] = ChapterBox()
     app[roll_api.JOIN_LIMITER] = roll_api.JoinLimiter()
     app[MEMBER_LIMITER] = MemberLimiter()
+    app[events.CALENDAR_CACHE] = events.CalendarCache()
     app[CHAPTER].on_change(lambda _: app[report.REPORT_CACHE].clear())
     page.install_page(app)  # / with the node's name, areas, categories and form limits in it
     app.middlewares.append(security.cross_site_middleware)

@@ -62,7 +62,8 @@ def _object(properties: dict[str, Any]) -> Schema:
 
 def findings_paths() -> dict[str, Any]:
     path = [path_id()]
-    ics = {"200": {"description": "an RFC 5545 calendar", "content": {"text/calendar": {"schema": STR}}}}
+    ics = {"200": {"description": "an RFC 5545 calendar", "content": {"text/calendar": {"schema": STR}}},
+           "304": {"description": "not modified since the ETag given in If-None-Match"}}  # fmt: skip
     what = {"name": "what", "in": "path", "required": True, "schema": {"type": "string", "enum": list(EVENT_KINDS)}}
     suggestion = _object({"n": INT, "member": STR, "at": TIME, "event": {"type": "object"}})
     finding_links = {

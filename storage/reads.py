@@ -111,6 +111,15 @@ class Reads:
         )
         return {(row[0], row[1]): int(row[2]) for row in rows}
 
+    async def marker(self, author: bytes, kind: str, now: int) -> tuple[int, int]:
+        """(how many live records of ``kind`` ``author`` has, the newest one's row
+        number): it changes whenever one of them is added, replaced or expires."""
+        rows = await self._reader.run(
+            "SELECT count(*), coalesce(max(seq), 0) FROM records WHERE author = ? AND kind = ? AND expires_at > ?",
+            (author, kind, now),
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
     async def integrity_check(self) -> str:
         rows = await self._reader.run("PRAGMA integrity_check")
         return "; ".join(str(row[0]) for row in rows)
