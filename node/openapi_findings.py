@@ -91,14 +91,16 @@ def findings_paths() -> dict[str, Any]:
         "/api/v1/records/{id}/answers": {
             "post": op("answerFinding", "Answer one of this chapter's findings: did we get this right?",
                        {"201": json_answer(_object({"answers": _ANSWERS}), "answered")},
-                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_ANSWER, Code.NOT_THIS_NODE, Code.TOO_MANY_ANSWERS),
+                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_ANSWER, Code.NOT_THIS_NODE, Code.TOO_MANY_ANSWERS,
+                        Code.WRONG_KIND),
                        path=path, body=findings.ANSWER_BODY.schema()),
         },
         "/api/v1/findings/{id}/notes": {
             "get": op("findingNotes", "The notes left with answers (organizers; they never leave the node)",
                       {"200": json_answer(_object({"notes": {"type": "array", "items": _object(
                           {"answer": STR, "note": STR, "at": TIME})}}))},
-                      (*ORGANIZING, *POST_PATH, Code.NOT_THIS_NODE), params=(), path=path, security=ORGANIZER),
+                      (*ORGANIZING, *POST_PATH, Code.NOT_THIS_NODE, Code.WRONG_KIND), params=(), path=path,
+                      security=ORGANIZER),
         },
         "/api/v1/events": {
             "post": op("publishEvent", "Publish an event (organizers)",
@@ -112,14 +114,15 @@ def findings_paths() -> dict[str, Any]:
         "/api/v1/events/{id}": {
             "patch": op("editEvent", "Change or cancel one of this chapter's events (organizers)",
                         {"200": json_answer(_object({"event": _EVENT}))},
-                        (*ORGANIZING, *POST_PATH, Code.INVALID_EVENT, Code.UNKNOWN_REFERENCE, Code.CONFLICT),
+                        (*ORGANIZING, *POST_PATH, Code.INVALID_EVENT, Code.UNKNOWN_REFERENCE, Code.CONFLICT,
+                         Code.WRONG_KIND, Code.NOT_THIS_NODE),
                         path=[path_id()],
                         body=events.EDIT_BODY.schema(), security=ORGANIZER),
         },
         "/api/v1/records/{id}/attend": {
             "post": op("attend", "I'll come: one more for an occurrence (no name kept)",
                        {"201": json_answer(_object({"going": INT}), "counted")},
-                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_EVENT, Code.NOT_THIS_NODE), path=path,
+                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_EVENT, Code.NOT_THIS_NODE, Code.WRONG_KIND), path=path,
                        body=events.ATTEND_BODY.schema()),
         },
         "/api/v1/events/suggestions": {

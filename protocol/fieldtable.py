@@ -376,8 +376,10 @@ class Figures:
     def json_schema(self) -> Schema:
         count = {"anyOf": [{"type": "integer", "minimum": 0, "multipleOf": figures.ROUNDED_TO}, {"type": "null"}]}
         key = {"type": "string", "minLength": 1, "maxLength": figures.MAX_KEY_CHARS, "pattern": text_pattern(False)}
+        # Each item's own schema would need prefixItems, which not every OpenAPI
+        # tool reads yet; the five items are described together instead.
         section = {"type": "string", "enum": list(figures.SECTIONS)}
-        row = {"type": "array", "minItems": 5, "maxItems": 5, "prefixItems": [section, key, count, count, count]}
+        row = {"type": "array", "minItems": 5, "maxItems": 5, "items": {"anyOf": [section, key, *count["anyOf"]]}}
         return {"type": "array", "maxItems": self.max_items, "items": row}
 
     def rule(self) -> str:

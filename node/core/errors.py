@@ -69,7 +69,11 @@ class Code(enum.Enum):
     NO_PROFILE = (409, "this node does not hold the poster's node profile yet, so it cannot seal a reply")
     NOT_STORED = (409, "the node did not store the record")
     AMBIGUOUS_ID = (409, "the id prefix names more than one record; give more of it")
-    WRONG_KIND = (409, "the field does not apply to this kind of post (give_back is for needs)")
+    WRONG_KIND = (
+        409,
+        "the record or field is not of the kind this takes (give_back is for needs, answers for "
+        "findings, I'll come for events)",
+    )
     NAME_TAKEN = (409, "a member already goes by this name on the roll")
     PROPOSAL_CLOSED = (409, "the proposal is closed: it takes no more ballots or comments")
     BALLOT_LOCKED = (409, "the member voted with an earlier card: that ballot counts and cannot be changed")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -47,6 +48,7 @@ routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
 _HEX64 = "^[0-9a-f]{64}$"
+_ID = re.compile("[0-9a-f]{64}")
 MAX_AHEAD_DAYS = 365
 """An event starts within a year of being published (it then lives its occurrences' span)."""
 MAX_LIST = 500
@@ -56,6 +58,8 @@ _OPTIONAL = ("details", "rrule", "venue", "languages", "access", "materials")
 
 
 def _agenda(value: Any) -> list[str]:
+    if not all(isinstance(v, str) and _ID.fullmatch(v) for v in value):
+        raise ApiError(Code.INVALID_EVENT, "agenda lists record ids of 64 hex characters", field="agenda")
     return [str(v) for v in value]
 
 
@@ -149,13 +153,15 @@ async def publish_event(request: web.Request) -> web.Response:
     return web.json_response({"event": await event_json(request, record, moment)}, status=201)
 
 
-@routes.patch("/api/v1/events/{id}")
+@routes.patch("/api/v1/events/{id:[0-9a-f]{8,64}}")
 async def edit_event(request: web.Request) -> web.Response:
     """Change or cancel one of this chapter's events (a new version of it)."""
     organizer = await require_organizer(request)
     old = await record_or_404(request)
-    if old.kind != "event" or old.author != request.app[IDENTITY].public_key:
-        raise ApiError(Code.NOT_FOUND, "no event of this chapter has this id")
+    if old.kind != "event":
+        raise ApiError(Code.WRONG_KIND, f"this record is a {old.kind}, not an event")
+    if old.author != request.app[IDENTITY].public_key:
+        raise ApiError(Code.NOT_THIS_NODE, "only the chapter that published an event changes it")
     changes = EDIT_BODY.read(await read_json_object(request))
     moment = now()
     merged: dict[str, Any] = {name: old.get(name) for name in (*_REQUIRED, *_OPTIONAL)}
@@ -208,7 +214,7 @@ async def attend(request: web.Request) -> web.Response:
     """ "I'll come": one more for an occurrence of one of this chapter's events; no name kept."""
     record = await record_or_404(request)
     if record.kind != "event":
-        raise ApiError(Code.NOT_FOUND, f"this record is a {record.kind}, not an event")
+        raise ApiError(Code.WRONG_KIND, f"this record is a {record.kind}, not an event")
     if record.author != request.app[IDENTITY].public_key:
         raise ApiError(Code.NOT_THIS_NODE, "say you will come on the node of the chapter holding the event")
     date = ATTEND_BODY.read(await read_json_object(request))["occurrence"]

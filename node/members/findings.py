@@ -20,6 +20,7 @@ finding by id only, never an answer's note.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from typing import Any
 
@@ -51,9 +52,24 @@ _ROWS = {row.name: row for row in FIELDS}
 MAX_NOTE_CHARS = 500
 MAX_LIST = 200
 _HEX64 = "^[0-9a-f]{64}$"
+_ID = re.compile("[0-9a-f]{64}")
+
+
+def ids(name: str) -> BodyField:
+    """A list of record ids (64 hex characters each), as ``name``."""
+
+    def read(value: Any) -> list[str]:
+        if not all(isinstance(v, str) and _ID.fullmatch(v) for v in value):
+            raise ApiError(Code.INVALID_FINDING, f"{name} lists record ids of 64 hex characters", field=name)
+        return [str(v) for v in value]
+
+    schema = {"type": "array", "maxItems": 8, "uniqueItems": True, "items": {"type": "string", "pattern": _HEX64}}
+    return BodyField(name, schema, read)
 
 
 def _cite(value: Any) -> list[tuple[str, str]]:
+    if not all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value):
+        raise ApiError(Code.INVALID_FINDING, "cite lists [section, key] pairs", field="cite")
     rows = [(str(section), str(key)) for section, key in value]
     if len(set(rows)) != len(rows):
         raise ApiError(Code.INVALID_FINDING, "cites the same row twice", field="cite")
@@ -64,13 +80,10 @@ _CITE_SCHEMA = {
     "type": "array",
     "maxItems": MAX_FIGURES,
     "uniqueItems": True,
-    "items": {
-        "type": "array",
-        "minItems": 2,
-        "maxItems": 2,
-        "prefixItems": [{"type": "string", "enum": list(SECTIONS)}, {"type": "string", "minLength": 1,
-                                                                      "maxLength": 40}],
-    },
+    "description": f"[section, key] pairs: section one of {', '.join(SECTIONS)}; key a row of it (a category, "
+                   "an area, a week such as 2026-W48, or all for totals)",
+    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string", "minLength": 1,
+                                                                         "maxLength": 40}},
 }  # fmt: skip
 FINDING_BODY = Body(
     [
@@ -80,9 +93,7 @@ FINDING_BODY = Body(
         integer("weeks", 1, MAX_WEEKS, description="the report's period it reads (default: the chapter's)"),
         BodyField("cite", _CITE_SCHEMA, _cite, description="the report rows to cite, [section, key] each "
                   "(default: the totals and every category)"),
-        BodyField("acts", {"type": "array", "maxItems": 8, "uniqueItems": True,
-                           "items": {"type": "string", "pattern": _HEX64}}, list,
-                  description="ids of events and decisions that act on it"),
+        ids("acts"),
         matching("revises", _HEX64, "a finding's id (64 hex characters)", description="the finding it revises"),
     ],
     Code.INVALID_FINDING,
@@ -191,7 +202,7 @@ async def list_findings(request: web.Request) -> web.Response:
 async def _own_finding(request: web.Request) -> Record:
     record = await record_or_404(request)
     if record.kind != "finding":
-        raise ApiError(Code.NOT_FOUND, f"answers are for findings; this record is a {record.kind}")
+        raise ApiError(Code.WRONG_KIND, f"answers are for findings; this record is a {record.kind}")
     if record.author != request.app[IDENTITY].public_key:
         raise ApiError(Code.NOT_THIS_NODE, "answers go to the chapter that wrote the finding: answer on its node")
     return record

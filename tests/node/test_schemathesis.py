@@ -32,6 +32,17 @@ fail-on = ["validation_mismatch"]
 
 [generation]
 max-examples = {examples}
+
+# An event's fields must also fit together and with today (an end after its
+# start, a repeat its start falls on, a zone the node's time zone database
+# knows, a start within the coming year): rules no JSON Schema can say,
+# answered 422 invalid_event; most random events break one. For these three
+# operations the fuzzer may not count that against the document (neither as
+# a refused valid request nor as a mismatch); every other check still runs.
+[[operations]]
+include-operation-id = ["publishEvent", "editEvent", "suggestEvent"]
+warnings = false
+checks.positive_data_acceptance.enabled = false
 """
 EXAMPLES = 40
 """Per operation and phase: enough to meet every declared field's edges (the
@@ -78,6 +89,7 @@ def _fuzz(inside: list[str], url: str, credential: str, cwd: Path, *extra: str) 
         cwd=cwd, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     report = result.stdout + result.stderr
+    (cwd / f"schemathesis-{len(list(cwd.glob('schemathesis-*.txt')))}.txt").write_text(report)
     assert result.returncode == 0, report[-8000:]
     for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
         assert phase in report, f"the {phase} phase did not run:\n{report[-4000:]}"
