@@ -90,7 +90,7 @@ def test_intersection_of_two_full_filters_is_valid() -> None:
 
 def test_bad_filters() -> None:
     with pytest.raises(RecordInvalid):
-        SyncFilter(frozenset({"event"}))
+        SyncFilter(frozenset({"vote"}))
     with pytest.raises(RecordInvalid):
         SyncFilter(areas=("u4pruv",))
     with pytest.raises(RecordInvalid):
@@ -99,7 +99,7 @@ def test_bad_filters() -> None:
 
 def test_a_peers_filter_may_name_kinds_this_node_does_not_know() -> None:
     # A newer peer serving a kind we lack must still peer; we simply hold none of it.
-    theirs = filter_from_wire({"kinds": ["need", "event", "reply"], "areas": ["u4"]})
+    theirs = filter_from_wire({"kinds": ["need", "vote", "reply"], "areas": ["u4"]})
     assert theirs == SyncFilter(frozenset({"need", "reply"}), ("u4",))
     with pytest.raises(DecodeError):
         filter_from_wire({"kinds": ["need"] * 17, "areas": None})

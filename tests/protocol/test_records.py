@@ -148,7 +148,7 @@ def test_signed_non_canonical_encodings_are_rejected() -> None:
         ({"languages": ["English"]}, "bad_language"),
         ({"urgency": "asap"}, "bad_urgency"),
         ({"status": "lost"}, "bad_status"),
-        ({"kind": "event"}, "bad_kind"),
+        ({"kind": "vote"}, "bad_kind"),
         ({"phone": "555"}, "unknown_field"),
         ({"expires_at": NOW}, "expires_before_created"),
         ({"expires_at": NOW + 91 * DAY}, "lifetime_too_long"),
