@@ -321,6 +321,7 @@ async def _trim_when_idle(app: web.Application) -> None:
         await app[STORE].release_memory()
         if COMMUNITY in app:
             await app[COMMUNITY].release_memory()
+        await app[CHAPTER_STORE].release_memory()
         gc.collect()
         _malloc_trim()
 

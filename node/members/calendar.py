@@ -17,10 +17,9 @@ event's address), so an app updates an event rather than adding a copy.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from protocol import recurrence
 from protocol.records import Record
@@ -37,21 +36,27 @@ class Occurrence:
     end: datetime
 
 
-def zone(name: str) -> zoneinfo.ZoneInfo | None:
+def zone(name: str) -> tzinfo | None:
     """The zone of this name, or None when the time zone database lacks it."""
+    import zoneinfo  # noqa: PLC0415 - loaded when an event is: a node without events never reads the database
+
     try:
         return zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
 
 
-def _utc(local: datetime, tz: zoneinfo.ZoneInfo) -> datetime:
+def _zone_or_utc(name: object) -> tzinfo:
+    return zone(str(name)) or UTC
+
+
+def _utc(local: datetime, tz: tzinfo) -> datetime:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 def occurrences(event: Record) -> list[Occurrence]:
     """Every occurrence of an event (an unknown zone is read as UTC)."""
-    tz = zone(str(event.get("tz"))) or zoneinfo.ZoneInfo("UTC")
+    tz = _zone_or_utc(event.get("tz"))
     start = datetime.fromisoformat(str(event.get("start")))
     length = datetime.fromisoformat(str(event.get("end"))) - start
     rule = event.get("rrule")
@@ -59,7 +64,7 @@ def occurrences(event: Record) -> list[Occurrence]:
     return [Occurrence(local, _utc(local, tz), _utc(local + length, tz)) for local in found]
 
 
-def last_end(start: str, end: str, tz: zoneinfo.ZoneInfo, rule: str | None) -> int:
+def last_end(start: str, end: str, tz: tzinfo, rule: str | None) -> int:
     """When an event's last occurrence ends, in Unix seconds (its record expires then)."""
     begins = datetime.fromisoformat(start)
     length = datetime.fromisoformat(end) - begins
@@ -67,7 +72,7 @@ def last_end(start: str, end: str, tz: zoneinfo.ZoneInfo, rule: str | None) -> i
     return int(_utc(found[-1] + length, tz).timestamp())
 
 
-def _rrule_for_ics(rule: str, tz: zoneinfo.ZoneInfo) -> str:
+def _rrule_for_ics(rule: str, tz: tzinfo) -> str:
     """The rule with UNTIL as the UTC instant that ends its local day."""
     parsed = recurrence.parse(rule)
     if parsed.until is None:
@@ -87,7 +92,7 @@ def feed(events: Iterable[tuple[Record, str]], name: str, now: int) -> bytes:
     calendar.add("x-wr-calname", name)
     stamp = datetime.fromtimestamp(now, UTC)
     for record, chapter in events:
-        tz = zone(str(record.get("tz"))) or zoneinfo.ZoneInfo("UTC")
+        tz = _zone_or_utc(record.get("tz"))
         item = Event()
         item.add("uid", f"{record.author.hex()}-{record.slot}@mutualaid")
         item.add("dtstamp", stamp)

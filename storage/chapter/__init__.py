@@ -61,6 +61,9 @@ class ChapterStore:
     async def close(self) -> None:
         await self._db.close()
 
+    async def release_memory(self) -> None:
+        await self._db.release_memory()
+
     async def apply(self, proposal: bytes, change: Change, applied: str, now: int) -> None:
         """A passed proposal's effect on the chapter's own tables, and the note
         that it was applied, in one transaction (so it happens once)."""

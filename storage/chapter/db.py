@@ -194,6 +194,10 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
 }
 SCHEMA_VERSION = max(MIGRATIONS)
+CACHE_KIB = 512
+"""The chapter's file is small (a chapter of 500 members and a year of
+proposals is a few megabytes): a small page cache keeps a Pi's memory for
+the records."""
 
 
 class ChapterDB:
@@ -211,6 +215,14 @@ class ChapterDB:
     async def open(cls, path: str) -> ChapterDB:
         conn = await asyncio.to_thread(_connect, path)
         return cls(conn, path)
+
+    async def release_memory(self) -> None:
+        """Give SQLite's unused cache pages back (the node's idle trim)."""
+
+        def shrink(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA shrink_memory")
+
+        await self.run(shrink)
 
     async def close(self) -> None:
         async with self._lock:
@@ -249,6 +261,7 @@ def _connect(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             if version > SCHEMA_VERSION:
                 raise SchemaTooNew(
