@@ -36,6 +36,7 @@ from node.core.state import CONFIG, IDENTITY, STORE
 from node.members import calendar
 from node.members.api import record_or_404
 from node.members.render import render
+from node.members.terms import DEFAULT_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS, MAX_EVENTS_LIST
 from node.peering.state import FEED
 from protocol.errors import RecordInvalid
 from protocol.records import DAY, EVENT_KINDS, FIELDS, MAX_EVENT_TTL, Record, build_record, new_version
@@ -48,8 +49,7 @@ _ROWS = {row.name: row for row in FIELDS}
 _HEX64 = "^[0-9a-f]{64}$"
 MAX_AHEAD_DAYS = 365
 """An event starts within a year of being published (it then lives its occurrences' span)."""
-MAX_LIST = 500
-DEFAULT_DAYS, MAX_DAYS = 60, 400
+MAX_LIST, DEFAULT_DAYS, MAX_DAYS = MAX_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS
 _REQUIRED = ("title", "what", "start", "end", "tz", "area")
 _OPTIONAL = ("details", "rrule", "venue", "languages", "access", "materials")
 
@@ -76,7 +76,7 @@ EDIT_BODY = Body(
 LIST_PARAMS = (
     Param("what", {"type": "string", "enum": list(EVENT_KINDS)}, "one kind of event"),
     Param("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, f"how far ahead (default {DEFAULT_DAYS})"),
-    limit_param(100, MAX_LIST),
+    limit_param(DEFAULT_EVENTS_LIST, MAX_LIST),
 )
 ATTEND_BODY = Body(
     [BodyField("occurrence", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, str, required=True,
@@ -171,9 +171,16 @@ async def edit_event(request: web.Request) -> web.Response:
     return web.json_response({"event": await event_json(request, record, moment)})
 
 
+def attendance_key(event: Record) -> bytes:
+    """What "I'll come" counts are kept under: the event's slot, the same for every version
+    of it (an edit or a cancellation makes a new version with a new id; the counts stay)."""
+    return event.slot.encode()
+
+
 async def event_json(request: web.Request, record: Record, moment: int, days: int = MAX_DAYS) -> dict[str, Any]:
     own = record.author == request.app[IDENTITY].public_key
-    going = (await request.app[CHAPTER_STORE].outreach.attendance([record.id]))[record.id] if own else {}
+    key = attendance_key(record)
+    going = (await request.app[CHAPTER_STORE].outreach.attendance([key]))[key] if own else {}
     horizon = calendar.window_end(moment, days)
     shown = []
     for occurrence in calendar.occurrences(record):
@@ -214,7 +221,7 @@ async def attend(request: web.Request) -> web.Response:
     dates = {o.local.date().isoformat(): o for o in calendar.occurrences(record)}
     if date not in dates or dates[date].end.timestamp() <= now():
         raise ApiError(Code.INVALID_EVENT, "the event has no coming occurrence on that date", field="occurrence")
-    going = await request.app[CHAPTER_STORE].outreach.attend(record.id, date)
+    going = await request.app[CHAPTER_STORE].outreach.attend(attendance_key(record), date)
     return web.json_response({"going": going}, status=201)
 
 

@@ -36,7 +36,7 @@ from node.core.state import IDENTITY, STORE
 from node.members.api import record_or_404
 from node.members.render import parse_iso, render
 from node.members.report import report_for, rows_of
-from node.members.terms import MAX_WEEKS
+from node.members.terms import DEFAULT_FINDINGS_LIST, MAX_ANSWER_NOTE_CHARS, MAX_FINDINGS_LIST, MAX_WEEKS
 from node.peering.state import FEED
 from protocol.fieldtable import Text
 from protocol.figures import MAX_FIGURES, SECTIONS, Figure, shown
@@ -48,8 +48,6 @@ log = logging.getLogger("mutualaid.findings")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-MAX_NOTE_CHARS = 500
-MAX_LIST = 200
 _HEX64 = "^[0-9a-f]{64}$"
 
 
@@ -91,12 +89,12 @@ ANSWER_BODY = Body(
     [
         choice("answer", ANSWERS, required=True, code=Code.INVALID_ANSWER,
                description="agree, partly, or missed (you missed something)"),
-        from_table(Text(MAX_NOTE_CHARS, multiline=True), "note",
+        from_table(Text(MAX_ANSWER_NOTE_CHARS, multiline=True), "note",
                    description="what the organizers should hear (only they read it; deleted after 90 days)"),
     ],
     Code.INVALID_ANSWER,
 )  # fmt: skip
-LIST_PARAMS = (limit_param(50, MAX_LIST),)
+LIST_PARAMS = (limit_param(DEFAULT_FINDINGS_LIST, MAX_FINDINGS_LIST),)
 
 
 async def _held(request: web.Request, ids: list[str], kinds: tuple[str, ...], what: str) -> list[bytes]:
