@@ -85,6 +85,25 @@ def matching(name: str, pattern: str, what: str, **options: Any) -> BodyField:
     return BodyField(name, {"type": "string", "pattern": pattern}, read, **options)
 
 
+HEX64 = "^[0-9a-f]{64}$"
+_HEX64 = compiled(HEX64)
+
+
+def id_list(name: str, max_items: int, **options: Any) -> BodyField:
+    """Distinct record ids (64 lowercase hex characters each), at most ``max_items``."""
+
+    def read(value: Any) -> list[str]:
+        ids = [item for item in value if isinstance(item, str) and _HEX64.match(item)]
+        if len(ids) != len(value) or len(set(ids)) != len(ids) or len(ids) > max_items:
+            raise ApiError(Code.INVALID_RECORD, f"{name} lists at most {max_items} distinct record ids, 64 lowercase "
+                           "hex characters each", field=name)  # fmt: skip
+        return ids
+
+    item = {"type": "string", "pattern": HEX64}
+    schema = {"type": "array", "maxItems": max_items, "uniqueItems": True, "items": item}
+    return BodyField(name, schema, read, **options)
+
+
 class Body:
     """One endpoint's JSON object: its fields, and the code a bad value answers with."""
 

@@ -27,7 +27,7 @@ from aiohttp import web
 from node.chapter.auth import require_member, require_organizer
 from node.chapter.state import CHAPTER_STORE
 from node.core.auth import private
-from node.core.bodies import Body, BodyField, from_table
+from node.core.bodies import Body, BodyField, from_table, id_list
 from node.core.clock import iso, now
 from node.core.config import NodeConfig
 from node.core.errors import ApiError, Code, read_json_object
@@ -46,7 +46,6 @@ log = logging.getLogger("mutualaid.events")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-_HEX64 = "^[0-9a-f]{64}$"
 MAX_AHEAD_DAYS = 365
 """An event starts within a year of being published (it then lives its occurrences' span)."""
 MAX_LIST, DEFAULT_DAYS, MAX_DAYS = MAX_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS
@@ -54,16 +53,10 @@ _REQUIRED = ("title", "what", "start", "end", "tz", "area")
 _OPTIONAL = ("details", "rrule", "venue", "languages", "access", "materials")
 
 
-def _agenda(value: Any) -> list[str]:
-    return [str(v) for v in value]
-
-
 def _fields(*, editing: bool) -> list[BodyField]:
     fields = [from_table(_ROWS[name], required=not editing) for name in _REQUIRED]
     fields += [from_table(_ROWS[name], nullable=editing) for name in _OPTIONAL]
-    fields.append(BodyField("agenda", {"type": "array", "maxItems": 8, "uniqueItems": True,
-                                       "items": {"type": "string", "pattern": _HEX64}}, _agenda,
-                            nullable=editing, description="ids of findings and decisions it will discuss"))  # fmt: skip
+    fields.append(id_list("agenda", 8, nullable=editing, description="ids of findings and decisions it will discuss"))
     return fields
 
 

@@ -28,7 +28,7 @@ from aiohttp import web
 from node.chapter.auth import require_organizer
 from node.chapter.state import CHAPTER_STORE
 from node.core.auth import private
-from node.core.bodies import Body, BodyField, choice, from_table, integer, matching
+from node.core.bodies import HEX64, Body, BodyField, choice, from_table, id_list, integer, matching
 from node.core.clock import iso, now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import limit_param, read_params
@@ -39,7 +39,7 @@ from node.members.report import report_for, rows_of
 from node.members.terms import DEFAULT_FINDINGS_LIST, MAX_ANSWER_NOTE_CHARS, MAX_FINDINGS_LIST, MAX_WEEKS
 from node.peering.state import FEED
 from protocol.fieldtable import Text
-from protocol.figures import MAX_FIGURES, SECTIONS, Figure, shown
+from protocol.figures import MAX_FIGURES, MAX_KEY_CHARS, SECTIONS, Figure, shown
 from protocol.records import FIELDS, MAX_FINDING_TTL, Record, build_record
 from storage import Query
 from storage.chapter.outreach import ANSWERS
@@ -48,11 +48,22 @@ log = logging.getLogger("mutualaid.findings")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-_HEX64 = "^[0-9a-f]{64}$"
 
 
 def _cite(value: Any) -> list[tuple[str, str]]:
-    rows = [(str(section), str(key)) for section, key in value]
+    rows = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) for part in item)):
+            raise ApiError(Code.INVALID_FINDING, "cite lists rows as [section, key], two strings each", field="cite")
+        section, key = item
+        if section not in SECTIONS:
+            raise ApiError(Code.INVALID_FINDING, f"{section[:30]!r} is none of the report's sections "
+                           f"({', '.join(SECTIONS)})", field="cite")  # fmt: skip
+        if not 1 <= len(key) <= MAX_KEY_CHARS:
+            raise ApiError(Code.INVALID_FINDING, f"a row's key is 1 to {MAX_KEY_CHARS} characters", field="cite")
+        rows.append((section, key))
+    if len(rows) > MAX_FIGURES:
+        raise ApiError(Code.INVALID_FINDING, f"a finding cites at most {MAX_FIGURES} rows", field="cite")
     if len(set(rows)) != len(rows):
         raise ApiError(Code.INVALID_FINDING, "cites the same row twice", field="cite")
     return rows
@@ -78,10 +89,8 @@ FINDING_BODY = Body(
         integer("weeks", 1, MAX_WEEKS, description="the report's period it reads (default: the chapter's)"),
         BodyField("cite", _CITE_SCHEMA, _cite, description="the report rows to cite, [section, key] each "
                   "(default: the totals and every category)"),
-        BodyField("acts", {"type": "array", "maxItems": 8, "uniqueItems": True,
-                           "items": {"type": "string", "pattern": _HEX64}}, list,
-                  description="ids of events and decisions that act on it"),
-        matching("revises", _HEX64, "a finding's id (64 hex characters)", description="the finding it revises"),
+        id_list("acts", 8, description="ids of events and decisions that act on it"),
+        matching("revises", HEX64, "a finding's id (64 hex characters)", description="the finding it revises"),
     ],
     Code.INVALID_FINDING,
 )  # fmt: skip
