@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import subprocess
@@ -22,11 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from node.cli import build_parser
 from node.cli.events import machine_zone
-from protocol.figures import SECTIONS
-from protocol.records import EVENT_ACCESS, EVENT_KINDS
-from storage.chapter.outreach import ANSWERS
 from tests._nodes import wait_until
 from tests.node._cli import Running, cli, cli_env, http, post_need, start_running
 from tests.node.test_cli_chapter import as_json, chapter, fails, ok, propose_id
@@ -317,25 +312,6 @@ def test_the_machines_zone() -> None:
 
 
 # --- in process: the options are the data's ----------------------------------------------------------------
-
-
-def _options(*command: str) -> dict[str, argparse.Action]:
-    parser = build_parser()
-    for word in command:
-        chooser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parser = chooser.choices[word]
-    return {a.dest: a for a in parser._actions}
-
-
-def test_the_choices_are_the_data() -> None:
-    for command in (("events", "add"), ("events", "suggest")):
-        options = _options(*command)
-        assert list(options["what"].choices or []) == list(EVENT_KINDS)
-        assert list(options["access"].choices or []) == list(EVENT_ACCESS)
-    assert list(_options("events", "list")["what"].choices or []) == list(EVENT_KINDS)
-    assert list(_options("answer")["answer"].choices or []) == list(ANSWERS)
-    cite = _options("findings", "add")["cite"].help or ""
-    assert all(section in cite for section in SECTIONS)
 
 
 def test_the_mass_line_commands_load_no_aiohttp(tmp_path: Path) -> None:
