@@ -90,14 +90,16 @@ def findings_paths() -> dict[str, Any]:
         "/api/v1/records/{id}/answers": {
             "post": op("answerFinding", "Answer one of this chapter's findings: did we get this right?",
                        {"201": json_answer(_object({"answers": _ANSWERS}), "answered")},
-                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_ANSWER, Code.NOT_THIS_NODE, Code.TOO_MANY_ANSWERS),
+                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_ANSWER, Code.NOT_THIS_NODE, Code.UNKNOWN_REFERENCE,
+                        Code.TOO_MANY_ANSWERS),
                        path=path, body=findings.ANSWER_BODY.schema()),
         },
         "/api/v1/findings/{id}/notes": {
             "get": op("findingNotes", "The notes left with answers (organizers; they never leave the node)",
                       {"200": json_answer(_object({"notes": {"type": "array", "items": _object(
                           {"answer": STR, "note": STR, "at": TIME})}}))},
-                      (*ORGANIZING, *POST_PATH, Code.NOT_THIS_NODE), params=(), path=path, security=ORGANIZER),
+                      (*ORGANIZING, *POST_PATH, Code.NOT_THIS_NODE, Code.UNKNOWN_REFERENCE), params=(), path=path,
+                      security=ORGANIZER),
         },
         "/api/v1/events": {
             "post": op("publishEvent", "Publish an event (organizers)",
@@ -118,7 +120,8 @@ def findings_paths() -> dict[str, Any]:
         "/api/v1/records/{id}/attend": {
             "post": op("attend", "I'll come: one more for an occurrence (no name kept)",
                        {"201": json_answer(_object({"going": INT}), "counted")},
-                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_EVENT, Code.NOT_THIS_NODE), path=path,
+                       (*POST_PATH, *MEMBER_WRITE, Code.INVALID_EVENT, Code.NOT_THIS_NODE, Code.UNKNOWN_REFERENCE),
+                       path=path,
                        body=events.ATTEND_BODY.schema()),
         },
         "/api/v1/events/suggestions": {

@@ -141,7 +141,7 @@ async def publish_event(request: web.Request) -> web.Response:
     return web.json_response({"event": await event_json(request, record, moment)}, status=201)
 
 
-@routes.patch("/api/v1/events/{id}")
+@routes.patch(r"/api/v1/events/{id:[0-9a-f]{8,64}}")  # not /events/suggestions: a PATCH there is 405
 async def edit_event(request: web.Request) -> web.Response:
     """Change or cancel one of this chapter's events (a new version of it)."""
     organizer = await require_organizer(request)
@@ -207,7 +207,7 @@ async def attend(request: web.Request) -> web.Response:
     """ "I'll come": one more for an occurrence of one of this chapter's events; no name kept."""
     record = await record_or_404(request)
     if record.kind != "event":
-        raise ApiError(Code.NOT_FOUND, f"this record is a {record.kind}, not an event")
+        raise ApiError(Code.UNKNOWN_REFERENCE, f"this record is a {record.kind}, not an event")
     if record.author != request.app[IDENTITY].public_key:
         raise ApiError(Code.NOT_THIS_NODE, "say you will come on the node of the chapter holding the event")
     date = ATTEND_BODY.read(await read_json_object(request))["occurrence"]

@@ -198,7 +198,7 @@ async def list_findings(request: web.Request) -> web.Response:
 async def _own_finding(request: web.Request) -> Record:
     record = await record_or_404(request)
     if record.kind != "finding":
-        raise ApiError(Code.NOT_FOUND, f"answers are for findings; this record is a {record.kind}")
+        raise ApiError(Code.UNKNOWN_REFERENCE, f"answers are for findings; this record is a {record.kind}")
     if record.author != request.app[IDENTITY].public_key:
         raise ApiError(Code.NOT_THIS_NODE, "answers go to the chapter that wrote the finding: answer on its node")
     return record

@@ -256,8 +256,8 @@ async def test_notes_are_for_organizers_and_refusals_store_nothing(line: MassLin
     await line.refused("unknown_field", "POST", answers_path, template, {"answer": "agree", "name": "Ana"})
     await line.refused("not_found", "POST", f"/api/v1/records/{'0' * 64}/answers", template, {"answer": "agree"})
     status, post = await line.node.call("POST", "/api/v1/records", json=need(category="food"))
-    await line.refused("not_found", "POST", f"/api/v1/records/{post['record']['id']}/answers", template,
-                       {"answer": "agree"})  # fmt: skip
+    a_need = f"/api/v1/records/{post['record']['id']}/answers"
+    await line.refused("unknown_reference", "POST", a_need, template, {"answer": "agree"})  # a need takes no answers
     theirs = await held_from_a_peer(line, "finding", title="Their finding", text="t", weeks=13,
                                     as_of=int(clock.time()) - 60, figures=[["totals", "all", 5, 0, 0]])  # fmt: skip
     await line.refused("not_this_node", "POST", f"/api/v1/records/{theirs}/answers", template, {"answer": "agree"})
@@ -386,6 +386,12 @@ async def test_events_of_peers_and_the_organizers_rights(line: MassLine) -> None
                        {"occurrence": start.date().isoformat()})  # fmt: skip
     await line.refused("not_found", "PATCH", f"/api/v1/events/{theirs}", "/api/v1/events/{id}", {"title": "x"},
                        line.admin)  # fmt: skip
+    status, post = await line.node.call("POST", "/api/v1/records", json=need())
+    assert status == 201
+    await line.refused("unknown_reference", "POST", f"/api/v1/records/{post['record']['id']}/attend",
+                       "/api/v1/records/{id}/attend", {"occurrence": start.date().isoformat()})  # fmt: skip
+    status, answer = await line.node.call("PATCH", "/api/v1/events/suggestions", json={"title": "x"})
+    assert status == 405 and answer["error"]["code"] == "method_not_allowed"
     assert [e.get("UID") for e in (await line.calendar()).walk("VEVENT")] == []  # the feed is this chapter's
     ours = await line.event(study_group(soon(9)))
     (ana,) = await line.join("Ana")
