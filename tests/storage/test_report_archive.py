@@ -54,7 +54,7 @@ async def test_the_sweep_counts_what_it_deletes_and_the_report_reads_the_same(db
             assert outcome.status == "accepted", outcome
         before = grouped(await community.report_rows(SINCE, LATER))
         hours_before = sorted(await community.fulfilment_hours(SINCE, LATER))
-        by_status = Counter({(kind, status, category): 0 for kind, status, category, *_ in before})
+        by_status: Counter[tuple[str, str, str]] = Counter()
         for (kind, status, category, _, _), n in before.items():
             by_status[(kind, status, category)] += n
         assert by_status == Counter(
