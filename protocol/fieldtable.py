@@ -379,7 +379,8 @@ class Figures:
         # Each item's own schema would need prefixItems, which not every OpenAPI
         # tool reads yet; the five items are described together instead.
         section = {"type": "string", "enum": list(figures.SECTIONS)}
-        row = {"type": "array", "minItems": 5, "maxItems": 5, "items": {"anyOf": [section, key, *count["anyOf"]]}}
+        row = {"type": "array", "minItems": 5, "maxItems": 5, "items": {"anyOf": [section, key, *count["anyOf"]]},
+               "description": "[section, key, needs, offers, fulfilled]"}  # fmt: skip
         return {"type": "array", "maxItems": self.max_items, "items": row}
 
     def rule(self) -> str:

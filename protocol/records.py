@@ -134,7 +134,8 @@ FIELDS: tuple[Field, ...] = (
     Field(
         "expires_at", Timestamp(), _ALL, _NO, "when it stops being served",
         note=f"after `created_at`, at most {MAX_TTL // DAY} days later ({MAX_REPLY_TTL // DAY} for a reply, "
-        f"{MAX_DECISION_TTL // DAY} for a decision)",
+        f"{MAX_FINDING_TTL // DAY} for a finding, {MAX_EVENT_TTL // DAY} for an event, {MAX_DECISION_TTL // DAY} "
+        "for a decision)",
     ),
     Field("status", Choice(STATUSES), _POSTS, _NO, "where the post stands; fulfilled and withdrawn are final"),
     Field("title", Text(120), _POSTS | _DECISION | _FINDING | _EVENT, _NO,

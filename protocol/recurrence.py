@@ -168,7 +168,11 @@ def _candidates(start: datetime, rule: Rule) -> Iterator[datetime]:
         for k in itertools.count():
             total = start.month - 1 + k * step
             year, month = start.year + total // 12, total % 12 + 1
-            if year > start.year + 2:  # past MAX_SPAN_DAYS whatever the rule
+            if year > start.year + 2:
+                # Past MAX_SPAN_DAYS whatever the rule: a stand-in no later than the
+                # next real occurrence, so the caller stops at UNTIL or refuses the
+                # span (returning here would drop a COUNT's occurrences silently).
+                yield start.replace(year=year, month=month, day=1)
                 return
             if start.day <= calendar.monthrange(year, month)[1]:
                 yield start.replace(year=year, month=month)

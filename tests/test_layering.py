@@ -4,7 +4,9 @@ chapter -> peering -> core.
 
 The pure core stays pure: protocol/ touches no sockets, threads, clock or
 database, nor draws randomness of its own (the caller passes it in, as it
-passes the time), and only crypto/ touches the cryptography libraries.
+passes the time; it may do calendar arithmetic with ``datetime`` on dates it
+is given, never read the clock), and only crypto/ touches the cryptography
+libraries.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ IMPURE = {
     "aiosqlite",
     "sqlite3",
     "time",
-    "datetime",
     "threading",
     "os",
     "random",
@@ -90,12 +91,21 @@ def test_imports_only_go_down(package: str) -> None:
         assert not wrong, f"{path.relative_to(ROOT)} imports {wrong}, a layer above {package}"
 
 
+CLOCK_READS = {"now", "today", "utcnow", "fromtimestamp", "utcfromtimestamp", "astimezone", "localtime"}
+"""``datetime`` calls that read the clock or the machine's time zone. protocol/ may
+do calendar arithmetic on dates it is given (an event's local times, its repeats),
+but never asks what time it is, nor where the machine is."""
+
+
 def test_protocol_is_pure() -> None:
     for path in modules("protocol"):
         wrong = imported_roots(path) & IMPURE
         assert not wrong, (
             f"{path.relative_to(ROOT)} imports {wrong}; protocol/ takes time, randomness and I/O as arguments"
         )
+        tree = ast.parse(path.read_text(), filename=str(path))
+        calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)}
+        assert not calls & CLOCK_READS, f"{path.relative_to(ROOT)} reads the clock: {calls & CLOCK_READS}"
 
 
 def test_only_crypto_touches_crypto_libraries() -> None:

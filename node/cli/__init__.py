@@ -14,6 +14,9 @@ registering its parsers with their handler:
     roll       join, members (invite, list, me, leave, new-card, log): the chapter's roll
     propose    propose: a proposal of any type, with that type's options
     decide     proposals, proposal, vote, comment, decisions
+    findings   findings (add, list, notes), answer: the report returned to the community
+    events     events (add, list, cancel, come, suggest): meetings, teach-ins, study groups
+    organizer  how organizer commands act: a card with a mandate, or the founding admin token
     admin      init, run, peers
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
@@ -25,7 +28,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, decide, posts, propose, roll
+from node.cli import admin, community, decide, events, findings, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -51,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     roll.register(sub)  # join, members
     propose.register(sub)  # propose
     decide.register(sub)  # proposals, proposal, vote, comment, decisions
+    findings.register(sub)  # findings, answer
+    events.register(sub)  # events
     admin.register_peers(sub)
     _finish(sub)
     return parser

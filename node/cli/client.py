@@ -109,6 +109,31 @@ def post_id(value: str) -> str:
     return text
 
 
+def record_id(what: str, shown_by: str) -> Callable[[str], str]:
+    """An argparse type: the id of a record (``what``: "a finding", "an event"), or its first
+    ``MIN_ID_PREFIX`` hex characters or more (what the listing ``shown_by`` prints)."""
+
+    def read(value: str) -> str:
+        text = value.strip().lower()
+        if not MIN_ID_PREFIX <= len(text) <= 64 or text.strip(string.hexdigits.lower()):
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not {what}'s id: give its 64 hex characters, or its first {MIN_ID_PREFIX} or more "
+                f"({shown_by} shows 12)"
+            )
+        return text
+
+    read.__name__ = "id"
+    return read
+
+
+def full_id(node: str, given: str) -> str:
+    """The whole id of the record ``given`` names (an id, or its start), as the node resolves it."""
+    if len(given) == 64:
+        return given
+    record = call(node, "GET", f"/api/v1/records/{quoted(given)}")
+    return str(record["id"])
+
+
 PROPOSAL_ID_CHARS = 32
 
 
@@ -349,6 +374,14 @@ def time_left(text: str) -> str:
     """How long until a node's time: ``in 6d 23h``, or ``due now``."""
     seconds = (moment(text) - datetime.datetime.now(datetime.UTC)).total_seconds()
     return f"in {span(seconds)}" if seconds > 0 else "due now"
+
+
+def stdin_text(what: str, flag: str) -> str:
+    """Text given as ``FLAG -``, read from standard input (a usage error when empty)."""
+    text = sys.stdin.read().strip("\n")
+    if not text.strip():
+        raise CliError(f"the {what} read from standard input ({flag} -) is empty")
+    return text
 
 
 def print_answer(args: argparse.Namespace, value: Any, human: str) -> None:

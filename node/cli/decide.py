@@ -304,7 +304,7 @@ def cmd_decisions(args: argparse.Namespace) -> int:
 
 def _decisions_text(node: str, records: list[dict[str, Any]]) -> str:
     own = call(node, "GET", "/api/v1/node")["public_key"] if records else ""
-    peers = _peer_names(node) if any(r["author"] != own for r in records) else {}
+    peers = peer_names(node) if any(r["author"] != own for r in records) else {}
     blocks = []
     for r in records:
         whose = "this node's chapter" if r["author"] == own else f"peer {peers.get(r['author'], r['author'][:12])}"
@@ -317,7 +317,7 @@ def _decisions_text(node: str, records: list[dict[str, Any]]) -> str:
     return "\n".join(blocks) if blocks else "no decisions yet"
 
 
-def _peer_names(node: str) -> dict[str, str]:
+def peer_names(node: str) -> dict[str, str]:
     """Peer chapters' names by key, from the node profiles the node holds."""
     profiles = call(node, "GET", f"/api/v1/records{query_string({'kind': 'node', 'limit': MAX_LIMIT})}")
     return {r["author"]: str(r.get("name", "")) or r["author"][:12] for r in profiles["records"]}

@@ -19,7 +19,7 @@ from typing import Any
 from node.core.errors import ApiError, Code
 from protocol.errors import RecordInvalid
 from protocol.fields import DATE, FIRST_YEAR, LAST_YEAR, compiled
-from protocol.fieldtable import Field, Type
+from protocol.fieldtable import Field, ListOf, Type
 
 Schema = dict[str, Any]
 Reader = Callable[[Any], Any]
@@ -83,6 +83,28 @@ def matching(name: str, pattern: str, what: str, **options: Any) -> BodyField:
         return value
 
     return BodyField(name, {"type": "string", "pattern": pattern}, read, **options)
+
+
+HEX64 = "^[0-9a-f]{64}$"
+_HEX64 = compiled(HEX64)
+
+
+def id_list(row: Field, **options: Any) -> BodyField:
+    """A field-table list of record ids as the API takes them: distinct, 64 lowercase hex characters each."""
+    if not isinstance(row.type, ListOf):
+        raise TypeError(f"{row.name} is not a list")
+    name, max_items = row.name, row.type.max_items
+
+    def read(value: Any) -> list[str]:
+        ids = [item for item in value if isinstance(item, str) and _HEX64.match(item)]
+        if len(ids) != len(value) or len(set(ids)) != len(ids) or len(ids) > max_items:
+            raise ApiError(Code.INVALID_RECORD, f"{name} lists at most {max_items} distinct record ids, 64 lowercase "
+                           "hex characters each", field=name)  # fmt: skip
+        return ids
+
+    item = {"type": "string", "pattern": HEX64}
+    schema = {"type": "array", "maxItems": max_items, "uniqueItems": True, "items": item}
+    return BodyField(name, schema, read, **options)
 
 
 class Body:

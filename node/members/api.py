@@ -96,8 +96,8 @@ _URGENCY = "|".join(URGENCIES)
 SEARCH_PARAMS = (
     Param(
         "kind",
-        {"type": "string", "enum": [*POST_KINDS, "node", "decision"]},
-        "need, offer, node or decision",
+        {"type": "string", "enum": [*POST_KINDS, "node", "decision", "finding", "event"]},
+        "need, offer, node, decision, finding or event",
         repeated=True,
     ),
     Param("category", fieldtable.Slug().json_schema(), "a category's slug"),

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -29,7 +28,7 @@ from aiohttp import web
 from node.chapter.auth import require_member, require_organizer
 from node.chapter.state import CHAPTER_STORE
 from node.core.auth import private
-from node.core.bodies import Body, BodyField, from_table
+from node.core.bodies import Body, BodyField, from_table, id_list
 from node.core.clock import iso, now
 from node.core.config import NodeConfig
 from node.core.errors import ApiError, Code, read_json_object
@@ -38,6 +37,7 @@ from node.core.state import CONFIG, IDENTITY, STORE
 from node.members import calendar
 from node.members.api import record_or_404
 from node.members.render import render
+from node.members.terms import DEFAULT_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS, MAX_EVENTS_LIST
 from node.peering.state import FEED
 from protocol.errors import RecordInvalid
 from protocol.records import DAY, EVENT_KINDS, FIELDS, MAX_EVENT_TTL, Record, build_record, new_version
@@ -47,28 +47,17 @@ log = logging.getLogger("mutualaid.events")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-_HEX64 = "^[0-9a-f]{64}$"
-_ID = re.compile("[0-9a-f]{64}")
 MAX_AHEAD_DAYS = 365
 """An event starts within a year of being published (it then lives its occurrences' span)."""
-MAX_LIST = 500
-DEFAULT_DAYS, MAX_DAYS = 60, 400
+MAX_LIST, DEFAULT_DAYS, MAX_DAYS = MAX_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS
 _REQUIRED = ("title", "what", "start", "end", "tz", "area")
 _OPTIONAL = ("details", "rrule", "venue", "languages", "access", "materials")
-
-
-def _agenda(value: Any) -> list[str]:
-    if not all(isinstance(v, str) and _ID.fullmatch(v) for v in value):
-        raise ApiError(Code.INVALID_EVENT, "agenda lists record ids of 64 hex characters", field="agenda")
-    return [str(v) for v in value]
 
 
 def _fields(*, editing: bool) -> list[BodyField]:
     fields = [from_table(_ROWS[name], required=not editing) for name in _REQUIRED]
     fields += [from_table(_ROWS[name], nullable=editing) for name in _OPTIONAL]
-    fields.append(BodyField("agenda", {"type": "array", "maxItems": 8, "uniqueItems": True,
-                                       "items": {"type": "string", "pattern": _HEX64}}, _agenda,
-                            nullable=editing, description="ids of findings and decisions it will discuss"))  # fmt: skip
+    fields.append(id_list(_ROWS["agenda"], nullable=editing, description="findings and decisions it will discuss"))
     return fields
 
 
@@ -81,7 +70,7 @@ EDIT_BODY = Body(
 LIST_PARAMS = (
     Param("what", {"type": "string", "enum": list(EVENT_KINDS)}, "one kind of event"),
     Param("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, f"how far ahead (default {DEFAULT_DAYS})"),
-    limit_param(100, MAX_LIST),
+    limit_param(DEFAULT_EVENTS_LIST, MAX_LIST),
 )
 ATTEND_BODY = Body(
     [BodyField("occurrence", {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}, str, required=True,
@@ -153,7 +142,7 @@ async def publish_event(request: web.Request) -> web.Response:
     return web.json_response({"event": await event_json(request, record, moment)}, status=201)
 
 
-@routes.patch("/api/v1/events/{id:[0-9a-f]{8,64}}")
+@routes.patch(r"/api/v1/events/{id:[0-9a-f]{8,64}}")  # not /events/suggestions: a PATCH there is 405
 async def edit_event(request: web.Request) -> web.Response:
     """Change or cancel one of this chapter's events (a new version of it)."""
     organizer = await require_organizer(request)
@@ -178,9 +167,16 @@ async def edit_event(request: web.Request) -> web.Response:
     return web.json_response({"event": await event_json(request, record, moment)})
 
 
+def attendance_key(event: Record) -> bytes:
+    """What "I'll come" counts are kept under: the event's slot, the same for every version
+    of it (an edit or a cancellation makes a new version with a new id; the counts stay)."""
+    return event.slot.encode()
+
+
 async def event_json(request: web.Request, record: Record, moment: int, days: int = MAX_DAYS) -> dict[str, Any]:
     own = record.author == request.app[IDENTITY].public_key
-    going = (await request.app[CHAPTER_STORE].outreach.attendance([record.id]))[record.id] if own else {}
+    key = attendance_key(record)
+    going = (await request.app[CHAPTER_STORE].outreach.attendance([key]))[key] if own else {}
     horizon = calendar.window_end(moment, days)
     shown = []
     for occurrence in calendar.occurrences(record):
@@ -221,7 +217,7 @@ async def attend(request: web.Request) -> web.Response:
     dates = {o.local.date().isoformat(): o for o in calendar.occurrences(record)}
     if date not in dates or dates[date].end.timestamp() <= now():
         raise ApiError(Code.INVALID_EVENT, "the event has no coming occurrence on that date", field="occurrence")
-    going = await request.app[CHAPTER_STORE].outreach.attend(record.id, date)
+    going = await request.app[CHAPTER_STORE].outreach.attend(attendance_key(record), date)
     return web.json_response({"going": going}, status=201)
 
 

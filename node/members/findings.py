@@ -20,7 +20,6 @@ finding by id only, never an answer's note.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 from typing import Any
 
@@ -29,7 +28,7 @@ from aiohttp import web
 from node.chapter.auth import require_organizer
 from node.chapter.state import CHAPTER_STORE
 from node.core.auth import private
-from node.core.bodies import Body, BodyField, choice, from_table, integer, matching
+from node.core.bodies import HEX64, Body, BodyField, choice, from_table, id_list, integer, matching
 from node.core.clock import iso, now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import limit_param, read_params
@@ -37,10 +36,10 @@ from node.core.state import IDENTITY, STORE
 from node.members.api import record_or_404
 from node.members.render import parse_iso, render
 from node.members.report import report_for, rows_of
-from node.members.terms import MAX_WEEKS
+from node.members.terms import DEFAULT_FINDINGS_LIST, MAX_ANSWER_NOTE_CHARS, MAX_FINDINGS_LIST, MAX_WEEKS
 from node.peering.state import FEED
 from protocol.fieldtable import Text
-from protocol.figures import MAX_FIGURES, SECTIONS, Figure, shown
+from protocol.figures import MAX_FIGURES, MAX_KEY_CHARS, SECTIONS, Figure, shown
 from protocol.records import FIELDS, MAX_FINDING_TTL, Record, build_record
 from storage import Query
 from storage.chapter.outreach import ANSWERS
@@ -49,28 +48,19 @@ log = logging.getLogger("mutualaid.findings")
 routes = web.RouteTableDef()
 
 _ROWS = {row.name: row for row in FIELDS}
-MAX_NOTE_CHARS = 500
-MAX_LIST = 200
-_HEX64 = "^[0-9a-f]{64}$"
-_ID = re.compile("[0-9a-f]{64}")
-
-
-def ids(name: str) -> BodyField:
-    """A list of record ids (64 hex characters each), as ``name``."""
-
-    def read(value: Any) -> list[str]:
-        if not all(isinstance(v, str) and _ID.fullmatch(v) for v in value):
-            raise ApiError(Code.INVALID_FINDING, f"{name} lists record ids of 64 hex characters", field=name)
-        return [str(v) for v in value]
-
-    schema = {"type": "array", "maxItems": 8, "uniqueItems": True, "items": {"type": "string", "pattern": _HEX64}}
-    return BodyField(name, schema, read)
 
 
 def _cite(value: Any) -> list[tuple[str, str]]:
-    if not all(isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in value):
-        raise ApiError(Code.INVALID_FINDING, "cite lists [section, key] pairs", field="cite")
-    rows = [(str(section), str(key)) for section, key in value]
+    rows = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and all(isinstance(part, str) for part in item)):
+            raise ApiError(Code.INVALID_FINDING, "cite lists rows as [section, key], two strings each", field="cite")
+        section, key = item
+        if not 1 <= len(key) <= MAX_KEY_CHARS:
+            raise ApiError(Code.INVALID_FINDING, f"a row's key is 1 to {MAX_KEY_CHARS} characters", field="cite")
+        rows.append((section, key))
+    if len(rows) > MAX_FIGURES:
+        raise ApiError(Code.INVALID_FINDING, f"a finding cites at most {MAX_FIGURES} rows", field="cite")
     if len(set(rows)) != len(rows):
         raise ApiError(Code.INVALID_FINDING, "cites the same row twice", field="cite")
     return rows
@@ -82,8 +72,8 @@ _CITE_SCHEMA = {
     "uniqueItems": True,
     "description": f"[section, key] pairs: section one of {', '.join(SECTIONS)}; key a row of it (a category, "
                    "an area, a week such as 2026-W48, or all for totals)",
-    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "string", "minLength": 1,
-                                                                         "maxLength": 40}},
+    "items": {"type": "array", "minItems": 2, "maxItems": 2,
+              "items": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS}},
 }  # fmt: skip
 FINDING_BODY = Body(
     [
@@ -93,8 +83,8 @@ FINDING_BODY = Body(
         integer("weeks", 1, MAX_WEEKS, description="the report's period it reads (default: the chapter's)"),
         BodyField("cite", _CITE_SCHEMA, _cite, description="the report rows to cite, [section, key] each "
                   "(default: the totals and every category)"),
-        ids("acts"),
-        matching("revises", _HEX64, "a finding's id (64 hex characters)", description="the finding it revises"),
+        id_list(_ROWS["acts"], description="ids of events and decisions that act on it"),
+        matching("revises", HEX64, "a finding's id (64 hex characters)", description="the finding it revises"),
     ],
     Code.INVALID_FINDING,
 )  # fmt: skip
@@ -102,12 +92,12 @@ ANSWER_BODY = Body(
     [
         choice("answer", ANSWERS, required=True, code=Code.INVALID_ANSWER,
                description="agree, partly, or missed (you missed something)"),
-        from_table(Text(MAX_NOTE_CHARS, multiline=True), "note",
+        from_table(Text(MAX_ANSWER_NOTE_CHARS, multiline=True), "note",
                    description="what the organizers should hear (only they read it; deleted after 90 days)"),
     ],
     Code.INVALID_ANSWER,
 )  # fmt: skip
-LIST_PARAMS = (limit_param(50, MAX_LIST),)
+LIST_PARAMS = (limit_param(DEFAULT_FINDINGS_LIST, MAX_FINDINGS_LIST),)
 
 
 async def _held(request: web.Request, ids: list[str], kinds: tuple[str, ...], what: str) -> list[bytes]:
@@ -133,6 +123,9 @@ async def write_finding(request: web.Request) -> web.Response:
     missing = [key for key in wanted if key not in available]
     if missing:
         section, key = missing[0]
+        if section not in SECTIONS:  # a schema-valid body, but no report has such a section
+            raise ApiError(Code.NOT_IN_REPORT, f"{section[:30]!r} is none of the report's sections "
+                           f"({', '.join(SECTIONS)})")  # fmt: skip
         raise ApiError(Code.NOT_IN_REPORT, f"the report over {report['weeks']} weeks shows no {section} row {key!r}")
     figures: list[Figure] = [available[key] for key in wanted]
     identity, moment = request.app[IDENTITY], now()

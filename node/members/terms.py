@@ -46,3 +46,14 @@ those the expiry sweep deletes are kept (``report_archive``)."""
 DEFAULT_WEEKS = int(_WEEKS.default)
 """The period the API, the CLI and the page show unless asked for another, until
 the chapter decides another (its ``report_weeks`` setting)."""
+
+MAX_ANSWER_NOTE_CHARS = 500
+"""The note that may come with an answer to a finding (for the organizers only)."""
+MAX_FINDINGS_LIST = 200
+"""Findings listed at once (``GET /api/v1/findings?limit=``; 50 unless asked)."""
+DEFAULT_FINDINGS_LIST = 50
+EVENT_DAYS, MAX_EVENT_DAYS = 60, 400
+"""How far ahead the coming events are listed unless asked, and at most (``?days=``)."""
+MAX_EVENTS_LIST = 500
+"""Events listed at once (``GET /api/v1/events?limit=``; 100 unless asked)."""
+DEFAULT_EVENTS_LIST = 100

@@ -17,6 +17,7 @@ import json
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from protocol.records import DAY
@@ -92,19 +93,24 @@ class Outreach:
         return await self._db.run(read)
 
     async def sweep(self, now: int) -> int:
-        """Delete notes past NOTE_DAYS (the answer's count stays) and old suggestions; how many notes went."""
+        """Delete notes past NOTE_DAYS (the answer's count stays), old suggestions and the counts of
+        occurrences past; how many notes went."""
 
         def sweep(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
                 "UPDATE answers SET note = NULL WHERE note IS NOT NULL AND at <= ?", (now - NOTE_DAYS * DAY,)
             )
             conn.execute("DELETE FROM suggestions WHERE at <= ?", (now - SUGGESTION_DAYS * DAY,))
+            # An occurrence's count once its local day is surely over in every zone.
+            past = datetime.fromtimestamp(now - 2 * DAY, UTC).date().isoformat()
+            conn.execute("DELETE FROM attendance WHERE occurrence < ?", (past,))
             return cursor.rowcount
 
         return await self._db.run(sweep)
 
     async def attend(self, event: bytes, occurrence: str) -> int:
-        """One more "I'll come" for an occurrence; the count now."""
+        """One more "I'll come" for an occurrence (``event``: a key the same for every version of
+        the event, ``occurrence``: its local date, YYYY-MM-DD); the count now."""
 
         def add(conn: sqlite3.Connection) -> int:
             conn.execute(

@@ -2,7 +2,8 @@
 # action of one, such as members invite) has a description, every option and argument says what it is, its default where
 # it has one and the variable it reads; the choices shown are the data's own
 # (categories from node.chapter.categories.DEFAULT with their English names,
-# urgencies, statuses, flag reasons), and every example names a real category;
+# urgencies, statuses, flag reasons, event kinds and access, answers, the
+# report's sections), and every example names a real category;
 # the card is read from $MUTUALAID_MEMBER_CARD or --card-file, as help says.
 # The parser is read in process; what is printed is read from the real command.
 
@@ -20,7 +21,9 @@ from node.cli.client import MEANINGS
 from node.core.config import NodeConfig
 from node.members.terms import DEFAULT_WEEKS, FLAG_REASONS
 from protocol.fields import URGENCIES
-from protocol.records import STATUSES
+from protocol.figures import SECTIONS
+from protocol.records import EVENT_ACCESS, EVENT_KINDS, STATUSES
+from storage.chapter.outreach import ANSWERS
 from tests.node._cli import cli, cli_env
 
 PARSER = build_parser()
@@ -128,6 +131,13 @@ def test_the_choices_are_the_protocols_and_the_apis() -> None:
     assert choices("post", "urgency") == list(URGENCIES)
     assert choices("edit", "urgency") == list(URGENCIES)
     assert choices("flag", "reason") == list(FLAG_REASONS)
+    for command in ("events add", "events suggest"):
+        assert choices(command, "what") == list(EVENT_KINDS)
+        assert choices(command, "access") == list(EVENT_ACCESS)
+    assert choices("events list", "what") == list(EVENT_KINDS)
+    assert choices("answer", "answer") == list(ANSWERS)
+    cite = flat(next(a for a in options("findings add") if a.dest == "cite").help or "")
+    assert f"SECTION one of {', '.join(SECTIONS)}" in cite
     weeks = next(a for a in options("report") if a.dest == "weeks")
     assert weeks.default is None and f"{DEFAULT_WEEKS} unless the members decided another" in flat(weeks.help or "")
 

@@ -169,6 +169,53 @@ def test_field_rules(overrides: dict[str, Any], reason: str) -> None:
     assert info.value.reason == reason
 
 
+def finding(**overrides: Any) -> dict[str, Any]:
+    body = {"kind": "finding", "slot": "f1", "created_at": NOW, "expires_at": NOW + 30 * DAY, "title": "Food",
+            "text": "Most needs are food.", "weeks": 13, "as_of": NOW,
+            "figures": [["totals", "all", 10, None, 0]]}  # fmt: skip
+    return body | overrides
+
+
+def event(**overrides: Any) -> dict[str, Any]:
+    body = {"kind": "event", "slot": "e1", "created_at": NOW, "expires_at": NOW + 60 * DAY, "title": "Study group",
+            "what": "study-group", "start": "2027-02-23T18:00", "end": "2027-02-23T20:00", "tz": "America/Chicago",
+            "area": "dp3w", "rrule": "FREQ=WEEKLY;COUNT=6"}  # fmt: skip
+    return body | overrides
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (finding(figures=[["totals", "all", 7, None, 0]]), "finer_than_report"),
+        (finding(figures=[["totals", "all", 1, None, 0]]), "finer_than_report"),
+        (finding(figures=[["by_street", "main", 5, 0, 0]]), "bad_figures"),
+        (finding(figures=[["totals", "all", 5, 0, 0], ["totals", "all", 5, 0, 0]]), "duplicate_item"),
+        (finding(figures=[["totals", "all", 5, 0]]), "bad_figure"),
+        (finding(as_of=NOW + 1), "bad_as_of"),
+        (finding(weeks=53), "bad_weeks"),
+        (finding(expires_at=NOW + 367 * DAY), "lifetime_too_long"),
+        (event(end="2027-02-23T17:00"), "bad_end"),
+        (event(end="2027-02-24T18:01"), "bad_end"),
+        (event(rrule="FREQ=YEARLY;COUNT=2"), "bad_rrule"),
+        (event(rrule="FREQ=WEEKLY;COUNT=2;BYDAY=MO"), "bad_rrule"),
+        (event(tz="not a zone"), "bad_tz"),
+        (event(start="2027-02-23 18:00"), "bad_start"),
+        (event(what="party"), "bad_what"),
+        (event(state="postponed"), "bad_state"),
+        (event(expires_at=NOW + 401 * DAY), "lifetime_too_long"),
+    ],
+)
+def test_finding_and_event_rules(body: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RecordInvalid) as info:
+        build_record(ALICE, body)
+    assert info.value.reason == reason
+
+
+def test_a_finding_and_an_event_at_their_rules_are_accepted() -> None:
+    assert build_record(ALICE, finding(figures=[["by_week", "2027-W05", 0, None, 5]])).kind == "finding"
+    assert build_record(ALICE, event(rrule="FREQ=WEEKLY;COUNT=6;BYDAY=TU,TH", access=["step-free"])).kind == "event"
+
+
 def test_give_back_is_only_on_needs() -> None:
     with pytest.raises(RecordInvalid) as info:
         build_record(ALICE, need(kind="offer"))
