@@ -229,7 +229,13 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         assert all(not re.search(r"Housing, Needs: \d", b) for b in bars)
         assert "fewer than 5" in by_cat.locator("text").all_text_contents()
         assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=13"
-        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == ["4", "8", "13"]
+        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == [
+            "4",
+            "8",
+            "13",
+            "26",
+            "52",
+        ]
         page.get_by_text("Every count is rounded to the nearest 5").wait_for()
         by_area = page.locator("section", has=page.get_by_role("heading", name="Areas where needs outrun offers"))
         assert by_area.locator("tbody tr").all_inner_texts() == ["u4p\t10\tfewer than 5"]
