@@ -33,9 +33,11 @@ const views = {
   learn: () => import("./events.js?v=__V__"),
 };
 
-// The main navigation's entry each view belongs to.
+// The main navigation's entry each view belongs to. Six entries fit a 360 px
+// phone in two lines in either language: the organizers' view is reached
+// from the chapter's own navigation (chapter.js), under Proposals.
 const NAV_OF = {
-  propose: "proposals", proposal: "proposals", roll: "proposals", decisions: "proposals", join: "me",
+  propose: "proposals", proposal: "proposals", roll: "proposals", decisions: "proposals", organizer: "proposals", join: "me",
   finding: "report", handout: "report", event: "events", learn: "events",
 };
 
@@ -116,7 +118,7 @@ function markNav(route) {
 function header() {
   const nav = document.getElementById("nav");
   clear(nav);
-  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["events", "#/events"], ["proposals", "#/proposals"], ["me", "#/me"], ["organizer", "#/organizer"]]) {
+  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["events", "#/events"], ["proposals", "#/proposals"], ["me", "#/me"]]) {
     nav.append(h("a", { href, "data-view": view }, t(`nav.${view}`)));
   }
   const switcher = document.getElementById("lang");

@@ -80,8 +80,8 @@ export function asMember(method, path, options = {}) {
   return api(method, path, { ...options, token: getCard() });
 }
 
-// The chapter's views, under the main navigation: proposals, decisions, the roll, my card.
-const SECTIONS = [["proposals", "#/proposals"], ["decisions", "#/decisions"], ["roll", "#/roll"], ["me", "#/me"]];
+// The chapter's views, under the main navigation: proposals, decisions, the roll, my card, the organizers.
+const SECTIONS = [["proposals", "#/proposals"], ["decisions", "#/decisions"], ["roll", "#/roll"], ["me", "#/me"], ["organizer", "#/organizer"]];
 export function chapterNav(current) {
   return h("nav", { class: "subnav no-print", "aria-label": t("ch.nav") },
     SECTIONS.map(([name, href]) => h("a", { href, "aria-current": name === current ? "page" : null }, t(`ch.nav.${name}`))));

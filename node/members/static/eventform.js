@@ -120,7 +120,7 @@ export function eventForm(values, areas, agenda, submit) {
     areaSelect ? field(t("field.area"), areaSelect, t("ev.areaHint")) : null,
     areaSelect ? areaTextField : field(t("field.area"), areaText, t("ev.areaCodeHint")),
     field(t("ev.details"), h("textarea", { name: "details", rows: 4, maxlength: E("details").maxLength, value: v.details || "" }), t("ev.detailsHint")),
-    field(t("field.languages"), h("input", { name: "languages", value: (v.languages || [getLang()]).join(", "), autocapitalize: "none", spellcheck: "false" }), t("post.languagesHint")),
+    field(t("field.languages"), h("input", { name: "languages", value: (v.languages || [getLang()]).join(", "), autocapitalize: "none", spellcheck: "false" }), t("ev.languagesHint")),
     access.length ? h("fieldset", { class: "access" }, h("legend", {}, t("ev.access")),
       access.map((a) => h("label", { class: "choice" }, h("input", { type: "checkbox", name: "access", value: a, checked: (v.access || []).includes(a) }), " ", t(`ev.access.${a}`)))) : null,
     field(t("ev.materials"), h("textarea", { name: "materials", rows: 3, value: (v.materials || []).join("\n"), autocapitalize: "none", spellcheck: "false" }), t("ev.materialsHint", { count: E("materials").maxItems })),

@@ -254,7 +254,12 @@ function wire(form, status, send) {
       await send(body);
     } catch (err) {
       button.disabled = false;
-      showRefusal(form, status, err, (name) => eventControl(form, name));
+      if (err.field === "rrule" && err.code === "invalid_event") {
+        // A rule outside the subset: said in the member's words, the node's reason after it.
+        clearInvalid(form);
+        const said = errorText(err);
+        markInvalid(eventControl(form, "rrule"), Array.isArray(said) ? [t("ev.badRule"), ...said.slice(1)] : t("ev.badRule"));
+      } else showRefusal(form, status, err, (name) => eventControl(form, name));
     }
   });
 }

@@ -100,7 +100,7 @@ function rowName(section, key) {
 }
 
 export function figuresTable(f) {
-  return h("table", { class: "cited" },
+  return h("div", { class: "table-wrap" }, h("table", { class: "cited" },
     h("caption", {}, t("fi.figures")),
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, t("fi.row")), h("th", { scope: "col" }, t("report.needs")),
@@ -108,7 +108,7 @@ export function figuresTable(f) {
     h("tbody", {}, (f.figures || []).map(([section, key, needs, offers, fulfilled]) => h("tr", {},
       h("th", { scope: "row", dir: "auto" }, rowName(section, key)),
       h("td", {}, countText(needs)), h("td", {}, countText(offers)), h("td", {}, countText(fulfilled))))),
-  );
+  ));
 }
 
 // The answers so far, rounded as the report rounds ("fewer than 5" for 1 to 4).
@@ -190,13 +190,20 @@ function chain(f, ctx) {
   }
   steps.push(h("li", { "aria-current": "step" }, t("fi.chain.this", { date: day(f.created_at) })));
   if (f.own) steps.push(h("li", {}, t("fi.chain.answers")));
-  if (f.revised_by) {
-    steps.push(h("li", {}, t("fi.chain.revisedBy"), " ",
-      h("a", { href: `#/finding/${f.revised_by}`, dir: "auto" }, later ? later.title : t("fi.laterFinding"))));
+  const acting = (one) => [
+    ...(one.acts || []).map((id) => h("li", {}, t("fi.chain.acts"), " ", actLink(id, ctx.records.get(id)))),
+    ...(ctx.agendaOf.get(one.id) || []).map((e) => h("li", {}, t("fi.chain.agenda"), " ",
+      h("a", { href: `#/event/${e.id}`, dir: "auto" }, e.title))),
+  ];
+  steps.push(...acting(f));
+  // Forward along the revisions: each later finding, and what acts on it.
+  for (let next = later, seen = new Set([f.id]); next && !seen.has(next.id); next = ctx.byId.get(next.revised_by)) {
+    seen.add(next.id);
+    steps.push(h("li", {}, t("fi.chain.revisedBy"), " ", h("a", { href: `#/finding/${next.id}`, dir: "auto" }, next.title)));
+    steps.push(...acting(next));
   }
-  for (const id of f.acts || []) steps.push(h("li", {}, t("fi.chain.acts"), " ", actLink(id, ctx.records.get(id))));
-  for (const e of ctx.agendaOf.get(f.id) || []) {
-    steps.push(h("li", {}, t("fi.chain.agenda"), " ", h("a", { href: `#/event/${e.id}`, dir: "auto" }, e.title)));
+  if (f.revised_by && !later) {
+    steps.push(h("li", {}, t("fi.chain.revisedBy"), " ", h("a", { href: `#/finding/${f.revised_by}` }, t("fi.laterFinding"))));
   }
   return h("div", { class: "chain" }, h("p", { class: "chain-title" }, t("fi.chain")), h("ol", {}, steps));
 }

@@ -20,10 +20,10 @@ import "./i18n-chapter.js?v=__V__"; // the chapter's (the founding period, manda
 import "./i18n-massline.js?v=__V__"; // the findings' and events' (the mass line)
 import { date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
-import { adminToken, dateTime, getCard, setAdminToken } from "./chapter.js?v=__V__";
+import { adminToken, chapterNav, dateTime, getCard, setAdminToken } from "./chapter.js?v=__V__";
 
 export async function show(main, route, flash) {
-  main.append(h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
+  main.append(chapterNav("organizer"), h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
   const founding = Boolean(NODE.chapter && NODE.chapter.founding);
   if (founding) main.append(notice(t("org.founding")));
   const admin = adminToken();
@@ -53,7 +53,7 @@ export async function show(main, route, flash) {
   const fail = (err) => {
     if (admin && ["unauthorized", "forbidden", "card_invalid", "no_mandate"].includes(err.code)) {
       setAdminToken("");
-      main.replaceChildren(h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
+      main.replaceChildren(chapterNav("organizer"), h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
     } else if (err.code === "no_mandate" || err.code === "card_invalid") {
       // A member without a mandate: no organizer tools, but the log is theirs to read.
       who.remove();
