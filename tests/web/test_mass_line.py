@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import re
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
@@ -435,6 +436,119 @@ def test_the_event_form_says_what_to_fix_beside_the_field(browser: Browser, tmp_
         assert isinstance(found, dict)
         (event,) = found["events"]
         assert (event["rrule"], event["tz"], len(event["occurrences"])) == ("FREQ=WEEKLY;COUNT=3", "Europe/Madrid", 3)
+        assert visit.errors == []
+    finally:
+        visit.page.context.close()
+        assert stop(node.process) == 0
+
+
+def test_a_member_suggests_an_event_and_the_organizers_publish_change_and_cancel_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    node = start_node(tmp_path / "n", CHAPTER)
+    visits: list[Visit] = []
+    try:
+        url = node.url
+        sheet = call(f"{url}/api/v1/invites", "POST", {"count": 1}, token=node.admin_token())
+        assert isinstance(sheet, dict)
+        joined = call(f"{url}/api/v1/members", "POST", {"code": sheet["invites"][0]["code"], "name": "Ana"})
+        assert isinstance(joined, dict)
+        member = open_page(browser)
+        visits.append(member)
+        page = member.page
+        page.goto(f"{url}/#/card/{joined['card']}")
+        page.locator("dl.me").wait_for()
+
+        # A member suggests: the same form, sent to the organizers.
+        page.goto(f"{url}/#/events")
+        page.get_by_text("No events are planned yet.").wait_for()
+        assert page.get_by_text("Publish an event").count() == 0
+        page.get_by_text("Suggest an event").click()
+        form = page.locator("form.event-form")
+        day = date.today() + timedelta(days=5)
+        form.get_by_label("Title").fill("Skill share: mending clothes")
+        form.get_by_label("What it is").select_option("skill-share")
+        form.get_by_label("Starts").fill(f"{day}T10:00")
+        form.get_by_label("Ends", exact=True).fill(f"{day}T12:00")
+        form.get_by_label("Time zone").fill("America/Chicago")
+        form.get_by_label("Venue").fill("Community centre, hall B")
+        form.get_by_role("button", name="Send the suggestion").click()
+        page.get_by_text("Sent to the organizers. They will publish it or not.").wait_for()
+        assert call(f"{url}/api/v1/events?days=400") == {"events": []}
+
+        # The organizer publishes it, changes its title, then cancels it (asked first).
+        organizer = open_page(browser)
+        visits.append(organizer)
+        page = organizer.page
+        page.goto(f"{url}/#/organizer")
+        page.get_by_label("Admin token").fill(node.admin_token())
+        page.get_by_role("button", name="Open", exact=True).click()
+        page.get_by_role("heading", name="Unanswered needs").wait_for()
+        page.goto(f"{url}/#/events")
+        suggested = page.locator("article.suggestion")
+        suggested.wait_for()
+        assert "Suggested by Ana" in (suggested.text_content() or "")
+        screenshot(page, "mass-line-suggestion")
+        suggested.get_by_role("button", name="Publish it").click()
+        page.get_by_text("The event is published.").wait_for()
+        page.get_by_text("No suggestions waiting.").wait_for()
+        card = page.locator("article.event")
+        card.get_by_role("heading", name="Skill share: mending clothes").wait_for()
+        card.get_by_text("Change this event").click()
+        edit = card.locator("form.event-form")
+        assert edit.get_by_label("Venue").input_value() == "Community centre, hall B"
+        assert edit.get_by_label("Starts").input_value() == f"{day}T10:00"
+        edit.get_by_label("Title").fill("Skill share: mending winter clothes")
+        edit.get_by_role("button", name="Save the changes").click()
+        page.get_by_text("The event is changed.").wait_for()
+        renamed = page.get_by_role("heading", name="Skill share: mending winter clothes")
+        card = page.locator("article.event", has=renamed)
+        card.get_by_role("button", name="Cancel this event").click()
+        question = card.get_by_text("Cancel this event? Every date of it will show as cancelled")
+        expect(question).to_be_focused()
+        page.keyboard.press("Escape")  # no: the button is back, with the focus
+        expect(card.get_by_role("button", name="Cancel this event")).to_be_focused()
+        card.get_by_role("button", name="Cancel this event").click()
+        card.get_by_role("button", name="Yes, cancel it").click()
+        page.get_by_text("The event is cancelled.").wait_for()
+        card = page.locator("article.event.cancelled")
+        assert "Cancelled" in (card.locator(".badges").text_content() or "")
+        assert card.get_by_role("button", name="I'll come").count() == 0
+        screenshot(page, "mass-line-event-cancelled")
+        with urllib.request.urlopen(f"{url}/calendar.ics", timeout=30) as response:  # noqa: S310 - loopback
+            feed = icalendar.Calendar.from_ical(response.read())
+        (one,) = [c for c in feed.walk("VEVENT")]
+        assert (str(one["SUMMARY"]), str(one["STATUS"])) == ("Skill share: mending winter clothes", "CANCELLED")
+        for v in visits:
+            assert v.errors == [], v.errors
+    finally:
+        for v in visits:
+            v.page.context.close()
+        assert stop(node.process) == 0
+
+
+def test_a_finding_is_answered_from_the_keyboard(browser: Browser, tmp_path: Path) -> None:
+    node = start_node(tmp_path / "n", CHAPTER)
+    visit = open_page(browser)
+    try:
+        post_needs(node.url)
+        call(f"{node.url}/api/v1/findings", "POST", {"title": FIRST_TITLE, "text": "Food is short."},
+             token=node.admin_token())  # fmt: skip
+        page = visit.page
+        page.goto(f"{node.url}/#/report")
+        card = finding_on(page, FIRST_TITLE)
+        card.get_by_label("Yes, you got it right").focus()
+        page.keyboard.press("ArrowDown")  # the radio group: "Partly"
+        expect(card.get_by_label("Partly")).to_be_checked()
+        page.keyboard.press("Tab")
+        expect(card.get_by_label("Anything to add? (optional)")).to_be_focused()
+        page.keyboard.type("Sundays too.")
+        page.keyboard.press("Tab")
+        expect(card.get_by_role("button", name="Send my answer")).to_be_focused()
+        page.keyboard.press("Enter")
+        thanks = card.get_by_text("Thank you: your answer is counted.")
+        expect(thanks).to_be_focused()  # read out at once, where the form was
+        assert card.locator(".answers [data-answer=partly] .count").text_content() == "fewer than 5"
         assert visit.errors == []
     finally:
         visit.page.context.close()

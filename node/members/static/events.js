@@ -18,7 +18,7 @@ import { copyText, errorText, field, h, languageName, notice, select } from "./d
 import { clearInvalid, FieldError, markInvalid, showRefusal } from "./forms.js?v=__V__";
 import { asMember, confirmFirst, dateTime, getCard, organizerToken } from "./chapter.js?v=__V__";
 import { areaChoices, areaLabel } from "./post.js?v=__V__";
-import { chapters, day, fromLabel, goingHere, outLink, rememberGoing, whenText } from "./massline.js?v=__V__";
+import { chapters, day, fromLabel, goingHere, outLink, rememberGoing, span, whenText } from "./massline.js?v=__V__";
 import { eventControl, eventForm, readEvent, ruleParts } from "./eventform.js?v=__V__";
 
 const KINDS = rule("event", "what").enum || [];
@@ -336,7 +336,9 @@ async function suggestionsSection(token, again) {
       h("p", { class: "badges" }, h("span", { class: "badge kind" }, t(`ev.what.${e.what}`))),
       h("h3", { class: "title", dir: "auto" }, e.title),
       h("p", { class: "facts" }, t("ev.suggestedBy", { name: one.member, date: dateTime(one.at) })),
-      h("p", { class: "facts" }, `${e.start.replace("T", " ")} – ${e.end.replace("T", " ")} (${e.tz})`, e.rrule ? ` · ${repeatText(e.rrule)}` : ""),
+      // Wall-clock times in the event's zone: read as UTC, so the browser's own zone does not move them.
+      h("p", { class: "facts" }, t("ev.when", { when: span(`${e.start}:00Z`, `${e.end}:00Z`, "UTC"), zone: e.tz.replace(/_/g, " ") }),
+        e.rrule ? ` · ${repeatText(e.rrule)}` : ""),
       e.venue ? h("p", {}, h("strong", {}, t("ev.where")), " ", h("span", { dir: "auto" }, e.venue)) : null,
       e.details ? h("p", { class: "details", dir: "auto" }, e.details) : null,
       h("div", { class: "actions" }, publish, drop), status));
