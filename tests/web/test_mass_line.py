@@ -532,7 +532,8 @@ def test_a_finding_is_answered_from_the_keyboard(browser: Browser, tmp_path: Pat
     visit = open_page(browser)
     try:
         post_needs(node.url)
-        call(f"{node.url}/api/v1/findings", "POST", {"title": FIRST_TITLE, "text": "Food is short."},
+        hostile = "<img src=x onerror='window.__ran=1'> Sundays \u0645\u0631\u062d\u0628\u0627 🚌"  # text, not markup
+        call(f"{node.url}/api/v1/findings", "POST", {"title": FIRST_TITLE, "text": hostile},
              token=node.admin_token())  # fmt: skip
         page = visit.page
         page.goto(f"{node.url}/#/report")
@@ -549,6 +550,14 @@ def test_a_finding_is_answered_from_the_keyboard(browser: Browser, tmp_path: Pat
         thanks = card.get_by_text("Thank you: your answer is counted.")
         expect(thanks).to_be_focused()  # read out at once, where the form was
         assert card.locator(".answers [data-answer=partly] .count").text_content() == "fewer than 5"
+        assert card.locator(".finding-text").text_content() == hostile
+        assert page.locator("main img").count() == 0 and page.evaluate("window.__ran") is None
+        page.goto(f"{node.url}/#/?q=food")  # a search is not the home page: no "What we heard" there
+        page.get_by_role("heading", name="Needs and offers near you").wait_for()
+        page.wait_for_load_state("networkidle")
+        assert page.locator("section.heard").is_hidden()
+        page.goto(f"{node.url}/#/")
+        page.locator("section.heard").get_by_role("link", name=FIRST_TITLE).wait_for()
         assert visit.errors == []
     finally:
         visit.page.context.close()

@@ -82,7 +82,8 @@ export function show(main, route) {
   }
   more.addEventListener("click", load);
   return load().then(() => {
-    // After the first paint: what the chapter heard, when it has said something.
+    // After the first paint, on the home page itself (not a search): what the chapter heard, if anything.
+    if (FILTERS.some((name) => q.get(name))) return;
     requestAnimationFrame(() => setTimeout(() => {
       if (heard.isConnected) import("./heard.js?v=__V__").then((m) => m.show(heard)).catch(() => {});
     }, 0));
