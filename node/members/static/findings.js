@@ -99,16 +99,20 @@ function rowName(section, key) {
   return monday ? t("fi.row.week", { date: day(monday.toISOString()) }) : key;
 }
 
+let tableCount = 0;
+
+// The figures a finding cites; the table scrolls in its own box on a narrow
+// phone, so its title stands above it (a caption would scroll away with it).
 export function figuresTable(f) {
-  return h("div", { class: "table-wrap" }, h("table", { class: "cited" },
-    h("caption", {}, t("fi.figures")),
+  const id = `cited-${++tableCount}`;
+  return h("div", { class: "cited-box" }, h("p", { class: "cited-title", id }, t("fi.figures")), h("div", { class: "table-wrap" }, h("table", { class: "cited", "aria-labelledby": id },
     h("thead", {}, h("tr", {},
       h("th", { scope: "col" }, t("fi.row")), h("th", { scope: "col" }, t("report.needs")),
       h("th", { scope: "col" }, t("report.offers")), h("th", { scope: "col" }, t("report.fulfilled")))),
     h("tbody", {}, (f.figures || []).map(([section, key, needs, offers, fulfilled]) => h("tr", {},
       h("th", { scope: "row", dir: "auto" }, rowName(section, key)),
       h("td", {}, countText(needs)), h("td", {}, countText(offers)), h("td", {}, countText(fulfilled))))),
-  ));
+  )));
 }
 
 // The answers so far, rounded as the report rounds ("fewer than 5" for 1 to 4).
