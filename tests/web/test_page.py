@@ -251,6 +251,8 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         page.emulate_media(media="screen")
         page.get_by_label("Page language").select_option("es")
         page.get_by_role("heading", name="Por categoría").wait_for()
+        # A chart is drawn once its box has a width (a ResizeObserver): wait for it, then read it.
+        page.locator("svg.chart").first.locator("text", has_text="menos de 5").first.wait_for()
         assert "menos de 5" in page.locator("svg.chart").first.locator("text").all_text_contents()
         page.get_by_role("heading", name="Zonas donde las necesidades superan a las ofertas").wait_for()
         assert visit.foreign(node.url) == [] and visit.errors == []
