@@ -38,6 +38,8 @@ from protocol.errors import RecordInvalid
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY")
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 MAX_OCCURRENCES = 200
+MAX_INTERVAL = 99
+"""Every 99 days, weeks or months at most (``INTERVAL``)."""
 MAX_SPAN_DAYS = 400
 """An event's occurrences all start within this many days of its first."""
 MAX_RULE_CHARS = 120
@@ -95,7 +97,7 @@ def parse(text: str) -> Rule:
         raise _refuse("give exactly one of COUNT or UNTIL: a chapter's events end")
     return Rule(
         freq,
-        interval=_number(parts.get("INTERVAL", "1"), "INTERVAL", 1, 99),
+        interval=_number(parts.get("INTERVAL", "1"), "INTERVAL", 1, MAX_INTERVAL),
         count=None if "COUNT" not in parts else _number(parts["COUNT"], "COUNT", 1, MAX_OCCURRENCES),
         until=None if "UNTIL" not in parts else _until(parts["UNTIL"]),
         days=_days(parts["BYDAY"], freq) if "BYDAY" in parts else (),

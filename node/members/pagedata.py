@@ -28,9 +28,11 @@ from node.chapter.settings import ChapterState
 from node.core.bodies import Body, Variants
 from node.core.config import NodeConfig
 from node.core.params import Param
-from node.members import api, organizer, replies, report, terms
+from node.members import api, events, findings, organizer, replies, report, terms
+from protocol import recurrence
 from protocol.ballots import CHOICES, THRESHOLDS
 from protocol.records import DECISION_TYPES, POST_KINDS, TOMBSTONE_STATUSES
+from storage.chapter.outreach import NOTE_DAYS
 
 Rules = dict[str, Any]
 _KEYWORDS = ("maxLength", "minLength", "pattern", "enum", "minItems", "maxItems", "minimum", "maximum")
@@ -95,6 +97,11 @@ def page_data(config: NodeConfig, identity: NodeIdentity, state: ChapterState) -
         "search": query(api.SEARCH_PARAMS),
         "report": query(report.PARAMS),
         "organizer": query(organizer.LIMIT),
+        "finding": form(findings.FINDING_BODY),
+        "answer": form(findings.ANSWER_BODY),
+        "findings": query(findings.LIST_PARAMS),
+        "event": form(events.EVENT_BODY),
+        "events": query(events.LIST_PARAMS),
         **chapter_forms(),
     }
     statuses = forms["status"]["status"]["enum"]
@@ -112,6 +119,13 @@ def page_data(config: NodeConfig, identity: NodeIdentity, state: ChapterState) -
         "post_days": terms.DEFAULT_TTL_DAYS,
         "replies_per_address": replies.MAX_REPLIES_PER_CLIENT,
         "report": {"default_weeks": state.int_setting("report_weeks"), "max_weeks": terms.MAX_WEEKS},
+        "note_days": NOTE_DAYS,
+        "recurrence": {
+            "frequencies": list(recurrence.FREQUENCIES),
+            "days": list(recurrence.DAYS),
+            "max_interval": recurrence.MAX_INTERVAL,
+            "max_occurrences": recurrence.MAX_OCCURRENCES,
+        },
         "chapter": {
             "founding": state.founding,
             "settings": dict(state.settings),

@@ -94,6 +94,12 @@ FILES = (
     "proposal.js",
     "roll.js",
     "decisions.js",
+    "i18n-massline.js",
+    "massline.js",
+    "heard.js",
+    "findings.js",
+    "events.js",
+    "eventform.js",
 )
 _GZIP_AT_LEAST = 512  # bytes; below this the gzip header costs more than it saves
 IMMUTABLE = "public, max-age=31536000, immutable"

@@ -84,8 +84,8 @@ class Visit:
         return [u for u in self.requests if not u.startswith("data:") and urllib.parse.urlsplit(u).netloc != host]
 
 
-def open_page(browser: Browser, locale: str = "en-US", width: int = 360) -> Visit:
-    context = browser.new_context(locale=locale, viewport={"width": width, "height": 740})
+def open_page(browser: Browser, locale: str = "en-US", width: int = 360, timezone: str | None = None) -> Visit:
+    context = browser.new_context(locale=locale, viewport={"width": width, "height": 740}, timezone_id=timezone)
     page = context.new_page()
     visit = Visit(page)
 

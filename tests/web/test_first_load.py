@@ -2,7 +2,9 @@
 # request goes to the node, the total stays under 100 KB, and the requests
 # are exactly the ones bench/bench_page.py fetches over plain HTTP, so the
 # benchmark (which runs outside the namespace, without a browser) measures
-# what a browser really loads. A second visit revalidates only the page.
+# what a browser really loads; what the page asks for after its first paint
+# ("What we heard") is modelled apart and is not counted in the first load.
+# A second visit revalidates only the page.
 
 from __future__ import annotations
 
@@ -29,14 +31,23 @@ def test_first_load_is_small_and_matches_the_benchmark(browser: Browser, tmp_pat
         page = visit.page
         responses: list[Response] = []
         page.on("response", lambda response: responses.append(response))  # noqa: PLW0108 - needs a Python function
-        page.goto(f"{node.url}/")
-        page.locator(".card").first.wait_for()
+        with page.expect_response(lambda r: "/api/v1/findings" in r.url):  # after the first paint
+            page.goto(f"{node.url}/")
+            page.locator(".card").first.wait_for()
         page.wait_for_load_state("networkidle")
         assert page.locator(".card").count() == 20
+        assert page.locator("section.heard").is_hidden()  # nothing heard yet: nothing shown
         seen = sorted(_path(r.url) for r in responses)
-        modelled = sorted(t.path for t in bench_page.first_load(node.url))
-        assert seen == modelled
-        sizes = [r.request.sizes() for r in responses]
+        first = bench_page.first_load(node.url)
+        later = bench_page.after_first_paint(node.url, first)
+        assert [t.path.split("?")[0] for t in later] == [
+            "/static/heard.js",
+            "/static/i18n-massline.js",
+            "/api/v1/findings",
+        ]
+        assert seen == sorted(t.path for t in [*first, *later])
+        first_paths = {t.path for t in first}
+        sizes = [r.request.sizes() for r in responses if _path(r.url) in first_paths]
         total = sum(s["responseHeadersSize"] + s["responseBodySize"] for s in sizes)
         assert 10_000 < total < bench_page.TARGET_BYTES, total
         assert all(s["responseBodySize"] > 0 for s in sizes)

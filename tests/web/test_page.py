@@ -229,7 +229,13 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         assert all(not re.search(r"Housing, Needs: \d", b) for b in bars)
         assert "fewer than 5" in by_cat.locator("text").all_text_contents()
         assert page.get_by_role("link", name="Download CSV").get_attribute("href") == "/api/v1/report.csv?weeks=13"
-        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == ["4", "8", "13"]
+        assert page.get_by_label("Period").evaluate("el => [...el.options].map((o) => o.value)") == [
+            "4",
+            "8",
+            "13",
+            "26",
+            "52",
+        ]
         page.get_by_text("Every count is rounded to the nearest 5").wait_for()
         by_area = page.locator("section", has=page.get_by_role("heading", name="Areas where needs outrun offers"))
         assert by_area.locator("tbody tr").all_inner_texts() == ["u4p\t10\tfewer than 5"]
@@ -245,6 +251,8 @@ def test_the_report_draws_its_charts_and_hides_small_counts(browser: Browser, tm
         page.emulate_media(media="screen")
         page.get_by_label("Page language").select_option("es")
         page.get_by_role("heading", name="Por categoría").wait_for()
+        # A chart is drawn once its box has a width (a ResizeObserver): wait for it, then read it.
+        page.locator("svg.chart").first.locator("text", has_text="menos de 5").first.wait_for()
         assert "menos de 5" in page.locator("svg.chart").first.locator("text").all_text_contents()
         page.get_by_role("heading", name="Zonas donde las necesidades superan a las ofertas").wait_for()
         assert visit.foreign(node.url) == [] and visit.errors == []

@@ -104,7 +104,11 @@ def test_the_page_carries_the_nodes_data(get: Callable[..., Got], node_a: Node) 
     about = json.loads(get("/api/v1/node").body)  # what other clients read says the same
     assert (data["name"], data["key"], data["areas"]) == (about["name"], about["key"], about["areas"])
     assert data["categories"] == about["categories"]
-    assert data["report"] == {"default_weeks": 13, "max_weeks": 13}
+    assert data["report"] == {"default_weeks": 13, "max_weeks": 52}
+    assert data["forms"]["answer"]["note"]["maxLength"] == 500
+    assert data["forms"]["event"]["what"]["enum"][:2] == ["meeting", "assembly"]
+    assert data["recurrence"]["frequencies"] == ["DAILY", "WEEKLY", "MONTHLY"]
+    assert data["note_days"] == 90
     assert data["forms"]["need"]["title"] == {
         "maxLength": 120,
         "minLength": 1,
@@ -219,12 +223,12 @@ def test_no_module_builds_markup_from_strings() -> None:
 def _table(text: str, name: str) -> dict[str, str]:
     body = re.search(rf"^const {name} = \{{\n(.*?)^\}};", text, re.S | re.M)
     assert body, name
-    return dict(re.findall(r'^  "?([\w.]+)"?: "((?:[^"\\]|\\.)*)",$', body.group(1), re.M))
+    return dict(re.findall(r'^  "?([\w.-]+)"?: "((?:[^"\\]|\\.)*)",$', body.group(1), re.M))
 
 
-TABLES = ("i18n.js", "i18n-views.js", "i18n-chapter.js")
-"""The strings of every page and the first view, those of the later views, and the chapter's views'."""
-STRING_MODULES = {"i18n-views.js", "i18n-chapter.js"}
+TABLES = ("i18n.js", "i18n-views.js", "i18n-chapter.js", "i18n-massline.js")
+"""The strings of every page and the first view, those of the later views, the chapter's views' and the mass line's."""
+STRING_MODULES = {"i18n-views.js", "i18n-chapter.js", "i18n-massline.js"}
 """What a later view imports for its strings (one or both)."""
 
 
@@ -285,6 +289,8 @@ PAGE_ONLY_ERRORS = {"network", "unknown", "detail", "http_error"}
 
 CHAPTER_ENDPOINTS = re.compile(r"""["'`]/(?:members|proposals|invites|organizer)\b""")
 """What a module calls when a chapter's error can come back."""
+MASS_LINE_ENDPOINTS = re.compile(r"""["'`]/(?:findings|events)\b|/answers`|/attend`""")
+"""What a module calls when a mass line's error (a finding's, an answer's, an event's) can come back."""
 
 
 def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> None:
@@ -293,7 +299,7 @@ def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> 
     # chapter's strings, which every module calling those endpoints imports.
     en: dict[str, str] = {}
     es: dict[str, str] = {}
-    for name in ("i18n.js", "i18n-chapter.js"):
+    for name in ("i18n.js", "i18n-chapter.js", "i18n-massline.js"):
         source = (STATIC / name).read_text()
         en |= {k: v for k, v in _table(source, "en").items() if k.startswith("error.")}
         es |= {k: v for k, v in _table(source, "es").items() if k.startswith("error.")}
@@ -301,6 +307,8 @@ def test_every_error_code_in_the_registry_has_a_sentence_in_both_languages() -> 
         if CHAPTER_ENDPOINTS.search(path.read_text()):
             text = path.read_text()
             assert 'import "./i18n-chapter.js?v=__V__";' in text or "./chapter.js?v=__V__" in text, path.name
+        if MASS_LINE_ENDPOINTS.search(path.read_text()):
+            assert 'import "./i18n-massline.js?v=__V__";' in path.read_text(), path.name
     codes = {member.code for member in Code}
     missing = sorted(c for c in codes if f"error.{c}" not in en or f"error.{c}" not in es)
     assert missing == [], f"error codes without a sentence: {missing}"

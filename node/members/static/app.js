@@ -2,6 +2,7 @@
 // router. Each route's view is a module loaded when first needed, so the
 // first load stays small. Routes (docs/WEB.md):
 //   #/ browse   #/post   #/r/{id}   #/manage/{id}/{token}   #/organizer   #/report
+//   the mass line: #/finding/{id}[/print]   #/events   #/event/{id}   #/learn
 //   the chapter: #/join[/{code}]   #/card/{card}   #/me   #/proposals   #/proposals/new
 //   #/p/{id}   #/roll   #/decisions
 // The manage token, an invite code and a member card live only in the
@@ -25,13 +26,24 @@ const views = {
   proposal: () => import("./proposal.js?v=__V__"),
   roll: () => import("./roll.js?v=__V__"),
   decisions: () => import("./decisions.js?v=__V__"),
+  finding: () => import("./findings.js?v=__V__"),
+  handout: () => import("./findings.js?v=__V__"),
+  events: () => import("./events.js?v=__V__"),
+  event: () => import("./events.js?v=__V__"),
+  learn: () => import("./events.js?v=__V__"),
 };
 
-// The main navigation's entry each view belongs to.
-const NAV_OF = { propose: "proposals", proposal: "proposals", roll: "proposals", decisions: "proposals", join: "me" };
+// The main navigation's entry each view belongs to. Six entries fit a 360 px
+// phone in two lines in either language: the organizers' view is reached
+// from the chapter's own navigation (chapter.js), under Proposals.
+const NAV_OF = {
+  propose: "proposals", proposal: "proposals", roll: "proposals", decisions: "proposals", organizer: "proposals", join: "me",
+  finding: "report", handout: "report", event: "events", learn: "events",
+};
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const PROPOSAL_ID = /^[0-9a-f]{8,32}$/;
+const RECORD_ID = /^[0-9a-f]{8,64}$/; // an id or its start (a printed handout carries 12 characters)
 
 export function parseRoute(hash) {
   const [path, queryText] = hash.replace(/^#/, "").split("?");
@@ -55,6 +67,12 @@ export function parseRoute(hash) {
   if (parts.length === 1 && ["me", "proposals", "roll", "decisions"].includes(parts[0])) return { view: parts[0] };
   if (parts[0] === "proposals" && parts[1] === "new" && parts.length === 2) return { view: "propose" };
   if (parts[0] === "p" && parts.length === 2 && PROPOSAL_ID.test(parts[1])) return { view: "proposal", id: parts[1] };
+  if (parts[0] === "finding" && RECORD_ID.test(parts[1] || "")) {
+    if (parts.length === 2) return { view: "finding", id: parts[1], query };
+    if (parts.length === 3 && parts[2] === "print") return { view: "handout", id: parts[1], query };
+  }
+  if (parts[0] === "event" && parts.length === 2 && RECORD_ID.test(parts[1])) return { view: "event", id: parts[1] };
+  if (parts.length === 1 && (parts[0] === "events" || parts[0] === "learn")) return { view: parts[0], query };
   return { view: "missing" };
 }
 
@@ -100,7 +118,7 @@ function markNav(route) {
 function header() {
   const nav = document.getElementById("nav");
   clear(nav);
-  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["proposals", "#/proposals"], ["me", "#/me"], ["organizer", "#/organizer"]]) {
+  for (const [view, href] of [["browse", "#/"], ["post", "#/post"], ["report", "#/report"], ["events", "#/events"], ["proposals", "#/proposals"], ["me", "#/me"]]) {
     nav.append(h("a", { href, "data-view": view }, t(`nav.${view}`)));
   }
   const switcher = document.getElementById("lang");

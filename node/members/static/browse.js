@@ -3,7 +3,9 @@
 // undone with the back button; "Show more" follows the API's cursor and
 // moves the focus to the first new card (the list itself is not a live
 // region: only what was added is announced). The limits and lists come from
-// the node (api.js NODE).
+// the node (api.js NODE). Near the top, "What we heard" (the chapter's newest
+// findings, heard.js) is loaded after the list is drawn, so it never weighs on
+// the first load.
 import { CATEGORY_SLUGS, NODE, api, categoryName, rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import { date, errorText, field, h, languageName, notice, select } from "./dom.js?v=__V__";
@@ -48,10 +50,11 @@ export function show(main, route) {
   const status = h("div");
   const added = h("p", { class: "sr-only", role: "status" });
   const more = h("button", { type: "button", class: "secondary", hidden: true }, t("browse.more"));
+  const heard = h("section", { class: "heard", "aria-labelledby": "heard-title", hidden: true });
   main.append(
     h("h1", {}, t("browse.title")),
     h("p", { class: "lead" }, t("browse.lead"), " ", h("a", { href: "#/post" }, t("browse.postLink"))),
-    form, status, list, more, added,
+    heard, form, status, list, more, added,
   );
   const query = { limit: PAGE_SIZE };
   for (const name of FILTERS) if (q.get(name)) query[name] = q.get(name);
@@ -78,7 +81,13 @@ export function show(main, route) {
     }
   }
   more.addEventListener("click", load);
-  return load();
+  return load().then(() => {
+    // After the first paint, on the home page itself (not a search): what the chapter heard, if anything.
+    if (FILTERS.some((name) => q.get(name))) return;
+    requestAnimationFrame(() => setTimeout(() => {
+      if (heard.isConnected) import("./heard.js?v=__V__").then((m) => m.show(heard)).catch(() => {});
+    }, 0));
+  });
 }
 
 // One record as a summary card; shared by the browse, record, manage and organizer views.

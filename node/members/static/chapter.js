@@ -14,6 +14,42 @@ import { copyText, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { FieldError, clearInvalid, markInvalid } from "./forms.js?v=__V__";
 
 const CARD_KEY = "mutualaid.card";
+const ADMIN_KEY = "mutualaid.admin";
+
+// The operator's admin token, typed on #/organizer during the founding period:
+// kept in sessionStorage only (gone when the tab closes).
+export function adminToken() {
+  try {
+    return sessionStorage.getItem(ADMIN_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+export function setAdminToken(token) {
+  try {
+    if (token) sessionStorage.setItem(ADMIN_KEY, token);
+    else sessionStorage.removeItem(ADMIN_KEY);
+  } catch {
+    // storage is off: the token is not kept
+  }
+}
+
+// Who acts as organizer from this device, or "": during the founding period
+// the admin token when one was typed, else the card this device keeps when it
+// holds a live mandate (asked of the node: GET /members/me).
+export async function organizerToken() {
+  const admin = NODE.chapter && NODE.chapter.founding ? adminToken() : "";
+  if (admin) return admin;
+  const card = getCard();
+  if (!card) return "";
+  try {
+    const me = await api("GET", "/members/me", { token: card });
+    return me.mandate ? card : "";
+  } catch {
+    return "";
+  }
+}
 
 export function getCard() {
   try {
@@ -44,8 +80,8 @@ export function asMember(method, path, options = {}) {
   return api(method, path, { ...options, token: getCard() });
 }
 
-// The chapter's views, under the main navigation: proposals, decisions, the roll, my card.
-const SECTIONS = [["proposals", "#/proposals"], ["decisions", "#/decisions"], ["roll", "#/roll"], ["me", "#/me"]];
+// The chapter's views, under the main navigation: proposals, decisions, the roll, my card, the organizers.
+const SECTIONS = [["proposals", "#/proposals"], ["decisions", "#/decisions"], ["roll", "#/roll"], ["me", "#/me"], ["organizer", "#/organizer"]];
 export function chapterNav(current) {
   return h("nav", { class: "subnav no-print", "aria-label": t("ch.nav") },
     SECTIONS.map(([name, href]) => h("a", { href, "aria-current": name === current ? "page" : null }, t(`ch.nav.${name}`))));

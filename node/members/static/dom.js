@@ -83,6 +83,7 @@ function limits() {
     reason: rule("removal", "reason").maxLength,
     name: rule("join", "name").maxLength,
     comment: rule("comment", "text").maxLength,
+    answerNote: rule("answer", "note").maxLength,
   };
   const lang = document.documentElement.lang;
   return Object.fromEntries(Object.entries(found).filter(([, v]) => v !== undefined).map(([k, v]) => [k, v.toLocaleString(lang)]));

@@ -18,9 +18,9 @@ const en = {
   "nav.browse": "Needs and offers",
   "nav.post": "Post",
   "nav.report": "Report",
+  "nav.events": "Events",
   "nav.proposals": "Proposals",
   "nav.me": "My card",
-  "nav.organizer": "Organizers",
   "missing.title": "This page does not exist",
   "kind.need": "Need",
   "kind.offer": "Offer",
@@ -126,9 +126,9 @@ const es = {
   "nav.browse": "Necesidades y ofertas",
   "nav.post": "Publicar",
   "nav.report": "Informe",
+  "nav.events": "Eventos",
   "nav.proposals": "Propuestas",
   "nav.me": "Mi tarjeta",
-  "nav.organizer": "Organización",
   "missing.title": "Esta página no existe",
   "kind.need": "Necesidad",
   "kind.offer": "Oferta",
@@ -262,6 +262,19 @@ export function setLang(code) {
 // The strings of the later views (i18n-views.js), added to each language's table.
 export function addStrings(tables) {
   for (const [code, table] of Object.entries(tables)) Object.assign(TABLE[code], table);
+}
+
+// What build() makes, in another language than the page's (a handout printed
+// in Spanish from an English page), without changing the member's choice.
+// build() must not wait on anything: the language is the page's again after it.
+export function inLanguage(code, build) {
+  const saved = current;
+  if (TABLE[code]) current = code;
+  try {
+    return build();
+  } finally {
+    current = saved;
+  }
 }
 
 export function hasKey(key) {

@@ -10,21 +10,23 @@
 // did, by whom and why), which every member reads with their card. "Every
 // open need has an answer" is said only when there are open needs: with none
 // at all it says so. A card without a mandate is told so, and still reads the log.
+// The mass line: this chapter's findings, each linking to its page where the
+// notes left with its answers are (organizers only), and the members'
+// suggested events (on #/events).
 import { NODE, api, rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // this view's strings
 import "./i18n-chapter.js?v=__V__"; // the chapter's (the founding period, mandates, the log)
+import "./i18n-massline.js?v=__V__"; // the findings' and events' (the mass line)
 import { date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { card } from "./browse.js?v=__V__";
-import { dateTime, getCard } from "./chapter.js?v=__V__";
-
-const KEY = "mutualaid.admin";
+import { adminToken, chapterNav, dateTime, getCard, setAdminToken } from "./chapter.js?v=__V__";
 
 export async function show(main, route, flash) {
-  main.append(h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
+  main.append(chapterNav("organizer"), h("h1", {}, t("org.title")), h("p", { class: "lead" }, t("org.lead")));
   const founding = Boolean(NODE.chapter && NODE.chapter.founding);
   if (founding) main.append(notice(t("org.founding")));
-  const admin = sessionStorage.getItem(KEY);
+  const admin = adminToken();
   const memberCard = getCard();
   const token = admin || memberCard;
   const log = logSection(memberCard);
@@ -34,7 +36,7 @@ export async function show(main, route, flash) {
   }
   const out = h("button", { type: "button", class: "secondary" }, t("org.signOut"));
   out.addEventListener("click", () => {
-    sessionStorage.removeItem(KEY);
+    setAdminToken("");
     main.replaceChildren();
     show(main, route);
   });
@@ -43,13 +45,15 @@ export async function show(main, route, flash) {
   const unanswered = h("section", { "aria-labelledby": "unanswered-title" }, h("h2", { id: "unanswered-title" }, t("org.unanswered")));
   const flags = h("section", { "aria-labelledby": "flags-title" }, h("h2", { id: "flags-title" }, t("org.flags")));
   const removals = h("section", { "aria-labelledby": "removals-title" }, h("h2", { id: "removals-title" }, t("org.removals")));
-  const tools = h("div", {}, unanswered, flags, removals);
+  const heard = h("section", { "aria-labelledby": "org-heard-title" }, h("h2", { id: "org-heard-title" }, t("org.heard")),
+    h("p", {}, t("org.heardLead"), " ", h("a", { href: "#/report" }, t("org.toReport")), " · ", h("a", { href: "#/events" }, t("org.toEvents"))));
+  const tools = h("div", {}, unanswered, flags, removals, heard);
   const who = admin ? h("p", {}, out) : h("p", { class: "facts" }, t("org.withCard"));
   main.append(who, status, tools, log);
   const fail = (err) => {
     if (admin && ["unauthorized", "forbidden", "card_invalid", "no_mandate"].includes(err.code)) {
-      sessionStorage.removeItem(KEY);
-      main.replaceChildren(h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
+      setAdminToken("");
+      main.replaceChildren(chapterNav("organizer"), h("h1", {}, t("org.title")), notice(err.code === "no_mandate" ? errorText(err) : t("org.badToken"), "error"), login(main));
     } else if (err.code === "no_mandate" || err.code === "card_invalid") {
       // A member without a mandate: no organizer tools, but the log is theirs to read.
       who.remove();
@@ -116,6 +120,11 @@ export async function show(main, route, flash) {
         t("org.removedBecause"), " ", h("span", { dir: "auto" }, r.reason)));
     }
     removals.append(gone.removals.length ? goneList : h("p", {}, t("org.noRemovals")));
+    const found = await api("GET", "/findings", { query: { limit: rule("findings", "limit").maximum } });
+    const own = found.findings.filter((f) => f.own);
+    heard.append(own.length
+      ? h("ul", { class: "removal-list" }, own.map((f) => h("li", {}, h("a", { href: `#/finding/${f.id}`, dir: "auto" }, f.title), " · ", date(f.created_at))))
+      : h("p", {}, t("fi.none")));
   } catch (err) {
     fail(err);
   }
@@ -130,7 +139,7 @@ function login(main) {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!input.value.trim()) return;
-    sessionStorage.setItem(KEY, input.value.trim());
+    setAdminToken(input.value.trim());
     main.replaceChildren();
     show(main, {});
   });

@@ -1,21 +1,30 @@
 // #/report : the community needs report, for the chapter's meetings and for
 // the members. Built by the node from every record it holds (its own and its
-// peers'; posts live at most about 3 months: the node says its default and
-// longest period, and the page offers 4 and 8 weeks besides). Every count
+// peers') over up to a year: posts live at most about 3 months, and the node
+// keeps the rounded counts of those that expired. The node says its default
+// and longest period; the page offers 4, 8, 13 and 26 weeks besides. Every count
 // arrives rounded to the nearest 5; a count of 1 to 4 arrives as null and is
 // shown as "fewer than 5"; 0 is 0. The weeks before the node's first post
 // are left out by the node; the page shows the weeks it gets.
+// First comes "What we heard": the findings the organizers wrote from these
+// figures, returned to the community to answer (findings.js); organizers
+// write one here too.
 // Prints on paper as it reads on screen (app.css has the print rules).
 import { NODE, api, categoryName } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // this view's strings
+import "./i18n-massline.js?v=__V__"; // the findings' strings
 import { errorText, h, notice, select } from "./dom.js?v=__V__";
 import { barChart, countText } from "./charts.js?v=__V__";
+import { findingContext, findingList, writeSection } from "./findings.js?v=__V__";
+import { organizerToken } from "./chapter.js?v=__V__";
 
 const { default_weeks: DEFAULT_WEEKS, max_weeks: MAX_WEEKS } = NODE.report;
-const WEEKS = [...new Set([4, 8, DEFAULT_WEEKS, MAX_WEEKS])].filter((w) => w <= MAX_WEEKS).sort((a, b) => a - b);
+// A month, two, a quarter, half a year (the page's choices), the chapter's default and the node's longest.
+const PERIODS = [4, 8, 13, 26];
+const WEEKS = [...new Set([...PERIODS, DEFAULT_WEEKS, MAX_WEEKS])].filter((w) => w <= MAX_WEEKS).sort((a, b) => a - b);
 
-export async function show(main, route) {
+export async function show(main, route, flash) {
   const weeks = WEEKS.includes(Number(route.query && route.query.get("weeks"))) ? Number(route.query.get("weeks")) : DEFAULT_WEEKS;
   const chooser = select("weeks", WEEKS.map((w) => [String(w), t("report.weeksOption", { weeks: w })]), String(weeks));
   chooser.id = "report-weeks";
@@ -31,12 +40,33 @@ export async function show(main, route) {
       h("a", { href: `/api/v1/report.csv?weeks=${weeks}`, download: `community-needs-${weeks}w.csv`, class: "button secondary" }, t("report.csv")),
     ),
   );
-  let report;
+  const heard = h("section", { class: "heard-all", "aria-labelledby": "heard-title" },
+    h("h2", { id: "heard-title" }, t("fi.heard")), h("p", { class: "lead" }, t("fi.heardLead")));
+  if (flash) heard.append(notice(flash, "ok"));
+  main.append(heard);
+  let report, ctx, token;
   try {
-    report = await api("GET", "/report", { query: { weeks } });
+    [report, ctx, token] = await Promise.all([
+      api("GET", "/report", { query: { weeks } }),
+      findingContext().catch((err) => err),
+      organizerToken(),
+    ]);
   } catch (err) {
     main.append(notice(errorText(err), "error"));
     return;
+  }
+  if (ctx instanceof Error) heard.append(notice(errorText(ctx), "error"));
+  else {
+    heard.append(findingList(ctx));
+    if (token) {
+      heard.append(writeSection(report, ctx, token, (finding) => {
+        main.replaceChildren();
+        show(main, route, t("fi.published")).then(() => {
+          const link = main.querySelector(`a[href="#/finding/${finding.id}"]`);
+          if (link) link.focus();
+        });
+      }));
+    }
   }
   const tot = report.totals;
   const median = report.fulfilment && report.fulfilment.median_days;
