@@ -312,9 +312,11 @@ async def _trim_when_idle(app: web.Application) -> None:
     caches and freed heap behind."""
     trimmed_at = -1.0
     while True:
-        await asyncio.sleep(IDLE_TRIM_AFTER_S)
         last = app[LAST_ACTIVITY][0]
-        if last == trimmed_at or SYSTEM_CLOCK.monotonic() - last < IDLE_TRIM_AFTER_S:
+        quiet = SYSTEM_CLOCK.monotonic() - last
+        if last == trimmed_at or quiet < IDLE_TRIM_AFTER_S:
+            # Wake when the last request is IDLE_TRIM_AFTER_S old (or after as long, once trimmed).
+            await asyncio.sleep(IDLE_TRIM_AFTER_S - quiet if last != trimmed_at else IDLE_TRIM_AFTER_S)
             continue
         trimmed_at = last
         app[peer_api.ITEMSETS].clear()
