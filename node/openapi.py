@@ -58,6 +58,8 @@ RATE_LIMITED = {
     ("/api/v1/records/{id}/status", "post"),
     ("/api/v1/records/{id}/replies", "post"),
     ("/api/v1/records/{id}/flags", "post"),
+    ("/api/v1/records/{id}/answers", "post"),
+    ("/api/v1/records/{id}/attend", "post"),
 }
 """Member writes, limited per client address (429 ``too_many_requests``)."""
 

@@ -46,6 +46,7 @@ from node.cli.client import (
     when,
     whole_number,
 )
+from node.cli.findings import chars
 from protocol.ballots import MAX_OPTIONS, THRESHOLDS
 from protocol.records import DECISION_TYPES
 
@@ -203,7 +204,7 @@ def register(sub: Any) -> None:
     )
     propose.add_argument("--type", required=True, choices=DECISION_TYPES, help="what the proposal is about")
     propose.add_argument("--title", required=True, help="what is proposed, in a few words (at most 120 characters)")
-    propose.add_argument("--text", help="the proposal in full (at most 2000 characters; default: none)")
+    propose.add_argument("--text", help=f"the proposal in full (at most {chars('text')} characters; default: none)")
     propose.add_argument(
         "--closes-in", type=CLOSES_IN, metavar="DURATION",
         help=f"how long it stays open, from {minutes_text(MIN_CLOSES_IN_MINUTES)} to "

@@ -2,7 +2,8 @@
 
 Posting stays open to anyone, so a script on one machine could otherwise
 post, reply or flag as fast as the node can sign. Every member write (post,
-edit, status, reply, flag: a POST or PATCH under ``/api/v1/records``) takes
+edit, status, reply, flag, an answer to a finding, an "I'll come": a POST or
+PATCH under ``/api/v1/records``) takes
 one token from its client address's bucket, valid or not; a bucket holds
 ``member_write_burst`` tokens and gains one every ``member_write_every_s``
 seconds. An empty bucket answers 429 ``too_many_requests`` with

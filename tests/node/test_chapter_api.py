@@ -317,7 +317,7 @@ async def test_bad_proposals_ballots_and_comments(chapter: Chapter) -> None:
     bad_bodies: list[tuple[str, Json]] = [
         ("invalid_proposal", {"type": "nonsense", "title": "x"}),
         ("invalid_proposal", {"type": "text", "title": "x" * 121}),
-        ("invalid_proposal", {"type": "text", "title": "x", "text": "y" * 2001}),
+        ("invalid_proposal", {"type": "text", "title": "x", "text": "y" * 4001}),
         ("invalid_proposal", {"type": "text", "title": "x", "closes_in_minutes": 0}),
         ("invalid_proposal", {"type": "text", "title": "x", "closes_in_minutes": 43201}),
         ("invalid_proposal", {"type": "text", "title": "x", "options": ["only one"]}),

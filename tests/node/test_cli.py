@@ -213,7 +213,7 @@ def test_report_from_the_command_line_hides_small_counts(running: Running) -> No
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout)["weeks"] == 13  # node/members/report.py DEFAULT_WEEKS, the CLI's too
     bad = cli(running.env, "report", "--weeks", "60", "--node", running.url)
-    assert bad.returncode == 2 and "from 1 to 13" in bad.stderr
+    assert bad.returncode == 2 and "from 1 to 52" in bad.stderr  # a year: the report archive
     both = cli(running.env, "report", "--csv", "--json", "--node", running.url)
     assert both.returncode == 2 and "not allowed with" in both.stderr and both.stdout == ""
 
@@ -390,7 +390,7 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
 
 COMMANDS = ["init", "run", "post", "search", "show", "mark", "withdraw", "edit", "renew", "flag", "reply", "replies",
             "report", "status", "join", "members", "propose", "proposals", "proposal", "vote", "comment", "decisions",
-            "peers"]  # fmt: skip
+            "findings", "answer", "events", "peers"]  # fmt: skip
 MEMBERS_ACTIONS = ["members invite", "members list", "members me", "members log", "members leave", "members new-card"]
 
 

@@ -121,7 +121,7 @@ async def test_answers_with_private_data_are_not_cached(node: RunningNode) -> No
 def test_the_document_names_404_on_every_post_endpoint_and_the_manage_list() -> None:
     paths = openapi_document()["paths"]
     post_paths = [p for p in paths if p.startswith("/api/v1/records/{id}")]
-    assert len(post_paths) == 5
+    assert len(post_paths) == 7  # the post, status, replies, matches, flags, answers, attend
     for path in post_paths:
         for method, operation in paths[path].items():
             assert "404" in operation["responses"], (method, path)

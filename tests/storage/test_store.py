@@ -739,7 +739,7 @@ async def test_any_position_is_a_page_in_either_order(store: RecordStore, order:
         lambda: Query(area="a1"),  # 'a' is not a geohash character
         lambda: Query(area=""),
         lambda: Query(kinds=()),
-        lambda: Query(kinds=("event",)),
+        lambda: Query(kinds=("party",)),
         lambda: Query(statuses=()),
         lambda: Query(statuses=("deleted",)),
         lambda: Query(category="Food!"),
