@@ -141,7 +141,7 @@ FIELDS: tuple[Field, ...] = (
     Field("title", Text(120), _POSTS | _DECISION | _FINDING | _EVENT, _NO,
           "in a few words: what is needed or offered, decided, found or held"),
     Field("category", Slug(), _POSTS, _NO, "one of the chapter's categories (any slug from a peer)"),
-    Field("area", Geohash(), _POSTS | _REPLY | _EVENT, _NO, "roughly where, never finer than ~5 km"),
+    Field("area", Geohash(), _POSTS | _REPLY, _EVENT, "roughly where, never finer than ~5 km"),
     Field("details", Text(2000, multiline=True), _NO, _POSTS | _EVENT, "anything that helps; public"),
     Field("tags", ListOf(Slug(), 10), _NO, _POSTS, "words to find it by"),
     Field("quantity", Text(40), _NO, _POSTS, "how many or how much"),

@@ -288,7 +288,8 @@ def _rrule_epilog() -> str:
 
 def _event_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", required=True, help=f"what it is called (at most {chars('title')} characters)")
-    parser.add_argument("--what", required=True, choices=EVENT_KINDS, help="what kind of event it is")
+    parser.add_argument("--what", choices=EVENT_KINDS, default=EVENT_KINDS[0],
+                        help="what kind of event it is (default: %(default)s)")  # fmt: skip
     parser.add_argument(
         "--starts", required=True, type=local_time, metavar="LOCAL_TIME",
         help="when it (its first occurrence) starts, local to --tz: YYYY-MM-DDTHH:MM",
@@ -311,8 +312,9 @@ def _event_options(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--rrule", type=rrule, metavar="RULE",
                         help="how it repeats, such as FREQ=WEEKLY;COUNT=6 (below) (default: it does not)")  # fmt: skip
-    parser.add_argument("--area", required=True, type=area, metavar="GEOHASH",
-                        help="roughly where: a geohash of 1 to 5 characters (never finer than ~5 km)")  # fmt: skip
+    parser.add_argument("--area", type=area, metavar="GEOHASH",
+                        help="roughly where: a geohash of 1 to 5 characters, never finer than ~5 km (default: the "
+                        "area the node serves, if its areas share one; otherwise none)")  # fmt: skip
     parser.add_argument(
         "--venue", metavar="TEXT",
         help=f"a public meeting place, published: never a home address (at most {chars('venue')} characters; "
@@ -389,7 +391,8 @@ def _state(event: dict[str, Any]) -> str:
 def describe_new(event: dict[str, Any], verb: str) -> str:
     occurrences = event["occurrences"]
     repeats = f", {event['rrule']}" if event.get("rrule") else ""
-    lines = [f"{verb} event {event['id']}: {event['title']}", f"  {event['what']}{repeats}; area {event['area']}"]
+    where = f"; area {event['area']}" if event.get("area") else ""
+    lines = [f"{verb} event {event['id']}: {event['title']}", f"  {event['what']}{repeats}{where}"]
     if event.get("venue"):
         lines.append(f"  at {event['venue']}")
     lines.append(f"  coming ({len(occurrences)}):" if occurrences else "  no coming occurrence")
@@ -404,7 +407,9 @@ def describe_new(event: dict[str, Any], verb: str) -> str:
 
 def event_body(args: argparse.Namespace, node: str) -> dict[str, Any]:
     """The event the options give, as the API takes it (agenda ids resolved on the node)."""
-    body: dict[str, Any] = {"title": args.title, "what": args.what, "area": args.area, **when_of(args)}
+    body: dict[str, Any] = {"title": args.title, "what": args.what, **when_of(args)}
+    if args.area:
+        body["area"] = args.area
     if args.details == "-":
         body["details"] = stdin_text("details", "--details")
     elif args.details is not None:

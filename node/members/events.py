@@ -50,8 +50,8 @@ _ROWS = {row.name: row for row in FIELDS}
 MAX_AHEAD_DAYS = 365
 """An event starts within a year of being published (it then lives its occurrences' span)."""
 MAX_LIST, DEFAULT_DAYS, MAX_DAYS = MAX_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS
-_REQUIRED = ("title", "what", "start", "end", "tz", "area")
-_OPTIONAL = ("details", "rrule", "venue", "languages", "access", "materials")
+_REQUIRED = ("title", "what", "start", "end", "tz")
+_OPTIONAL = ("area", "details", "rrule", "venue", "languages", "access", "materials")
 
 
 def _fields(*, editing: bool) -> list[BodyField]:
@@ -112,6 +112,16 @@ async def _checked(request: web.Request, values: dict[str, Any], moment: int) ->
     return fields
 
 
+def home_area(config: NodeConfig) -> str | None:
+    """The coarse area every area this node serves lies in (their common geohash prefix): an
+    event given no area is placed there; None when the node serves every area, or areas apart."""
+    if not config.areas:
+        return None
+    first, last = min(config.areas), max(config.areas)  # the sorted extremes share what all share
+    n = next((i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), min(len(first), len(last)))
+    return first[:n] or None
+
+
 class _Nobody:
     """Signs with a throwaway key: a probe of the record rules, never stored."""
 
@@ -133,6 +143,8 @@ async def publish_event(request: web.Request) -> web.Response:
     organizer = await require_organizer(request)
     values = EVENT_BODY.read(await read_json_object(request))
     moment = now()
+    if values.get("area") is None and (area := home_area(request.app[CONFIG])):
+        values["area"] = area
     fields = await _checked(request, values, moment)
     record = build_record(request.app[IDENTITY], {"kind": "event", "slot": secrets.token_hex(8),
                                                   "created_at": moment, **fields})  # fmt: skip

@@ -198,6 +198,19 @@ def write_finding_as(env: dict[str, str], *args: str) -> tuple[str, str]:
 # --- events ---------------------------------------------------------------------------------------------------
 
 
+def test_an_event_added_with_only_the_options_the_issue_names(running: Running) -> None:
+    # `events add --title T --starts ... --tz ... --rrule ...` and the admin token from --data-dir: the kind
+    # defaults to a meeting, the area to the one this node serves (`init --area u4pr`).
+    start = day(12)
+    event_id, out = add_event(running, "--title", "Tenants' meeting", "--starts", stamp(start), "--tz",
+                              "America/Chicago", "--rrule", "FREQ=WEEKLY;COUNT=6")  # fmt: skip
+    assert "  meeting, FREQ=WEEKLY;COUNT=6; area u4pr" in out
+    shown = [line.strip() for line in out.splitlines() if line.startswith("    ")]
+    assert shown == [f"{start + timedelta(weeks=k):%a %Y-%m-%d} 18:00-19:00 America/Chicago" for k in range(6)]
+    status, held = http("GET", f"{running.url}/api/v1/records/{event_id}")
+    assert status == 200 and (held["what"], held["area"], held["tz"]) == ("meeting", "u4pr", "America/Chicago")
+
+
 def test_events_as_the_issue_writes_them(running: Running) -> None:
     start = day(9)
     event_id, out = add_event(running, "--title", "Study group: the report", "--what", "study-group", "--starts",

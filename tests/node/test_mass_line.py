@@ -15,6 +15,7 @@ import secrets
 import time as clock
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,8 +24,10 @@ import pytest
 import recurring_ical_events
 
 from crypto import NodeIdentity
+from node.core.config import NodeConfig
 from node.core.datadir import CHAPTER_FILE
 from node.core.state import IDENTITY, STORE
+from node.members.events import home_area
 from node.members.report import REPORT_CACHE, week_label
 from protocol.records import DAY, EVENT_KINDS, build_record
 from storage.weeks import week_of
@@ -374,6 +377,23 @@ async def test_an_event_keeps_its_local_time_and_counts_who_will_come(line: Mass
     assert cancelled["state"] == "cancelled"
     (vevent,) = (await line.calendar()).walk("VEVENT")
     assert vevent["STATUS"] == "CANCELLED" and vevent["SUMMARY"] == "Study group: the year"
+
+
+async def test_an_event_without_an_area_is_placed_in_the_area_the_node_serves(line: MassLine) -> None:
+    placed = await line.event(study_group(soon(10), area=None))
+    assert placed["area"] == "u4pr"  # the node serves u4pr
+    moved = await line.edit(placed["id"], {"area": "dp3w"})
+    assert moved["area"] == "dp3w"
+    cleared = await line.edit(moved["id"], {"area": None})  # an event may have no area at all
+    assert "area" not in cleared or cleared["area"] is None
+
+
+@pytest.mark.parametrize(
+    ("areas", "placed"),
+    [((), None), (("u4pru",), "u4pru"), (("u4pru", "u4prv", "u4p"), "u4p"), (("u4pru", "dp3w"), None)],
+)
+def test_the_area_a_node_serves(areas: tuple[str, ...], placed: str | None, tmp_path: Path) -> None:
+    assert home_area(NodeConfig(data_dir=tmp_path, areas=areas)) == placed
 
 
 async def test_events_of_peers_and_the_organizers_rights(line: MassLine) -> None:

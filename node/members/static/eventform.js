@@ -149,8 +149,9 @@ export function readEvent(form, editing = false) {
   if (!ZONE.test(body.tz) || (known.length && !known.includes(body.tz) && body.tz !== "UTC")) throw new FieldError("tz", t("ev.badZone"));
   const repeat = readRule(form, body.start);
   const choice = form.elements.area_choice ? form.elements.area_choice.value : "";
-  body.area = (choice || value("area_code")).toLowerCase();
-  if (!AREA.test(body.area)) throw new FieldError("area", t("post.badArea"));
+  const area = (choice || value("area_code")).toLowerCase();
+  if (area && !AREA.test(area)) throw new FieldError("area", t("post.badArea"));
+  if (area || editing) body.area = area || null; // none: the node places it in the area it serves, if any
   const languages = [...new Set(value("languages").toLowerCase().split(/[\s,]+/).filter(Boolean))];
   if (languages.some((l) => !LANGUAGE.test(l)) || languages.length > (E("languages").maxItems ?? Infinity)) {
     throw new FieldError("languages", t("post.badLanguage"));
