@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +45,7 @@ from node.cli.decide import peer_names
 from node.cli.findings import chars, language
 from node.cli.organizer import ORGANIZER_NEEDED, add_organizer_options, organizer
 from node.cli.propose import duration, minutes_text
+from node.members import calendar
 from node.members.terms import DEFAULT_EVENTS_LIST, EVENT_DAYS, MAX_EVENT_DAYS, MAX_EVENTS_LIST
 from protocol import fields, recurrence
 from protocol.errors import RecordInvalid
@@ -82,12 +82,12 @@ local_time.__name__ = "local time"
 
 
 def known_zone(name: str) -> bool:
+    """A portable IANA name the node takes too (``node.members.calendar.zone``)."""
     try:
         fields.time_zone("tz", name)
-        zoneinfo.ZoneInfo(name)
-    except (RecordInvalid, zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except RecordInvalid:
         return False
-    return True
+    return calendar.zone(name) is not None
 
 
 def time_zone(value: str) -> str:
@@ -289,7 +289,7 @@ def _rrule_epilog() -> str:
 def _event_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", required=True, help=f"what it is called (at most {chars('title')} characters)")
     parser.add_argument("--what", choices=EVENT_KINDS, default=EVENT_KINDS[0],
-                        help="what kind of event it is (default: %(default)s)")  # fmt: skip
+                        help=f"what kind of event it is (default: {EVENT_KINDS[0]})")  # fmt: skip
     parser.add_argument(
         "--starts", required=True, type=local_time, metavar="LOCAL_TIME",
         help="when it (its first occurrence) starts, local to --tz: YYYY-MM-DDTHH:MM",
@@ -369,8 +369,8 @@ def _register_list(rooms: Any) -> None:
 # --- how events read -------------------------------------------------------------------------------------
 
 
-def _zone(name: str) -> zoneinfo.ZoneInfo | None:
-    return zoneinfo.ZoneInfo(name) if known_zone(name) else None
+def _zone(name: str) -> tzinfo | None:
+    return calendar.zone(name) if known_zone(name) else None
 
 
 def occurrence_text(event: dict[str, Any], occurrence: dict[str, Any]) -> str:

@@ -106,7 +106,7 @@ class Code(enum.Enum):
     INVALID_BALLOT = (422, "a choice the proposal does not offer")
     INVALID_COMMENT = (422, "a comment that is empty or too long")
     INVALID_FINDING = (422, "a field of a finding is not valid")
-    INVALID_ANSWER = (422, "an answer to a finding is agree, partly or missed, with a note of at most 500 characters")
+    INVALID_ANSWER = (422, "an answer to a finding is agree, partly or missed, with an optional short note")
     INVALID_EVENT = (
         422,
         "a field of an event is not valid, or its fields do not fit together (an end before its "

@@ -17,6 +17,7 @@ event's address), so an app updates an event rather than adding a copy.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
@@ -36,13 +37,30 @@ class Occurrence:
     end: datetime
 
 
-def zone(name: str) -> tzinfo | None:
-    """The zone of this name, or None when the time zone database lacks it."""
+NOT_PORTABLE = frozenset({"localtime", "posixrules", "Factory"})
+"""Files of the time zone database that are no place's zone: the machine's own
+zone (so each node would read it differently), the POSIX default, a placeholder."""
+
+
+@functools.cache
+def _portable() -> frozenset[str]:
     import zoneinfo  # noqa: PLC0415 - loaded when an event is: a node without events never reads the database
 
+    names = zoneinfo.available_timezones() - NOT_PORTABLE
+    return frozenset(n for n in names if not n.startswith(("right/", "posix/")))
+
+
+def zone(name: str) -> tzinfo | None:
+    """The zone of this portable IANA name (``America/Chicago``), or None when the
+    time zone database lacks it or the name is no place's (``localtime``, the
+    leap-second ``right/`` copies): a zone must read the same on every node."""
+    import zoneinfo  # noqa: PLC0415 - see _portable
+
+    if name not in _portable():
+        return None
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):  # pragma: no cover - listed, then removed
         return None
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,11 +80,18 @@ ATTEND_BODY = Body(
     Code.INVALID_EVENT,
 )  # fmt: skip
 SUGGESTIONS = (limit_param(100, 200),)
+_SUGGESTION_NUMBER = re.compile("[0-9]{1,18}", re.ASCII)
+"""A suggestion's number as SQLite holds it (``isdigit`` takes '²', and 30 digits overflow)."""
 
 
-async def _checked(request: web.Request, values: dict[str, Any], moment: int) -> dict[str, Any]:
+async def _checked(
+    request: web.Request, values: dict[str, Any], moment: int, kept: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """An event's fields as a record holds them, or ``invalid_event`` saying why
-    they do not fit together; agenda ids must name findings or decisions held."""
+    they do not fit together; agenda ids must name findings or decisions held,
+    but those ``kept`` from the version an edit changes stay as they are (a
+    finding on the agenda may have expired since, and the event must still be
+    changed or cancelled)."""
     tz = calendar.zone(values["tz"])
     if tz is None:
         raise ApiError(Code.INVALID_EVENT, f"{values['tz']!r} is not a time zone this node knows", field="tz")
@@ -98,13 +107,17 @@ async def _checked(request: web.Request, values: dict[str, Any], moment: int) ->
         raise ApiError(Code.INVALID_EVENT, str(exc), field=exc.field, reason=exc.reason) from None
     if ends <= moment:
         raise ApiError(Code.INVALID_EVENT, "every occurrence of this event is over", field="end")
-    if ends > moment + MAX_EVENT_TTL:
-        raise ApiError(Code.INVALID_EVENT, f"its last occurrence ends more than {MAX_EVENT_TTL // DAY} days from now")
+    if ends + DAY > moment + MAX_EVENT_TTL:  # the record lives a day past its last end
+        most = MAX_EVENT_TTL // DAY - 1
+        raise ApiError(Code.INVALID_EVENT, f"its last occurrence ends more than {most} days from now", field="end")
     fields["expires_at"] = ends + DAY
     agenda = values.get("agenda")
     if agenda:
         fields["agenda"] = []
         for text in agenda:
+            if text in kept:
+                fields["agenda"].append(bytes.fromhex(text))
+                continue
             held = await request.app[STORE].reads.get(bytes.fromhex(text), moment)
             if held is None or held.kind not in ("finding", "decision"):
                 raise ApiError(Code.UNKNOWN_REFERENCE, f"this node holds no finding or decision {text[:12]}...")
@@ -166,9 +179,10 @@ async def edit_event(request: web.Request) -> web.Response:
     changes = EDIT_BODY.read(await read_json_object(request))
     moment = now()
     merged: dict[str, Any] = {name: old.get(name) for name in (*_REQUIRED, *_OPTIONAL)}
-    merged["agenda"] = [bytes(a).hex() for a in old.get("agenda") or []] or None
+    kept = [bytes(a).hex() for a in old.get("agenda") or []]
+    merged["agenda"] = kept or None
     merged |= {name: value for name, value in changes.items() if name != "state"}
-    fields = await _checked(request, merged, moment)
+    fields = await _checked(request, merged, moment, frozenset(kept))
     fields["state"] = changes.get("state") or old.get("state")
     # Every field as it now stands; None removes one the new version no longer has.
     names = (*_REQUIRED, *_OPTIONAL, "agenda", "state", "expires_at")
@@ -201,9 +215,23 @@ async def event_json(request: web.Request, record: Record, moment: int, days: in
     return render(record) | {"own": own, "occurrences": shown}
 
 
-async def _events(request: web.Request, what: str | None, limit: int) -> list[Record]:
-    page = await request.app[STORE].reads.query(Query(kinds=("event",), statuses=("open",), limit=limit), now())
-    return [r for r in page.records if what is None or r.get("what") == what]
+MAX_SCANNED = 5_000
+"""Events read to answer one listing or feed: every live event of a chapter and its
+neighbours, many times over (a node's events number in the tens to hundreds)."""
+
+
+async def _events(request: web.Request, what: str | None, moment: int, author: bytes | None = None) -> list[Record]:
+    """The live events held (of one ``author``, one kind ``what``), read page by page so
+    that a filter never hides events past a page's end; at most ``MAX_SCANNED`` read."""
+    query = Query(kinds=("event",), statuses=("open",), author=author, limit=MAX_LIST)
+    found: list[Record] = []
+    for _ in range(MAX_SCANNED // MAX_LIST):
+        page = await request.app[STORE].reads.query(query, moment)
+        found += [r for r in page.records if what is None or r.get("what") == what]
+        if page.next is None:
+            break
+        query = replace(query, cursor=page.next)
+    return found
 
 
 @routes.get("/api/v1/events")
@@ -211,10 +239,10 @@ async def list_events(request: web.Request) -> web.Response:
     """Events this node holds (its chapter's and its peers') with their coming occurrences, soonest first."""
     params = read_params(request.query, LIST_PARAMS)
     moment, days = now(), params["days"] or DEFAULT_DAYS
-    out = [await event_json(request, r, moment, days) for r in await _events(request, params["what"], params["limit"])]
+    out = [await event_json(request, r, moment, days) for r in await _events(request, params["what"], moment)]
     out = [e for e in out if e["occurrences"]]
     out.sort(key=lambda e: e["occurrences"][0]["start"])
-    return web.json_response({"events": out})
+    return web.json_response({"events": out[: params["limit"]]})
 
 
 @routes.post("/api/v1/records/{id}/attend")
@@ -225,6 +253,8 @@ async def attend(request: web.Request) -> web.Response:
         raise ApiError(Code.WRONG_KIND, f"this record is a {record.kind}, not an event")
     if record.author != request.app[IDENTITY].public_key:
         raise ApiError(Code.NOT_THIS_NODE, "say you will come on the node of the chapter holding the event")
+    if record.get("state") == "cancelled":
+        raise ApiError(Code.INVALID_EVENT, "this event is cancelled: it will not take place", field="occurrence")
     date = ATTEND_BODY.read(await read_json_object(request))["occurrence"]
     dates = {o.local.date().isoformat(): o for o in calendar.occurrences(record)}
     if date not in dates or dates[date].end.timestamp() <= now():
@@ -256,7 +286,8 @@ async def suggestions(request: web.Request) -> web.Response:
 async def drop_suggestion(request: web.Request) -> web.Response:
     await require_organizer(request)
     text = request.match_info["n"]
-    if not text.isdigit() or not await request.app[CHAPTER_STORE].outreach.drop_suggestion(int(text)):
+    known = _SUGGESTION_NUMBER.fullmatch(text) and await request.app[CHAPTER_STORE].outreach.drop_suggestion(int(text))
+    if not known:
         raise ApiError(Code.NOT_FOUND, "no such suggestion")
     return private(web.json_response({"dropped": True}))
 
@@ -293,9 +324,7 @@ async def _calendar(request: web.Request, what: str | None) -> web.Response:
     cache = request.app[CALENDAR_CACHE]
     made = cache.get(what, key)
     if made is None:
-        query = Query(kinds=("event",), statuses=("open",), author=own, limit=MAX_LIST)
-        records = [r for r in (await request.app[STORE].reads.query(query, moment)).records
-                   if what is None or r.get("what") == what]  # fmt: skip
+        records = await _events(request, what, moment, own)
         name = request.app[CONFIG].name
         body = calendar.feed([(r, name) for r in records], _feed_name(request.app[CONFIG], what), moment)
         made = body, cache.put(what, key, body)

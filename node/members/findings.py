@@ -100,12 +100,18 @@ ANSWER_BODY = Body(
 LIST_PARAMS = (limit_param(DEFAULT_FINDINGS_LIST, MAX_FINDINGS_LIST),)
 
 
-async def _held(request: web.Request, ids: list[str], kinds: tuple[str, ...], what: str) -> list[bytes]:
+async def _held(
+    request: web.Request, ids: list[str], kinds: tuple[str, ...], what: str, *, own: bool = False
+) -> list[bytes]:
+    """The records named, each held here and of one of ``kinds`` (``own``: written by this chapter)."""
     out = []
     for text in ids:
         record = await request.app[STORE].reads.get(bytes.fromhex(text), now())
         if record is None or record.kind not in kinds:
             raise ApiError(Code.UNKNOWN_REFERENCE, f"this node holds no {what} with the id {text[:12]}...")
+        if own and record.author != request.app[IDENTITY].public_key:
+            raise ApiError(Code.UNKNOWN_REFERENCE, f"a finding revises one of this chapter's own; {text[:12]}... "
+                           "is a neighbour's")  # fmt: skip
         out.append(record.id)
     return out
 
@@ -145,7 +151,7 @@ async def write_finding(request: web.Request) -> web.Response:
     if values.get("acts"):
         body["acts"] = await _held(request, values["acts"], ("event", "decision"), "event or decision")
     if values.get("revises"):
-        (earlier,) = await _held(request, [values["revises"]], ("finding",), "finding")
+        (earlier,) = await _held(request, [values["revises"]], ("finding",), "finding", own=True)
         body["revises"] = earlier
     record = build_record(identity, body)
     await _publish(request, record)
@@ -174,6 +180,18 @@ async def finding_json(request: web.Request, record: Record, *, revised_by: str 
     return render(record) | {"own": own, "answers": answers, "revised_by": revised_by}
 
 
+def revisions(found: list[Record]) -> dict[str, str]:
+    """Which finding revises which, by id: only a chapter revises its own (a neighbour's
+    finding naming ours as the one it revises is shown, but revises nothing)."""
+    by_id = {r.id: r for r in found}
+    out = {}
+    for r in found:
+        earlier = r.get("revises")
+        if earlier is not None and (old := by_id.get(bytes(earlier))) is not None and old.author == r.author:
+            out[old.id.hex()] = r.id.hex()
+    return out
+
+
 @routes.get("/api/v1/findings")
 async def list_findings(request: web.Request) -> web.Response:
     """The findings this node holds (its chapter's and its peers'), newest first, with the
@@ -181,7 +199,7 @@ async def list_findings(request: web.Request) -> web.Response:
     limit = read_params(request.query, LIST_PARAMS)["limit"]
     page = await request.app[STORE].reads.query(Query(kinds=("finding",), statuses=("open",), limit=limit), now())
     found = page.records
-    revised = {bytes(r.get("revises")).hex(): r.id.hex() for r in found if r.get("revises") is not None}
+    revised = revisions(found)
     own = [r.id for r in found if r.author == request.app[IDENTITY].public_key]
     counts = await request.app[CHAPTER_STORE].outreach.counts(own)
     out = []
@@ -207,7 +225,7 @@ async def answer(request: web.Request) -> web.Response:
     record = await _own_finding(request)
     values = ANSWER_BODY.read(await read_json_object(request))
     note = values.get("note")
-    await request.app[CHAPTER_STORE].outreach.answer(record.id, values["answer"], note.strip() if note else None, now())
+    await request.app[CHAPTER_STORE].outreach.answer(record.id, values["answer"], (note or "").strip() or None, now())
     log.info("finding id=%s answered", record.id.hex())
     counts = (await request.app[CHAPTER_STORE].outreach.counts([record.id]))[record.id]
     return web.json_response({"answers": counted(counts)}, status=201)

@@ -262,6 +262,7 @@ def test_bad_events_are_bad_usage_or_the_nodes_refusal(running: Running) -> None
         (("--starts", "2027-02-30T18:00", "--tz", "UTC"), 2, ("argument --starts: '2027-02-30T18:00' is not a local",)),
         (("--starts", "tomorrow", "--tz", "UTC"), 2, ("argument --starts: 'tomorrow'",)),
         (("--starts", stamp(start), "--tz", "Mars/Olympus"), 2, ("argument --tz: 'Mars/Olympus' is not a time zone",)),
+        (("--starts", stamp(start), "--tz", "localtime"), 2, ("argument --tz: 'localtime' is not a time zone",)),
         (("--starts", stamp(start), "--tz", "UTC", "--rrule", "FREQ=YEARLY;COUNT=2"), 2,
          ("argument --rrule", "FREQ must be one of DAILY, WEEKLY, MONTHLY")),
         (("--starts", stamp(start), "--tz", "UTC", "--rrule", "FREQ=MONTHLY;COUNT=2;BYSETPOS=1"), 2,

@@ -222,6 +222,21 @@ async def test_a_revised_finding_links_back_and_names_what_acts_on_it(line: Mass
     assert listed[first["id"]]["revised_by"] == revised["id"] and listed[revised["id"]]["revised_by"] is None
 
 
+async def test_only_a_chapter_revises_its_own_findings(line: MassLine) -> None:
+    await posted(line)
+    ours = await line.finding({"title": "Food", "text": "Food needs."})
+    # A neighbour's finding naming ours as the one it revises neither hides ours nor revises it.
+    theirs = await held_from_a_peer(line, "finding", title="Yours, corrected", text="t", weeks=13,
+                                    as_of=int(clock.time()) - 60, figures=[["totals", "all", 5, 0, 0]],
+                                    revises=bytes.fromhex(ours["id"]))  # fmt: skip
+    listed = {f["id"]: f for f in await line.findings()}
+    assert listed[ours["id"]]["revised_by"] is None and listed[theirs]["revises"] == ours["id"]
+    # Nor does this chapter revise a neighbour's: a revision is of one's own words.
+    path = "/api/v1/findings"
+    await line.refused("unknown_reference", "POST", path, path, {"title": "t", "text": "t", "revises": theirs},
+                       line.admin)  # fmt: skip
+
+
 # --- answers ------------------------------------------------------------------------------------------
 
 
@@ -312,12 +327,16 @@ BAD_EVENTS: list[tuple[str, Callable[[datetime], Json], str]] = [
     ("a start on no BYDAY day", lambda s: {"rrule": f"FREQ=WEEKLY;COUNT=3;BYDAY={_off_day(s)}"}, "rrule"),
     ("a repeat without an end", lambda s: {"rrule": "FREQ=WEEKLY"}, "rrule"),
     ("an unknown time zone", lambda s: {"tz": "Mars/Olympus"}, "tz"),
+    ("the machine's own zone", lambda s: {"tz": "localtime"}, "tz"),
+    ("a leap-second copy of a zone", lambda s: {"tz": "right/America/Chicago"}, "tz"),
+    ("no place's zone", lambda s: {"tz": "Factory"}, "tz"),
     ("no time zone's shape", lambda s: {"tz": "America/Chicago/Loop/Here"}, "tz"),
     ("no real date", lambda s: {"start": "2027-02-30T18:00"}, "start"),
     ("an unknown kind", lambda s: {"what": "party"}, "what"),
     ("an area too precise", lambda s: {"area": "dp3wzz"}, "area"),
     ("over already", lambda s: {"start": local(s - timedelta(days=12)), "end": local(s - timedelta(days=12, hours=-1)),
                                 "rrule": None}, "end"),
+    ("a last end past the record's life", lambda s: {"rrule": "FREQ=DAILY;INTERVAL=39;COUNT=11"}, "end"),
     ("more than a year ahead", lambda s: {"start": local(s + timedelta(days=400)),
                                           "end": local(s + timedelta(days=400, hours=1))}, "start"),
     ("an access not offered", lambda s: {"access": ["wifi"]}, "access"),
@@ -375,6 +394,8 @@ async def test_an_event_keeps_its_local_time_and_counts_who_will_come(line: Mass
     # Cancelled: still listed, marked; the calendar says so too.
     cancelled = await line.edit(renamed["id"], {"state": "cancelled"})
     assert cancelled["state"] == "cancelled"
+    await line.refused("invalid_event", "POST", f"/api/v1/records/{cancelled['id']}/attend", template,
+                       {"occurrence": second})  # nobody comes to what will not take place  # fmt: skip
     (vevent,) = (await line.calendar()).walk("VEVENT")
     assert vevent["STATUS"] == "CANCELLED" and vevent["SUMMARY"] == "Study group: the year"
 
@@ -428,9 +449,39 @@ async def test_events_of_peers_and_the_organizers_rights(line: MassLine) -> None
     assert [(s["member"], s["event"]["title"]) for s in listed_suggestions["suggestions"]] == [("Ana", "A skill share")]
     await line.refused("no_mandate", "GET", "/api/v1/events/suggestions", "/api/v1/events/suggestions", card=ana)
     n = suggestion["suggested"]
+    for number in ("%C2%B2", "9" * 30, "-1", "1.0"):  # '²' is a digit to Python, 30 digits are past SQLite's
+        await line.refused("not_found", "DELETE", f"/api/v1/events/suggestions/{number}",
+                           "/api/v1/events/suggestions/{n}", card=line.admin)  # fmt: skip
     await line.ok("DELETE", f"/api/v1/events/suggestions/{n}", "/api/v1/events/suggestions/{n}", card=line.admin)
     assert (await line.ok("GET", "/api/v1/events/suggestions", "/api/v1/events/suggestions",
                           card=line.admin))["suggestions"] == []  # fmt: skip
+
+
+async def test_an_event_is_changed_and_cancelled_after_its_agenda_expired(line: MassLine) -> None:
+    now = int(clock.time())
+    fleeting = await held_from_a_peer(line, "finding", title="Theirs", text="t", weeks=13, as_of=now - 60,
+                                      figures=[["totals", "all", 5, 0, 0]], expires_at=now + 2)  # fmt: skip
+    event = await line.event(study_group(soon(9), agenda=[fleeting]))
+    await asyncio.sleep(3)  # the finding is past its expiry: the node no longer holds it
+    await line.refused("unknown_reference", "POST", "/api/v1/events", "/api/v1/events",
+                       study_group(soon(9), agenda=[fleeting]), line.admin)  # fmt: skip
+    renamed = await line.edit(event["id"], {"title": "Study group, moved"})
+    assert renamed["agenda"] == [fleeting]  # kept as it was, unchecked
+    cancelled = await line.edit(renamed["id"], {"state": "cancelled"})
+    assert cancelled["state"] == "cancelled"
+
+
+async def test_a_kind_of_event_is_listed_however_many_others_are_newer(line: MassLine) -> None:
+    start = soon(5, 10)
+    group = await line.event(study_group(start))
+    for i in range(3):
+        await held_from_a_peer(line, "event", title=f"Assembly {i}", what="assembly", start=local(start),
+                               end=local(start + timedelta(hours=1)), tz="Europe/Madrid")  # fmt: skip
+    # Fewer than the newer events of other kinds were asked for: the study group is still found.
+    assert [e["id"] for e in await line.events("?what=study-group&limit=1")] == [group["id"]]
+    assert len(await line.events("?limit=2")) == 2
+    (vevent,) = (await line.calendar("/calendar/study-group.ics")).walk("VEVENT")
+    assert vevent["UID"] == uid_of(group)
 
 
 # --- the calendar feed, as a calendar app expands it ------------------------------------------------------
