@@ -111,8 +111,8 @@ def test_the_categories_shown_are_the_data(tmp_path: Path, command: str) -> None
 
 
 def test_no_help_names_a_category_the_data_lacks(tmp_path: Path) -> None:
-    for command in EVERY:
-        text = help_text(tmp_path, command)
+    for command in EVERY:  # as argparse prints it (in process: the real command is read below)
+        text = EVERY[command].format_help()
         assert "child-care" not in text
         for slug in re.findall(r"--category ([a-z][a-z0-9-]*)", text):  # an example's, not the SLUG metavar
             assert slug in SLUGS, (command, slug)
