@@ -27,9 +27,10 @@ from crypto import NodeIdentity
 from node.core.config import NodeConfig
 from node.core.datadir import CHAPTER_FILE
 from node.core.state import IDENTITY, STORE
+from node.members import calendar
 from node.members.events import home_area
 from node.members.report import REPORT_CACHE, week_label
-from protocol.records import DAY, EVENT_KINDS, build_record
+from protocol.records import DAY, EVENT_KINDS, build_record, new_version
 from storage.weeks import week_of
 from tests.node._support import need, offer, sql_rows
 from tests.node.conftest import RunningNode
@@ -571,6 +572,31 @@ async def test_monthly_on_the_31st_skips_the_short_months(line: MassLine) -> Non
     event = await line.event(body)
     await check_feed(line, event, "Europe/Madrid", expected, 2)
     assert len({(d.year, d.month) for d in expected}) == 4 and expected[-1] - expected[0] > timedelta(days=4 * 31)
+
+
+def test_a_feed_made_from_kept_parts_is_the_feed_made_whole() -> None:
+    now = int(clock.time())
+    identity = NodeIdentity.generate()
+    start = soon(9)
+
+    def event(n: int, zone: str) -> Any:
+        body = {"kind": "event", "slot": f"s{n}", "created_at": now, "expires_at": now + 100 * DAY,
+                "title": f"Gathering {n}", "what": EVENT_KINDS[n % len(EVENT_KINDS)], "start": local(start),
+                "end": local(start + timedelta(hours=1)), "tz": zone, "rrule": "FREQ=WEEKLY;COUNT=3"}  # fmt: skip
+        return build_record(identity, body)
+
+    events = [event(n, zone) for n, zone in enumerate(("America/Chicago", "Europe/Madrid", "UTC", "America/Chicago"))]
+    kept = calendar.Feed()
+    assert kept.make([(e, "Ours") for e in events], "Ours", now) == calendar.feed([(e, "Ours") for e in events],
+                                                                                   "Ours", now)  # fmt: skip
+    # One changed (a new version), one gone, the only Madrid one: the feed is as if made whole.
+    events[0] = new_version(identity, events[0], now + 1, {"title": "Gathering, moved", "tz": "Africa/Lagos"})
+    del events[1]
+    again = kept.make([(e, "Ours") for e in events], "Ours", now + 2)
+    assert again == calendar.feed([(e, "Ours") for e in events], "Ours", now + 2)
+    parsed = icalendar.Calendar.from_ical(again)
+    assert sorted(str(z["TZID"]) for z in parsed.walk("VTIMEZONE")) == ["Africa/Lagos", "America/Chicago"]
+    assert [str(e["SUMMARY"]) for e in parsed.walk("VEVENT")] == ["Gathering, moved", "Gathering 2", "Gathering 3"]
 
 
 async def test_a_calendar_for_each_kind(line: MassLine) -> None:
