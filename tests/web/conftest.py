@@ -51,8 +51,11 @@ def start_node(data: Path, name: str, *peers: str) -> Node:
     return Node(url, data, process)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module. Playwright's sync API runs an event loop on the
+    main thread while it lives: kept past the module, it would be running when a
+    later async test (run in any order under pytest-xdist) starts its own."""
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--disable-gpu", "--disable-quic"])
         try:
