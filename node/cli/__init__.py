@@ -18,6 +18,7 @@ registering its parsers with their handler:
     events     events (add, list, cancel, come, suggest): meetings, teach-ins, study groups
     organizer  how organizer commands act: a card with a mandate, or the founding admin token
     admin      init, run, peers
+    operate    backup, restore: a data directory in one file, and back
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
 """
@@ -28,7 +29,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, decide, events, findings, posts, propose, roll
+from node.cli import admin, community, decide, events, findings, operate, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     findings.register(sub)  # findings, answer
     events.register(sub)  # events
     admin.register_peers(sub)
+    operate.register(sub)  # backup, restore
     _finish(sub)
     return parser
 

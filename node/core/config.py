@@ -30,7 +30,8 @@ MANAGE_TOKEN_VARIABLE = ENV_PREFIX + "MANAGE_TOKEN"
 """A post's manage token for the CLI's manage commands (``--token``)."""
 MEMBER_CARD_VARIABLE = ENV_PREFIX + "MEMBER_CARD"
 """A chapter member's card for the CLI's member commands (``--card-file``): never an argument."""
-CLIENT_VARIABLES = frozenset({NODE_VARIABLE, MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE})
+BACKUP_PASSPHRASE_VARIABLE = ENV_PREFIX + "BACKUP_PASSPHRASE"
+CLIENT_VARIABLES = frozenset({NODE_VARIABLE, MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE, BACKUP_PASSPHRASE_VARIABLE})
 """Read by the CLI as a client, not node settings: a shell that set them can still run a node."""
 
 

@@ -1,0 +1,115 @@
+"""The operator's backup and restore of a node's data directory (``node/operate/backup.py``).
+
+``backup`` reads the data directory's files (the node may be running: each
+database is copied by SQLite's online backup); ``restore`` makes a new data
+directory from a backup. The passphrase that seals the node key in a backup
+is read from ``$MUTUALAID_BACKUP_PASSPHRASE``, else asked on the terminal
+(twice when it is set), never taken as an argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from node.cli.admin import data_dir_option
+from node.cli.client import CliError, ExitCode
+from node.core.config import BACKUP_PASSPHRASE_VARIABLE, chosen_data_dir
+from node.core.datadir import IDENTITY_FILE
+from node.operate.backup import BackupError, check_target, make_backup, needs_passphrase, restore
+
+MIN_PASSPHRASE = 12
+"""Characters: the passphrase guards the node key wherever the backup goes."""
+
+
+def register(sub: Any) -> None:
+    backup = sub.add_parser(
+        "backup",
+        help="write a backup of a node's data directory to one file (the node may be running)",
+        description="Write a consistent copy of a node's data directory to FILE: its records, manage links, "
+        "removals, blocks and flags (records.db), the chapter's roll, decisions and mandates (chapter.db), "
+        "config.toml and the admin token; with --with-key the node key too, sealed with a passphrase. "
+        "The node may be running: each database is copied with SQLite's online backup and checked. FILE "
+        "is written whole or not at all, readable by you alone: it holds the roll's names and the admin "
+        "token, so keep it as you keep the node.",
+    )
+    backup.add_argument("file", type=Path, metavar="FILE", help="the backup file to write (replaced if it exists)")
+    data_dir_option(backup, "the node's data directory")
+    backup.add_argument(
+        "--with-key", action="store_true",
+        help=f"add the node key, sealed with a passphrase (${BACKUP_PASSPHRASE_VARIABLE}, else asked twice; "
+        f"at least {MIN_PASSPHRASE} characters; default: the key stays out, kept apart as you choose)",
+    )  # fmt: skip
+    backup.add_argument("--json", action="store_true", help="print what was written as JSON, for scripts")
+    backup.set_defaults(handler=cmd_backup)
+
+    restoring = sub.add_parser(
+        "restore",
+        help="make a new data directory from a backup",
+        description="Make DIR hold the node a backup holds: the same records, manage links, roll, decisions, "
+        "removals, blocks and flags. Every file is checked against the backup's list of digests, and every "
+        "database, before anything is written to DIR; DIR must be new or hold no node. A backup with the "
+        f"node key asks for its passphrase (${BACKUP_PASSPHRASE_VARIABLE}, else asked); without it, put the "
+        f"node's {IDENTITY_FILE} in DIR before starting it, or the node starts as a new chapter.",
+    )
+    restoring.add_argument("file", type=Path, metavar="FILE", help="the backup file to restore")
+    data_dir_option(restoring, "the data directory to make")
+    restoring.add_argument("--json", action="store_true", help="print what was restored as JSON, for scripts")
+    restoring.set_defaults(handler=cmd_restore)
+
+
+def _passphrase(confirm: bool) -> bytes:
+    given = os.environ.get(BACKUP_PASSPHRASE_VARIABLE)
+    if given is None:
+        if not sys.stdin.isatty():
+            raise CliError(f"the node key is sealed with a passphrase: set ${BACKUP_PASSPHRASE_VARIABLE}, or run "
+                           "this on a terminal to be asked")  # fmt: skip
+        given = getpass.getpass("passphrase for the node key: ")
+        if confirm and getpass.getpass("the same passphrase again: ") != given:
+            raise CliError("the two passphrases differ: nothing written")
+    if confirm and len(given) < MIN_PASSPHRASE:
+        raise CliError(f"the passphrase is shorter than {MIN_PASSPHRASE} characters: choose a longer one")
+    return given.encode()
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    data_dir = chosen_data_dir(args.data_dir)
+    passphrase = _passphrase(confirm=True) if args.with_key else None
+    try:
+        made = make_backup(data_dir, args.file, passphrase)
+    except BackupError as exc:
+        raise CliError(str(exc), ExitCode.REFUSED) from None
+    if args.json:
+        print(json.dumps({"file": str(made.path), "node_key": made.node_key, "files": made.files,
+                          "with_key": made.with_key}))  # fmt: skip
+        return 0
+    total = sum(made.files.values())
+    print(f"backed up {data_dir} to {made.path} ({len(made.files)} files, {total:,} bytes before compression)")
+    print(f"node {made.node_key}")
+    if not made.with_key:
+        print(f"the node key is not in it: keep {data_dir / IDENTITY_FILE} apart (or back up --with-key)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    data_dir = chosen_data_dir(args.data_dir)
+    try:
+        check_target(data_dir)
+        passphrase = _passphrase(confirm=False) if needs_passphrase(args.file) else None
+        done = restore(args.file, data_dir, passphrase)
+    except BackupError as exc:
+        raise CliError(str(exc), ExitCode.REFUSED) from None
+    if args.json:
+        print(json.dumps({"data_dir": str(done.data_dir), "node_key": done.node_key, "made_at": done.made_at,
+                          "files": list(done.files), "with_key": done.with_key}))  # fmt: skip
+        return 0
+    print(f"restored node {done.node_key} (backed up {done.made_at}) into {done.data_dir}")
+    if not done.with_key:
+        print(f"the backup holds no node key: copy the node's {IDENTITY_FILE} into {done.data_dir} before "
+              "starting it, or it starts as a new chapter with a new key")  # fmt: skip
+    return 0

@@ -1,0 +1,1 @@
+"""The operator's tools that work on a data directory's files: backup and restore."""
