@@ -30,7 +30,7 @@ from node.chapter.closer import CLOSER, Closer, effect_parts
 from node.chapter.settings import ChapterBox, ChapterState
 from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.clock import SYSTEM_CLOCK
-from node.core.config import NodeConfig
+from node.core.config import SHUTDOWN_TIMEOUT_S, NodeConfig
 from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.hosts import is_loopback_host
@@ -404,7 +404,7 @@ async def serve(
     app = create_app(config, identity, database)
     if progress is not None:
         app[SYNC_PROGRESS] = progress
-    runner = AppRunner(app, access_log=None, handle_signals=False)
+    runner = AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -1,4 +1,5 @@
-"""The operator's backup and restore of a node's data directory (``node/operate/backup.py``).
+"""The operator's tools: backup and restore of a node's data directory
+(``node/operate/backup.py``), and the node as a systemd service (``node/operate/service.py``).
 
 ``backup`` reads the data directory's files (the node may be running: each
 database is copied by SQLite's online backup); ``restore`` makes a new data
@@ -19,8 +20,9 @@ from typing import Any
 
 from node.cli.admin import data_dir_option
 from node.cli.client import CliError, ExitCode
-from node.core.config import BACKUP_PASSPHRASE_VARIABLE, chosen_data_dir
+from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, chosen_data_dir
 from node.core.datadir import IDENTITY_FILE
+from node.operate import service
 from node.operate.backup import BackupError, check_target, make_backup, needs_passphrase, restore
 
 MIN_PASSPHRASE = 12
@@ -61,6 +63,44 @@ def register(sub: Any) -> None:
     data_dir_option(restoring, "the data directory to make")
     restoring.add_argument("--json", action="store_true", help="print what was restored as JSON, for scripts")
     restoring.set_defaults(handler=cmd_restore)
+    _register_service(sub)
+
+
+def _register_service(sub: Any) -> None:
+    services = sub.add_parser(
+        "service",
+        help="run the node as a systemd service (a Raspberry Pi, a laptop kept on)",
+        description="Run the node as a systemd service, started at boot, restarted when it fails, logging to "
+        "the journal (journalctl -u mutualaid).",
+    )
+    actions = services.add_subparsers(
+        dest="action",
+        required=True,
+        metavar="ACTION",
+        title="actions",
+        help="what to do; each action has its own --help",
+    )
+    installing = actions.add_parser(
+        "install",
+        help="write the systemd unit, with the node's own user and data directory",
+        description=f"Write {service.UNIT_NAME} into the unit directory: the node runs as its own user "
+        "(made, as a system user with no shell, when it is missing: run this as root), with its data "
+        "directory (made 0700, that user's) the only path it may write, no new privileges, its own /tmp, "
+        "restarted when it fails, and a stop timeout longer than the node's own shutdown. Then: "
+        "systemctl daemon-reload && systemctl enable --now mutualaid.",
+    )
+    installing.add_argument(
+        "--data-dir", type=Path, metavar="DIR",
+        help=f"the node's data directory (not ${ENV_PREFIX}DATA_DIR: the service's own; default: "
+        f"{service.DATA_DIR})",
+    )  # fmt: skip
+    installing.add_argument("--user", default=service.USER, help=f"the user the node runs as (default: {service.USER})")
+    installing.add_argument(
+        "--unit-dir", type=Path, default=service.UNIT_DIR, metavar="DIR",
+        help=f"where the unit file goes (default: {service.UNIT_DIR})",
+    )  # fmt: skip
+    installing.add_argument("--print", action="store_true", help="print the unit instead of installing anything")
+    installing.set_defaults(handler=cmd_service_install)
 
 
 def _passphrase(confirm: bool) -> bytes:
@@ -112,4 +152,21 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not done.with_key:
         print(f"the backup holds no node key: copy the node's {IDENTITY_FILE} into {done.data_dir} before "
               "starting it, or it starts as a new chapter with a new key")  # fmt: skip
+    return 0
+
+
+def cmd_service_install(args: argparse.Namespace) -> int:
+    data_dir = (args.data_dir or service.DATA_DIR).absolute()
+    if args.print:
+        print(service.unit(data_dir, args.user, service.group_of(args.user)), end="")
+        return 0
+    try:
+        done = service.install(data_dir, args.user, args.unit_dir)
+    except service.ServiceError as exc:
+        raise CliError(str(exc), ExitCode.REFUSED) from None
+    if done.user_created:
+        print(f"made the system user {done.user} (no shell, no login)")
+    print(f"wrote {done.unit_file}: the node runs as {done.user} on {done.data_dir}")
+    print("start it now and at every boot: systemctl daemon-reload && systemctl enable --now mutualaid")
+    print("its log: journalctl -u mutualaid")
     return 0

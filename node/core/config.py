@@ -130,6 +130,10 @@ class NodeConfig:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SHUTDOWN_TIMEOUT_S = 20.0
+"""On SIGTERM, how long requests in flight may take before the node closes them
+(then the store commits what is queued and the node exits); a service manager
+waits longer than this before it kills the node."""
 MIN_BODY_BYTES = 2 * MAX_BATCH_BYTES
 """A body must hold the largest batch of records a peer pushes, with room for its framing."""
 _RANGES: dict[str, tuple[int, int | str]] = {
