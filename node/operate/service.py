@@ -104,7 +104,8 @@ class Installed:
 
 def install(data_dir: Path, user: str, unit_dir: Path) -> Installed:
     """Writes the unit into ``unit_dir``; makes the system user when it is missing
-    (root only) and the data directory, owned by it."""
+    (root only) and the data directory, and gives the user the directory and
+    every file in it (root only: what ``init`` or ``restore`` made as root)."""
     data_dir = data_dir.absolute()
     account, created = _account(user), False
     if account is None:
@@ -117,8 +118,10 @@ def install(data_dir: Path, user: str, unit_dir: Path) -> Installed:
                         "--shell", "/usr/sbin/nologin", user], check=True, capture_output=True)  # fmt: skip
         account, created = pwd.getpwnam(user), True
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if os.geteuid() == 0:
-        os.chown(data_dir, account.pw_uid, account.pw_gid)
+    data_dir.chmod(0o700)
+    if os.geteuid() == 0:  # the directory and what init or restore made in it, as root, become the node's
+        for path in (data_dir, *data_dir.rglob("*")):
+            os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
     elif data_dir.stat().st_uid != account.pw_uid:
         raise ServiceError(f"{data_dir} is not {user}'s and only root can give it: run this as root (sudo)")
     target = unit_dir / UNIT_NAME

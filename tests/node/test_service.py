@@ -36,13 +36,17 @@ def test_the_unit_installed_is_one_systemd_takes_without_a_warning(tmp_path: Pat
     if analyze is None:
         pytest.fail("systemd-analyze is missing: make test installs it (.ci/system-deps)")
     units, data = tmp_path / "units", tmp_path / "var" / "mutualaid"
+    data.mkdir(parents=True)
+    (data / "records.db").write_bytes(b"")  # as init or restore would have made it, as root
     env = cli_env(tmp_path)
     done = cli(env, "service", "install", "--unit-dir", str(units), "--data-dir", str(data), "--user", USER)
     assert done.returncode == 0, done.stderr
     assert "systemctl daemon-reload && systemctl enable --now mutualaid" in done.stdout
     unit_file = units / service.UNIT_NAME
     assert unit_file.stat().st_mode & 0o777 == 0o644
-    assert data.stat().st_mode & 0o777 == 0o700 and data.stat().st_uid == pwd.getpwnam(USER).pw_uid
+    uid = pwd.getpwnam(USER).pw_uid
+    assert data.stat().st_uid == uid and (data / "records.db").stat().st_uid == uid
+    assert data.stat().st_mode & 0o777 == 0o700
     checked = subprocess.run([analyze, "verify", str(unit_file)], capture_output=True, text=True, check=False)
     assert (checked.returncode, checked.stderr, checked.stdout) == (0, "", ""), checked
     parsed = _unit(unit_file.read_text())["Service"]
