@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from crypto import NodeIdentity
 from node import routes
@@ -33,7 +34,7 @@ from node.core.clock import SYSTEM_CLOCK
 from node.core.config import SHUTDOWN_TIMEOUT_S, NodeConfig
 from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token
 from node.core.errors import AppRunner, Handler, error_middleware
-from node.core.hosts import is_loopback_host
+from node.core.hosts import Network, forwarded_client, is_loopback_host, networks
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import events, ratelimit, replies, report, security
@@ -77,6 +78,21 @@ async def compress_json(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
+def _from_forwarded(proxies: tuple[Network, ...]) -> Middleware:
+    """Behind a trusted reverse proxy, the request as from the client it forwards
+    (``node.core.hosts.forwarded_client``): every per-address limit sees the member."""
+
+    @web.middleware
+    async def from_forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
+        hops = request.headers.getall("X-Forwarded-For", [])
+        client = forwarded_client(request.remote, hops, proxies)
+        if client is None or client == request.remote:
+            return await handler(request)
+        return await handler(request.clone(remote=client))
+
+    return from_forwarded
+
+
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     request.app[LAST_ACTIVITY][0] = SYSTEM_CLOCK.monotonic()
@@ -96,8 +112,9 @@ def create_app(
 ) -> web.Application:
     """The node's app. ``admin_token`` defaults to the one in the data directory;
     without one, peer administration is refused."""
+    first = [_from_forwarded(networks(config.trusted_proxies))] if config.trusted_proxies else []
     app = web.Application(
-        middlewares=[count_requests, compress_json, error_middleware, peer_api.peer_auth_middleware],
+        middlewares=[*first, count_requests, compress_json, error_middleware, peer_api.peer_auth_middleware],
         client_max_size=config.max_body_bytes,
     )
     app[CONFIG] = config

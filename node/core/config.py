@@ -98,8 +98,13 @@ class NodeConfig:
     """...then one write per this many seconds (360 an hour)."""
     member_write_limit_loopback: bool = False
     """Limit clients on loopback too. Off by default: behind a reverse proxy on
-    the same machine every member arrives from 127.0.0.1 (the proxy should
-    limit by the real address), and local tools and tests post freely."""
+    the same machine every member arrives from 127.0.0.1 (unless the proxy is in
+    ``trusted_proxies``), and local tools and tests post freely."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (``127.0.0.1``, ``10.0.0.0/8``) of reverse proxies in
+    front of this node. A request from one counts as from the client its
+    ``X-Forwarded-For`` names: the last address there that is no trusted proxy.
+    From anywhere else the header is ignored."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in _RANGES.items():
@@ -118,6 +123,11 @@ class NodeConfig:
                     record_fields.url(name, url)
         except RecordInvalid as exc:
             raise ConfigError(str(exc)) from None
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"trusted_proxies: {proxy[:60]!r} is not an address or a network") from None
         for address in self.mdns_interfaces:
             try:
                 ipaddress.IPv4Address(address)

@@ -16,7 +16,8 @@ addresses (a whole IPv6 /48), which only a coarser limit upstream could.
 Clients on loopback are not limited unless ``member_write_limit_loopback``:
 behind a reverse proxy on the same machine every member arrives from
 127.0.0.1, and one bucket for all of them would lock the whole chapter out;
-such a proxy should limit by the real address itself (docs/NODE.md).
+a proxy listed in ``trusted_proxies`` has each request counted as from the
+client it forwards (``node.core.hosts.forwarded_client``) instead.
 """
 
 from __future__ import annotations
