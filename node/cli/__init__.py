@@ -18,7 +18,7 @@ registering its parsers with their handler:
     events     events (add, list, cancel, come, suggest): meetings, teach-ins, study groups
     organizer  how organizer commands act: a card with a mandate, or the founding admin token
     admin      init, run, peers
-    operate    backup, restore: a data directory in one file, and back; service install
+    operate    backup, restore: a data directory in one file, and back; service install; doctor
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
 """
@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     findings.register(sub)  # findings, answer
     events.register(sub)  # events
     admin.register_peers(sub)
-    operate.register(sub)  # backup, restore, service
+    operate.register(sub)  # backup, restore, service, doctor
     _finish(sub)
     return parser
 

@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from node.cli.admin import data_dir_option
-from node.cli.client import CliError, ExitCode
+from node.cli.admin import admin_token, data_dir_option
+from node.cli.client import CliError, ExitCode, add_node_options, node_of
 from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, chosen_data_dir
 from node.core.datadir import IDENTITY_FILE
-from node.operate import service
+from node.operate import doctor, service
 from node.operate.backup import BackupError, check_target, make_backup, needs_passphrase, restore
 
 MIN_PASSPHRASE = 12
@@ -64,6 +64,26 @@ def register(sub: Any) -> None:
     restoring.add_argument("--json", action="store_true", help="print what was restored as JSON, for scripts")
     restoring.set_defaults(handler=cmd_restore)
     _register_service(sub)
+    _register_doctor(sub)
+
+
+def _register_doctor(sub: Any) -> None:
+    checking = sub.add_parser(
+        "doctor",
+        help="check a node and say what to do about what is wrong",
+        description="Check a node: its data directory's permissions (the key and the admin token readable by "
+        "the node alone), its databases' integrity (read-only, while it runs), free disk, the newest backup's "
+        "age (with --backups), whether the node answers, each peer's link and whether it can be reached, and "
+        "each peer's clock against this machine's. Each finding is ok, warn or fail, with what to do. Exits 1 "
+        "when something failed.",
+    )
+    data_dir_option(checking, "the node's data directory")
+    add_node_options(checking)
+    checking.add_argument(
+        "--backups", type=Path, metavar="DIR",
+        help="where the node's backups (*.backup) are kept (default: their age is not checked)",
+    )  # fmt: skip
+    checking.set_defaults(handler=cmd_doctor)
 
 
 def _register_service(sub: Any) -> None:
@@ -170,3 +190,22 @@ def cmd_service_install(args: argparse.Namespace) -> int:
     print("start it now and at every boot: systemctl daemon-reload && systemctl enable --now mutualaid")
     print("its log: journalctl -u mutualaid")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    data_dir = chosen_data_dir(args.data_dir)
+    found = doctor.data_dir_checks(data_dir, args.backups)
+    if (data_dir / IDENTITY_FILE).exists():
+        if doctor.running_on(data_dir):
+            found += doctor.node_checks(node_of(args), admin_token(data_dir, "doctor"))
+        else:
+            todo = "start it: systemctl start mutualaid (or mutualaid run --data-dir DIR)"
+            found.append(doctor.Finding("node", "fail", f"no node runs on {data_dir}", todo))
+    if args.json:
+        print(json.dumps({"level": doctor.worst(found), "findings": [f.as_json() for f in found]}))
+    else:
+        for finding in found:
+            print(f"{finding.level:4}  {finding.check}: {finding.says}")
+            if finding.todo and finding.level != "ok":
+                print(f"      to do: {finding.todo}")
+    return ExitCode.REFUSED if doctor.worst(found) == "fail" else ExitCode.DONE

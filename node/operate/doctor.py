@@ -1,0 +1,206 @@
+"""``mutualaid doctor``: what a volunteer should look at on a node, each with what to do.
+
+Each check is a function of what it reads and returns ``Finding``s: ``ok``,
+``warn`` (the node runs, but something will bite) or ``fail`` (fix it now).
+The data directory's checks read its files (permissions, the databases'
+integrity by a read-only ``quick_check``, free disk, the newest backup); the
+node's checks ask the running node (its health, its peers by the admin API)
+and each peer's clock (the ``Date`` of its ``/healthz``). Blocking: the CLI
+calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, LOCK_FILE
+from protocol.records import MAX_FUTURE_SKEW
+
+Level = Literal["ok", "warn", "fail"]
+MIN_FREE_BYTES = 1 << 30
+"""Below this much free disk, a growing store and its WAL may run out."""
+SKEW_WARN_S = 60
+"""A peer's clock this far from ours: records will look early or late to it."""
+BACKUP_WARN_S = 2 * 86_400
+PROBE_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    level: Level
+    says: str
+    todo: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"check": self.check, "level": self.level, "says": self.says, "todo": self.todo}
+
+
+def data_dir_checks(data_dir: Path, backups: Path | None) -> list[Finding]:
+    if not (data_dir / IDENTITY_FILE).exists():
+        return [Finding("data directory", "fail", f"{data_dir} holds no node (no {IDENTITY_FILE})",
+                        "give the node's --data-dir")]  # fmt: skip
+    return [*_permissions(data_dir), *_databases(data_dir), _disk(data_dir), _backup_age(backups)]
+
+
+def _permissions(data_dir: Path) -> list[Finding]:
+    found = list(_permission_faults(data_dir))
+    return found or [Finding("permissions", "ok", f"{data_dir} and its secrets are the node's alone")]
+
+
+def _permission_faults(data_dir: Path) -> Iterable[Finding]:
+    mode = stat.S_IMODE(data_dir.stat().st_mode)
+    if mode & 0o077:
+        yield Finding("permissions", "fail", f"{data_dir} is mode {mode:o}: others can look inside",
+                      f"chmod 700 {data_dir}")  # fmt: skip
+    for name in (IDENTITY_FILE, ADMIN_TOKEN_FILE):
+        path = data_dir / name
+        if path.exists() and (file_mode := stat.S_IMODE(path.stat().st_mode)) & 0o077:
+            yield Finding("permissions", "fail", f"{name} is mode {file_mode:o}: others can read the node's secret",
+                          f"chmod 600 {path}")  # fmt: skip
+    owner = data_dir.stat().st_uid
+    for path in data_dir.iterdir():
+        if path.stat().st_uid != owner:
+            yield Finding("permissions", "warn", f"{path.name} belongs to another user than {data_dir}",
+                          "the node's user must own every file: chown -R it to that user")  # fmt: skip
+            break
+
+
+def _databases(data_dir: Path) -> Iterable[Finding]:
+    for name in (DATABASE_FILE, CHAPTER_FILE):
+        path = data_dir / name
+        if not path.exists():
+            continue
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)) as db:
+                (result,) = db.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.Error as exc:
+            result = str(exc)
+        if result == "ok":
+            yield Finding("integrity", "ok", f"{name} passes SQLite's check")
+        else:
+            yield Finding("integrity", "fail", f"{name} is damaged: {result}",
+                          "stop the node and restore the newest backup (docs/STORAGE.md says how to save "
+                          "what can be saved)")  # fmt: skip
+
+
+def _disk(data_dir: Path) -> Finding:
+    usage = shutil.disk_usage(data_dir)
+    free = f"{usage.free / (1 << 30):.1f} GiB free of {usage.total / (1 << 30):.1f} GiB"
+    if usage.free < MIN_FREE_BYTES:
+        return Finding("disk", "warn", f"{free} where the data is", "free some space, or move the data directory")
+    return Finding("disk", "ok", free)
+
+
+def _backup_age(backups: Path | None, now: float | None = None) -> Finding:
+    if backups is None:
+        return Finding("backup", "warn", "no --backups DIR given: the backups' age is not known",
+                       "mutualaid backup FILE --data-dir DIR every day, and doctor --backups DIR")  # fmt: skip
+    found = [p for p in backups.glob("*.backup") if p.is_file()] if backups.is_dir() else []
+    if not found:
+        return Finding("backup", "fail", f"no backup (*.backup) in {backups}", "mutualaid backup FILE --data-dir DIR")
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    age = (time.time() if now is None else now) - newest.stat().st_mtime
+    says = f"the newest backup, {newest.name}, is {age / 3600:.0f} hours old"
+    if age > BACKUP_WARN_S:
+        return Finding("backup", "warn", says, "back up at least daily")
+    return Finding("backup", "ok", says)
+
+
+Fetch = Callable[[str, str | None], tuple[int, dict[str, str], bytes]]
+
+
+def fetch(url: str, token: str | None) -> tuple[int, dict[str, str], bytes]:
+    """GET ``url``: its status, headers and body (an unreachable host raises ``OSError``)."""
+    request = urllib.request.Request(url)  # noqa: S310 - the node's and its peers' http(s) URLs
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=PROBE_TIMEOUT_S) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read(1 << 20)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read(1 << 20)
+
+
+def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], float] = time.time) -> list[Finding]:
+    try:
+        status, _, _ = get(f"{node}/healthz", None)
+    except OSError as exc:
+        return [Finding("node", "fail", f"no node answers at {node} ({exc})",
+                        "start it (systemctl start mutualaid), or give its --node")]  # fmt: skip
+    if status != 200:
+        return [Finding("node", "fail", f"{node}/healthz answered {status}", "read its log (journalctl -u mutualaid)")]
+    found = [Finding("node", "ok", f"the node at {node} answers")]
+    status, _, body = get(f"{node}/api/v1/peers", token)
+    if status != 200:
+        return [*found, Finding("peers", "warn", f"the node refused its peer list ({status})",
+                                "give the --data-dir of the node at --node: its admin token")]  # fmt: skip
+    peers: list[dict[str, Any]] = json.loads(body)["peers"]
+    if not peers:
+        found.append(Finding("peers", "warn", "the node has no peers: its records reach nobody",
+                             "mutualaid peers add URL, or a peering proposal"))  # fmt: skip
+    for peer in peers:
+        found += _peer(peer, get, now)
+    return found
+
+
+def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float]) -> list[Finding]:
+    url = str(peer["url"])
+    try:
+        sent = now()
+        status, headers, _ = get(f"{url}/healthz", None)
+        back = now()
+    except OSError as exc:
+        return [Finding("peers", "fail", f"{url} cannot be reached ({exc}); link {peer['state']}",
+                        "is it running? is the URL right? (mutualaid peers list)")]  # fmt: skip
+    link = f"{url}: link {peer['state']}, last sync {peer['last_sync'] or 'never'}"
+    failing = f"{peer['failures']} failures in a row: {peer['last_error']}" if peer["failures"] else ""
+    out = [Finding("peers", "ok" if status == 200 and not failing else "warn", link, failing)]
+    date = headers.get("Date")
+    if date is None:
+        return out
+    skew = email.utils.parsedate_to_datetime(date).timestamp() - (sent + back) / 2
+    says = f"{url}'s clock is {skew:+.0f} s from ours"
+    if abs(skew) > MAX_FUTURE_SKEW:
+        out.append(Finding("clock", "fail", says, "set the clock right (timedatectl set-ntp true) here or there: "
+                           "records will be refused as from the future"))  # fmt: skip
+    elif abs(skew) > SKEW_WARN_S:
+        out.append(Finding("clock", "warn", says, "turn on time sync (timedatectl set-ntp true)"))
+    else:
+        out.append(Finding("clock", "ok", says))
+    return out
+
+
+def worst(findings: Iterable[Finding]) -> Level:
+    levels = {f.level for f in findings}
+    return "fail" if "fail" in levels else "warn" if "warn" in levels else "ok"
+
+
+def running_on(data_dir: Path) -> bool:
+    """Whether a node holds the data directory's lock (node.core.datadir)."""
+    import fcntl  # noqa: PLC0415 - POSIX only, like the lock itself
+
+    lock = data_dir / LOCK_FILE
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
