@@ -17,6 +17,7 @@ registering its parsers with their handler:
     findings   findings (add, list, notes), answer: the report returned to the community
     events     events (add, list, cancel, come, suggest): meetings, teach-ins, study groups
     organizer  how organizer commands act: a card with a mandate, or the founding admin token
+    moderate   organizer (flags, dismiss, remove, removals, unanswered): the organizers' view in a terminal
     admin      init, run, peers
     operate    backup, restore: a data directory in one file, and back; service install; doctor
 
@@ -29,7 +30,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, decide, events, findings, operate, posts, propose, roll
+from node.cli import admin, community, decide, events, findings, moderate, operate, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     decide.register(sub)  # proposals, proposal, vote, comment, decisions
     findings.register(sub)  # findings, answer
     events.register(sub)  # events
+    moderate.register(sub)  # organizer
     admin.register_peers(sub)
     operate.register(sub)  # backup, restore, service, doctor
     _finish(sub)

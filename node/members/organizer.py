@@ -31,14 +31,13 @@ from node.core.state import COMMUNITY, STORE
 from node.members.api import post_or_404, private, read_body, record_id
 from node.members.render import iso, render
 from node.members.terms import FLAG_REASONS as FLAG_REASONS  # noqa: PLC0414 - node/openapi.py reads it here
-from node.members.terms import MAX_NOTE_CHARS
+from node.members.terms import MAX_NOTE_CHARS, MAX_ORGANIZER_LIST, MAX_REASON_CHARS
 from protocol.fieldtable import Text
 from protocol.records import DAY, POST_KINDS
 
 log = logging.getLogger("mutualaid.organizer")
 routes = web.RouteTableDef()
-MAX_REASON_CHARS = 300
-MAX_LIST = 500
+MAX_LIST = MAX_ORGANIZER_LIST
 
 
 def _optional_text(name: str, max_chars: int) -> BodyField:

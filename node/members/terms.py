@@ -57,3 +57,8 @@ EVENT_DAYS, MAX_EVENT_DAYS = 60, 400
 MAX_EVENTS_LIST = 500
 """Events listed at once (``GET /api/v1/events?limit=``; 100 unless asked)."""
 DEFAULT_EVENTS_LIST = 100
+
+MAX_REASON_CHARS = 300
+"""An organizer's reason for a removal or a dismissal: shown on the post, kept in the log."""
+MAX_ORGANIZER_LIST = 500
+"""The most flags, removals or unanswered needs the organizers' lists give at once."""

@@ -19,8 +19,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from bench import bench_page
-from node.members.organizer import MAX_REASON_CHARS
 from node.members.replies import MAX_REPLIES_PER_CLIENT
+from node.members.terms import MAX_REASON_CHARS
 from tests._nodes import call, start, stop
 from tests.web.conftest import Node, Visit, open_page, screenshot, start_node
 
