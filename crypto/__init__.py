@@ -7,7 +7,9 @@ This package is the only code in the tree that touches ``cryptography`` or
 
 from crypto.errors import BadSignature, CryptoError, InvalidKey, KeyFileError, SealError
 from crypto.identity import NodeIdentity
+from crypto.keyfile import read_key_file
 from crypto.keytext import public_key_from_text, public_key_to_text
+from crypto.passphrase import open_seed, seal_seed
 from crypto.sealing import seal
 from crypto.signing import Domain, signing_message, verify, verify_message
 
@@ -19,9 +21,12 @@ __all__ = [
     "KeyFileError",
     "NodeIdentity",
     "SealError",
+    "open_seed",
     "public_key_from_text",
     "public_key_to_text",
+    "read_key_file",
     "seal",
+    "seal_seed",
     "signing_message",
     "verify",
     "verify_message",

@@ -144,6 +144,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         made = make_backup(data_dir, args.file, passphrase)
     except BackupError as exc:
         raise CliError(str(exc), ExitCode.REFUSED) from None
+    except OSError as exc:
+        raise CliError(f"no backup written: {exc} (is the data directory readable by you? run it as the node's "
+                       "user or with sudo)", ExitCode.REFUSED) from None  # fmt: skip
     if args.json:
         print(json.dumps({"file": str(made.path), "node_key": made.node_key, "files": made.files,
                           "with_key": made.with_key}))  # fmt: skip
@@ -164,6 +167,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         done = restore(args.file, data_dir, passphrase)
     except BackupError as exc:
         raise CliError(str(exc), ExitCode.REFUSED) from None
+    except OSError as exc:
+        raise CliError(f"nothing restored: {exc}", ExitCode.REFUSED) from None
     if args.json:
         print(json.dumps({"data_dir": str(done.data_dir), "node_key": done.node_key, "made_at": done.made_at,
                           "files": list(done.files), "with_key": done.with_key}))  # fmt: skip
@@ -177,13 +182,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def cmd_service_install(args: argparse.Namespace) -> int:
     data_dir = (args.data_dir or service.DATA_DIR).absolute()
-    if args.print:
-        print(service.unit(data_dir, args.user, service.group_of(args.user)), end="")
-        return 0
     try:
+        if args.print:
+            service.check_path(data_dir)
+            print(service.unit(data_dir, args.user, service.group_of(args.user)), end="")
+            return 0
         done = service.install(data_dir, args.user, args.unit_dir)
     except service.ServiceError as exc:
         raise CliError(str(exc), ExitCode.REFUSED) from None
+    except OSError as exc:
+        raise CliError(f"the service is not installed: {exc} (run this as root: sudo)", ExitCode.REFUSED) from None
     if done.user_created:
         print(f"made the system user {done.user} (no shell, no login)")
     print(f"wrote {done.unit_file}: the node runs as {done.user} on {done.data_dir}")
@@ -194,7 +202,10 @@ def cmd_service_install(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     data_dir = chosen_data_dir(args.data_dir)
-    found = doctor.data_dir_checks(data_dir, args.backups)
+    try:
+        found = doctor.data_dir_checks(data_dir, args.backups)
+    except OSError as exc:
+        raise CliError(f"cannot read {data_dir}: {exc} (run doctor as the node's user, or with sudo)") from None
     if (data_dir / IDENTITY_FILE).exists():
         if doctor.running_on(data_dir):
             found += doctor.node_checks(node_of(args), admin_token(data_dir, "doctor"))

@@ -11,7 +11,8 @@ before it goes in. The backup file is a gzipped tar of fixed names:
     chapter.db         the roll, invites, proposals and ballots, decisions, mandates, answers' notes
     config.toml        settings
     admin.token        the operator's token
-    identity.key.pem   only with ``--with-key``: the node key, encrypted with a passphrase (PKCS8)
+    identity.key.sealed  only with ``--with-key``: the node key sealed with a passphrase
+                       (Argon2id and XSalsa20-Poly1305, ``crypto/passphrase.py``)
 
 It is written to a temporary file beside FILE, fsynced and renamed, 0600:
 it holds the roll's names, the organizers' notes and the admin token, and
@@ -39,13 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crypto import KeyFileError, NodeIdentity, public_key_to_text
+from crypto import KeyFileError, NodeIdentity, open_seed, public_key_to_text, read_key_file, seal_seed
 from node.core.config import CONFIG_FILE
 from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE
 
 FORMAT = 1
 MANIFEST = "backup.json"
-SEALED_KEY = "identity.key.pem"
+SEALED_KEY = "identity.key.sealed"
 DATABASES = (DATABASE_FILE, CHAPTER_FILE)
 PLAIN = (CONFIG_FILE, ADMIN_TOKEN_FILE)
 NAMES = frozenset((MANIFEST, SEALED_KEY, *DATABASES, *PLAIN))
@@ -93,7 +94,8 @@ def make_backup(data_dir: Path, out: Path, passphrase: bytes | None = None) -> M
                 files[name].write_bytes((data_dir / name).read_bytes())
         if passphrase is not None:
             files[SEALED_KEY] = staged / SEALED_KEY
-            identity.save(files[SEALED_KEY], passphrase=passphrase)
+            seed = read_key_file(str(data_dir / IDENTITY_FILE), None)
+            files[SEALED_KEY].write_bytes(seal_seed(seed, passphrase))
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -105,13 +107,32 @@ def make_backup(data_dir: Path, out: Path, passphrase: bytes | None = None) -> M
     return Made(out, str(manifest["node_key"]), sizes, passphrase is not None)
 
 
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to a node's database, running or stopped. Should
+    SQLite make a ``-wal`` or ``-shm`` beside it as root (``sudo mutualaid
+    backup``), they would stay root's and the node, run as its own user, could
+    no longer write its database: any made here are given to the database's owner."""
+    sidecars = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    before = {p for p in sidecars if p.exists()}
+    # No -wal: no node has the file open (a node keeps it while it runs), and everything is in
+    # the main file. Read it as it is: a read-only connection cannot make the -shm a WAL read needs.
+    immutable = "" if sidecars[0] in before else "&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro{immutable}", uri=True, timeout=30)) as db:
+            yield db
+    finally:
+        if os.geteuid() == 0:
+            owner = path.stat()
+            for made in (p for p in sidecars if p not in before and p.exists()):
+                with contextlib.suppress(FileNotFoundError):
+                    os.chown(made, owner.st_uid, owner.st_gid)
+
+
 def _copy_database(source: Path, target: Path) -> Path:
     """A consistent copy by SQLite's online backup, from a read-only connection, checked."""
     try:
-        with (
-            contextlib.closing(sqlite3.connect(f"{source.as_uri()}?mode=ro", uri=True, timeout=30)) as src,
-            contextlib.closing(sqlite3.connect(target)) as dst,
-        ):
+        with read_only(source) as src, contextlib.closing(sqlite3.connect(target)) as dst:
             src.backup(dst)
             dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
             (result,) = dst.execute("PRAGMA quick_check").fetchone()
@@ -188,9 +209,14 @@ def needs_passphrase(backup: Path) -> bool:
         return SEALED_KEY in _manifest(archive)["files"]
 
 
+ORDER = (*DATABASES, CONFIG_FILE, ADMIN_TOKEN_FILE, IDENTITY_FILE)
+"""The order files are moved into place: the key last, so a restore cut short leaves
+no directory a node would start on (without a key it holds no node to refuse)."""
+
+
 def check_target(data_dir: Path) -> None:
-    """Refuses a data directory that holds a node: a restore never overwrites one."""
-    taken = [name for name in (IDENTITY_FILE, *DATABASES, ADMIN_TOKEN_FILE) if (data_dir / name).exists()]
+    """Refuses a data directory that holds a node (or its settings): a restore never overwrites one."""
+    taken = [name for name in ORDER if (data_dir / name).exists()]
     if taken:
         raise BackupError(f"{data_dir} already holds a node ({', '.join(taken)}): restore into a new directory")
 
@@ -198,6 +224,13 @@ def check_target(data_dir: Path) -> None:
 def restore(backup: Path, data_dir: Path, passphrase: bytes | None = None) -> Restored:
     """Makes ``data_dir`` (new, or empty) hold the node the backup holds."""
     check_target(data_dir)
+    try:
+        return _restore(backup, data_dir, passphrase)
+    except OSError as exc:  # the backup was read whole already: this is the target's
+        raise BackupError(f"cannot write {data_dir}: {exc}; the backup is not at fault") from None
+
+
+def _restore(backup: Path, data_dir: Path, passphrase: bytes | None) -> Restored:
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     with _opened(backup) as archive, tempfile.TemporaryDirectory(prefix=".restore-", dir=data_dir) as work:
         manifest = _manifest(archive)
@@ -206,7 +239,7 @@ def restore(backup: Path, data_dir: Path, passphrase: bytes | None = None) -> Re
         for member in _members(archive):
             if member.name == MANIFEST:
                 continue
-            _extract(archive, member, staged / member.name, listed[member.name])
+            _extract(archive, member, staged / member.name, listed.get(member.name))
         missing = sorted(set(listed) - {p.name for p in staged.iterdir()})
         if missing:
             raise BackupError(f"the backup lacks {', '.join(missing)}, which its contents list: it is damaged")
@@ -216,9 +249,9 @@ def restore(backup: Path, data_dir: Path, passphrase: bytes | None = None) -> Re
         node_key = str(manifest["node_key"])
         if (staged / SEALED_KEY).exists():
             _unseal(staged, passphrase, node_key)
-        for path in staged.iterdir():
-            if path.name != SEALED_KEY:
-                os.replace(path, data_dir / path.name)
+        for name in ORDER:
+            if (staged / name).exists():
+                os.replace(staged / name, data_dir / name)
     _sync_dir(data_dir)
     return Restored(data_dir, node_key, str(manifest["made_at"]), tuple(sorted(listed)), SEALED_KEY in listed)
 
@@ -228,9 +261,11 @@ def _opened(backup: Path) -> Iterator[tarfile.TarFile]:
     """The backup's tar, once every byte of the file is known good: its gzip header is
     exactly the one a backup is written with (gzip checks no header field), and the
     whole stream inflates to its CRC-32 and length (a tar reader stops at the archive's
-    end marker, before the trailer). Within, each file's SHA-256 is checked as read."""
-    try:
-        with backup.open("rb") as raw:
+    end marker, before the trailer). Within, each file's SHA-256 is checked as read.
+    Only reading the backup is blamed on it: the body's own errors pass through."""
+    with contextlib.ExitStack() as stack:
+        try:
+            raw = stack.enter_context(backup.open("rb"))
             if raw.read(len(GZIP_HEADER)) != GZIP_HEADER:
                 raise BackupError(f"{backup} is not a mutualaid backup, or its first bytes are damaged")
             raw.seek(0)
@@ -238,12 +273,16 @@ def _opened(backup: Path) -> Iterator[tarfile.TarFile]:
                 while whole.read(CHUNK):
                     pass
             raw.seek(0)
-            with gzip.GzipFile(fileobj=raw, mode="rb") as packed, tarfile.open(fileobj=packed, mode="r:") as archive:
-                yield archive
-    except FileNotFoundError:
-        raise BackupError(f"{backup}: no such file") from None
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise BackupError(f"{backup} is not a mutualaid backup, or it is damaged ({exc})") from None
+            packed = stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+            archive = stack.enter_context(tarfile.open(fileobj=packed, mode="r:"))
+        except FileNotFoundError:
+            raise BackupError(f"{backup}: no such file") from None
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise BackupError(f"{backup} is not a mutualaid backup, or it is damaged ({exc})") from None
+        try:
+            yield archive
+        except (tarfile.TarError, EOFError, zlib.error) as exc:
+            raise BackupError(f"{backup} is damaged ({exc})") from None
 
 
 def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
@@ -307,9 +346,9 @@ def _unseal(staged: Path, passphrase: bytes | None, node_key: str) -> None:
     if passphrase is None:
         raise BackupError("the backup holds the node key: its passphrase is needed to restore it")
     try:
-        identity = NodeIdentity.load(staged / SEALED_KEY, passphrase=passphrase)
-    except KeyFileError:
-        raise BackupError("the passphrase does not open the backup's node key: nothing restored") from None
+        identity = NodeIdentity(open_seed((staged / SEALED_KEY).read_bytes(), passphrase))
+    except KeyFileError as exc:
+        raise BackupError(f"{exc}: nothing restored") from None
     if public_key_to_text(identity.public_key) != node_key:
         raise BackupError("the backup's node key is not the node its contents name: it is damaged")
     identity.save(staged / IDENTITY_FILE)

@@ -11,7 +11,6 @@ calls it.
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, LOCK_FILE
+from node.operate.backup import read_only
 from protocol.records import MAX_FUTURE_SKEW
 
 Level = Literal["ok", "warn", "fail"]
@@ -85,7 +85,7 @@ def _databases(data_dir: Path) -> Iterable[Finding]:
         if not path.exists():
             continue
         try:
-            with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=10)) as db:
+            with read_only(path) as db:
                 (result,) = db.execute("PRAGMA quick_check").fetchone()
         except sqlite3.Error as exc:
             result = str(exc)
@@ -144,7 +144,10 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
     if status != 200:
         return [Finding("node", "fail", f"{node}/healthz answered {status}", "read its log (journalctl -u mutualaid)")]
     found = [Finding("node", "ok", f"the node at {node} answers")]
-    status, _, body = get(f"{node}/api/v1/peers", token)
+    try:
+        status, _, body = get(f"{node}/api/v1/peers", token)
+    except OSError as exc:
+        return [*found, Finding("peers", "warn", f"the node stopped answering ({exc})", "run doctor again")]
     if status != 200:
         return [*found, Finding("peers", "warn", f"the node refused its peer list ({status})",
                                 "give the --data-dir of the node at --node: its admin token")]  # fmt: skip
@@ -169,10 +172,10 @@ def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float]) -> list[Fi
     link = f"{url}: link {peer['state']}, last sync {peer['last_sync'] or 'never'}"
     failing = f"{peer['failures']} failures in a row: {peer['last_error']}" if peer["failures"] else ""
     out = [Finding("peers", "ok" if status == 200 and not failing else "warn", link, failing)]
-    date = headers.get("Date")
-    if date is None:
-        return out
-    skew = email.utils.parsedate_to_datetime(date).timestamp() - (sent + back) / 2
+    try:
+        skew = email.utils.parsedate_to_datetime(headers["Date"]).timestamp() - (sent + back) / 2
+    except (KeyError, TypeError, ValueError):
+        return [*out, Finding("clock", "warn", f"{url} gives no readable Date: its clock is not known")]
     says = f"{url}'s clock is {skew:+.0f} s from ours"
     if abs(skew) > MAX_FUTURE_SKEW:
         out.append(Finding("clock", "fail", says, "set the clock right (timedatectl set-ntp true) here or there: "
@@ -190,17 +193,19 @@ def worst(findings: Iterable[Finding]) -> Level:
 
 
 def running_on(data_dir: Path) -> bool:
-    """Whether a node holds the data directory's lock (node.core.datadir)."""
-    import fcntl  # noqa: PLC0415 - POSIX only, like the lock itself
-
-    lock = data_dir / LOCK_FILE
-    if not lock.exists():
-        return False
-    fd = os.open(lock, os.O_RDONLY)
+    """Whether a node runs on the data directory: the process whose id its lock file
+    holds (node.core.datadir) is alive. Read, never locked: taking the lock, even
+    shared for an instant, could make a node starting then think the directory in use."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
+        pid = int((data_dir / LOCK_FILE).read_text().strip() or "0")
+    except (OSError, ValueError):
+        return False
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
         return True
-    finally:
-        os.close(fd)
-    return False
+    return True

@@ -20,13 +20,18 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from node.core.config import SHUTDOWN_TIMEOUT_S
+from node.core.config import CONFIG_FILE, SHUTDOWN_TIMEOUT_S
+from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, LOCK_FILE
 
 UNIT_NAME = "mutualaid.service"
 UNIT_DIR = Path("/etc/systemd/system")
 DATA_DIR = Path("/var/lib/mutualaid")
 USER = "mutualaid"
 STOP_MARGIN_S = 25
+UNSAFE = frozenset(" \t\n\"'%\\;")
+"""Characters a unit file's values would read as quoting, specifiers or separators."""
+NODE_FILES = (IDENTITY_FILE, ADMIN_TOKEN_FILE, CONFIG_FILE, DATABASE_FILE, CHAPTER_FILE, LOCK_FILE)
+"""The node's files (and their -wal, -shm and -journal): the only ones install gives its user."""
 """Beyond the node's shutdown: the store's last commit and the process's exit."""
 
 
@@ -94,6 +99,13 @@ def group_of(user: str) -> str:
     return user if account is None else grp.getgrgid(account.pw_gid).gr_name
 
 
+def check_path(data_dir: Path) -> None:
+    """Refuses a path a unit file would read otherwise than meant."""
+    if set(str(data_dir)) & UNSAFE:
+        raise ServiceError(f"{data_dir}: choose a data directory whose path has no spaces, quotes, % or \\ "
+                           "(a unit file would read them otherwise)")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Installed:
     unit_file: Path
@@ -105,8 +117,13 @@ class Installed:
 def install(data_dir: Path, user: str, unit_dir: Path) -> Installed:
     """Writes the unit into ``unit_dir``; makes the system user when it is missing
     (root only) and the data directory, and gives the user the directory and
-    every file in it (root only: what ``init`` or ``restore`` made as root)."""
+    the node's files in it (root only: what ``init`` or ``restore`` made as
+    root). Refuses a directory holding other files and no node."""
     data_dir = data_dir.absolute()
+    check_path(data_dir)
+    if data_dir.is_dir() and any(data_dir.iterdir()) and not (data_dir / IDENTITY_FILE).exists():
+        raise ServiceError(f"{data_dir} holds other files and no node: give the node's data directory, or a "
+                           "new or empty one")  # fmt: skip
     account, created = _account(user), False
     if account is None:
         if os.geteuid() != 0:
@@ -114,13 +131,16 @@ def install(data_dir: Path, user: str, unit_dir: Path) -> Installed:
         useradd = shutil.which("useradd")
         if useradd is None:
             raise ServiceError(f"there is no user {user!r} and no useradd to make one: make it, then run this again")
-        subprocess.run([useradd, "--system", "--user-group", "--home-dir", str(data_dir), "--no-create-home",
-                        "--shell", "/usr/sbin/nologin", user], check=True, capture_output=True)  # fmt: skip
+        made = subprocess.run([useradd, "--system", "--user-group", "--home-dir", str(data_dir),
+                               "--no-create-home", "--shell", "/usr/sbin/nologin", user],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if made.returncode != 0:
+            raise ServiceError(f"useradd could not make {user!r}: {made.stderr.strip() or made.returncode}")
         account, created = pwd.getpwnam(user), True
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     data_dir.chmod(0o700)
-    if os.geteuid() == 0:  # the directory and what init or restore made in it, as root, become the node's
-        for path in (data_dir, *data_dir.rglob("*")):
+    if os.geteuid() == 0:  # the directory and the node's files init or restore made in it, as root
+        for path in (data_dir, *(p for p in data_dir.iterdir() if p.name.startswith(NODE_FILES))):
             os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)
     elif data_dir.stat().st_uid != account.pw_uid:
         raise ServiceError(f"{data_dir} is not {user}'s and only root can give it: run this as root (sudo)")

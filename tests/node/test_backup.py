@@ -12,6 +12,7 @@ import io
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import tarfile
 from collections.abc import Iterator
@@ -104,7 +105,7 @@ def test_a_node_killed_during_its_backup_comes_back_whole_from_it(tmp_path: Path
     made = json.loads(out)
     key = running.key
     assert made["node_key"] == key and made["with_key"] is True
-    assert {"records.db", "chapter.db", "admin.token", "config.toml", "identity.key.pem"} <= set(made["files"])
+    assert {"records.db", "chapter.db", "admin.token", "config.toml", "identity.key.sealed"} <= set(made["files"])
     assert backup.stat().st_mode & 0o777 == 0o600
     # The Pi died: a new directory from the backup, the same node.
     restored = tmp_path / "restored"
@@ -128,7 +129,7 @@ def test_a_backup_without_the_key_says_where_the_key_must_go(fresh: Running, tmp
     assert not (restored / IDENTITY_FILE).exists() and (restored / "records.db").exists()
     with tarfile.open(backup) as archive:
         names = archive.getnames()
-    assert names[0] == MANIFEST and "identity.key.pem" not in names
+    assert names[0] == MANIFEST and "identity.key.sealed" not in names
 
 
 def _damaged(data: bytes, at: int) -> bytes:
@@ -216,3 +217,37 @@ def test_the_commands_refuse_plainly(tmp_path: Path) -> None:
     refused(1, "holds no node", "backup", str(tmp_path / "x.backup"), "--data-dir", str(tmp_path / "nothing"))
     refused(1, "no such file", "restore", str(tmp_path / "missing.backup"), "--data-dir", str(tmp_path / "c"))
     assert not (tmp_path / "x.backup").exists()
+
+
+def test_a_root_backup_of_a_stopped_node_leaves_its_files_the_nodes(tmp_path: Path) -> None:
+    """A stopped node (its WAL database without -wal or -shm) backs up, as root
+    (sudo mutualaid backup), and leaves no file of root's beside its database."""
+    node = _made(tmp_path)[0].parent / "node"
+    db = sqlite3.connect(node / "records.db")  # a WAL database, as a stopped node leaves it
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS t (x)")
+    db.commit()
+    db.close()  # the last connection: SQLite checkpoints and removes -wal and -shm
+    assert not (node / "records.db-wal").exists()
+    os.chown(node / "records.db", 1, 1)  # the node's user (daemon), root running the backup
+    make_backup(node, tmp_path / "again.backup")  # a stopped node backs up too
+    for sidecar in ("-wal", "-shm"):
+        made = node / f"records.db{sidecar}"
+        assert not made.exists() or made.stat().st_uid == 1, sidecar
+    restored = restore(tmp_path / "again.backup", tmp_path / "again").data_dir
+    check = sqlite3.connect(restored / "records.db")
+    assert check.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    check.close()
+
+
+def test_a_restore_cut_short_or_refused_leaves_no_node(tmp_path: Path) -> None:
+    backup, _ = _made(tmp_path)
+    settings = tmp_path / "has-settings"
+    settings.mkdir()
+    (settings / "config.toml").write_text('name = "mine"\n')
+    with pytest.raises(BackupError, match="already holds"):
+        restore(backup, settings, PASSPHRASE.encode())
+    assert (settings / "config.toml").read_text() == 'name = "mine"\n'
+    with pytest.raises(BackupError, match="the passphrase does not open"):
+        restore(backup, tmp_path / "wrong", b"not the passphrase at all")
+    assert not (tmp_path / "wrong" / IDENTITY_FILE).exists()

@@ -94,5 +94,12 @@ def test_a_peers_clock_is_read_from_its_date(tmp_path: Path) -> None:
     assert clock(0)["level"] == "ok"
     ahead = clock(120)
     assert ahead["level"] == "warn" and re.search(r"clock is \+1(19|20|21) s from ours", ahead["says"]), ahead
+
+    def garbled(url: str, token: str | None) -> tuple[int, dict[str, str], bytes]:
+        status, headers, body = fake(0)(url, token)
+        return status, headers | {"Date": "the day after tomorrow"} if "healthz" in url else headers, body
+
+    (unknown,) = [f for f in doctor.node_checks("http://node", "token", garbled) if f.check == "clock"]
+    assert unknown.level == "warn" and "no readable Date" in unknown.says
     late = clock(-15 * 60)
     assert late["level"] == "fail" and "from the future" in late["todo"]

@@ -37,7 +37,9 @@ def test_the_unit_installed_is_one_systemd_takes_without_a_warning(tmp_path: Pat
         pytest.fail("systemd-analyze is missing: make test installs it (.ci/system-deps)")
     units, data = tmp_path / "units", tmp_path / "var" / "mutualaid"
     data.mkdir(parents=True)
-    (data / "records.db").write_bytes(b"")  # as init or restore would have made it, as root
+    for name in ("identity.key", "records.db", "records.db-wal"):  # as init or restore made them, as root
+        (data / name).write_bytes(b"")
+    (data / "notes.txt").write_text("the operator's own")  # not the node's: left as it is
     env = cli_env(tmp_path)
     done = cli(env, "service", "install", "--unit-dir", str(units), "--data-dir", str(data), "--user", USER)
     assert done.returncode == 0, done.stderr
@@ -46,6 +48,7 @@ def test_the_unit_installed_is_one_systemd_takes_without_a_warning(tmp_path: Pat
     assert unit_file.stat().st_mode & 0o777 == 0o644
     uid = pwd.getpwnam(USER).pw_uid
     assert data.stat().st_uid == uid and (data / "records.db").stat().st_uid == uid
+    assert (data / "records.db-wal").stat().st_uid == uid and (data / "notes.txt").stat().st_uid == 0
     assert data.stat().st_mode & 0o777 == 0o700
     checked = subprocess.run([analyze, "verify", str(unit_file)], capture_output=True, text=True, check=False)
     assert (checked.returncode, checked.stderr, checked.stdout) == (0, "", ""), checked
@@ -72,3 +75,16 @@ def test_without_root_a_missing_user_is_a_plain_refusal(tmp_path: Path, monkeypa
     with pytest.raises(service.ServiceError, match="run this as root"):
         service.install(tmp_path / "data", "no-such-user-here", tmp_path / "units")
     assert not (tmp_path / "units").exists()
+
+
+def test_a_directory_that_is_no_nodes_or_a_path_a_unit_misreads_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "lib"
+    (other / "dpkg").mkdir(parents=True)
+    mode = other.stat().st_mode
+    with pytest.raises(service.ServiceError, match="holds other files and no node"):
+        service.install(other, USER, tmp_path / "units")
+    assert other.stat().st_mode == mode and other.stat().st_uid == 0  # untouched
+    env = cli_env(tmp_path)
+    for path in (tmp_path / "my node", tmp_path / "100%"):
+        result = cli(env, "service", "install", "--print", "--data-dir", str(path), "--user", USER)
+        assert result.returncode == 1 and "no spaces, quotes, %" in result.stderr and result.stdout == ""
