@@ -164,6 +164,12 @@ def whole_number(low: int, high: int) -> Callable[[str], int]:
     return read
 
 
+def add_actions(parser: argparse.ArgumentParser, dest: str) -> Any:
+    """A command's actions (``members invite``, ``events add``...): one is required."""
+    return parser.add_subparsers(dest=dest, required=True, metavar="ACTION", title="actions",
+                                 help="what to do; each action has its own --help")  # fmt: skip
+
+
 def add_node_options(parser: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     """``--node`` and (unless the command has its own output choice) ``--json``."""
     parser.add_argument(

@@ -27,6 +27,7 @@ from typing import Any
 from node.cli.client import (
     CliError,
     ExitCode,
+    add_actions,
     add_card_option,
     add_node_options,
     call,
@@ -220,8 +221,7 @@ def register(sub: Any) -> None:
         "clinics. Each has local times in an IANA time zone and may repeat; it travels to neighbouring chapters, "
         "and the chapter's calendar (/calendar.ics, or /calendar/KIND.ics) holds its own for any calendar app.",
     )
-    rooms = events.add_subparsers(dest="events_command", required=True, metavar="ACTION", title="actions",
-                                  help="what to do; each action has its own --help")  # fmt: skip
+    rooms = add_actions(events, "events_command")
     add = rooms.add_parser(
         "add",
         help="publish an event; prints its id and coming dates",

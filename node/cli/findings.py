@@ -24,6 +24,7 @@ from typing import Any
 from node.cli.client import (
     CliError,
     ExitCode,
+    add_actions,
     add_node_options,
     call,
     full_id,
@@ -106,8 +107,7 @@ def register(sub: Any) -> None:
         "with the report's figures it rests on, and answered by anyone (mutualaid answer). Findings travel to "
         "neighbouring chapters labelled with this chapter's name.",
     )
-    rooms = findings.add_subparsers(dest="findings_command", required=True, metavar="ACTION", title="actions",
-                                    help="what to do; each action has its own --help")  # fmt: skip
+    rooms = add_actions(findings, "findings_command")
     _register_add(rooms)
     listing = rooms.add_parser(
         "list",

@@ -13,7 +13,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from node.cli.client import ExitCode, call, full_id, node_of, print_answer, query_string, when, whole_number
+from node.cli.client import (
+    ExitCode,
+    add_actions,
+    call,
+    full_id,
+    node_of,
+    print_answer,
+    query_string,
+    when,
+    whole_number,
+)
 from node.cli.organizer import ORGANIZER_NEEDED, add_organizer_options, organizer
 from node.members.terms import MAX_ORGANIZER_LIST, MAX_REASON_CHARS
 
@@ -38,8 +48,7 @@ def register(sub: Any) -> None:
         "and dismiss them, remove a post and list the removals, list the needs nobody has answered. "
         + ORGANIZER_NEEDED,
     )
-    actions = organizing.add_subparsers(dest="organizer_command", required=True, metavar="ACTION", title="actions",
-                                        help="what to do; each action has its own --help")  # fmt: skip
+    actions = add_actions(organizing, "organizer_command")
     for name, summary in (("flags", "the posts members flagged, most flagged first"),
                           ("removals", "the posts the organizers removed, newest first"),
                           ("unanswered", "open needs nobody has replied to, longest waiting first")):  # fmt: skip

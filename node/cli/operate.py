@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from node.cli.admin import admin_token, data_dir_option
-from node.cli.client import CliError, ExitCode, add_node_options, node_of
+from node.cli.client import CliError, ExitCode, add_actions, add_node_options, node_of
 from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, chosen_data_dir
 from node.core.datadir import IDENTITY_FILE
 from node.operate import doctor, service
@@ -93,13 +93,7 @@ def _register_service(sub: Any) -> None:
         description="Run the node as a systemd service, started at boot, restarted when it fails, logging to "
         "the journal (journalctl -u mutualaid).",
     )
-    actions = services.add_subparsers(
-        dest="action",
-        required=True,
-        metavar="ACTION",
-        title="actions",
-        help="what to do; each action has its own --help",
-    )
+    actions = add_actions(services, "action")
     installing = actions.add_parser(
         "install",
         help="write the systemd unit, with the node's own user and data directory",

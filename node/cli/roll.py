@@ -29,6 +29,7 @@ from node.cli.client import (
     Card,
     CliError,
     ExitCode,
+    add_actions,
     add_card_option,
     add_node_options,
     call,
@@ -57,8 +58,7 @@ def register(sub: Any) -> None:
         "see the roll, invite others within the chapter's weekly quota, and may leave at any time. "
         f"{CARD_NEEDED} (members invite without a card makes the operator's founding sheet.)",
     )
-    rooms = members.add_subparsers(dest="members_command", required=True, metavar="ACTION", title="actions",
-                                   help="what to do; each action has its own --help")  # fmt: skip
+    rooms = add_actions(members, "members_command")
     _register_invite(rooms)
     listing = rooms.add_parser(
         "list",

@@ -10,7 +10,7 @@
 import { NODE, api, categoryName } from "./api.js?v=__V__";
 import { getLang, hasKey, t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // the chapter's strings
-import { copyText, errorText, field, h, notice } from "./dom.js?v=__V__";
+import { askFirst, copyText, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { FieldError, clearInvalid, markInvalid } from "./forms.js?v=__V__";
 
 const CARD_KEY = "mutualaid.card";
@@ -180,35 +180,9 @@ export async function cardBox(card, headingId = "card-title") {
   );
 }
 
-// A step that asks first, in the page (not window.confirm: its buttons speak
-// the browser's language): the question takes the buttons' place and the focus;
-// "No" or Escape puts them back and the focus on the button pressed.
+// The shared asking step (dom.js), with the chapter views' "No".
 export function confirmFirst(row, button, question, yesLabel, go, danger = false) {
-  const id = `confirm-${Math.random().toString(36).slice(2)}`;
-  const asked = h("p", { id, class: "question", tabindex: "-1" }, question);
-  const yes = h("button", { type: "button", class: danger ? "danger" : "" }, yesLabel);
-  const no = h("button", { type: "button", class: "secondary" }, t("ch.no"));
-  const panel = h("div", { class: "confirm", role: "group", "aria-labelledby": id }, asked, h("div", { class: "actions wrap" }, yes, no));
-  const back = () => {
-    panel.remove();
-    row.hidden = false;
-    button.focus();
-  };
-  yes.addEventListener("click", async () => {
-    yes.disabled = no.disabled = true;
-    await go();
-    if (panel.isConnected) {
-      panel.remove();
-      row.hidden = false;
-    }
-  });
-  no.addEventListener("click", back);
-  panel.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") back();
-  });
-  row.hidden = true;
-  row.after(panel);
-  asked.focus();
+  askFirst(row, button, question, yesLabel, t("ch.no"), go, danger);
 }
 
 // "in 3 days", "hace 2 horas": a time from now, in the page's language.

@@ -120,3 +120,34 @@ export async function copyText(input) {
     return document.execCommand && document.execCommand("copy");
   }
 }
+
+// A step that asks first, in the page (not window.confirm: its buttons speak
+// the browser's language): the question takes the buttons' place and the focus;
+// "No" or Escape puts them back and the focus on the button pressed.
+export function askFirst(row, button, question, yesLabel, noLabel, go, danger = false) {
+  const id = `confirm-${Math.random().toString(36).slice(2)}`;
+  const asked = h("p", { id, class: "question", tabindex: "-1" }, question);
+  const yes = h("button", { type: "button", class: danger ? "danger" : "" }, yesLabel);
+  const no = h("button", { type: "button", class: "secondary" }, noLabel);
+  const panel = h("div", { class: "confirm", role: "group", "aria-labelledby": id }, asked, h("div", { class: "actions wrap" }, yes, no));
+  const back = () => {
+    panel.remove();
+    row.hidden = false;
+    button.focus();
+  };
+  yes.addEventListener("click", async () => {
+    yes.disabled = no.disabled = true;
+    await go();
+    if (panel.isConnected) { // refused: the status line says why; the buttons come back
+      panel.remove();
+      row.hidden = false;
+    }
+  });
+  no.addEventListener("click", back);
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") back();
+  });
+  row.hidden = true;
+  row.after(panel);
+  asked.focus();
+}

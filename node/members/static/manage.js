@@ -13,7 +13,7 @@
 import { NODE, api } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // this view's strings
-import { copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
+import { askFirst, copyText, date, errorText, field, h, notice } from "./dom.js?v=__V__";
 import { details, removedNote } from "./record.js?v=__V__";
 import { areaChoices, checked, postForm, showError } from "./post.js?v=__V__";
 
@@ -137,34 +137,9 @@ function postBox(initial, route, isMain) {
     );
   }
 
-  // A final step asks first: the question, focused so it is read, and "Yes" / "No"
-  // in place of the buttons; "No" or Escape puts them back and the focus where it was.
+  // A final step asks first (dom.js): "Yes" / "No" in place of the buttons.
   function confirmFirst(row, button, s, go) {
-    const id = `confirm-${n}-${s}`;
-    const question = h("p", { id, class: "question", tabindex: "-1" }, t(`manage.confirm.${s}`));
-    const yes = h("button", { type: "button", class: s === "withdrawn" ? "danger" : "" }, t(`manage.confirmYes.${s}`));
-    const no = h("button", { type: "button", class: "secondary" }, t("manage.confirmNo"));
-    const panel = h("div", { class: "confirm", role: "group", "aria-labelledby": id }, question, h("div", { class: "actions wrap" }, yes, no));
-    const back = () => {
-      panel.remove();
-      row.hidden = false;
-      button.focus();
-    };
-    yes.addEventListener("click", async () => {
-      yes.disabled = no.disabled = true;
-      await go();
-      if (panel.isConnected) { // refused: the status line says why; the buttons come back
-        panel.remove();
-        row.hidden = false;
-      }
-    });
-    no.addEventListener("click", back);
-    panel.addEventListener("keydown", (event) => {
-      if (event.key === "Escape") back();
-    });
-    row.hidden = true;
-    row.after(panel);
-    question.focus();
+    askFirst(row, button, t(`manage.confirm.${s}`), t(`manage.confirmYes.${s}`), t("manage.confirmNo"), go, s === "withdrawn");
   }
 
   function editor(r) {
