@@ -11,7 +11,6 @@ operator's work (peers, policy) and an organizer action with it is refused.
 from __future__ import annotations
 
 import hmac
-import math
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -94,12 +93,7 @@ async def require_member(request: web.Request) -> Caller:
     if request.method in _CHANGES:
         wait = request.app[MEMBER_LIMITER].take(caller.member.id)
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                Code.MEMBER_RATE,
-                f"too many changes with this card; try again in {seconds} seconds",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise ApiError.retry_later(Code.MEMBER_RATE, "too many changes with this card", wait)
     return caller
 
 

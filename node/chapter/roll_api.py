@@ -17,7 +17,6 @@ works out what that leaves a guesser).
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import unicodedata
 from typing import Any
@@ -146,12 +145,7 @@ async def join(request: web.Request) -> web.Response:
     limiter = request.app[JOIN_LIMITER]
     wait = limiter.try_once(request.remote)
     if wait > 0:
-        seconds = max(1, math.ceil(wait))
-        raise ApiError(
-            Code.TOO_MANY_ATTEMPTS,
-            f"too many invite codes tried; try again in {seconds} seconds",
-            headers={"Retry-After": str(seconds)},
-        )
+        raise ApiError.retry_later(Code.TOO_MANY_ATTEMPTS, "too many invite codes tried", wait)
     values = JOIN_BODY.read(await read_json_object(request))
     name = unicodedata.normalize("NFC", " ".join(values["name"].split()))
     code_hash = cards.invite_hash(values["code"])

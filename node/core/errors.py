@@ -22,6 +22,7 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -168,6 +169,12 @@ class ApiError(Exception):
     @property
     def status(self) -> int:
         return self.code.status
+
+    @classmethod
+    def retry_later(cls, code: Code, what: str, wait: float) -> ApiError:
+        """A 429 saying ``what`` and when to try again, in the message and in ``Retry-After``."""
+        seconds = max(1, math.ceil(wait))
+        return cls(code, f"{what}; try again in {seconds} seconds", headers={"Retry-After": str(seconds)})
 
 
 def error_body(code: Code, message: str, *, field: str | None = None, reason: str | None = None) -> dict[str, Any]:

@@ -22,8 +22,6 @@ client it forwards (``node.core.hosts.forwarded_client``) instead.
 
 from __future__ import annotations
 
-import math
-
 from aiohttp import web
 
 from node.core.bounded import TokenBuckets
@@ -80,10 +78,5 @@ async def write_limit_middleware(request: web.Request, handler: Handler) -> web.
     if request.method in _WRITES and request.path.startswith(_PREFIX):
         wait = request.app[WRITE_LIMITER].take(request.remote)
         if wait > 0:
-            seconds = max(1, math.ceil(wait))
-            raise ApiError(
-                Code.TOO_MANY_REQUESTS,
-                f"too many changes from this address; try again in {seconds} seconds",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise ApiError.retry_later(Code.TOO_MANY_REQUESTS, "too many changes from this address", wait)
     return await handler(request)
