@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -139,3 +140,26 @@ def start_running(tmp_path: Path) -> Iterator[Running]:
     with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
         yield Running(node, env, made["public_key"], made["key"], data_dir)
         assert node.stop(HANG_GUARD_S) == 0, node.log_text()
+
+
+def modules_loaded(tmp_path: Path, commands: list[list[str]], roots: tuple[str, ...]) -> list[str]:
+    """The modules under ``roots`` that running each command loads, in a fresh
+    interpreter (each run to its usage error or an unreachable node; an empty
+    command is ``--help``)."""
+    script = (
+        "import sys, contextlib, io\n"
+        "from node.cli import main\n"
+        f"for argv in {commands!r}:\n"
+        "    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):\n"
+        "        try:\n"
+        "            main([*argv, '--node', 'http://127.0.0.1:1'] if argv else ['--help'])\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {roots!r}))\n"
+    )
+    env = cli_env(tmp_path, MUTUALAID_MEMBER_CARD="card-00000-00000-00000-00000-00000")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
+                            env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    loaded: list[str] = json.loads(result.stdout.strip().replace("'", '"'))
+    return loaded

@@ -13,7 +13,6 @@ import argparse
 import json
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,18 @@ from node.core.bodies import Body, Variants
 from protocol.ballots import CHOICES, THRESHOLDS, receipt_hash
 from protocol.records import DECISION_TYPES
 from tests._nodes import wait_until
-from tests.node._cli import HANG_GUARD_S, RUN_FLAGS, Running, cli, cli_env, http, init, run_node, start_running
+from tests.node._cli import (
+    HANG_GUARD_S,
+    RUN_FLAGS,
+    Running,
+    cli,
+    cli_env,
+    http,
+    init,
+    modules_loaded,
+    run_node,
+    start_running,
+)
 
 SHEET_LINE = re.compile(
     r"([0-9A-Z]{4}(?:-[0-9A-Z]{4}){2})    valid until (\d{4}-\d\d-\d\d \d\d:\d\d UTC)    join at (http://\S+)"
@@ -507,22 +517,7 @@ def test_durations(text: str, minutes: int) -> None:
 
 def test_the_command_line_loads_no_aiohttp(tmp_path: Path) -> None:
     """Every chapter command runs (to its usage error, or an unreachable node) without loading aiohttp."""
-    script = (
-        "import sys, contextlib, io\n"
-        "from node.cli import main\n"
-        "for argv in ([], ['members', 'list'], ['propose', '--type', 'text', '--title', 'x'], ['proposals'],\n"
-        "             ['vote', '0123456789ab', 'agree'], ['decisions'], ['join', 'AAAAA-BBBBB', '--name', 'x'],\n"
-        "             ['members', 'invite', '--data-dir', '/nonexistent']):\n"
-        "    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):\n"
-        "        try:\n"
-        "            main([*argv, '--node', 'http://127.0.0.1:1'] if argv else ['--help'])\n"
-        "        except SystemExit:\n"
-        "            pass\n"
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'segno'))\n"
-        "print(loaded)\n"
-    )
-    env = cli_env(tmp_path, MUTUALAID_MEMBER_CARD="card-00000-00000-00000-00000-00000")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False,
-                            env=env)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    commands = [[], ["members", "list"], ["propose", "--type", "text", "--title", "x"], ["proposals"],
+                ["vote", "0123456789ab", "agree"], ["decisions"], ["join", "AAAAA-BBBBB", "--name", "x"],
+                ["members", "invite", "--data-dir", "/nonexistent"]]  # fmt: skip
+    assert modules_loaded(tmp_path, commands, ("aiohttp", "segno")) == []
