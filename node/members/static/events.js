@@ -15,7 +15,7 @@ import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-massline.js?v=__V__"; // this view's strings
 import "./i18n-chapter.js?v=__V__"; // the chapter's error sentences (a card, a mandate)
 import { copyText, errorText, field, h, languageName, notice, select } from "./dom.js?v=__V__";
-import { clearInvalid, FieldError, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { clearInvalid, markInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 import { asMember, confirmFirst, dateTime, getCard, organizerToken } from "./chapter.js?v=__V__";
 import { areaChoices, areaLabel } from "./post.js?v=__V__";
 import { chapters, day, fromLabel, goingHere, outLink, rememberGoing, span, whenText } from "./massline.js?v=__V__";
@@ -240,14 +240,8 @@ function wire(form, status, send) {
     event.preventDefault();
     clearInvalid(form);
     status.replaceChildren();
-    let body;
-    try {
-      body = readEvent(form, form.dataset.editing === "1");
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      markInvalid(eventControl(form, err.field), err.message);
-      return;
-    }
+    const body = readOrMark(() => readEvent(form, form.dataset.editing === "1"), (name) => eventControl(form, name));
+    if (body === null) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {

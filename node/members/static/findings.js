@@ -18,7 +18,7 @@ import { getLang, inLanguage, t } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // the report's words (needs, offers, "fewer than 5")
 import "./i18n-massline.js?v=__V__"; // this view's strings
 import { errorText, field, h, languageName, notice, select } from "./dom.js?v=__V__";
-import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { FieldError, clearInvalid, markInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 import { countText } from "./charts.js?v=__V__";
 import { dateTime, organizerToken } from "./chapter.js?v=__V__";
 import { answeredHere, chapters, day, fromLabel, outLink, rememberAnswer, weekStart } from "./massline.js?v=__V__";
@@ -336,14 +336,8 @@ export function writeSection(report, ctx, token, done) {
     event.preventDefault();
     clearInvalid(form);
     status.replaceChildren();
-    let body;
-    try {
-      body = readFinding(form, report.weeks, most);
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      markInvalid(controlFor(form, err.field), err.message);
-      return;
-    }
+    const body = readOrMark(() => readFinding(form, report.weeks, most), (name) => controlFor(form, name));
+    if (body === null) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {

@@ -25,6 +25,18 @@ export function markInvalid(control, message) {
   return note;
 }
 
+// What read() reads from a form, or null once the field at fault shows why
+// (a FieldError: controlOf gives its control); any other error is thrown on.
+export function readOrMark(read, controlOf) {
+  try {
+    return read();
+  } catch (err) {
+    if (!(err instanceof FieldError)) throw err;
+    markInvalid(controlOf(err.field), err.message);
+    return null;
+  }
+}
+
 export function clearInvalid(form) {
   for (const note of form.querySelectorAll(".field-error")) note.remove();
   for (const control of form.querySelectorAll("[aria-invalid]")) {

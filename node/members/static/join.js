@@ -7,7 +7,7 @@ import { api, rule } from "./api.js?v=__V__";
 import { t } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
 import { field, h, notice } from "./dom.js?v=__V__";
-import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { clearInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 import { cardBox, checkedText, getCard, setCard } from "./chapter.js?v=__V__";
 
 // The field a refusal is about, when the node names none.
@@ -30,14 +30,11 @@ export function show(main, route) {
     event.preventDefault();
     status.replaceChildren();
     clearInvalid(form);
-    let body;
-    try {
-      body = { code: checkedText(code, rule("join", "code"), t("join.code")), name: checkedText(name, rule("join", "name"), t("join.name")) };
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      markInvalid(form.elements[err.field], err.message);
-      return;
-    }
+    const body = readOrMark(
+      () => ({ code: checkedText(code, rule("join", "code"), t("join.code")), name: checkedText(name, rule("join", "name"), t("join.name")) }),
+      (field) => form.elements[field],
+    );
+    if (body === null) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     let answer;

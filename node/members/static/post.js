@@ -9,7 +9,7 @@ import { CATEGORY_SLUGS, NODE, api, categoryName, patternOf, rule } from "./api.
 import { getLang, t } from "./i18n.js?v=__V__";
 import "./i18n-views.js?v=__V__"; // this view's strings
 import { copyText, field, h, select } from "./dom.js?v=__V__";
-import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { FieldError, clearInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 
 // One declaration for both kinds: the need's form has every field an offer's has, and give_back.
 const need = (name) => rule("need", name);
@@ -178,13 +178,7 @@ function controlFor(form, name) {
 // The form's body, or null after showing what to fix beside its field.
 export function checked(form, editing) {
   clearInvalid(form);
-  try {
-    return readForm(form, editing);
-  } catch (err) {
-    if (!(err instanceof FieldError)) throw err;
-    markInvalid(controlFor(form, err.field), err.message);
-    return null;
-  }
+  return readOrMark(() => readForm(form, editing), (name) => controlFor(form, name));
 }
 
 // The node's refusal: beside the field it names, when the form has it; else in the status line.

@@ -9,7 +9,7 @@ import { rule } from "./api.js?v=__V__";
 import { t, tn } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
 import { append, errorText, field, h, notice } from "./dom.js?v=__V__";
-import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { clearInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 import {
   asMember, ballotText, cardRefused, changeText, chapterNav, checkedText, choiceName, countsText, dateTime, fromNow, getCard, needCard,
 } from "./chapter.js?v=__V__";
@@ -259,14 +259,8 @@ function commentsSection(p, again) {
     event.preventDefault();
     clearInvalid(form);
     status.replaceChildren();
-    let value;
-    try {
-      value = checkedText(text, spec, t("p.comment"));
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      markInvalid(text, err.message);
-      return;
-    }
+    const value = readOrMark(() => checkedText(text, spec, t("p.comment")), () => text);
+    if (value === null) return;
     try {
       await asMember("POST", `/proposals/${p.id}/comments`, { body: { text: value } });
       await again(t("p.commented"));

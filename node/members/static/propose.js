@@ -10,7 +10,7 @@ import { NODE, categoryName, rule } from "./api.js?v=__V__";
 import { hasKey, t } from "./i18n.js?v=__V__";
 import "./i18n-chapter.js?v=__V__"; // this view's strings
 import { field, h, notice, select } from "./dom.js?v=__V__";
-import { FieldError, clearInvalid, markInvalid, showRefusal } from "./forms.js?v=__V__";
+import { FieldError, clearInvalid, readOrMark, showRefusal } from "./forms.js?v=__V__";
 import {
   asMember, cardRefused, chapterNav, checkedText, duration, getCard, needCard, settingValue,
 } from "./chapter.js?v=__V__";
@@ -84,14 +84,8 @@ export async function show(main) {
     event.preventDefault();
     status.replaceChildren();
     clearInvalid(form);
-    let body;
-    try {
-      body = readForm(form);
-    } catch (err) {
-      if (!(err instanceof FieldError)) throw err;
-      markInvalid(controlFor(form, err.field), err.message);
-      return;
-    }
+    const body = readOrMark(() => readForm(form), (name) => controlFor(form, name));
+    if (body === null) return;
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {
