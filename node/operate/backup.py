@@ -119,7 +119,9 @@ def read_only(path: Path) -> Iterator[sqlite3.Connection]:
     # the main file. Read it as it is: a read-only connection cannot make the -shm a WAL read needs.
     immutable = "" if sidecars[0] in before else "&immutable=1"
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro{immutable}", uri=True, timeout=30)) as db:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro{immutable}", uri=True, timeout=30)
+        ) as db:
             yield db
     finally:
         if os.geteuid() == 0:
@@ -334,7 +336,7 @@ def _extract(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path, li
 
 def _check_database(path: Path) -> None:
     try:
-        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as db:
             (result,) = db.execute("PRAGMA quick_check").fetchone()
     except sqlite3.Error as exc:
         result = str(exc)

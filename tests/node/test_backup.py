@@ -121,10 +121,11 @@ def test_a_node_killed_during_its_backup_comes_back_whole_from_it(tmp_path: Path
 def test_a_backup_without_the_key_says_where_the_key_must_go(fresh: Running, tmp_path: Path) -> None:
     post_need(fresh.env, fresh.url, "A need")
     backup = tmp_path / "plain.backup"
-    printed = ok(cli(fresh.env, "backup", str(backup), "--data-dir", str(fresh.data_dir)))
+    assert fresh.data_dir.parent == tmp_path  # paths as a person types them, relative to where they are
+    printed = ok(cli(fresh.env, "backup", backup.name, "--data-dir", fresh.data_dir.name, cwd=tmp_path))
     assert "the node key is not in it" in printed
     restored = tmp_path / "restored"
-    printed = ok(cli(fresh.env, "restore", str(backup), "--data-dir", str(restored)))
+    printed = ok(cli(fresh.env, "restore", backup.name, "--data-dir", restored.name, cwd=tmp_path))
     assert "holds no node key" in printed and IDENTITY_FILE in printed
     assert not (restored / IDENTITY_FILE).exists() and (restored / "records.db").exists()
     with tarfile.open(backup) as archive:

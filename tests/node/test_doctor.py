@@ -64,6 +64,9 @@ def test_a_healthy_node_then_each_fault_with_what_to_do(tmp_path: Path) -> None:
         assert a.stop(HANG_GUARD_S) == 0
     code, found = _doctor(env, "--data-dir", str(a_dir))
     assert code == 1 and found["node"][0]["says"] == f"no node runs on {a_dir}"
+    relative = cli(env, "doctor", "--json", "--data-dir", a_dir.name, cwd=tmp_path)  # as a person types it
+    assert relative.returncode == 1 and "Traceback" not in relative.stderr
+    assert {f["level"] for f in json.loads(relative.stdout)["findings"] if f["check"] == "integrity"} == {"ok"}
     assert _levels(found)["backup"] == {"warn"}  # no --backups: not known
     # A damaged database.
     with (a_dir / "records.db").open("r+b") as db:
