@@ -10,16 +10,19 @@ from crypto.identity import NodeIdentity
 from crypto.keyfile import read_key_file
 from crypto.keytext import public_key_from_text, public_key_to_text
 from crypto.passphrase import open_seed, seal_seed
+from crypto.recovery import RECOVERY_WORDS, RecoveryKey
 from crypto.sealing import seal
 from crypto.signing import Domain, signing_message, verify, verify_message
 
 __all__ = [
+    "RECOVERY_WORDS",
     "BadSignature",
     "CryptoError",
     "Domain",
     "InvalidKey",
     "KeyFileError",
     "NodeIdentity",
+    "RecoveryKey",
     "SealError",
     "open_seed",
     "public_key_from_text",

@@ -32,7 +32,7 @@ from node.chapter.settings import ChapterBox, ChapterState
 from node.chapter.state import CHAPTER, CHAPTER_STORE
 from node.core.clock import SYSTEM_CLOCK
 from node.core.config import SHUTDOWN_TIMEOUT_S, NodeConfig
-from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token
+from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token, read_recovery_key
 from node.core.errors import AppRunner, Handler, error_middleware
 from node.core.hosts import Network, forwarded_client, is_loopback_host, networks
 from node.core.metrics import Metrics
@@ -223,11 +223,24 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
         progress=app.get(SYNC_PROGRESS),
     )
     app[GOSSIP] = Gossip(app[CONFIG], parts)
+    app[INGEST].on_rotation = lambda old, new: _follow_rotation(app, old, new)
     await app[GOSSIP].start()
     try:
         yield
     finally:
         await app[GOSSIP].stop()
+
+
+async def _follow_rotation(app: web.Application, old: bytes, new: bytes) -> None:
+    """A chapter named a new key (protocol/rotation.py): the operator's rules
+    about the old key (a block, an allowance) and our links to it follow the new one."""
+    admin = app[ADMIN]
+    rules = await admin.policy()
+    for subject, key, action in rules:
+        if key == old:
+            await admin.set_policy(subject, new, action)
+    app[POLICY].load(await admin.policy())
+    await app[GOSSIP].rekey(old, new)
 
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -382,11 +395,13 @@ async def _publish_profile(app: web.Application) -> Record:
         "areas": list(config.areas),
         "urls": list(config.public_urls),
         "seal_key": identity.seal_public_key,
+        # The chapter's recovery key, pinned by peers (None leaves it out).
+        "recovery": await asyncio.to_thread(read_recovery_key, config.data_dir),
     }
     old = await store.reads.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
     if old is None:
         body = {"kind": "node", "slot": NODE_PROFILE_SLOT, "created_at": now, "expires_at": now + DEFAULT_TTL}
-        profile = build_record(identity, body | fields)
+        profile = build_record(identity, body | {k: v for k, v in fields.items() if v is not None})
     else:
         profile = new_version(identity, old, now, fields | {"expires_at": now + DEFAULT_TTL})
     await store.writer.put(profile, now)

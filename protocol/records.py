@@ -58,7 +58,7 @@ from protocol.fieldtable import (
 )
 
 FORMAT_VERSION = 1
-KINDS = ("need", "offer", "node", "reply", "decision", "finding", "event")
+KINDS = ("need", "offer", "node", "reply", "decision", "finding", "event", "key_rotation")
 POST_KINDS = ("need", "offer")
 DECISION_TYPES = ("text", "categories", "peering", "organizers", "member", "settings", "removal")
 """What a chapter's proposal (and so its decision) may be about (docs/CHAPTER.md)."""
@@ -67,9 +67,9 @@ EVENT_KINDS = ("meeting", "assembly", "teach-in", "study-group", "distribution",
 EVENT_ACCESS = ("step-free", "childcare", "interpretation", "food")
 """What an event offers so everyone can come."""
 EVENT_STATES = ("scheduled", "cancelled")
-IMMUTABLE_KINDS = frozenset({"decision"})
+IMMUTABLE_KINDS = frozenset({"decision", "key_rotation"})
 """Kinds whose address holds one version for ever: a second one is history
-rewritten, refused (``decision_rewritten``), never a newer version."""
+rewritten, refused (``decision_rewritten``, ``key_rotation_rewritten``), never a newer version."""
 STATUSES = ("open", "claimed", "fulfilled", "withdrawn")
 TOMBSTONE_STATUSES = frozenset({"fulfilled", "withdrawn"})
 NODE_PROFILE_SLOT = "profile"
@@ -95,6 +95,8 @@ MAX_EVENT_TTL = 400 * DAY
 MAX_DECISION_TTL = 3650 * DAY
 """A decision is the chapter's history, not a member's post: it lives ten
 years (a post at most ``MAX_TTL``)."""
+MAX_ROTATION_TTL = MAX_DECISION_TTL
+"""A key rotation outlives anything the old key signed (a decision lives ten years)."""
 MAX_COUNT = 10**9
 
 # Which status may follow which in a newer version. Tombstones are final.
@@ -124,6 +126,7 @@ _POSTS = frozenset(POST_KINDS)
 _NEED, _NODE, _REPLY = frozenset({"need"}), frozenset({"node"}), frozenset({"reply"})
 _DECISION = frozenset({"decision"})
 _FINDING, _EVENT = frozenset({"finding"}), frozenset({"event"})
+_ROTATION = frozenset({"key_rotation"})
 _NO: frozenset[str] = frozenset()
 FIELDS: tuple[Field, ...] = (
     Field("v", Version(FORMAT_VERSION), _ALL, _NO, "the record format's version"),
@@ -135,7 +138,7 @@ FIELDS: tuple[Field, ...] = (
         "expires_at", Timestamp(), _ALL, _NO, "when it stops being served",
         note=f"after `created_at`, at most {MAX_TTL // DAY} days later ({MAX_REPLY_TTL // DAY} for a reply, "
         f"{MAX_FINDING_TTL // DAY} for a finding, {MAX_EVENT_TTL // DAY} for an event, {MAX_DECISION_TTL // DAY} "
-        "for a decision)",
+        "for a decision or a key rotation)",
     ),
     Field("status", Choice(STATUSES), _POSTS, _NO, "where the post stands; fulfilled and withdrawn are final"),
     Field("title", Text(120), _POSTS | _DECISION | _FINDING | _EVENT, _NO,
@@ -154,6 +157,12 @@ FIELDS: tuple[Field, ...] = (
     Field("urls", ListOf(Url(), 8), _NODE, _NO, "where other nodes reach it"),
     Field("seal_key", Key("X25519 public key for sealed replies"), _NODE, _NO, "the key replies are sealed to"),
     Field("kinds", ListOf(Choice(POST_KINDS), 2, min_items=1), _NO, _NODE, "the kinds the node serves"),
+    Field("recovery", Key("Ed25519 public key of the chapter's recovery key"), _NO, _NODE,
+          "the key that may name this node's next key", note="peers pin it; a profile that changes it is refused"),
+    Field("old", Key("Ed25519 public key of the node key replaced"), _ROTATION, _NO, "the node key retired",
+          note="the slot is this key in hex; `author` is the recovery key its profile named"),
+    Field("new", Key("Ed25519 public key of the node key that replaces it"), _ROTATION, _NO,
+          "the node key that speaks for the chapter from now on"),
     Field("to", Key("Ed25519 key of the recipient node (the post's author)"), _REPLY, _NO, "who may open it"),
     Field("about", Key("id of the post (the version the member saw)"), _REPLY, _NO, "the post it answers"),
     Field(
@@ -419,6 +428,16 @@ def _event_rules(body: dict[str, Value], created: int, expires: int) -> str:
     return "open"
 
 
+def _rotation_rules(body: dict[str, Value], created: int, expires: int) -> str:
+    old, new, author = body["old"], body["new"], body["author"]
+    assert isinstance(old, bytes) and isinstance(new, bytes)  # the table checked them
+    if body["slot"] != old.hex():
+        raise f.invalid("slot", "bad_slot", "a key rotation's slot is the old key in hex")
+    if len({old, new, author}) != 3:
+        raise f.invalid("new", "bad_rotation", "the old key, the new key and the recovery key must all differ")
+    return "open"
+
+
 _KIND_RULES = {
     "need": _post_rules,
     "offer": _post_rules,
@@ -427,12 +446,14 @@ _KIND_RULES = {
     "decision": _decision_rules,
     "finding": _finding_rules,
     "event": _event_rules,
+    "key_rotation": _rotation_rules,
 }
 _MAX_LIFETIME = {
     "reply": MAX_REPLY_TTL,
     "decision": MAX_DECISION_TTL,
     "finding": MAX_FINDING_TTL,
     "event": MAX_EVENT_TTL,
+    "key_rotation": MAX_ROTATION_TTL,
 }
 """The longest a record of a kind may live, when not ``MAX_TTL``."""
 """The rules of each kind that span fields (the table checks each field alone)."""

@@ -67,6 +67,12 @@ class OwnPosts:
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
+    async def version_places(self, author: bytes) -> dict[bytes, tuple[str, str]]:
+        """Every version id of this node's own posts under ``author``, with the
+        post's (kind, slot): a key rotation makes references to them follow."""
+        rows = await self._reader.run("SELECT id, kind, slot FROM own_versions WHERE author = ?", (author,))
+        return {bytes(i): (str(k), str(s)) for i, k, s in rows}
+
     async def replies_from(self, author: bytes, about: bytes, now: int) -> int:
         """Live replies signed by ``author`` about the post version ``about`` or,
         when that is a version of this node's own post, about any of its versions

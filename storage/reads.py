@@ -52,6 +52,13 @@ class Reads:
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
+    async def signed_by(self, author: bytes, now: int) -> list[Record]:
+        """Every live record ``author`` signed (a key rotation re-signs them)."""
+        rows = await self._reader.run(
+            "SELECT raw FROM records WHERE author = ? AND expires_at > ? ORDER BY created_at, seq", (author, now)
+        )
+        return [parse_record(bytes(row[0]), validate=False) for row in rows]
+
     async def _rows_by_id(
         self, ids: Sequence[bytes], columns: str, where: str = "", params: Sequence[object] = ()
     ) -> list[sqlite3.Row]:

@@ -208,6 +208,36 @@ MIGRATIONS: dict[int, list[str]] = {
         ) WITHOUT ROWID
         """,
     ],
+    # Key recovery and rotation (issue 12, protocol/rotation.py): the recovery
+    # key each node's profile named, pinned at first sight and kept after the
+    # profile expires; the rotations accepted (old key -> new key); and where
+    # each record the old key signed went (its id -> the new key's address),
+    # so old links and manage links redirect.
+    7: [
+        """
+        CREATE TABLE recovery_keys (
+            node        BLOB PRIMARY KEY,
+            recovery    BLOB NOT NULL
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE rotations (
+            old         BLOB PRIMARY KEY,
+            new         BLOB NOT NULL,
+            recovery    BLOB NOT NULL,
+            rotated_at  INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE redirects (
+            old_id      BLOB PRIMARY KEY,
+            author      BLOB NOT NULL,
+            kind        TEXT NOT NULL,
+            slot        TEXT NOT NULL
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX redirects_author ON redirects(author)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -7,6 +7,7 @@ with two connections, and hands them to the parts that each own one job:
     store.reads       records by id or address, searches, the sync index
     store.own         this node's own posts: manage tokens, their versions
     store.moderation  the organizers' removals
+    store.keys        chapters' recovery keys, key rotations and redirects
 
 ``close`` stops the writer after the work queued ahead of it, then closes
 both connections. Which version of an address wins is a pure rule of its
@@ -15,6 +16,7 @@ own (``storage.versions``), asked by the writer.
 
 from __future__ import annotations
 
+from storage.keys import Keys
 from storage.own import Moderation, OwnPosts
 from storage.reads import Reads
 from storage.sqlite import Connection, StoreConfig, open_reader, open_writer, translate
@@ -25,7 +27,7 @@ class RecordStore:
     """Open with ``await RecordStore.open(path)``; close with ``await store.close()``."""
 
     def __init__(
-        self, path: str, config: StoreConfig, reader: Connection, writer: Writer, moderation: Moderation
+        self, path: str, config: StoreConfig, reader: Connection, writer: Writer, moderation: Moderation, keys: Keys
     ) -> None:
         self.path = path
         self.config = config
@@ -35,6 +37,7 @@ class RecordStore:
         self.reads = Reads(reader)
         self.own = OwnPosts(reader)
         self.moderation = moderation
+        self.keys = keys
 
     @classmethod
     async def open(cls, path: str, config: StoreConfig | None = None) -> RecordStore:
@@ -44,13 +47,15 @@ class RecordStore:
             reader = await open_reader(path, config)
             try:
                 moderation = await Moderation.load(reader)
+                keys = await Keys.load(reader)
             except BaseException:
                 await reader.close()
                 raise
         except BaseException:
             await db.close()
             raise
-        return cls(path, config, reader, Writer(db, path, config, moderation.removed), moderation)
+        writer = Writer(db, path, config, moderation.removed, keys.rotated)
+        return cls(path, config, reader, writer, moderation, keys)
 
     async def close(self) -> None:
         """Finish queued writes, then close both connections."""

@@ -33,7 +33,8 @@ class PutOutcome:
     status: Status
     id: bytes
     reason: str | None = None
-    """For ``rejected``: ``removed``, ``expired``, ``from_future`` or ``decision_rewritten``."""
+    """For ``rejected``: ``removed``, ``expired``, ``from_future``, or ``KIND_rewritten``
+    for an immutable kind (``decision_rewritten``, ``key_rotation_rewritten``)."""
     replaced: bytes | None = None
     """For ``accepted``: the id of the older version it replaced, if any."""
 
@@ -56,11 +57,18 @@ class Held(NamedTuple):
 
 
 def decide(
-    key: VersionKey, expires_at: int, held: Held | None, now: int, *, removed: bool = False, immutable: bool = False
+    key: VersionKey,
+    expires_at: int,
+    held: Held | None,
+    now: int,
+    *,
+    removed: bool = False,
+    immutable: str | None = None,
 ) -> tuple[PutOutcome, Held | None]:
     """The outcome for an arriving version (``key``, ``expires_at``) at an address
     holding ``held`` (None: nothing), and, if accepted, what the address holds next.
-    ``immutable``: the address keeps its first version (a decision); another is refused."""
+    ``immutable``: the kind, when the address keeps its first version (a decision,
+    a key rotation); another is refused."""
     tombstone, created_at, record_id = key
     if removed:
         return PutOutcome("rejected", record_id, "removed"), None
@@ -72,7 +80,7 @@ def decide(
         return PutOutcome("rejected", record_id, "from_future"), None
     opened_at = None if tombstone else created_at
     if held is not None and immutable:
-        return PutOutcome("rejected", record_id, "decision_rewritten"), None
+        return PutOutcome("rejected", record_id, f"{immutable}_rewritten"), None
     if held is None:
         return PutOutcome("accepted", record_id), Held(key, expires_at, opened_at)
     if not replaces(key, held.key):

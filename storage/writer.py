@@ -76,13 +76,23 @@ _Job = _PutJob | _SweepJob | _RemoveJob | _RestoreJob
 class Writer:
     """Started by ``RecordStore.open``; ``close`` finishes queued work first."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str, config: StoreConfig, removed: set[Address]) -> None:
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        path: str,
+        config: StoreConfig,
+        removed: set[Address],
+        rotated: dict[bytes, bytes] | None = None,
+    ) -> None:
         self._db = db
         self.path = path
         self.config = config
         self._removed = removed
         """Addresses an organizer removed (``Moderation`` reads the same set):
         no version of them is stored again. Added to once a removal commits."""
+        self._rotated = {} if rotated is None else rotated
+        """Retired key -> its successor (``Keys`` reads the same map); added to
+        once a key rotation commits."""
         self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
         self._next_seq = 1
         self._closed = False
@@ -113,12 +123,13 @@ class Writer:
         await self._queue.put(job)
         return await job.future
 
-    async def put_many(self, records: Sequence[Record], now: int) -> list[PutOutcome]:
-        """Store verified records; one outcome each, in order, after COMMIT."""
+    async def put_many(self, records: Sequence[Record], now: int, *, own: bool = False) -> list[PutOutcome]:
+        """Store verified records; one outcome each, in order, after COMMIT.
+        ``own``: this node signed them (their ids go in ``own_versions``)."""
         self._check_open()
         if not records:
             return []
-        outcomes: list[PutOutcome] = await self._submit(_PutJob(list(records), now, self._future()))
+        outcomes: list[PutOutcome] = await self._submit(_PutJob(list(records), now, self._future(), own=own))
         return outcomes
 
     async def put(self, record: Record, now: int) -> PutOutcome:
@@ -227,7 +238,7 @@ class Writer:
             address = record.address
             outcome, kept = decide(
                 record.version_key, record.expires_at, current.get(address), now,
-                removed=address in removed, immutable=record.kind in IMMUTABLE_KINDS,
+                removed=address in removed, immutable=record.kind if record.kind in IMMUTABLE_KINDS else None,
             )  # fmt: skip
             outcomes.append(outcome)
             if kept is not None:
@@ -240,7 +251,11 @@ class Writer:
         if inserts:
             await self._insert(inserts.values())
         await self._save_own(jobs, inserts)
+        rotations = await self._save_keys(inserts)
         await db.execute("COMMIT")
+        for old, new in rotations:
+            self._rotated[old] = new
+            self._removed.update({(new, kind, slot) for author, kind, slot in list(self._removed) if author == old})
         return outcomes
 
     async def _current_versions(
@@ -294,10 +309,44 @@ class Writer:
             for job in jobs
             if job.own
             for record in job.records
-            if inserts.get(record.address, (None,))[0] is record
+            if inserts.get(record.address, (None,))[0] is record and record.kind != "key_rotation"
         ]
         if own:
             await self._db.executemany("INSERT OR IGNORE INTO own_versions VALUES (?, ?, ?, ?)", own)
+
+    async def _save_keys(self, inserts: dict[Address, tuple[Record, Held]]) -> list[tuple[bytes, bytes]]:
+        """Pin the recovery key a node profile names (the first one stays), and
+        carry out each key rotation kept: the old key's records go (each id
+        redirected to the new key's address), and what this node keeps about
+        them (its own posts' versions and manage tokens, removals) follows the
+        new key. The ingest checked each rotation against the pinned recovery key."""
+        pins = [
+            (record.author, bytes(record.get("recovery")))
+            for record, _ in inserts.values()
+            if record.kind == "node" and record.get("recovery") is not None
+        ]
+        rotations = [
+            (bytes(record.get("old")), bytes(record.get("new")), record.author, record.created_at)
+            for record, _ in inserts.values()
+            if record.kind == "key_rotation"
+        ]
+        db = self._db
+        if pins:
+            await db.executemany("INSERT OR IGNORE INTO recovery_keys VALUES (?, ?)", pins)
+        for old, new, recovery, at in rotations:
+            await db.execute("INSERT OR IGNORE INTO rotations VALUES (?, ?, ?, ?)", (old, new, recovery, at))
+            await db.execute("INSERT OR IGNORE INTO recovery_keys VALUES (?, ?)", (new, recovery))
+            await db.execute("UPDATE redirects SET author = ? WHERE author = ?", (new, old))
+            for table in ("records", "own_versions"):
+                await db.execute(
+                    f"INSERT OR IGNORE INTO redirects SELECT id, ?, kind, slot FROM {table} WHERE author = ?",
+                    (new, old),
+                )
+            for table in ("own_versions", "manage_tokens", "removals"):
+                await db.execute(f"UPDATE OR REPLACE {table} SET author = ? WHERE author = ?", (new, old))
+            doomed = await db.execute_fetchall("SELECT seq, raw FROM records WHERE author = ?", (old,))
+            await self._delete_rows([(int(seq), bytes(raw)) for seq, raw in doomed])
+        return [(old, new) for old, new, _, _ in rotations]
 
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         # Unvalidated on purpose: a row stored under older rules must still be deletable.

@@ -20,6 +20,7 @@ registering its parsers with their handler:
     moderate   organizer (flags, dismiss, remove, removals, unanswered): the organizers' view in a terminal
     admin      init, run, peers
     operate    backup, restore: a data directory in one file, and back; service install; doctor
+    keys       key (show, recovery, rotate): the node key and the chapter's recovery key
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
 """
@@ -30,7 +31,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, decide, events, findings, moderate, operate, posts, propose, roll
+from node.cli import admin, community, decide, events, findings, keys, moderate, operate, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     moderate.register(sub)  # organizer
     admin.register_peers(sub)
     operate.register(sub)  # backup, restore, service, doctor
+    keys.register(sub)  # key
     _finish(sub)
     return parser
 

@@ -28,7 +28,14 @@ from node.cli.client import (
     whole_number,
 )
 from node.core.config import ENV_PREFIX, NodeConfig, chosen_data_dir, load_config
-from node.core.datadir import ADMIN_TOKEN_FILE, DataDirError, ensure_data_dir, lock_data_dir, read_admin_token
+from node.core.datadir import (
+    ADMIN_TOKEN_FILE,
+    DataDirError,
+    ensure_data_dir,
+    lock_data_dir,
+    read_admin_token,
+    read_recovery_key,
+)
 
 _FIELDS = {f.name: f for f in dataclasses.fields(NodeConfig)}
 DATA_DIR_DEFAULT = "$XDG_DATA_HOME/mutualaid, else ~/.local/share/mutualaid"
@@ -155,18 +162,28 @@ def _key_text(hex_key: str | None) -> str:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from node.cli.keys import make_recovery, recovery_sheet  # noqa: PLC0415 - keys imports this module
+
     directory = chosen_data_dir(args.data_dir)
     lock = lock_data_dir(directory)
     try:
         config = load_config(data_dir=directory, flags={"name": args.name, "areas": args.areas})
         files = ensure_data_dir(config)
+        # A new node gets the chapter's recovery key, shown this once (node/cli/keys.py).
+        fresh = files.created and read_recovery_key(config.data_dir) is None
+        recovery = make_recovery(config.data_dir) if fresh else None
     finally:
         lock.release()
     public_key = files.identity.public_key
     state = "created" if files.created else "already existed"
-    answer = {"data_dir": str(config.data_dir), "public_key": public_key.hex(), "key": public_key_to_text(public_key),
-              "created": files.created}  # fmt: skip
-    print_answer(args, answer, f"data directory {config.data_dir} {state}\nnode key {answer['key']}")
+    answer: dict[str, Any] = {"data_dir": str(config.data_dir), "public_key": public_key.hex(),
+                              "key": public_key_to_text(public_key), "created": files.created}  # fmt: skip
+    human = f"data directory {config.data_dir} {state}\nnode key {answer['key']}"
+    if recovery is not None:
+        answer["recovery_key"] = public_key_to_text(recovery.public_key)
+        answer["recovery_words"] = recovery.words
+        human += "\n\n" + recovery_sheet(recovery)
+    print_answer(args, answer, human)
     return ExitCode.DONE
 
 

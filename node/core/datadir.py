@@ -1,6 +1,8 @@
 """The data directory: everything a node keeps between runs.
 
-    identity.key   the node's Ed25519 seed (0600); lose it and peers see a new node
+    identity.key   the node's Ed25519 seed (0600); lose it and peers see a new node,
+                   unless the chapter rotates to a new key with its recovery key
+    recovery.pub   the public half of the chapter's recovery key (its words are on paper, never here)
     admin.token    bearer token for peer administration (0600), read by the CLI
     config.toml    settings (see node.core.config)
     records.db     the record store (plus its -wal and -shm files)
@@ -29,10 +31,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from crypto import KeyFileError, NodeIdentity
+from crypto import InvalidKey, KeyFileError, NodeIdentity, public_key_from_text, public_key_to_text
 from node.core.config import NodeConfig, to_toml
 
 IDENTITY_FILE = "identity.key"
+RECOVERY_FILE = "recovery.pub"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 DATABASE_FILE = "records.db"
 CHAPTER_FILE = "chapter.db"
@@ -126,6 +129,26 @@ def _make_dir(directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
         raise DataDirError(f"cannot create data directory {directory}: {exc.strerror or exc}") from None
+
+
+def read_recovery_key(data_dir: Path) -> bytes | None:
+    """The public recovery key this node's profile names, if it has one."""
+    path = data_dir / RECOVERY_FILE
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DataDirError(f"cannot read the recovery key {path}: {exc.strerror or exc}") from None
+    try:
+        return public_key_from_text(text)
+    except InvalidKey as exc:
+        raise DataDirError(f"{path} does not hold a public key ({exc}); restore it from a backup") from None
+
+
+def write_recovery_key(data_dir: Path, public_key: bytes) -> None:
+    """Record the public recovery key once; it never changes (peers pin it)."""
+    _write_private(data_dir / RECOVERY_FILE, (public_key_to_text(public_key) + "\n").encode())
 
 
 def read_admin_token(data_dir: Path) -> str:

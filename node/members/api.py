@@ -260,6 +260,8 @@ async def record_or_404(request: web.Request) -> Record:
     record = await store.reads.get(wanted, now())
     if record is None:  # an earlier version of a post made here: its manage link still works
         record = await store.own.current(wanted, now())
+    if record is None and (moved := await store.keys.redirect(wanted)) is not None:
+        record = await store.reads.get_by_address(*moved, now())  # signed by a key its chapter replaced
     if record is None:
         reason = await store.moderation.removal_reason(wanted)
         if reason is not None:

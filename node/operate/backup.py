@@ -42,13 +42,13 @@ from typing import Any
 
 from crypto import KeyFileError, NodeIdentity, open_seed, public_key_to_text, read_key_file, seal_seed
 from node.core.config import CONFIG_FILE
-from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE
+from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, RECOVERY_FILE
 
 FORMAT = 1
 MANIFEST = "backup.json"
 SEALED_KEY = "identity.key.sealed"
 DATABASES = (DATABASE_FILE, CHAPTER_FILE)
-PLAIN = (CONFIG_FILE, ADMIN_TOKEN_FILE)
+PLAIN = (CONFIG_FILE, ADMIN_TOKEN_FILE, RECOVERY_FILE)
 NAMES = frozenset((MANIFEST, SEALED_KEY, *DATABASES, *PLAIN))
 """Every name a backup may hold: anything else in a file is refused."""
 MAX_MANIFEST_BYTES = 64 * 1024
@@ -211,7 +211,7 @@ def needs_passphrase(backup: Path) -> bool:
         return SEALED_KEY in _manifest(archive)["files"]
 
 
-ORDER = (*DATABASES, CONFIG_FILE, ADMIN_TOKEN_FILE, IDENTITY_FILE)
+ORDER = (*DATABASES, CONFIG_FILE, ADMIN_TOKEN_FILE, RECOVERY_FILE, IDENTITY_FILE)
 """The order files are moved into place: the key last, so a restore cut short leaves
 no directory a node would start on (without a key it holds no node to refuse)."""
 

@@ -250,6 +250,20 @@ class Gossip:
                 break
             cursor = page.next
 
+    async def rekey(self, old: bytes, new: bytes) -> None:
+        """A chapter's key rotation: links pinned to ``old`` expect ``new`` from
+        now on (here and in the peer table), and retry at once."""
+        for url, link in self.links.items():
+            if link.client.key == old:
+                link.client.key = new
+                await self.parts.admin.repin(url, new)
+                log.info("peer %s now pinned to key %s (key rotation)", url, new.hex())
+                link.wake()
+        for entry in await self.parts.admin.peers():
+            if entry.public_key == old:
+                await self.parts.admin.repin(entry.url, new)
+        self.candidates.forget(old)
+
     async def add(self, url: str, pinned: bytes | None = None, source: str = "admin") -> None:
         """Link to ``url`` (``pinned``: only a node holding this key may answer there)."""
         if url not in self.links:

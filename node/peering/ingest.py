@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
@@ -25,6 +25,7 @@ from protocol.chain import chain_fault, neighbour_slots
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.filters import SyncFilter
 from protocol.records import Record, check_time, parse_record, verify_record
+from protocol.rotation import recovery_fault, rotation_fault
 from storage import RecordStore
 from storage.rows import Address
 
@@ -49,6 +50,13 @@ REJECTION_COST = {
     # rewrite, or a node restored without its files): relays are not to blame.
     "chain_broken": 0.0,
     "decision_rewritten": 0.0,
+    # A chapter's key rotation: what the old key signs is refused from then on,
+    # and relays that carried it before they heard are not to blame.
+    "key_rotated": 0.0,
+    "key_rotation_rewritten": 0.0,
+    "unknown_recovery": 0.0,  # the old key's profile, naming its recovery key, has not reached us yet
+    "recovery_changed": 1.0,
+    "not_recovery_key": 1.0,
 }
 MAX_REPLIES_PER_SENDER = 50
 """Live replies kept from one sending node about one post (any version of a
@@ -91,11 +99,16 @@ class Ingestor:
         self.own_key: bytes | None = None
         """...except replies sealed to this node (set once the app has started),
         which a member may send about a post outside the areas it serves."""
+        self.on_rotation: Callable[[bytes, bytes], Awaitable[None]] | None = None
+        """Told (old key, new key) once a chapter's key rotation is stored: the
+        app moves its peer pins and links to the new key."""
 
     def _local_refusal(self, record: Record) -> str | None:
         """This node's own reasons not to keep a record, whoever sent it."""
         if record.author in self.policy.blocked_authors:
             return "blocked_author"
+        if self.store.keys.retired(record.author):  # its chapter named a new key: the old one is not trusted
+            return "key_rotated"
         if self.store.moderation.is_removed(record.address):  # an organizer's removal: no signature work for it
             return "removed"
         if not self.serves.matches(record) and not (record.kind == "reply" and record.get("to") == self.own_key):
@@ -113,6 +126,7 @@ class Ingestor:
         parsed = self._screen(raws, now, outcomes)
         fresh = await self._admit(parsed, source, solicited, now, outcomes)
         good = await self._chained(await self._verify(fresh, outcomes), now, outcomes)
+        good = await self._keys_checked(good, outcomes)
         results = await self.store.writer.put_many([r for _, r in good], now) if good else []
         accepted: list[Record] = []
         for (index, record), result in zip(good, results, strict=True):
@@ -121,7 +135,42 @@ class Ingestor:
                 accepted.append(record)
         await self.feed.publish(accepted, source)
         self._account(outcomes, source)
+        for record in accepted:
+            if record.kind == "key_rotation":
+                await self._rotated(record)
         return outcomes
+
+    async def _keys_checked(self, good: list[tuple[int, Record]], outcomes: list[str]) -> list[tuple[int, Record]]:
+        """Drop a profile that changes its pinned recovery key, and a key
+        rotation not signed by the recovery key pinned for the key it retires
+        (pinned before, or named by a profile in this batch)."""
+        if not any(r.kind in ("node", "key_rotation") for _, r in good):
+            return good
+        named: dict[bytes, bytes] = {}
+        kept: list[tuple[int, Record]] = []
+        for index, record in sorted(good, key=lambda item: item[1].kind == "key_rotation"):
+            fault = None
+            if record.kind == "node":
+                pinned = await self.store.keys.recovery_for(record.author)
+                fault = recovery_fault(record, pinned)
+                if fault is None and pinned is None and record.get("recovery") is not None:
+                    named.setdefault(record.author, bytes(record.get("recovery")))
+            elif record.kind == "key_rotation":
+                old = bytes(record.get("old"))
+                pinned = await self.store.keys.recovery_for(old) or named.get(old)
+                fault = rotation_fault(record, pinned)
+            if fault is None:
+                kept.append((index, record))
+            else:
+                outcomes[index] = f"rejected:{fault}"
+        kept.sort(key=lambda item: item[0])
+        return kept
+
+    async def _rotated(self, rotation: Record) -> None:
+        old, new = bytes(rotation.get("old")), bytes(rotation.get("new"))
+        log.warning("chapter key %s replaced by %s (a rotation signed by its recovery key)", old.hex(), new.hex())
+        if self.on_rotation is not None:
+            await self.on_rotation(old, new)
 
     def _screen(self, raws: Sequence[bytes], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
         """Decode, field rules, the clock and this node's own refusals: the cheap checks."""

@@ -130,6 +130,8 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     refusal = request.app[POLICY].refusal(auth.key)
     if refusal is not None:
         raise ApiError(Code.FORBIDDEN, refusal)
+    if request.app[STORE].keys.retired(auth.key):
+        raise ApiError(Code.FORBIDDEN, "this key was retired by its chapter's key rotation")
     body = await request.read()
     started = time.thread_time()  # CPU time: this runs on the event loop's thread
     try:
@@ -187,6 +189,8 @@ async def hello(request: web.Request) -> web.Response:
             "profile": request.app[NODE_PROFILE].current.raw,
             "filter": peerwire.filter_to_wire(node_filter(request.app[CONFIG])),
             "feed": request.app[FEED].head - 1,
+            # How a peer that pinned an earlier key of ours learns this one.
+            "rotations": await request.app[STORE].keys.rotations_to(request.app[IDENTITY].public_key),
         }
     )
 

@@ -3,6 +3,9 @@
 The peer's key is learnt from its first signed response and pinned; from
 then on a response signed by any other key is refused (``PeerAuthError``),
 so a discovery hint or a changed DNS entry cannot swap the node behind a URL.
+The one exception is the hello, which reports the key that answered and the
+key rotations the peer says lead to it: the link accepts the new key only if
+those rotations pass the ingest (signed by the recovery key pinned for the old).
 Transport failures become ``PeerUnavailable``; everything else a peer can get
 wrong is a ``RemoteProtocolError`` from the core.
 """
@@ -60,6 +63,10 @@ class Hello:
     profile: bytes
     filter: SyncFilter
     feed_cursor: int
+    key: bytes
+    """The key that signed the answer (another than the pinned one only after a key rotation)."""
+    rotations: list[bytes]
+    """The key rotations the peer says lead to ``key`` (raw records, to be checked)."""
 
 
 class PeerClient:
@@ -81,6 +88,14 @@ class PeerClient:
         self._push_not_before = 0.0
 
     async def call(self, method: str, path: str, body: Value | None = None, *, seconds: float = 30) -> Value:
+        value, _ = await self._call(method, path, body, seconds=seconds)
+        return value
+
+    async def _call(
+        self, method: str, path: str, body: Value | None = None, *, seconds: float = 30, any_key: bool = False
+    ) -> tuple[Value, bytes]:
+        """The decoded answer and the key that signed it: the pinned key, or
+        (``any_key``) whichever key answered, for the caller to judge."""
         data = b"" if body is None else encode(body)
         stamp = int(time.time())
         nonce = secrets.token_bytes(peerwire.NONCE_SIZE)
@@ -103,20 +118,22 @@ class PeerClient:
         if self._on_traffic is not None:
             self._on_traffic(len(data), len(payload))
         # Pinned on first contact, and only once the response proves the key.
-        peerwire.check_response(self.key or auth.key, signature, auth, payload)
+        peerwire.check_response(auth.key if any_key else (self.key or auth.key), signature, auth, payload)
         if self.key is None:
             self.key = auth.key
-        return peerwire.decode_body(payload)
+        return peerwire.decode_body(payload), auth.key
 
     async def hello(self, sync_filter: SyncFilter, seconds: float = 30) -> Hello:
         body: Value = {"filter": peerwire.filter_to_wire(sync_filter)}
-        reply = await self.call("POST", "/peer/v1/hello", body, seconds=seconds)
+        reply, key = await self._call("POST", "/peer/v1/hello", body, seconds=seconds, any_key=True)
         if not isinstance(reply, dict) or not isinstance(reply.get("profile"), bytes):
             raise DecodeError("hello reply is the map {profile, filter, feed}")
         cursor = reply.get("feed")
         if not isinstance(cursor, int):
             raise DecodeError("hello reply: feed must be an integer")
-        return Hello(reply["profile"], peerwire.filter_from_wire(reply.get("filter")), cursor)  # type: ignore[arg-type]
+        rotations = peerwire.byte_list(reply.get("rotations", []), "rotations")
+        sync_filter = peerwire.filter_from_wire(reply.get("filter"))
+        return Hello(reply["profile"], sync_filter, cursor, key, rotations)  # type: ignore[arg-type]
 
     async def push(self, raws: list[bytes]) -> list[str]:
         """Send records unasked; one outcome each. After a reply saying some

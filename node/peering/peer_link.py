@@ -31,12 +31,13 @@ import aiohttp
 from node.peering import decisions
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
-from node.peering.peer_client import PeerClient, PeerUnavailable
+from node.peering.peer_client import Hello, PeerClient, PeerUnavailable
 from node.peering.sync import batches, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
 from protocol.peerwire import PeerAuthError
 from protocol.records import accept_record
+from protocol.rotation import MAX_ROTATIONS
 
 log = logging.getLogger("mutualaid.gossip")
 FEED_WAIT_S = 20
@@ -163,6 +164,8 @@ class PeerLink:
             raise PeerRefused(f"not connecting: {refusal}")
         push_from = parts.feed.head - 1  # nothing accepted from here on is missed
         hello = await self.client.hello(parts.serves, FOUND_HELLO_TIMEOUT_S if self.found else HELLO_TIMEOUT_S)
+        if self.client.key is not None and hello.key != self.client.key:
+            await self._follow_rotation(hello)
         profile = accept_record(hello.profile, parts.clock.wall())
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
@@ -178,6 +181,18 @@ class PeerLink:
         if self._on_connected is not None:
             await self._on_connected(self)
         await self._exchange(hello.feed_cursor, push_from, common)
+
+    async def _follow_rotation(self, hello: Hello) -> None:
+        """Another key than the pinned one answered: only a key rotation signed
+        by the old key's recovery key (checked by the ingest, like any record)
+        lets the link move to it; anything else is refused as before."""
+        pinned = self.client.key
+        assert pinned is not None
+        if hello.rotations:
+            await self.parts.ingest.ingest(hello.rotations[:MAX_ROTATIONS], pinned, solicited=True)
+        if self.parts.store.keys.current(pinned) != hello.key:
+            raise PeerAuthError("the response is signed by another key than the one we pinned, with no key rotation")
+        self.client.key = hello.key  # the ingest's rotation hook has moved the pins already
 
     async def _exchange(self, pull_from: int, push_from: int, common: SyncFilter) -> None:
         """Run the three loops until one fails (its error is raised) or the node stops."""

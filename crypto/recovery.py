@@ -1,0 +1,73 @@
+"""A chapter's recovery key: kept on paper, off the node, and outranking its node key.
+
+At ``init`` the node makes a second Ed25519 key from 32 fresh random bytes and
+prints them once as 24 BIP-39 words (the standard English list, whose last
+word carries a checksum, so a mistyped or missing word is an error, not a
+different key) and as a QR code. Only its public key stays on the node
+(``recovery.pub``) and goes into the node's signed profile; peers pin it.
+The one thing it signs is a ``key_rotation`` record naming the node key that
+replaces one lost or stolen (docs/OPERATING.md, "When the key is lost or leaks").
+"""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from mnemonic import Mnemonic
+
+from crypto.errors import InvalidKey
+
+__all__ = ["RECOVERY_WORDS", "RecoveryKey"]
+
+RECOVERY_WORDS = 24
+"""256 bits of key and 8 of checksum, 11 bits a word."""
+_SEED_SIZE = 32
+_WORDS = Mnemonic("english")
+
+
+class RecoveryKey:
+    """The recovery key's secret; it signs like a node identity (``Signer``)."""
+
+    __slots__ = ("_key", "_public_key", "_seed")
+
+    def __init__(self, seed: bytes) -> None:
+        if not isinstance(seed, bytes) or len(seed) != _SEED_SIZE:
+            raise InvalidKey(f"a recovery key is {_SEED_SIZE} bytes")
+        self._seed = seed
+        self._key = Ed25519PrivateKey.from_private_bytes(seed)
+        self._public_key = self._key.public_key().public_bytes_raw()
+
+    @classmethod
+    def generate(cls) -> RecoveryKey:
+        return cls(secrets.token_bytes(_SEED_SIZE))
+
+    @classmethod
+    def from_words(cls, text: str) -> RecoveryKey:
+        """The key written down as words; raises ``InvalidKey`` saying what is wrong."""
+        words = unicodedata.normalize("NFKD", text).lower().split()
+        if len(words) != RECOVERY_WORDS:
+            raise InvalidKey(f"a recovery key is {RECOVERY_WORDS} words; {len(words)} were given")
+        unknown = [f"{n} ({word!r})" for n, word in enumerate(words, 1) if word not in _WORDS.wordlist]
+        if unknown:
+            raise InvalidKey(f"not on the word list: word {', word '.join(unknown)}; check the spelling")
+        try:
+            seed = bytes(_WORDS.to_entropy(words))
+        except ValueError:
+            raise InvalidKey("the words do not add up (their checksum fails): one is wrong or out of place") from None
+        return cls(seed)
+
+    @property
+    def words(self) -> str:
+        return str(_WORDS.to_mnemonic(self._seed))
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public_key
+
+    def sign_message(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+    def __repr__(self) -> str:
+        return "RecoveryKey(...)"

@@ -1,0 +1,148 @@
+"""Replacing a node's key with the chapter's recovery key (docs/OPERATING.md).
+
+When ``identity.key`` leaks, or is lost with no backup of it, the chapter
+keeps its name on the network: ``rotate`` (the node stopped, its data
+directory locked) makes a new node key, signs a ``key_rotation`` record
+with the recovery key from paper naming it, and signs again under the new key
+every live record the old one had signed (posts, decisions in chain order,
+findings, events, replies; protocol/rotation.py). The store takes the
+rotation and the re-signed records in one transaction: the old key's records
+go, each old id redirects to its new address, and the manage links, removals
+and post versions of this node follow the new key. Peers that pinned the old
+key accept the rotation (it is signed by the recovery key they pinned from
+this node's profile) and from then on refuse the old key.
+
+Crash-safe and idempotent: the new key is saved as ``identity.key.next``
+before the store changes, and swapped in (the old one kept as
+``identity.key.retired``) after; run again after a crash, it finishes what
+was begun. Blocking: the CLI calls it with the data directory locked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from crypto import KeyFileError, NodeIdentity, RecoveryKey, public_key_to_text
+from node.core.datadir import DATABASE_FILE, IDENTITY_FILE, DataDirError, read_recovery_key
+from protocol.records import MAX_ROTATION_TTL, build_record
+from protocol.rotation import resign
+from storage import RecordStore
+
+NEXT_FILE = "identity.key.next"
+RETIRED_FILE = "identity.key.retired"
+
+
+class RotateError(Exception):
+    """The rotation cannot be made; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Rotated:
+    old: bytes
+    new: bytes
+    carried: int
+    """Live records signed again under the new key."""
+    resumed: bool
+    """True when an earlier run, cut short, had already stored the rotation."""
+
+
+def rotate(data_dir: Path, recovery: RecoveryKey, now: int, old_key: bytes | None = None) -> Rotated:
+    """Rotate the node key of the node in ``data_dir`` (stopped) to a new one."""
+    published = _read_recovery(data_dir)
+    if published is not None and published != recovery.public_key:
+        raise RotateError(
+            "these words are not this node's recovery key: its profile names "
+            f"{public_key_to_text(published)}; check every word against the paper"
+        )
+    current = _load(data_dir / IDENTITY_FILE)
+    if current is None and old_key is None:
+        raise RotateError(
+            f"{data_dir / IDENTITY_FILE} is missing: give --old-key with the node key peers knew "
+            "(a peer's `mutualaid peers list`, or the node_key of a backup)"
+        )
+    old = old_key or (current.public_key if current is not None else b"")
+    database = data_dir / DATABASE_FILE
+    if not database.is_file():
+        raise RotateError(f"{database} is missing: restore the node's backup first, then rotate")
+    return asyncio.run(_rotate(data_dir, str(database), recovery, old, now))
+
+
+async def _rotate(data_dir: Path, database: str, recovery: RecoveryKey, old: bytes, now: int) -> Rotated:
+    store = await RecordStore.open(database)
+    try:
+        done = store.keys.rotated.get(old)
+        if done is not None:
+            _swap(data_dir, done)
+            return Rotated(old, done, 0, resumed=True)
+        pinned = await store.keys.recovery_for(old)
+        if pinned is None:
+            pinned = _read_recovery(data_dir)
+        if pinned is None:
+            raise RotateError(
+                "this node never published a recovery key, so no peer could check a rotation: "
+                "the chapter starts again under a new key (a new data directory) instead"
+            )
+        if pinned != recovery.public_key:
+            raise RotateError("these words are not the recovery key this node published; check them against the paper")
+        upcoming = _load(data_dir / NEXT_FILE)
+        if upcoming is None:
+            upcoming = NodeIdentity.generate()
+            upcoming.save(data_dir / NEXT_FILE)
+        live = await store.reads.signed_by(old, now)
+        aliases = await store.own.version_places(old)
+        carried = resign(live, upcoming, aliases)
+        rotation = build_record(
+            recovery,
+            {"kind": "key_rotation", "slot": old.hex(), "created_at": now, "expires_at": now + MAX_ROTATION_TTL,
+             "old": old, "new": upcoming.public_key},
+        )  # fmt: skip
+        # One transaction: the old key's records go as their new versions arrive.
+        outcomes = await store.writer.put_many([rotation, *carried], now, own=True)
+        refused = [o for o in outcomes if o.status == "rejected"]
+        if outcomes[0].status != "accepted" or refused:
+            why = refused[0].reason if refused else outcomes[0].status
+            raise RotateError(f"the store refused the rotation ({why})")
+    finally:
+        await store.close()
+    _swap(data_dir, upcoming.public_key)
+    return Rotated(old, upcoming.public_key, len(carried), resumed=False)
+
+
+def _swap(data_dir: Path, new: bytes) -> None:
+    """Put the new key in place (the old one kept beside it), durably."""
+    key, upcoming = data_dir / IDENTITY_FILE, data_dir / NEXT_FILE
+    staged = _load(upcoming)
+    if staged is None:
+        held = _load(key)
+        if held is not None and held.public_key == new:
+            return  # swapped already
+        raise RotateError(f"the new key's file {upcoming} is missing: the rotation cannot be finished here")
+    if staged.public_key != new:
+        raise RotateError(f"{upcoming} holds another key than the rotation names; keep it and ask for help")
+    if key.exists():
+        os.replace(key, data_dir / RETIRED_FILE)
+    os.replace(upcoming, key)
+    fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _load(path: Path) -> NodeIdentity | None:
+    if not path.exists():
+        return None
+    try:
+        return NodeIdentity.load(path)
+    except KeyFileError as exc:
+        raise RotateError(str(exc)) from None
+
+
+def _read_recovery(data_dir: Path) -> bytes | None:
+    try:
+        return read_recovery_key(data_dir)
+    except DataDirError as exc:
+        raise RotateError(str(exc)) from None
