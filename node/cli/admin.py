@@ -179,8 +179,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     answer: dict[str, Any] = {"data_dir": str(config.data_dir), "public_key": public_key.hex(),
                               "key": public_key_to_text(public_key), "created": files.created}  # fmt: skip
     human = f"data directory {config.data_dir} {state}\nnode key {answer['key']}"
+    published = read_recovery_key(config.data_dir)
+    answer["recovery_key"] = None if published is None else public_key_to_text(published)
     if recovery is not None:
-        answer["recovery_key"] = public_key_to_text(recovery.public_key)
         answer["recovery_words"] = recovery.words
         human += "\n\n" + recovery_sheet(recovery)
     print_answer(args, answer, human)

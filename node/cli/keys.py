@@ -35,9 +35,15 @@ def register(sub: Any) -> None:
         "off the node, outranks it: with it the chapter names a new node key when the old one is lost or "
         "stolen, and peers follow.",
     )
-    actions = key.add_subparsers(dest="action", required=True, metavar="ACTION", title="actions")
+    actions = key.add_subparsers(dest="action", required=True, metavar="ACTION", title="actions",
+                                 help="what to do with the keys")  # fmt: skip
 
-    show = actions.add_parser("show", help="the node key, the recovery key it published, and any retired key")
+    show = actions.add_parser(
+        "show",
+        help="the node key, the recovery key it published, and any retired key",
+        description="Print the node key peers know this node by, the public half of the chapter's recovery "
+        "key (the words themselves are never on the node), and the key a rotation retired, if any.",
+    )
     data_dir_option(show, "the node's data directory")
     show.add_argument("--json", action="store_true", help="print it as JSON, for scripts")
     show.set_defaults(handler=cmd_show)

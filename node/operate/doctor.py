@@ -25,7 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from node.core.datadir import ADMIN_TOKEN_FILE, CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, LOCK_FILE
+from crypto import public_key_to_text
+from node.core.datadir import (
+    ADMIN_TOKEN_FILE,
+    CHAPTER_FILE,
+    DATABASE_FILE,
+    IDENTITY_FILE,
+    LOCK_FILE,
+    DataDirError,
+    read_recovery_key,
+)
 from node.operate.backup import read_only
 from protocol.records import MAX_FUTURE_SKEW
 
@@ -53,7 +62,18 @@ def data_dir_checks(data_dir: Path, backups: Path | None) -> list[Finding]:
     if not (data_dir / IDENTITY_FILE).exists():
         return [Finding("data directory", "fail", f"{data_dir} holds no node (no {IDENTITY_FILE})",
                         "give the node's --data-dir")]  # fmt: skip
-    return [*_permissions(data_dir), *_databases(data_dir), _disk(data_dir), _backup_age(backups)]
+    return [*_permissions(data_dir), *_databases(data_dir), _disk(data_dir), _backup_age(backups), _recovery(data_dir)]
+
+
+def _recovery(data_dir: Path) -> Finding:
+    try:
+        published = read_recovery_key(data_dir)
+    except DataDirError as exc:
+        return Finding("recovery key", "fail", str(exc), "restore recovery.pub from a backup")
+    if published is None:
+        return Finding("recovery key", "warn", "the chapter has no recovery key: a lost or stolen node key ends "
+                       "its identity", "mutualaid key recovery, and keep the words on paper")  # fmt: skip
+    return Finding("recovery key", "ok", f"the node names its recovery key {public_key_to_text(published)}")
 
 
 def _permissions(data_dir: Path) -> list[Finding]:

@@ -54,6 +54,7 @@ def test_init_creates_private_files_and_keeps_its_identity(tmp_path: Path) -> No
     assert token.strip()
 
     second = init(env, data_dir)
+    assert len(first.pop("recovery_words").split()) == 24  # shown once, when the node is made
     assert second == first | {"created": False}
     assert (data_dir / "identity.key").read_bytes() == key_bytes
     assert (data_dir / "admin.token").read_text() == token
@@ -390,7 +391,8 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
 
 COMMANDS = ["init", "run", "post", "search", "show", "mark", "withdraw", "edit", "renew", "flag", "reply", "replies",
             "report", "status", "join", "members", "propose", "proposals", "proposal", "vote", "comment", "decisions",
-            "findings", "answer", "events", "organizer", "peers", "backup", "restore", "service", "doctor"]  # fmt: skip
+            "findings", "answer", "events", "organizer", "peers", "backup", "restore", "service", "doctor",
+            "key"]  # fmt: skip
 MEMBERS_ACTIONS = ["members invite", "members list", "members me", "members log", "members leave", "members new-card"]
 
 

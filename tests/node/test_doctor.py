@@ -36,7 +36,7 @@ def test_a_healthy_node_then_each_fault_with_what_to_do(tmp_path: Path) -> None:
     init(env, a_dir)
     init(env, b_dir)
     backups.mkdir()
-    all_ok = {"permissions", "integrity", "disk", "backup", "node", "peers", "clock"}
+    all_ok = {"permissions", "integrity", "disk", "backup", "node", "peers", "clock", "recovery key"}
     with (
         run_node(env, tmp_path / "b.log", "--data-dir", str(b_dir), *RUN_FLAGS) as b,
         run_node(env, tmp_path / "a.log", "--data-dir", str(a_dir), *RUN_FLAGS, "--peer", b.url) as a,
@@ -61,6 +61,11 @@ def test_a_healthy_node_then_each_fault_with_what_to_do(tmp_path: Path) -> None:
         os.utime(backups / "a.backup", (old, old))
         code, found = _doctor(env, *args)
         assert _levels(found)["backup"] == {"warn"} and "72 hours old" in found["backup"][0]["says"]
+        # A node made before recovery keys (or whose recovery.pub was lost).
+        (a_dir / "recovery.pub").rename(tmp_path / "recovery.pub")
+        code, found = _doctor(env, *args)
+        assert _levels(found)["recovery key"] == {"warn"} and "key recovery" in found["recovery key"][0]["todo"]
+        (tmp_path / "recovery.pub").rename(a_dir / "recovery.pub")
         assert a.stop(HANG_GUARD_S) == 0
     code, found = _doctor(env, "--data-dir", str(a_dir))
     assert code == 1 and found["node"][0]["says"] == f"no node runs on {a_dir}"
