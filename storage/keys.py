@@ -42,6 +42,15 @@ class Keys:
         rows = await self._reader.run("SELECT author, kind, slot FROM redirects WHERE old_id = ?", (old_id,))
         return (bytes(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
 
+    async def moved_ids(self, new: bytes) -> dict[bytes, bytes]:
+        """Old id -> the id of the record now at its address under ``new``."""
+        rows = await self._reader.run(
+            "SELECT d.old_id, r.id FROM redirects AS d JOIN records AS r "
+            "ON r.author = d.author AND r.kind = d.kind AND r.slot = d.slot WHERE d.author = ?",
+            (new,),
+        )
+        return {bytes(old): bytes(now) for old, now in rows}
+
     async def rotations_to(self, key: bytes, limit: int = 16) -> list[bytes]:
         """The rotation records that lead to ``key``, oldest first (raw bytes)."""
         chain: list[bytes] = []

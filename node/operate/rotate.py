@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crypto import KeyFileError, NodeIdentity, RecoveryKey, public_key_to_text
-from node.core.datadir import DATABASE_FILE, IDENTITY_FILE, DataDirError, read_recovery_key
+from node.core.datadir import CHAPTER_FILE, DATABASE_FILE, IDENTITY_FILE, DataDirError, read_recovery_key
 from protocol.records import MAX_ROTATION_TTL, build_record
 from protocol.rotation import resign
 from storage import RecordStore
+from storage.chapter import ChapterStore
 
 NEXT_FILE = "identity.key.next"
 RETIRED_FILE = "identity.key.retired"
@@ -75,6 +76,7 @@ async def _rotate(data_dir: Path, database: str, recovery: RecoveryKey, old: byt
     try:
         done = store.keys.rotated.get(old)
         if done is not None:
+            await _follow_in_chapter(data_dir, await store.keys.moved_ids(done))
             _swap(data_dir, done)
             return Rotated(old, done, 0, resumed=True)
         pinned = await store.keys.recovery_for(old)
@@ -105,10 +107,22 @@ async def _rotate(data_dir: Path, database: str, recovery: RecoveryKey, old: byt
         if outcomes[0].status != "accepted" or refused:
             why = refused[0].reason if refused else outcomes[0].status
             raise RotateError(f"the store refused the rotation ({why})")
+        await _follow_in_chapter(data_dir, await store.keys.moved_ids(upcoming.public_key))
     finally:
         await store.close()
     _swap(data_dir, upcoming.public_key)
     return Rotated(old, upcoming.public_key, len(carried), resumed=False)
+
+
+async def _follow_in_chapter(data_dir: Path, moved: dict[bytes, bytes]) -> None:
+    """The chapter's own tables name the re-signed decisions and findings."""
+    if not (data_dir / CHAPTER_FILE).is_file():
+        return
+    chapter = await ChapterStore.open(str(data_dir / CHAPTER_FILE))
+    try:
+        await chapter.follow_ids(moved)
+    finally:
+        await chapter.close()
 
 
 def _swap(data_dir: Path, new: bytes) -> None:

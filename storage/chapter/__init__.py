@@ -64,6 +64,20 @@ class ChapterStore:
     async def release_memory(self) -> None:
         await self._db.release_memory()
 
+    async def follow_ids(self, moved: dict[bytes, bytes]) -> int:
+        """After a key rotation re-signed the chapter's records: the decisions
+        and the answers to findings name the new ids (idempotent)."""
+
+        def follow(conn: sqlite3.Connection) -> int:
+            changed = 0
+            for old, new in moved.items():
+                changed += conn.execute("UPDATE decisions SET record_id = ? WHERE record_id = ?", (new, old)).rowcount
+                changed += conn.execute("UPDATE proposals SET decision = ? WHERE decision = ?", (new, old)).rowcount
+                changed += conn.execute("UPDATE answers SET finding = ? WHERE finding = ?", (new, old)).rowcount
+            return changed
+
+        return await self._db.run(follow)
+
     async def apply(self, proposal: bytes, change: Change, applied: str, now: int) -> None:
         """A passed proposal's effect on the chapter's own tables, and the note
         that it was applied, in one transaction (so it happens once)."""

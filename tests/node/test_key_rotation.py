@@ -247,6 +247,15 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
         ok(cli(env, "mark", need, "claimed", f"--token={token}", "--node", url))
         assert _moved(url, need, new_key)["status"] == "claimed"  # type: ignore[index]
         assert as_json(ama, "members", "me")["member"]["name"] == "Ama"
+        # The proposal names its decision's new id, and the chapter's chain goes on from it.
+        decision_now = as_json(ama, "proposal", proposed["proposal"]["id"])["proposal"]["decision"]
+        assert decision_now == _moved(url, decided["id"], new_key)["id"]  # type: ignore[index]
+        later = as_json(ama, "propose", "--type", "text", "--title", "Meet on Fridays too", "--text", "At 6pm.",
+                        "--closes-in", "1h")  # fmt: skip
+        ok(cli(ama, "vote", later["proposal"]["id"], "agree"))
+        second = wait_until(lambda: _decision(ama, "Meet on Fridays too"), "the next decision is published")
+        assert (second["seq"], second["prev"], second["author"]) == (2, decision_now, new_key.hex())
+        wait_until(_holds(running["q"].url, second["id"]), "a peer takes the next link of the chain")
         wait_until(_claimed(running["p"].url, need, new_key), "the edit travels to the peers")
         # The chapter's node refuses its old key too.
         assert push(authority, [make_post(stolen, "Send money here too")]) == ["rejected:key_rotated"]
