@@ -184,7 +184,10 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), SYSTEM_CLOCK.monotonic(), SYSTEM_CLOCK.wall())
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]), SYSTEM_CLOCK)
-        app[NODE_PROFILE].record = await _publish_profile(app)
+        profile = app[NODE_PROFILE].record = await _publish_profile(app)
+        if profile.get("recovery") is None:
+            log.warning("this node has no recovery key: a lost or stolen node key would end the chapter's identity; "
+                        "run `mutualaid key recovery` and keep its words on paper")  # fmt: skip
         yield
     finally:
         await app[ADMIN].close()
