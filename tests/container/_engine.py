@@ -109,7 +109,8 @@ class Engine:
     def start(self) -> None:
         for path, package in ((DOCKERD, "docker.io"), (DOCKER, "docker.io"), ("/usr/sbin/runc", "runc")):
             require(Path(path).is_file(), f"{path} is missing (Debian's {package})")
-        require(shutil.which("unshare") is not None, "unshare is missing (util-linux)")
+        for tool in ("unshare", "setpriv"):
+            require(shutil.which(tool) is not None, f"{tool} is missing (util-linux)")
         daemon = [
             DOCKERD, "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false",
             "--ip-masq=false", f"--data-root={self.home / 'data'}", f"--exec-root={self.home / 'exec'}",
@@ -118,7 +119,10 @@ class Engine:
         script = "\n".join(["set -e", *_cgroup_mounts(), "exec " + " ".join(daemon)])
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                # setpriv --pdeathsig: SIGTERM when the test's process dies, so
+                # an engine never outlives a killed run (it survives the execs).
+                ["setpriv", "--pdeathsig", "TERM", "unshare", "--mount", "--propagation", "private",
+                 "sh", "-c", script],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         end = time.monotonic() + START_DEADLINE_S
