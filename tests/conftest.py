@@ -26,3 +26,15 @@ def _is_async(request: pytest.FixtureRequest) -> bool:
     import inspect  # noqa: PLC0415
 
     return inspect.iscoroutinefunction(getattr(request.node, "obj", None))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the container tests measured (image size, build and stop times,
+    the Compose versions run), which they record as properties: shown
+    whatever the capture mode, and from xdist's workers too."""
+    reports = [r for outcome in ("passed", "failed") for r in terminalreporter.stats.get(outcome, [])]
+    lines = [f"{name}: {value}" for r in reports for name, value in r.user_properties if name.startswith("container")]
+    if lines:
+        terminalreporter.write_sep("-", "container measurements")
+        for line in lines:
+            terminalreporter.write_line(line)
