@@ -107,19 +107,20 @@ class NodeBackups:
         return float(self.every_s)
 
     async def _daily(self, now: int) -> None:
-        await asyncio.to_thread(self.directory.mkdir, mode=0o700, parents=True, exist_ok=True)
-        made = await self.make(self.directory / daily_name(now))
-        pruned = await asyncio.to_thread(self._prune)
+        async with self.lock:  # one thread does it all: a shutdown meanwhile cannot leave it half done
+            made, pruned = await asyncio.to_thread(self._write_daily, now)
         log.info("daily backup %s written (%d bytes before compression); %d older deleted, %d kept",
                  made.path.name, sum(made.files.values()), pruned, self.keep)  # fmt: skip
 
-    def _prune(self) -> int:
+    def _write_daily(self, now: int) -> tuple[Made, int]:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        made = make_backup(self.data_dir, self.directory / daily_name(now), now=now)
         held = daily_backups(self.directory)
         old = held[: max(0, len(held) - self.keep)]
         for path in old:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
-        return len(old)
+        return made, len(old)
 
     def gauges(self) -> Series:
         """For ``/metrics``: failures in a row, and when the newest daily backup was made."""
