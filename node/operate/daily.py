@@ -47,17 +47,21 @@ def daily_name(at: int) -> str:
 
 
 def daily_backups(directory: Path) -> list[Path]:
-    """The node's own daily backups in ``directory``, oldest first."""
+    """The node's own daily backups in ``directory`` (names of a real time), oldest first."""
     if not directory.is_dir():
         return []
-    return sorted((p for p in directory.iterdir() if NAME.fullmatch(p.name) and p.is_file()), key=lambda p: p.name)
+    return sorted((p for p in directory.iterdir() if made_at(p) is not None and p.is_file()), key=lambda p: p.name)
 
 
-def made_at(path: Path) -> int:
-    """The time a daily backup's name gives."""
+def made_at(path: Path) -> int | None:
+    """The time a daily backup's name gives (None: not such a name)."""
     match = NAME.fullmatch(path.name)
-    assert match is not None, path
-    return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H%M%SZ"))
+    if match is None:
+        return None
+    try:
+        return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H%M%SZ"))
+    except ValueError:  # the form, but no real time (a 13th month): not the node's
+        return None
 
 
 class NodeBackups:
@@ -80,20 +84,24 @@ class NodeBackups:
     async def run(self) -> None:
         """The daily backups, until cancelled."""
         while True:
-            wait = await self.tick()
+            try:
+                wait = await self.tick()
+            except Exception:  # a fault of ours: logged, and the schedule goes on
+                log.exception("the daily backup failed")
+                wait = float(min(RETRY_AFTER_S, self.every_s))
             await asyncio.sleep(wait)
 
     async def tick(self) -> float:
         """Make the daily backup if it is due; the seconds until the next look."""
         now = self.clock.wall()
-        held = await asyncio.to_thread(daily_backups, self.directory)
-        newest = made_at(held[-1]) if held else None
-        if newest is not None:
-            self.last_made = newest
-            due = min(newest, now) + self.every_s  # a name in the future: the clock was set back
-            if now < due:
-                return float(due - now)
         try:
+            held = await asyncio.to_thread(daily_backups, self.directory)
+            newest = made_at(held[-1]) if held else None
+            if newest is not None:
+                self.last_made = newest
+                due = min(newest, now) + self.every_s  # a name in the future: the clock was set back
+                if now < due:
+                    return float(due - now)
             await self._daily(now)
         except (BackupError, OSError) as exc:
             self.failures_in_a_row += 1
