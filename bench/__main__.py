@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from bench import (
+    bench_bundle,
     bench_chapter,
     bench_node,
     bench_page,
@@ -63,6 +64,7 @@ def main() -> int:
         ("page", bench_page),
         ("chapter", bench_chapter),
         ("year", bench_year),
+        ("bundle", bench_bundle),
     ]
     for name, module in parts:
         if not only or name in only:

@@ -40,6 +40,7 @@ class Domain(enum.Enum):
 
     RECORD = "record"
     PEER_REQUEST = "peer-request"
+    BUNDLE = "bundle"
 
 
 # Built once so the hot path does a dict lookup rather than an encode per call.

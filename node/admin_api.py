@@ -20,6 +20,7 @@ from node.core.metrics import Series
 from node.core.params import Param, read_params
 from node.core.state import ADMIN, METRICS, STORE
 from node.members.render import iso
+from node.operate.api import BACKUPS
 from node.peering.link import LinkState
 from node.peering.state import GOSSIP, POLICY
 from protocol.fieldtable import Url
@@ -138,6 +139,7 @@ async def metrics(request: web.Request) -> web.Response:
         gauges[("mutualaid_peers", (("state", state.value),))] = states.get(state, 0)
     gauges[("mutualaid_found_peer_links", ())] = sum(1 for link in gossip.links.values() if link.found)
     gauges[("mutualaid_peer_candidates", ())] = len(gossip.candidates)
+    gauges |= request.app[BACKUPS].gauges()
     if gossip.discovery is not None:
         gauges[("mutualaid_mdns_dropped_total", ())] = gossip.discovery.dropped
         gauges[("mutualaid_mdns_announcements_total", ())] = gossip.discovery.heard

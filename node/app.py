@@ -39,6 +39,8 @@ from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import events, ratelimit, replies, report, security
 from node.members import web as page
+from node.operate.api import BACKUPS
+from node.operate.daily import NodeBackups
 from node.peering import peer_api
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
@@ -138,9 +140,10 @@ def create_app(
     app[peer_api.POLLERS] = peer_api.Pollers()
     app[peer_api.ITEMSETS] = peer_api.ItemSetCache()
     app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
+    app[BACKUPS] = NodeBackups(config, SYSTEM_CLOCK, app[METRICS])
     app.on_shutdown.append(_wake_long_polls)
     # Started in this order, stopped in reverse: the store outlives everything that writes to it.
-    app.cleanup_ctx.extend([_store_ctx, _chapter_ctx, _sweeper_ctx, _gossip_ctx])
+    app.cleanup_ctx.extend([_store_ctx, _chapter_ctx, _backups_ctx, _sweeper_ctx, _gossip_ctx])
     # The members' parts: replies and their delivery, the report's cache,
     # cross-site protection and the per-address write limit, security headers.
     app[replies.COMMUNITY_DATABASE] = database
@@ -210,6 +213,20 @@ async def _chapter_ctx(app: web.Application) -> AsyncIterator[None]:
             await closer.stop()
     finally:
         await chapter.close()
+
+
+async def _backups_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The daily backups, when ``backup_daily_keep`` asks for them (node/operate/daily.py)."""
+    if app[CONFIG].backup_daily_keep == 0:
+        yield
+        return
+    task = asyncio.create_task(app[BACKUPS].run(), name="daily backups")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:

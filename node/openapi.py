@@ -28,6 +28,7 @@ from node.members import api, matches, organizer, replies, report
 from node.members import web as page
 from node.openapi_chapter import chapter_paths
 from node.openapi_findings import findings_paths
+from node.openapi_operate import operate_paths
 from node.openapi_parts import (
     ADMIN,
     ADMINISTERED,
@@ -68,7 +69,7 @@ def openapi_document(categories: Categories | None = None) -> dict[str, Any]:
     """The document for a node with these categories (the default list if None)."""
     cats = categories or Categories()
     paths = _member_paths(cats) | _community_paths() | _organizer_paths() | _operator_paths() | _peer_paths()
-    paths |= _page_paths() | chapter_paths() | findings_paths()
+    paths |= _page_paths() | chapter_paths() | findings_paths() | operate_paths()
     for path, item in paths.items():
         for method, operation in item.items():
             if (path, method) in RATE_LIMITED:

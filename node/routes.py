@@ -13,10 +13,12 @@ from node import admin_api, openapi
 from node.chapter import proposals_api, roll_api
 from node.members import api, events, findings, matches, organizer, replies, report
 from node.members import web as page
+from node.operate import api as operate_api
 from node.peering import peer_api
 
 TABLES: tuple[web.RouteTableDef, ...] = (
     admin_api.routes,  # /healthz, /metrics, the operator's /api/v1/peers and /api/v1/policy
+    operate_api.routes,  # the operator's /api/v1/bundle (records carried offline) and /api/v1/backup
     openapi.routes,  # /api/v1/openapi.json
     api.routes,  # members: /api/v1/node, /api/v1/records..., /api/v1/manage
     replies.routes,  # members: sealed replies to a post

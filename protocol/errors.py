@@ -10,6 +10,7 @@ the wire carries a stable ``code`` that the node puts in its JSON error body.
      |    +-- RecordInvalid         a well-formed value that is not a valid record
      |    +-- SignatureInvalid      the Ed25519 signature does not verify
      |    +-- ReconcileError        a malformed reconciliation message
+     |    +-- BundleInvalid         a bundle file that is not whole, or not signed by its exporter
      +-- LocalProtocolError         our own caller passed something impossible
           +-- EncodeError           a value that has no canonical encoding
 """
@@ -61,6 +62,18 @@ class ReconcileError(RemoteProtocolError):
     """A reconciliation message that cannot be understood."""
 
     code = "bad_reconcile_message"
+
+
+class BundleInvalid(RemoteProtocolError):
+    """A bundle of records carried offline (``protocol/bundle.py``) that is not
+    whole: not a bundle, truncated, over a limit, or its exporter's signature
+    does not verify. ``reason`` is a short slug (``truncated``, ``bad_signature``...)."""
+
+    code = "bad_bundle"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class LocalProtocolError(ProtocolError):

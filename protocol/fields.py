@@ -60,6 +60,9 @@ def date_pattern() -> str:
 
 DATE = date_pattern()
 """A real date, YYYY-MM-DD (no anchors: a piece of other patterns)."""
+DATE_PATTERN = f"^{DATE}(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9]))?$"
+"""A date (YYYY-MM-DD) or an RFC 3339 date and time without fractions (a date alone is midnight UTC):
+``needed_by`` as the API takes it, and the CLI's ``--since``."""
 LOCAL_TIME_PATTERN = f"^{DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
 """A local date and time to the minute, ``2027-02-23T18:00``: an event's start and end in its time zone."""
 TIME_ZONE_PATTERN = "^[A-Za-z][A-Za-z0-9_+-]{0,30}(/[A-Za-z0-9_+-]{1,30}){0,2}$"

@@ -99,17 +99,23 @@ class Reads:
         Only two columns cross into Python; no record is parsed."""
         if not sync_filter.kinds:
             return []
-        where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
-        params: list[object] = [now, *sorted(sync_filter.kinds)]
-        if sync_filter.areas is not None:
-            ranges = ["(area >= ? AND area < ?)" for _ in sync_filter.areas]
-            where.append(f"(area IS NULL OR {' OR '.join(ranges) or '0'})")
-            for area in sync_filter.areas:
-                params.extend([area, area + "~"])
+        where, params = _filtered(sync_filter, now)
         rows = await self._reader.run(
-            f"SELECT created_at, id FROM records WHERE {' AND '.join(where)} ORDER BY created_at, id", params
+            f"SELECT created_at, id FROM records WHERE {where} ORDER BY created_at, id", params
         )
         return [(int(row[0]), bytes(row[1])) for row in rows]
+
+    async def live_raw(self, sync_filter: SyncFilter, now: int, created_from: int = 0) -> list[bytes]:
+        """Raw bytes of the live records under ``sync_filter`` made at ``created_from`` or
+        later, in the order of the sync index (what a bundle carries: node/operate/bundle.py)."""
+        if not sync_filter.kinds:
+            return []
+        where, params = _filtered(sync_filter, now)
+        rows = await self._reader.run(
+            f"SELECT raw FROM records WHERE {where} AND created_at >= ? ORDER BY created_at, id",
+            [*params, created_from],
+        )
+        return [bytes(row[0]) for row in rows]
 
     async def counts(self, now: int) -> dict[tuple[str, str], int]:
         """Live records by (kind, status)."""
@@ -144,3 +150,15 @@ class Reads:
             for row in rows:
                 yield bytes(row[1])
             last = int(rows[-1][0])
+
+
+def _filtered(sync_filter: SyncFilter, now: int) -> tuple[str, list[object]]:
+    """The WHERE clause (and its parameters) of the live records under ``sync_filter``."""
+    where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
+    params: list[object] = [now, *sorted(sync_filter.kinds)]
+    if sync_filter.areas is not None:
+        ranges = ["(area >= ? AND area < ?)" for _ in sync_filter.areas]
+        where.append(f"(area IS NULL OR {' OR '.join(ranges) or '0'})")
+        for area in sync_filter.areas:
+            params.extend([area, area + "~"])
+    return " AND ".join(where), params

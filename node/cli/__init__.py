@@ -19,7 +19,9 @@ registering its parsers with their handler:
     organizer  how organizer commands act: a card with a mandate, or the founding admin token
     moderate   organizer (flags, dismiss, remove, removals, unanswered): the organizers' view in a terminal
     admin      init, run, peers
-    operate    backup, restore: a data directory in one file, and back; service install; doctor
+    bundle     bundle (export, import): records carried offline, in one signed file
+    operate    backup, restore: a data directory in one file (from a running node too), and back;
+               service install; doctor
     keys       key (show, recovery, rotate): the node key and the chapter's recovery key
 
 Exit codes are ``ExitCode``'s, listed at the end of ``mutualaid --help``.
@@ -31,7 +33,7 @@ import argparse
 import sys
 
 from node import __version__
-from node.cli import admin, community, decide, events, findings, keys, moderate, operate, posts, propose, roll
+from node.cli import admin, bundle, community, decide, events, findings, keys, moderate, operate, posts, propose, roll
 from node.cli.client import CliError, ExitCode, exit_codes_text
 from node.cli.helptext import HelpFormatter
 from node.core.config import ConfigError
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(sub)  # events
     moderate.register(sub)  # organizer
     admin.register_peers(sub)
+    bundle.register(sub)  # bundle export, bundle import
     operate.register(sub)  # backup, restore, service, doctor
     keys.register(sub)  # key
     _finish(sub)

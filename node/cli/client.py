@@ -18,6 +18,7 @@ card itself).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import enum
 import http.client
@@ -31,7 +32,7 @@ import textwrap
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,26 +310,74 @@ def call(
 
     A refusal raises ``CliError`` (exit 1) with the node's message, or with
     ``explain[code]`` where a command has a plainer word for that code."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(node + path, data=data, method=method)  # noqa: S310 - http(s), checked
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:  # noqa: S310
-            payload = response.read()
-    except urllib.error.HTTPError as exc:
-        raise _refusal(exc, explain or {}) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", None) or exc.__class__.__name__
-        raise CliError(
-            f"cannot reach the node at {node}: {reason}. Is it running? (mutualaid run)", ExitCode.UNREACHABLE
-        ) from None
+    with opened(node, method, path, body, token=token, explain=explain) as response:
+        payload = read_all(node, response)
     try:
         return payload.decode() if raw else json.loads(payload)
     except (UnicodeDecodeError, ValueError):
         raise CliError(f"{node} answered, but not as a mutualaid node does: is it one?", ExitCode.UNREACHABLE) from None
+
+
+BULK_TIMEOUT_S = 900
+"""Seconds a bundle or a backup may keep the node silent (a Raspberry Pi taking in
+100,000 records, or copying a large store), where ``TIMEOUT_S`` suits every other call."""
+
+
+@contextlib.contextmanager
+def opened(
+    node: str,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    data: bytes | None = None,
+    content_type: str = "application/json",
+    token: str | None = None,
+    explain: Mapping[str, str] | None = None,
+    timeout: float = TIMEOUT_S,
+) -> Iterator[http.client.HTTPResponse]:
+    """The node's answer to one request, open for reading (``read_all``, ``read_chunks``):
+    a JSON ``body`` or bytes ``data`` of ``content_type``. Refusals and an unreachable
+    node raise ``CliError`` as ``call`` says."""
+    if body is not None:
+        data = json.dumps(body).encode()
+    request = urllib.request.Request(node + path, data=data, method=method)  # noqa: S310 - http(s), checked
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+    except urllib.error.HTTPError as exc:
+        raise _refusal(exc, explain or {}) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise _unreachable(node, exc) from None
+    with response:
+        yield response
+
+
+def read_all(node: str, response: http.client.HTTPResponse) -> bytes:
+    try:
+        return response.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise _unreachable(node, exc) from None
+
+
+def read_chunks(node: str, response: http.client.HTTPResponse, size: int = 1 << 20) -> Iterator[bytes]:
+    """The answer's body a piece at a time (a connection cut short is exit 3, as for ``call``)."""
+    while True:
+        try:
+            chunk = response.read(size)
+        except (OSError, http.client.HTTPException) as exc:
+            raise _unreachable(node, exc) from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _unreachable(node: str, exc: BaseException) -> CliError:
+    reason = getattr(exc, "reason", None) or exc.__class__.__name__
+    return CliError(f"cannot reach the node at {node}: {reason}. Is it running? (mutualaid run)", ExitCode.UNREACHABLE)
 
 
 def _refusal(exc: urllib.error.HTTPError, explain: Mapping[str, str]) -> CliError:

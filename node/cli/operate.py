@@ -15,18 +15,36 @@ import getpass
 import json
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 from node.cli.admin import admin_token, data_dir_option
-from node.cli.client import CliError, ExitCode, add_actions, add_node_options, node_of
-from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, chosen_data_dir
+from node.cli.bundle import node_option
+from node.cli.client import (
+    BULK_TIMEOUT_S,
+    CliError,
+    ExitCode,
+    add_actions,
+    add_node_options,
+    node_of,
+    opened,
+    read_chunks,
+)
+from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, ConfigError, chosen_data_dir, load_config
 from node.core.datadir import IDENTITY_FILE
+from node.core.hosts import is_loopback_host
 from node.operate import doctor, service
-from node.operate.backup import BackupError, check_target, make_backup, needs_passphrase, restore
-
-MIN_PASSPHRASE = 12
-"""Characters: the passphrase guards the node key wherever the backup goes."""
+from node.operate.backup import (
+    MIN_PASSPHRASE,
+    BackupError,
+    Made,
+    check_target,
+    make_backup,
+    needs_passphrase,
+    receive_backup,
+    restore,
+)
 
 
 def register(sub: Any) -> None:
@@ -36,12 +54,14 @@ def register(sub: Any) -> None:
         description="Write a consistent copy of a node's data directory to FILE: its records, manage links, "
         "removals, blocks and flags (records.db), the chapter's roll, decisions and mandates (chapter.db), "
         "config.toml and the admin token; with --with-key the node key too, sealed with a passphrase. "
-        "The node may be running: each database is copied with SQLite's online backup and checked. FILE "
-        "is written whole or not at all, readable by you alone: it holds the roll's names and the admin "
-        "token, so keep it as you keep the node.",
+        "The node may be running: each database is copied with SQLite's online backup and checked. With --node "
+        "the running node makes it and sends it, over loopback or https only (it holds the roll's names and the "
+        "admin token; with --with-key, the passphrase travels to the node). FILE is written whole or not at "
+        "all, readable by you alone, so keep it as you keep the node.",
     )
     backup.add_argument("file", type=Path, metavar="FILE", help="the backup file to write (replaced if it exists)")
-    data_dir_option(backup, "the node's data directory")
+    data_dir_option(backup, "the node's data directory (with --node, where its admin token is)")
+    node_option(backup, "make the backup", "the files of --data-dir are read directly")
     backup.add_argument(
         "--with-key", action="store_true",
         help=f"add the node key, sealed with a passphrase (${BACKUP_PASSPHRASE_VARIABLE}, else asked twice; "
@@ -57,7 +77,8 @@ def register(sub: Any) -> None:
         "removals, blocks and flags. Every file is checked against the backup's list of digests, and every "
         "database, before anything is written to DIR; DIR must be new or hold no node. A backup with the "
         f"node key asks for its passphrase (${BACKUP_PASSPHRASE_VARIABLE}, else asked); without it, put the "
-        f"node's {IDENTITY_FILE} in DIR before starting it, or the node starts as a new chapter.",
+        f"node's {IDENTITY_FILE} in DIR before starting it, or the node starts as a new chapter. Restoring "
+        "takes no --node: it makes a directory no node runs on (stop a node before restoring over its place).",
     )
     restoring.add_argument("file", type=Path, metavar="FILE", help="the backup file to restore")
     data_dir_option(restoring, "the data directory to make")
@@ -73,15 +94,17 @@ def _register_doctor(sub: Any) -> None:
         help="check a node and say what to do about what is wrong",
         description="Check a node: its data directory's permissions (the key and the admin token readable by "
         "the node alone), its databases' integrity (read-only, while it runs), free disk, the newest backup's "
-        "age (with --backups), whether the node answers, each peer's link and whether it can be reached, and "
-        "each peer's clock against this machine's. Each finding is ok, warn or fail, with what to do. Exits 1 "
+        "age (in --backups, or the node's own daily ones) and whether the node's daily backups fail, whether "
+        "the node answers, each peer's link and whether it can be reached, and each peer's clock against this "
+        "machine's. Each finding is ok, warn or fail, with what to do. Exits 1 "
         "when something failed.",
     )
     data_dir_option(checking, "the node's data directory")
     add_node_options(checking)
     checking.add_argument(
         "--backups", type=Path, metavar="DIR",
-        help="where the node's backups (*.backup) are kept (default: their age is not checked)",
+        help="where the node's backups (*.backup) are kept (default: where the node writes its daily backups, "
+        "with backup_daily_keep set; else their age is not checked)",
     )  # fmt: skip
     checking.set_defaults(handler=cmd_doctor)
 
@@ -133,6 +156,8 @@ def _passphrase(confirm: bool) -> bytes:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     data_dir = chosen_data_dir(args.data_dir)
+    if args.node:
+        return _backup_through(args, data_dir)
     passphrase = _passphrase(confirm=True) if args.with_key else None
     try:
         made = make_backup(data_dir, args.file, passphrase)
@@ -141,16 +166,39 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"no backup written: {exc} (is the data directory readable by you? run it as the node's "
                        "user or with sudo)", ExitCode.REFUSED) from None  # fmt: skip
+    return _made(args, made, str(data_dir), data_dir)
+
+
+def _made(args: argparse.Namespace, made: Made, source: str, data_dir: Path) -> int:
     if args.json:
         print(json.dumps({"file": str(made.path), "node_key": made.node_key, "files": made.files,
                           "with_key": made.with_key}))  # fmt: skip
         return 0
     total = sum(made.files.values())
-    print(f"backed up {data_dir} to {made.path} ({len(made.files)} files, {total:,} bytes before compression)")
+    print(f"backed up {source} to {made.path} ({len(made.files)} files, {total:,} bytes before compression)")
     print(f"node {made.node_key}")
     if not made.with_key:
         print(f"the node key is not in it: keep {data_dir / IDENTITY_FILE} apart (or back up --with-key)")
     return 0
+
+
+def _backup_through(args: argparse.Namespace, data_dir: Path) -> int:
+    """The running node makes the backup and streams it; it is checked whole before it takes FILE's name."""
+    parts = urllib.parse.urlsplit(args.node)
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+        raise CliError(f"a backup holds the roll's names and the admin token: ask for it over https or on the "
+                       f"node's own machine (http://127.0.0.1:PORT), not in the clear from {args.node}")  # fmt: skip
+    body = {"passphrase": _passphrase(confirm=True).decode()} if args.with_key else {}
+    token = admin_token(data_dir, "backup")
+    try:
+        with opened(args.node, "POST", "/api/v1/backup", body, token=token, timeout=BULK_TIMEOUT_S) as response:
+            made = receive_backup(read_chunks(args.node, response), args.file)
+    except BackupError as exc:
+        raise CliError(f"the node at {args.node} sent no whole backup ({exc}); nothing written",
+                       ExitCode.UNREACHABLE) from None  # fmt: skip
+    except OSError as exc:
+        raise CliError(f"no backup written: {exc}", ExitCode.REFUSED) from None
+    return _made(args, made, f"the node at {args.node}", data_dir)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
@@ -196,8 +244,14 @@ def cmd_service_install(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     data_dir = chosen_data_dir(args.data_dir)
+    settings: list[doctor.Finding] = []
     try:
-        found = doctor.data_dir_checks(data_dir, args.backups)
+        config = load_config(data_dir=data_dir)
+        daily = config.backups_path if config.backup_daily_keep else None
+    except ConfigError as exc:  # the node would not start either: say so, and check the rest
+        settings, daily = [doctor.Finding("settings", "fail", str(exc), "fix the setting it names")], None
+    try:
+        found = settings + doctor.data_dir_checks(data_dir, args.backups, daily)
     except OSError as exc:
         raise CliError(f"cannot read {data_dir}: {exc} (run doctor as the node's user, or with sudo)") from None
     if (data_dir / IDENTITY_FILE).exists():

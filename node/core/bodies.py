@@ -18,7 +18,7 @@ from typing import Any
 
 from node.core.errors import ApiError, Code
 from protocol.errors import RecordInvalid
-from protocol.fields import DATE, FIRST_YEAR, LAST_YEAR, compiled
+from protocol.fields import DATE_PATTERN, FIRST_YEAR, LAST_YEAR, compiled
 from protocol.fieldtable import Field, ListOf, Type
 
 Schema = dict[str, Any]
@@ -231,9 +231,6 @@ def _unicode(name: str, value: Any, code: Code) -> None:
 
 # --- dates -----------------------------------------------------------------------------------
 
-TIME = "T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-DATE_PATTERN = f"^{DATE}(?:{TIME})?$"
-"""A date (YYYY-MM-DD) or an RFC 3339 date and time without fractions (a date alone is midnight UTC)."""
 _DATE = compiled(DATE_PATTERN)
 
 

@@ -106,6 +106,15 @@ class NodeConfig:
     ``X-Forwarded-For`` names: the last address there that is no trusted proxy.
     From anywhere else the header is ignored."""
 
+    backup_daily_keep: int = 0
+    """Backups the running node makes by itself, one a day (without the node key),
+    of which it keeps the newest this many, deleting older ones; 0: none."""
+    backup_dir: str = ""
+    """Where those backups go: empty for ``DATA_DIR/backups``; a relative path is
+    inside the data directory (a service may write nowhere else)."""
+    backup_every_s: int = 86_400
+    """Seconds from one such backup to the next: a day. Shorter is for tests."""
+
     def __post_init__(self) -> None:
         for name, (low, high) in _RANGES.items():
             value = getattr(self, name)
@@ -138,8 +147,15 @@ class NodeConfig:
     def config_file(self) -> Path:
         return self.data_dir / CONFIG_FILE
 
+    @property
+    def backups_path(self) -> Path:
+        """The directory of the node's own daily backups (``backup_dir`` resolved)."""
+        return self.data_dir / (Path(self.backup_dir).expanduser() if self.backup_dir else Path(DEFAULT_BACKUP_DIR))
+
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_BACKUP_DIR = "backups"
+"""``backup_dir`` when not set: inside the data directory."""
 SHUTDOWN_TIMEOUT_S = 20.0
 """On SIGTERM, how long requests in flight may take before the node closes them
 (then the store commits what is queued and the node exits); a service manager
@@ -153,6 +169,8 @@ _RANGES: dict[str, tuple[int, int | str]] = {
     "member_write_burst": (1, 100_000),
     "member_write_every_s": (1, 86_400),
     "max_peers": (0, 64),
+    "backup_daily_keep": (0, 1000),
+    "backup_every_s": (1, 7 * 86_400),
     "anchors": (0, "max_peers"),
     **{name: (1, 1_000_000) for name in ("peer_push_rate", "peer_push_burst", "author_push_rate", "author_push_burst")},
 }

@@ -49,6 +49,11 @@ class Code(enum.Enum):
     BAD_INPUT = (400, "input from a peer that breaks the protocol")
     BAD_SIGNATURE = (400, "a record's signature does not verify against its author key")
     BAD_REQUEST = (400, "an HTTP request the server could not parse")
+    BAD_BUNDLE = (
+        400,
+        "a bundle of records that is not whole (not a bundle, truncated, over a limit, or its exporter's "
+        "signature does not verify), or an export too large for one bundle",
+    )
     # 401, 403: who may do this
     UNAUTHORIZED = (401, "a token (a post's manage token, the admin token) or a peer signature is missing or wrong")
     FORBIDDEN = (403, "the token given does not allow this")
@@ -108,6 +113,7 @@ class Code(enum.Enum):
     INVALID_COMMENT = (422, "a comment that is empty or too long")
     INVALID_FINDING = (422, "a field of a finding is not valid")
     INVALID_ANSWER = (422, "an answer to a finding is agree, partly or missed, with an optional short note")
+    INVALID_PASSPHRASE = (422, "a passphrase to seal the node key in a backup that is too short or too long")
     INVALID_EVENT = (
         422,
         "a field of an event is not valid, or its fields do not fit together (an end before its "

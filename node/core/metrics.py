@@ -27,6 +27,11 @@ _HELP = {
     "mutualaid_mdns_dropped_total": ("counter", "mDNS announcements dropped: the resolve queue was full."),
     "mutualaid_mdns_announcements_total": ("counter", "Valid mDNS announcements of other nodes heard."),
     "mutualaid_peer_bytes_out_total": ("counter", "Peer protocol body bytes sent."),
+    "mutualaid_backups_made_total": ("counter", "Daily backups the node wrote (backup_daily_keep)."),
+    "mutualaid_backup_failures_total": ("counter", "Daily backups that failed; the log says why."),
+    "mutualaid_backup_failures_in_a_row": ("gauge", "Daily backups failed since the last one that was written."),
+    "mutualaid_backup_last_made_seconds": ("gauge", "Unix time of the newest daily backup held."),
+    "mutualaid_bundles_imported_total": ("counter", "Bundles of records taken in through the operator's API."),
 }
 
 

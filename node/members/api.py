@@ -32,7 +32,7 @@ from node.chapter.categories import Categories
 from node.chapter.settings import ChapterState
 from node.chapter.state import CHAPTER
 from node.core.auth import private as private  # noqa: PLC0414 - the members' modules read it here
-from node.core.bodies import DATE_PATTERN, Body, BodyField, choice, from_table, integer, read_date
+from node.core.bodies import Body, BodyField, choice, from_table, integer, read_date
 from node.core.clock import now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import Param, read_params
@@ -42,7 +42,7 @@ from node.members.terms import DEFAULT_TTL_DAYS, MIN_ID_PREFIX, OPTIONAL, REQUIR
 from node.peering.state import FEED, GOSSIP
 from protocol import fieldtable
 from protocol.errors import RecordInvalid
-from protocol.fields import URGENCIES
+from protocol.fields import DATE_PATTERN, URGENCIES
 from protocol.records import DAY, FIELDS, MAX_TTL, POST_KINDS, STATUSES, Record, build_record, new_version
 from storage import Query
 from storage.query import MAX_LIMIT

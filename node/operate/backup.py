@@ -35,10 +35,10 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from crypto import KeyFileError, NodeIdentity, open_seed, public_key_to_text, read_key_file, seal_seed
 from node.core.config import CONFIG_FILE
@@ -54,6 +54,9 @@ NAMES = frozenset((MANIFEST, SEALED_KEY, *DATABASES, *PLAIN))
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_MEMBER_BYTES = 1 << 40
 CHUNK = 1 << 20
+MIN_PASSPHRASE = 12
+"""Characters: the passphrase guards the node key wherever the backup goes."""
+MAX_PASSPHRASE = 1024
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
 """gzip's header as a backup writes it: deflate, no name, time 0, best compression, unknown OS."""
 
@@ -71,8 +74,9 @@ class Made:
     with_key: bool
 
 
-def make_backup(data_dir: Path, out: Path, passphrase: bytes | None = None) -> Made:
-    """Writes the backup of ``data_dir`` to ``out`` (``passphrase``: with the key, sealed by it)."""
+def make_backup(data_dir: Path, out: Path, passphrase: bytes | None = None, *, now: float | None = None) -> Made:
+    """Writes the backup of ``data_dir`` to ``out`` (``passphrase``: with the key, sealed by it),
+    dated ``now`` (default: the system clock's time)."""
     if not (data_dir / IDENTITY_FILE).is_file():
         raise BackupError(f"{data_dir} holds no node (no {IDENTITY_FILE}): give the node's --data-dir")
     try:
@@ -98,7 +102,7 @@ def make_backup(data_dir: Path, out: Path, passphrase: bytes | None = None) -> M
             files[SEALED_KEY].write_bytes(seal_seed(seed, passphrase))
         manifest: dict[str, Any] = {
             "format": FORMAT,
-            "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "made_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
             "node_key": public_key_to_text(identity.public_key),
             "files": {name: {"bytes": path.stat().st_size, "sha256": _digest(path)} for name, path in files.items()},
         }
@@ -154,13 +158,8 @@ def _digest(path: Path) -> str:
 
 
 def _write_archive(out: Path, manifest: dict[str, Any], files: dict[str, Path]) -> None:
-    fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with (
-            os.fdopen(fd, "wb") as raw,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed,
-        ):
+    def write(raw: BinaryIO) -> None:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
             with tarfile.open(fileobj=packed, mode="w", format=tarfile.PAX_FORMAT) as archive:
                 _add(archive, MANIFEST, json.dumps(manifest, indent=2).encode())
                 for name, path in files.items():
@@ -169,14 +168,74 @@ def _write_archive(out: Path, manifest: dict[str, Any], files: dict[str, Path]) 
                     with path.open("rb") as f:
                         archive.addfile(info, f)
             packed.close()  # its trailer (CRC-32, length) written before the sync
+
+    write_whole(out, write)
+
+
+def write_whole(out: Path, write: Callable[[BinaryIO], None], check: Callable[[Path], None] | None = None) -> None:
+    """``out`` written whole or not at all: a temporary file beside it (0600), fsynced,
+    ``check``ed if given, then renamed over it, and the directory synced."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as raw:
+            write(raw)
             raw.flush()
             os.fsync(raw.fileno())
+        if check is not None:
+            check(Path(temporary))
         os.replace(temporary, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     _sync_dir(out.parent)
+
+
+def receive_backup(chunks: Iterable[bytes], out: Path) -> Made:
+    """A backup a node sent (``mutualaid backup --node``), written whole or not at all,
+    and read back whole as ``restore`` reads it (every file's size and digest) before it
+    takes ``out``'s name: a backup cut short on the way is never left looking whole."""
+    out = out.absolute()
+    if out.is_dir():
+        raise BackupError(f"{out} is a directory: give the backup's file name, such as {out / 'node.backup'}")
+    made: list[Made] = []
+
+    def write(raw: BinaryIO) -> None:
+        for chunk in chunks:
+            raw.write(chunk)
+
+    write_whole(out, write, lambda path: made.append(check_backup(path)))
+    return Made(out, made[0].node_key, made[0].files, made[0].with_key)
+
+
+def check_backup(backup: Path) -> Made:
+    """What a backup holds, every byte read and checked as ``restore`` checks it (the
+    gzip stream, the contents list, each file's size and SHA-256), nothing written."""
+    with _opened(backup) as archive:
+        manifest = _manifest(archive)
+        listed: dict[str, dict[str, Any]] = manifest["files"]
+        seen = set()
+        for member in _members(archive):
+            if member.name != MANIFEST:
+                _check_member(archive, member, listed.get(member.name))
+                seen.add(member.name)
+    if seen != set(listed):
+        raise BackupError(f"the backup lacks {', '.join(sorted(set(listed) - seen))}, which its contents list")
+    sizes = {name: int(entry["bytes"]) for name, entry in listed.items()}
+    return Made(backup, str(manifest["node_key"]), sizes, SEALED_KEY in listed)
+
+
+def _check_member(archive: tarfile.TarFile, member: tarfile.TarInfo, listed: dict[str, Any] | None) -> None:
+    if listed is None or listed["bytes"] != member.size:
+        raise BackupError(f"the backup's {member.name} does not match its contents list: it is damaged")
+    source = archive.extractfile(member)
+    assert source is not None
+    h = hashlib.sha256()
+    while chunk := source.read(CHUNK):
+        h.update(chunk)
+    if h.hexdigest() != listed["sha256"]:
+        raise BackupError(f"the backup's {member.name} is not what was written (its SHA-256 differs): it is damaged")
 
 
 def _add(archive: tarfile.TarFile, name: str, data: bytes) -> None:

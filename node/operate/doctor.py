@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -58,11 +59,19 @@ class Finding:
         return {"check": self.check, "level": self.level, "says": self.says, "todo": self.todo}
 
 
-def data_dir_checks(data_dir: Path, backups: Path | None) -> list[Finding]:
+def data_dir_checks(data_dir: Path, backups: Path | None, daily: Path | None = None) -> list[Finding]:
+    """``backups``: where the operator keeps backups (``--backups``); else ``daily``, where
+    the node writes its own daily ones (``backup_daily_keep``), if it does."""
     if not (data_dir / IDENTITY_FILE).exists():
         return [Finding("data directory", "fail", f"{data_dir} holds no node (no {IDENTITY_FILE})",
                         "give the node's --data-dir")]  # fmt: skip
-    return [*_permissions(data_dir), *_databases(data_dir), _disk(data_dir), _backup_age(backups), _recovery(data_dir)]
+    return [
+        *_permissions(data_dir),
+        *_databases(data_dir),
+        _disk(data_dir),
+        _backup_age(backups, daily),
+        _recovery(data_dir),
+    ]
 
 
 def _recovery(data_dir: Path) -> Finding:
@@ -125,16 +134,20 @@ def _disk(data_dir: Path) -> Finding:
     return Finding("disk", "ok", free)
 
 
-def _backup_age(backups: Path | None, now: float | None = None) -> Finding:
-    if backups is None:
-        return Finding("backup", "warn", "no --backups DIR given: the backups' age is not known",
-                       "mutualaid backup FILE --data-dir DIR every day, and doctor --backups DIR")  # fmt: skip
-    found = [p for p in backups.glob("*.backup") if p.is_file()] if backups.is_dir() else []
+def _backup_age(backups: Path | None, daily: Path | None = None, now: float | None = None) -> Finding:
+    if backups is None and daily is None:
+        return Finding("backup", "warn", "no --backups DIR given and no daily backups set: the backups' age is not "
+                       "known", "set backup_daily_keep = 7 in config.toml (the node keeps a week of daily backups "
+                       "in DIR/backups), or back up every day yourself and give doctor --backups DIR")  # fmt: skip
+    where = backups or daily
+    assert where is not None
+    found = [p for p in where.glob("*.backup") if p.is_file()] if where.is_dir() else []
     if not found:
-        return Finding("backup", "fail", f"no backup (*.backup) in {backups}", "mutualaid backup FILE --data-dir DIR")
+        todo = "mutualaid backup FILE --data-dir DIR" if backups else "is the node running? its log says why not"
+        return Finding("backup", "fail", f"no backup (*.backup) in {where}", todo)
     newest = max(found, key=lambda p: p.stat().st_mtime)
     age = (time.time() if now is None else now) - newest.stat().st_mtime
-    says = f"the newest backup, {newest.name}, is {age / 3600:.0f} hours old"
+    says = f"the newest {'' if backups else 'daily '}backup, {newest.name}, is {age / 3600:.0f} hours old"
     if age > BACKUP_WARN_S:
         return Finding("backup", "warn", says, "back up at least daily")
     return Finding("backup", "ok", says)
@@ -163,7 +176,7 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
                         "start it (systemctl start mutualaid), or give its --node")]  # fmt: skip
     if status != 200:
         return [Finding("node", "fail", f"{node}/healthz answered {status}", "read its log (journalctl -u mutualaid)")]
-    found = [Finding("node", "ok", f"the node at {node} answers")]
+    found = [Finding("node", "ok", f"the node at {node} answers"), *_daily_failures(node, get)]
     try:
         status, _, body = get(f"{node}/api/v1/peers", token)
     except OSError as exc:
@@ -178,6 +191,23 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
     for peer in peers:
         found += _peer(peer, get, now)
     return found
+
+
+_FAILURES = re.compile(rb"^mutualaid_backup_failures_in_a_row (\d+)$", re.MULTILINE)
+
+
+def _daily_failures(node: str, get: Fetch) -> list[Finding]:
+    """The node's daily backups failing now (its /metrics), which their age tells only days later."""
+    try:
+        status, _, body = get(f"{node}/metrics", None)
+    except OSError:
+        return []
+    match = _FAILURES.search(body) if status == 200 else None
+    if match is None or int(match.group(1)) == 0:
+        return []
+    return [Finding("backup", "fail", f"the node's daily backup failed, {int(match.group(1))} times in a row",
+                    "its log says why (journalctl -u mutualaid | grep backup): a full disk, a backup_dir it may "
+                    "not write?")]  # fmt: skip
 
 
 def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float]) -> list[Finding]:

@@ -7,21 +7,30 @@ directory holding a node is never overwritten."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import io
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import tarfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from node.core.datadir import ADMIN_TOKEN_FILE, IDENTITY_FILE
+from node.core.clock import ManualClock
+from node.core.config import NodeConfig
+from node.core.datadir import ADMIN_TOKEN_FILE, IDENTITY_FILE, ensure_data_dir
+from node.core.metrics import Metrics
 from node.operate.backup import MANIFEST, BackupError, make_backup, restore
+from node.operate.daily import NAME as DAILY
+from node.operate.daily import NodeBackups, daily_backups, made_at
+from tests._nodes import wait_until
 from tests.node._cli import (
     HANG_GUARD_S,
     MUTUALAID,
@@ -36,7 +45,9 @@ from tests.node._cli import (
     start_running,
     status_json,
 )
+from tests.node._support import sql_rows
 from tests.node.test_cli_chapter import as_json, join, ok, sheet
+from tests.node.test_doctor import _doctor
 
 PASSPHRASE = "a long passphrase on paper"  # noqa: S105 - the tests' own
 
@@ -252,3 +263,128 @@ def test_a_restore_cut_short_or_refused_leaves_no_node(tmp_path: Path) -> None:
     with pytest.raises(BackupError, match="the passphrase does not open"):
         restore(backup, tmp_path / "wrong", b"not the passphrase at all")
     assert not (tmp_path / "wrong" / IDENTITY_FILE).exists()
+
+
+# --- through a running node (backup --node) ------------------------------------------------------------------
+
+
+def test_a_backup_through_the_running_node_restores_whole(fresh: Running, tmp_path: Path) -> None:
+    state = _chapter_state(fresh)
+    env = fresh.env | {"MUTUALAID_BACKUP_PASSPHRASE": PASSPHRASE}
+    through = ("--data-dir", str(fresh.data_dir), "--node", fresh.url)
+    keyed = tmp_path / "keyed.backup"
+    made = json.loads(ok(cli(env, "backup", str(keyed), *through, "--with-key", "--json")))
+    assert made["node_key"] == fresh.key and made["with_key"] is True and keyed.stat().st_mode & 0o777 == 0o600
+    plain = ok(cli(env, "backup", str(tmp_path / "plain.backup"), *through))
+    assert f"backed up the node at {fresh.url}" in plain and "the node key is not in it" in plain
+    leftovers = [p.name for p in fresh.data_dir.iterdir() if p.name.startswith(".backup")]
+    assert leftovers == [], leftovers  # the node's temporary copy is gone once sent
+    restored = tmp_path / "restored"
+    assert f"restored node {fresh.key}" in ok(cli(env, "restore", str(keyed), "--data-dir", str(restored)))
+    with run_node(fresh.env, tmp_path / "restored.log", "--data-dir", str(restored), *RUN_FLAGS) as again:
+        _check_restored(fresh.env, again.url, state, fresh.public_key, str(state["admin"]))
+        assert again.stop(HANG_GUARD_S) == 0, again.log_text()
+
+
+def test_a_backup_through_a_node_is_refused_in_the_clear_or_with_the_wrong_token(
+    fresh: Running, tmp_path: Path
+) -> None:
+    target = tmp_path / "x.backup"
+    clear = cli(fresh.env, "backup", str(target), "--data-dir", str(fresh.data_dir), "--node", "http://192.0.2.7:8440")
+    assert clear.returncode == 2 and "over https or on the node's own machine" in clear.stderr  # before any request
+    other = tmp_path / "other"
+    init(fresh.env, other)
+    wrong = cli(fresh.env, "backup", str(target), "--data-dir", str(other), "--node", fresh.url)
+    assert wrong.returncode == 1 and "forbidden" in wrong.stderr and "Traceback" not in wrong.stderr
+    short = cli(fresh.env | {"MUTUALAID_BACKUP_PASSPHRASE": "short"}, "backup", str(target), "--data-dir",
+                str(fresh.data_dir), "--node", fresh.url, "--with-key")  # fmt: skip
+    assert short.returncode == 2 and "shorter than" in short.stderr
+    gone = cli(fresh.env, "backup", str(target), "--data-dir", str(fresh.data_dir), "--node", "http://127.0.0.1:1")
+    assert gone.returncode == 3 and "cannot reach" in gone.stderr
+    assert not target.exists()
+    status, body = http("POST", f"{fresh.url}/api/v1/backup", {"passphrase": "too short"},
+                        (fresh.data_dir / ADMIN_TOKEN_FILE).read_text().strip())  # fmt: skip
+    assert status == 422 and body["error"]["code"] == "invalid_passphrase", body
+    assert "Restoring takes no --node" in " ".join(cli(fresh.env, "restore", "--help").stdout.split())
+
+
+# --- the node's own daily backups ------------------------------------------------------------------------
+
+
+def _settings(data_dir: Path, **values: object) -> None:
+    with (data_dir / "config.toml").open("a") as config:
+        for name, value in values.items():
+            config.write(f"{name} = {json.dumps(value)}\n")
+
+
+def _metric(url: str, name: str) -> int:
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=HANG_GUARD_S).read().decode()  # noqa: S310 - loopback
+    found = re.search(rf"^{name} (\d+)$", text, re.MULTILINE)
+    return int(found.group(1)) if found else 0
+
+
+def test_daily_backups_are_made_pruned_to_n_and_each_restores(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    init(env, data_dir)
+    _settings(data_dir, backup_daily_keep=2, backup_every_s=1)  # a "day" of one second
+    backups = data_dir / "backups"
+    backups.mkdir()
+    (backups / "by-hand.backup").write_bytes(b"the operator's own")  # never pruned: not a daily name
+    with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
+        need_id, _ = post_need(env, node.url, "Rice for Friday")
+        wait_until(lambda: _metric(node.url, "mutualaid_backups_made_total") >= 4, "four daily backups are made")
+        code, found = _doctor(env, "--data-dir", str(data_dir), "--node", node.url)
+        assert code == 0 and {f["level"] for f in found["backup"]} == {"ok"}, found
+        assert "the newest daily backup, mutualaid-" in found["backup"][0]["says"]
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
+    daily = sorted(p.name for p in backups.iterdir() if p.name.startswith("mutualaid-"))
+    assert len(daily) == 2 and all(DAILY.fullmatch(name) for name in daily), daily
+    assert (backups / "by-hand.backup").read_bytes() == b"the operator's own"
+    assert "daily backup mutualaid-" in (tmp_path / "node.log").read_text()
+    for name in daily:
+        restored = restore(backups / name, tmp_path / f"restored-{name}").data_dir
+        assert restored.joinpath(IDENTITY_FILE).exists() is False  # without the key, as said
+        ids = sql_rows(restored / "records.db", "SELECT lower(hex(id)) FROM records WHERE kind = 'need'")
+        assert (need_id,) in ids
+
+
+def test_a_failing_daily_backup_is_logged_counted_and_told_by_doctor(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    data_dir = tmp_path / "node"
+    init(env, data_dir)
+    (tmp_path / "a-file").write_text("not a directory")
+    _settings(data_dir, backup_daily_keep=3, backup_dir=str(tmp_path / "a-file" / "backups"), backup_every_s=1)
+    with run_node(env, tmp_path / "node.log", "--data-dir", str(data_dir), *RUN_FLAGS) as node:
+        wait_until(lambda: _metric(node.url, "mutualaid_backup_failures_in_a_row") >= 2, "the backup fails twice")
+        code, found = _doctor(env, "--data-dir", str(data_dir), "--node", node.url)
+        assert code == 1 and "the node's daily backup failed" in " ".join(f["says"] for f in found["backup"])
+        assert http("GET", f"{node.url}/healthz")[0] == 200  # the node serves on
+        assert node.stop(HANG_GUARD_S) == 0, node.log_text()
+    log = (tmp_path / "node.log").read_text()
+    assert "the daily backup into" in log and "failed (2 in a row)" in log and "Traceback" not in log
+
+
+async def test_the_daily_schedule_follows_the_nodes_clock(tmp_path: Path) -> None:
+    """``NodeBackups.tick`` with a clock moved by hand: due once a day from the newest daily
+    backup's name, the oldest beyond N deleted, nothing else in the directory touched."""
+    config = NodeConfig(data_dir=tmp_path / "node", backup_daily_keep=2)
+    await asyncio.to_thread(ensure_data_dir, config)
+    clock = ManualClock(wall=1_800_000_000)
+    backups = NodeBackups(config, clock, Metrics())
+    assert await backups.tick() == 86_400  # none yet: one now
+    names = await asyncio.to_thread(lambda: sorted(p.name for p in config.backups_path.iterdir()))
+    assert names == ["mutualaid-2027-01-15T080000Z.backup"]
+    clock.advance(3600)
+    assert await backups.tick() == 86_400 - 3600  # not due: nothing made
+    for _ in range(3):
+        clock.advance(86_400 - 3600)
+        assert await backups.tick() == 86_400
+        clock.advance(3600)
+    held = await asyncio.to_thread(daily_backups, config.backups_path)
+    assert [p.name for p in held] == ["mutualaid-2027-01-17T080000Z.backup", "mutualaid-2027-01-18T080000Z.backup"]
+    assert [made_at(p) for p in held] == [1_800_000_000 + 2 * 86_400, 1_800_000_000 + 3 * 86_400]
+    assert backups.gauges()[("mutualaid_backup_last_made_seconds", ())] == made_at(held[-1])
+    # A restarted node reads when the last one was made from its name.
+    later = NodeBackups(config, clock, Metrics())
+    assert await later.tick() == 86_400 - 3600

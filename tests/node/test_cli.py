@@ -391,8 +391,8 @@ def test_the_debug_log_keeps_member_text_out(tmp_path: Path) -> None:
 
 COMMANDS = ["init", "run", "post", "search", "show", "mark", "withdraw", "edit", "renew", "flag", "reply", "replies",
             "report", "status", "join", "members", "propose", "proposals", "proposal", "vote", "comment", "decisions",
-            "findings", "answer", "events", "organizer", "peers", "backup", "restore", "service", "doctor",
-            "key"]  # fmt: skip
+            "findings", "answer", "events", "organizer", "peers", "bundle", "backup", "restore", "service",
+            "doctor", "key"]  # fmt: skip
 MEMBERS_ACTIONS = ["members invite", "members list", "members me", "members log", "members leave", "members new-card"]
 
 
