@@ -37,13 +37,19 @@ def recovery_fault(profile: Record, pinned: bytes | None) -> str | None:
     return None
 
 
-def rotation_fault(rotation: Record, pinned: bytes | None) -> str | None:
+def rotation_fault(
+    rotation: Record, pinned: bytes | None, new_pinned: bytes | None = None, *, new_retired: bool = False
+) -> str | None:
     """Why a key rotation cannot be accepted, given the recovery key pinned
-    for the key it retires (None: it can)."""
+    for the key it retires and the one pinned for the key it names (None: it
+    can). A rotation may not name a key that is retired, or that another
+    recovery key speaks for (another chapter's): ``key_taken``."""
     if pinned is None:
         return "unknown_recovery"
     if rotation.author != pinned:
         return "not_recovery_key"
+    if new_retired or (new_pinned is not None and new_pinned != rotation.author):
+        return "key_taken"
     return None
 
 

@@ -56,6 +56,7 @@ REJECTION_COST = {
     "key_rotation_rewritten": 0.0,
     "unknown_recovery": 0.0,  # the old key's profile, naming its recovery key, has not reached us yet
     "recovery_changed": 1.0,
+    "key_taken": 1.0,
     "not_recovery_key": 1.0,
 }
 MAX_REPLIES_PER_SENDER = 50
@@ -156,9 +157,10 @@ class Ingestor:
                 if fault is None and pinned is None and record.get("recovery") is not None:
                     named.setdefault(record.author, bytes(record.get("recovery")))
             elif record.kind == "key_rotation":
-                old = bytes(record.get("old"))
+                old, new = bytes(record.get("old")), bytes(record.get("new"))
                 pinned = await self.store.keys.recovery_for(old) or named.get(old)
-                fault = rotation_fault(record, pinned)
+                new_pinned = await self.store.keys.recovery_for(new) or named.get(new)
+                fault = rotation_fault(record, pinned, new_pinned, new_retired=self.store.keys.retired(new))
             if fault is None:
                 kept.append((index, record))
             else:

@@ -182,8 +182,7 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
     made = init(env, chapter_dir)
     words, old_key = made["recovery_words"], bytes.fromhex(made["public_key"])
     peers = {name: tmp_path / name for name in ("p", "q")}
-    for data_dir in peers.values():
-        init(env, data_dir)
+    peer_keys = {name: bytes.fromhex(init(env, data_dir)["public_key"]) for name, data_dir in peers.items()}
     port = free_port()
     url, authority = f"http://127.0.0.1:{port}", f"127.0.0.1:{port}"
     node = run_node(env, tmp_path / "chapter.log", "--data-dir", str(chapter_dir), *listen(port))
@@ -242,6 +241,10 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
             assert push(peer.url.removeprefix("http://"), [forged]) == ["rejected:not_recovery_key"]
             profile = _profile(stolen, thief_recovery.public_key)
             assert push(peer.url.removeprefix("http://"), [profile]) == ["rejected:key_rotated"]
+
+        # Even the paper key cannot hand the chapter to another chapter's key.
+        grab = rotation(RecoveryKey.from_words(words), new_key, peer_keys["p"])
+        assert push(running["q"].url.removeprefix("http://"), [grab]) == ["rejected:key_taken"]
 
         # Members notice nothing: the manage link and the card work as before.
         ok(cli(env, "mark", need, "claimed", f"--token={token}", "--node", url))

@@ -48,6 +48,10 @@ def test_only_the_pinned_recovery_key_may_rotate_and_a_pin_never_changes() -> No
     assert rotation_fault(rotation(), None) == "unknown_recovery"
     assert rotation_fault(rotation(), PAPER.public_key) is None
     assert rotation_fault(rotation(RecoveryKey(b"t" * 32)), PAPER.public_key) == "not_recovery_key"
+    other = RecoveryKey(b"o" * 32).public_key  # the new key is another chapter's
+    assert rotation_fault(rotation(), PAPER.public_key, other) == "key_taken"
+    assert rotation_fault(rotation(), PAPER.public_key, PAPER.public_key) is None
+    assert rotation_fault(rotation(), PAPER.public_key, new_retired=True) == "key_taken"
     assert recovery_fault(profile_with(PAPER.public_key), None) is None
     assert recovery_fault(profile_with(PAPER.public_key), PAPER.public_key) is None
     assert recovery_fault(profile_with(b"t" * 32), PAPER.public_key) == "recovery_changed"
