@@ -16,8 +16,8 @@ Pi-class: every node process (the page's node, P, X, each node of the mesh)
 runs in a box of its own (``bench.pi_box``: a third of one core, 512 MB, no
 swap), one board per node; this process, which plays the members and polls,
 stays outside. The same CPU pinning holds in both modes (X on a core of its
-own, P beside this process). The modes alternate, RUNS times, and each figure
-is the median of its runs. P's store is filled once, copied for each run and
+own, P beside this process). The modes alternate (full first in odd runs, Pi-class
+in even ones), RUNS times, and each figure is the median of its runs. P's store is filled once, copied for each run and
 dropped from the page cache, so each P reads it in itself (into its box).
 
 ``MUTUALAID_BENCH_SCALE`` scales N as in ``make bench``; ``MUTUALAID_BENCH_PI_RUNS``
@@ -124,6 +124,7 @@ def one_run(workdir: Path, template: Path, mode: str, confine: Confine | None, r
             cluster.stop(x)
         for name, latencies, _ in searches(p.url):
             results.add(mode, f"member search p99, {name}", "ms", p99(latencies) * 1000)
+            results.add(mode, "  p50 of the same", "ms", statistics.median(latencies) * 1000)
 
 
 def measure() -> Results:
@@ -138,7 +139,7 @@ def measure() -> Results:
         with Boxes() as boxes:
             print(f"  Pi-class box: {boxes.describe()}", flush=True)
             for run in range(RUNS):
-                for mode in MODES:
+                for mode in MODES if run % 2 == 0 else MODES[::-1]:  # neither always goes first
                     names: list[str] = []
                     confine = _confine(boxes, f"r{run}-", names) if mode == "pi" else None
                     started = time.perf_counter()
@@ -172,17 +173,18 @@ def _fmt(value: float | None) -> str:
 
 
 def report(results: Results) -> str:
-    header = ["figure", "unit", "full machine", "Pi-class", "ratio", f"Pi-class runs (median of {RUNS})"]
+    header = ["figure", "unit", "full machine", "Pi-class", "ratio", "each run: full machine; Pi-class"]
     lines = []
     for figure in results.figures.values():
         full, pi = figure.median("full"), figure.median("pi")
         ratio = f"{pi / full:.1f}x" if full and pi is not None else "-"
-        runs = ", ".join(_fmt(v) for v in figure.runs["pi"])
+        runs = "; ".join(", ".join(_fmt(v) for v in figure.runs[mode]) for mode in MODES)
         lines.append([figure.name, figure.unit, _fmt(full), _fmt(pi), ratio, runs])
     widths = [max(len(row[i]) for row in [header, *lines]) for i in range(len(header))]
     out = [" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
     out.append("-+-".join("-" * w for w in widths))
     out.extend(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in lines)
+    out.append(f"(medians of {RUNS} runs of each mode, run alternately)")
     out.append("")
     out.append("Pi-class boxes, memory (limit 512 MiB; page cache included):")
     for role, used in results.usage.items():
