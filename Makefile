@@ -50,7 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 # The main figures on the full machine and under a Pi-class cgroup (a third of a
-# core, 512 MB), side by side: about half an hour, so not part of `make bench`.
+# core, 512 MB), side by side: about 10 minutes, so not part of `make bench`.
 # Needs root (it makes cgroups); its nodes stay on loopback, in the namespace.
 bench-pi: $(STAMP)
 	$(ISOLATE) $(BIN)/python -m bench pi

@@ -1,6 +1,6 @@
 """``make bench``: every benchmark in one run, on one core, as one table.
 ``python -m bench pi`` (``make bench-pi``, not part of ``make bench``: it takes
-about half an hour) prints the main figures on the full machine beside a
+about ten minutes) prints the main figures on the full machine beside a
 Pi-class one instead (bench/bench_pi.py).
 
 The machines are noisy, so figures that are compared are measured side by

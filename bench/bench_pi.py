@@ -16,9 +16,17 @@ Pi-class: every node process (the page's node, P, X, each node of the mesh)
 runs in a box of its own (``bench.pi_box``: a third of one core, 512 MB, no
 swap), one board per node; this process, which plays the members and polls,
 stays outside. The same CPU pinning holds in both modes (X on a core of its
-own, P beside this process). The modes alternate (full first in odd runs, Pi-class
-in even ones), RUNS times, and each figure is the median of its runs. P's store is filled once, copied for each run and
-dropped from the page cache, so each P reads it in itself (into its box).
+own, P beside this process). Each run measures both modes, the full machine
+first in the first run, the Pi-class one first in the next, and so on; each
+figure is the median of its RUNS runs. P's store is filled once, copied for
+each run and dropped from the page cache, so each P reads it in itself (into
+its box).
+
+A CPU quota is not a slower CPU: the node runs at full speed until it has
+used its third of each 100 ms, then waits for the next period. Short bursts
+(a page load, one post) fit in the quota and barely change; throughput-bound
+work (a sync) takes about three times as long; the tail of a run of requests
+(search p99) takes the waits.
 
 ``MUTUALAID_BENCH_SCALE`` scales N as in ``make bench``; ``MUTUALAID_BENCH_PI_RUNS``
 (default 3) sets how many runs of each mode.
@@ -124,7 +132,7 @@ def one_run(workdir: Path, template: Path, mode: str, confine: Confine | None, r
             cluster.stop(x)
         for name, latencies, _ in searches(p.url):
             results.add(mode, f"member search p99, {name}", "ms", p99(latencies) * 1000)
-            results.add(mode, "  p50 of the same", "ms", statistics.median(latencies) * 1000)
+            results.add(mode, f"  p50, {name}", "ms", statistics.median(latencies) * 1000)
 
 
 def measure() -> Results:
