@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # `mutualaid run` without --data-dir uses $XDG_DATA_HOME/mutualaid instead.
 DATA_DIR := data
 
-.PHONY: test lint bench run clean image container-cache
+.PHONY: test lint bench bench-pi run clean image container-cache
 
 $(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ run: $(RUN_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The main figures on the full machine and under a Pi-class cgroup (a third of a
+# core, 512 MB), side by side: about 10 minutes, so not part of `make bench`.
+# Needs root (it makes cgroups); its nodes stay on loopback, in the namespace.
+bench-pi: $(STAMP)
+	$(ISOLATE) $(BIN)/python -m bench pi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,4 +1,7 @@
 """``make bench``: every benchmark in one run, on one core, as one table.
+``python -m bench pi`` (``make bench-pi``, not part of ``make bench``: it takes
+about ten minutes) prints the main figures on the full machine beside a
+Pi-class one instead (bench/bench_pi.py).
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -18,6 +21,7 @@ from bench import (
     bench_node,
     bench_page,
     bench_peers,
+    bench_pi,
     bench_reconcile,
     bench_store,
     bench_web,
@@ -55,6 +59,13 @@ def main() -> int:
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
+    if "pi" in only:
+        if only != {"pi"}:
+            print("pi runs alone: python -m bench pi", file=sys.stderr)
+            return 2
+        print("running pi: the main figures, full machine and Pi-class...", flush=True)
+        print(bench_pi.run())
+        return 0
     parts: list[tuple[str, ModuleType]] = [
         ("reconcile", bench_reconcile),
         ("store", bench_store),

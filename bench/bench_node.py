@@ -48,7 +48,7 @@ import tempfile
 import time
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,7 @@ MESH_NODES = 10
 MESH_DEGREE = 3
 POSTS = 20
 POLL_S = 0.005
+SYNC_TIMEOUT_S = max(120.0, N / 500)
 """Pause between two rounds of propagation polls (each round asks every node
 that has not yet got the record, concurrently)."""
 IDLE_S = 5.0
@@ -172,11 +173,17 @@ class Node:
 _CLUSTERS: list[Cluster] = []
 
 
-class Cluster:
-    """Starts node processes and stops every one of them on exit."""
+Confine = Callable[[str], Sequence[str]]
+"""A node's name -> the command prefix that runs it confined (``bench.pi_box.Boxes.prefix``)."""
 
-    def __init__(self, workdir: Path) -> None:
+
+class Cluster:
+    """Starts node processes and stops every one of them on exit. With ``confine``,
+    each node runs under the prefix it gives for the node's name."""
+
+    def __init__(self, workdir: Path, confine: Confine | None = None) -> None:
         self.workdir = workdir
+        self.confine = confine
         self.nodes: list[Node] = []
         self.stopped = 0
         self.killed: list[str] = []
@@ -202,7 +209,10 @@ class Cluster:
         log_path = self.workdir / f"{name}.log"
         log_path.unlink(missing_ok=True)  # one log per launch (the launcher appends)
         args = run_args(data_dir, listen, peers)
-        process = NodeProcess(args, program=_command(), log=log_path, settings=settings or {}, cwd=self.workdir)
+        prefix = self.confine(name) if self.confine else ()
+        process = NodeProcess(
+            args, program=_command(), prefix=prefix, log=log_path, settings=settings or {}, cwd=self.workdir
+        )
         node = Node(name, data_dir, process, log_path, peers=list(peers))
         self.nodes.append(node)
         if cpus and hasattr(os, "sched_setaffinity"):
@@ -362,6 +372,40 @@ def detail(name: str, value: float, unit: str, note: str, *, ratio: float | None
     return figure(name, value, unit, "", None, ratio=ratio, note=note)
 
 
+SEARCHES = ((False, "kind+category+area", 8), (True, "kind+category+area+q", 7))
+"""Member searches: (with a text query, name, seed)."""
+
+
+def placement() -> tuple[set[int] | None, set[int] | None, str]:
+    """X gets a core to itself (a node on its own machine); P and this process,
+    which only polls during the sync, share the other."""
+    if len(_CPUS) < 2:
+        return None, None, "not pinned"
+    return {_CPUS[-1]}, {_CPUS[0]}, f"X pinned to CPU {_CPUS[-1]}, P to CPU {_CPUS[0]}"
+
+
+def start_p(cluster: Cluster) -> tuple[Node, int]:
+    """P, on the data directory ``cluster.workdir / "P"`` filled beforehand; its record count."""
+    p = cluster.start("P", cpus=placement()[1])
+    return p, int(get_json(p.url, "/api/v1/node")["records"])
+
+
+def sync_from(cluster: Cluster, p: Node, p_count: int, timeout: float) -> tuple[Node, SyncResult]:
+    """An empty X started with ``--peer P``, timed from its launch until it holds P's records."""
+    p_cpu0 = p.cpu_seconds()
+    x = cluster.launch("X", peers=[p.url], cpus=placement()[0])
+    cluster.wait_ready(x)
+    result = wait_for_sync(x, p_count + 1, timeout)  # + X's own profile
+    result.x_cores = x.cpu_seconds() / result.seconds
+    result.p_cores = (p.cpu_seconds() - p_cpu0) / result.seconds
+    return x, result
+
+
+def searches(url: str) -> list[tuple[str, list[float], float]]:
+    """(name, latencies, mean hits) of each kind of member search against ``url``."""
+    return [(name, *search_latencies(url, with_text, seed)) for with_text, name, seed in SEARCHES]
+
+
 def sync_search_idle(workdir: Path) -> list[Row]:
     rows: list[Row] = []
     pinned = hasattr(os, "sched_getaffinity") and len(os.sched_getaffinity(0)) == 1
@@ -378,23 +422,11 @@ def sync_search_idle(workdir: Path) -> list[Row]:
     fill_s = time.perf_counter() - start
     print(f"  P filled with {N} records in {fill_s:.1f} s", flush=True)
 
-    # X gets a core to itself (a node on its own machine); P and this process,
-    # which only polls during the sync, share the other.
-    x_cpus = {_CPUS[-1]} if len(_CPUS) >= 2 else None
-    p_cpus = {_CPUS[0]} if len(_CPUS) >= 2 else None
-    placement = f"X pinned to CPU {_CPUS[-1]}, P to CPU {_CPUS[0]}" if x_cpus else "not pinned"
     with Cluster(workdir) as cluster:
-        p = cluster.start("P", cpus=p_cpus)
-        p_count = int(get_json(p.url, "/api/v1/node")["records"])
+        p, p_count = start_p(cluster)
         time.sleep(IDLE_S)
         rss_fresh = p.rss_mb()
-
-        p_cpu0 = p.cpu_seconds()
-        x = cluster.launch("X", peers=[p.url], cpus=x_cpus)
-        cluster.wait_ready(x)
-        result = wait_for_sync(x, p_count + 1, timeout=max(120.0, N / 500))  # + X's own profile
-        result.x_cores = x.cpu_seconds() / result.seconds
-        result.p_cores = (p.cpu_seconds() - p_cpu0) / result.seconds
+        x, result = sync_from(cluster, p, p_count, timeout=SYNC_TIMEOUT_S)
         rate = (result.records - 1) / result.seconds
         print(f"  X synced {result.records - 1} records in {result.seconds:.1f} s", flush=True)
         ingests.append(asyncio.run(store_ingest_rate(workdir / "ingest2.db", raws)))
@@ -412,7 +444,7 @@ def sync_search_idle(workdir: Path) -> list[Row]:
                f"and {ingests[1]:,.0f} after the sync")  # fmt: skip
         rows.append(detail(f"store ingest, serial, {N} into a fresh store", ingest, "rec/s", how))
         if result.complete:
-            note = f"from X's launch until it counts {result.records}; {placement}, of {len(_CPUS)}"
+            note = f"from X's launch until it counts {result.records}; {placement()[2]}, of {len(_CPUS)}"
         else:
             note = f"INCOMPLETE after {result.seconds:.0f} s: X held {result.records}"
         ok = result.complete and rate >= 0.7 * ingest
@@ -429,8 +461,7 @@ def sync_search_idle(workdir: Path) -> list[Row]:
         if sessions:
             rows.append(detail("  X's reconciliations", len(sessions), "", max(sessions, key=_fetched)[:100]))
 
-        for with_text, name in ((False, "kind+category+area"), (True, "kind+category+area+q")):
-            lat, hits = search_latencies(p.url, with_text, seed=7 if with_text else 8)
+        for name, lat, hits in searches(p.url):
             note = (f"p50 {statistics.median(lat) * 1000:.2f} ms, max {max(lat) * 1000:.1f} ms, {hits:.1f} hits; "
                     f"{QUERIES} queries after {WARMUP_QUERIES}, keep-alive")  # fmt: skip
             rows.append(figure(f"HTTP search p99, {name}", p99(lat) * 1000, "ms", "< 10 ms", p99(lat) < 0.010,
@@ -567,7 +598,7 @@ class MeshResult:
         return sum(self.copies) / (len(self.copies) - 1)  # the origin needs none; its echoes count
 
 
-def propagation(workdir: Path, *, both_ends: bool) -> MeshResult:
+def propagation(workdir: Path, *, both_ends: bool, confine: Confine | None = None) -> MeshResult:
     rng = random.Random(5)
     edges = mesh(MESH_NODES, MESH_DEGREE, rng)
     ports = [free_port() for _ in range(MESH_NODES)]
@@ -577,7 +608,7 @@ def propagation(workdir: Path, *, both_ends: bool) -> MeshResult:
         peers[b].append(urls[a])  # the higher-numbered node dials
         if both_ends:
             peers[a].append(urls[b])
-    with Cluster(workdir) as cluster:
+    with Cluster(workdir, confine) as cluster:
         nodes = [
             cluster.launch(
                 f"mesh{'2' if both_ends else '1'}-{i}",

@@ -29,7 +29,9 @@ import json
 import re
 import shutil
 import tempfile
+import time
 import urllib.parse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,10 +142,10 @@ def repeat_load(base_url: str, etag: str) -> list[Transfer]:
         conn.close()
 
 
-def _start(data: Path) -> tuple[NodeProcess, str]:
+def _start(data: Path, prefix: Sequence[str] = ()) -> tuple[NodeProcess, str]:
     data.mkdir(parents=True)
     (data / "config.toml").write_text('name = "Bench"\nareas = ["u4pr"]\n')
-    process = NodeProcess(run_args(data))
+    process = NodeProcess(run_args(data), prefix=prefix)
     try:
         return process, process.wait_ready()
     except NodeStartError as exc:
@@ -178,18 +180,36 @@ def seed(base_url: str, count: int = POSTS) -> None:
         conn.close()
 
 
-def run() -> list[Row]:
+@dataclass(frozen=True)
+class PageLoad:
+    loads: list[Transfer]
+    seconds: float
+    """The first load's requests one after another over one connection, from the
+    first byte sent to the last received: the node's share of a first visit."""
+    later: list[Transfer]
+    again: list[Transfer]
+
+
+def measure(prefix: Sequence[str] = ()) -> PageLoad:
+    """A fresh node (run under ``prefix``), seeded, loaded as a first visit, then as a repeat one."""
     workdir = Path(tempfile.mkdtemp(prefix="mutualaid-bench-page-"))
-    process, url = _start(workdir / "node")
+    process, url = _start(workdir / "node", prefix)
     try:
         seed(url)
+        start = time.perf_counter()
         loads = first_load(url)
+        seconds = time.perf_counter() - start
         later = after_first_paint(url, loads)
-        page_etag = _etag(url)
-        again = repeat_load(url, page_etag)
+        again = repeat_load(url, _etag(url))
     finally:
         _stop(process)
         shutil.rmtree(workdir, ignore_errors=True)
+    return PageLoad(loads, seconds, later, again)
+
+
+def run() -> list[Row]:
+    page = measure()
+    loads, later, again = page.loads, page.later, page.again
     total = sum(t.total for t in loads)
     static = sum(t.total for t in loads if not t.path.startswith("/api/"))
     api = total - static
@@ -205,6 +225,7 @@ def run() -> list[Row]:
             note=note,
         ),
         info("page first load: requests", len(loads), "requests"),
+        info("page first load: time on loopback, one connection", page.seconds * 1000, "ms"),
         info(
             f"page after the first paint ({len(later)} requests: what we heard)",
             sum(t.total for t in later) / 1024,

@@ -34,7 +34,15 @@ from node.core.clock import SYSTEM_CLOCK
 from node.core.config import SHUTDOWN_TIMEOUT_S, NodeConfig
 from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token, read_recovery_key
 from node.core.errors import AppRunner, Handler, error_middleware
-from node.core.hosts import Network, forwarded_client, is_loopback_host, networks
+from node.core.hosts import (
+    Network,
+    forwarded_client,
+    forwarded_host,
+    forwarded_scheme,
+    is_loopback_host,
+    is_trusted_proxy,
+    networks,
+)
 from node.core.metrics import Metrics
 from node.core.state import ADMIN, ADMIN_TOKEN, COMMUNITY, CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE, ProfileBox
 from node.members import events, ratelimit, replies, report, security
@@ -80,17 +88,27 @@ async def compress_json(request: web.Request, handler: Handler) -> web.StreamRes
     return response
 
 
-def _from_forwarded(proxies: tuple[Network, ...]) -> Middleware:
-    """Behind a trusted reverse proxy, the request as from the client it forwards
-    (``node.core.hosts.forwarded_client``): every per-address limit sees the member."""
+def forwarded_middleware(proxies: tuple[Network, ...]) -> Middleware:
+    """Behind a trusted reverse proxy, the request as the proxy received it:
+    from the client it forwards (``node.core.hosts.forwarded_client``), so every
+    per-address limit sees the member; and, where the proxy says so, with the
+    scheme (``X-Forwarded-Proto``) and host (``X-Forwarded-Host``) the client
+    used, so a peer request signed for the node's public URL is checked against
+    that URL even when the proxy rewrote ``Host``. From anyone else these
+    headers are the sender's own words and change nothing."""
 
     @web.middleware
     async def from_forwarded(request: web.Request, handler: Handler) -> web.StreamResponse:
-        hops = request.headers.getall("X-Forwarded-For", [])
-        client = forwarded_client(request.remote, hops, proxies)
-        if client is None or client == request.remote:
+        if not is_trusted_proxy(request.remote, proxies):
             return await handler(request)
-        return await handler(request.clone(remote=client))
+        headers = request.headers
+        client = forwarded_client(request.remote, headers.getall("X-Forwarded-For", []), proxies)
+        scheme = forwarded_scheme(headers.getall("X-Forwarded-Proto", []))
+        host = forwarded_host(headers.getall("X-Forwarded-Host", []))
+        as_sent = request.clone(
+            remote=client or request.remote or "", scheme=scheme or request.scheme, host=host or request.host
+        )
+        return await handler(as_sent)
 
     return from_forwarded
 
@@ -114,7 +132,7 @@ def create_app(
 ) -> web.Application:
     """The node's app. ``admin_token`` defaults to the one in the data directory;
     without one, peer administration is refused."""
-    first = [_from_forwarded(networks(config.trusted_proxies))] if config.trusted_proxies else []
+    first = [forwarded_middleware(networks(config.trusted_proxies))] if config.trusted_proxies else []
     app = web.Application(
         middlewares=[*first, count_requests, compress_json, error_middleware, peer_api.peer_auth_middleware],
         client_max_size=config.max_body_bytes,

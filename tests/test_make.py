@@ -38,7 +38,7 @@ def test_run_installs_the_package_alone(tmp_path: Path) -> None:
     assert lines[-1].split() == [f"{venv}/bin/mutualaid", "run", "--data-dir", "data"]
 
 
-@pytest.mark.parametrize("target", ["test", "lint", "bench"])
+@pytest.mark.parametrize("target", ["test", "lint", "bench", "bench-pi"])
 def test_the_tests_linters_and_benchmarks_add_the_dev_extras(tmp_path: Path, target: str) -> None:
     assert installs(dry_run(target, tmp_path / "venv")) == ["-e .", "-e '.[dev]'"]
 

@@ -103,8 +103,9 @@ class NodeConfig:
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks (``127.0.0.1``, ``10.0.0.0/8``) of reverse proxies in
     front of this node. A request from one counts as from the client its
-    ``X-Forwarded-For`` names: the last address there that is no trusted proxy.
-    From anywhere else the header is ignored."""
+    ``X-Forwarded-For`` names: the last address there that is no trusted proxy;
+    and was sent to the scheme and host its ``X-Forwarded-Proto`` and
+    ``X-Forwarded-Host`` say. From anywhere else these headers are ignored."""
 
     backup_daily_keep: int = 0
     """Backups the running node makes by itself, one a day (without the node key),

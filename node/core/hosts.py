@@ -1,12 +1,14 @@
 """Whether a host name or address is this machine's loopback: one rule for
 every place that asks (what to advertise, which URLs a node on loopback may
 dial, which names a loopback connection answers to); which client a request
-comes from behind trusted reverse proxies; and which client a remote address
-counts as, for every per-address limit."""
+comes from behind trusted reverse proxies, and which scheme and host it was
+sent to there; and which client a remote address counts as, for every
+per-address limit."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -59,6 +61,11 @@ def _within(address: str, proxies: tuple[Network, ...]) -> bool:
     return any(ip in network for network in proxies)
 
 
+def is_trusted_proxy(peer: str | None, proxies: tuple[Network, ...]) -> bool:
+    """Whether a connection from ``peer`` comes from a proxy in ``trusted_proxies``."""
+    return peer is not None and _within(peer, proxies)
+
+
 def forwarded_client(peer: str | None, forwarded_for: Iterable[str], proxies: tuple[Network, ...]) -> str | None:
     """The client a request comes from. From a trusted proxy (``peer`` in
     ``proxies``): walking ``X-Forwarded-For`` from its end (the hop the proxy
@@ -78,3 +85,41 @@ def forwarded_client(peer: str | None, forwarded_for: Iterable[str], proxies: tu
         if not _within(hop, proxies):
             return hop
     return client
+
+
+_HOST = re.compile(
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?|\[[0-9a-f:.]+\]"
+)
+
+
+def _nearest(values: Iterable[str]) -> str:
+    """The value the proxy nearest the node set: the last one of the last header."""
+    hops = [hop.strip() for value in values for hop in value.split(",")]
+    return hops[-1] if hops else ""
+
+
+def forwarded_scheme(values: Iterable[str]) -> str | None:
+    """``X-Forwarded-Proto`` as the nearest proxy set it: ``http`` or
+    ``https``, else None (the header is absent or makes no sense)."""
+    scheme = _nearest(values).lower()
+    return scheme if scheme in ("http", "https") else None
+
+
+def forwarded_host(values: Iterable[str]) -> str | None:
+    """``X-Forwarded-Host`` as the nearest proxy set it, lower-cased, when it
+    is a plain ``host[:port]`` (a DNS name, an IPv4 address or a bracketed
+    IPv6 one); else None."""
+    value = _nearest(values).lower()
+    name, colon, port = value.rpartition(":") if not value.endswith("]") else (value, "", "")
+    if not colon:
+        name, port = value, ""
+    elif not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        return None
+    if not name or len(name) > 253 or not _HOST.fullmatch(name):
+        return None
+    if name.startswith("["):
+        try:
+            ipaddress.IPv6Address(name[1:-1])
+        except ValueError:
+            return None
+    return value

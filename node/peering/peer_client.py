@@ -54,6 +54,14 @@ def _error_code(payload: bytes) -> str:
     return f" ({code[:40]})" if isinstance(code, str) and code.isascii() and code.isprintable() else ""
 
 
+def _untrusted(error: Exception) -> str:
+    """Why a peer's TLS certificate was refused, in words an operator can act on."""
+    reason = str(getattr(error, "verify_message", None) or error)
+    unknown_ca = "issuer" in reason or "self-signed" in reason or "self signed" in reason
+    hint = "; a private CA's certificate needs that CA in the node's SSL_CERT_FILE" if unknown_ca else ""
+    return f"its TLS certificate is not trusted here ({reason}){hint}"
+
+
 class PeerUnavailable(Exception):
     """The peer could not be reached or answered with an HTTP error."""
 
@@ -113,6 +121,8 @@ class PeerClient:
                 if response.status != 200:
                     raise PeerUnavailable(f"{self.url} answered HTTP {response.status}{_error_code(payload)}")
                 auth = peerwire.parse_headers(response.headers, request=False)
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise PeerUnavailable(f"{self.url}: {_untrusted(exc.certificate_error)}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:
