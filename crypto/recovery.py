@@ -49,9 +49,9 @@ class RecoveryKey:
         words = unicodedata.normalize("NFKD", text).lower().split()
         if len(words) != RECOVERY_WORDS:
             raise InvalidKey(f"a recovery key is {RECOVERY_WORDS} words; {len(words)} were given")
-        unknown = [f"{n} ({word!r})" for n, word in enumerate(words, 1) if word not in _WORDS.wordlist]
-        if unknown:
-            raise InvalidKey(f"not on the word list: word {', word '.join(unknown)}; check the spelling")
+        unknown = [str(n) for n, word in enumerate(words, 1) if word not in _WORDS.wordlist]
+        if unknown:  # by place only: a word of the key is never repeated back
+            raise InvalidKey(f"not on the word list: word {', '.join(unknown)}; check the spelling")
         try:
             seed = bytes(_WORDS.to_entropy(words))
         except ValueError:

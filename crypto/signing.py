@@ -41,6 +41,8 @@ class Domain(enum.Enum):
     RECORD = "record"
     PEER_REQUEST = "peer-request"
     BUNDLE = "bundle"
+    KEY_ROTATION = "key-rotation"
+    """The new key's consent to a key rotation (``proof``, docs/PROTOCOL.md 3.4)."""
 
 
 # Built once so the hot path does a dict lookup rather than an encode per call.

@@ -204,6 +204,11 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ADMIN_TOKEN] = token if token is not None else await asyncio.to_thread(_read_token, app[CONFIG])
         app[POLICY].load(await app[ADMIN].policy())
         app[POLICY].restore_scores(await app[ADMIN].scores(), SYSTEM_CLOCK.monotonic(), SYSTEM_CLOCK.wall())
+        if app[STORE].keys.retired(app[IDENTITY].public_key):
+            raise DataDirError(
+                "this node's key was retired by a key rotation: its peers refuse it. Run `mutualaid key rotate` "
+                "to finish the rotation (or restore the data directory the rotation left)"
+            )
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]), SYSTEM_CLOCK)
         profile = app[NODE_PROFILE].record = await _publish_profile(app)
         if profile.get("recovery") is None:
@@ -262,6 +267,7 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[GOSSIP] = Gossip(app[CONFIG], parts)
     app[INGEST].on_rotation = lambda old, new: _follow_rotation(app, old, new)
+    await _follow_in_tables(app, dict(app[STORE].keys.rotated))
     await app[GOSSIP].start()
     try:
         yield
@@ -272,13 +278,24 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _follow_rotation(app: web.Application, old: bytes, new: bytes) -> None:
     """A chapter named a new key (protocol/rotation.py): the operator's rules
     about the old key (a block, an allowance) and our links to it follow the new one."""
-    admin = app[ADMIN]
-    rules = await admin.policy()
-    for subject, key, action in rules:
-        if key == old:
-            await admin.set_policy(subject, new, action)
-    app[POLICY].load(await admin.policy())
+    await _follow_in_tables(app, {old: new})
     await app[GOSSIP].rekey(old, new)
+
+
+async def _follow_in_tables(app: web.Application, rotated: dict[bytes, bytes]) -> None:
+    """The operator's rules and pinned peers on retired keys move to the keys
+    that replaced them. Run for each rotation as it arrives, and for all of
+    them at every start (idempotent), so one stored while the node was down
+    (a bundle's) or cut short by a crash is followed too."""
+    admin = app[ADMIN]
+    keys = app[STORE].keys
+    for subject, key, action in await admin.policy():
+        if key in rotated:
+            await admin.set_policy(subject, keys.current(key), action)
+    for entry in await admin.peers():
+        if entry.public_key is not None and entry.public_key in rotated:
+            await admin.repin(entry.url, keys.current(entry.public_key))
+    app[POLICY].load(await admin.policy())
 
 
 async def _sweeper_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -433,8 +450,10 @@ async def _publish_profile(app: web.Application) -> Record:
         "areas": list(config.areas),
         "urls": list(config.public_urls),
         "seal_key": identity.seal_public_key,
-        # The chapter's recovery key, pinned by peers (None leaves it out).
-        "recovery": await asyncio.to_thread(read_recovery_key, config.data_dir),
+        # The chapter's recovery key, pinned by peers (None leaves it out); if
+        # recovery.pub was lost, the pin this node keeps of its own stands in.
+        "recovery": await asyncio.to_thread(read_recovery_key, config.data_dir)
+        or await store.keys.recovery_for(identity.public_key),
     }
     old = await store.reads.get_by_address(identity.public_key, "node", NODE_PROFILE_SLOT, now)
     if old is None:

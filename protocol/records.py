@@ -163,6 +163,9 @@ FIELDS: tuple[Field, ...] = (
           note="the slot is this key in hex; `author` is the recovery key its profile named"),
     Field("new", Key("Ed25519 public key of the node key that replaces it"), _ROTATION, _NO,
           "the node key that speaks for the chapter from now on"),
+    Field("proof", Bytes(64, 64, "an Ed25519 signature by `new`"), _ROTATION, _NO,
+          "the new key's consent: its signature over `[old, new, author]`",
+          note="in the `key-rotation` domain (section 2), checked with the record's signature"),
     Field("to", Key("Ed25519 key of the recipient node (the post's author)"), _REPLY, _NO, "who may open it"),
     Field("about", Key("id of the post (the version the member saw)"), _REPLY, _NO, "the post it answers"),
     Field(
@@ -332,6 +335,18 @@ def verify_record(record: Record) -> None:
         verify_message(record.author, record.message, record.signature)
     except BadSignature:
         raise SignatureInvalid("signature does not verify against the author key") from None
+    if record.kind == "key_rotation":
+        old, new = bytes(record.get("old")), bytes(record.get("new"))
+        try:
+            verify_message(new, rotation_consent(old, new, record.author), bytes(record.get("proof")))
+        except BadSignature:
+            raise SignatureInvalid("the rotation's proof does not verify against its new key") from None
+
+
+def rotation_consent(old: bytes, new: bytes, recovery: bytes) -> bytes:
+    """What the new key signs to accept a rotation to it (its ``proof``): a
+    rotation can only name a key whose holder takes the chapter on."""
+    return signing_message(Domain.KEY_ROTATION, encode([old, new, recovery]))
 
 
 def accept_record(raw: bytes, now: int) -> Record:

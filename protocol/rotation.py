@@ -2,10 +2,12 @@
 
 A node's profile may name a **recovery key** (``recovery``), kept on paper
 off the node. Peers pin it the first time they see it, as they pin node keys:
-a later profile naming another recovery key is refused (``recovery_changed``),
-so whoever steals the node key cannot also take its recovery. A
-``key_rotation`` record, signed by that recovery key, names the node key
-(``old``, also its slot) and the key that replaces it (``new``). A node that
+a later profile naming another recovery key, or none, is refused
+(``recovery_changed``, ``recovery_dropped``), so whoever steals the node key
+cannot also take its recovery. A ``key_rotation`` record, signed by that
+recovery key, names the node key (``old``, also its slot) and the key that
+replaces it (``new``), which consents with its own signature (``proof``), so
+no rotation can claim a key its holder did not give. A node that
 accepts one treats ``new`` as the same chapter: its pins on ``old`` move,
 everything ``old`` signed is dropped (the chapter re-publishes what is live
 under ``new``, and old addresses redirect there), and from then on nothing
@@ -30,25 +32,25 @@ MAX_ROTATIONS = 16
 
 def recovery_fault(profile: Record, pinned: bytes | None) -> str | None:
     """Why a node profile cannot be kept, given the recovery key pinned for
-    its author (None: it can). A profile without ``recovery`` changes no pin."""
+    its author (None: it can). Once pinned, a profile must name it again."""
     named = profile.get("recovery")
-    if pinned is not None and named is not None and bytes(named) != pinned:
+    if pinned is not None and named is None:
+        return "recovery_dropped"
+    if pinned is not None and bytes(named) != pinned:
         return "recovery_changed"
     return None
 
 
-def rotation_fault(
-    rotation: Record, pinned: bytes | None, new_pinned: bytes | None = None, *, new_retired: bool = False
-) -> str | None:
+def rotation_fault(rotation: Record, pinned: bytes | None, new_pinned: bytes | None = None) -> str | None:
     """Why a key rotation cannot be accepted, given the recovery key pinned
     for the key it retires and the one pinned for the key it names (None: it
-    can). A rotation may not name a key that is retired, or that another
-    recovery key speaks for (another chapter's): ``key_taken``."""
+    can). The new key consented (its ``proof``, checked with the signature);
+    it may still not be a key another recovery key speaks for: ``key_taken``."""
     if pinned is None:
         return "unknown_recovery"
     if rotation.author != pinned:
         return "not_recovery_key"
-    if new_retired or (new_pinned is not None and new_pinned != rotation.author):
+    if new_pinned is not None and new_pinned != rotation.author:
         return "key_taken"
     return None
 

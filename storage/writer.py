@@ -26,6 +26,7 @@ from typing import Any
 import aiosqlite
 
 from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
+from protocol.rotation import recovery_fault, rotation_fault
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
 from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
@@ -36,6 +37,14 @@ from storage.weeks import EXPIRED_STATUS
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
 
 
+def _pin(record: Record, pins: dict[bytes, bytes]) -> None:
+    """What a record kept in this batch pins, for the batch's later records."""
+    if record.kind == "node" and record.get("recovery") is not None:
+        pins.setdefault(record.author, bytes(record.get("recovery")))
+    elif record.kind == "key_rotation":
+        pins.setdefault(bytes(record.get("new")), record.author)
+
+
 @dataclass
 class _PutJob:
     records: Sequence[Record]
@@ -43,6 +52,7 @@ class _PutJob:
     future: asyncio.Future[list[PutOutcome]]
     token_hash: bytes | None = None  # for put_own: saved with the record, in its transaction
     own: bool = False  # a version of this node's own post: its id goes in own_versions
+    pins: dict[bytes, bytes] | None = None  # recovery keys this node's operator vouches for (key rotate)
 
 
 @dataclass
@@ -123,13 +133,18 @@ class Writer:
         await self._queue.put(job)
         return await job.future
 
-    async def put_many(self, records: Sequence[Record], now: int, *, own: bool = False) -> list[PutOutcome]:
+    async def put_many(
+        self, records: Sequence[Record], now: int, *, own: bool = False, pins: dict[bytes, bytes] | None = None
+    ) -> list[PutOutcome]:
         """Store verified records; one outcome each, in order, after COMMIT.
-        ``own``: this node signed them (their ids go in ``own_versions``)."""
+        ``own``: this node signed them (their ids go in ``own_versions``).
+        ``pins``: node key -> recovery key, pinned with them where none is
+        (the operator's word, when ``key rotate`` works from the paper alone)."""
         self._check_open()
         if not records:
             return []
-        outcomes: list[PutOutcome] = await self._submit(_PutJob(list(records), now, self._future(), own=own))
+        job = _PutJob(list(records), now, self._future(), own=own, pins=pins)
+        outcomes: list[PutOutcome] = await self._submit(job)
         return outcomes
 
     async def put(self, record: Record, now: int) -> PutOutcome:
@@ -230,11 +245,18 @@ class Writer:
         # An id names its content, address included, and only the current
         # version of an address is kept: a held id is its address's current row.
         current, stored = await self._current_versions({r.address for r, _ in work})
+        pins = await self._pins([r for r, _ in work])
+        vouched = {key: value for job in jobs for key, value in (job.pins or {}).items() if key not in pins}
+        pins.update(vouched)
         outcomes: list[PutOutcome] = []
         deletes: list[tuple[int, bytes]] = []
         inserts: dict[Address, tuple[Record, Held]] = {}
         removed = self._removed
         for record, now in work:
+            fault = self._key_fault(record, pins)
+            if fault is not None:
+                outcomes.append(PutOutcome("rejected", record.id, fault))
+                continue
             address = record.address
             outcome, kept = decide(
                 record.version_key, record.expires_at, current.get(address), now,
@@ -242,6 +264,7 @@ class Writer:
             )  # fmt: skip
             outcomes.append(outcome)
             if kept is not None:
+                _pin(record, pins)
                 current[address] = kept
                 inserts[address] = (record, kept)
                 if address in stored:  # the row on disk goes; one replaced in this batch never got there
@@ -251,7 +274,7 @@ class Writer:
         if inserts:
             await self._insert(inserts.values())
         await self._save_own(jobs, inserts)
-        rotations = await self._save_keys(inserts)
+        rotations = await self._save_keys(inserts, vouched)
         await db.execute("COMMIT")
         for old, new in rotations:
             self._rotated[old] = new
@@ -314,22 +337,56 @@ class Writer:
         if own:
             await self._db.executemany("INSERT OR IGNORE INTO own_versions VALUES (?, ?, ?, ?)", own)
 
-    async def _save_keys(self, inserts: dict[Address, tuple[Record, Held]]) -> list[tuple[bytes, bytes]]:
+    async def _pins(self, records: Sequence[Record]) -> dict[bytes, bytes]:
+        """The recovery keys pinned for every key these records' profiles and
+        rotations speak of, read under the write lock."""
+        keys: set[bytes] = set()
+        for record in records:
+            if record.kind == "node":
+                keys.add(record.author)
+            elif record.kind == "key_rotation":
+                keys.update((bytes(record.get("old")), bytes(record.get("new"))))
+        pins: dict[bytes, bytes] = {}
+        items = list(keys)
+        for start in range(0, len(items), _CHUNK):
+            chunk = items[start : start + _CHUNK]
+            rows = await self._db.execute_fetchall(
+                f"SELECT node, recovery FROM recovery_keys WHERE node IN ({','.join('?' * len(chunk))})", chunk
+            )
+            pins.update((bytes(node), bytes(recovery)) for node, recovery in rows)
+        return pins
+
+    def _key_fault(self, record: Record, pins: dict[bytes, bytes]) -> str | None:
+        """The store's own word on keys (the ingest asked first, but not under
+        the write lock): nothing signed by a retired key, no profile that
+        changes or drops its pinned recovery key, no rotation but by the pinned
+        recovery key (protocol/rotation.py)."""
+        if record.author in self._rotated:
+            return "key_rotated"
+        if record.kind == "node":
+            return recovery_fault(record, pins.get(record.author))
+        if record.kind == "key_rotation":
+            return rotation_fault(record, pins.get(bytes(record.get("old"))), pins.get(bytes(record.get("new"))))
+        return None
+
+    async def _save_keys(
+        self, inserts: dict[Address, tuple[Record, Held]], vouched: dict[bytes, bytes]
+    ) -> list[tuple[bytes, bytes]]:
         """Pin the recovery key a node profile names (the first one stays), and
         carry out each key rotation kept: the old key's records go (each id
         redirected to the new key's address), and what this node keeps about
         them (its own posts' versions and manage tokens, removals) follows the
-        new key. The ingest checked each rotation against the pinned recovery key."""
-        pins = [
-            (record.author, bytes(record.get("recovery")))
-            for record, _ in inserts.values()
-            if record.kind == "node" and record.get("recovery") is not None
-        ]
+        new key. ``_key_fault`` checked each one against the pins, in this transaction."""
         rotations = [
             (bytes(record.get("old")), bytes(record.get("new")), record.author, record.created_at)
             for record, _ in inserts.values()
             if record.kind == "key_rotation"
         ]
+        pins = [
+            (record.author, bytes(record.get("recovery")))
+            for record, _ in inserts.values()
+            if record.kind == "node" and record.get("recovery") is not None
+        ] + [(old, recovery) for old, _, recovery, _ in rotations if vouched.get(old) == recovery]
         db = self._db
         if pins:
             await db.executemany("INSERT OR IGNORE INTO recovery_keys VALUES (?, ?)", pins)

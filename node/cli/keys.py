@@ -76,6 +76,11 @@ def register(sub: Any) -> None:
         "--old-key", metavar="KEY",
         help=f"the node key to retire, when {IDENTITY_FILE} is lost (ma1... or hex; default: {IDENTITY_FILE}'s)",
     )  # fmt: skip
+    rotate.add_argument(
+        "--again", action="store_true",
+        help="rotate a key that a rotation made (it leaked too); default: such a key is refused, so running "
+        "the command twice never rotates twice",
+    )  # fmt: skip
     rotate.add_argument("--json", action="store_true", help="print what was done as JSON, for scripts")
     rotate.set_defaults(handler=cmd_rotate)
 
@@ -111,17 +116,17 @@ def make_recovery(data_dir: Path) -> RecoveryKey:
 
 def cmd_show(args: argparse.Namespace) -> int:
     data_dir = chosen_data_dir(args.data_dir)
-    from node.operate.rotate import RETIRED_FILE  # noqa: PLC0415
+    from node.operate.rotate import RETIRED_PREFIX  # noqa: PLC0415
 
+    retired = sorted(data_dir.glob(f"{RETIRED_PREFIX}*"), key=lambda path: path.stat().st_mtime)
     answer: dict[str, Any] = {
         "node_key": _key_text(data_dir / IDENTITY_FILE),
         "recovery_key": _text(read_recovery_key(data_dir)),
-        "retired_key": _key_text(data_dir / RETIRED_FILE),
+        "retired_keys": [_key_text(path) for path in retired],
     }
     lines = [f"node key      {answer['node_key'] or 'none (no identity.key here)'}"]
     lines.append(f"recovery key  {answer['recovery_key'] or 'none: make one with `mutualaid key recovery`'}")
-    if answer["retired_key"]:
-        lines.append(f"retired key   {answer['retired_key']} (replaced by a key rotation)")
+    lines += [f"retired key   {key} (replaced by a key rotation)" for key in answer["retired_keys"]]
     print_answer(args, answer, "\n".join(lines))
     return ExitCode.DONE
 
@@ -158,7 +163,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         raise CliError(f"recovery key: {exc}", ExitCode.USAGE) from None
     lock = lock_data_dir(data_dir)
     try:
-        done = rotate(data_dir, recovery, int(time.time()), old)
+        done = rotate(data_dir, recovery, int(time.time()), old, again=args.again)
     except RotateError as exc:
         raise CliError(f"no rotation: {exc}", ExitCode.REFUSED) from None
     finally:

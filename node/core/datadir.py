@@ -35,6 +35,8 @@ from crypto import InvalidKey, KeyFileError, NodeIdentity, public_key_from_text,
 from node.core.config import NodeConfig, to_toml
 
 IDENTITY_FILE = "identity.key"
+NEXT_FILE = "identity.key.next"
+"""A key rotation's new key until it is swapped in (node/operate/rotate.py)."""
 RECOVERY_FILE = "recovery.pub"
 ADMIN_TOKEN_FILE = "admin.token"  # noqa: S105 - a file name, not a secret
 DATABASE_FILE = "records.db"
@@ -59,6 +61,11 @@ def ensure_data_dir(config: NodeConfig) -> NodeFiles:
     directory = config.data_dir
     _make_dir(directory)
     key_path = directory / IDENTITY_FILE
+    if (directory / NEXT_FILE).exists():
+        raise DataDirError(
+            f"a key rotation in {directory} was cut short ({NEXT_FILE} is there): "
+            "run `mutualaid key rotate` again to finish it, then start the node"
+        )
     created = False
     try:
         if key_path.exists():
@@ -146,9 +153,13 @@ def read_recovery_key(data_dir: Path) -> bytes | None:
         raise DataDirError(f"{path} does not hold a public key ({exc}); restore it from a backup") from None
 
 
-def write_recovery_key(data_dir: Path, public_key: bytes) -> None:
-    """Record the public recovery key once; it never changes (peers pin it)."""
-    _write_private(data_dir / RECOVERY_FILE, (public_key_to_text(public_key) + "\n").encode())
+def write_recovery_key(data_dir: Path, public_key: bytes, *, replace: bool = False) -> None:
+    """Record the public recovery key; it never changes once peers pinned it
+    (``replace``: a key rotation from the paper puts the paper's back)."""
+    path = data_dir / RECOVERY_FILE
+    if replace:
+        path.unlink(missing_ok=True)
+    _write_private(path, (public_key_to_text(public_key) + "\n").encode())
 
 
 def read_admin_token(data_dir: Path) -> str:

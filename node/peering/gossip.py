@@ -253,7 +253,7 @@ class Gossip:
     async def rekey(self, old: bytes, new: bytes) -> None:
         """A chapter's key rotation: links pinned to ``old`` expect ``new`` from
         now on (here and in the peer table), and retry at once."""
-        for url, link in self.links.items():
+        for url, link in list(self.links.items()):  # a link may be added meanwhile
             if link.client.key == old:
                 link.client.key = new
                 await self.parts.admin.repin(url, new)

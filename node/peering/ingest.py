@@ -56,6 +56,7 @@ REJECTION_COST = {
     "key_rotation_rewritten": 0.0,
     "unknown_recovery": 0.0,  # the old key's profile, naming its recovery key, has not reached us yet
     "recovery_changed": 1.0,
+    "recovery_dropped": 1.0,
     "key_taken": 1.0,
     "not_recovery_key": 1.0,
 }
@@ -160,7 +161,7 @@ class Ingestor:
                 old, new = bytes(record.get("old")), bytes(record.get("new"))
                 pinned = await self.store.keys.recovery_for(old) or named.get(old)
                 new_pinned = await self.store.keys.recovery_for(new) or named.get(new)
-                fault = rotation_fault(record, pinned, new_pinned, new_retired=self.store.keys.retired(new))
+                fault = rotation_fault(record, pinned, new_pinned)
             if fault is None:
                 kept.append((index, record))
             else:

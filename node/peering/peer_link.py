@@ -166,6 +166,10 @@ class PeerLink:
         hello = await self.client.hello(parts.serves, FOUND_HELLO_TIMEOUT_S if self.found else HELLO_TIMEOUT_S)
         if self.client.key is not None and hello.key != self.client.key:
             await self._follow_rotation(hello)
+        if parts.store.keys.retired(hello.key):
+            raise PeerAuthError("the peer answers with a key its chapter retired (a key rotation)")
+        if refusal := parts.policy.refusal(hello.key):
+            raise PeerRefused(f"not connecting: {refusal}")
         profile = accept_record(hello.profile, parts.clock.wall())
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")

@@ -26,7 +26,7 @@ def test_words_copied_wrong_are_refused_with_what_is_wrong() -> None:
     words = RecoveryKey(b"\x01" * 32).words.split()
     with pytest.raises(InvalidKey, match="24 words; 23"):
         RecoveryKey.from_words(" ".join(words[:-1]))
-    with pytest.raises(InvalidKey, match=r"word 3 \('abandonn'\)"):
+    with pytest.raises(InvalidKey, match=r"not on the word list: word 3;"):
         RecoveryKey.from_words(" ".join([*words[:2], "abandonn", *words[3:]]))
     swapped = [words[1], words[0], *words[2:]] if words[0] != words[1] else [*words[:2], words[3], words[2], *words[4:]]
     with pytest.raises(InvalidKey, match="checksum"):

@@ -22,10 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from crypto import Domain, NodeIdentity, RecoveryKey, signing_message
-from node.core.datadir import IDENTITY_FILE, RECOVERY_FILE
-from node.operate.rotate import NEXT_FILE, RETIRED_FILE
+from node.core.datadir import IDENTITY_FILE, NEXT_FILE, RECOVERY_FILE
+from node.operate.rotate import RETIRED_PREFIX, retired_file
 from protocol.codec import Value, decode, encode
-from protocol.records import DAY, FORMAT_VERSION, MAX_ROTATION_TTL, NODE_PROFILE_SLOT, Record, build_record
+from protocol.records import (
+    DAY,
+    FORMAT_VERSION,
+    MAX_ROTATION_TTL,
+    NODE_PROFILE_SLOT,
+    Record,
+    build_record,
+    rotation_consent,
+)
 from tests._nodes import wait_until
 from tests.node._cli import HANG_GUARD_S, Running, cli, cli_env, http, init, post_need, run_node
 from tests.node.test_cli_chapter import as_json, join, ok, sheet
@@ -59,12 +67,14 @@ def push(authority: str, records: list[Record | bytes], caller: NodeIdentity | N
     return [str(o) for o in outcomes["outcomes"]]  # type: ignore[union-attr]
 
 
-def rotation(signer: Any, old: bytes, new: bytes) -> Record:
+def rotation(signer: Any, old: bytes, new: NodeIdentity, proof: bytes | None = None) -> Record:
+    """A key rotation as a node builds it, the new key consenting (or ``proof`` in its place)."""
     now = int(time.time())
+    consent = new.sign_message(rotation_consent(old, new.public_key, signer.public_key))
     return build_record(
         signer,
         {"kind": "key_rotation", "slot": old.hex(), "created_at": now, "expires_at": now + MAX_ROTATION_TTL,
-         "old": old, "new": new},
+         "old": old, "new": new.public_key, "proof": consent if proof is None else proof},
     )  # fmt: skip
 
 
@@ -92,7 +102,7 @@ def test_init_prints_a_recovery_key_once_and_keeps_only_its_public_half(tmp_path
         assert words.encode() not in path.read_bytes(), path
     assert RecoveryKey.from_words(words).public_key.hex() != made["public_key"]
     shown = as_json(env, "key", "show", "--data-dir", str(tmp_path / "node"))
-    assert shown == {"node_key": made["key"], "recovery_key": made["recovery_key"], "retired_key": None}
+    assert shown == {"node_key": made["key"], "recovery_key": made["recovery_key"], "retired_keys": []}
     # A second init, or key recovery, never makes another: peers pinned the first.
     again = init(env, tmp_path / "node")
     assert "recovery_words" not in again
@@ -120,7 +130,7 @@ def test_rotate_refuses_wrong_words_plainly_and_changes_nothing(tmp_path: Path) 
         assert result.returncode != 0 and said in result.stderr, (said, result.stderr)
         assert "Traceback" not in result.stderr and result.stdout == ""
     assert (data_dir / IDENTITY_FILE).read_bytes() == before
-    assert not (data_dir / RETIRED_FILE).exists()
+    assert not list(data_dir.glob(f"{RETIRED_PREFIX}*"))
     oversized = cli(env, "key", "rotate", "--data-dir", str(data_dir), "--words-file", "-", stdin="x" * 10_000)
     assert oversized.returncode != 0 and "longer than a recovery key" in oversized.stderr
 
@@ -137,13 +147,24 @@ def test_a_rotation_cut_short_is_finished_by_running_it_again(tmp_path: Path) ->
     )
     assert first["carried"] == 1 and first["resumed"] is False
     # As if the power went after the store took the rotation, before the key files moved.
+    old = bytes.fromhex(made["public_key"])
     os.replace(data_dir / IDENTITY_FILE, data_dir / NEXT_FILE)
-    os.replace(data_dir / RETIRED_FILE, data_dir / IDENTITY_FILE)
+    os.replace(data_dir / retired_file(old), data_dir / IDENTITY_FILE)
+    refused = cli(env, "run", "--data-dir", str(data_dir), *listen(0))  # the node will not start on it
+    assert refused.returncode != 0 and "cut short" in refused.stderr and "Traceback" not in refused.stderr
     again = as_json(
         env, "key", "rotate", "--data-dir", str(data_dir), "--words-file", "-", stdin=made["recovery_words"]
     )
     assert again == first | {"carried": 0, "resumed": True}
     assert as_json(env, "key", "show", "--data-dir", str(data_dir))["node_key"] == first["new_key"]
+    # Run once more, it refuses: the key is the rotation's own. --again rotates it too (it leaked as well).
+    twice = cli(env, "key", "rotate", "--data-dir", str(data_dir), "--words-file", "-", stdin=made["recovery_words"])
+    assert twice.returncode != 0 and "--again" in twice.stderr and twice.stdout == ""
+    third = as_json(env, "key", "rotate", "--data-dir", str(data_dir), "--words-file", "-", "--again",
+                    stdin=made["recovery_words"])  # fmt: skip
+    assert third["old_key"] == first["new_key"] and third["carried"] == 1
+    shown = as_json(env, "key", "show", "--data-dir", str(data_dir))
+    assert shown["retired_keys"] == [made["key"], first["new_key"]] and shown["node_key"] == third["new_key"]
     with run_node(env, tmp_path / "node-2.log", "--data-dir", str(data_dir), *listen(0)) as node:
         assert held(node.url, need)["author"] == NodeIdentity.load(data_dir / IDENTITY_FILE).public_key.hex()  # type: ignore[index]
         assert node.stop(HANG_GUARD_S) == 0
@@ -171,9 +192,46 @@ def test_the_pi_dies_and_its_backup_brings_the_chapter_back_under_the_same_key(t
                 wait_until(lambda: held(peer.url, later), "the peer holds a post made after the restore")
                 assert peer_key(env, peer_dir, peer.url, url) == (made["public_key"], "connected")
                 ok(cli(env, "mark", need, "claimed", f"--token={token}", "--node", url))
-                assert held(url, need) is None or held(url, need)["status"] == "claimed"  # type: ignore[index]
+                assert (held(url, need) or {}).get("status") == "claimed"
                 assert back.stop(HANG_GUARD_S) == 0, back.log_text()
             assert peer.stop(HANG_GUARD_S) == 0, peer.log_text()
+
+
+def test_everything_lost_the_paper_and_the_peers_bring_the_chapter_back(tmp_path: Path) -> None:
+    """No backup at all: a new directory syncs the chapter's posts back from a peer,
+    then `key rotate --old-key` signs them under a new key, and the peer follows."""
+    env = cli_env(tmp_path)
+    made = init(env, tmp_path / "pi")
+    old_key = bytes.fromhex(made["public_key"])
+    init(env, tmp_path / "peer")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    pi = run_node(env, tmp_path / "pi.log", "--data-dir", str(tmp_path / "pi"), *listen(port))
+    peer = run_node(env, tmp_path / "peer.log", "--data-dir", str(tmp_path / "peer"), *listen(0), "--peer", url)
+    try:
+        need, _ = post_need(env, url, "Diapers, size 3")
+        wait_until(_holds(peer.url, need), "the peer holds the chapter's need")
+        os.kill(pi.pid, signal.SIGKILL)  # the Pi and its SD card are gone, with no backup
+        pi.wait(HANG_GUARD_S)
+        shutil.rmtree(tmp_path / "pi")
+        fresh = tmp_path / "new-pi"
+        init(env, fresh)  # a volunteer sets up a new node, as for any new chapter
+        with run_node(env, tmp_path / "new-pi.log", "--data-dir", str(fresh), *listen(port), "--peer", peer.url):
+            wait_until(_holds(url, need), "the new node holds the chapter's posts again, from the peer")
+        done = as_json(env, "key", "rotate", "--data-dir", str(fresh), "--old-key", made["key"], "--words-file", "-",
+                       stdin=made["recovery_words"])  # fmt: skip
+        assert done["old_key"] == made["key"] and done["carried"] == 1
+        assert (fresh / RECOVERY_FILE).read_text().strip() == made["recovery_key"]  # the paper's, not init's
+        new_key = NodeIdentity.load(fresh / IDENTITY_FILE).public_key
+        pi = run_node(env, tmp_path / "new-pi-2.log", "--data-dir", str(fresh), *listen(port), "--peer", peer.url)
+        moved = wait_until(_moving(peer.url, need, new_key), "the peer has the need under the new key")
+        assert moved["title"] == "Diapers, size 3"
+        wait_until(_pinned(env, tmp_path / "peer", peer.url, url, (new_key.hex(), "connected")), "the pin moved")
+        assert push(peer.url.removeprefix("http://"), [make_post(NodeIdentity.generate(), "x")]) == ["accepted"]
+        assert old_key != new_key
+    finally:
+        for process in (pi, peer):
+            process.stop(HANG_GUARD_S)
 
 
 def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Path) -> None:
@@ -206,10 +264,8 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
         # A forged rotation (the thief has the node key, not the paper) is refused.
         stolen = NodeIdentity.load(chapter_dir / IDENTITY_FILE)
         thief_recovery, thief_key = RecoveryKey.generate(), NodeIdentity.generate()
-        assert push(p_authority, [rotation(thief_recovery, old_key, thief_key.public_key)]) == [
-            "rejected:not_recovery_key"
-        ]
-        self_signed = _forge(stolen, old_key, thief_key.public_key)  # the old key naming its own successor
+        assert push(p_authority, [rotation(thief_recovery, old_key, thief_key)]) == ["rejected:not_recovery_key"]
+        self_signed = _forge(stolen, old_key, thief_key)  # the old key naming its own successor
         assert push(p_authority, [self_signed]) == ["rejected:bad_rotation"]
 
         # The chapter rotates: node stopped, words from paper, node started again.
@@ -218,7 +274,7 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
                                  "--json", stdin=words)))  # fmt: skip
         assert done["old_key"] == made["key"] and done["carried"] >= 2 and not done["resumed"]
         new_key = NodeIdentity.load(chapter_dir / IDENTITY_FILE).public_key
-        assert new_key != old_key and (chapter_dir / RETIRED_FILE).exists()
+        assert new_key != old_key and (chapter_dir / retired_file(old_key)).exists()
         node = run_node(env, tmp_path / "chapter-2.log", "--data-dir", str(chapter_dir), *listen(port))
 
         for name, peer in running.items():
@@ -237,14 +293,19 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
             ]
             assert push(peer.url.removeprefix("http://"), [make_post(thief_key, f"Harmless {name}")]) == ["accepted"]
             assert push(peer.url.removeprefix("http://"), [], caller=stolen) == 403
-            forged = rotation(thief_recovery, new_key, thief_key.public_key)
+            forged = rotation(thief_recovery, new_key, thief_key)
             assert push(peer.url.removeprefix("http://"), [forged]) == ["rejected:not_recovery_key"]
             profile = _profile(stolen, thief_recovery.public_key)
             assert push(peer.url.removeprefix("http://"), [profile]) == ["rejected:key_rotated"]
 
         # Even the paper key cannot hand the chapter to another chapter's key.
-        grab = rotation(RecoveryKey.from_words(words), new_key, peer_keys["p"])
+        paper = RecoveryKey.from_words(words)
+        p_identity = NodeIdentity.load(peers["p"] / IDENTITY_FILE)
+        assert p_identity.public_key == peer_keys["p"]
+        grab = rotation(paper, new_key, p_identity)  # even with p's consent: p's own recovery key speaks for p
         assert push(running["q"].url.removeprefix("http://"), [grab]) == ["rejected:key_taken"]
+        unasked = rotation(paper, new_key, p_identity, proof=thief_key.sign_message(b"not p's consent"))
+        assert push(running["q"].url.removeprefix("http://"), [unasked]) == ["rejected:bad_signature"]
 
         # Members notice nothing: the manage link and the card work as before.
         ok(cli(env, "mark", need, "claimed", f"--token={token}", "--node", url))
@@ -263,14 +324,15 @@ def test_a_leaked_key_is_rotated_and_every_peer_follows_the_chapter(tmp_path: Pa
         # The chapter's node refuses its old key too.
         assert push(authority, [make_post(stolen, "Send money here too")]) == ["rejected:key_rotated"]
         shown = as_json(env, "key", "show", "--data-dir", str(chapter_dir))
-        assert shown["retired_key"] == made["key"] and shown["recovery_key"] == made["recovery_key"]
+        assert shown["retired_keys"] == [made["key"]] and shown["recovery_key"] == made["recovery_key"]
     finally:
         for process in (node, *running.values()):
             process.stop(HANG_GUARD_S)
     for name in ("chapter-2", "p", "q"):
         log = (tmp_path / f"{name}.log").read_text()
         assert "Traceback" not in log, log[-3000:]
-        assert words.split()[5] not in log
+        assert words not in log  # nor any three of its words in a row
+        assert not any(" ".join(words.split()[i : i + 3]) in log for i in range(22)), name
 
 
 def _holds(url: str, *ids: str) -> Callable[[], bool]:
@@ -289,12 +351,13 @@ def _claimed(url: str, old_id: str, new_key: bytes) -> Callable[[], bool]:
     return lambda: (_moved(url, old_id, new_key) or {}).get("status") == "claimed"
 
 
-def _forge(signer: NodeIdentity, old: bytes, new: bytes) -> bytes:
+def _forge(signer: NodeIdentity, old: bytes, new: NodeIdentity) -> bytes:
     """A rotation signed by the old key itself: bytes no honest node would build."""
     now = int(time.time())
+    proof = new.sign_message(rotation_consent(old, new.public_key, signer.public_key))
     body: dict[str, Value] = {"v": FORMAT_VERSION, "kind": "key_rotation", "author": signer.public_key,
                               "slot": old.hex(), "created_at": now, "expires_at": now + DAY,
-                              "old": old, "new": new}  # fmt: skip
+                              "old": old, "new": new.public_key, "proof": proof}  # fmt: skip
     payload = encode(body)
     return encode([payload, signer.sign_message(signing_message(Domain.RECORD, payload))])
 
