@@ -248,21 +248,24 @@ class Writer:
         pins = await self._pins([r for r, _ in work])
         vouched = {key: value for job in jobs for key, value in (job.pins or {}).items() if key not in pins}
         pins.update(vouched)
-        outcomes: list[PutOutcome] = []
+        outcomes: list[PutOutcome | None] = [None] * len(work)
         deletes: list[tuple[int, bytes]] = []
         inserts: dict[Address, tuple[Record, Held]] = {}
         removed = self._removed
-        for record, now in work:
+        # Key rotations after everything else in the batch, so a profile that
+        # arrived beside one pins its recovery key first (records come in any order).
+        for index in sorted(range(len(work)), key=lambda i: work[i][0].kind == "key_rotation"):
+            record, now = work[index]
             fault = self._key_fault(record, pins)
             if fault is not None:
-                outcomes.append(PutOutcome("rejected", record.id, fault))
+                outcomes[index] = PutOutcome("rejected", record.id, fault)
                 continue
             address = record.address
             outcome, kept = decide(
                 record.version_key, record.expires_at, current.get(address), now,
                 removed=address in removed, immutable=record.kind if record.kind in IMMUTABLE_KINDS else None,
             )  # fmt: skip
-            outcomes.append(outcome)
+            outcomes[index] = outcome
             if kept is not None:
                 _pin(record, pins)
                 current[address] = kept
@@ -279,7 +282,7 @@ class Writer:
         for old, new in rotations:
             self._rotated[old] = new
             self._removed.update({(new, kind, slot) for author, kind, slot in list(self._removed) if author == old})
-        return outcomes
+        return [outcome for outcome in outcomes if outcome is not None]
 
     async def _current_versions(
         self, addresses: set[Address]

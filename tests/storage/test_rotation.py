@@ -104,6 +104,12 @@ async def test_a_pin_comes_only_from_a_profile_the_store_keeps(store: RecordStor
     assert vouched.status == "accepted" and await store.keys.recovery_for(BOB.public_key) == thief.public_key
 
 
+async def test_a_rotation_before_its_profile_in_one_batch_is_taken(store: RecordStore) -> None:
+    outcomes = await store.writer.put_many([rotation(), profile_with(PAPER.public_key)], NOW)
+    assert [o.status for o in outcomes] == ["accepted", "accepted"]  # outcomes in the order given
+    assert store.keys.current(ALICE.public_key) == NEW.public_key
+
+
 async def test_a_rotation_moves_everything_the_old_key_held(store: RecordStore, db_path: str) -> None:
     need, other = post(ALICE, "n1"), post(BOB, "b1")
     gone = post(ALICE, "n2", title="Removed")
