@@ -24,10 +24,19 @@ from typing import Any
 
 import pytest
 
-from crypto import NodeIdentity, public_key_to_text
+from crypto import NodeIdentity, RecoveryKey, public_key_to_text
 from node.core.datadir import ADMIN_TOKEN_FILE
 from protocol.bundle import MAX_BUNDLE_BYTES, decode_bundle, encode_bundle
-from protocol.records import DEFAULT_TTL, Record, build_record, parse_record
+from protocol.records import (
+    DEFAULT_TTL,
+    MAX_ROTATION_TTL,
+    NODE_PROFILE_SLOT,
+    Record,
+    build_record,
+    parse_record,
+    rotation_consent,
+)
+from protocol.rotation import resign
 from tests.node._cli import HANG_GUARD_S, RUN_FLAGS, Running, cli, cli_env, http, init, run_node
 from tests.node._support import assert_error_shape, sql_rows
 from tests.node.test_cli_chapter import as_json, chapter, decision, ok, propose_id
@@ -335,3 +344,51 @@ def test_a_bundle_cannot_bring_in_what_peering_refuses(tmp_path: Path) -> None:
     offline = as_json(env, "bundle", "import", str(third), "--data-dir", str(data_dir))
     assert offline["rejected"] == {"blocked_exporter": 1} and offline["accepted"] == 0
     assert held(data_dir) == stored
+
+
+def test_a_bundle_carries_a_key_rotation_and_the_node_follows_it(tmp_path: Path) -> None:
+    """A street without internet learns that a chapter changed its key: the rotation
+    in a bundle drops the old key's post, the re-signed one stands in for it, the old
+    key is refused from then on, and the operator's block of the old key as a peer
+    moves to the new one."""
+    env, data_dir = empty_node(tmp_path, "g", "u4pr")
+    token = (data_dir / ADMIN_TOKEN_FILE).read_text().strip()
+    paper, new = RecoveryKey(b"r" * 32), NodeIdentity.from_seed(b"n" * 32)
+    profile = build_record(POSTER, {"kind": "node", "slot": NODE_PROFILE_SLOT, "created_at": NOW - 100,
+                                    "expires_at": NOW + DEFAULT_TTL, "name": "Riverside", "areas": ["u4pr"],
+                                    "urls": [], "seal_key": POSTER.seal_public_key,
+                                    "recovery": paper.public_key})  # fmt: skip
+    old_post = _record(POSTER, "coats")
+    before = tmp_path / "before.bundle"
+    before.write_bytes(encode_bundle(CARRIER, [profile.raw, old_post.raw], created_at=NOW))
+    (moved,) = resign([old_post], new)
+    consent = new.sign_message(rotation_consent(POSTER.public_key, new.public_key, paper.public_key))
+    rotation = build_record(paper, {"kind": "key_rotation", "slot": POSTER.public_key.hex(), "created_at": NOW,
+                                    "expires_at": NOW + MAX_ROTATION_TTL, "old": POSTER.public_key,
+                                    "new": new.public_key, "proof": consent})  # fmt: skip
+    after = tmp_path / "after.bundle"
+    after.write_bytes(encode_bundle(CARRIER, [rotation.raw, moved.raw], created_at=NOW))
+    late = tmp_path / "late.bundle"
+    late.write_bytes(encode_bundle(CARRIER, [_record(POSTER, "thief").raw], created_at=NOW))
+    with run_node(env, tmp_path / "g.log", "--data-dir", str(data_dir), *RUN_FLAGS) as g:
+        through = ("--data-dir", str(data_dir), "--node", g.url)
+        assert as_json(env, "bundle", "import", str(before), *through)["accepted"] == 2
+        status, body = http("POST", f"{g.url}/api/v1/policy", {"subject": "peer", "key": POSTER.public_key.hex(),
+                                                                "action": "block"}, token)  # fmt: skip
+        assert status == 200, body
+        assert g.stop(HANG_GUARD_S) == 0, g.log_text()
+    # Offline, into the stopped node's files: the same checks as a peer's records.
+    done = as_json(env, "bundle", "import", str(after), "--data-dir", str(data_dir))
+    assert (done["accepted"], done["rejected"]) == (2, {}), done
+    assert old_post.raw not in held(data_dir) and rotation.raw in held(data_dir)
+    refused = as_json(env, "bundle", "import", str(late), "--data-dir", str(data_dir))
+    assert refused["rejected"] == {"key_rotated": 1}, refused
+    # At its next start the node moves the operator's block to the chapter's new key.
+    with run_node(env, tmp_path / "g2.log", "--data-dir", str(data_dir), *RUN_FLAGS) as g:
+        status, body = http("GET", f"{g.url}/api/v1/policy", token=token)
+        assert status == 200, body
+        blocked = {rule["key"] for rule in body["rules"] if rule["action"] == "block"}
+        assert new.public_key.hex() in blocked, body
+        status, body = http("GET", f"{g.url}/api/v1/records/{old_post.id.hex()}")  # the old id leads on
+        assert status == 200 and (body["author"], body["id"]) == (new.public_key.hex(), moved.id.hex()), body
+        assert g.stop(HANG_GUARD_S) == 0, g.log_text()
