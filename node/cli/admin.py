@@ -18,6 +18,7 @@ from typing import Any
 
 from crypto import InvalidKey, public_key_to_text
 from node.cli.client import (
+    AdminToken,
     CliError,
     ExitCode,
     add_node_options,
@@ -240,10 +241,10 @@ class ProgressBar:
         print(f"\rsyncing from {peer} [{bar}] {done:,}/{total:,}", end=end, file=sys.stderr, flush=True)
 
 
-def admin_token(directory: Path, command: str) -> str:
+def admin_token(directory: Path, command: str) -> AdminToken:
     """The operator's admin token, from the node's data directory (a usage error saying where it looked)."""
     try:
-        return read_admin_token(directory)
+        return AdminToken(read_admin_token(directory))
     except DataDirError as exc:
         raise CliError(
             f"{exc}. {command} reads the admin token from the node's data directory: give it with --data-dir DIR "

@@ -39,6 +39,7 @@ from typing import Any
 
 from node.chapter.cards import looks_like_card
 from node.core.config import MANAGE_TOKEN_VARIABLE, MEMBER_CARD_VARIABLE, NODE_VARIABLE
+from node.core.hosts import private_channel
 from node.members.terms import MIN_ID_PREFIX
 
 DEFAULT_NODE = "http://127.0.0.1:8440"
@@ -318,6 +319,24 @@ def call(
         raise CliError(f"{node} answered, but not as a mutualaid node does: is it one?", ExitCode.UNREACHABLE) from None
 
 
+class AdminToken(str):
+    """The operator's admin token: it opens the roll's names (a backup) and the
+    peers, so it is sent only over https or to the node's own machine."""
+
+    __slots__ = ()
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A node never redirects its API: a redirect (which urllib would follow
+    with the Authorization header, even to plain http) is refused as it is."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 BULK_TIMEOUT_S = 900
 """Seconds a bundle or a backup may keep the node silent (a Raspberry Pi taking in
 100,000 records, or copying a large store), where ``TIMEOUT_S`` suits every other call."""
@@ -339,6 +358,12 @@ def opened(
     """The node's answer to one request, open for reading (``read_all``, ``read_chunks``):
     a JSON ``body`` or bytes ``data`` of ``content_type``. Refusals and an unreachable
     node raise ``CliError`` as ``call`` says."""
+    if isinstance(token, AdminToken) and not private_channel(node):
+        raise CliError(
+            f"the admin token opens the node's backups and peers: send it over https or from the node's own "
+            f"machine (http://127.0.0.1:PORT), not in the clear to {node}",
+            ExitCode.USAGE,
+        )
     if body is not None:
         data = json.dumps(body).encode()
     request = urllib.request.Request(node + path, data=data, method=method)  # noqa: S310 - http(s), checked
@@ -347,7 +372,7 @@ def opened(
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310
+        response = _OPENER.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         raise _refusal(exc, explain or {}) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:

@@ -15,7 +15,6 @@ import getpass
 import json
 import os
 import sys
-import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ from node.cli.client import (
 )
 from node.core.config import BACKUP_PASSPHRASE_VARIABLE, ENV_PREFIX, ConfigError, chosen_data_dir, load_config
 from node.core.datadir import IDENTITY_FILE
-from node.core.hosts import is_loopback_host
+from node.core.hosts import private_channel
 from node.operate import doctor, service
 from node.operate.backup import (
     MIN_PASSPHRASE,
@@ -184,8 +183,7 @@ def _made(args: argparse.Namespace, made: Made, source: str, data_dir: Path) -> 
 
 def _backup_through(args: argparse.Namespace, data_dir: Path) -> int:
     """The running node makes the backup and streams it; it is checked whole before it takes FILE's name."""
-    parts = urllib.parse.urlsplit(args.node)
-    if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
+    if not private_channel(args.node):
         raise CliError(f"a backup holds the roll's names and the admin token: ask for it over https or on the "
                        f"node's own machine (http://127.0.0.1:PORT), not in the clear from {args.node}")  # fmt: skip
     body = {"passphrase": _passphrase(confirm=True).decode()} if args.with_key else {}

@@ -16,7 +16,7 @@ import argparse
 from dataclasses import dataclass
 
 from node.cli.admin import data_dir_option
-from node.cli.client import CliError, add_card_option, add_node_options, has_card, member_card
+from node.cli.client import AdminToken, CliError, add_card_option, add_node_options, has_card, member_card
 from node.core.config import MEMBER_CARD_VARIABLE, chosen_data_dir
 from node.core.datadir import ADMIN_TOKEN_FILE, DataDirError, read_admin_token
 
@@ -55,7 +55,7 @@ def organizer(args: argparse.Namespace, node: str, command: str) -> Acting:
         return Acting(card.text, card.explain())
     directory = chosen_data_dir(args.data_dir)
     try:
-        token = read_admin_token(directory)
+        token = AdminToken(read_admin_token(directory))
     except DataDirError as exc:
         raise CliError(
             f"{command} acts as an organizer and needs your member card holding a mandate: set "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import urllib.parse
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -123,3 +124,10 @@ def forwarded_host(values: Iterable[str]) -> str | None:
         except ValueError:
             return None
     return value
+
+
+def private_channel(url: str) -> bool:
+    """Whether a request to ``url`` stays private: https, or this machine (loopback).
+    The admin token (and a backup) travel only so."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme == "https" or is_loopback_host(parts.hostname or "")

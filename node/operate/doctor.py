@@ -36,6 +36,7 @@ from node.core.datadir import (
     DataDirError,
     read_recovery_key,
 )
+from node.core.hosts import private_channel
 from node.operate.backup import read_only
 from protocol.records import MAX_FUTURE_SKEW
 
@@ -177,6 +178,10 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
     if status != 200:
         return [Finding("node", "fail", f"{node}/healthz answered {status}", "read its log (journalctl -u mutualaid)")]
     found = [Finding("node", "ok", f"the node at {node} answers"), *_daily_failures(node, get)]
+    if not private_channel(node):
+        return [*found, Finding("peers", "warn", f"the peers were not checked: the admin token goes only over "
+                                f"https or to this machine, not in the clear to {node}",
+                                "run doctor on the node's machine (--node http://127.0.0.1:PORT)")]  # fmt: skip
     try:
         status, _, body = get(f"{node}/api/v1/peers", token)
     except OSError as exc:
