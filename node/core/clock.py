@@ -67,3 +67,8 @@ class ManualClock:
             raise ValueError("a clock does not go back")
         self._wall += seconds
         self._monotonic += seconds
+
+    def set_wall(self, wall: int) -> None:
+        """The wall clock set, back or ahead (a Pi without a real-time clock
+        after boot, then NTP); monotonic time goes on unchanged."""
+        self._wall = float(wall)

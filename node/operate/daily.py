@@ -39,6 +39,9 @@ log = logging.getLogger("mutualaid.backup")
 NAME_FORMAT = "mutualaid-%Y-%m-%dT%H%M%SZ.backup"
 NAME = re.compile(r"mutualaid-(\d{4}-\d\d-\d\dT\d{6}Z)\.backup")
 RETRY_AFTER_S = 3600
+FUTURE_SLACK_S = 60
+"""A backup named later than now by more than this was made while the clock
+was wrong: it neither puts the next one off nor outlives the real ones."""
 """After a failure, the next try (or sooner, with a shorter ``backup_every_s``)."""
 
 
@@ -62,6 +65,12 @@ def made_at(path: Path) -> int | None:
         return calendar.timegm(time.strptime(match.group(1), "%Y-%m-%dT%H%M%SZ"))
     except ValueError:  # the form, but no real time (a 13th month): not the node's
         return None
+
+
+def _in_order(held: list[Path], now: int) -> list[Path]:
+    """Oldest first, those named in the future (the clock was wrong then) before
+    all others: they are pruned first and never count as the newest."""
+    return sorted(held, key=lambda p: ((made_at(p) or 0) <= now + FUTURE_SLACK_S, p.name))
 
 
 class NodeBackups:
@@ -95,11 +104,11 @@ class NodeBackups:
         """Make the daily backup if it is due; the seconds until the next look."""
         now = self.clock.wall()
         try:
-            held = await asyncio.to_thread(daily_backups, self.directory)
+            held = _in_order(await asyncio.to_thread(daily_backups, self.directory), now)
             newest = made_at(held[-1]) if held else None
-            if newest is not None:
+            if newest is not None and newest <= now + FUTURE_SLACK_S:
                 self.last_made = newest
-                due = min(newest, now) + self.every_s  # a name in the future: the clock was set back
+                due = newest + self.every_s
                 if now < due:
                     return float(due - now)
             await self._daily(now)
@@ -123,7 +132,7 @@ class NodeBackups:
     def _write_daily(self, now: int) -> tuple[Made, int]:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         made = make_backup(self.data_dir, self.directory / daily_name(now), now=now)
-        held = daily_backups(self.directory)
+        held = _in_order(daily_backups(self.directory), now)
         old = held[: max(0, len(held) - self.keep)]
         for path in old:
             with contextlib.suppress(FileNotFoundError):

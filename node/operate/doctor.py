@@ -149,6 +149,10 @@ def _backup_age(backups: Path | None, daily: Path | None = None, now: float | No
     newest = max(found, key=lambda p: p.stat().st_mtime)
     age = (time.time() if now is None else now) - newest.stat().st_mtime
     says = f"the newest {'' if backups else 'daily '}backup, {newest.name}, is {age / 3600:.0f} hours old"
+    if age < -SKEW_WARN_S:
+        return Finding("backup", "warn", f"the newest backup, {newest.name}, is dated {-age / 3600:.0f} hours ahead: "
+                       "it was made while the clock was wrong, so its age says nothing",
+                       "check the clock (timedatectl), then back up now")  # fmt: skip
     if age > BACKUP_WARN_S:
         return Finding("backup", "warn", says, "back up at least daily")
     return Finding("backup", "ok", says)

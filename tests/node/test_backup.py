@@ -388,3 +388,23 @@ async def test_the_daily_schedule_follows_the_nodes_clock(tmp_path: Path) -> Non
     # A restarted node reads when the last one was made from its name.
     later = NodeBackups(config, clock, Metrics())
     assert await later.tick() == 86_400 - 3600
+
+
+async def test_a_backup_named_in_the_future_neither_stops_the_schedule_nor_outlives_the_real_ones(
+    tmp_path: Path,
+) -> None:
+    """The clock was once set years ahead (a Pi without a real-time clock): the backup it
+    named then must not put the next one off, and is the first pruned. Each is 0600."""
+    config = NodeConfig(data_dir=tmp_path / "node", backup_daily_keep=2)
+    await asyncio.to_thread(ensure_data_dir, config)
+    clock = ManualClock(wall=2_000_000_000)  # 2033
+    backups = NodeBackups(config, clock, Metrics())
+    assert await backups.tick() == 86_400
+    clock.set_wall(1_800_000_000)  # set back to 2027
+    assert await backups.tick() == 86_400  # made now, not in seven years
+    clock.advance(86_400)
+    assert await backups.tick() == 86_400
+    held = await asyncio.to_thread(daily_backups, config.backups_path)
+    assert [made_at(p) for p in held] == [1_800_000_000, 1_800_086_400]  # the future one pruned first
+    assert config.backups_path.stat().st_mode & 0o777 == 0o700
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in held)

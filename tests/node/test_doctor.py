@@ -61,6 +61,12 @@ def test_a_healthy_node_then_each_fault_with_what_to_do(tmp_path: Path) -> None:
         os.utime(backups / "a.backup", (old, old))
         code, found = _doctor(env, *args)
         assert _levels(found)["backup"] == {"warn"} and "72 hours old" in found["backup"][0]["says"]
+        # A backup made while the clock was years ahead says nothing of how old the backups are.
+        ahead = time.time() + 5 * 365 * 86_400
+        os.utime(backups / "a.backup", (ahead, ahead))
+        code, found = _doctor(env, *args)
+        assert _levels(found)["backup"] == {"warn"} and "ahead" in found["backup"][0]["says"], found["backup"]
+        os.utime(backups / "a.backup", (old, old))
         # A node made before recovery keys (or whose recovery.pub was lost).
         (a_dir / "recovery.pub").rename(tmp_path / "recovery.pub")
         code, found = _doctor(env, *args)
@@ -95,7 +101,7 @@ def test_a_peers_clock_is_read_from_its_date(tmp_path: Path) -> None:
         return get
 
     def clock(offset_s: float) -> dict[str, Any]:
-        found = doctor.node_checks("http://node", "token", fake(offset_s))
+        found = doctor.node_checks("http://127.0.0.1:8440", "token", fake(offset_s))
         (finding,) = [f for f in found if f.check == "clock"]
         return finding.as_json()
 
@@ -107,7 +113,7 @@ def test_a_peers_clock_is_read_from_its_date(tmp_path: Path) -> None:
         status, headers, body = fake(0)(url, token)
         return status, headers | {"Date": "the day after tomorrow"} if "healthz" in url else headers, body
 
-    (unknown,) = [f for f in doctor.node_checks("http://node", "token", garbled) if f.check == "clock"]
+    (unknown,) = [f for f in doctor.node_checks("http://127.0.0.1:8440", "token", garbled) if f.check == "clock"]
     assert unknown.level == "warn" and "no readable Date" in unknown.says
     late = clock(-15 * 60)
     assert late["level"] == "fail" and "from the future" in late["todo"]
