@@ -41,6 +41,10 @@ from protocol.records import MAX_RECORD_BYTES, Signer
 
 FORMAT = 1
 MAGIC = b"mutualaid bundle\x00"
+MEDIA_TYPE = "application/octet-stream"
+"""How a bundle travels over HTTP (a type no HTML form can send cross-site)."""
+BLOCKED_EXPORTER = "blocked_exporter"
+"""The reason every record of a bundle is refused when its exporter is a blocked peer."""
 MAX_BUNDLE_RECORDS = 100_000
 """Records in one bundle: a town's worth of posts, far more than a street needs."""
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024

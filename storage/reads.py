@@ -105,15 +105,16 @@ class Reads:
         )
         return [(int(row[0]), bytes(row[1])) for row in rows]
 
-    async def live_raw(self, sync_filter: SyncFilter, now: int, created_from: int = 0) -> list[bytes]:
+    async def live_raw(self, sync_filter: SyncFilter, now: int, created_from: int = 0, limit: int = -1) -> list[bytes]:
         """Raw bytes of the live records under ``sync_filter`` made at ``created_from`` or
-        later, in the order of the sync index (what a bundle carries: node/operate/bundle.py)."""
+        later, in the order of the sync index, at most ``limit`` (-1: all) (what a bundle
+        carries: node/operate/bundle.py, which asks for one more than a bundle holds)."""
         if not sync_filter.kinds:
             return []
         where, params = _filtered(sync_filter, now)
         rows = await self._reader.run(
-            f"SELECT raw FROM records WHERE {where} AND created_at >= ? ORDER BY created_at, id",
-            [*params, created_from],
+            f"SELECT raw FROM records WHERE {where} AND created_at >= ? ORDER BY created_at, id LIMIT ?",
+            [*params, created_from, limit],
         )
         return [bytes(row[0]) for row in rows]
 

@@ -41,12 +41,15 @@ from node.cli.propose import duration
 from node.core.clock import iso
 from node.core.config import NODE_VARIABLE, chosen_data_dir
 from node.core.datadir import IDENTITY_FILE, DataDirError, lock_data_dir
+from protocol.bundle import BLOCKED_EXPORTER, MEDIA_TYPE
 from protocol.fields import DATE_PATTERN, GEOHASH_PATTERN
+from protocol.records import DAY, MAX_DECISION_TTL
 
 if TYPE_CHECKING:
     from protocol.bundle import Bundle
 
-MAX_SINCE_DAYS = 3650
+MAX_SINCE_DAYS = MAX_DECISION_TTL // DAY
+"""The oldest --since: nothing a node holds is older than a decision's ten years."""
 """How far back ``--since`` reaches: a decision, the longest-lived record, lives ten years."""
 _AGO = duration(1, MAX_SINCE_DAYS * 1440)
 _DATE = re.compile(DATE_PATTERN)
@@ -237,7 +240,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                        ExitCode.REFUSED) from None  # fmt: skip
     if args.node:
         token = admin_token(data_dir, "bundle import")
-        with opened(args.node, "POST", "/api/v1/bundle", data=data, content_type="application/octet-stream",
+        with opened(args.node, "POST", "/api/v1/bundle", data=data, content_type=MEDIA_TYPE,
                     token=token, timeout=BULK_TIMEOUT_S) as response:  # fmt: skip
             payload = read_all(args.node, response)
         try:
@@ -274,6 +277,6 @@ def _import_lines(file: Path, done: dict[str, Any]) -> list[str]:
     ]
     if done["rejected"]:
         lines.append("rejected: " + ", ".join(f"{reason} {n:,}" for reason, n in done["rejected"].items()))
-    if "blocked_exporter" in done["rejected"]:
+    if BLOCKED_EXPORTER in done["rejected"]:
         lines.append("this node has blocked the exporter's key as a peer: nothing was taken from its bundle")
     return lines

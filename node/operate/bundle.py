@@ -45,7 +45,7 @@ from node.peering.feed import RecordFeed
 from node.peering.ingest import Ingestor
 from node.peering.policy import Policy
 from node.peering.sync import node_filter
-from protocol.bundle import Bundle, encode_bundle
+from protocol.bundle import BLOCKED_EXPORTER, MAX_BUNDLE_RECORDS, Bundle, encode_bundle
 from protocol.filters import SyncFilter
 from protocol.records import KINDS
 from storage import RecordStore
@@ -57,7 +57,6 @@ recovery keys), the chapters' chains, and the key rotations that say which
 chapter key speaks now."""
 IMPORT_BATCH = 1000
 """Records handed to the ingestor at once: one signature pass and one commit each."""
-BLOCKED_EXPORTER = "blocked_exporter"
 
 
 class BundleRefused(Exception):
@@ -104,9 +103,11 @@ class Imported:
 
 async def export_records(store: RecordStore, now: int, since: int | None, area: str | None) -> list[bytes]:
     """The raw records a bundle made with this filter carries: profiles and decisions first."""
-    context = await store.reads.live_raw(SyncFilter(CONTEXT_KINDS), now)
+    # One more than a bundle holds is enough to refuse it: a large store is never read whole.
+    context = await store.reads.live_raw(SyncFilter(CONTEXT_KINDS), now, limit=MAX_BUNDLE_RECORDS + 1)
     chosen = SyncFilter(frozenset(KINDS) - CONTEXT_KINDS, None if area is None else (area,))
-    return context + await store.reads.live_raw(chosen, now, since or 0)
+    room = max(0, MAX_BUNDLE_RECORDS + 1 - len(context))
+    return context + await store.reads.live_raw(chosen, now, since or 0, limit=room)
 
 
 async def make_bundle(
