@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import urllib.parse
 from collections.abc import Iterable
 
@@ -127,7 +128,25 @@ def forwarded_host(values: Iterable[str]) -> str | None:
 
 
 def private_channel(url: str) -> bool:
-    """Whether a request to ``url`` stays private: https, or this machine (loopback).
-    The admin token (and a backup) travel only so."""
+    """Whether a request to ``url`` stays private: https, or this machine (loopback,
+    or an address of one of its own interfaces, as an operator on the Pi gives its
+    LAN address). The admin token (and a backup) travel only so."""
     parts = urllib.parse.urlsplit(url)
-    return parts.scheme == "https" or is_loopback_host(parts.hostname or "")
+    host = parts.hostname or ""
+    return parts.scheme == "https" or is_loopback_host(host) or _own_address(host)
+
+
+def _own_address(host: str) -> bool:
+    """Whether ``host`` is an IP address of this machine: binding a socket to it
+    succeeds only then (nothing is sent)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((str(address), 0))
+    except OSError:
+        return False
+    return True

@@ -51,6 +51,7 @@ def test_which_channels_are_private() -> None:
     assert private_channel("https://pantry.example.org:8440")
     assert private_channel("http://127.0.0.1:8440") and private_channel("http://[::1]:8440")
     assert private_channel("http://localhost:8440")
+    assert private_channel("http://0.0.0.0:8440")  # an address of this machine (the LAN tests use a namespace's own)
     assert not private_channel("http://192.168.1.20:8440")
     assert not private_channel("http://pantry.example.org")
 
