@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crypto import public_key_to_text
+from node.core.clock import CORRECT_FROM_S, ClockSkew
 from node.core.datadir import (
     ADMIN_TOKEN_FILE,
     CHAPTER_FILE,
@@ -199,7 +200,27 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
                              "mutualaid peers add URL, or a peering proposal"))  # fmt: skip
     for peer in peers:
         found += _peer(peer, get, now)
+    if peers:
+        found += _node_clock(node, get)
     return found
+
+
+def _node_clock(node: str, get: Fetch) -> list[Finding]:
+    """What the node does about its clock: the median of its pinned peers' (PROTOCOL.md 8.1)."""
+    try:
+        status, _, body = get(f"{node}/api/v1/node", None)
+        skew = ClockSkew.from_json(json.loads(body)["clock"]) if status == 200 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        skew = None
+    if skew is None:
+        return []
+    if skew.correcting:
+        return [Finding("clock", "warn", f"the node's clock: {skew.describe()}",
+                        "set this machine's clock right (timedatectl set-ntp true; a Pi wants a real-time clock "
+                        "or a time server on the LAN): what it signed before it learnt the offset is refused "
+                        "as from the future until that time comes")]  # fmt: skip
+    level: Level = "ok" if abs(skew.offset_s) < CORRECT_FROM_S else "warn"
+    return [Finding("clock", level, f"the node's clock: {skew.describe()}")]
 
 
 _FAILURES = re.compile(rb"^mutualaid_backup_failures_in_a_row (\d+)$", re.MULTILINE)
