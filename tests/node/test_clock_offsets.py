@@ -63,7 +63,9 @@ async def test_a_forged_time_is_not_adopted(serve: Callable[[Handler], Awaitable
     url = await serve(forged)
     heard: list[tuple[bytes, int]] = []
     async with aiohttp.ClientSession() as session:
-        client = PeerClient(session, NodeIdentity.generate(), url, pinned.public_key, on_clock=lambda k, o: heard.append((k, o)))
+        client = PeerClient(
+            session, NodeIdentity.generate(), url, pinned.public_key, on_clock=lambda k, o: heard.append((k, o))
+        )
         with pytest.raises(PeerUnavailable, match="401"):
             await client.call("GET", "/peer/v1/feed?after=0&wait=0")
     assert client.offset == 0 and heard == []
