@@ -6,11 +6,14 @@ address the connection reached, or one of the configured public URLs), then
 the body (bounded by aiohttp's client_max_size), then the time window, the
 replay cache, and the Ed25519 signature over method, path, destination,
 nonce and body hash. Every response is signed back, so the caller knows
-the node holding the key it pinned answered. The window and the replay cache
-read the system clock, never the network's time (node.core.clock): a request
-outside the window whose signature verifies gets a signed 401 carrying our
-time, from which its caller learns our clock and signs again in our frame. Open by default: any node may
+the node holding the key it pinned answered. Open by default: any node may
 call; the caller's key is available to handlers as ``request[PEER_KEY]``.
+
+The window and the replay cache read the system clock, never the network's
+time (node.core.clock), so replay protection does not depend on what peers
+say of the time. A request outside the window whose signature verifies gets
+a signed 401 carrying our time: its caller learns our clock from it and
+signs again in our frame.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ Requests are stamped in the peer's clock: ``offset`` (its clock minus ours)
 is re-learnt from the signed time of every response, and from a signed 401
 saying our request was outside its window, after which the request is signed
 again once, in the peer's frame. Only a time signed by the pinned key counts
-(before a key is pinned, by the key that answered, for that retry alone), and
-only within ``MAX_PEER_OFFSET_S``; ``on_clock`` hears the pinned peers' offsets
-(the node's network time, node.core.clock).
+(before a key is pinned, by the key that answered: at worst a wrong frame
+until the real peer's next signed refusal), and only within
+``MAX_PEER_OFFSET_S``; ``on_clock`` hears only times of 200 responses signed
+by the pinned key (the node's network time, node.core.clock).
 """
 
 from __future__ import annotations
