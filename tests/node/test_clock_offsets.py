@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import aiohttp
 import pytest
 from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
 
 from crypto import NodeIdentity
 from node.core.clock import CORRECT_FROM_S, MAX_PEER_OFFSET_S, ManualClock, NetworkClock, PeerOffsets
@@ -130,3 +132,16 @@ def test_an_offset_not_heard_again_stops_counting() -> None:
     assert network.wall() == clock.wall() + HOUR
     clock.advance(2 * HOUR)
     assert network.wall() == clock.wall() and table.skew().peers == 0
+
+
+@given(st.lists(st.integers(-MAX_PEER_OFFSET_S, MAX_PEER_OFFSET_S), max_size=9))
+def test_a_minority_never_moves_the_node(values: list[int]) -> None:
+    """The correction lies between the voices (ours included), and moves only
+    in a direction more than half the voices (ours included) are on."""
+    moved = offsets(*values).correction()
+    voices = [0, *values]
+    assert min(voices) <= moved <= max(voices)
+    if moved > 0:
+        assert sum(v >= moved for v in voices) * 2 > len(voices)
+    if moved < 0:
+        assert sum(v <= moved for v in voices) * 2 > len(voices)

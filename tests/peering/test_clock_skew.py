@@ -114,6 +114,11 @@ def test_a_skewed_node_keeps_peering_and_dates_its_posts_in_the_networks_time(no
     assert status == 401, payload
     theirs_now = signed_time(skewed, sent, answer, payload)
     assert abs(theirs_now - time.time() - skew) <= SLACK_S
+    # A stale request that does not verify learns nothing: its refusal is not signed.
+    forged = signed_headers(caller, "POST", "/peer/v1/announce", skewed.authority, encode([]),
+                            timestamp=int(time.time()), key=NodeIdentity.generate().public_key)  # fmt: skip
+    status, answer, payload = http_call(skewed.authority, "POST", "/peer/v1/announce", encode([]), forged)
+    assert status == 401 and peerwire.HEADER_SIGNATURE.lower() not in answer, answer
     status, answer, payload, sent = peer_call(skewed, caller, "/peer/v1/announce", [], theirs_now)
     assert status == 200, payload
     body = encode([])
