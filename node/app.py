@@ -30,7 +30,7 @@ from node.chapter.auth import MEMBER_LIMITER, MemberLimiter
 from node.chapter.closer import CLOSER, Closer, effect_parts
 from node.chapter.settings import ChapterBox, ChapterState
 from node.chapter.state import CHAPTER, CHAPTER_STORE
-from node.core.clock import SYSTEM_CLOCK
+from node.core.clock import NETWORK_CLOCK, PEER_OFFSETS, SYSTEM_CLOCK
 from node.core.config import SHUTDOWN_TIMEOUT_S, NodeConfig
 from node.core.datadir import CHAPTER_FILE, DataDirError, read_admin_token, read_recovery_key
 from node.core.errors import AppRunner, Handler, error_middleware
@@ -209,7 +209,8 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
                 "this node's key was retired by a key rotation: its peers refuse it. Run `mutualaid key rotate` "
                 "to finish the rotation (or restore the data directory the rotation left)"
             )
-        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], node_filter(app[CONFIG]), SYSTEM_CLOCK)
+        filtered = node_filter(app[CONFIG])
+        app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], filtered, NETWORK_CLOCK)
         profile = app[NODE_PROFILE].record = await _publish_profile(app)
         if profile.get("recovery") is None:
             log.warning("this node has no recovery key: a lost or stolen node key would end the chapter's identity; "
@@ -227,7 +228,7 @@ async def _chapter_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CHAPTER_STORE] = chapter
     try:
         app[CHAPTER].set(ChapterState.from_stored(await chapter.settings.all()))
-        closer = Closer(chapter, app[IDENTITY], app[STORE], app[FEED], lambda: effect_parts(app), SYSTEM_CLOCK)
+        closer = Closer(chapter, app[IDENTITY], app[STORE], app[FEED], lambda: effect_parts(app), NETWORK_CLOCK)
         app[CLOSER] = closer
         closer.start()
         try:
@@ -264,6 +265,8 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
         pollers=app[peer_api.POLLERS],
         serves=node_filter(app[CONFIG]),
         progress=app.get(SYNC_PROGRESS),
+        clock=NETWORK_CLOCK,
+        peer_clocks=PEER_OFFSETS,
     )
     app[GOSSIP] = Gossip(app[CONFIG], parts)
     app[INGEST].on_rotation = lambda old, new: _follow_rotation(app, old, new)
@@ -344,7 +347,7 @@ async def _renew_profile_forever(app: web.Application) -> None:
     while True:
         await asyncio.sleep(PROFILE_RENEW_CHECK_S)
         try:
-            await renew_profile_if_due(app, SYSTEM_CLOCK.wall())
+            await renew_profile_if_due(app, NETWORK_CLOCK.wall())
         except Exception:  # retried at the next check
             log.exception("renewing the node profile failed")
 
@@ -444,7 +447,7 @@ def _read_token(config: NodeConfig) -> str:
 async def _publish_profile(app: web.Application) -> Record:
     """Sign this node's profile afresh at every start (name, areas, URLs, sealing key)."""
     config, identity, store = app[CONFIG], app[IDENTITY], app[STORE]
-    now = SYSTEM_CLOCK.wall()
+    now = NETWORK_CLOCK.wall()
     fields = {
         "name": config.name,
         "areas": list(config.areas),
@@ -469,10 +472,10 @@ async def _sweep_forever(app: web.Application) -> None:
     interval = app[CONFIG].sweep_interval_s
     while True:
         try:
-            removed = await app[STORE].writer.sweep(SYSTEM_CLOCK.wall())
+            removed = await app[STORE].writer.sweep(NETWORK_CLOCK.wall())
             if removed:
                 log.info("expiry sweep removed %d records", removed)
-            notes = await app[CHAPTER_STORE].outreach.sweep(SYSTEM_CLOCK.wall())
+            notes = await app[CHAPTER_STORE].outreach.sweep(NETWORK_CLOCK.wall())
             if notes:
                 log.info("expiry sweep deleted %d answers' notes past their 90 days", notes)
         except Exception:  # a failed sweep must not end the loop; the next one retries

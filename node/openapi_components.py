@@ -76,7 +76,7 @@ def schemas() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["public_key", "key", "name", "version", "areas", "records", "posts", "peers", "categories",
-                     "chapter"],
+                     "chapter", "clock"],
         "properties": {
             "public_key": _HEX64,
             "key": {"type": "string", "description": "the same key in its ma1... text form"},
@@ -90,6 +90,12 @@ def schemas() -> dict[str, Any]:
             "categories": {"type": "array", "items": category["category"]},
             "chapter": {"type": "object", "additionalProperties": False, "required": ["founding", "settings"],
                         "properties": {"founding": {"type": "boolean"}, "settings": chapter_settings}},
+            "clock": {"type": "object", "additionalProperties": False,
+                      "required": ["offset_s", "peers", "correcting"],
+                      "description": "this node's clock against its pinned peers' (PROTOCOL.md 8.1): offset_s, "
+                                     "the median of their clocks minus its own; whether it dates what it signs by it",
+                      "properties": {"offset_s": {"type": "integer"}, "peers": _INT,
+                                     "correcting": {"type": "boolean"}}},
         },
     }  # fmt: skip
     rows = {

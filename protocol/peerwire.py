@@ -12,6 +12,13 @@ be legitimate. Every response is signed the same way over
 ``["response", request signature, timestamp, SHA-256(body)]``, which proves
 to the caller that the node holding the pinned key answered.
 
+Clocks differ (a Pi has no real-time clock): a request outside the window
+whose signature verifies is refused with a *signed* 401, whose time tells the
+caller the responder's clock; the caller signs its requests to that peer in
+the peer's frame from then on (``RequestOutOfWindow``). The window and the
+replay cache stay in the responder's own clock, so replay protection is the
+same as without it.
+
 Bodies are canonical msgpack (see docs/PROTOCOL.md section 8).
 """
 
@@ -48,6 +55,12 @@ class PeerAuthError(RemoteProtocolError):
     """A peer request or response whose signature, time or address is wrong."""
 
     code = "unauthorized"
+
+
+class RequestOutOfWindow(PeerAuthError):
+    """A request whose time is more than REQUEST_WINDOW_S from the receiver's
+    clock. Its signature is checked all the same (``check_signature``): when it
+    verifies, the refusal is signed like a response, carrying the receiver's time."""
 
 
 @dataclass(frozen=True)
@@ -96,7 +109,11 @@ def parse_headers(headers: Mapping[str, str], *, request: bool = True) -> Signed
 def check_request(auth: SignedHeaders, method: str, path: str, destination: str, body: bytes, now: int) -> None:
     """Window first (cheap), then the signature."""
     if abs(auth.timestamp - now) > REQUEST_WINDOW_S:
-        raise PeerAuthError(f"request time is more than {REQUEST_WINDOW_S} s from ours; check the clocks")
+        raise RequestOutOfWindow(f"request time is more than {REQUEST_WINDOW_S} s from ours; check the clocks")
+    check_signature(auth, method, path, destination, body)
+
+
+def check_signature(auth: SignedHeaders, method: str, path: str, destination: str, body: bytes) -> None:
     message = request_message(method, path, destination, auth.timestamp, auth.nonce, body)
     try:
         verify_message(auth.key, message, auth.signature)

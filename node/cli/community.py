@@ -27,6 +27,7 @@ from node.cli.client import (
     quoted,
     whole_number,
 )
+from node.core.clock import ClockSkew
 from node.members.terms import DEFAULT_WEEKS, MAX_WEEKS, ROUNDED_TO, SUPPRESS_BELOW
 
 REPLIES_EXPLAIN = {
@@ -185,5 +186,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         f"posts: needs {posts.get('need', 0)}, offers {posts.get('offer', 0)}; peers connected {info['peers']}",
         "categories " + ", ".join(c["slug"] for c in info.get("categories", [])),
     ]
+    if "clock" in info:
+        lines.append("clock: " + ClockSkew.from_json(info["clock"]).describe())
     print_answer(args, info, "\n".join(lines))
     return ExitCode.DONE

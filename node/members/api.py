@@ -33,7 +33,7 @@ from node.chapter.settings import ChapterState
 from node.chapter.state import CHAPTER
 from node.core.auth import private as private  # noqa: PLC0414 - the members' modules read it here
 from node.core.bodies import Body, BodyField, choice, from_table, integer, read_date
-from node.core.clock import now
+from node.core.clock import PEER_OFFSETS, now
 from node.core.errors import ApiError, Code, read_json_object
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, STORE
@@ -147,6 +147,7 @@ async def node_info(request: web.Request) -> web.Response:
             "peers": request.app[GOSSIP].connected(),
             "categories": request.app[CHAPTER].state.categories.as_json(),
             "chapter": chapter_info(request.app[CHAPTER].state),
+            "clock": PEER_OFFSETS.skew().as_json(),
         }
     )
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from crypto import public_key_to_text
+from node.core.clock import CORRECT_FROM_S, ClockSkew
 from node.core.datadir import (
     ADMIN_TOKEN_FILE,
     CHAPTER_FILE,
@@ -197,9 +198,32 @@ def node_checks(node: str, token: str, get: Fetch = fetch, now: Callable[[], flo
     if not peers:
         found.append(Finding("peers", "warn", "the node has no peers: its records reach nobody",
                              "mutualaid peers add URL, or a peering proposal"))  # fmt: skip
+    clock = _node_clock(node, get) if peers else None
     for peer in peers:
-        found += _peer(peer, get, now)
+        found += _peer(peer, get, now, correcting=clock is not None and clock.correcting)
+    if clock is not None:
+        found.append(_clock_finding(clock))
     return found
+
+
+def _node_clock(node: str, get: Fetch) -> ClockSkew | None:
+    """The node's clock against its pinned peers' (PROTOCOL.md 8.1), if it says."""
+    try:
+        status, _, body = get(f"{node}/api/v1/node", None)
+        return ClockSkew.from_json(json.loads(body)["clock"]) if status == 200 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _clock_finding(skew: ClockSkew) -> Finding:
+    """What the node does about its clock."""
+    if skew.correcting:
+        return Finding("clock", "warn", f"the node's clock: {skew.describe()}",
+                        "set this machine's clock right (timedatectl set-ntp true; a Pi wants a real-time clock "
+                        "or a time server on the LAN); if it was ahead, what it signed before it learnt the "
+                        "offset is refused as from the future until that time comes")  # fmt: skip
+    level: Level = "ok" if abs(skew.offset_s) < CORRECT_FROM_S else "warn"
+    return Finding("clock", level, f"the node's clock: {skew.describe()}")
 
 
 _FAILURES = re.compile(rb"^mutualaid_backup_failures_in_a_row (\d+)$", re.MULTILINE)
@@ -219,7 +243,7 @@ def _daily_failures(node: str, get: Fetch) -> list[Finding]:
                     "not write?")]  # fmt: skip
 
 
-def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float]) -> list[Finding]:
+def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float], *, correcting: bool = False) -> list[Finding]:
     url = str(peer["url"])
     try:
         sent = now()
@@ -236,7 +260,10 @@ def _peer(peer: dict[str, Any], get: Fetch, now: Callable[[], float]) -> list[Fi
     except (KeyError, TypeError, ValueError):
         return [*out, Finding("clock", "warn", f"{url} gives no readable Date: its clock is not known")]
     says = f"{url}'s clock is {skew:+.0f} s from ours"
-    if abs(skew) > MAX_FUTURE_SKEW:
+    if correcting and abs(skew) > SKEW_WARN_S:
+        out.append(Finding("clock", "warn", says, "the node keeps the network's time meanwhile (its clock finding); "
+                           "set the clock right (timedatectl set-ntp true)"))  # fmt: skip
+    elif abs(skew) > MAX_FUTURE_SKEW:
         out.append(Finding("clock", "fail", says, "set the clock right (timedatectl set-ntp true) here or there: "
                            "records will be refused as from the future"))  # fmt: skip
     elif abs(skew) > SKEW_WARN_S:

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 
 from crypto import NodeIdentity
-from node.core.clock import SYSTEM_CLOCK, Clock
+from node.core.clock import SYSTEM_CLOCK, Clock, PeerOffsets
 from node.core.metrics import Metrics
 from node.peering.feed import RecordFeed
 from node.peering.ingest import Ingestor
@@ -39,6 +39,9 @@ class PeeringParts:
     serves: SyncFilter
     """What this node replicates (node/peering/sync.py's ``node_filter``)."""
     clock: Clock = SYSTEM_CLOCK
+    """The node's time (node/app.py gives the network's time, node.core.clock)."""
+    peer_clocks: PeerOffsets | None = None
+    """Told each pinned peer's clock offset, from its signed responses."""
     rng: random.Random = field(default_factory=random.Random)
     """Jitter of backoffs and resyncs."""
     progress: Progress | None = None

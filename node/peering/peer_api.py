@@ -8,6 +8,12 @@ replay cache, and the Ed25519 signature over method, path, destination,
 nonce and body hash. Every response is signed back, so the caller knows
 the node holding the key it pinned answered. Open by default: any node may
 call; the caller's key is available to handlers as ``request[PEER_KEY]``.
+
+The window and the replay cache read the system clock, never the network's
+time (node.core.clock), so replay protection does not depend on what peers
+say of the time. A request outside the window whose signature verifies gets
+a signed 401 carrying our time: its caller learns our clock from it and
+signs again in our frame.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from aiohttp import web
 
 from node.core.bounded import BoundedTable
 from node.core.clock import SYSTEM_CLOCK, Clock, now
-from node.core.errors import ApiError, Code, Handler
+from node.core.errors import ApiError, Code, Handler, error_response
 from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
@@ -119,7 +125,7 @@ PUBLIC_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("public_hosts")
 async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/peer/"):
         return await handler(request)
-    moment = now()
+    moment = SYSTEM_CLOCK.wall()  # our own frame: the one callers learn from our signed time
     auth = peerwire.parse_headers(request.headers)
     destination = request.host.lower()
     if destination not in _own_destinations(request):
@@ -136,6 +142,11 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     started = time.thread_time()  # CPU time: this runs on the event loop's thread
     try:
         peerwire.check_request(auth, request.method, request.path_qs, destination, body, moment)
+    except peerwire.RequestOutOfWindow as exc:
+        # Verified all the same (as a request in the window would be): only a
+        # genuine caller learns our time, and we sign nothing for a stranger.
+        peerwire.check_signature(auth, request.method, request.path_qs, destination, body)
+        return _signed(request, auth, error_response(ApiError(Code.UNAUTHORIZED, str(exc))))
     finally:
         verify_us = int((time.thread_time() - started) * 1e6)
         request.app[METRICS].count("signature_verify_microseconds_total", verify_us)
@@ -144,11 +155,17 @@ async def peer_auth_middleware(request: web.Request, handler: Handler) -> web.St
     request.app[METRICS].count("peer_bytes_in_total", len(body))
     response = await handler(request)
     if isinstance(response, web.Response) and response.body is not None:
-        payload = bytes(response.body)  # type: ignore[arg-type]
-        request.app[METRICS].count("peer_bytes_out_total", len(payload))
-        stamp = now()
-        signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
-        response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())
+        request.app[METRICS].count("peer_bytes_out_total", len(bytes(response.body)))  # type: ignore[arg-type]
+        _signed(request, auth, response)
+    return response
+
+
+def _signed(request: web.Request, auth: peerwire.SignedHeaders, response: web.Response) -> web.Response:
+    """``response`` with our key, our system clock's time and our signature over both and its body."""
+    payload = bytes(response.body)  # type: ignore[arg-type]
+    stamp = SYSTEM_CLOCK.wall()
+    signature = request.app[IDENTITY].sign_message(peerwire.response_message(auth.signature, stamp, payload))
+    response.headers.update(peerwire.SignedHeaders(request.app[IDENTITY].public_key, stamp, signature).as_dict())
     return response
 
 

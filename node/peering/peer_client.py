@@ -8,6 +8,15 @@ key rotations the peer says lead to it: the link accepts the new key only if
 those rotations pass the ingest (signed by the recovery key pinned for the old).
 Transport failures become ``PeerUnavailable``; everything else a peer can get
 wrong is a ``RemoteProtocolError`` from the core.
+
+Requests are stamped in the peer's clock: ``offset`` (its clock minus ours)
+is re-learnt from the signed time of every response, and from a signed 401
+saying our request was outside its window, after which the request is signed
+again once, in the peer's frame. Only a time signed by the pinned key counts
+(before a key is pinned, by the key that answered: at worst a wrong frame
+until the real peer's next signed refusal), and only within
+``MAX_PEER_OFFSET_S``; ``on_clock`` hears only times of 200 responses signed
+by the pinned key (the node's network time, node.core.clock).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from crypto import NodeIdentity
+from node.core.clock import MAX_PEER_OFFSET_S
 from protocol import peerwire
 from protocol.codec import Value, encode
 from protocol.errors import DecodeError
@@ -85,8 +95,12 @@ class PeerClient:
         url: str,
         pinned_key: bytes | None = None,
         on_traffic: Callable[[int, int], None] | None = None,
+        on_clock: Callable[[bytes, int], None] | None = None,
     ) -> None:
         self._on_traffic = on_traffic  # (bytes sent, bytes received), for metrics
+        self._on_clock = on_clock  # (pinned key, its clock minus ours), from each signed response
+        self.offset = 0
+        """The peer's clock minus ours, in seconds: our requests are stamped in its frame."""
         self._session = session
         self._identity = identity
         self.url = url.rstrip("/")
@@ -105,12 +119,34 @@ class PeerClient:
         """The decoded answer and the key that signed it: the pinned key, or
         (``any_key``) whichever key answered, for the caller to judge."""
         data = b"" if body is None else encode(body)
-        stamp = int(time.time())
+        for attempt in (1, 2):
+            signature, status, auth, payload = await self._send(method, path, data, body is not None, seconds)
+            if status == 200:
+                break
+            # A signed refusal of our time: the peer's clock, and one more try in its frame.
+            retry = attempt == 1 and status == 401 and auth is not None
+            if not retry or auth is None or not self._refusal_time(auth, signature, payload, any_key):
+                raise PeerUnavailable(f"{self.url} answered HTTP {status}{_error_code(payload)}")
+        if auth is None:
+            raise peerwire.PeerAuthError("peer responses must be signed (X-Mutualaid-Key, -Time and -Signature)")
+        # Pinned on first contact, and only once the response proves the key.
+        peerwire.check_response(auth.key if any_key else (self.key or auth.key), signature, auth, payload)
+        if self.key is None:
+            self.key = auth.key
+        if self._take_time(auth) and auth.key == self.key and self._on_clock is not None:
+            self._on_clock(auth.key, self.offset)
+        return peerwire.decode_body(payload), auth.key
+
+    async def _send(
+        self, method: str, path: str, data: bytes, has_body: bool, seconds: float
+    ) -> tuple[bytes, int, peerwire.SignedHeaders | None, bytes]:
+        """One signed request: (its signature, the status, the response's signed headers if any, the body)."""
+        stamp = int(time.time()) + self.offset
         nonce = secrets.token_bytes(peerwire.NONCE_SIZE)
         message = peerwire.request_message(method, path, self._destination, stamp, nonce, data)
         signature = self._identity.sign_message(message)
         headers = peerwire.SignedHeaders(self._identity.public_key, stamp, signature, nonce).as_dict()
-        if body is not None:
+        if has_body:
             headers["Content-Type"] = "application/msgpack"
         try:
             async with self._session.request(
@@ -118,20 +154,38 @@ class PeerClient:
                 timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False,
             ) as response:  # fmt: skip
                 payload = await _read_bounded(response, self.url)
-                if response.status != 200:
-                    raise PeerUnavailable(f"{self.url} answered HTTP {response.status}{_error_code(payload)}")
-                auth = peerwire.parse_headers(response.headers, request=False)
+                status = response.status
+                try:
+                    auth: peerwire.SignedHeaders | None = peerwire.parse_headers(response.headers, request=False)
+                except peerwire.PeerAuthError:
+                    if status == 200:
+                        raise
+                    auth = None  # an unsigned refusal: it says nothing of the peer's clock
         except aiohttp.ClientConnectorCertificateError as exc:
             raise PeerUnavailable(f"{self.url}: {_untrusted(exc.certificate_error)}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:
             self._on_traffic(len(data), len(payload))
-        # Pinned on first contact, and only once the response proves the key.
-        peerwire.check_response(auth.key if any_key else (self.key or auth.key), signature, auth, payload)
-        if self.key is None:
-            self.key = auth.key
-        return peerwire.decode_body(payload), auth.key
+        return signature, status, auth, payload
+
+    def _refusal_time(self, auth: peerwire.SignedHeaders, signature: bytes, payload: bytes, any_key: bool) -> bool:
+        """Whether a refusal is signed by the pinned key (or, none pinned yet, by
+        the key that answered) and its time was taken: then the retry is signed
+        in the peer's frame. Any other refusal says nothing of its clock."""
+        try:
+            peerwire.check_response(auth.key if any_key else (self.key or auth.key), signature, auth, payload)
+        except peerwire.PeerAuthError:
+            return False
+        return self._take_time(auth)
+
+    def _take_time(self, auth: peerwire.SignedHeaders) -> bool:
+        """The peer's clock from a verified response's time, unless past MAX_PEER_OFFSET_S."""
+        offset = auth.timestamp - int(time.time())  # stamped as it answered: the latency is the error
+        if abs(offset) > MAX_PEER_OFFSET_S:
+            return False
+        self.offset = offset
+        return True
 
     async def hello(self, sync_filter: SyncFilter, seconds: float = 30) -> Hello:
         body: Value = {"filter": peerwire.filter_to_wire(sync_filter)}

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -93,7 +94,8 @@ class PeerLink:
             metrics.count("peer_bytes_out_total", sent)
             metrics.count("peer_bytes_in_total", received)
 
-        self.client = PeerClient(session, parts.identity, url, pinned, traffic)
+        on_clock = parts.peer_clocks.learn if parts.peer_clocks is not None else None
+        self.client = PeerClient(session, parts.identity, url, pinned, traffic, on_clock)
 
     @property
     def state(self) -> LinkState:
@@ -170,7 +172,9 @@ class PeerLink:
             raise PeerAuthError("the peer answers with a key its chapter retired (a key rotation)")
         if refusal := parts.policy.refusal(hello.key):
             raise PeerRefused(f"not connecting: {refusal}")
-        profile = accept_record(hello.profile, parts.clock.wall())
+        # Judged, not stored, and in the peer's frame when that is later: a node
+        # that signed its profile before it knew the network's time still peers.
+        profile = accept_record(hello.profile, max(parts.clock.wall(), int(time.time()) + self.client.offset))
         if profile.kind != "node" or profile.author != self.client.key:
             raise RemoteProtocolError(f"{self.client.url} sent a profile that is not its own")
         if self.client.key is not None and not self._pin_saved:

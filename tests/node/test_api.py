@@ -74,6 +74,7 @@ async def test_node_info_names_the_node_and_counts_its_records(node: RunningNode
         "peers": 0,
         "categories": categories,
         "chapter": {"founding": True, "settings": dict(DEFAULTS)},
+        "clock": {"offset_s": 0, "peers": 0, "correcting": False},  # no peer: its own clock
     }
     assert categories[-1] == {"slug": "other", "names": {"en": "Other", "es": "Otra cosa"}}
     await node.post(need())

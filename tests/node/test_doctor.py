@@ -117,3 +117,21 @@ def test_a_peers_clock_is_read_from_its_date(tmp_path: Path) -> None:
     assert unknown.level == "warn" and "no readable Date" in unknown.says
     late = clock(-15 * 60)
     assert late["level"] == "fail" and "from the future" in late["todo"]
+
+
+def test_doctor_says_the_node_keeps_the_networks_time(tmp_path: Path) -> None:
+    """A node whose pinned peers agree its clock is an hour behind: the peer's
+    clock is no failure (the node corrects), and doctor says what it does."""
+
+    def get(url: str, token: str | None) -> tuple[int, dict[str, str], bytes]:
+        if url.endswith("/api/v1/peers"):
+            peer = {"url": "http://peer", "state": "connected", "last_sync": None, "failures": 0, "last_error": None}
+            return 200, {}, json.dumps({"peers": [peer]}).encode()
+        if url.endswith("/api/v1/node"):
+            return 200, {}, json.dumps({"clock": {"offset_s": 3600, "peers": 2, "correcting": True}}).encode()
+        return 200, {"Date": email.utils.formatdate(time.time() + 3600, usegmt=True)}, b""
+
+    found = [f for f in doctor.node_checks("http://127.0.0.1:8440", "token", get) if f.check == "clock"]
+    assert [f.level for f in found] == ["warn", "warn"], found
+    assert "keeps the network's time" in found[0].todo
+    assert "3600 s behind the median of 2 peers' clocks" in found[1].says and "network's time" in found[1].says

@@ -158,16 +158,18 @@ class NodeFactory:
         extra: Sequence[str] = (),
         settings: Mapping[str, str] | None = None,
         program: Sequence[str] = CONSOLE_SCRIPT,
+        env: Mapping[str, str] | None = None,
     ) -> Node:
         """Run a node on 127.0.0.1 (port 0: any free one) with data in root/name,
         more ``extra`` flags and ``settings`` as MUTUALAID_* variables (``program``:
-        another command line than ``mutualaid`` taking the same arguments);
+        another command line than ``mutualaid`` taking the same arguments; ``env``:
+        the process environment, by default ours without MUTUALAID_* variables);
         returns once it prints its listening line."""
         data_dir = self.root / name
         runs = sum(1 for node in self.started if node.name == name)
         stderr_path = self.root / f"{name}.{runs}.log"
         args = [*run_args(data_dir, f"127.0.0.1:{port}", peers), *extra]
-        launched = NodeProcess(args, program=program, log=stderr_path, settings=settings or {})
+        launched = NodeProcess(args, program=program, log=stderr_path, env=env, settings=settings or {})
         node = Node(name, data_dir, launched, "", stderr_path)
         self.started.append(node)
         try:
