@@ -141,7 +141,10 @@ def peer_body_seeds() -> list[bytes]:
         {"ids": ids, "cursor": 7, "behind": False},
         {"wanted": ids[:2]},
     ]
-    return [encode(v) for v in values]
+    nonce = bytes(range(peerwire.NONCE_SIZE))
+    message = peerwire.request_message("POST", "/peer/v1/records", "127.0.0.1:8080", NOW, nonce, b"")
+    headers = [FUZZ_KEY.public_key.hex(), str(NOW), FUZZ_KEY.sign_message(message).hex(), nonce.hex()]
+    return [encode(v) for v in values] + ["\n".join(headers).encode()]
 
 
 def reconcile_seeds() -> list[bytes]:

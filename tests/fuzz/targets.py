@@ -138,7 +138,9 @@ def record(data: bytes) -> None:
 
 def peer_body(data: bytes) -> None:
     """``peerwire.decode_body`` on the input, then each way the peer API and
-    the peer client read a decoded body: a filter, record and id lists."""
+    the peer client read a decoded body: a filter, record and id lists. And
+    the input's lines as the four signed-request headers."""
+    _peer_headers(data)
     try:
         value = peerwire.decode_body(data)
     except DecodeError:
@@ -156,6 +158,23 @@ def peer_body(data: bytes) -> None:
                 continue
             _check(len(items) <= peerwire.MAX_BATCH, "a list over MAX_BATCH accepted")
             _check(all(type(i) is bytes and (size is None or len(i) == size) for i in items), "a bad item accepted")
+
+
+_HEADERS = (peerwire.HEADER_KEY, peerwire.HEADER_TIME, peerwire.HEADER_SIGNATURE, peerwire.HEADER_NONCE)
+
+
+def _peer_headers(data: bytes) -> None:
+    headers = dict(zip(_HEADERS, data.decode("latin-1").split("\n"), strict=False))  # what HTTP can carry
+    try:
+        auth = peerwire.parse_headers(headers)
+    except peerwire.PeerAuthError:
+        return
+    _check(len(auth.key) == 32 and len(auth.signature) == 64 and len(auth.nonce) == 16, "bad auth header lengths")
+    try:
+        peerwire.check_request(auth, "POST", "/peer/v1/records", "127.0.0.1:8080", data, NOW)
+    except peerwire.PeerAuthError:
+        return
+    raise InvariantBroken("a request signature made by nobody verified")
 
 
 def _peer_filter(value: object) -> None:
