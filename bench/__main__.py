@@ -18,6 +18,7 @@ from typing import Any
 from bench import (
     bench_bundle,
     bench_chapter,
+    bench_crash,
     bench_node,
     bench_page,
     bench_peers,
@@ -76,6 +77,7 @@ def main() -> int:
         ("chapter", bench_chapter),
         ("year", bench_year),
         ("bundle", bench_bundle),
+        ("crash", bench_crash),
     ]
     for name, module in parts:
         if not only or name in only:

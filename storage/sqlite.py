@@ -113,6 +113,18 @@ async def open_side(path: str, config: StoreConfig | None = None) -> Connection:
     return Connection(db, path)
 
 
+def writer_pragmas(config: StoreConfig) -> tuple[str, ...]:
+    """How the write connection uses the file, in order: the durability
+    settings that tests/storage/test_power_loss.py holds to a power cut."""
+    return (
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        f"PRAGMA wal_autocheckpoint = {int(config.wal_autocheckpoint_pages)}",
+        # Give the disk back after a checkpoint instead of keeping a big WAL file.
+        "PRAGMA journal_size_limit = 67108864",
+    )
+
+
 async def open_writer(path: str, config: StoreConfig) -> aiosqlite.Connection:
     """The write connection, on a file checked and migrated to this schema."""
     with translate(path):
@@ -123,11 +135,8 @@ async def open_writer(path: str, config: StoreConfig) -> aiosqlite.Connection:
             await check_version(db, path)
             if config.quick_check_at_open:
                 await quick_check(path)
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = FULL")
-            await db.execute(f"PRAGMA wal_autocheckpoint = {int(config.wal_autocheckpoint_pages)}")
-            # Give the disk back after a checkpoint instead of keeping a big WAL file.
-            await db.execute("PRAGMA journal_size_limit = 67108864")
+            for pragma in writer_pragmas(config):
+                await db.execute(pragma)
             await migrate(db)
         except BaseException:
             await db.close()
