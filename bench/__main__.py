@@ -27,6 +27,7 @@ from bench import (
     bench_web,
     bench_year,
 )
+from bench.sim import scenario as sim_scenario
 
 
 def pin_to_one_core() -> str:
@@ -56,6 +57,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["sim"]:  # its own flags: python -m bench sim --nodes 1000 --json
+        return sim_scenario.main(sys.argv[2:], table)
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])

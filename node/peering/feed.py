@@ -49,6 +49,13 @@ class RecordFeed:
     async def publish(self, records: list[Record], source: bytes | None) -> None:
         if not records:
             return
+        self.append(records, source)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def append(self, records: list[Record], source: bytes | None) -> None:
+        """Add entries without waking anyone: ``publish`` does both; the
+        simulation (bench/sim) wakes its own simulated polls."""
         for record in records:
             area = record.get("area")
             entry = FeedEntry(
@@ -56,8 +63,6 @@ class RecordFeed:
             )
             self._entries.append(entry)
             self._next += 1
-        async with self._changed:
-            self._changed.notify_all()
 
     def since(self, after: int, caller: bytes, limit: int) -> tuple[list[FeedEntry], int, bool]:
         """Entries after ``after`` not from ``caller``: (entries, new cursor, fell_behind)."""
