@@ -1,7 +1,9 @@
 """``make bench``: every benchmark in one run, on one core, as one table.
 ``python -m bench pi`` (``make bench-pi``, not part of ``make bench``: it takes
 about ten minutes) prints the main figures on the full machine beside a
-Pi-class one instead (bench/bench_pi.py).
+Pi-class one instead (bench/bench_pi.py). ``python -m bench sim`` runs the
+simulation of 1000 nodes alone (a few minutes; ``--help`` for its flags);
+``make bench`` includes a 300-node run of it (bench/bench_sim.py).
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -23,6 +25,7 @@ from bench import (
     bench_peers,
     bench_pi,
     bench_reconcile,
+    bench_sim,
     bench_store,
     bench_web,
     bench_year,
@@ -79,6 +82,7 @@ def main() -> int:
         ("chapter", bench_chapter),
         ("year", bench_year),
         ("bundle", bench_bundle),
+        ("sim", bench_sim),
     ]
     for name, module in parts:
         if not only or name in only:
