@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -70,9 +71,10 @@ class RecordFeed:
         fell_behind = after + 1 < oldest
         out: list[FeedEntry] = []
         cursor = max(after, oldest - 1)
-        for entry in self._entries:
-            if entry.seq <= after:
-                continue
+        # Sequence numbers are consecutive, so the first entry after ``after``
+        # is at a known index: skip to it in C rather than look at the whole
+        # ring (up to 10k entries) on every poll of every peer.
+        for entry in itertools.islice(self._entries, max(0, after + 1 - oldest), None):
             if len(out) >= limit:
                 break
             cursor = entry.seq
