@@ -2,8 +2,8 @@
 
 The timeline of a run of D seconds (D = 600 by default): links connect at 0;
 posts arrive at random up nodes (a Poisson process) from 10 s to D - 30 s;
-a ``churn`` share of the nodes each go down once, for 20 to 90 s, between
-0.05 D and 0.3 D; at D / 3 a ``partition`` share of the nodes is cut off from
+a ``churn`` share of the nodes each go down once, for 20 to 90 s (scaled
+by D / 600 s), starting between 0.05 D and 0.3 D; at D / 3 a ``partition`` share of the nodes is cut off from
 the rest for 0.2 D, then healed. The run goes on after D (up to ``drain_s``)
 until every node holds every record.
 
@@ -169,7 +169,7 @@ def build(scenario: Scenario) -> Sim:
     for index in rng.sample(range(scenario.nodes), round(scenario.churn * scenario.nodes)):
         down = rng.uniform(0.05 * duration, 0.3 * duration)
         sim.loop.at(down, sim.nodes[index].go_down)
-        sim.loop.at(down + rng.uniform(20.0, 90.0), sim.nodes[index].come_up)
+        sim.loop.at(down + rng.uniform(20.0, 90.0) * duration / 600.0, sim.nodes[index].come_up)
     cut = frozenset(rng.sample(range(scenario.nodes), round(scenario.partition * scenario.nodes)))
     sim.loop.at(duration / 3, _partition, sim, cut)
     sim.loop.at(duration / 3 + 0.2 * duration, _partition, sim, frozenset())
