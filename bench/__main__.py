@@ -1,7 +1,9 @@
 """``make bench``: every benchmark in one run, on one core, as one table.
 ``python -m bench pi`` (``make bench-pi``, not part of ``make bench``: it takes
 about ten minutes) prints the main figures on the full machine beside a
-Pi-class one instead (bench/bench_pi.py).
+Pi-class one instead (bench/bench_pi.py). ``python -m bench sim`` runs the
+simulation of 1000 nodes alone (a few minutes; ``--help`` for its flags);
+``make bench`` includes a 300-node run of it (bench/bench_sim.py).
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -24,10 +26,12 @@ from bench import (
     bench_peers,
     bench_pi,
     bench_reconcile,
+    bench_sim,
     bench_store,
     bench_web,
     bench_year,
 )
+from bench.sim import scenario as sim_scenario
 
 
 def pin_to_one_core() -> str:
@@ -57,6 +61,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["sim"]:  # its own flags: python -m bench sim --nodes 1000 --json
+        return sim_scenario.main(sys.argv[2:], table)
     print(f"mutualaid benchmarks, {pin_to_one_core()}, python {sys.version.split()[0]}", flush=True)
     rows = []
     only = set(sys.argv[1:])
@@ -78,6 +84,7 @@ def main() -> int:
         ("year", bench_year),
         ("bundle", bench_bundle),
         ("crash", bench_crash),
+        ("sim", bench_sim),
     ]
     for name, module in parts:
         if not only or name in only:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -49,6 +50,13 @@ class RecordFeed:
     async def publish(self, records: list[Record], source: bytes | None) -> None:
         if not records:
             return
+        self.append(records, source)
+        async with self._changed:
+            self._changed.notify_all()
+
+    def append(self, records: list[Record], source: bytes | None) -> None:
+        """Add entries without waking anyone: ``publish`` does both; the
+        simulation (bench/sim) wakes its own simulated polls."""
         for record in records:
             area = record.get("area")
             entry = FeedEntry(
@@ -56,8 +64,6 @@ class RecordFeed:
             )
             self._entries.append(entry)
             self._next += 1
-        async with self._changed:
-            self._changed.notify_all()
 
     def since(self, after: int, caller: bytes, limit: int) -> tuple[list[FeedEntry], int, bool]:
         """Entries after ``after`` not from ``caller``: (entries, new cursor, fell_behind)."""
@@ -65,9 +71,10 @@ class RecordFeed:
         fell_behind = after + 1 < oldest
         out: list[FeedEntry] = []
         cursor = max(after, oldest - 1)
-        for entry in self._entries:
-            if entry.seq <= after:
-                continue
+        # Sequence numbers are consecutive, so the first entry after ``after``
+        # is at a known index: skip to it in C rather than look at the whole
+        # ring (up to 10k entries) on every poll of every peer.
+        for entry in itertools.islice(self._entries, max(0, after + 1 - oldest), None):
             if len(out) >= limit:
                 break
             cursor = entry.seq

@@ -1,0 +1,564 @@
+"""The simulated network, nodes and peer links: the real core on a virtual clock.
+
+Strategy: one heap of ``(virtual time, sequence, callback, args)``; nothing
+reads a clock or draws randomness except from the seeded ``random.Random``s
+handed in, so a seed gives the same run every time. Each simulated node owns
+what the real node's peering owns: a store of real signed ``Record``s (a dict
+and the sorted ``(created_at, id)`` index a real store hands to
+reconciliation), a real ``RecordFeed`` ring, the ``Pollers`` table (who holds
+a long poll on our feed), and one ``SimLink`` per peer it dials.
+
+A ``SimLink`` is node/peering/peer_link.py's ``PeerLink`` written as
+callbacks instead of coroutines, step for step: hello, a reconciliation,
+then the pull loop (long poll the peer's feed, fetch the ids we lack, maybe
+reconcile), the push loop (announce what our feed gained, push what the peer
+wants, unless it polls us) and the resync loop; any failure ends all three,
+and the link backs off and starts over. Every choice is made by the real
+function: ``decisions.to_push``, ``resync_delay``, ``resync_after_pull``,
+``backoff_delay``, the ``LinkRecord`` state table, ``RecordFeed.since``,
+``Reconciler``/``ItemSet``; message sizes are those of the real msgpack
+bodies (``wire_*`` below; the suite checks them against ``encode``).
+
+Where the model simplifies (the figures are no better than this):
+- No processing time: a node answers the moment a message arrives; records
+  are not verified (every record was signed once, up front, by the real
+  ``build_record``; the ingest's signature, clock and policy checks and the
+  per-peer rate limits and fetch budget are skipped: every sim peer is honest).
+- A message takes the link's one-way latency (seeded per link) times a small
+  jitter; a lost packet costs a TCP retransmission (an RTO) rather than the
+  request, so loss shows as delay. Bandwidth is unlimited. Bytes are bodies
+  only: HTTP and the signed headers (about 300 bytes a message) come on top.
+- A partition drops every message across it: the caller's request times out
+  (30 s, a long poll 50 s) as with a dead TCP path. A node that is down
+  refuses connections at once (one round trip), and when it comes back it
+  keeps its store, starts a fresh feed and redials its peers at once.
+- All links are configured ones (retried for ever); peer discovery, found
+  peers' slots and peer exchange are not modelled. Only new posts travel (no
+  edits, expiry or node profiles).
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from bisect import insort
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from node.peering import decisions
+from node.peering.feed import RecordFeed
+from node.peering.link import LinkEvent, LinkRecord, LinkState
+from node.peering.peer_api import FEED_BATCH, MAX_FEED_WAIT_S, POLLING_FOR_S
+from node.peering.peer_link import FEED_WAIT_S, HELLO_TIMEOUT_S, PUSH_BATCH
+from node.peering.sync import MAX_SESSIONS, batches
+from protocol.codec import encode
+from protocol.filters import SyncFilter
+from protocol.peerwire import MAX_BATCH, filter_to_wire
+from protocol.reconcile import ItemSet, Reconciler
+from protocol.records import Record
+
+CALL_TIMEOUT_S = 30.0
+"""PeerClient.call's default: a request unanswered by then fails the link."""
+FEED_TIMEOUT_S = FEED_WAIT_S + 30.0
+"""PeerClient.feed's: the long poll's wait plus the same margin."""
+MIN_RTO_S = 0.2
+"""Linux's minimum TCP retransmission timeout: what a lost packet costs at least."""
+EVERYTHING = SyncFilter()
+"""Every node serves every kind and area, so the common filter is this."""
+_FILTER_BYTES = len(encode(filter_to_wire(EVERYTHING)))
+
+Callback = Callable[..., None]
+Answer = Callable[[int, Any], None]
+Serve = Callable[["SimNode", Answer], None]
+
+
+def _array_header(n: int) -> int:
+    return 1 if n < 16 else 3 if n < 65536 else 5
+
+
+def _bin(n: int) -> int:
+    return n + (2 if n < 256 else 3 if n < 65536 else 5)
+
+
+def _str(n: int) -> int:
+    return n + (1 if n < 32 else 2)
+
+
+def wire_list(sizes: list[int]) -> int:
+    """Bytes of a msgpack array of byte strings of these sizes (ids, raw records)."""
+    return _array_header(len(sizes)) + sum(_bin(n) for n in sizes)
+
+
+def wire_map(**fields: int) -> int:
+    """Bytes of a small msgpack map whose values encode to these many bytes."""
+    return 1 + sum(_str(len(name)) + size for name, size in fields.items())
+
+
+def wire_int(value: int) -> int:
+    return 1 if 0 <= value < 128 else 2 if value < 256 else 3 if value < 65536 else 5 if value < 2**32 else 9
+
+
+def wire_strs(values: list[str]) -> int:
+    return _array_header(len(values)) + sum(_str(len(v)) for v in values)
+
+
+class Loop:
+    """The virtual clock and its event heap."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.events = 0
+        self._heap: list[tuple[float, int, Callback, tuple[Any, ...]]] = []
+        self._seq = 0
+
+    def at(self, when: float, fn: Callback, *args: Any) -> None:
+        heapq.heappush(self._heap, (when, self._seq, fn, args))
+        self._seq += 1
+
+    def after(self, delay: float, fn: Callback, *args: Any) -> None:
+        self.at(self.now + delay, fn, *args)
+
+    def run_until(self, end: float) -> None:
+        heap, pop = self._heap, heapq.heappop
+        while heap and heap[0][0] <= end:
+            when, _, fn, args = pop(heap)
+            self.now = when
+            self.events += 1
+            fn(*args)
+        self.now = max(self.now, end)
+
+
+class Net:
+    """Links' latencies, packet loss, and which nodes a partition cuts off."""
+
+    def __init__(self, rng: random.Random, loss: float) -> None:
+        self.rng = rng
+        self.loss = loss
+        self.latency: dict[tuple[int, int], float] = {}
+        self.cut: frozenset[int] = frozenset()
+
+    def severed(self, a: int, b: int) -> bool:
+        cut = self.cut
+        return bool(cut) and ((a in cut) != (b in cut))
+
+    def delay(self, a: int, b: int) -> float:
+        base = self.latency[(a, b) if a < b else (b, a)]
+        rng = self.rng
+        delay = base * rng.uniform(1.0, 1.1)
+        while rng.random() < self.loss:  # a lost segment: resent after an RTO
+            delay += max(MIN_RTO_S, 3 * base)
+        return delay
+
+
+@dataclass
+class Traffic:
+    """Messages and body bytes by kind (a request and its reply are two messages)."""
+
+    messages: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str, size: int) -> None:
+        self.messages[kind] = self.messages.get(kind, 0) + 1
+        self.bytes[kind] = self.bytes.get(kind, 0) + size
+
+
+class Sim:
+    """What every node and link shares: the clock, the network, the counters."""
+
+    def __init__(self, seed: int, loss: float, profile_bytes: int) -> None:
+        self.loop = Loop()
+        self.net = Net(random.Random(seed * 7 + 1), loss)
+        self.traffic = Traffic()
+        self.nodes: list[SimNode] = []
+        self.profile_bytes = profile_bytes
+        """Size of a node's signed profile, which its hello answer carries."""
+        self.holders: dict[bytes, int] = {}
+        """Record id -> how many nodes hold it."""
+        self.full_at: dict[bytes, float] = {}
+        """Record id -> virtual time the last node got it."""
+        self.posted_at: dict[bytes, float] = {}
+        self.copies = 0
+        self.copies_by: dict[str, int] = {}
+        """Full copies received, by how: poll fetch, push, sync fetch, sync push."""
+        self.sessions = 0
+        self.link_failures = 0
+
+    def held_by_one_more(self, record_id: bytes) -> None:
+        count = self.holders.get(record_id, 0) + 1
+        self.holders[record_id] = count
+        if count == len(self.nodes):
+            self.full_at[record_id] = self.loop.now
+
+
+@dataclass
+class _Poll:
+    link: SimLink
+    epoch: int
+    after: int
+    answer: Answer
+
+
+class SimNode:
+    """One node: its store, feed, pollers table, and the links it dials."""
+
+    def __init__(self, sim: Sim, index: int, key: bytes, rng: random.Random) -> None:
+        self.sim = sim
+        self.index = index
+        self.key = key
+        self.rng = rng  # the node's own Random: PeeringParts.rng
+        self.up = True
+        self.held: dict[bytes, Record] = {}
+        self._index: list[tuple[int, bytes]] = []
+        self._itemset: ItemSet | None = None
+        self.feed = RecordFeed()
+        self.pollers: dict[bytes, float] = {}
+        self._polls: dict[int, _Poll] = {}
+        self._next_poll = 0
+        self._idle_pushes: dict[int, tuple[SimLink, int]] = {}
+        self.links: list[SimLink] = []
+        self.copies: dict[bytes, int] = {}
+        """Record id -> full copies of it this node received from peers."""
+
+    # -- the store and the ingest ---------------------------------------------------------
+
+    def itemset(self) -> ItemSet:
+        """The sync index as reconciliation sees it; rebuilt only after a change."""
+        if self._itemset is None:
+            self._itemset = ItemSet(self._index)
+        return self._itemset
+
+    def post(self, record: Record) -> None:
+        self.sim.posted_at[record.id] = self.sim.loop.now
+        self._store([record], None)
+
+    def ingest(self, records: list[Record], source: bytes, channel: str) -> list[str]:
+        """Every received copy counts (by ``channel``); those we lack are stored and fed on."""
+        copies = self.copies
+        by_channel = self.sim.copies_by
+        by_channel[channel] = by_channel.get(channel, 0) + len(records)
+        fresh: list[Record] = []
+        outcomes: list[str] = []
+        for record in records:
+            copies[record.id] = copies.get(record.id, 0) + 1
+            if record.id in self.held or any(r.id == record.id for r in fresh):
+                outcomes.append("duplicate")
+            else:
+                fresh.append(record)
+                outcomes.append("accepted")
+        self.sim.copies += len(records)
+        self._store(fresh, source)
+        return outcomes
+
+    def _store(self, records: list[Record], source: bytes | None) -> None:
+        if not records:
+            return
+        for record in records:
+            self.held[record.id] = record
+            insort(self._index, (record.created_at, record.id))
+            self.sim.held_by_one_more(record.id)
+        self._itemset = None
+        self.feed.append(records, source)
+        self._feed_changed()
+
+    def _feed_changed(self) -> None:
+        """RecordFeed.publish's notify: long polls answer, idle push loops run."""
+        polls, self._polls = self._polls, {}
+        for poll in polls.values():
+            self._answer_poll(poll)
+        pushes, self._idle_pushes = self._idle_pushes, {}
+        for link, epoch in pushes.values():
+            self.sim.loop.after(0.0, link.push_step, epoch)
+
+    def push_idle(self, link: SimLink, epoch: int) -> None:
+        """The link's push loop waits on our feed (RecordFeed.wait)."""
+        self._idle_pushes[id(link)] = (link, epoch)
+
+    # -- the peer API (node/peering/peer_api.py) ------------------------------------------
+
+    def serve_feed(self, link: SimLink, after: int, answer: Answer) -> None:
+        self.pollers[link.node.key] = self.sim.loop.now  # Pollers.touch
+        entries, _, behind = self.feed.since(after, link.node.key, FEED_BATCH)
+        poll = _Poll(link, link.epoch, after, answer)
+        if entries or behind:
+            self._answer_poll(poll)
+            return
+        token = self._next_poll
+        self._next_poll += 1
+        self._polls[token] = poll
+        self.sim.loop.after(min(FEED_WAIT_S, MAX_FEED_WAIT_S), self._poll_timeout, token)
+
+    def _poll_timeout(self, token: int) -> None:
+        poll = self._polls.pop(token, None)
+        if poll is not None:
+            self._answer_poll(poll)
+
+    def _answer_poll(self, poll: _Poll) -> None:
+        entries, cursor, behind = self.feed.since(poll.after, poll.link.node.key, FEED_BATCH)
+        ids = [e.id for e in entries]
+        size = wire_map(ids=wire_list([32] * len(ids)), cursor=wire_int(cursor), behind=1)
+        poll.answer(size, (ids, cursor, behind))
+
+    def polled_by(self, key: bytes) -> bool:
+        """Pollers.polling: the peer began a long poll on our feed within POLLING_FOR_S."""
+        touched = self.pollers.get(key)
+        return touched is not None and self.sim.loop.now - touched < POLLING_FOR_S
+
+    def go_down(self) -> None:
+        """The process stops: its links end, long polls on it are reset."""
+        self.up = False
+        for link in self.links:
+            link.stop()
+        polls, self._polls = self._polls, {}
+        for poll in polls.values():
+            poll.link.reset_by_peer(poll.epoch)
+        self._idle_pushes = {}
+
+    def come_up(self) -> None:
+        """A restart: the store is kept; the feed and the pollers table are new."""
+        self.up = True
+        self.feed = RecordFeed()
+        self.pollers = {}
+        for link in self.links:
+            link.start()
+
+
+class SimLink:
+    """PeerLink, as callbacks: ``node`` dials ``peer``. ``epoch`` changes when
+    the link fails or stops, which drops every callback of the old connection."""
+
+    def __init__(self, node: SimNode, peer: SimNode) -> None:
+        self.sim = node.sim
+        self.node = node
+        self.peer = peer
+        self.record = LinkRecord()
+        self.epoch = 0
+        self._push_cursor = 0
+        self._last_resync: float | None = None
+
+    # -- the exchange of one request and its reply ----------------------------------------
+
+    def _call(self, kind: str, size: int, serve: Serve, on_reply: Callback, timeout: float = CALL_TIMEOUT_S) -> None:
+        sim, a, b, epoch = self.sim, self.node.index, self.peer.index, self.epoch
+        sim.traffic.count(kind, size)
+        start = sim.loop.now
+        if not self.peer.up:  # connection refused
+            sim.loop.after(2 * sim.net.delay(a, b), self._failed, epoch, "connection refused")
+        elif sim.net.severed(a, b):
+            sim.loop.at(start + timeout, self._failed, epoch, "timed out (partition)")
+        else:
+            sim.loop.after(sim.net.delay(a, b), self._arrive, epoch, kind, serve, on_reply, start, timeout)
+
+    def _arrive(self, epoch: int, kind: str, serve: Serve, on_reply: Callback, start: float, timeout: float) -> None:
+        sim, peer = self.sim, self.peer
+        if not peer.up:
+            sim.loop.after(sim.net.delay(peer.index, self.node.index), self._failed, epoch, "connection reset")
+            return
+
+        def answer(size: int, value: Any) -> None:
+            sim.traffic.count(kind + " reply", size)
+            if sim.net.severed(peer.index, self.node.index):
+                sim.loop.at(max(sim.loop.now, start + timeout), self._failed, epoch, "timed out (partition)")
+            else:
+                sim.loop.after(sim.net.delay(peer.index, self.node.index), self._deliver, epoch, on_reply, value)
+
+        serve(peer, answer)
+
+    def _deliver(self, epoch: int, on_reply: Callback, value: Any) -> None:
+        if epoch == self.epoch and self.node.up:
+            on_reply(value)
+
+    def _failed(self, epoch: int, reason: str) -> None:
+        if epoch == self.epoch and self.node.up:
+            self.fail(reason)
+
+    def reset_by_peer(self, epoch: int) -> None:
+        """The peer went down while holding our long poll."""
+        self.sim.loop.after(self.sim.net.delay(self.peer.index, self.node.index), self._failed, epoch, "reset")
+
+    # -- the life of the link (PeerLink.run) ----------------------------------------------
+
+    def start(self) -> None:
+        self.record = LinkRecord()
+        self.epoch += 1
+        self._last_resync = None
+        self._connect(self.epoch)
+
+    def stop(self) -> None:
+        self.epoch += 1
+
+    def fail(self, reason: str) -> None:
+        self.record.fire(LinkEvent.FAILED, reason)
+        self.sim.link_failures += 1
+        self.epoch += 1
+        delay = decisions.backoff_delay(self.record.failures, self.node.rng)
+        self.sim.loop.after(delay, self._retry, self.epoch)
+
+    def _retry(self, epoch: int) -> None:
+        if epoch == self.epoch and self.node.up:
+            self.record.fire(LinkEvent.RETRIED)
+            self._connect(epoch)
+
+    def _connect(self, epoch: int) -> None:
+        push_from = self.node.feed.head - 1  # nothing accepted from here on is missed
+
+        def serve(server: SimNode, answer: Answer) -> None:
+            cursor = server.feed.head - 1
+            size = wire_map(
+                profile=_bin(self.sim.profile_bytes), filter=_FILTER_BYTES, feed=wire_int(cursor), rotations=1
+            )
+            answer(size, cursor)
+
+        def greeted(peer_cursor: int) -> None:
+            self.record.fire(LinkEvent.GREETED)
+            self.sync(epoch, lambda: self._synced(epoch, push_from, peer_cursor))
+
+        hello = wire_map(filter=_FILTER_BYTES)
+        self._call("hello", hello, serve, greeted, HELLO_TIMEOUT_S)
+
+    def _synced(self, epoch: int, push_from: int, peer_cursor: int) -> None:
+        self.record.fire(LinkEvent.SYNCED)
+        self._push_cursor = push_from
+        self._poll(epoch, peer_cursor)
+        self.push_step(epoch)
+        self.sim.loop.after(decisions.resync_delay(self.node.rng), self._resync, epoch)
+
+    @property
+    def connected(self) -> bool:
+        return self.record.state is LinkState.CONNECTED
+
+    # -- reconciliation (node/peering/sync.py's reconcile_with) ---------------------------
+
+    def sync(self, epoch: int, done: Callable[[], None], sessions: int = 0) -> None:
+        if epoch != self.epoch:
+            return
+        self.sim.sessions += 1
+        session = Reconciler(self.node.itemset())
+        self._reconcile_round(epoch, session, session.initiate(), sessions, done)
+
+    def _reconcile_round(
+        self, epoch: int, session: Reconciler, message: bytes, sessions: int, done: Callable[[], None]
+    ) -> None:
+        def serve(server: SimNode, answer: Answer) -> None:
+            reply = Reconciler(server.itemset()).respond(message)
+            answer(wire_map(message=_bin(len(reply))), reply)
+
+        def on_reply(reply: bytes) -> None:
+            following = session.receive(reply)
+            if following is not None:
+                self._reconcile_round(epoch, session, following, sessions, done)
+                return
+
+            def pushed() -> None:
+                if session.complete or sessions + 1 >= MAX_SESSIONS:
+                    done()
+                else:
+                    self.sync(epoch, done, sessions + 1)
+
+            need, have = list(session.need_ids), list(session.have_ids)
+            self._fetch(need, "sync fetch", lambda: self._push_held(have, pushed))
+
+        self._call("reconcile", wire_map(filter=_FILTER_BYTES, message=_bin(len(message))), serve, on_reply)
+
+    def _fetch(self, ids: list[bytes], channel: str, then: Callable[[], None]) -> None:
+        """Fetch in chunks of MAX_BATCH ids, one after another, ingesting each."""
+        if not ids:
+            then()
+            return
+        chunk, rest = ids[:MAX_BATCH], ids[MAX_BATCH:]
+
+        def serve(server: SimNode, answer: Answer) -> None:
+            records = [server.held[i] for i in chunk if i in server.held]
+            answer(wire_map(records=wire_list([len(r.raw) for r in records])), records)
+
+        def got(records: list[Record]) -> None:
+            self.node.ingest(records, self.peer.key, channel)
+            self._fetch(rest, channel, then)
+
+        self._call("fetch", wire_list([32] * len(chunk)), serve, got)
+
+    def _push_held(self, ids: list[bytes], then: Callable[[], None]) -> None:
+        records = [self.node.held[i] for i in ids if i in self.node.held]
+        self._push(records, "sync push", then)
+
+    def _push(self, records: list[Record], channel: str, then: Callable[[], None]) -> None:
+        """Push records in batches (node/peering/sync.py's ``batches``), one after another."""
+        by_raw = {r.raw: r for r in records}
+        chunks = [[by_raw[raw] for raw in batch] for batch in batches([r.raw for r in records])]
+
+        def next_batch(left: list[list[Record]]) -> None:
+            if not left:
+                then()
+                return
+            batch = left[0]
+
+            def serve(server: SimNode, answer: Answer) -> None:
+                outcomes = server.ingest(batch, self.node.key, channel)
+                answer(wire_map(outcomes=wire_strs(outcomes)), None)
+
+            self._call("records", wire_list([len(r.raw) for r in batch]), serve, lambda _: next_batch(left[1:]))
+
+        next_batch(chunks)
+
+    # -- the three loops ------------------------------------------------------------------
+
+    def _poll(self, epoch: int, cursor: int) -> None:
+        """PeerLink._pull: long poll, fetch what we lack, maybe reconcile, again."""
+        if epoch != self.epoch:
+            return
+
+        def serve(server: SimNode, answer: Answer) -> None:
+            server.serve_feed(self, cursor, answer)
+
+        def polled(reply: tuple[list[bytes], int, bool]) -> None:
+            ids, new_cursor, behind = reply
+            missing = [i for i in ids if i not in self.node.held]
+            short = False  # every sim peer is within its fetch budget
+
+            def fetched() -> None:
+                now = self.sim.loop.now
+                if decisions.resync_after_pull(behind, short, now, self._last_resync):
+                    self._last_resync = now
+                    self.sync(epoch, lambda: self._poll(epoch, new_cursor))
+                else:
+                    self._poll(epoch, new_cursor)
+
+            self._fetch(missing, "poll fetch", fetched)
+
+        self._call("feed", 0, serve, polled, FEED_TIMEOUT_S)
+
+    def push_step(self, epoch: int) -> None:
+        """PeerLink._push: what our feed gained since the cursor, announced, then pushed."""
+        if epoch != self.epoch or not self.node.up:
+            return
+        feed = self.node.feed
+        entries, self._push_cursor, behind = feed.since(self._push_cursor, self.peer.key, PUSH_BATCH)
+        if behind:
+            self.sync(epoch, lambda: self._push_entries(epoch, entries))
+        else:
+            self._push_entries(epoch, entries)
+
+    def _push_entries(self, epoch: int, entries: list[Any]) -> None:
+        offered = decisions.to_push(entries, self.peer.key, EVERYTHING, polling=self.node.polled_by(self.peer.key))
+        if not offered:
+            if self.node.feed.head - 1 > self._push_cursor:
+                self.push_step(epoch)
+            else:
+                self.node.push_idle(self, epoch)
+            return
+        ids = [e.id for e in offered]
+
+        def serve(server: SimNode, answer: Answer) -> None:
+            wanted = [i for i in ids if i not in server.held]
+            answer(wire_map(wanted=wire_list([32] * len(wanted))), wanted)
+
+        def answered(wanted: list[bytes]) -> None:
+            want = set(wanted)
+            records = [self.node.held[e.id] for e in offered if e.id in want]
+            self._push(records, "push", lambda: self.push_step(epoch))
+
+        self._call("announce", wire_list([32] * len(ids)), serve, answered)
+
+    def _resync(self, epoch: int) -> None:
+        if epoch == self.epoch:
+            self.sync(epoch, lambda: self.sim.loop.after(decisions.resync_delay(self.node.rng), self._resync, epoch))
