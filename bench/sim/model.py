@@ -219,6 +219,8 @@ class SimNode:
         self.links: list[SimLink] = []
         self.copies: dict[bytes, int] = {}
         """Record id -> full copies of it this node received from peers."""
+        self.inflight = decisions.InFlight()
+        """Ids asked of one peer: the ingest's, not asked of another meanwhile."""
 
     # -- the store and the ingest ---------------------------------------------------------
 
@@ -239,6 +241,7 @@ class SimNode:
         by_channel[channel] = by_channel.get(channel, 0) + len(records)
         fresh: list[Record] = []
         outcomes: list[str] = []
+        self.inflight.release(r.id for r in records)  # Ingestor.ingest: here now
         for record in records:
             copies[record.id] = copies.get(record.id, 0) + 1
             if record.id in self.held or any(r.id == record.id for r in fresh):
@@ -512,10 +515,12 @@ class SimLink:
 
         def polled(reply: tuple[list[bytes], int, bool]) -> None:
             ids, new_cursor, behind = reply
-            missing = [i for i in ids if i not in self.node.held]
+            inflight = self.node.inflight
+            missing = inflight.claim([i for i in ids if i not in self.node.held], self.sim.loop.now)
             short = False  # every sim peer is within its fetch budget
 
             def fetched() -> None:
+                inflight.release(missing)  # PeerLink._pull's finally
                 now = self.sim.loop.now
                 if decisions.resync_after_pull(behind, short, now, self._last_resync):
                     self._last_resync = now
@@ -549,7 +554,7 @@ class SimLink:
         ids = [e.id for e in offered]
 
         def serve(server: SimNode, answer: Answer) -> None:
-            wanted = [i for i in ids if i not in server.held]
+            wanted = server.inflight.claim([i for i in ids if i not in server.held], self.sim.loop.now)
             answer(wire_map(wanted=wire_list([32] * len(wanted))), wanted)
 
         def answered(wanted: list[bytes]) -> None:

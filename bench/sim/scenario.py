@@ -16,26 +16,22 @@ node holds every record posted before it, against two reconciliation
 intervals (``decisions.RESYNC_INTERVAL_S``). Wall time is information only.
 
 What the default run of 1000 nodes shows (seed 13, 551 records; docs/NODE.md
-has the table): every record reaches every node; 1.6 s median (12 s max) for
+has the table): every record reaches every node; 1.9 s median (12 s max) for
 records posted in quiet times, 16 s median and 134 s max over all records,
 since half of them were posted while a node was down or the partition held;
-all agree 15 s after the heal, far inside the 600 s of two intervals.
+all agree 15 s after the heal, far inside the 600 s of two intervals; 1.02
+full copies per node per record.
 
-Copies per node per record are about 2.2, over the target of 2, and the cause
-is the protocol, not the model: a node fetches an id a peer announces (its
-feed's answer to our long poll) or wants one a peer offers (the push loop's
-announce) whenever it does not hold it yet, and nothing remembers ids already
-being fetched from, or offered by, another peer. A record reaches a node's
-eight neighbours within a few hundred milliseconds of each other, and taking
-it from the first costs a round trip (40 to 400 ms here), so the second and
-third announcements often land inside that window: about 58% of (node,
-record) pairs get more than one copy (1.35 copies by poll fetch, 0.79 by
-push). Reconciliation adds almost nothing (0.03). A node-wide set of ids in
-flight (asked of one peer and not stored yet, given up after a timeout so
-another peer is asked), consulted by PeerLink._pull's missing list and by the
-announce handler's wanted list, would bring this near 1: that is I/O code, and
-a change of its own. Real nodes spend time verifying and committing, which
-widens the window: if anything, they see more copies than this.
+Copies were about 2.2 before ``decisions.InFlight``: a node fetched an id a
+peer announced (its feed's answer to our long poll) or wanted one a peer
+offered (the push loop's announce) whenever it did not hold it yet, so the
+announcements of two or three neighbours landing within one round trip each
+brought a copy (58% of (node, record) pairs got more than one). Now an id
+asked of one peer is not asked of another until it arrives, the request
+fails, or ``IN_FLIGHT_S`` passes: the model calls the same class where
+PeerLink._pull and the announce handler do. Real nodes spend time verifying
+and committing, which widens the window an id is in flight: if anything,
+the class matters more there.
 """
 
 from __future__ import annotations

@@ -82,3 +82,40 @@ def found_urls(urls: Iterable[str], source: str, *, own: set[str], listens_on_lo
         if url not in own and usable_url(url, allow_loopback=listens_on_loopback, allow_private=source == "mdns"):
             out.append(url)
     return out
+
+
+IN_FLIGHT_S = 10.0
+"""How long an id asked of one peer is not asked of another: long enough for a
+fetch or a push of a batch to land, short enough that a peer which never
+sends it costs only a short wait before the next announce brings it."""
+MAX_IN_FLIGHT = 100_000
+
+
+class InFlight:
+    """Ids this node has asked one peer for (a fetch after its feed named them,
+    or an announce we answered "wanted"): another peer's announce of the same
+    id within ``IN_FLIGHT_S`` is not answered with a second request, so a
+    record arrives about once, not once per neighbour that heard of it in the
+    same round trip. Pure: the caller passes the (monotonic) time."""
+
+    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
+        self.limit = limit
+        self._until: dict[bytes, float] = {}
+
+    def claim(self, ids: Iterable[bytes], now: float) -> list[bytes]:
+        """Those of ``ids`` no one is fetching now, marked as fetched from now on."""
+        if len(self._until) >= self.limit:
+            self._until = {i: t for i, t in self._until.items() if t > now}
+        claimed = []
+        for record_id in ids:
+            if self._until.get(record_id, 0.0) > now:
+                continue
+            if len(self._until) < self.limit:
+                self._until[record_id] = now + IN_FLIGHT_S
+            claimed.append(record_id)
+        return claimed
+
+    def release(self, ids: Iterable[bytes]) -> None:
+        """They arrived (or the request for them failed): another peer may send them."""
+        for record_id in ids:
+            self._until.pop(record_id, None)

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
+from node.peering.decisions import InFlight
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
 from protocol.chain import chain_fault, neighbour_slots
@@ -101,6 +102,9 @@ class Ingestor:
         self.own_key: bytes | None = None
         """...except replies sealed to this node (set once the app has started),
         which a member may send about a post outside the areas it serves."""
+        self.inflight = InFlight()
+        """Ids asked of one peer and not yet here: not asked of another meanwhile
+        (a fetch after a feed named them, an announce answered "wanted")."""
         self.on_rotation: Callable[[bytes, bytes], Awaitable[None]] | None = None
         """Told (old key, new key) once a chapter's key rotation is stored: the
         app moves its peer pins and links to the new key."""
@@ -126,6 +130,7 @@ class Ingestor:
             return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
         outcomes: list[str] = ["" for _ in raws]
         parsed = self._screen(raws, now, outcomes)
+        self.inflight.release(record.id for _, record in parsed)  # here now: whoever asked, asks no more
         fresh = await self._admit(parsed, source, solicited, now, outcomes)
         good = await self._chained(await self._verify(fresh, outcomes), now, outcomes)
         good = await self._keys_checked(good, outcomes)

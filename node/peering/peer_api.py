@@ -248,7 +248,10 @@ async def announce(request: web.Request) -> web.Response:
     """The caller has these ids for us; we answer with the ones we lack."""
     ids = peerwire.byte_list(await _body(request), "ids", 32)
     held = await request.app[STORE].reads.held_ids(ids)
-    return _msgpack({"wanted": [i for i in ids if i not in held]})
+    ingest = request.app[INGEST]
+    # Not those another peer is sending us already: its copy is on its way.
+    wanted = ingest.inflight.claim([i for i in ids if i not in held], ingest.clock.monotonic())
+    return _msgpack({"wanted": wanted})
 
 
 @routes.get("/peer/v1/feed")

@@ -239,14 +239,19 @@ class PeerLink:
             short = False
             if ids:
                 held = await parts.store.reads.held_ids(ids)
-                missing = [i for i in ids if i not in held]
+                # What another peer is sending already is not asked for twice.
+                inflight = parts.ingest.inflight
+                missing = inflight.claim([i for i in ids if i not in held], parts.clock.monotonic())
                 # Announced records come out of the peer's push budget: a peer
                 # we dial cannot make us fetch and verify without limit.
                 allowed = parts.policy.fetch_budget(key, len(missing))
                 short = allowed < len(missing)
-                if allowed:
-                    records = await self.client.fetch(missing[:allowed])
-                    await parts.ingest.ingest(records, key, solicited=True)
+                try:
+                    if allowed:
+                        records = await self.client.fetch(missing[:allowed])
+                        await parts.ingest.ingest(records, key, solicited=True)
+                finally:
+                    inflight.release(missing)  # arrived, or failed: free for another peer
             now = parts.clock.monotonic()
             if decisions.resync_after_pull(behind, short, now, self._last_resync):
                 self._last_resync = now  # what was left out comes with the reconciliation
