@@ -128,9 +128,10 @@ def test_a_skewed_node_keeps_peering_and_dates_its_posts_in_the_networks_time(no
     # Dated within 10 minutes of the network's time: taken, however far that is
     # from the skewed node's own clock; beyond: refused, by it and by the honest.
     network_now = int(time.time())
-    near = make_post(caller, "near", created_at=network_now + MAX_FUTURE_SKEW // 2)
     ahead = make_post(caller, "ahead", created_at=network_now + MAX_FUTURE_SKEW + 2 * SLACK_S)
     for node, stamp in ((skewed, theirs_now + 2), (honest1, network_now)):
+        # A record of its own for each node: the skewed one passes what it takes on at once.
+        near = make_post(caller, f"near {node.name}", created_at=network_now + MAX_FUTURE_SKEW // 2)
         status, _, payload, _ = peer_call(node, caller, "/peer/v1/records", [near.raw, ahead.raw], stamp)
         assert status == 200, payload
         assert decode(payload) == {"outcomes": ["accepted", "rejected:from_future"]}, node.name
