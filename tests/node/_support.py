@@ -9,11 +9,13 @@ import contextlib
 import hashlib
 import re
 import sqlite3
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgpack
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 # docs/PROTOCOL.md: a record's signature covers this prefix followed by the payload.
@@ -96,3 +98,7 @@ def post_counts(database: Path) -> tuple[int, int]:
 def files_containing(directory: Path, needle: bytes) -> list[Path]:
     """Every file under ``directory`` whose bytes contain ``needle``."""
     return sorted(p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes())
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+"""An aiohttp handler, as the ``serve`` fixture takes one."""

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from node.core.config import NodeConfig
 from node.core.datadir import NodeFiles, ensure_data_dir
 from node.core.errors import AppRunner
 from tests.node._cli import Running, start_running
-from tests.node._support import post_counts, stored_state
+from tests.node._support import Handler, post_counts, stored_state
 
 
 @dataclass
@@ -95,3 +95,22 @@ async def node(node_config: NodeConfig, node_files: NodeFiles) -> AsyncIterator[
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
     """One node process per test module, started through the CLI (tests/node/_cli.py)."""
     yield from start_running(tmp_path_factory.mktemp("cli"))
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
+    """Start throwaway HTTP servers on 127.0.0.1 (port 0) answering with ``handler``; their URLs."""
+    runners: list[web.AppRunner] = []
+
+    async def start(handler: Handler) -> str:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

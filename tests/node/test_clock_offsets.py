@@ -5,7 +5,7 @@ bounds, and the node's own time moves only when most of its peers agree
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -17,27 +17,9 @@ from crypto import NodeIdentity
 from node.core.clock import CORRECT_FROM_S, MAX_PEER_OFFSET_S, ManualClock, NetworkClock, PeerOffsets
 from node.peering.peer_client import PeerClient, PeerUnavailable
 from protocol import peerwire
+from tests.node._support import Handler
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HOUR = 3600
-
-
-@pytest.fixture
-async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    runners: list[web.AppRunner] = []
-
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        runners.append(runner)
-        return f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 def refusal(signer: NodeIdentity | None, request: web.Request, stamp: int, key: bytes | None = None) -> web.Response:
