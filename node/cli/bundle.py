@@ -213,8 +213,13 @@ def _about(bundle: Bundle) -> dict[str, Any]:
 
 
 def _filter_text(bundle: Bundle) -> str:
-    since = f"made since {when(iso(bundle.since))}" if bundle.since is not None else "any time"
-    return f"records of {since}, {'area ' + bundle.area if bundle.area else 'every area'}"
+    return chosen(bundle.since, bundle.area)
+
+
+def chosen(since: int | None, area: str | None) -> str:
+    """Which records a bundle holds, in words: its filter."""
+    made = f"made since {when(iso(since))}" if since is not None else "of any time"
+    return f"records {made}, {'area ' + area if area else 'every area'}"
 
 
 # --- import --------------------------------------------------------------------------------------------
@@ -268,10 +273,9 @@ def _import_here(data_dir: Path, bundle: Bundle) -> dict[str, Any]:
 
 
 def _import_lines(file: Path, done: dict[str, Any]) -> list[str]:
-    since = f"made since {when(iso(done['since']))}" if done["since"] is not None else "any time"
     lines = [
         f"bundle {file} from node {done['exporter_key']}, made {when(iso(done['created_at']))} "
-        f"(records of {since}, {'area ' + done['area'] if done['area'] else 'every area'})",
+        f"({chosen(done['since'], done['area'])})",
         f"{done['records']:,} records: accepted {done['accepted']:,}, duplicate {done['duplicate']:,}, "
         f"superseded {done['superseded']:,}, rejected {sum(done['rejected'].values()):,}",
     ]
