@@ -77,6 +77,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from hashlib import sha256
+from typing import Protocol
 
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, ReconcileError
@@ -99,6 +100,25 @@ _REMAINDER_BYTES = 23  # [0, b"", FINGERPRINT, 16 bytes]: room a cut must always
 _IDLIST_OVERHEAD = 48  # worst-case bytes of a range around its ids (bound 43, mode, header)
 _ID_BYTES = 2 + ID_SIZE  # one id as msgpack bin8
 _UNPACED = 2**62
+
+
+class Items(Protocol):
+    """What a Reconciler reads of a sorted item set: ``ItemSet`` here, or the
+    node's ``protocol.itemtree.ItemTree`` (kept up to date as records come and go)."""
+
+    def __len__(self) -> int: ...
+
+    def index(self, bound: Bound) -> int:
+        """Index of the first item at or above ``bound``."""
+
+    def fingerprint(self, lo: int, hi: int) -> bytes:
+        """Fingerprint of the items with index in ``[lo, hi)``."""
+
+    def ids(self, lo: int, hi: int) -> list[bytes]:
+        """Ids of the items with index in ``[lo, hi)``, in order."""
+
+    def bound_before(self, index: int) -> Bound:
+        """Shortest bound above item ``index - 1`` and at or below item ``index``."""
 
 
 class ItemSet:
@@ -298,7 +318,7 @@ class _Writer:
 class Reconciler:
     """One side of one session: ``initiate`` then ``receive`` until None, or ``respond``."""
 
-    def __init__(self, items: ItemSet, config: ReconcileConfig = ReconcileConfig()) -> None:
+    def __init__(self, items: Items, config: ReconcileConfig = ReconcileConfig()) -> None:
         self._items = items
         self._config = config
         # Slack over our frame for a peer that counts a little differently; depth:
@@ -584,7 +604,7 @@ def _payload(mode: Value, payload: Value) -> tuple[int, Payload]:
     raise ReconcileError(f"unknown mode {mode!r} or a payload of the wrong type")
 
 
-def reconcile_in_memory(a: ItemSet, b: ItemSet, config: ReconcileConfig = ReconcileConfig()) -> ReconcileResult:
+def reconcile_in_memory(a: Items, b: Items, config: ReconcileConfig = ReconcileConfig()) -> ReconcileResult:
     """Run a whole session between two in-memory sides; ``a`` initiates."""
     initiator, responder = Reconciler(a, config), Reconciler(b, config)
     sizes: list[int] = []

@@ -23,7 +23,7 @@ from node.peering.ingest import Ingestor
 from node.peering.peer_client import PeerClient
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
-from protocol.reconcile import ItemSet, Reconciler
+from protocol.reconcile import Reconciler
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.sync")
@@ -124,8 +124,7 @@ async def reconcile_with(
     (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
     result = SyncResult()
     for _ in range(MAX_SESSIONS):
-        items = await store.reads.sync_index(common, clock.wall())
-        session = Reconciler(await asyncio.to_thread(ItemSet, items))  # CPU work off the loop
+        session = Reconciler(await store.sync.items(common, clock.wall()))  # kept live by the store
         message: bytes | None = session.initiate()
         while message is not None:
             reply = await client.reconcile(common, message)
