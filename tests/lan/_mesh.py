@@ -263,7 +263,8 @@ class Mesh:
     def partition(self, count: int, rate: float, hold_s: float, deadline_s: float = 120.0) -> tuple[Round, float]:
         """Cut the mesh in two halves, post on both sides, heal after ``hold_s``:
         the round, and the heal's time (the records crossed only after it)."""
-        side = sorted(self.rng.sample(range(self.n), self.n // 2))
+        start = self.rng.randrange(self.n)  # an arc of the ring: each side stays connected
+        side = sorted((start + k) % self.n for k in range(self.n // 2))
         other = [i for i in range(self.n) if i not in side]
         before = self.traffic()
         self.split(side)
