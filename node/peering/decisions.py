@@ -58,6 +58,31 @@ def resync_after_pull(behind: bool, short: bool, now: float, last: float | None)
     return (behind or short) and (last is None or now - last > MIN_RESYNC_GAP_S)
 
 
+FIRST_HOP_BYTES = 64 * 1024
+"""At most this much of one feed answer is records posted here, sent whole."""
+
+
+def sent_whole(entry: FeedEntry) -> bool:
+    """Whether a record goes to a neighbour whole rather than as an id to ask
+    for: one posted here (no source) does. Nobody else holds it yet, so it
+    cannot arrive twice, and the first hop costs one trip instead of three
+    (an announcement, then a request for it and the answer): with 100 ms
+    links, 0.2 s off every post's time to reach everyone."""
+    return entry.source is None
+
+
+def first_hop(entries: Sequence[FeedEntry], limit: int = FIRST_HOP_BYTES) -> list[bytes]:
+    """The records of ``entries`` a feed answer carries whole (``sent_whole``),
+    in order, up to ``limit`` bytes; the rest are fetched by id as before."""
+    out: list[bytes] = []
+    size = 0
+    for entry in entries:
+        if sent_whole(entry) and size + len(entry.raw) <= limit:
+            out.append(entry.raw)
+            size += len(entry.raw)
+    return out
+
+
 def to_push(entries: Sequence[FeedEntry], peer: bytes, common: SyncFilter, *, polling: bool) -> list[FeedEntry]:
     """The feed entries worth announcing to ``peer``: none while it holds a long
     poll on our feed (that poll tells it of them already: one copy per edge),

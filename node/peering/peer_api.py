@@ -30,6 +30,7 @@ from node.core.errors import ApiError, Code, Handler, error_response
 from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
+from node.peering import decisions
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
@@ -270,4 +271,5 @@ async def feed(request: web.Request) -> web.Response:
             while not entries and not behind and wait > 0 and not feed.closed:
                 await feed.wait(cursor, wait)
                 entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
-    return _msgpack({"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind})
+    ids = [entry.id for entry in entries]
+    return _msgpack({"ids": ids, "cursor": cursor, "behind": behind, "records": decisions.first_hop(entries)})

@@ -87,6 +87,18 @@ class Hello:
     """The key rotations the peer says lead to ``key`` (raw records, to be checked)."""
 
 
+@dataclass(frozen=True)
+class FeedPage:
+    """A feed answer: ids accepted after the position asked, the new position,
+    whether the caller fell behind, and the records among them the peer
+    posted itself, whole (decisions.first_hop)."""
+
+    ids: list[bytes]
+    cursor: int
+    behind: bool
+    records: list[bytes]
+
+
 class PeerClient:
     def __init__(
         self,
@@ -226,13 +238,14 @@ class PeerClient:
             raise DecodeError("reconcile reply is the map {message}")
         return reply["message"]  # type: ignore[return-value]
 
-    async def feed(self, after: int, wait: float) -> tuple[list[bytes], int, bool]:
-        """Ids the peer accepted after ``after``: (ids, new cursor, fell behind)."""
+    async def feed(self, after: int, wait: float) -> FeedPage:
+        """What the peer accepted after ``after``."""
         reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}", seconds=wait + 30)
         if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
-            raise DecodeError("feed reply is the map {ids, cursor, behind}")
+            raise DecodeError("feed reply is the map {ids, cursor, behind, records}")
         ids = peerwire.byte_list(reply.get("ids"), "ids", 32)
-        return ids, reply["cursor"], bool(reply.get("behind"))  # type: ignore[return-value]
+        records = peerwire.byte_list(reply.get("records", []), "records")  # absent from nodes before it
+        return FeedPage(ids, reply["cursor"], bool(reply.get("behind")), records)  # type: ignore[arg-type]
 
     async def announce(self, ids: list[bytes]) -> list[bytes]:
         """Offer ids; the peer answers with those it lacks."""

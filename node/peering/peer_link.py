@@ -4,9 +4,10 @@ node/peering/link.py over HTTP.
 A link says hello (pinning the peer's key), reconciles, then runs three
 loops until one fails: *pull* holds a long poll on the peer's feed and
 fetches the announced ids it lacks (so a node behind NAT, which nobody can
-call, still hears of new records within about a second), *push* announces to
-the peer every record our own feed gains that did not come from it and sends
-those it lacks (unless the peer polls our feed itself), and *resync*
+call, still hears of new records within about a second; the peer's own posts
+come whole in the answer), *push* announces to the peer every record our own
+feed gains that did not come from it and sends those it lacks, our own posts
+whole without asking (unless the peer polls our feed itself), and *resync*
 reconciles again now and then. On any failure the link backs off
 exponentially (with jitter) and starts over with a hello and a
 reconciliation, so a peer that comes back catches up. The peer's key is
@@ -233,9 +234,12 @@ class PeerLink:
         parts, key = self.parts, self.client.key
         assert key is not None
         while True:
-            ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            page = await self.client.feed(cursor, FEED_WAIT_S)
+            ids, cursor, behind = page.ids, page.cursor, page.behind
             if refusal := parts.policy.refusal(key):
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
+            if page.records:  # its own posts, whole: not asked for, so its push limits apply
+                await parts.ingest.ingest(page.records, key)
             short = False
             if ids:
                 held = await parts.store.reads.held_ids(ids)
@@ -267,10 +271,13 @@ class PeerLink:
             if behind:
                 await self._sync(common)
             offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
-            if not offered:
+            for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
+                await self.client.push(batch)  # posted here: the peer cannot hold it yet
+            announced = [e for e in offered if not decisions.sent_whole(e)]
+            if not announced:
                 continue
-            wanted = set(await self.client.announce([entry.id for entry in offered]))
-            for batch in batches([e.raw for e in offered if e.id in wanted]):
+            wanted = set(await self.client.announce([entry.id for entry in announced]))
+            for batch in batches([e.raw for e in announced if e.id in wanted]):
                 await self.client.push(batch)
 
     async def _resync(self, common: SyncFilter) -> None:

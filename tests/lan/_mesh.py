@@ -118,6 +118,13 @@ class Round:
         return [max(log.held[i] for log in logs) - (when if after is None else after) for i, (_, when) in
                 self.posted.items()]  # fmt: skip
 
+    side: frozenset[int] = frozenset()  # a partition round: the hosts cut off from the rest
+
+    def crossings(self, logs: Sequence[_Log]) -> list[float]:
+        """When each post reached each node on the other side of the partition."""
+        return [log.held[i] for i, (origin, _) in self.posted.items() for host, log in enumerate(logs)
+                if (host in self.side) != (origin in self.side)]  # fmt: skip
+
 
 class Mesh:
     def __init__(self, n: int, root: Path, *, degree: int = DEGREE, seed: int = 1, delay: float = DELAY_S) -> None:
@@ -283,7 +290,9 @@ class Mesh:
             healed = time.time()
             self.heal()
         self.wait_held(posted, None, deadline_s)
-        return self._round(posted, before), healed
+        result = self._round(posted, before)
+        result.side = frozenset(side)
+        return result, healed
 
     def split(self, side: Sequence[int]) -> None:
         """Move ``side``'s hosts to a bridge of their own."""

@@ -1,7 +1,8 @@
-"""A long poll on the feed answers only with records for the caller: the
-records a peer gave us do not end its own poll with an empty answer (which
-cost it a round trip and another request each time, measured in the mesh
-bench, bench/bench_mesh.py)."""
+"""The feed's long poll, as the mesh bench (bench/bench_mesh.py) found it
+should be: the records a peer gave us do not end its own poll with an empty
+answer (which cost it a round trip and another request each time), and the
+node's own posts travel whole in the answer (one trip on the first hop, not
+three: nobody else holds them yet, so they cannot arrive twice)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import time
 import aiohttp
 
 from crypto import NodeIdentity
+from node.peering.decisions import first_hop
+from node.peering.feed import FeedEntry
 from node.peering.peer_client import PeerClient
-from protocol.records import DAY, build_record
+from protocol.records import DAY, build_record, parse_record
 from tests.node.conftest import RunningNode
 
 
@@ -23,10 +26,35 @@ async def test_a_poll_is_not_woken_by_the_callers_own_records(node: RunningNode)
     record = build_record(NodeIdentity.generate(), body)
     async with aiohttp.ClientSession() as session:
         peer = PeerClient(session, NodeIdentity.generate(), node.url)
-        _, start, _ = await peer.feed(0, 0)
+        start = (await peer.feed(0, 0)).cursor
         poll = asyncio.create_task(peer.feed(start, 30))
         assert await peer.push([record.raw]) == ["accepted"]  # on the feed, from the poller itself
         posted, _ = await node.post({"kind": "need", "title": "Posted here", "category": "food", "area": "u4pru"})
-        ids, cursor, behind = await poll
-    assert ids == [bytes.fromhex(posted["id"])]
-    assert cursor == start + 2 and not behind
+        page = await poll
+    assert page.ids == [bytes.fromhex(posted["id"])]
+    assert page.cursor == start + 2 and not page.behind
+
+
+async def test_the_nodes_own_posts_come_whole_in_the_answer_and_nothing_else_does(node: RunningNode) -> None:
+    now = int(time.time())
+    body = {"kind": "offer", "slot": "s2", "created_at": now, "expires_at": now + DAY, "status": "open",
+            "title": "Relayed from elsewhere", "category": "food", "area": "u4pru"}  # fmt: skip
+    relayed = build_record(NodeIdentity.generate(), body)
+    async with aiohttp.ClientSession() as session:
+        other = PeerClient(session, NodeIdentity.generate(), node.url)
+        poller = PeerClient(session, NodeIdentity.generate(), node.url)
+        start = (await poller.feed(0, 0)).cursor
+        assert await other.push([relayed.raw]) == ["accepted"]
+        posted, _ = await node.post({"kind": "need", "title": "Posted here", "category": "food", "area": "u4pru"})
+        page = await poller.feed(start, 0)
+    assert page.ids == [relayed.id, bytes.fromhex(posted["id"])]
+    assert [parse_record(raw).id.hex() for raw in page.records] == [posted["id"]]
+
+
+def test_the_first_hop_is_bounded_in_bytes() -> None:
+    def entry(seq: int, source: bytes | None) -> FeedEntry:
+        return FeedEntry(seq, bytes([seq]) * 32, bytes([seq]) * 100, "offer", "u4pru", source)
+
+    entries = [entry(1, None), entry(2, b"k" * 32), entry(3, None), entry(4, None)]
+    assert first_hop(entries, limit=250) == [entries[0].raw, entries[2].raw]  # the fourth would pass 250
+    assert first_hop(entries, limit=99) == []
