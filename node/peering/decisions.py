@@ -32,11 +32,19 @@ FOUND_GIVE_UP_AFTER = 3
 (a killed node's mDNS record stays cached for an hour: liveness is ours to judge)."""
 
 
-def backoff_delay(failures: int, rng: random.Random) -> float:
+UNREACHABLE_MAX_BACKOFF_S = 5.0
+"""The cap for a peer that could not be reached at all (refused, unreachable,
+timed out): trying again costs it nothing, and a partition that heals, or a
+peer back from a power cut, is then found within seconds, not a minute."""
+
+
+def backoff_delay(failures: int, rng: random.Random, *, unreachable: bool = False) -> float:
     """Seconds before a link that failed ``failures`` times in a row retries:
-    exponential, capped, and jittered down to half so links that failed
+    exponential, capped (lower when the last failure was ``unreachable``
+    rather than an answer), and jittered down to half so links that failed
     together (a peer restarting) do not all come back at the same moment."""
-    return min(MAX_BACKOFF_S, FIRST_BACKOFF_S * (1 << min(failures, 10))) * rng.uniform(0.5, 1.0)
+    cap = UNREACHABLE_MAX_BACKOFF_S if unreachable else MAX_BACKOFF_S
+    return min(cap, FIRST_BACKOFF_S * (1 << min(failures, 10))) * rng.uniform(0.5, 1.0)
 
 
 def gives_up(found: bool, failures: int) -> bool:

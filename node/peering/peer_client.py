@@ -40,6 +40,10 @@ from protocol.filters import SyncFilter
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 PUSH_BACKOFF_S = 1.0
+CONNECT_TIMEOUT_S = 5.0
+"""A connection not made by then is not coming: a SYN lost to a partition is
+otherwise retried by TCP for the request's whole time (up to 50 s for a feed
+poll), and the link would not try again after the partition heals until then."""
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
@@ -74,6 +78,11 @@ def _untrusted(error: Exception) -> str:
 
 class PeerUnavailable(Exception):
     """The peer could not be reached or answered with an HTTP error."""
+
+
+class PeerUnreachable(PeerUnavailable):
+    """No answer at all: refused, unreachable, reset or timed out (not an HTTP
+    error, nor a TLS certificate refused): the network, or a peer that is down."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ class PeerClient:
         try:
             async with self._session.request(
                 method, self.url + path, data=data or None, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=CONNECT_TIMEOUT_S), allow_redirects=False,
             ) as response:  # fmt: skip
                 payload = await _read_bounded(response, self.url)
                 status = response.status
@@ -176,7 +185,7 @@ class PeerClient:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise PeerUnavailable(f"{self.url}: {_untrusted(exc.certificate_error)}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
+            raise PeerUnreachable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:
             self._on_traffic(len(data), len(payload))
         return signature, status, auth, payload

@@ -33,7 +33,7 @@ import aiohttp
 from node.peering import decisions
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
-from node.peering.peer_client import Hello, PeerClient, PeerUnavailable
+from node.peering.peer_client import Hello, PeerClient, PeerUnavailable, PeerUnreachable
 from node.peering.sync import batches, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -89,6 +89,7 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._last_resync: float | None = None
         self._pin_saved = False
+        self._unreachable = False  # the last failure: no answer at all (a shorter backoff)
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -130,6 +131,7 @@ class PeerLink:
                 self.record.fire(LinkEvent.BARRED, str(exc))
             except (PeerUnavailable, RemoteProtocolError) as exc:
                 self.record.fire(LinkEvent.FAILED, str(exc))
+                self._unreachable = isinstance(exc, PeerUnreachable)
             except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
@@ -147,7 +149,8 @@ class PeerLink:
             self.record.fire(LinkEvent.RETRIED)
 
     async def _back_off(self) -> None:
-        delay = decisions.backoff_delay(self.record.failures, self.parts.rng)
+        delay = decisions.backoff_delay(self.record.failures, self.parts.rng, unreachable=self._unreachable)
+        self._unreachable = False
         log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.record.last_error, delay)
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
