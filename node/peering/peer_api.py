@@ -272,4 +272,4 @@ async def feed(request: web.Request) -> web.Response:
                 await feed.wait(cursor, wait)
                 entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
     ids = [entry.id for entry in entries]
-    return _msgpack({"ids": ids, "cursor": cursor, "behind": behind, "records": decisions.first_hop(entries)})
+    return _msgpack({"ids": ids, "cursor": cursor, "behind": behind, "records": decisions.whole_records(entries)})

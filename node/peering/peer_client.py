@@ -100,7 +100,7 @@ class Hello:
 class FeedPage:
     """A feed answer: ids accepted after the position asked, the new position,
     whether the caller fell behind, and the records among them the peer
-    posted itself, whole (decisions.first_hop)."""
+    posted itself, whole (decisions.whole_records)."""
 
     ids: list[bytes]
     cursor: int

@@ -4,10 +4,11 @@ node/peering/link.py over HTTP.
 A link says hello (pinning the peer's key), reconciles, then runs three
 loops until one fails: *pull* holds a long poll on the peer's feed and
 fetches the announced ids it lacks (so a node behind NAT, which nobody can
-call, still hears of new records within about a second; the peer's own posts
-come whole in the answer), *push* announces to the peer every record our own
-feed gains that did not come from it and sends those it lacks, our own posts
-whole without asking (unless the peer polls our feed itself), and *resync*
+call, still hears of new records within about a second; records near their
+origin come whole in the answer, see decisions.sent_whole), *push* announces
+to the peer every record our own feed gains that did not come from it and
+sends those it lacks, those near their origin whole without asking (unless
+the peer polls our feed itself), and *resync*
 reconciles again now and then. On any failure the link backs off
 exponentially (with jitter) and starts over with a hello and a
 reconciliation, so a peer that comes back catches up. The peer's key is
@@ -241,7 +242,7 @@ class PeerLink:
             ids, cursor, behind = page.ids, page.cursor, page.behind
             if refusal := parts.policy.refusal(key):
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
-            if page.records:  # its own posts, whole: not asked for, so its push limits apply
+            if page.records:  # sent whole (decisions.sent_whole), not asked for: its push limits apply
                 await parts.ingest.ingest(page.records, key)
             short = False
             if ids:
@@ -275,7 +276,7 @@ class PeerLink:
                 await self._sync(common)
             offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
             for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
-                await self.client.push(batch)  # posted here: the peer cannot hold it yet
+                await self.client.push(batch)  # near its origin: the peer is unlikely to hold it
             announced = [e for e in offered if not decisions.sent_whole(e)]
             if not announced:
                 continue

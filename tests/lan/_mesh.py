@@ -112,6 +112,7 @@ class Round:
     posted: dict[str, tuple[int, float]]  # id -> (origin host, when)
     requests: int  # peer requests the relays forwarded during the round
     bytes: int  # their bytes, both ways
+    copies: int  # record bodies the nodes received from peers during the round
 
     def spread(self, logs: Sequence[_Log], after: float | None = None) -> list[float]:
         """Per post: seconds from ``after`` (default: its posting) until the last node held it."""
@@ -202,12 +203,22 @@ class Mesh:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def connected(self, i: int) -> int:
+    def metric(self, i: int, series: str) -> float:
+        """One series of host i's /metrics (e.g. ``mutualaid_peers{state="connected"}``), 0 if absent."""
         text = self.ask(i, {"op": "get", "path": "/metrics"})["text"]
         for line in text.splitlines():
-            if line.startswith('mutualaid_peers{state="connected"}'):
-                return int(float(line.rsplit(" ", 1)[1]))
-        return 0
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    def connected(self, i: int) -> int:
+        return int(self.metric(i, 'mutualaid_peers{state="connected"}'))
+
+    def copies(self) -> int:
+        """Record bodies the nodes received from peers so far (new ones and duplicates)."""
+        outcomes = ("accepted", "duplicate")
+        return int(sum(self.metric(i, f'mutualaid_records_received_total{{outcome="{o}"}}') for i in range(self.n)
+                       for o in outcomes))  # fmt: skip
 
     def all_connected(self) -> bool:
         return all(self.connected(i) == sum(1 for a, _ in self.links if a == i) for i in range(self.n))
@@ -254,15 +265,18 @@ class Mesh:
             posted[self.post(host)] = host
         return posted
 
-    def _round(self, posted: dict[str, int], before: tuple[int, int]) -> Round:
+    def _before(self) -> tuple[int, int, int]:
+        return (*self.traffic(), self.copies())
+
+    def _round(self, posted: dict[str, int], before: tuple[int, int, int]) -> Round:
         time.sleep(SETTLE_S)
         requests, size = self.traffic()
         when = {i: (h, self.logs[h].held[i]) for i, h in posted.items()}
-        return Round(when, requests - before[0], size - before[1])
+        return Round(when, requests - before[0], size - before[1], self.copies() - before[2])
 
     def broadcast(self, count: int, rate: float, deadline_s: float = 60.0) -> Round:
         """Posts at random nodes; returns once every node holds every one."""
-        before = self.traffic()
+        before = self._before()
         posted = self.posts(count, rate, range(self.n))
         self.wait_held(posted, None, deadline_s)
         return self._round(posted, before)
@@ -273,7 +287,7 @@ class Mesh:
         start = self.rng.randrange(self.n)  # an arc of the ring: each side stays connected
         side = sorted((start + k) % self.n for k in range(self.n // 2))
         other = [i for i in range(self.n) if i not in side]
-        before = self.traffic()
+        before = self._before()
         self.split(side)
         cut = time.monotonic()
         try:

@@ -1,8 +1,9 @@
 """The feed's long poll, as the mesh bench (bench/bench_mesh.py) found it
 should be: the records a peer gave us do not end its own poll with an empty
 answer (which cost it a round trip and another request each time), and the
-node's own posts travel whole in the answer (one trip on the first hop, not
-three: nobody else holds them yet, so they cannot arrive twice)."""
+node's own posts (and those it got straight from their author's node) travel
+whole in the answer: one trip a hop instead of three, where few other nodes
+can hold them yet."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import time
 import aiohttp
 
 from crypto import NodeIdentity
-from node.peering.decisions import first_hop
+from node.peering.decisions import whole_records
 from node.peering.feed import FeedEntry
 from node.peering.peer_client import PeerClient
 from protocol.records import DAY, build_record, parse_record
@@ -51,10 +52,11 @@ async def test_the_nodes_own_posts_come_whole_in_the_answer_and_nothing_else_doe
     assert [parse_record(raw).id.hex() for raw in page.records] == [posted["id"]]
 
 
-def test_the_first_hop_is_bounded_in_bytes() -> None:
-    def entry(seq: int, source: bytes | None) -> FeedEntry:
-        return FeedEntry(seq, bytes([seq]) * 32, bytes([seq]) * 100, "offer", "u4pru", source)
+def test_records_go_whole_near_their_origin_only_and_bounded_in_bytes() -> None:
+    def entry(seq: int, source: bytes | None, author: bytes = b"a" * 32) -> FeedEntry:
+        return FeedEntry(seq, bytes([seq]) * 32, bytes([seq]) * 100, "offer", "u4pru", source, author)
 
-    entries = [entry(1, None), entry(2, b"k" * 32), entry(3, None), entry(4, None)]
-    assert first_hop(entries, limit=250) == [entries[0].raw, entries[2].raw]  # the fourth would pass 250
-    assert first_hop(entries, limit=99) == []
+    relayed, straight = entry(2, b"k" * 32), entry(3, b"k" * 32, author=b"k" * 32)
+    entries = [entry(1, None), relayed, straight, entry(4, None)]
+    assert whole_records(entries, limit=250) == [entries[0].raw, straight.raw]  # the fourth would pass 250
+    assert whole_records(entries, limit=99) == []
