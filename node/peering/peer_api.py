@@ -271,5 +271,7 @@ async def feed(request: web.Request) -> web.Response:
             while not entries and not behind and wait > 0 and not feed.closed:
                 await feed.wait(cursor, wait)
                 entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
-    ids = [entry.id for entry in entries]
-    return _msgpack({"ids": ids, "cursor": cursor, "behind": behind, "records": decisions.whole_records(entries)})
+    answer: dict[str, Value] = {"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind}
+    if whole := decisions.whole_records(entries):
+        answer["records"] = list(whole)  # left out when empty: the answer most polls get stays as it was
+    return _msgpack(answer)
