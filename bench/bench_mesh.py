@@ -26,8 +26,8 @@ Each figure is the median over ``RUNS`` rounds on one mesh. The nodes and
 relays use both cores (the bench's own pinning to one core is lifted for
 them): node CPU per post is reported beside, since on a shared 2-core
 machine the time a hop takes above what it costs on the wire (0.1 s for a
-node's own post, sent whole; 0.3 s for a relayed one: a feed answer one
-way, a fetch there and back) is mostly waiting for a core. The rate is low
+record sent whole, on a post's first two hops; 0.3 s further out: a feed
+answer one way, a fetch there and back) is mostly waiting for a core. The rate is low
 for that reason (25 nodes' work on 2 cores); a round at ``BUSY_RATE`` is
 reported beside it.
 Needs root and iproute2; without them the rows say so.
@@ -156,7 +156,9 @@ def run() -> list[Row]:
         detail("mesh: post to a neighbour, median", median(hops[1]), "s",
                "the wire alone: 0.10 s (a node's own post goes whole)"),
         detail("mesh: post to a node 2 hops away, median", median(hops[2]), "s",
-               "the wire alone: 0.40 s (a relayed hop: feed answer 0.1, fetch 0.2)"),
+               "the wire alone: 0.20 s (whole again: it came straight from its author)"),
+        detail("mesh: post to a node 3 hops away, median", median(hops[3]), "s",
+               "the wire alone: 0.50 s (a relayed hop: feed answer 0.1, fetch 0.2)"),
         detail("mesh: hops from a post's origin, max", float(max(hops)), "", f"{len(mesh.links)} links"),
         detail(f"mesh: at {BUSY_RATE:g} posts/s, post to everyone, median", median(busy_medians), "s",
                f"median of {RUNS} rounds of {BUSY_POSTS} posts"),
