@@ -6,6 +6,8 @@ simulation of 1000 nodes alone (a few minutes; ``--help`` for its flags);
 ``make bench`` includes a 300-node run of it (bench/bench_sim.py).
 ``python -m bench mesh`` runs 25 real nodes 100 ms apart alone (about two
 minutes, root and iproute2; bench/bench_mesh.py).
+``python -m bench ingest`` (part of ``make bench``) times ingest as the store
+grows to 100k (1M with ``MUTUALAID_BENCH_FULL=1``) and on one core beside two.
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -23,6 +25,7 @@ from bench import (
     bench_bundle,
     bench_chapter,
     bench_crash,
+    bench_ingest,
     bench_mesh,
     bench_node,
     bench_page,
@@ -79,6 +82,7 @@ def main() -> int:
     parts: list[tuple[str, ModuleType]] = [
         ("reconcile", bench_reconcile),
         ("store", bench_store),
+        ("ingest", bench_ingest),
         ("node", bench_node),
         ("peers", bench_peers),
         ("web", bench_web),

@@ -244,6 +244,23 @@ MIGRATIONS: dict[int, list[str]] = {
     8: [
         "CREATE INDEX records_expiry ON records(expires_at)",
     ],
+    # Ingest that stays flat as the store grows (issue 13). Ids are hashes, so
+    # an index on them takes every new record at a random page: at 1M records
+    # each put dirtied about one page of records_id per record (4 KiB written
+    # to the WAL, and again at the checkpoint), half of what a put wrote. The
+    # index becomes two tables, looked up together (``storage.rows.id_seqs``):
+    # new ids go to a small one whose few pages every batch shares, and the
+    # writer moves them into the big one in key order once it holds
+    # ``StoreConfig.recent_ids_max`` (one pass over the big one's pages for
+    # tens of thousands of ids, instead of a page per id).
+    9: [
+        "CREATE TABLE record_ids (id_key INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_key, seq)) "
+        "WITHOUT ROWID",
+        "CREATE TABLE record_ids_recent (id_key INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_key, seq)) "
+        "WITHOUT ROWID",
+        "INSERT INTO record_ids SELECT id_key, seq FROM records ORDER BY id_key, seq",
+        "DROP INDEX records_id",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

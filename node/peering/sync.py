@@ -64,24 +64,39 @@ def batches(raws: list[bytes]) -> list[list[bytes]]:
 async def _fetch_all(
     client: PeerClient, ids: list[bytes], ingest: Ingestor, result: SyncResult, progress: Progress | None
 ) -> None:
-    """Fetch in batches, the next batch on the wire while this one is checked and stored."""
+    """Fetch in batches and ingest them in order, three stages at once: the
+    next batch on the wire, this one decoded and verified (worker threads),
+    the one before it being stored. A node's cores stay busy, and each batch
+    is stored only after the one before (``Ingestor.ingest``'s ``after``)."""
     chunks = [ids[start : start + MAX_BATCH] for start in range(0, len(ids), MAX_BATCH)]
     pending = asyncio.ensure_future(client.fetch(chunks[0])) if chunks else None
+    storing: asyncio.Future[list[str]] | None = None
+    checking: asyncio.Future[list[str]] | None = None
     try:
         for index in range(len(chunks)):
             assert pending is not None
             raws = await pending
             pending = asyncio.ensure_future(client.fetch(chunks[index + 1])) if index + 1 < len(chunks) else None
             result.fetched += len(raws)
-            outcomes = await ingest.ingest(raws, client.key, solicited=True)
-            result.accepted += outcomes.count("accepted")
-            if progress is not None:
-                progress(client.url, result.fetched, len(ids))
+            checking = asyncio.ensure_future(ingest.ingest(raws, client.key, solicited=True, after=storing))
+            if storing is not None:
+                _count(await storing, client.url, result, progress, len(ids))
+            storing, checking = checking, None
+        if storing is not None:
+            _count(await storing, client.url, result, progress, len(ids))
+            storing = None
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+        for task in (pending, checking, storing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def _count(outcomes: list[str], url: str, result: SyncResult, progress: Progress | None, total: int) -> None:
+    result.accepted += outcomes.count("accepted")
+    if progress is not None:
+        progress(url, result.fetched, total)
 
 
 async def push_paced(
