@@ -274,7 +274,7 @@ BAD_MESSAGES = {
     "not msgpack": b"\xc1",
     "trailing bytes": malformed([[0, b"", SKIP, None]]) + b"\x00",
     "not an array": encode({"ranges": []}),
-    "version 2": malformed([[0, b"", SKIP, None]], version=2),
+    "version 3": malformed([[0, b"", SKIP, None]], version=3),
     "version true": malformed([[0, b"", SKIP, None]], version=True),
     "no ranges": malformed([]),
     "does not end at infinity": malformed([[5, b"", SKIP, None]]),
@@ -338,31 +338,45 @@ def test_misuse_is_local() -> None:
 # -- the documented format --------------------------------------------------------
 
 
-def test_wire_format_as_documented() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_wire_format_as_documented(version: int) -> None:
     ids = [bytes([k]) * 32 for k in (1, 2, 3)]
     items = ItemSet([(5, ids[0]), (9, ids[1]), (9, ids[2])])
     total = sum(int.from_bytes(i, "little") for i in ids) % 2**256
     fingerprint = hashlib.sha256(total.to_bytes(32, "little") + (3).to_bytes(8, "little")).digest()[:16]
     assert items.fingerprint(0, 3) == fingerprint
-    ask = Reconciler(items).initiate()
-    assert ask == bytes.fromhex("92 01 91 94 00 c4 00 01 c4 10") + fingerprint
+    ask = Reconciler(items, version=version).initiate()
+    assert ask == bytes([0x92, version]) + bytes.fromhex("91 94 00 c4 00 01 c4 10") + fingerprint
     reply = Reconciler(items).respond(ask)
-    assert reply == bytes.fromhex("92 01 91 94 00 c4 00 00 c0")
+    assert reply == bytes([0x92, version]) + bytes.fromhex("91 94 00 c4 00 00 c0")
     # A mismatch answered with ids: bounds below the last item of a shared timestamp carry a prefix.
     assert items.bound_before(1) == (9, b"") and items.bound_before(2) == (9, b"\x03")
-    answer = Reconciler(items).respond(encode([1, [[0, b"", FINGERPRINT, b"\x00" * 16]]]))
-    assert decode(answer, Limits()) == [1, [[0, b"", IDLIST, ids]]]
+    answer = Reconciler(items).respond(encode([version, [[0, b"", FINGERPRINT, b"\x00" * 16]]]))
+    assert decode(answer, Limits()) == [version, [[0, b"", IDLIST, ids]]]
+
+
+def split_bounds(version: int, config: ReconcileConfig) -> list[Value]:
+    # Two equal timestamps force a prefix; the responder splits along them.
+    items = ItemSet.from_unsorted([(T0, bytes([k]) + b"\x00" * 31) for k in range(40)] + [(T0 + 9, b"\xff" * 32)])
+    reply = Reconciler(items, config).respond(Reconciler(ItemSet([]), config, version).initiate())
+    value = decode(reply, Limits())
+    assert isinstance(value, list) and isinstance(value[1], list) and value[0] == version
+    return [r[:2] for r in value[1] if isinstance(r, list)]
 
 
 def test_delta_encoded_bounds_round_trip() -> None:
-    # Two equal timestamps force a prefix; the responder splits along them.
-    items = ItemSet.from_unsorted([(T0, bytes([k]) + b"\x00" * 31) for k in range(40)] + [(T0 + 9, b"\xff" * 32)])
     config = ReconcileConfig(branching=4, idlist_threshold=2)
-    reply = Reconciler(items, config).respond(Reconciler(ItemSet([]), config).initiate())
-    value = decode(reply, Limits())
-    assert isinstance(value, list) and isinstance(value[1], list)
-    bounds = [r[:2] for r in value[1] if isinstance(r, list)]
-    assert bounds == [[T0 + 1, b"\x0a"], [1, b"\x14"], [1, b"\x1e"], [0, b""]]
+    assert split_bounds(1, config) == [[T0 + 1, b"\x0a"], [1, b"\x14"], [1, b"\x1e"], [0, b""]]
+
+
+def test_version_2_splits_the_newest_end_finer() -> None:
+    """41 items, branching 8: a tail of 8 // 4 = 2 ranges of 2 newest items, then 37 items in 6 equal parts."""
+    config = ReconcileConfig(branching=8, idlist_threshold=2)
+    bounds = split_bounds(2, config)
+    assert len(bounds) == 8 and bounds[-1] == [0, b""]
+    # The newest 2 items (the last id at T0, then T0 + 9) are the last range, the 2 before them the one before.
+    assert bounds[-2] == [1, b"\x27"] and bounds[-3] == [1, b"\x25"]
+    assert split_bounds(1, config)[-2] == [1, b"\x23"]  # version 1: equal counts (5 or 6)
 
 
 # -- ItemSet ------------------------------------------------------------------------
@@ -442,7 +456,7 @@ def wire(*ranges: Part) -> bytes:
         else:
             out.append([bound[0] - prev + 1, bound[1], mode, payload])
             prev = bound[0]
-    return encode([1, out])
+    return encode([2, out])
 
 
 def fake_ids(count: int, seed: int = 0) -> list[Value]:
@@ -451,7 +465,7 @@ def fake_ids(count: int, seed: int = 0) -> list[Value]:
 
 
 WRONG = b"\x00" * 16  # a fingerprint that matches none of our ranges
-HOSTILE_CONFIG = ReconcileConfig(branching=2, idlist_threshold=1)
+HOSTILE_CONFIG = ReconcileConfig(branching=2, idlist_threshold=1, initiator_idlist_threshold=1)
 HOSTILE_A = ItemSet([(10, b"\x01" * 32), (20, b"\x02" * 32), (30, b"\x03" * 32), (31, b"\x04" * 32)])
 
 
