@@ -15,6 +15,17 @@ sends nothing when its next message would be all SKIP. Prefix sums make a
 range fingerprint O(1) and bisection finds a bound in O(log n), so a session
 costs O(differences x log n), not O(n).
 
+Version 2 (``docs/PROTOCOL.md`` 5.4, 5.5) adds three things to that. A range
+that reaches the newest item is split with a tail of small sub-ranges toward
+the newest end, and the initiator answers a differing range of at most
+``initiator_idlist_threshold`` of its items with its ids, so recent
+differences settle in two round trips. When many ranges of the first split
+differ (scattered differences), the initiator asks for the responder's
+sketch (``protocol.sketch``, an IBLT kept by the index as items change),
+subtracts its own, and peels the differences in one more round trip; if
+peeling or its checks fail, it goes on by ranges from where it was. A
+responder answers every message in the version it came in.
+
 Frame limit: a reply that would pass ``max_message_bytes`` stops and covers
 the rest with one fingerprint for a later round. The initiator keeps its
 unsettled ranges, one per range sent, and takes such a remainder apart along
@@ -41,7 +52,8 @@ different ranges agree by chance with negligible probability.
 
 Wire format, one canonical msgpack value (``protocol.codec``)::
 
-    message = [1, [range, ...]]          1 is PROTOCOL_VERSION; at least one range
+    message = [version, [range, ...]]    version 2 (PROTOCOL_VERSION) or 1; at least one range
+            | [2, [range, ...], sketch]  a sketch's size asked for (uint), or its cells (bin)
     range   = [ts, prefix, mode, payload]
 
 A range runs from the previous range's upper bound (the first from ``(0,
@@ -60,11 +72,11 @@ bound that tells it from the item before, empty when their timestamps differ.
   ``mode`` 2 IDLIST, ``payload`` array of bin 32: every id the sender holds in
   the range, in item order.
 
-Example: the initiator opens with ``[1, [[0, b"", 1, <16 bytes>]]]`` (26 bytes:
-``92 01 91 94 00 c4 00 01 c4 10`` then the fingerprint) and an in-sync
-responder answers ``[1, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
+Example: the initiator opens with ``[2, [[0, b"", 1, <16 bytes>]]]`` (26 bytes:
+``92 02 91 94 00 c4 00 01 c4 10`` then the fingerprint) and an in-sync
+responder answers ``[2, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
 
-    [1, [[1700000001, b"", 1, <fp>],      fingerprint below (1700000000, b"")
+    [2, [[1700000001, b"", 1, <fp>],      fingerprint below (1700000000, b"")
          [86401, b"", 1, <fp>],           fingerprint below (1700086400, b"")
          [1, b"\\x8a", 2, [<id>, <id>]],   ids below (1700086400, b"\\x8a")
          [0, b"", 0, nil]]]               nothing to do up to infinity
@@ -458,7 +470,9 @@ class Reconciler:
 
         Asked for when at least ``sketch_min_ranges`` ranges differ (scattered
         differences: splitting them all costs a split per range per level) and
-        the estimated differences fit the largest sketch our frame carries."""
+        the estimated differences fit the largest sketch our frame carries;
+        the largest when every range of the bigger half differs (the estimate
+        is then only a lower bound)."""
         items = self._items
         seen: list[tuple[int, bool]] = []
         for lo, hi, mode, payload in ranges:
@@ -471,6 +485,9 @@ class Reconciler:
         largest = max(size for size in SIZES if self._sketch_fits(size))
         if estimate > SUBTABLES * largest:  # it would not peel: ranges catch up in steps
             return None
+        big = sorted(count for count, _ in seen)[len(seen) // 2]
+        if all(differs for count, differs in seen if count >= big):  # saturated: a lower bound only
+            return largest
         return min(cells_for(int(estimate) + 1), largest)
 
     def _use_sketch(self, theirs: Sketch) -> bool:
@@ -639,16 +656,20 @@ class Reconciler:
     def _split_ends(self, i: int, j: int, hi: Bound) -> list[int]:
         """Where a split of items ``[i, j)`` ends its sub-ranges, but for the last.
 
-        Equal counts; in version 2 a range that reaches infinity (the newest
-        items) ends instead in a tail of sub-ranges of ``idlist_threshold``,
-        the same again, then doubling (16, 16, 32, 64, ... newest first), at
-        most ``branching // 4`` of them and half the range: recent differences,
-        the common case, land in small ranges answered by ids at once."""
+        Equal counts; in version 2 the whole set (the reply to the opener)
+        ends instead in a tail of sub-ranges of ``idlist_threshold``,
+        the same again, then doubling (16, 16, 32, 64 newest first), each at
+        most ``initiator_idlist_threshold``, at most ``branching // 4`` of them
+        and half the range: recent differences, the common case, land in small
+        ranges the initiator answers with ids at once. (Bigger tail ranges
+        would estimate scattered differences better, but their splits, of a
+        few dozen items each, cost a fingerprint an item when ranges go on.)"""
         config = self._config
+        initiator_ids = max(config.idlist_threshold, config.initiator_idlist_threshold)
         tail: list[int] = []
-        if self._version >= 2 and hi == INFINITY:
+        if self._version >= 2 and i == 0 and j == len(self._items) and hi == INFINITY:
             size, total = config.idlist_threshold, 0
-            while len(tail) < config.branching // 4 and total + size <= (j - i) // 2:
+            while size <= initiator_ids and len(tail) < config.branching // 4 and total + size <= (j - i) // 2:
                 tail.append(size)
                 total += size
                 size = size * 2 if len(tail) > 1 else size

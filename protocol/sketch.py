@@ -219,13 +219,14 @@ def estimate_differences(ranges: Iterable[tuple[int, bool]], total: int) -> floa
     differ) by bisection. Ranges of unequal sizes (the recent end is split
     finer) act as a strata estimator: when every big range differs, the small
     ones still tell how many. Clustered differences are undercounted, which
-    only costs a failed peel. Returns ``inf`` when every range differs."""
-    shares, differing = [], 0
+    only costs a failed peel. When every range differs, this is a lower bound
+    (the count for all but half a range)."""
+    shares: list[float] = []
+    differing: float = 0
     for count, differs in ranges:
         shares.append(max(count, 0.5) / max(total, 1))
         differing += differs
-    if differing >= len(shares):
-        return math.inf
+    differing = min(differing, len(shares) - 0.5)
 
     def expected(d: float) -> float:
         return sum(1 - math.exp(-d * p) for p in shares)
