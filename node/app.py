@@ -156,7 +156,6 @@ def create_app(
     )
     app[peer_api.REPLAY] = peer_api.ReplayCache()
     app[peer_api.POLLERS] = peer_api.Pollers()
-    app[peer_api.ITEMSETS] = peer_api.ItemSetCache()
     app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
     app[BACKUPS] = NodeBackups(config, SYSTEM_CLOCK, app[METRICS])
     app.on_shutdown.append(_wake_long_polls)
@@ -194,6 +193,8 @@ async def _wake_long_polls(app: web.Application) -> None:
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = await RecordStore.open(app[DATABASE])  # creates and migrates the schema
+    # Peers mostly reconcile over the node's own filter: its live set is read in the background now.
+    app[STORE].sync.prepare(node_filter(app[CONFIG]), SYSTEM_CLOCK.wall())
     try:
         app[ADMIN] = await AdminStore.open(app[DATABASE])
     except BaseException:
@@ -407,7 +408,6 @@ async def _trim_when_idle(app: web.Application) -> None:
             await asyncio.sleep(IDLE_TRIM_AFTER_S - quiet if last != trimmed_at else IDLE_TRIM_AFTER_S)
             continue
         trimmed_at = last
-        app[peer_api.ITEMSETS].clear()
         await app[STORE].release_memory()
         if COMMUNITY in app:
             await app[COMMUNITY].release_memory()

@@ -89,6 +89,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from hashlib import sha256
+from typing import Protocol
 
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, ReconcileError
@@ -117,6 +118,29 @@ _IDLIST_OVERHEAD = 48  # worst-case bytes of a range around its ids (bound 43, m
 _ID_BYTES = 2 + ID_SIZE  # one id as msgpack bin8
 _SKETCH_HEADER = 5  # msgpack bin32 header of the sketch's cells
 _UNPACED = 2**62
+
+
+class Items(Protocol):
+    """What a Reconciler reads of a sorted item set: ``ItemSet`` here, or the
+    node's ``protocol.itemtree.ItemTree`` (kept up to date as records come and go)."""
+
+    def __len__(self) -> int: ...
+
+    def index(self, bound: Bound) -> int:
+        """Index of the first item at or above ``bound``."""
+
+    def fingerprint(self, lo: int, hi: int) -> bytes:
+        """Fingerprint of the items with index in ``[lo, hi)``."""
+
+    def ids(self, lo: int, hi: int) -> list[bytes]:
+        """Ids of the items with index in ``[lo, hi)``, in order."""
+
+    def bound_before(self, index: int) -> Bound:
+        """Shortest bound above item ``index - 1`` and at or below item ``index``."""
+
+    def sketch(self) -> Sketch:
+        """The full-size sketch (``protocol.sketch``) of every item; read only,
+        so a mutable set keeps it up to date (``Sketch.add``/``remove``, O(1))."""
 
 
 class ItemSet:
@@ -344,7 +368,7 @@ class Reconciler:
     """One side of one session: ``initiate`` then ``receive`` until None, or ``respond``."""
 
     def __init__(
-        self, items: ItemSet, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
+        self, items: Items, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
     ) -> None:
         """``version`` is what an initiator speaks (1 to a node that refused 2);
         a responder answers each message in the version it came in."""
@@ -764,7 +788,7 @@ def _payload(mode: Value, payload: Value) -> tuple[int, Payload]:
 
 
 def reconcile_in_memory(
-    a: ItemSet, b: ItemSet, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
+    a: Items, b: Items, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
 ) -> ReconcileResult:
     """Run a whole session between two in-memory sides; ``a`` initiates in ``version``."""
     initiator, responder = Reconciler(a, config, version), Reconciler(b, config)

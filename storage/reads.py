@@ -99,7 +99,7 @@ class Reads:
         Only two columns cross into Python; no record is parsed."""
         if not sync_filter.kinds:
             return []
-        where, params = _filtered(sync_filter, now)
+        where, params = filtered_where(sync_filter, now)
         rows = await self._reader.run(
             f"SELECT created_at, id FROM records WHERE {where} ORDER BY created_at, id", params
         )
@@ -111,7 +111,7 @@ class Reads:
         carries: node/operate/bundle.py, which asks for one more than a bundle holds)."""
         if not sync_filter.kinds:
             return []
-        where, params = _filtered(sync_filter, now)
+        where, params = filtered_where(sync_filter, now)
         rows = await self._reader.run(
             f"SELECT raw FROM records WHERE {where} AND created_at >= ? ORDER BY created_at, id LIMIT ?",
             [*params, created_from, limit],
@@ -153,7 +153,7 @@ class Reads:
             last = int(rows[-1][0])
 
 
-def _filtered(sync_filter: SyncFilter, now: int) -> tuple[str, list[object]]:
+def filtered_where(sync_filter: SyncFilter, now: int) -> tuple[str, list[object]]:
     """The WHERE clause (and its parameters) of the live records under ``sync_filter``."""
     where = ["expires_at > ?", f"kind IN ({','.join('?' * len(sync_filter.kinds))})"]
     params: list[object] = [now, *sorted(sync_filter.kinds)]

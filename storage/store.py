@@ -8,6 +8,7 @@ with two connections, and hands them to the parts that each own one job:
     store.own         this node's own posts: manage tokens, their versions
     store.moderation  the organizers' removals
     store.keys        chapters' recovery keys, key rotations and redirects
+    store.sync        the live sync set of each filter in use, kept in memory
 
 ``close`` stops the writer after the work queued ahead of it, then closes
 both connections. Which version of an address wins is a pure rule of its
@@ -20,6 +21,7 @@ from storage.keys import Keys
 from storage.own import Moderation, OwnPosts
 from storage.reads import Reads
 from storage.sqlite import Connection, StoreConfig, open_reader, open_writer, translate
+from storage.syncindex import SyncIndexes
 from storage.writer import Writer
 
 
@@ -38,6 +40,9 @@ class RecordStore:
         self.own = OwnPosts(reader)
         self.moderation = moderation
         self.keys = keys
+        self.sync = SyncIndexes(reader, writer.high_seq)
+        writer.on_change = self.sync.changed
+        writer.on_foreign = self.sync.stale
 
     @classmethod
     async def open(cls, path: str, config: StoreConfig | None = None) -> RecordStore:
@@ -48,13 +53,14 @@ class RecordStore:
             try:
                 moderation = await Moderation.load(reader)
                 keys = await Keys.load(reader)
+                high_seq = int((await reader.run("SELECT coalesce(max(seq), 0) FROM records"))[0][0])
             except BaseException:
                 await reader.close()
                 raise
         except BaseException:
             await db.close()
             raise
-        writer = Writer(db, path, config, moderation.removed, keys.rotated)
+        writer = Writer(db, path, config, moderation.removed, keys.rotated, high_seq)
         return cls(path, config, reader, writer, moderation, keys)
 
     async def close(self) -> None:
@@ -63,6 +69,7 @@ class RecordStore:
             return
         self._closed = True
         self._reader.closed = True  # reads are refused from now on, as new writes are
+        await self.sync.close()
         await self.writer.close()
         await self._reader.close()
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +31,16 @@ from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
 from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
 from storage.sqlite import StoreConfig, translate
+from storage.syncindex import Added, Gone
 from storage.versions import Held, PutOutcome, decide
 from storage.weeks import EXPIRED_STATUS
 
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
+
+
+def _area(record: Record) -> str | None:
+    area = record.get("area")
+    return None if area is None else str(area)
 
 
 def _pin(record: Record, pins: dict[bytes, bytes]) -> None:
@@ -93,6 +99,7 @@ class Writer:
         config: StoreConfig,
         removed: set[Address],
         rotated: dict[bytes, bytes] | None = None,
+        high_seq: int | None = None,
     ) -> None:
         self._db = db
         self.path = path
@@ -105,6 +112,14 @@ class Writer:
         once a key rotation commits."""
         self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
         self._next_seq = 1
+        self._high_seq = high_seq
+        """The highest seq on disk after our last transaction (None: not known yet)."""
+        self._added: list[Added] = []  # this transaction's kept records, told once it commits
+        self._gone: list[Gone] = []  # and its deleted ones
+        self.on_change: Callable[[Sequence[Added], Sequence[Gone]], None] | None = None
+        """Told what each committed transaction added and deleted (``storage.syncindex``)."""
+        self.on_foreign: Callable[[], None] | None = None
+        """Told when another process has written records since our last transaction."""
         self._closed = False
         self._task = asyncio.create_task(self._run(), name=f"record-writer {path}")
 
@@ -116,6 +131,10 @@ class Writer:
         await self._queue.put(_Stop())
         await self._task
         await self._db.close()
+
+    def high_seq(self) -> int:
+        """The highest row number this writer has given or seen (0 before its first write)."""
+        return self._high_seq or 0
 
     async def release_memory(self) -> None:
         if not self._closed:
@@ -216,10 +235,15 @@ class Writer:
         except Exception as exc:  # every waiter learns the transaction failed
             with contextlib.suppress(Exception):
                 await self._db.execute("ROLLBACK")
+            self._added, self._gone = [], []
             for job in jobs:
                 if not job.future.done():
                     job.future.set_exception(exc)
             return
+        added, gone = self._added, self._gone
+        self._added, self._gone = [], []
+        if (added or gone) and self.on_change is not None:
+            self.on_change(added, gone)
         if not isinstance(jobs[0], _PutJob):
             if not jobs[0].future.done():  # its caller may have been cancelled
                 jobs[0].future.set_result(result)
@@ -242,6 +266,8 @@ class Writer:
         # may have written since our last transaction.
         rows = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
         self._next_seq = int(rows[0][0]) + 1
+        if self._high_seq is not None and self._next_seq - 1 > self._high_seq and self.on_foreign is not None:
+            self.on_foreign()
         # An id names its content, address included, and only the current
         # version of an address is kept: a held id is its address's current row.
         current, stored = await self._current_versions({r.address for r, _ in work})
@@ -278,6 +304,8 @@ class Writer:
             await self._insert(inserts.values())
         await self._save_own(jobs, inserts)
         rotations = await self._save_keys(inserts, vouched)
+        # Before COMMIT: a reader that sees these rows must not take them for another process's.
+        self._high_seq = self._next_seq - 1
         await db.execute("COMMIT")
         for old, new in rotations:
             self._rotated[old] = new
@@ -319,6 +347,9 @@ class Writer:
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)
         await self._db.executemany(INSERT_FTS, fts_rows)
+        self._added.extend(
+            (record.created_at, record.id, record.kind, _area(record), record.expires_at) for record, _ in inserts
+        )
 
     async def _save_own(self, jobs: Sequence[_PutJob], inserts: dict[Address, tuple[Record, Held]]) -> None:
         """This node's own posts: the manage token of each address this batch
@@ -410,9 +441,10 @@ class Writer:
 
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         # Unvalidated on purpose: a row stored under older rules must still be deletable.
-        fts = [(seq, *fts_values(parse_record(raw, validate=False).fields)) for seq, raw in rows]
-        await self._db.executemany(DELETE_FTS, fts)
+        records = [(seq, parse_record(raw, validate=False)) for seq, raw in rows]
+        await self._db.executemany(DELETE_FTS, [(seq, *fts_values(record.fields)) for seq, record in records])
         await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
+        self._gone.extend((record.created_at, record.id) for _, record in records)
 
     # -- sweep and removal ----------------------------------------------------------
 

@@ -18,7 +18,6 @@ signs again in our frame.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from aiohttp import web
@@ -34,7 +33,7 @@ from node.peering.sync import node_filter
 from protocol import peerwire
 from protocol.codec import Value, encode
 from protocol.errors import DecodeError
-from protocol.reconcile import ItemSet, Reconciler
+from protocol.reconcile import Reconciler
 
 routes = web.RouteTableDef()
 MAX_FEED_WAIT_S = 25
@@ -90,34 +89,7 @@ class Pollers:
         return self._seen.get(key, self._clock.monotonic()) is not None
 
 
-class ItemSetCache:
-    """The responder's item set, kept a few seconds for the session's next round:
-    rebuilding 100k items for each of an initial sync's ~50 rounds was a third of
-    its time. Keyed by filter and feed position, so a new record invalidates it;
-    what expires meanwhile is caught by the next session. One entry: a new key
-    replaces the old."""
-
-    TTL_S = 10.0
-
-    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
-        self._clock = clock
-        self._entry: BoundedTable[object, ItemSet] = BoundedTable(1, ttl_s=self.TTL_S)
-
-    def get(self, key: object) -> ItemSet | None:
-        items = self._entry.get(key, self._clock.monotonic())
-        if items is None:
-            self._entry.clear()  # stale or another key: let it go now
-        return items
-
-    def put(self, key: object, items: ItemSet) -> None:
-        self._entry.put(key, items, self._clock.monotonic())
-
-    def clear(self) -> None:
-        self._entry.clear()
-
-
 POLLERS = web.AppKey("pollers", Pollers)
-ITEMSETS = web.AppKey("itemsets", ItemSetCache)
 PUBLIC_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("public_hosts")
 
 
@@ -234,12 +206,8 @@ async def reconcile(request: web.Request) -> web.Response:
         raise DecodeError("reconcile is the map {filter, message}")
     theirs = peerwire.filter_from_wire(body.get("filter"))
     common = node_filter(request.app[CONFIG]).intersect(theirs)
-    key = (common, request.app[FEED].head)
-    items = request.app[ITEMSETS].get(key)
-    if items is None:
-        # ~60 ms at 100k items: built off the event loop.
-        items = await asyncio.to_thread(ItemSet, await request.app[STORE].reads.sync_index(common, now()))
-        request.app[ITEMSETS].put(key, items)
+    # The store keeps each filter's live set (storage/syncindex.py): no rebuild per session.
+    items = await request.app[STORE].sync.items(common, now())
     return _msgpack({"message": Reconciler(items).respond(message)})  # a ReconcileError is a 400
 
 

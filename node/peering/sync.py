@@ -23,7 +23,7 @@ from node.peering.ingest import Ingestor
 from node.peering.peer_client import PeerClient, PeerUnavailable
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
-from protocol.reconcile import PROTOCOL_VERSION, ItemSet, Reconciler
+from protocol.reconcile import PROTOCOL_VERSION, Items, Reconciler
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.sync")
@@ -114,7 +114,7 @@ _REFUSED_VERSION = "(bad_reconcile_message)"
 """How a node before reconcile version 2 answers our opener (HTTP 400 with this code)."""
 
 
-async def _session(client: PeerClient, common: SyncFilter, index: ItemSet, result: SyncResult) -> Reconciler:
+async def _session(client: PeerClient, common: SyncFilter, index: Items, result: SyncResult) -> Reconciler:
     """Run one reconciliation to its end. A node before version 2 refuses the
     opener itself; we then start again in version 1 (one small round trip lost)."""
     for version in (PROTOCOL_VERSION, 1):
@@ -147,8 +147,7 @@ async def reconcile_with(
     (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
     result = SyncResult()
     for _ in range(MAX_SESSIONS):
-        items = await store.reads.sync_index(common, clock.wall())
-        session = await _session(client, common, await asyncio.to_thread(ItemSet, items), result)  # CPU off the loop
+        session = await _session(client, common, await store.sync.items(common, clock.wall()), result)  # kept live
         result.rounds += session.rounds
         await _fetch_all(client, session.need_ids, ingest, result, progress)
         if session.have_ids:

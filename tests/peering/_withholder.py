@@ -10,13 +10,14 @@ import sys
 from node import cli
 from node.peering.feed import FeedEntry, RecordFeed
 from protocol.filters import SyncFilter
-from storage.reads import Reads
+from protocol.itemtree import ItemTree
+from storage.syncindex import SyncIndexes
 
 _since = RecordFeed.since
 
 
-async def _holds_nothing(self: Reads, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
-    return []
+async def _holds_nothing(self: SyncIndexes, sync_filter: SyncFilter, now: int) -> ItemTree:
+    return ItemTree()
 
 
 def _announces_nothing(self: RecordFeed, after: int, caller: bytes, limit: int) -> tuple[list[FeedEntry], int, bool]:
@@ -24,7 +25,7 @@ def _announces_nothing(self: RecordFeed, after: int, caller: bytes, limit: int) 
     return [], cursor, False
 
 
-Reads.sync_index = _holds_nothing  # type: ignore[method-assign]
+SyncIndexes.items = _holds_nothing  # type: ignore[method-assign]
 RecordFeed.since = _announces_nothing  # type: ignore[method-assign]
 
 if __name__ == "__main__":

@@ -8,9 +8,8 @@ import pytest
 
 from node.core.clock import ManualClock
 from node.core.errors import ApiError
-from node.peering.peer_api import POLLING_FOR_S, ItemSetCache, Pollers, ReplayCache
+from node.peering.peer_api import POLLING_FOR_S, Pollers, ReplayCache
 from protocol.peerwire import REQUEST_WINDOW_S, PeerAuthError
-from protocol.reconcile import ItemSet
 
 
 def test_a_signature_is_refused_twice_within_twice_the_window() -> None:
@@ -41,16 +40,3 @@ def test_a_peer_counts_as_polling_for_a_while_after_its_last_poll() -> None:
     assert pollers.polling(b"k")
     clock.advance(1)
     assert not pollers.polling(b"k")
-
-
-def test_the_item_set_cache_holds_one_key_for_a_few_seconds() -> None:
-    clock = ManualClock()
-    cache = ItemSetCache(clock)
-    items = ItemSet([])
-    cache.put("a", items)
-    assert cache.get("a") is items
-    assert cache.get("b") is None
-    assert cache.get("a") is None  # asking for another key let the old one go
-    cache.put("a", items)
-    clock.advance(ItemSetCache.TTL_S)
-    assert cache.get("a") is None
