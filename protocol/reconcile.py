@@ -100,7 +100,7 @@ Item = tuple[int, bytes]
 Payload = None | bytes | list[bytes]
 
 PROTOCOL_VERSION = 2
-VERSIONS = (1, 2)
+VERSIONS: tuple[int, ...] = (1, 2)
 """Versions a responder answers, each in its own terms; 1 has no sketch and
 splits evenly (a node before version 2 refuses a version 2 message, and the
 initiator then starts again in version 1)."""
@@ -422,7 +422,8 @@ class Reconciler:
         cells = b""
         if asked is not None:
             if type(asked) is not int or asked not in SIZES or not self._sketch_fits(asked):
-                raise ReconcileError(f"a sketch of {asked!r} cells per subtable: not a size that fits the frame")
+                shown = asked if type(asked) is int else type(asked).__name__
+                raise ReconcileError(f"a sketch of {shown} cells per subtable: not a size that fits the frame")
             cells = items.sketch().fold(asked).encode()
         actions: list[_Action] = []
         for lo, hi, mode, payload in ranges:
