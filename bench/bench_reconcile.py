@@ -20,8 +20,9 @@ import statistics
 import time
 from typing import Any
 
-from protocol.reconcile import Item, ItemSet, ReconcileConfig, ReconcileResult, reconcile_in_memory
-from protocol.sketch import Sketch
+from protocol.codec import decode, encode
+from protocol.reconcile import SKIP, Item, ItemSet, ReconcileConfig, Reconciler, ReconcileResult, reconcile_in_memory
+from protocol.sketch import MAX_SUBTABLE, SUBTABLES, Sketch
 
 Row = dict[str, Any]
 START = 1_800_000_000
@@ -106,7 +107,42 @@ def size_rows(n: int, cpu_at_100k: dict[str, float]) -> list[Row]:
              "ratio": cpu / cpu_at_100k[name] if n > 100_000 else None,
              "note": f"version 1: {old_cpu:,.1f} ms" + ("; ratio = growth over 100k" if n > 100_000 else "")},
         ]  # fmt: skip
+    rows += sketch_costs(label, *made["d=1000 scattered"])
     return rows
+
+
+def sketch_costs(label: str, a: ItemSet, b: ItemSet) -> list[Row]:
+    """What a sketch costs each side: the responder answering a request of the
+    largest size after its set changed (fold and encode), and the initiator
+    taking a hostile reply whose every cell is pure (the most peeling there is)."""
+    config = ReconcileConfig()
+    asking = Reconciler(a, config)
+    split = Reconciler(b, config).respond(asking.initiate())
+    request = asking.receive(split)
+    assert request is not None
+    size = decode(request)[2]  # type: ignore[index]
+    serve, take = [], []
+    rng = random.Random(SEED)
+    for _ in range(RUNS):
+        b.sketch().add(START, rng.randbytes(32))  # a change: the fold is made again
+        start = time.process_time()
+        Reconciler(b, config).respond(request)
+        serve.append((time.process_time() - start) * 1000)
+        hostile = Sketch(size)
+        for _ in range(SUBTABLES * size):
+            hostile.add(START, rng.randbytes(32))
+        victim = Reconciler(a, config)
+        victim.receive(Reconciler(b, config).respond(victim.initiate()))
+        start = time.process_time()
+        victim.receive(encode([2, [[0, b"", SKIP, None]], hostile.encode()]))  # peels, checks, falls back
+        take.append((time.process_time() - start) * 1000)
+    return [
+        {"figure": f"{label}: serving a sketch request", "value": statistics.median(serve), "unit": "ms",
+         "note": f"{size} of {MAX_SUBTABLE} cells per subtable, folded after a change; responder CPU"},
+        {"figure": f"{label}: a hostile sketch reply", "value": statistics.median(take), "unit": "ms",
+         "target": "< 100 ms", "ok": statistics.median(take) < 100,
+         "note": "every cell pure: peeled, ids checked, then ranges go on; initiator CPU"},
+    ]  # fmt: skip
 
 
 def change_cost() -> Row:

@@ -35,6 +35,8 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Iterable
+from functools import reduce
+from operator import xor
 
 from protocol.errors import LocalProtocolError
 
@@ -78,7 +80,7 @@ def wire_bytes(size: int) -> int:
 class Sketch:
     """An IBLT of items; ``add``/``remove`` keep it, ``fold``/``encode`` send it."""
 
-    __slots__ = ("checks", "counts", "keys", "size", "stamps")
+    __slots__ = ("_folds", "checks", "counts", "keys", "size", "stamps")
 
     def __init__(self, size: int = MAX_SUBTABLE) -> None:
         if size not in SIZES:
@@ -89,6 +91,7 @@ class Sketch:
         self.keys = [0] * cells
         self.stamps = [0] * cells
         self.checks = [0] * cells
+        self._folds: dict[int, Sketch] = {}  # folds asked since the last change
 
     @classmethod
     def build(cls, items: Iterable[SketchItem]) -> Sketch:
@@ -117,6 +120,8 @@ class Sketch:
 
     def toggle(self, ts: int, id_: bytes, sign: int) -> None:
         key = int.from_bytes(id_, "little")
+        if self._folds:
+            self._folds.clear()
         self._toggle_key(key, ts & _M32, sign)
 
     def _toggle_key(self, key: int, stamp: int, sign: int) -> None:
@@ -129,18 +134,24 @@ class Sketch:
             checks[c] ^= check
 
     def fold(self, size: int) -> Sketch:
-        """The same items in ``size`` cells per subtable (a divisor of ours): O(cells)."""
+        """The same items in ``size`` cells per subtable (a divisor of ours): O(cells),
+        kept until the next change (the caller must not change what it gets)."""
         if size not in SIZES or self.size % size:
             raise LocalProtocolError(f"cannot fold {self.size} cells per subtable to {size}")
-        folded = Sketch(size)
-        for t in range(SUBTABLES):
-            base, out = t * self.size, t * size
-            for p in range(self.size):
-                c, src = out + p % size, base + p
-                folded.counts[c] += self.counts[src]
-                folded.keys[c] ^= self.keys[src]
-                folded.stamps[c] ^= self.stamps[src]
-                folded.checks[c] ^= self.checks[src]
+        if size == self.size:
+            return self
+        folded = self._folds.get(size)
+        if folded is None:
+            folded = Sketch(size)
+            for t in range(SUBTABLES):
+                base, end = t * self.size, (t + 1) * self.size
+                for p in range(size):
+                    c = t * size + p
+                    folded.counts[c] = sum(self.counts[base + p : end : size])
+                    folded.keys[c] = reduce(xor, self.keys[base + p : end : size])
+                    folded.stamps[c] = reduce(xor, self.stamps[base + p : end : size])
+                    folded.checks[c] = reduce(xor, self.checks[base + p : end : size])
+            self._folds[size] = folded
         return folded
 
     def encode(self) -> bytes:
