@@ -120,7 +120,9 @@ def sketch_costs(label: str, a: ItemSet, b: ItemSet) -> list[Row]:
     split = Reconciler(b, config).respond(asking.initiate())
     request = asking.receive(split)
     assert request is not None
-    size = decode(request)[2]  # type: ignore[index]
+    value = decode(request)
+    assert isinstance(value, list) and len(value) == 3 and isinstance(value[2], int)
+    size = value[2]
     serve, take = [], []
     rng = random.Random(SEED)
     for _ in range(RUNS):
