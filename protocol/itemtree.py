@@ -105,6 +105,7 @@ class ItemTree:
         else:
             block = bytearray()
         total = _sum(block, 0, len(block) // KEY_SIZE)
+        added: list[Item] = []
         for ts, id_ in items:
             key = item_key(ts, id_)
             if key <= previous:
@@ -114,13 +115,14 @@ class ItemTree:
                 self._push(block, total)
                 block, total = bytearray(), 0
             block += key
-            self._sketch.add(ts, id_)
+            added.append((ts, id_))
             value = int.from_bytes(id_, "little")
             total += value
             self._total += value
             self._size += 1
         if block:
             self._push(block, total)
+        self._sketch.extend(added)
         self._changed()
 
     def _push(self, block: bytearray, total: int) -> None:

@@ -95,9 +95,16 @@ class Sketch:
 
     @classmethod
     def build(cls, items: Iterable[SketchItem]) -> Sketch:
-        """A full-size sketch of ``items`` (timestamp, id): O(n), ``add`` inlined."""
+        """A full-size sketch of ``items`` (timestamp, id): O(n)."""
         sketch = cls()
-        size, counts, keys, stamps, checks = sketch.size, sketch.counts, sketch.keys, sketch.stamps, sketch.checks
+        sketch.extend(items)
+        return sketch
+
+    def extend(self, items: Iterable[SketchItem]) -> None:
+        """``add`` each item, inlined: about 1.5 us an item instead of 2."""
+        if self._folds:
+            self._folds.clear()
+        size, counts, keys, stamps, checks = self.size, self.counts, self.keys, self.stamps, self.checks
         from_bytes = int.from_bytes
         for ts, id_ in items:
             key = from_bytes(id_, "little")
@@ -108,7 +115,6 @@ class Sketch:
                 keys[c] ^= key
                 stamps[c] ^= stamp
                 checks[c] ^= check
-        return sketch
 
     def add(self, ts: int, id_: bytes) -> None:
         """Count an item in: O(1), three cells."""
