@@ -225,6 +225,31 @@ def test_a_lying_sketch_cannot_make_us_push_what_we_lack() -> None:
     assert sketches == 1 and fake[1] not in result.have_ids
 
 
+@given(st.integers(0, 2**32), st.integers(20, 400), st.integers(0, 400), st.integers(0, 60), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_any_sketch_reply_ends_in_the_exact_differences(
+    seed: int, only_a: int, only_b: int, flips: int, swap: bool
+) -> None:
+    """Random sets whose differences take a sketch; the sketch's bytes flipped at
+    random (or swapped for another set's sketch): peeled, refused or fallen back
+    from, the session still ends with exactly the differences."""
+    pair = make_pair(seed, 2000, only_a, only_b)
+    other = make_pair(seed + 1, 2000, 0, 0).a
+    rng = random.Random(seed)
+
+    def tamper(cells: bytes) -> bytes:
+        if swap:
+            return other.sketch().fold(len(cells) // (3 * 41)).encode()
+        out = bytearray(cells)
+        for _ in range(flips):
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+        return bytes(out)
+
+    config = ReconcileConfig()
+    result, _ = middled(pair.a, pair.b, config, tamper)
+    check(result, pair.only_a, pair.only_b, config)
+
+
 def test_sketch_replies_are_checked() -> None:
     config = ReconcileConfig()
     initiator = Reconciler(SCATTERED.a, config)
