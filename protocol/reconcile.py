@@ -15,9 +15,9 @@ sends nothing when its next message would be all SKIP. Prefix sums make a
 range fingerprint O(1) and bisection finds a bound in O(log n), so a session
 costs O(differences x log n), not O(n).
 
-Version 2 (``docs/PROTOCOL.md`` 5.4, 5.5) adds three things to that. A range
-that reaches the newest item is split with a tail of small sub-ranges toward
-the newest end, and the initiator answers a differing range of at most
+Version 2 (``docs/PROTOCOL.md`` 5.4, 5.5) adds three things to that. The
+split of the whole set ends in a tail of small sub-ranges toward the newest
+end, and the initiator answers a differing range of at most
 ``initiator_idlist_threshold`` of its items with its ids, so recent
 differences settle in two round trips. When many ranges of the first split
 differ (scattered differences), the initiator asks for the responder's
