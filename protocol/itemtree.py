@@ -5,8 +5,9 @@ O(n) time and about 150 bytes of Python objects per item, every time. A node
 holding a million records cannot pay that per reconciliation, so its stores
 keep an ``ItemTree`` instead: built once, then changed one item at a time as
 records arrive, are replaced, expire or are removed. The Reconciler reads it
-through the same five calls (``len``, ``index``, ``fingerprint``, ``ids``,
-``bound_before``).
+through the same six calls (``len``, ``index``, ``fingerprint``, ``ids``,
+``bound_before``, and ``sketch``: the IBLT of ``protocol.sketch``, kept with
+the items, three cells a change).
 
 Layout: each item is one 40-byte key, the timestamp as 8 bytes big-endian
 then the 32-byte id, so byte order is item order (a bound ``(T, P)`` is the
