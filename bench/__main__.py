@@ -4,6 +4,8 @@ about ten minutes) prints the main figures on the full machine beside a
 Pi-class one instead (bench/bench_pi.py). ``python -m bench sim`` runs the
 simulation of 1000 nodes alone (a few minutes; ``--help`` for its flags);
 ``make bench`` includes a 300-node run of it (bench/bench_sim.py).
+``python -m bench mesh`` runs 25 real nodes 100 ms apart alone (about two
+minutes, root and iproute2; bench/bench_mesh.py).
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -21,6 +23,7 @@ from bench import (
     bench_bundle,
     bench_chapter,
     bench_crash,
+    bench_mesh,
     bench_node,
     bench_page,
     bench_peers,
@@ -85,6 +88,7 @@ def main() -> int:
         ("bundle", bench_bundle),
         ("crash", bench_crash),
         ("sim", bench_sim),
+        ("mesh", bench_mesh),
     ]
     for name, module in parts:
         if not only or name in only:

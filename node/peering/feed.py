@@ -27,6 +27,7 @@ class FeedEntry:
     kind: str
     area: str | None  # kind and area: enough to apply a sync filter without parsing raw
     source: bytes | None  # the peer key it came from; None: posted here
+    author: bytes | None = None  # the key that signed it (the node it was posted on, for members' posts)
 
 
 class RecordFeed:
@@ -59,9 +60,8 @@ class RecordFeed:
         simulation (bench/sim) wakes its own simulated polls."""
         for record in records:
             area = record.get("area")
-            entry = FeedEntry(
-                self._next, record.id, record.raw, record.kind, None if area is None else str(area), source
-            )
+            area_text = None if area is None else str(area)
+            entry = FeedEntry(self._next, record.id, record.raw, record.kind, area_text, source, record.author)
             self._entries.append(entry)
             self._next += 1
 

@@ -141,6 +141,9 @@ class Ingestor:
             if result.status == "accepted":
                 accepted.append(record)
         await self.feed.publish(accepted, source)
+        if accepted and log.isEnabledFor(logging.DEBUG):  # when each record arrived: the mesh bench reads it
+            for record in accepted:
+                log.debug("accepted record id=%s", record.id.hex())
         self._account(outcomes, source)
         for record in accepted:
             if record.kind == "key_rotation":

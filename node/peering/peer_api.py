@@ -18,6 +18,8 @@ signs again in our frame.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 
 from aiohttp import web
@@ -28,6 +30,7 @@ from node.core.errors import ApiError, Code, Handler, error_response
 from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
+from node.peering import decisions
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
@@ -228,8 +231,16 @@ async def feed(request: web.Request) -> web.Response:
     params = read_params(request.query, FEED_PARAMS)
     after, wait = params["after"], min(params["wait"], MAX_FEED_WAIT_S)
     request.app[POLLERS].touch(request[PEER_KEY])
-    entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
-    if not entries and not behind and wait > 0:
-        await request.app[FEED].wait(cursor, wait)
-        entries, cursor, behind = request.app[FEED].since(after, request[PEER_KEY], FEED_BATCH)
-    return _msgpack({"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind})
+    feed, caller = request.app[FEED], request[PEER_KEY]
+    entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
+    # Records the caller gave us wake the wait but are not for it: keep waiting,
+    # rather than answer nothing and have it ask again (a wasted round trip each).
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(wait):
+            while not entries and not behind and wait > 0 and not feed.closed:
+                await feed.wait(cursor, wait)
+                entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
+    answer: dict[str, Value] = {"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind}
+    if whole := decisions.whole_records(entries):
+        answer["records"] = list(whole)  # left out when empty: the answer most polls get stays as it was
+    return _msgpack(answer)

@@ -40,6 +40,10 @@ from protocol.filters import SyncFilter
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 PUSH_BACKOFF_S = 1.0
+CONNECT_TIMEOUT_S = 5.0
+"""A connection not made by then is not coming: a SYN lost to a partition is
+otherwise retried by TCP for the request's whole time (up to 50 s for a feed
+poll), and the link would not try again after the partition heals until then."""
 
 
 async def _read_bounded(response: aiohttp.ClientResponse, url: str) -> bytes:
@@ -76,6 +80,11 @@ class PeerUnavailable(Exception):
     """The peer could not be reached or answered with an HTTP error."""
 
 
+class PeerUnreachable(PeerUnavailable):
+    """No answer at all: refused, unreachable, reset or timed out (not an HTTP
+    error, nor a TLS certificate refused): the network, or a peer that is down."""
+
+
 @dataclass(frozen=True)
 class Hello:
     profile: bytes
@@ -85,6 +94,18 @@ class Hello:
     """The key that signed the answer (another than the pinned one only after a key rotation)."""
     rotations: list[bytes]
     """The key rotations the peer says lead to ``key`` (raw records, to be checked)."""
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """A feed answer: ids accepted after the position asked, the new position,
+    whether the caller fell behind, and the records among them the peer
+    posted itself, whole (decisions.whole_records)."""
+
+    ids: list[bytes]
+    cursor: int
+    behind: bool
+    records: list[bytes]
 
 
 class PeerClient:
@@ -151,7 +172,7 @@ class PeerClient:
         try:
             async with self._session.request(
                 method, self.url + path, data=data or None, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds), allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=seconds, sock_connect=CONNECT_TIMEOUT_S), allow_redirects=False,
             ) as response:  # fmt: skip
                 payload = await _read_bounded(response, self.url)
                 status = response.status
@@ -164,7 +185,7 @@ class PeerClient:
         except aiohttp.ClientConnectorCertificateError as exc:
             raise PeerUnavailable(f"{self.url}: {_untrusted(exc.certificate_error)}") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise PeerUnavailable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
+            raise PeerUnreachable(f"{self.url}: {exc.__class__.__name__}: {exc}") from None
         if self._on_traffic is not None:
             self._on_traffic(len(data), len(payload))
         return signature, status, auth, payload
@@ -226,13 +247,14 @@ class PeerClient:
             raise DecodeError("reconcile reply is the map {message}")
         return reply["message"]  # type: ignore[return-value]
 
-    async def feed(self, after: int, wait: float) -> tuple[list[bytes], int, bool]:
-        """Ids the peer accepted after ``after``: (ids, new cursor, fell behind)."""
+    async def feed(self, after: int, wait: float) -> FeedPage:
+        """What the peer accepted after ``after``."""
         reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}", seconds=wait + 30)
         if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
-            raise DecodeError("feed reply is the map {ids, cursor, behind}")
+            raise DecodeError("feed reply is the map {ids, cursor, behind, records}")
         ids = peerwire.byte_list(reply.get("ids"), "ids", 32)
-        return ids, reply["cursor"], bool(reply.get("behind"))  # type: ignore[return-value]
+        records = peerwire.byte_list(reply.get("records", []), "records")  # absent from nodes before it
+        return FeedPage(ids, reply["cursor"], bool(reply.get("behind")), records)  # type: ignore[arg-type]
 
     async def announce(self, ids: list[bytes]) -> list[bytes]:
         """Offer ids; the peer answers with those it lacks."""

@@ -4,9 +4,11 @@ node/peering/link.py over HTTP.
 A link says hello (pinning the peer's key), reconciles, then runs three
 loops until one fails: *pull* holds a long poll on the peer's feed and
 fetches the announced ids it lacks (so a node behind NAT, which nobody can
-call, still hears of new records within about a second), *push* announces to
-the peer every record our own feed gains that did not come from it and sends
-those it lacks (unless the peer polls our feed itself), and *resync*
+call, still hears of new records within about a second; records near their
+origin come whole in the answer, see decisions.sent_whole), *push* announces
+to the peer every record our own feed gains that did not come from it and
+sends those it lacks, those near their origin whole without asking (unless
+the peer polls our feed itself), and *resync*
 reconciles again now and then. On any failure the link backs off
 exponentially (with jitter) and starts over with a hello and a
 reconciliation, so a peer that comes back catches up. The peer's key is
@@ -32,7 +34,7 @@ import aiohttp
 from node.peering import decisions
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
-from node.peering.peer_client import Hello, PeerClient, PeerUnavailable
+from node.peering.peer_client import Hello, PeerClient, PeerUnavailable, PeerUnreachable
 from node.peering.sync import batches, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -88,6 +90,7 @@ class PeerLink:
         self._wake = asyncio.Event()
         self._last_resync: float | None = None
         self._pin_saved = False
+        self._unreachable = False  # the last failure: no answer at all (a shorter backoff)
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -129,6 +132,7 @@ class PeerLink:
                 self.record.fire(LinkEvent.BARRED, str(exc))
             except (PeerUnavailable, RemoteProtocolError) as exc:
                 self.record.fire(LinkEvent.FAILED, str(exc))
+                self._unreachable = isinstance(exc, PeerUnreachable)
             except Exception as exc:  # a fault of ours: keep the link alive, and say so loudly
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
@@ -146,7 +150,8 @@ class PeerLink:
             self.record.fire(LinkEvent.RETRIED)
 
     async def _back_off(self) -> None:
-        delay = decisions.backoff_delay(self.record.failures, self.parts.rng)
+        delay = decisions.backoff_delay(self.record.failures, self.parts.rng, unreachable=self._unreachable)
+        self._unreachable = False
         log.warning("peer %s: %s; retrying in %.1f s", self.client.url, self.record.last_error, delay)
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -233,9 +238,12 @@ class PeerLink:
         parts, key = self.parts, self.client.key
         assert key is not None
         while True:
-            ids, cursor, behind = await self.client.feed(cursor, FEED_WAIT_S)
+            page = await self.client.feed(cursor, FEED_WAIT_S)
+            ids, cursor, behind = page.ids, page.cursor, page.behind
             if refusal := parts.policy.refusal(key):
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
+            if page.records:  # sent whole (decisions.sent_whole), not asked for: its push limits apply
+                await parts.ingest.ingest(page.records, key)
             short = False
             if ids:
                 held = await parts.store.reads.held_ids(ids)
@@ -267,10 +275,13 @@ class PeerLink:
             if behind:
                 await self._sync(common)
             offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
-            if not offered:
+            for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
+                await self.client.push(batch)  # near its origin: the peer is unlikely to hold it
+            announced = [e for e in offered if not decisions.sent_whole(e)]
+            if not announced:
                 continue
-            wanted = set(await self.client.announce([entry.id for entry in offered]))
-            for batch in batches([e.raw for e in offered if e.id in wanted]):
+            wanted = set(await self.client.announce([entry.id for entry in announced]))
+            for batch in batches([e.raw for e in announced if e.id in wanted]):
                 await self.client.push(batch)
 
     async def _resync(self, common: SyncFilter) -> None:

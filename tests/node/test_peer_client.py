@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -11,7 +12,7 @@ from aiohttp import web
 from crypto import NodeIdentity
 from node.core.errors import ApiError
 from node.peering.peer_api import ReplayCache
-from node.peering.peer_client import MAX_RESPONSE_BYTES, PeerClient, PeerUnavailable
+from node.peering.peer_client import MAX_RESPONSE_BYTES, PeerClient, PeerUnavailable, PeerUnreachable
 from protocol.peerwire import PeerAuthError
 from tests.node._support import Handler
 
@@ -70,6 +71,18 @@ async def test_a_peer_error_is_reported_by_its_code_never_its_text(
             await client.call("GET", "/peer/v1/feed?after=0&wait=0")
     assert "403" in str(info.value) and "forbidden" in str(info.value)
     assert "Marisol" not in str(info.value)
+    assert not isinstance(info.value, PeerUnreachable)  # it answered: backed off as long as ever
+
+
+async def test_no_answer_at_all_is_told_apart_from_an_error_answer() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now: refused
+    async with aiohttp.ClientSession() as session:
+        client = PeerClient(session, NodeIdentity.generate(), f"http://127.0.0.1:{port}")
+        with pytest.raises(PeerUnreachable):
+            await client.call("GET", "/peer/v1/feed?after=0&wait=0")
 
 
 def test_a_full_replay_cache_refuses_rather_than_forgets() -> None:

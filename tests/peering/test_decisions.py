@@ -33,6 +33,15 @@ def test_backoff_doubles_per_failure_up_to_the_cap_and_jitters_down_to_half() ->
         assert max(delays) - min(delays) > full / 10  # jittered, not one fixed delay
 
 
+def test_a_peer_that_cannot_be_reached_is_retried_within_seconds_however_long_it_was_gone() -> None:
+    rng = random.Random(2)
+    for failures in (1, 3, 5, 50):
+        full = min(decisions.UNREACHABLE_MAX_BACKOFF_S, 0.5 * 2**failures)
+        delays = [decisions.backoff_delay(failures, rng, unreachable=True) for _ in range(200)]
+        assert all(full / 2 <= d <= full for d in delays), failures
+    assert decisions.backoff_delay(50, random.Random(3)) > decisions.UNREACHABLE_MAX_BACKOFF_S  # one that answers
+
+
 def test_the_jitter_comes_from_the_rng_given() -> None:
     first = [decisions.backoff_delay(3, random.Random(9)) for _ in range(3)]
     assert first == [decisions.backoff_delay(3, random.Random(9))] * 3
