@@ -104,7 +104,7 @@ class Reads:
             return []
         where, params = filtered_where(sync_filter, now)
         rows = await self._reader.run(
-            f"SELECT created_at, id FROM records WHERE {where} ORDER BY created_at, id", params
+            f"SELECT created_at, id FROM records INDEXED BY records_sync WHERE {where} ORDER BY created_at, id", params
         )
         return [(int(row[0]), bytes(row[1])) for row in rows]
 

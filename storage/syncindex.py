@@ -171,8 +171,10 @@ class SyncIndexes:
         after: tuple[int, bytes] = (-1, b"")
         while True:
             rows = await self._reader.run(
-                f"SELECT created_at, id FROM records WHERE {where} AND (created_at, id) > (?, ?) "
-                "ORDER BY created_at, id LIMIT ?",
+                # Named: left to itself the planner took records_report and sorted the
+                # whole table for every chunk (75 s at a million; 0.6 s along records_sync).
+                f"SELECT created_at, id FROM records INDEXED BY records_sync WHERE {where} "
+                "AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
                 [*params, *after, BUILD_CHUNK],
             )
             items = [(int(row[0]), bytes(row[1])) for row in rows]
