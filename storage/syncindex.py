@@ -167,16 +167,10 @@ class SyncIndexes:
     async def _read(self, sync_filter: SyncFilter, swept_at: int) -> ItemTree:
         """The items under ``sync_filter`` unexpired at ``swept_at``, a chunk per read."""
         tree = ItemTree()
-        where, params = filtered_where(sync_filter, swept_at)
+        sql, params = chunk_sql(sync_filter, swept_at)
         after: tuple[int, bytes] = (-1, b"")
         while True:
-            rows = await self._reader.run(
-                # Named: left to itself the planner took records_report and sorted the
-                # whole table for every chunk (75 s at a million; 0.6 s along records_sync).
-                f"SELECT created_at, id FROM records INDEXED BY records_sync WHERE {where} "
-                "AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?",
-                [*params, *after, BUILD_CHUNK],
-            )
+            rows = await self._reader.run(sql, [*params, *after, BUILD_CHUNK])
             items = [(int(row[0]), bytes(row[1])) for row in rows]
             if items:
                 await asyncio.to_thread(tree.extend, items)  # the tree is nobody else's yet
@@ -205,6 +199,19 @@ class SyncIndexes:
                     entry.tree.discard(ts, id_)
             for build in self._builds.values():
                 build.log.append(((), gone))
+
+
+def chunk_sql(sync_filter: SyncFilter, swept_at: int) -> tuple[str, list[object]]:
+    """One chunk of a build: the statement and its parameters but the last
+    three (the item to start after, and ``BUILD_CHUNK``)."""
+    where, params = filtered_where(sync_filter, swept_at)
+    # Named: left to itself the planner took records_report and sorted the
+    # whole table for every chunk (75 s at a million; 0.6 s along records_sync).
+    sql = (
+        f"SELECT created_at, id FROM records INDEXED BY records_sync WHERE {where} "
+        "AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
+    )
+    return sql, params
 
 
 def _apply(

@@ -6,11 +6,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import sqlite3
+
+import pytest
 
 from protocol.filters import SyncFilter
 from protocol.records import new_version
 from storage import RecordStore
+from storage.syncindex import chunk_sql
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, identity, node_profile, post
 
 EVERYTHING = SyncFilter()
@@ -99,3 +104,13 @@ async def test_a_filter_matching_nothing_is_empty(store: RecordStore) -> None:
     await store.writer.put(post(ALICE, "x"), NOW)
     assert len(await store.sync.items(SyncFilter(kinds=frozenset()), NOW)) == 0
     assert store.sync.rebuilds == 0
+
+
+@pytest.mark.parametrize("sync_filter", [EVERYTHING, NEAR, SyncFilter(kinds=frozenset({"need"}))])
+def test_a_build_chunk_reads_one_range_of_the_sync_index(
+    db_path: str, store: RecordStore, sync_filter: SyncFilter
+) -> None:
+    sql, params = chunk_sql(sync_filter, NOW)
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        plan = " ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", [*params, -1, b"", 10]))
+    assert "COVERING INDEX records_sync" in plan and "TEMP B-TREE" not in plan, plan
