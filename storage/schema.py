@@ -30,6 +30,7 @@ import aiosqlite
 
 from protocol.records import parse_record
 from storage.query import REPORT_AREA_CHARS, languages_column
+from storage.rows import INSERT_FTS, fts_row
 from storage.weeks import week_of_sql
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -244,6 +245,21 @@ MIGRATIONS: dict[int, list[str]] = {
     8: [
         "CREATE INDEX records_expiry ON records(expires_at)",
     ],
+    # Text search that costs the same at a million records as at ten thousand
+    # (issue 13): the full-text rows are keyed by (created_at, seq)
+    # (storage/text.py text_key), so a search walks the index newest first and
+    # stops after a page, and a ``facets`` column holds each record's category
+    # and area prefixes so a filtered search skips other rows inside the index.
+    # The table is made again and refilled from ``raw`` (``fill_text``).
+    9: [
+        "DROP TABLE records_fts",
+        """
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            title, body, tags, facets, content='', columnsize=0,
+            tokenize='unicode61 remove_diacritics 2'
+        )
+        """,
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -275,5 +291,22 @@ async def fill_languages(db: aiosqlite.Connection) -> None:
         last = int(rows[-1][0])
 
 
-DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {5: fill_languages}
+async def fill_text(db: aiosqlite.Connection) -> None:
+    """Migration 9's data step: every row's full-text entry, under its new key,
+    a thousand rows at a time."""
+    last = 0
+    while True:
+        rows = list(
+            await db.execute_fetchall(
+                "SELECT seq, raw FROM records WHERE seq > ? ORDER BY seq LIMIT ?", (last, FILL_BATCH)
+            )
+        )
+        if not rows:
+            return
+        entries = [fts_row(int(seq), parse_record(bytes(raw), validate=False)) for seq, raw in rows]
+        await db.executemany(INSERT_FTS, entries)
+        last = int(rows[-1][0])
+
+
+DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {5: fill_languages, 9: fill_text}
 """Migrations that need Python after their SQL, in the same transaction."""

@@ -29,7 +29,7 @@ from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
 from protocol.rotation import recovery_fault, rotation_fault
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
-from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_values, record_row
+from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_row, record_row
 from storage.sqlite import StoreConfig, translate
 from storage.syncindex import Added, Gone
 from storage.versions import Held, PutOutcome, decide
@@ -342,7 +342,7 @@ class Writer:
         seq = self._next_seq
         for record, kept in inserts:
             rows.append(record_row(seq, record, kept.purge_at, kept.opened_at))
-            fts_rows.append((seq, *fts_values(record.fields)))
+            fts_rows.append(fts_row(seq, record))
             seq += 1
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)
@@ -442,7 +442,7 @@ class Writer:
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         # Unvalidated on purpose: a row stored under older rules must still be deletable.
         records = [(seq, parse_record(raw, validate=False)) for seq, raw in rows]
-        await self._db.executemany(DELETE_FTS, [(seq, *fts_values(record.fields)) for seq, record in records])
+        await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in records])
         await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
         self._gone.extend((record.created_at, record.id) for _, record in records)
 
