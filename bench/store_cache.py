@@ -2,8 +2,10 @@
 
 A store of a million signed records takes minutes to make, so each size is
 made once and reused: the file is named by its record count and keyed (in a
-sidecar JSON file) by the corpus version, a hash of ``bench/corpus.py`` and
-of this module, so a change to how records are drawn makes it again.
+sidecar JSON file) by the corpus version, a hash of ``bench/corpus.py``, of
+this module, of how a record becomes rows (storage/rows.py, storage/text.py)
+and of the schema version, so a change to how records are drawn or stored
+makes it again.
 
 Records are dated over the 20 days before the day the store was made (a
 running node refuses records from the future, and the corpus's ``NOW`` is
@@ -34,7 +36,8 @@ from pathlib import Path
 
 from bench import corpus
 from protocol.records import DEFAULT_TTL, Record
-from storage import RecordStore
+from storage import RecordStore, rows, text
+from storage.schema import SCHEMA_VERSION
 from storage.sqlite import StoreConfig
 
 CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache" / "bench"
@@ -50,9 +53,11 @@ PUT_BATCH = 2000
 
 
 def corpus_version() -> str:
-    """What the records of a store depend on: how they are drawn and chunked."""
-    digest = hashlib.sha256()
-    for module in (corpus.__file__, __file__):
+    """What a store depends on: how its records are drawn and chunked, and the
+    schema they were stored under (a store made before a migration is made
+    again, so its size is a freshly filled file's)."""
+    digest = hashlib.sha256(str(SCHEMA_VERSION).encode())
+    for module in (corpus.__file__, __file__, rows.__file__, text.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()[:16]
 

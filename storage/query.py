@@ -186,7 +186,7 @@ def _text_walk(
     match = f"{{{' '.join(MEMBER_TEXT_COLUMNS)}}} : ({expression})"
     narrowing = facet_terms(query.category, query.area)
     if narrowing:
-        match += f" AND facets : ({' AND '.join(narrowing)})"
+        match += " AND " + " AND ".join(narrowing)
     where, params = _filters(query, now, "r.")
     where.insert(0, "records_fts MATCH ?")
     params.insert(0, match)

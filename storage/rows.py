@@ -6,12 +6,8 @@ table is contentless, so deleting a row means repeating exactly the values it
 was indexed with: ``fts_row`` must stay deterministic, and it is computed
 from the stored raw bytes again at delete time.
 
-A full-text row's rowid is not the record's ``seq`` but ``text_key``:
-``created_at`` above ``seq``, so the index's own rowid order is the member
-search's newest-first order and a text search walks the index newest first,
-stopping after a page (storage/query.py). Its ``facets`` column holds the
-category and area prefixes as tokens member text can never name, so the
-walk skips rows outside a filtered search inside the index.
+A full-text row's rowid is ``text_key`` (created_at above seq) and its
+``facets`` column holds the area's prefixes: storage/text.py says why.
 """
 
 from __future__ import annotations

@@ -248,8 +248,8 @@ MIGRATIONS: dict[int, list[str]] = {
     # Text search that costs the same at a million records as at ten thousand
     # (issue 13): the full-text rows are keyed by (created_at, seq)
     # (storage/text.py text_key), so a search walks the index newest first and
-    # stops after a page, and a ``facets`` column holds each record's category
-    # and area prefixes so a filtered search skips other rows inside the index.
+    # stops after a page, and a ``facets`` column holds each record's area
+    # prefixes so a search filtered by area skips other rows inside the index.
     # The table is made again and refilled from ``raw`` (``fill_text``).
     9: [
         "DROP TABLE records_fts",

@@ -5,9 +5,10 @@ A full-text row's rowid is ``text_key``: the record's ``created_at`` above
 its ``seq``, so the index's own rowid order is the member search's
 newest-first order (created_at, then seq) and a text search walks the index
 newest first and stops after a page, whatever the number of records. The
-``facets`` column holds a record's category and area prefixes as tokens that
-member text can never reach (member words are matched in the other columns
-only), so a filtered text search skips other rows inside the index.
+``facets`` column holds a record's area prefixes as tokens that member text
+can never reach (member words are matched in the other columns only), and a
+category is the phrase that opens ``tags``: so a filtered text search skips
+rows of other categories and areas inside the index.
 """
 
 from __future__ import annotations
@@ -41,23 +42,17 @@ def seq_of_text_key(key: str) -> str:
     return f"({key} & {2**SEQ_BITS - 1})"
 
 
-def category_facet(category: str) -> str:
-    """The category as one token (the tokenizer would split a slug at '-')."""
-    return "c" + category.replace("-", "")
-
-
 def area_facet(area: str) -> str:
     return "a" + area
 
 
 def facets(fields: Mapping[str, Any]) -> str:
-    """The facet tokens of a record: its category and its area's prefixes."""
-    tokens = []
-    if isinstance(category := fields.get("category"), str) and category:
-        tokens.append(category_facet(category))
-    if isinstance(area := fields.get("area"), str):
-        tokens.extend(area_facet(area[:n]) for n in FACET_AREA_LENGTHS if len(area) >= n)
-    return " ".join(tokens)
+    """The facet tokens of a record: its area's prefixes. (Its category needs
+    none: it already opens the ``tags`` column, where ``^`` finds it.)"""
+    area = fields.get("area")
+    if not isinstance(area, str):
+        return ""
+    return " ".join(area_facet(area[:n]) for n in FACET_AREA_LENGTHS if len(area) >= n)
 
 
 MEMBER_TEXT_COLUMNS = ("title", "body", "tags")
@@ -65,13 +60,15 @@ MEMBER_TEXT_COLUMNS = ("title", "body", "tags")
 
 
 def facet_terms(category: str | None, area: str | None) -> list[str]:
-    """MATCH terms (quoted tokens) that narrow a text search to a category and area."""
+    """MATCH terms that narrow a text search to a category and an area: the
+    category as the phrase that opens ``tags`` (a slug is letters, digits and
+    '-', so it is safe inside quotes), the area as its longest facet."""
     terms = []
     if category is not None:
-        terms.append(f'"{category_facet(category)}"')
+        terms.append(f'tags : ^"{category}"')
     if area is not None and len(area) >= FACET_AREA_LENGTHS[0]:
         length = max(n for n in FACET_AREA_LENGTHS if n <= len(area))
-        terms.append(f'"{area_facet(area[:length])}"')
+        terms.append(f'facets : "{area_facet(area[:length])}"')
     return terms
 
 
