@@ -32,6 +32,7 @@ size (a cost meant to be flat must be under them at any size).
 from __future__ import annotations
 
 import asyncio
+import http.client
 import itertools
 import os
 import random
@@ -39,6 +40,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,16 +177,26 @@ async def _reconcile_rounds(url: str, items: ItemSet) -> list[float]:
 
 
 def _http_searches(url: str) -> list[float]:
+    """Member searches (filter+text) over one keep-alive connection, as a browser sends them."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     rng = random.Random(99)
     samples = []
-    for index in range(WARMUP + HTTP_QUERIES):
-        query = make_query("filter+text", rng)
-        params = {"kind": query.kinds[0], "category": query.category or "", "area": query.area or ""}
-        start = time.perf_counter()
-        bench_node.get_json(url, "/api/v1/records?" + "&".join(f"{k}={v}" for k, v in params.items())
-                            + f"&q={query.text}&limit=20")  # fmt: skip
-        if index >= WARMUP:
-            samples.append(time.perf_counter() - start)
+    try:
+        for index in range(WARMUP + HTTP_QUERIES):
+            query = make_query("filter+text", rng)
+            params = {"kind": query.kinds[0], "category": query.category, "area": query.area, "q": query.text}
+            path = "/api/v1/records?" + urllib.parse.urlencode({**params, "limit": 20})
+            start = time.perf_counter()
+            conn.request("GET", path)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: HTTP {response.status} {body[:200]!r}")
+            if index >= WARMUP:
+                samples.append(time.perf_counter() - start)
+    finally:
+        conn.close()
     return samples
 
 

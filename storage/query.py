@@ -30,7 +30,7 @@ from protocol import fields as f
 from protocol.errors import RecordInvalid
 from protocol.records import KINDS, STATUSES, Record
 from storage.errors import InvalidQuery
-from storage.text import MEMBER_TEXT_COLUMNS, facet_terms, key_bound, seq_of_text_key
+from storage.text import completion_sql, facet_terms, key_bound, member_columns, quoted, seq_of_text_key
 
 Order = Literal["newest", "urgency"]
 MAX_LIMIT = 500
@@ -99,9 +99,14 @@ def languages_column(fields: Mapping[str, Any]) -> str | None:
     return f" {' '.join(str(t) for t in languages)} " if languages else None
 
 
+def text_words(text: str) -> list[str]:
+    """The words of member text that a search matches (at most MAX_TEXT_TERMS)."""
+    return list(_WORD.findall(text.lower())[:MAX_TEXT_TERMS])
+
+
 def fts_expression(text: str) -> str | None:
     """Member words as a safe FTS5 expression (all words, last one as a prefix)."""
-    words = _WORD.findall(text.lower())[:MAX_TEXT_TERMS]
+    words = text_words(text)
     if not words:
         return None
     quoted = [f'"{w}"' for w in words]
@@ -160,36 +165,33 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
 def build_statements(query: Query, now: int) -> list[Statement]:
     """The statements that answer one page, to be run in order until one more
     row than the page holds has come back (so the caller knows there is a next)."""
-    expression = fts_expression(query.text) if query.text is not None else None
-    if expression is None:
+    words = text_words(query.text) if query.text is not None else []
+    if not words:
         return [build_sql(query, now)]
     if query.order == "newest":
         position = decode_cursor(query.cursor)[1:] if query.cursor is not None else None
-        return [_text_walk(query, now, expression, None, position)]
+        return [_text_walk(query, now, words, None, position)]
     urgency, created, seq = decode_cursor(query.cursor) if query.cursor is not None else (3, None, None)
     wanted = {URGENCY_RANK[u] for u in query.urgencies} if query.urgencies else set(URGENCY_RANK.values())
     statements = []
     for rank in sorted((r for r in wanted if r <= urgency), reverse=True):
         position = (created, seq) if rank == urgency and created is not None and seq is not None else None
-        statements.append(_text_walk(query, now, expression, rank, position))
+        statements.append(_text_walk(query, now, words, rank, position))
     return statements
 
 
 def _text_walk(
-    query: Query, now: int, expression: str, urgency: int | None, position: tuple[int, int] | None
+    query: Query, now: int, words: list[str], urgency: int | None, position: tuple[int, int] | None
 ) -> Statement:
     """A text search driven by the full-text index, newest first (its rowid
     order, storage/text.py), each candidate checked on its row by primary
     key: SQLite stops as soon as the page is full, so a page costs about the
     same at any size. ``urgency``: only posts of that rank (one arm of the
     urgency order); ``position``: only rows before (created_at, seq)."""
-    match = f"{{{' '.join(MEMBER_TEXT_COLUMNS)}}} : ({expression})"
-    narrowing = facet_terms(query.category, query.area)
-    if narrowing:
-        match += " AND " + " AND ".join(narrowing)
+    match_sql, match_params = _match(query, words)
     where, params = _filters(query, now, "r.")
-    where.insert(0, "records_fts MATCH ?")
-    params.insert(0, match)
+    where.insert(0, f"records_fts MATCH ({match_sql})")
+    params[:0] = match_params
     if urgency is not None:
         where.append("r.urgency = ?")
         params.append(urgency)
@@ -206,6 +208,19 @@ def _text_walk(
     )
     params.append(query.limit + 1)
     return sql, params
+
+
+def _match(query: Query, words: list[str]) -> Statement:
+    """The walk's MATCH operand: the member words in the member text columns
+    (the last one completed from ``text_terms`` when it can be, storage/text.py),
+    and the category and area facets."""
+    narrowing = "".join(f" AND {term}" for term in facet_terms(query.category, query.area))
+    head = f"{member_columns()} : (" + "".join(f"{quoted(w)} AND " for w in words[:-1])  # AND: a group follows
+    completion = completion_sql(words[-1])
+    if completion is None:
+        return "?", [f"{head}{quoted(words[-1])}*){narrowing}"]
+    sql, params = completion
+    return f"? || {sql} || ?", [head, *params, f"){narrowing}"]
 
 
 def build_sql(query: Query, now: int) -> Statement:

@@ -31,6 +31,7 @@ import aiosqlite
 from protocol.records import parse_record
 from storage.query import REPORT_AREA_CHARS, languages_column
 from storage.rows import INSERT_FTS, fts_row
+from storage.text import CREATE_TERMS, keep_terms
 from storage.weeks import week_of_sql
 
 MIGRATIONS: dict[int, list[str]] = {
@@ -250,7 +251,9 @@ MIGRATIONS: dict[int, list[str]] = {
     # (storage/text.py text_key), so a search walks the index newest first and
     # stops after a page, and a ``facets`` column holds each record's area
     # prefixes so a search filtered by area skips other rows inside the index.
-    # The table is made again and refilled from ``raw`` (``fill_text``).
+    # ``text_terms`` lists the terms the member text holds, so a search's last
+    # word (a prefix) becomes the terms it completes to. The table is made
+    # again and refilled from ``raw`` (``fill_text``).
     9: [
         "DROP TABLE records_fts",
         """
@@ -259,6 +262,7 @@ MIGRATIONS: dict[int, list[str]] = {
             tokenize='unicode61 remove_diacritics 2'
         )
         """,
+        CREATE_TERMS,
     ],
 }
 
@@ -293,7 +297,7 @@ async def fill_languages(db: aiosqlite.Connection) -> None:
 
 async def fill_text(db: aiosqlite.Connection) -> None:
     """Migration 9's data step: every row's full-text entry, under its new key,
-    a thousand rows at a time."""
+    and its terms, a thousand rows at a time."""
     last = 0
     while True:
         rows = list(
@@ -305,6 +309,7 @@ async def fill_text(db: aiosqlite.Connection) -> None:
             return
         entries = [fts_row(int(seq), parse_record(bytes(raw), validate=False)) for seq, raw in rows]
         await db.executemany(INSERT_FTS, entries)
+        await keep_terms(db, [entry[1:4] for entry in entries])
         last = int(rows[-1][0])
 
 

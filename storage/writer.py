@@ -32,6 +32,7 @@ from storage.errors import StoreClosed
 from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_row, record_row
 from storage.sqlite import StoreConfig, translate
 from storage.syncindex import Added, Gone
+from storage.text import keep_terms, prune_terms
 from storage.versions import Held, PutOutcome, decide
 from storage.weeks import EXPIRED_STATUS
 
@@ -111,6 +112,7 @@ class Writer:
         """Retired key -> its successor (``Keys`` reads the same map); added to
         once a key rotation commits."""
         self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
+        self._terms_after = ""  # where the sweep's next pass over text_terms starts
         self._next_seq = 1
         self._high_seq = high_seq
         """The highest seq on disk after our last transaction (None: not known yet)."""
@@ -347,6 +349,7 @@ class Writer:
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)
         await self._db.executemany(INSERT_FTS, fts_rows)
+        await keep_terms(self._db, [row[1:4] for row in fts_rows])  # for the last word of a search
         self._added.extend(
             (record.created_at, record.id, record.kind, _area(record), record.expires_at) for record, _ in inserts
         )
@@ -470,6 +473,7 @@ class Writer:
             "r.author = flags.author AND r.kind = flags.kind AND r.slot = flags.slot AND r.expires_at > ?)",
             (now - FLAG_DAYS * 86_400, now),
         )
+        self._terms_after = await prune_terms(db, self._terms_after)
         await db.execute("COMMIT")
         return len(doomed)
 

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 import pytest
 
 from protocol.records import DEFAULT_TTL, Record, new_version, parse_record
-from storage import InvalidQuery, Query, RecordStore, schema
+from storage import InvalidQuery, Query, RecordStore, schema, text
 from storage.query import URGENCY_RANK, fts_expression
 from storage.rows import INSERT_RECORD, fts_values, record_row
 from storage.text import CREATED_LIMIT, SEQ_BITS, facets, key_bound, text_key
 from tests.storage._support import NOW, close_or_fail, identity, post
 
-WORDS = ["coat", "coats", "coating", "bike", "bikes", "soup", "rice", "ride", "riders", "tent", "tea"]
+WORDS = ["coat", "coats", "coating", "bike", "bikes", "soup", "rice", "ride", "riders", "tent", "tea", "café", "Über",
+         "tea_cup", "n0te"]  # fmt: skip
 CATEGORIES = ["clothing", "tech-help", "food", "bikes"]
 AREAS = ["u4pru", "u4prv", "u4px", "u4", "gcpvj", "gcpv", "gcp", "g"]
 URGENCIES = [None, "low", "normal", "high", "urgent"]
@@ -139,7 +140,12 @@ def random_query(rng: random.Random) -> Query:
     )
 
 
-async def test_text_search_pages_are_exactly_a_plain_reading(store: RecordStore, db_path: str) -> None:
+@pytest.mark.parametrize("completions", [text.MAX_COMPLETIONS, 1])
+async def test_text_search_pages_are_exactly_a_plain_reading(
+    store: RecordStore, db_path: str, completions: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the last word completed from text_terms, and (1) mostly matched as a plain prefix."""
+    monkeypatch.setattr(text, "MAX_COMPLETIONS", completions)
     rng = random.Random(13)
     await filled(store, rng, 240)
     rows = stored_rows(db_path)
@@ -230,3 +236,23 @@ async def test_a_schema_8_file_has_its_text_index_made_again(db_path: str, monke
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         left = db.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'boots OR bike OR coats'")
         assert left.fetchone() == (0,)
+
+
+def terms(db_path: str) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return {str(term) for (term,) in db.execute("SELECT term FROM text_terms")}
+
+
+async def test_text_terms_hold_the_index_terms_and_the_sweep_prunes_the_gone(store: RecordStore, db_path: str) -> None:
+    first = post(slot="a", title="Zanzibar Café", created_at=NOW - 500)
+    kept = post(slot="b", title="Zanzibar boots", created_at=NOW - 400)
+    await store.writer.put_many([first, kept], NOW)
+    assert {"zanzibar", "cafe", "boots", "clothing"} <= terms(db_path)  # the tokenizer's own terms
+    assert [r.id for r in (await store.reads.query(Query(text="caf"), NOW)).records] == [first.id]
+    assert [r.id for r in (await store.reads.query(Query(text="zan"), NOW)).records] == [kept.id, first.id]
+    assert (await store.reads.query(Query(text="zebra"), NOW)).records == []  # completes to nothing
+    await store.writer.put_many([new_version(identity("alice"), first, NOW - 10, {"title": "Mittens"})], NOW)
+    assert "cafe" in terms(db_path)  # a stale term stays until a sweep...
+    assert [r.id for r in (await store.reads.query(Query(text="caf"), NOW)).records] == []  # ...and finds nothing
+    await store.writer.sweep(NOW)
+    assert "cafe" not in terms(db_path) and {"zanzibar", "mittens", "boots"} <= terms(db_path)
