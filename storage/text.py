@@ -99,10 +99,11 @@ def key_bound(created_at: int, seq: int) -> int | None:
 # records for a common word, whatever the LIMIT. ``text_terms`` lists the
 # terms themselves, so the last word of a search becomes the terms it
 # completes to, OR-ed: FTS5 merges those lazily, newest first, and the walk
-# stops after a page. Its terms come from FTS5's own tokenizer (a scratch
-# FTS5 table in the writer's temp schema, read through fts5vocab), so they are
-# exactly what the index holds; a term whose rows are all gone stays until the
-# sweep prunes it (a stale term only adds an empty branch to an OR).
+# stops after a page. Its terms are exactly what the index holds: for ASCII
+# text the tokenizer's rule is simple enough to apply here; other text goes
+# through FTS5's own tokenizer (a scratch FTS5 table in the writer's temp
+# schema, read through fts5vocab). A term whose rows are all gone stays until
+# the sweep prunes it (a stale term only adds an empty branch to an OR).
 
 TOKENIZE = "unicode61 remove_diacritics 2"
 """The tokenizer of ``records_fts`` (and of the scratch table that names terms)."""
@@ -113,11 +114,12 @@ TERMS_PRUNE_BATCH = 500
 """Terms the sweep checks for rows each time it runs (a full pass over tens
 of thousands of terms takes an hour of sweeps)."""
 _ASCII_WORD = re.compile(r"[a-z0-9]+\Z")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 
 CREATE_TERMS = "CREATE TABLE text_terms (term TEXT PRIMARY KEY) WITHOUT ROWID"
 _SCRATCH = (
     f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch USING fts5({', '.join(MEMBER_TEXT_COLUMNS)}, "
-    f"tokenize='{TOKENIZE}')",
+    f"content='', tokenize='{TOKENIZE}')",
     "CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch_terms USING fts5vocab(temp, text_batch, row)",
 )
 _INSERT_SCRATCH = f"INSERT INTO temp.text_batch({', '.join(MEMBER_TEXT_COLUMNS)}) VALUES (?,?,?)"
@@ -125,12 +127,24 @@ _INSERT_SCRATCH = f"INSERT INTO temp.text_batch({', '.join(MEMBER_TEXT_COLUMNS)}
 
 async def keep_terms(db: Executor, texts: Iterable[Sequence[object]]) -> None:
     """Add the terms of ``texts`` (title, body, tags each) to ``text_terms``, in
-    the caller's transaction."""
-    for statement in _SCRATCH:
-        await db.execute(statement)
-    await db.executemany(_INSERT_SCRATCH, texts)
-    await db.execute("INSERT OR IGNORE INTO text_terms SELECT term FROM temp.text_batch_terms")
-    await db.execute("DELETE FROM temp.text_batch")
+    the caller's transaction. ASCII text is cut here: for it, the tokenizer's
+    terms are exactly the runs of letters and digits, lowercased. Anything else
+    goes through the scratch table, so the tokenizer itself names its terms."""
+    terms: set[str] = set()
+    other = []
+    for columns in texts:
+        joined = " ".join(str(c) for c in columns)
+        if joined.isascii():
+            terms.update(_ASCII_TOKEN.findall(joined.lower()))
+        else:
+            other.append(columns)
+    await db.executemany("INSERT OR IGNORE INTO text_terms VALUES (?)", [(t,) for t in sorted(terms)])
+    if other:
+        for statement in _SCRATCH:
+            await db.execute(statement)
+        await db.executemany(_INSERT_SCRATCH, other)
+        await db.execute("INSERT OR IGNORE INTO text_terms SELECT term FROM temp.text_batch_terms")
+        await db.execute("INSERT INTO temp.text_batch(text_batch) VALUES ('delete-all')")
 
 
 async def prune_terms(db: Executor, after: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from crypto import NodeIdentity
@@ -84,15 +85,16 @@ def write_garbage(db_path: str, seed: int = 1) -> None:
     Path(db_path).write_bytes(random.Random(seed).randbytes(8192))
 
 
-def damage_pages(db_path: str) -> None:
-    """Overwrite three whole pages in the middle of the file with seeded junk."""
+def damage_pages(db_path: str, numbers: Sequence[int] | None = None) -> None:
+    """Overwrite three whole pages in the middle of the file (or the pages
+    ``numbers``, counted from 0) with seeded junk."""
     assert not Path(db_path + "-wal").exists() or Path(db_path + "-wal").stat().st_size == 0
     data = bytearray(Path(db_path).read_bytes())
     page = 4096
     pages = len(data) // page
     assert pages > 100
     junk = random.Random(7)
-    for number in (pages * 3 // 10, pages // 2, pages * 7 // 10):
+    for number in numbers if numbers is not None else (pages * 3 // 10, pages // 2, pages * 7 // 10):
         data[number * page : (number + 1) * page] = junk.randbytes(page)
     Path(db_path).write_bytes(bytes(data))
 
