@@ -35,9 +35,12 @@ CREATED_LIMIT = 2**32
 """``text_key`` needs ``created_at`` below this (the year 2106) to fit SQLite's
 signed 64-bit rowid; a node stores nothing dated more than minutes ahead."""
 FACET_AREA_LENGTHS = (3, 4)
-"""The area prefixes indexed as facets: a ~150 km and a ~40 km cell (what a
-member's area filter names); a longer filter uses the 4-character one and the
-exact prefix is checked on the row."""
+"""The area prefixes indexed with the category as one facet: a ~150 km and a
+~40 km cell (what a member's area filter names); a longer filter uses the
+4-character one and the exact prefix is checked on the row."""
+AREA_FACET_LENGTH = 4
+"""The one area prefix indexed alone (a 3-character cell alone is a sixth of
+a node's records at most: the row check costs less than its token's bytes)."""
 
 
 def text_key(created_at: int, seq: int) -> int:
@@ -65,14 +68,14 @@ def place_facet(category: str, area: str) -> str:
 
 
 def facets(fields: Mapping[str, Any]) -> str:
-    """The facet tokens of a record: its area's prefixes, alone and with its
-    category. (The category alone needs none: it already opens the ``tags``
-    column, where ``^`` finds it.)"""
+    """The facet tokens of a record: its area's 4-character prefix, and its
+    area's prefixes with its category. (The category alone needs none: it
+    already opens the ``tags`` column, where ``^`` finds it.)"""
     area = fields.get("area")
     if not isinstance(area, str):
         return ""
     prefixes = [area[:n] for n in FACET_AREA_LENGTHS if len(area) >= n]
-    tokens = [area_facet(prefix) for prefix in prefixes]
+    tokens = [area_facet(area[:AREA_FACET_LENGTH])] if len(area) >= AREA_FACET_LENGTH else []
     category = fields.get("category")
     if isinstance(category, str) and category:
         tokens += [place_facet(category, prefix) for prefix in prefixes]
@@ -87,7 +90,7 @@ def facet_terms(category: str | None, area: str | None) -> list[str]:
     """MATCH terms that narrow a text search to a category and an area: both
     as their one facet; the category alone as the phrase that opens ``tags``
     (a slug is letters, digits and '-', so it is safe inside quotes); the
-    area alone as its longest facet."""
+    area alone as its 4-character facet."""
     prefix = None
     if area is not None and len(area) >= FACET_AREA_LENGTHS[0]:
         prefix = area[: max(n for n in FACET_AREA_LENGTHS if n <= len(area))]
@@ -95,8 +98,8 @@ def facet_terms(category: str | None, area: str | None) -> list[str]:
         return [f'facets : "{place_facet(category, prefix)}"']
     if category is not None:
         return [f'tags : ^"{category}"']
-    if prefix is not None:
-        return [f'facets : "{area_facet(prefix)}"']
+    if area is not None and len(area) >= AREA_FACET_LENGTH:
+        return [f'facets : "{area_facet(area[:AREA_FACET_LENGTH])}"']
     return []
 
 
