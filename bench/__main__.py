@@ -9,6 +9,8 @@ minutes, root and iproute2; bench/bench_mesh.py).
 ``python -m bench scale`` prints how each cost of one node grows from 10k to
 100k records (and to a million with ``MUTUALAID_BENCH_FULL=1``; the stores are
 made once and cached under .cache/bench/: bench/store_cache.py).
+``python -m bench ingest`` (part of ``make bench``) times ingest as the store
+grows to 100k (1M with ``MUTUALAID_BENCH_FULL=1``) and on one core beside two.
 
 The machines are noisy, so figures that are compared are measured side by
 side in the same process and reported as ratios; no absolute time is a pass
@@ -26,6 +28,7 @@ from bench import (
     bench_bundle,
     bench_chapter,
     bench_crash,
+    bench_ingest,
     bench_mesh,
     bench_node,
     bench_page,
@@ -83,6 +86,7 @@ def main() -> int:
     parts: list[tuple[str, ModuleType]] = [
         ("reconcile", bench_reconcile),
         ("store", bench_store),
+        ("ingest", bench_ingest),
         ("node", bench_node),
         ("peers", bench_peers),
         ("web", bench_web),

@@ -5,8 +5,9 @@ O(n) time and about 150 bytes of Python objects per item, every time. A node
 holding a million records cannot pay that per reconciliation, so its stores
 keep an ``ItemTree`` instead: built once, then changed one item at a time as
 records arrive, are replaced, expire or are removed. The Reconciler reads it
-through the same five calls (``len``, ``index``, ``fingerprint``, ``ids``,
-``bound_before``).
+through the same six calls (``len``, ``index``, ``fingerprint``, ``ids``,
+``bound_before``, and ``sketch``: the IBLT of ``protocol.sketch``, kept with
+the items, three cells a change).
 
 Layout: each item is one 40-byte key, the timestamp as 8 bytes big-endian
 then the 32-byte id, so byte order is item order (a bound ``(T, P)`` is the
@@ -31,6 +32,7 @@ from itertools import accumulate
 
 from protocol.errors import LocalProtocolError
 from protocol.reconcile import FINGERPRINT_SIZE, ID_SIZE, MAX_TIMESTAMP, Bound, Item
+from protocol.sketch import Sketch
 
 KEY_SIZE = 8 + ID_SIZE
 TARGET_BLOCK = 32
@@ -74,7 +76,9 @@ def _find(block: bytearray, key: bytes) -> int:
 class ItemTree:
     """Sorted unique items; ``add`` and ``discard`` in O(log n + block)."""
 
-    __slots__ = ("_blocks", "_firsts", "_last", "_last_bound", "_prefix", "_size", "_starts", "_sums", "_total")
+    __slots__ = (
+        "_blocks", "_firsts", "_last", "_last_bound", "_prefix", "_size", "_sketch", "_starts", "_sums", "_total"
+    )  # fmt: skip
 
     def __init__(self, items: Iterable[Item] = ()) -> None:
         """Take items sorted by ``(timestamp, id)``, strictly increasing (checked)."""
@@ -87,6 +91,7 @@ class ItemTree:
         self._prefix: list[int] | None = None  # sum of ids before each block, then the whole sum
         self._last = (-1, 0)  # (index, sum of ids before it): the last partial sum asked
         self._last_bound: tuple[bytes, int] = (b"", -1)  # (bound key, index): the last bound looked up
+        self._sketch = Sketch()  # reconciliation's IBLT of every item, kept with them (O(1) a change)
         self.extend(items)
 
     # -- changes -------------------------------------------------------------------
@@ -101,6 +106,7 @@ class ItemTree:
         else:
             block = bytearray()
         total = _sum(block, 0, len(block) // KEY_SIZE)
+        added: list[Item] = []
         for ts, id_ in items:
             key = item_key(ts, id_)
             if key <= previous:
@@ -110,12 +116,14 @@ class ItemTree:
                 self._push(block, total)
                 block, total = bytearray(), 0
             block += key
+            added.append((ts, id_))
             value = int.from_bytes(id_, "little")
             total += value
             self._total += value
             self._size += 1
         if block:
             self._push(block, total)
+        self._sketch.extend(added)
         self._changed()
 
     def _push(self, block: bytearray, total: int) -> None:
@@ -129,6 +137,7 @@ class ItemTree:
         value = int.from_bytes(id_, "little")
         if not self._blocks:
             self._push(bytearray(key), value)
+            self._sketch.add(ts, id_)
             self._size, self._total = 1, value
             self._changed()
             return True
@@ -138,6 +147,7 @@ class ItemTree:
         if block[k * KEY_SIZE : (k + 1) * KEY_SIZE] == key:
             return False
         block[k * KEY_SIZE : k * KEY_SIZE] = key
+        self._sketch.add(ts, id_)
         self._sums[b] += value
         self._total += value
         if k == 0:
@@ -159,6 +169,7 @@ class ItemTree:
         if block[k * KEY_SIZE : (k + 1) * KEY_SIZE] != key:
             return False
         del block[k * KEY_SIZE : (k + 1) * KEY_SIZE]
+        self._sketch.remove(ts, id_)
         value = int.from_bytes(id_, "little")
         self._sums[b] -= value
         self._total -= value
@@ -201,6 +212,10 @@ class ItemTree:
         self._last_bound = (b"", -1)
 
     # -- reads (the Reconciler's interface) -------------------------------------------
+
+    def sketch(self) -> Sketch:
+        """The sketch of every item, kept as they change: sending one costs O(cells)."""
+        return self._sketch
 
     def __len__(self) -> int:
         return self._size

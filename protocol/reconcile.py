@@ -15,6 +15,17 @@ sends nothing when its next message would be all SKIP. Prefix sums make a
 range fingerprint O(1) and bisection finds a bound in O(log n), so a session
 costs O(differences x log n), not O(n).
 
+Version 2 (``docs/PROTOCOL.md`` 5.4, 5.5) adds three things to that. The
+split of the whole set ends in a tail of small sub-ranges toward the newest
+end, and the initiator answers a differing range of at most
+``initiator_idlist_threshold`` of its items with its ids, so recent
+differences settle in two round trips. When many ranges of the first split
+differ (scattered differences), the initiator asks for the responder's
+sketch (``protocol.sketch``, an IBLT kept by the index as items change),
+subtracts its own, and peels the differences in one more round trip; if
+peeling or its checks fail, it goes on by ranges from where it was. A
+responder answers every message in the version it came in.
+
 Frame limit: a reply that would pass ``max_message_bytes`` stops and covers
 the rest with one fingerprint for a later round. The initiator keeps its
 unsettled ranges, one per range sent, and takes such a remainder apart along
@@ -41,7 +52,8 @@ different ranges agree by chance with negligible probability.
 
 Wire format, one canonical msgpack value (``protocol.codec``)::
 
-    message = [1, [range, ...]]          1 is PROTOCOL_VERSION; at least one range
+    message = [version, [range, ...]]    version 2 (PROTOCOL_VERSION) or 1; at least one range
+            | [2, [range, ...], sketch]  a sketch's size asked for (uint), or its cells (bin)
     range   = [ts, prefix, mode, payload]
 
 A range runs from the previous range's upper bound (the first from ``(0,
@@ -60,11 +72,11 @@ bound that tells it from the item before, empty when their timestamps differ.
   ``mode`` 2 IDLIST, ``payload`` array of bin 32: every id the sender holds in
   the range, in item order.
 
-Example: the initiator opens with ``[1, [[0, b"", 1, <16 bytes>]]]`` (26 bytes:
-``92 01 91 94 00 c4 00 01 c4 10`` then the fingerprint) and an in-sync
-responder answers ``[1, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
+Example: the initiator opens with ``[2, [[0, b"", 1, <16 bytes>]]]`` (26 bytes:
+``92 02 91 94 00 c4 00 01 c4 10`` then the fingerprint) and an in-sync
+responder answers ``[2, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
 
-    [1, [[1700000001, b"", 1, <fp>],      fingerprint below (1700000000, b"")
+    [2, [[1700000001, b"", 1, <fp>],      fingerprint below (1700000000, b"")
          [86401, b"", 1, <fp>],           fingerprint below (1700086400, b"")
          [1, b"\\x8a", 2, [<id>, <id>]],   ids below (1700086400, b"\\x8a")
          [0, b"", 0, nil]]]               nothing to do up to infinity
@@ -81,12 +93,17 @@ from typing import Protocol
 
 from protocol.codec import Limits, Value, decode, encode
 from protocol.errors import DecodeError, LocalProtocolError, ReconcileError
+from protocol.sketch import SIZES, SUBTABLES, Sketch, cells_for, estimate_differences, wire_bytes
 
 Bound = tuple[int, bytes]
 Item = tuple[int, bytes]
 Payload = None | bytes | list[bytes]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+VERSIONS: tuple[int, ...] = (1, 2)
+"""Versions a responder answers, each in its own terms; 1 has no sketch and
+splits evenly (a node before version 2 refuses a version 2 message, and the
+initiator then starts again in version 1)."""
 SKIP, FINGERPRINT, IDLIST = 0, 1, 2
 MAX_TIMESTAMP = 2**64 - 2  # keeps ``ts`` (delta + 1) and the infinity sentinel inside uint64
 ID_SIZE = 32
@@ -99,6 +116,7 @@ _HEADER_BYTES = 7  # fixarray + version + worst-case array header of the range l
 _REMAINDER_BYTES = 23  # [0, b"", FINGERPRINT, 16 bytes]: room a cut must always keep
 _IDLIST_OVERHEAD = 48  # worst-case bytes of a range around its ids (bound 43, mode, header)
 _ID_BYTES = 2 + ID_SIZE  # one id as msgpack bin8
+_SKETCH_HEADER = 5  # msgpack bin32 header of the sketch's cells
 _UNPACED = 2**62
 
 
@@ -120,11 +138,15 @@ class Items(Protocol):
     def bound_before(self, index: int) -> Bound:
         """Shortest bound above item ``index - 1`` and at or below item ``index``."""
 
+    def sketch(self) -> Sketch:
+        """The full-size sketch (``protocol.sketch``) of every item; read only,
+        so a mutable set keeps it up to date (``Sketch.add``/``remove``, O(1))."""
+
 
 class ItemSet:
     """An immutable sorted set of items with O(1) range fingerprints."""
 
-    __slots__ = ("_items", "_sums")
+    __slots__ = ("_items", "_sketch", "_sums")
 
     def __init__(self, items: Iterable[Item]) -> None:
         """Take items already sorted by ``(timestamp, id)``; check it in one pass."""
@@ -148,6 +170,16 @@ class ItemSet:
             previous = pair
         self._items = checked
         self._sums = sums
+        self._sketch: Sketch | None = None
+
+    def sketch(self) -> Sketch:
+        """The full-size sketch of every item, built on first use (O(n)) and kept.
+
+        A mutable index keeps it up to date instead (``Sketch.add``/``remove``
+        on every change), so sending one costs O(cells)."""
+        if self._sketch is None:
+            self._sketch = Sketch.build(self._items)
+        return self._sketch
 
     @classmethod
     def from_unsorted(cls, items: Iterable[Item]) -> ItemSet:
@@ -201,6 +233,16 @@ class ReconcileConfig:
     sub-range). Small, because scattered differences leave one difference per
     leaf range and the other ids in it are wasted; 16 still ends the search on
     the responder's turn for 100k items at this branching."""
+    initiator_idlist_threshold: int = 64
+    """Version 2: a mismatching range where the initiator holds at most this
+    many items is sent as its ids (the responder answers with its own) rather
+    than split, saving a round trip. Recent differences are dense: the finer
+    split of the newest end leaves them in ranges this small."""
+    sketch_min_ranges: int = 8
+    """Version 2: when at least this many ranges of the first split differ,
+    the differences are scattered and the initiator asks for the responder's
+    sketch (``protocol.sketch``), sized for the differences it estimates,
+    instead of splitting further; fewer, and ranges find them more cheaply."""
     max_message_bytes: int = 64 * 1024
     """Frame limit for every message, sent or accepted (at least 512)."""
     max_rounds: int = 512
@@ -214,7 +256,14 @@ class ReconcileConfig:
     peer further ahead is caught up over several sessions."""
 
     def __post_init__(self) -> None:
-        lows = (("branching", 2), ("idlist_threshold", 1), ("max_message_bytes", 512), ("max_rounds", 1))
+        lows = (
+            ("branching", 2),
+            ("idlist_threshold", 1),
+            ("initiator_idlist_threshold", 1),
+            ("sketch_min_ranges", 1),
+            ("max_message_bytes", 512),
+            ("max_rounds", 1),
+        )
         for name, low in (*lows, ("max_need_ids", 0)):
             value = getattr(self, name)
             if type(value) is not int or value < low:
@@ -318,14 +367,24 @@ class _Writer:
 class Reconciler:
     """One side of one session: ``initiate`` then ``receive`` until None, or ``respond``."""
 
-    def __init__(self, items: Items, config: ReconcileConfig = ReconcileConfig()) -> None:
+    def __init__(
+        self, items: Items, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
+    ) -> None:
+        """``version`` is what an initiator speaks (1 to a node that refused 2);
+        a responder answers each message in the version it came in."""
+        if version not in VERSIONS:
+            raise LocalProtocolError(f"reconcile version {version!r} is not one of {VERSIONS}")
         self._items = items
         self._config = config
+        self._version = version
         # Slack over our frame for a peer that counts a little differently; depth:
-        # message > range list > range > id list.
+        # message > range list > range > id list. A bin is at most a sketch
+        # (prefixes are checked to 32 bytes, fingerprints to 16, ids to 32).
         size = config.max_message_bytes + 1024
-        self._limits = Limits(max_size=size, max_str=0, max_bin=ID_SIZE, max_array=size, max_map=0, max_depth=4)
+        self._limits = Limits(max_size=size, max_str=0, max_bin=size, max_array=size, max_map=0, max_depth=4)
         self._role = _Role.UNUSED
+        self._asked: int | None = None  # initiator: the sketch size asked for, awaiting it
+        self._sketched = False  # initiator: a sketch was asked for in this session (once)
         self._open: list[_Span] = []  # initiator: unsettled ranges, sorted
         self._window = _UNPACED  # initiator: non-SKIP ranges the peer can answer in one reply
         self._have_seen: set[bytes] = set()
@@ -347,7 +406,7 @@ class Reconciler:
             raise LocalProtocolError(f"initiate() on a Reconciler already used as the {self._role.value}")
         self._role = _Role.INITIATOR
         whole = self._items.fingerprint(0, len(self._items))
-        message = encode([PROTOCOL_VERSION, [[0, b"", FINGERPRINT, whole]]])
+        message = encode([self._version, [[0, b"", FINGERPRINT, whole]]])
         self._open = [(MIN_BOUND, INFINITY, _SENT_FP)]
         self.bytes_sent += len(message)
         return message
@@ -358,22 +417,46 @@ class Reconciler:
             raise LocalProtocolError("respond() on the initiator of a session")
         self._role = _Role.RESPONDER
         items = self._items
+        version, ranges, asked = self._accept(message)
+        self._version = version
+        cells = b""
+        if asked is not None:
+            if type(asked) is not int or asked not in SIZES or not self._sketch_fits(asked):
+                shown = asked if type(asked) is int else type(asked).__name__
+                raise ReconcileError(f"a sketch of {shown} cells per subtable: not a size that fits the frame")
+            cells = items.sketch().fold(asked).encode()
         actions: list[_Action] = []
-        for lo, hi, mode, payload in self._accept(message):
+        for lo, hi, mode, payload in ranges:
             i, j = items.index(lo), items.index(hi)
             if mode == SKIP or (mode == FINGERPRINT and payload == items.fingerprint(i, j)):
                 _add(actions, (lo, hi, i, j, _DONE))
             else:
                 _add(actions, (lo, hi, i, j, _SPLIT if mode == FINGERPRINT else _ANSWER))
-        reply, _ = self._write(actions, defer=False)
+        reply, _ = self._write(actions, defer=False, sketch=cells if asked is not None else None)
         self.bytes_sent += len(reply)
         return reply
+
+    def _sketch_fits(self, size: int) -> bool:
+        """A sketch of ``size`` leaves room in our frame for a range list (the remainder at least)."""
+        room = self._config.max_message_bytes - _HEADER_BYTES - _REMAINDER_BYTES - _SKETCH_HEADER
+        return wire_bytes(size) <= room
 
     def receive(self, message: bytes) -> bytes | None:
         """Take the responder's reply; return the next message, or None when done."""
         if self._role is not _Role.INITIATOR or self.done:
             raise LocalProtocolError("receive() before initiate() or after the session ended")
-        ranges = self._accept(message)
+        version, ranges, cells = self._accept(message)
+        if version != self._version:
+            raise ReconcileError(f"a version {version} reply in a version {self._version} session")
+        asked, self._asked = self._asked, None
+        if asked is not None:
+            if not isinstance(cells, bytes) or len(cells) != wire_bytes(asked):
+                raise ReconcileError(f"the reply lacks the sketch of {asked} cells per subtable asked for")
+            if self._use_sketch(Sketch.decode(cells, asked)):
+                self.done = True
+                return None
+        elif cells is not None:
+            raise ReconcileError("a sketch we did not ask for")
         self._check_answers(ranges)
         self._pace(ranges[-1])
         actions: list[_Action] = []
@@ -386,6 +469,13 @@ class Reconciler:
         if not self.complete:  # max_need_ids reached: fetch those, then sync again
             self.done = True
             return None
+        size = self._plan_sketch(ranges) if self.rounds == 1 and self._version >= 2 else None
+        if size is not None:  # everything waits for the sketch; if it fails to peel, ranges go on
+            self._sketched, self._asked = True, size
+            self._open = [(lo, hi, kind) for lo, hi, _, _, kind in actions if kind != _DONE]
+            request = encode([self._version, [[0, b"", SKIP, None]], size])
+            self.bytes_sent += len(request)
+            return request
         reply, self._open = self._write(actions, defer=True)
         if not self._open:  # all settled: the next message would be all SKIP
             self.done = True
@@ -393,12 +483,70 @@ class Reconciler:
         self.bytes_sent += len(reply)
         return reply
 
-    def _accept(self, message: bytes) -> list[_Range]:
+    def _accept(self, message: bytes) -> tuple[int, list[_Range], Value | None]:
         if self.rounds >= self._config.max_rounds:
             raise ReconcileError(f"session exceeded {self._config.max_rounds} rounds")
         self.rounds += 1
         self.bytes_received += len(message) if isinstance(message, (bytes, bytearray, memoryview)) else 0
         return _parse(message, self._limits)
+
+    def _plan_sketch(self, ranges: list[_Range]) -> int | None:
+        """After the first split: the sketch size to ask for, or None to go on by ranges.
+
+        Asked for when at least ``sketch_min_ranges`` ranges differ (scattered
+        differences: splitting them all costs a split per range per level) and
+        the estimated differences fit the largest sketch our frame carries;
+        the largest when every range of the bigger half differs (the estimate
+        is then only a lower bound)."""
+        items = self._items
+        seen: list[tuple[int, bool]] = []
+        for lo, hi, mode, payload in ranges:
+            if mode == FINGERPRINT:
+                i, j = items.index(lo), items.index(hi)
+                seen.append((j - i, payload != items.fingerprint(i, j)))
+        if sum(differs for _, differs in seen) < self._config.sketch_min_ranges:
+            return None
+        estimate = estimate_differences(seen, len(items))
+        largest = max(size for size in SIZES if self._sketch_fits(size))
+        if estimate > SUBTABLES * largest:  # it would not peel: ranges catch up in steps
+            return None
+        big = sorted(count for count, _ in seen)[len(seen) // 2]
+        if all(differs for count, differs in seen if count >= big):  # saturated: a lower bound only
+            return largest
+        return min(cells_for(int(estimate) + 1), largest)
+
+    def _use_sketch(self, theirs: Sketch) -> bool:
+        """Peel our sketch minus theirs; True if it gave every difference, checked.
+
+        A have id must be an item we hold (found by its stamp as timestamp), a
+        need id one we do not; anything else, or a table that does not peel,
+        and the session goes on by ranges from where it was."""
+        peeled = self._items.sketch().fold(theirs.size).subtract(theirs).peel()
+        if peeled is None:
+            return False
+        ours, missing = peeled
+        if not all(self._holds(stamp, id_) for stamp, id_ in ours):
+            return False
+        if any(self._holds(stamp, id_) for stamp, id_ in missing):
+            return False
+        for _, id_ in ours:
+            if id_ not in self._have_seen:
+                self._have_seen.add(id_)
+                self.have_ids.append(id_)
+        for _, id_ in missing:
+            if id_ not in self._need_seen:
+                if len(self.need_ids) >= self._config.max_need_ids:
+                    self.complete = False
+                    break
+                self._need_seen.add(id_)
+                self.need_ids.append(id_)
+        return True
+
+    def _holds(self, stamp: int, id_: bytes) -> bool:
+        """Whether we hold ``id_`` at timestamp ``stamp`` (a stamp is the low 32 bits:
+        an item dated past 2106 is not found, and its sketch falls back to ranges)."""
+        i = self._items.index((stamp, id_))
+        return i < len(self._items) and self._items.ids(i, i + 1) == [id_]
 
     def _check_answers(self, ranges: list[_Range]) -> None:
         """Refuse ids or a split for anything but our unsettled ranges as we sent them.
@@ -486,9 +634,11 @@ class Reconciler:
                 self._need_seen.add(id_)
                 self.need_ids.append(id_)
 
-    def _write(self, actions: list[_Action], *, defer: bool) -> tuple[bytes, list[_Span]]:
-        """Encode actions within the frame; return the message and its unsettled ranges."""
-        writer = _Writer(self._config.max_message_bytes, self._window if defer else _UNPACED)
+    def _write(self, actions: list[_Action], *, defer: bool, sketch: bytes | None = None) -> tuple[bytes, list[_Span]]:
+        """Encode actions within the frame (and the sketch, if any); return the
+        message and its unsettled ranges."""
+        room = self._config.max_message_bytes - (0 if sketch is None else len(sketch) + _SKETCH_HEADER)
+        writer = _Writer(room, self._window if defer else _UNPACED)
         stopped = len(actions)
         for k, action in enumerate(actions):
             if not self._emit(writer, action):
@@ -504,7 +654,9 @@ class Reconciler:
             else:
                 writer.ranges.append([0, b"", SKIP, None])
             spans = spans + rest
-        return encode([PROTOCOL_VERSION, writer.ranges]), spans
+        if sketch is not None:
+            return encode([self._version, writer.ranges, sketch]), spans
+        return encode([self._version, writer.ranges]), spans
 
     def _emit(self, writer: _Writer, action: _Action) -> bool:
         _, hi, i, j, kind = action
@@ -513,16 +665,45 @@ class Reconciler:
             return writer.put(hi, SKIP, None)
         if kind == _OFFER:
             return writer.put(hi, FINGERPRINT, items.fingerprint(i, j))
-        if kind == _ANSWER or j - i <= config.idlist_threshold:
+        threshold = config.idlist_threshold
+        if self._version >= 2 and self._role is _Role.INITIATOR:
+            threshold = max(threshold, config.initiator_idlist_threshold)
+        if kind == _ANSWER or j - i <= threshold:
             return self._emit_ids(writer, hi, i, j)
         start = i
-        for step in range(1, config.branching):
-            end = i + (j - i) * step // config.branching
+        for end in self._split_ends(i, j, hi):
             if end > start:
                 if not writer.put(items.bound_before(end), FINGERPRINT, items.fingerprint(start, end)):
                     return False
                 start = end
         return writer.put(hi, FINGERPRINT, items.fingerprint(start, j))
+
+    def _split_ends(self, i: int, j: int, hi: Bound) -> list[int]:
+        """Where a split of items ``[i, j)`` ends its sub-ranges, but for the last.
+
+        Equal counts; in version 2 the whole set (the reply to the opener)
+        ends instead in a tail of sub-ranges of ``idlist_threshold``,
+        the same again, then doubling (16, 16, 32, 64 newest first), each at
+        most ``initiator_idlist_threshold``, at most ``branching // 4`` of them
+        and half the range: recent differences, the common case, land in small
+        ranges the initiator answers with ids at once. (Bigger tail ranges
+        would estimate scattered differences better, but their splits, of a
+        few dozen items each, cost a fingerprint an item when ranges go on.)"""
+        config = self._config
+        initiator_ids = max(config.idlist_threshold, config.initiator_idlist_threshold)
+        tail: list[int] = []
+        if self._version >= 2 and i == 0 and j == len(self._items) and hi == INFINITY:
+            size, total = config.idlist_threshold, 0
+            while size <= initiator_ids and len(tail) < config.branching // 4 and total + size <= (j - i) // 2:
+                tail.append(size)
+                total += size
+                size = size * 2 if len(tail) > 1 else size
+        parts = config.branching - len(tail)
+        body = j - i - sum(tail)
+        ends = [i + body * step // parts for step in range(1, parts + (1 if tail else 0))]
+        for size in reversed(tail[1:]):
+            ends.append(ends[-1] + size)
+        return ends
 
     def _emit_ids(self, writer: _Writer, hi: Bound, i: int, j: int) -> bool:
         fit = writer.id_room()
@@ -544,17 +725,20 @@ def _add(actions: list[_Action], action: _Action) -> None:
         actions.append(action)
 
 
-def _parse(message: bytes, limits: Limits) -> list[_Range]:
-    """Decode and check a message; every flaw is a ``ReconcileError``."""
+def _parse(message: bytes, limits: Limits) -> tuple[int, list[_Range], Value | None]:
+    """Decode and check a message: (version, ranges, the sketch or its size if
+    any, checked by the caller); every flaw is a ``ReconcileError``."""
     try:
         value = decode(message, limits)
     except DecodeError as exc:
         raise ReconcileError(f"undecodable reconcile message: {exc}") from None
-    if not isinstance(value, list) or len(value) != 2:
-        raise ReconcileError("a reconcile message is [version, ranges]")
-    version, raw_ranges = value
-    if type(version) is not int or version != PROTOCOL_VERSION:
+    if not isinstance(value, list) or len(value) not in (2, 3):
+        raise ReconcileError("a reconcile message is [version, ranges] or [version, ranges, sketch]")
+    version, raw_ranges, *extra = value
+    if type(version) is not int or version not in VERSIONS:
         raise ReconcileError(f"unsupported reconcile protocol version {version!r}")
+    if extra and version < 2:
+        raise ReconcileError("a version 1 message is [version, ranges]")
     if not isinstance(raw_ranges, list) or not raw_ranges:
         raise ReconcileError("the range list is empty or not a list")
     ranges: list[_Range] = []
@@ -570,13 +754,13 @@ def _parse(message: bytes, limits: Limits) -> list[_Range]:
         lo = hi
     if lo != INFINITY:
         raise ReconcileError("the ranges do not end at infinity")
-    return ranges
+    return version, ranges, extra[0] if extra else None
 
 
 def _bound(ts: Value, prefix: Value, prev_ts: int) -> tuple[Bound, int]:
     """A range's upper bound from its delta-coded timestamp; and the timestamp the next one counts from."""
-    if type(ts) is not int or ts < 0 or not isinstance(prefix, bytes):
-        raise ReconcileError("a bound is a uint and a byte string")
+    if type(ts) is not int or ts < 0 or not isinstance(prefix, bytes) or len(prefix) > ID_SIZE:
+        raise ReconcileError(f"a bound is a uint and a byte string of at most {ID_SIZE} bytes")
     if ts == 0:
         if prefix:
             raise ReconcileError("the infinity bound carries an id prefix")
@@ -604,9 +788,11 @@ def _payload(mode: Value, payload: Value) -> tuple[int, Payload]:
     raise ReconcileError(f"unknown mode {mode!r} or a payload of the wrong type")
 
 
-def reconcile_in_memory(a: Items, b: Items, config: ReconcileConfig = ReconcileConfig()) -> ReconcileResult:
-    """Run a whole session between two in-memory sides; ``a`` initiates."""
-    initiator, responder = Reconciler(a, config), Reconciler(b, config)
+def reconcile_in_memory(
+    a: Items, b: Items, config: ReconcileConfig = ReconcileConfig(), version: int = PROTOCOL_VERSION
+) -> ReconcileResult:
+    """Run a whole session between two in-memory sides; ``a`` initiates in ``version``."""
+    initiator, responder = Reconciler(a, config, version), Reconciler(b, config)
     sizes: list[int] = []
     message: bytes | None = initiator.initiate()
     while message is not None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Sequence
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
 from storage.query import Page, Query, build_statements, next_cursor
-from storage.rows import id_key, id_key_range, id_prefix_bounds
+from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 
 _CHUNK = 300  # ids per IN (...) lookup, far below SQLite's parameter limit
@@ -28,19 +28,20 @@ class Reads:
     async def get(self, record_id: bytes, now: int) -> Record | None:
         """The live record with this id (unexpired; tombstones included)."""
         rows = await self._reader.run(
-            "SELECT raw FROM records WHERE id_key = ? AND id = ? AND expires_at > ?",
+            f"SELECT raw FROM records WHERE seq IN ({id_seqs('id_key = ?1')}) AND id = ?2 AND expires_at > ?3",
             (id_key(record_id), record_id, now),
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
 
     async def by_id_prefix(self, prefix: str, now: int, limit: int = 2) -> list[Record]:
         """Up to ``limit`` live records whose id starts with the hex ``prefix``
-        (tombstones included): an index range on ``id_key``, then the exact
+        (tombstones included): a range of ``id_key`` in the id index, then the exact
         prefix on the id itself (for a prefix longer than 16 characters)."""
         low_key, high_key = id_key_range(prefix)
         low, high = id_prefix_bounds(prefix)
         rows = await self._reader.run(
-            "SELECT raw FROM records WHERE id_key BETWEEN ? AND ? AND id BETWEEN ? AND ? AND expires_at > ? LIMIT ?",
+            f"SELECT raw FROM records WHERE seq IN ({id_seqs('id_key BETWEEN ?1 AND ?2')}) "
+            "AND id BETWEEN ?3 AND ?4 AND expires_at > ?5 LIMIT ?6",
             (low_key, high_key, low, high, now, limit),
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
@@ -62,13 +63,15 @@ class Reads:
     async def _rows_by_id(
         self, ids: Sequence[bytes], columns: str, where: str = "", params: Sequence[object] = ()
     ) -> list[sqlite3.Row]:
-        """Rows for ``ids`` (first column must be ``id``), looked up by id_key in chunks;
-        rows whose full id is not asked for (an id_key collision) are dropped."""
+        """Rows for ``ids`` (first column must be ``id``), looked up by id_key in chunks
+        through the id index; rows whose full id is not asked for (an id_key
+        collision) are dropped. ``where`` continues the condition with its own ``?``."""
         out: list[sqlite3.Row] = []
         for start in range(0, len(ids), _CHUNK):
             chunk = set(ids[start : start + _CHUNK])
             rows = await self._reader.run(
-                f"SELECT {columns} FROM records WHERE id_key IN ({','.join('?' * len(chunk))}) {where}",
+                f"WITH k(key) AS (VALUES {','.join(['(?)'] * len(chunk))}) SELECT {columns} FROM records "
+                f"WHERE seq IN ({id_seqs('id_key IN k')}) {where}",
                 [*(id_key(i) for i in chunk), *params],
             )
             out.extend(row for row in rows if bytes(row[0]) in chunk)

@@ -27,6 +27,21 @@ INSERT_RECORD = (
 )
 INSERT_FTS = "INSERT INTO records_fts(rowid, title, body, tags, facets) VALUES (?,?,?,?,?)"
 DELETE_FTS = "INSERT INTO records_fts(records_fts, rowid, title, body, tags, facets) VALUES ('delete', ?, ?, ?, ?, ?)"
+
+INSERT_ID = "INSERT INTO record_ids_recent (id_key, seq) VALUES (?, ?)"
+DELETE_IDS = (
+    "DELETE FROM record_ids_recent WHERE id_key = ?1 AND seq = ?2",
+    "DELETE FROM record_ids WHERE id_key = ?1 AND seq = ?2",
+)
+
+
+def id_seqs(condition: str) -> str:
+    """The ``seq`` of every row whose ``id_key`` meets ``condition`` (written
+    over a column named ``id_key``), from both tables of the id index
+    (schema migration 9): the big one in key order and the recent one."""
+    return f"SELECT seq FROM record_ids WHERE {condition} UNION ALL SELECT seq FROM record_ids_recent WHERE {condition}"
+
+
 RecordRow = tuple[Any, ...]
 Address = tuple[bytes, str, str]
 """(author, kind, slot): the key of a row; one row per address."""

@@ -246,6 +246,23 @@ MIGRATIONS: dict[int, list[str]] = {
     8: [
         "CREATE INDEX records_expiry ON records(expires_at)",
     ],
+    # Ingest that stays flat as the store grows (issue 13). Ids are hashes, so
+    # an index on them takes every new record at a random page: at 1M records
+    # each put dirtied about one page of records_id per record (4 KiB written
+    # to the WAL, and again at the checkpoint), half of what a put wrote. The
+    # index becomes two tables, looked up together (``storage.rows.id_seqs``):
+    # new ids go to a small one whose few pages every batch shares, and the
+    # writer moves them into the big one in key order once it holds
+    # ``StoreConfig.recent_ids_max`` (one pass over the big one's pages for
+    # tens of thousands of ids, instead of a page per id).
+    9: [
+        "CREATE TABLE record_ids (id_key INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_key, seq)) "
+        "WITHOUT ROWID",
+        "CREATE TABLE record_ids_recent (id_key INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_key, seq)) "
+        "WITHOUT ROWID",
+        "INSERT INTO record_ids SELECT id_key, seq FROM records ORDER BY id_key, seq",
+        "DROP INDEX records_id",
+    ],
     # Text search that costs the same at a million records as at ten thousand
     # (issue 13): the full-text rows are keyed by (created_at, seq)
     # (storage/text.py text_key), so a search walks the index newest first and
@@ -254,7 +271,7 @@ MIGRATIONS: dict[int, list[str]] = {
     # ``text_terms`` lists the terms the member text holds, so a search's last
     # word (a prefix) becomes the terms it completes to. The table is made
     # again and refilled from ``raw`` (``fill_text``).
-    9: [
+    10: [
         "DROP TABLE records_fts",
         """
         CREATE VIRTUAL TABLE records_fts USING fts5(
@@ -296,7 +313,7 @@ async def fill_languages(db: aiosqlite.Connection) -> None:
 
 
 async def fill_text(db: aiosqlite.Connection) -> None:
-    """Migration 9's data step: every row's full-text entry, under its new key,
+    """Migration 10's data step: every row's full-text entry, under its new key,
     and its terms, a thousand rows at a time."""
     last = 0
     while True:
@@ -313,5 +330,5 @@ async def fill_text(db: aiosqlite.Connection) -> None:
         last = int(rows[-1][0])
 
 
-DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {5: fill_languages, 9: fill_text}
+DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {5: fill_languages, 10: fill_text}
 """Migrations that need Python after their SQL, in the same transaction."""

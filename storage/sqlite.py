@@ -46,6 +46,11 @@ class StoreConfig:
     """WAL pages (4 KiB) before SQLite copies them back into the database.
     Rarer checkpoints write a page touched by many batches once, not once per
     batch: this halved the commit cost of sustained ingest at 100k records."""
+    recent_ids_max: int = 30_000
+    """Ids held in the small table of the id index before the writer moves
+    them into the big one (schema migration 9). Each batch dirties every page
+    of the small table, each move every page of the big one: about 30k
+    balances the two at 1M records."""
     quick_check_at_open: bool = True
     """Run ``PRAGMA quick_check`` when opening and refuse a damaged file."""
     sweep_batch: int = 1000

@@ -29,7 +29,17 @@ from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
 from protocol.rotation import recovery_fault, rotation_fault
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
-from storage.rows import DELETE_FTS, INSERT_FTS, INSERT_RECORD, Address, fts_row, record_row
+from storage.rows import (
+    DELETE_FTS,
+    DELETE_IDS,
+    INSERT_FTS,
+    INSERT_ID,
+    INSERT_RECORD,
+    Address,
+    fts_row,
+    id_key,
+    record_row,
+)
 from storage.sqlite import StoreConfig, translate
 from storage.syncindex import Added, Gone
 from storage.text import keep_terms, prune_terms
@@ -353,6 +363,18 @@ class Writer:
         self._added.extend(
             (record.created_at, record.id, record.kind, _area(record), record.expires_at) for record, _ in inserts
         )
+        await self._db.executemany(INSERT_ID, [(id_key(row[1]), row[0]) for row in rows])
+        await self._settle_ids()
+
+    async def _settle_ids(self) -> None:
+        """Move the recent ids into the big id table, in key order, once there
+        are ``recent_ids_max`` of them (schema migration 9): a pass over the big
+        table's pages for all of them, instead of a random page per record."""
+        rows = list(await self._db.execute_fetchall("SELECT count(*) FROM record_ids_recent"))
+        if int(rows[0][0]) < self.config.recent_ids_max:
+            return
+        await self._db.execute("INSERT INTO record_ids SELECT id_key, seq FROM record_ids_recent ORDER BY id_key, seq")
+        await self._db.execute("DELETE FROM record_ids_recent")
 
     async def _save_own(self, jobs: Sequence[_PutJob], inserts: dict[Address, tuple[Record, Held]]) -> None:
         """This node's own posts: the manage token of each address this batch
@@ -444,10 +466,12 @@ class Writer:
 
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         # Unvalidated on purpose: a row stored under older rules must still be deletable.
-        records = [(seq, parse_record(raw, validate=False)) for seq, raw in rows]
-        await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in records])
+        parsed = [(seq, parse_record(raw, validate=False)) for seq, raw in rows]
+        await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in parsed])
+        for delete in DELETE_IDS:
+            await self._db.executemany(delete, [(id_key(record.id), seq) for seq, record in parsed])
         await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
-        self._gone.extend((record.created_at, record.id) for _, record in records)
+        self._gone.extend((record.created_at, record.id) for _, record in parsed)
 
     # -- sweep and removal ----------------------------------------------------------
 

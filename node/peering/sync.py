@@ -20,10 +20,10 @@ from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.config import NodeConfig
 from node.core.metrics import Metrics
 from node.peering.ingest import Ingestor
-from node.peering.peer_client import PeerClient
+from node.peering.peer_client import PeerClient, PeerUnavailable
 from protocol.filters import SyncFilter
 from protocol.peerwire import MAX_BATCH, MAX_BATCH_BYTES
-from protocol.reconcile import Reconciler
+from protocol.reconcile import PROTOCOL_VERSION, Items, Reconciler
 from storage import RecordStore
 
 log = logging.getLogger("mutualaid.sync")
@@ -64,24 +64,39 @@ def batches(raws: list[bytes]) -> list[list[bytes]]:
 async def _fetch_all(
     client: PeerClient, ids: list[bytes], ingest: Ingestor, result: SyncResult, progress: Progress | None
 ) -> None:
-    """Fetch in batches, the next batch on the wire while this one is checked and stored."""
+    """Fetch in batches and ingest them in order, three stages at once: the
+    next batch on the wire, this one decoded and verified (worker threads),
+    the one before it being stored. A node's cores stay busy, and each batch
+    is stored only after the one before (``Ingestor.ingest``'s ``after``)."""
     chunks = [ids[start : start + MAX_BATCH] for start in range(0, len(ids), MAX_BATCH)]
     pending = asyncio.ensure_future(client.fetch(chunks[0])) if chunks else None
+    storing: asyncio.Future[list[str]] | None = None
+    checking: asyncio.Future[list[str]] | None = None
     try:
         for index in range(len(chunks)):
             assert pending is not None
             raws = await pending
             pending = asyncio.ensure_future(client.fetch(chunks[index + 1])) if index + 1 < len(chunks) else None
             result.fetched += len(raws)
-            outcomes = await ingest.ingest(raws, client.key, solicited=True)
-            result.accepted += outcomes.count("accepted")
-            if progress is not None:
-                progress(client.url, result.fetched, len(ids))
+            checking = asyncio.ensure_future(ingest.ingest(raws, client.key, solicited=True, after=storing))
+            if storing is not None:
+                _count(await storing, client.url, result, progress, len(ids))
+            storing, checking = checking, None
+        if storing is not None:
+            _count(await storing, client.url, result, progress, len(ids))
+            storing = None
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+        for task in (pending, checking, storing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+
+def _count(outcomes: list[str], url: str, result: SyncResult, progress: Progress | None, total: int) -> None:
+    result.accepted += outcomes.count("accepted")
+    if progress is not None:
+        progress(url, result.fetched, total)
 
 
 async def push_paced(
@@ -110,6 +125,29 @@ async def push_paced(
     return taken
 
 
+_REFUSED_VERSION = "(bad_reconcile_message)"
+"""How a node before reconcile version 2 answers our opener (HTTP 400 with this code)."""
+
+
+async def _session(client: PeerClient, common: SyncFilter, index: Items, result: SyncResult) -> Reconciler:
+    """Run one reconciliation to its end. A node before version 2 refuses the
+    opener itself; we then start again in version 1 (one small round trip lost)."""
+    for version in (PROTOCOL_VERSION, 1):
+        session = Reconciler(index, version=version)
+        message: bytes | None = session.initiate()
+        try:
+            while message is not None:
+                reply = await client.reconcile(common, message)
+                result.bytes += len(message) + len(reply)
+                message = session.receive(reply)
+        except PeerUnavailable as exc:
+            if session.rounds or version == 1 or _REFUSED_VERSION not in str(exc):
+                raise
+            continue
+        return session
+    raise AssertionError("version 1 either ends or raises")
+
+
 async def reconcile_with(
     client: PeerClient,
     common: SyncFilter,
@@ -124,12 +162,7 @@ async def reconcile_with(
     (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
     result = SyncResult()
     for _ in range(MAX_SESSIONS):
-        session = Reconciler(await store.sync.items(common, clock.wall()))  # kept live by the store
-        message: bytes | None = session.initiate()
-        while message is not None:
-            reply = await client.reconcile(common, message)
-            result.bytes += len(message) + len(reply)
-            message = session.receive(reply)
+        session = await _session(client, common, await store.sync.items(common, clock.wall()), result)  # kept live
         result.rounds += session.rounds
         await _fetch_all(client, session.need_ids, ingest, result, progress)
         if session.have_ids:

@@ -20,7 +20,7 @@ from protocol.codec import Value, encode
 from protocol.filters import SyncFilter
 from protocol.reconcile import ItemSet, ReconcileConfig, Reconciler
 from protocol.records import DAY, DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record
-from tests.fuzz.targets import _CONFIG, _ITEMS, FUZZ_KEY, NOW, items
+from tests.fuzz.targets import _CONFIG, _ITEMS, _SCATTERED, FUZZ_KEY, NOW, items
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -156,6 +156,7 @@ def reconcile_seeds() -> list[bytes]:
         ItemSet.from_unsorted([*ours[10:], *((NOW + i, hashlib.sha256(bytes([i])).digest()) for i in range(40))]),
         ItemSet([]),
         _ITEMS,
+        _SCATTERED,  # a sketch asked for and sent
     ]
     config: ReconcileConfig = _CONFIG
     for other in others:

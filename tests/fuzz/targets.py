@@ -25,10 +25,10 @@ from collections.abc import Callable
 from crypto import Domain, NodeIdentity, signing_message, verify_message
 from protocol import peerwire
 from protocol.bundle import MAX_BUNDLE_RECORDS, decode_bundle, encode_bundle
-from protocol.codec import decode, encode
+from protocol.codec import Limits, decode, encode
 from protocol.errors import BundleInvalid, DecodeError, ReconcileError, RecordInvalid, SignatureInvalid
 from protocol.filters import MAX_FILTER_AREAS
-from protocol.reconcile import ItemSet, ReconcileConfig, Reconciler
+from protocol.reconcile import SKIP, ItemSet, ReconcileConfig, Reconciler
 from protocol.records import (
     FIELDS,
     KINDS,
@@ -45,6 +45,7 @@ from protocol.records import (
     accept_record,
     parse_record,
 )
+from protocol.sketch import SIZES, wire_bytes
 
 Target = Callable[[bytes], None]
 
@@ -205,6 +206,31 @@ _CONFIG = ReconcileConfig(max_message_bytes=4096, max_need_ids=200, idlist_thres
 _HELD = set(_ITEMS.ids(0, len(_ITEMS)))
 
 
+def scattered() -> ItemSet:
+    """_ITEMS with 30 items swapped for others: every range of the first split
+    differs, so the initiator asks for a sketch."""
+    ours = items()
+    theirs = [item for k, item in enumerate(ours) if k % 10 != 3]
+    theirs += [(NOW - 3 * i, hashlib.sha256(b"other %d" % i).digest()) for i in range(30)]
+    return ItemSet.from_unsorted(theirs)
+
+
+_SCATTERED = scattered()
+_SKETCH_LIMITS = Limits(max_size=2 * _CONFIG.max_message_bytes, max_bin=_CONFIG.max_message_bytes, max_depth=4)
+_FIRST_SPLIT = Reconciler(_SCATTERED, _CONFIG).respond(Reconciler(_ITEMS, _CONFIG).initiate())
+
+
+def _asking() -> tuple[Reconciler, int]:
+    """An initiator that has asked for a sketch, and the size it asked for."""
+    initiator = Reconciler(_ITEMS, _CONFIG)
+    initiator.initiate()
+    request = initiator.receive(_FIRST_SPLIT)
+    value = decode(request) if request is not None else None
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[2], int)):
+        raise InvariantBroken("the fuzz sets no longer lead to a sketch request")
+    return initiator, value[2]
+
+
 def reconcile(data: bytes) -> None:
     """The input as a message to a responder, and as the reply to an initiator's first message."""
     responder = Reconciler(_ITEMS, _CONFIG)
@@ -217,6 +243,16 @@ def reconcile(data: bytes) -> None:
         _check_message(reply)
     initiator = Reconciler(_ITEMS, _CONFIG)
     initiator.initiate()
+    _receive(initiator, data)
+    # The input as the reply to a sketch request, then its bytes as the cells themselves.
+    _receive(_asking()[0], data)
+    asking, size = _asking()
+    cells = data[: wire_bytes(size)].ljust(wire_bytes(size), b"\x00")
+    _receive(asking, encode([2, [[0, b"", SKIP, None]], cells]))
+
+
+def _receive(initiator: Reconciler, data: bytes) -> None:
+    """Feed a reply to an initiator; check what it sends and what it learnt."""
     try:
         following = initiator.receive(data)
     except ReconcileError:
@@ -231,7 +267,12 @@ def reconcile(data: bytes) -> None:
 
 
 def _check_message(message: bytes) -> None:
-    """What we send must be a message the other side accepts."""
+    """What we send must be a message the other side accepts (a reply's sketch:
+    cells of a size that exists, and the ranges beside it)."""
+    value = decode(message, _SKETCH_LIMITS)
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[2], bytes):
+        _check(any(len(value[2]) == wire_bytes(size) for size in SIZES), "a sketch of no size")
+        message = encode(value[:2])
     try:
         Reconciler(_ITEMS, _CONFIG).respond(message)
     except ReconcileError as exc:

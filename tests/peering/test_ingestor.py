@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,12 +15,13 @@ from crypto import NodeIdentity
 from node.core.clock import ManualClock
 from node.core.metrics import Metrics
 from node.peering.feed import RecordFeed
-from node.peering.ingest import Ingestor
+from node.peering.ingest import VERIFY_SHARE_MIN, Ingestor, shares, verify_parallel
 from node.peering.policy import Limits, Policy
 from protocol.filters import SyncFilter
-from protocol.records import DAY, MAX_FUTURE_SKEW, Record, build_record
+from protocol.records import DAY, MAX_FUTURE_SKEW, Record, build_record, parse_record
 from storage import RecordStore
 from tests.peering.conftest import make_post
+from tests.peering.test_chapter_decisions import decision
 
 NOW = 1_750_000_000
 PEER = NodeIdentity.generate()
@@ -122,3 +124,41 @@ def in_area(author: NodeIdentity, area: str) -> Record:
     body = {"kind": "offer", "slot": f"area-{area}", "created_at": NOW - 60, "expires_at": NOW + DAY,
             "status": "open", "title": "Far away", "category": "food", "area": area}  # fmt: skip
     return build_record(author, body)
+
+
+@pytest.mark.parametrize("count", [0, 1, 63, 64, 127, 128, 129, 1000, 1001])
+@pytest.mark.parametrize("workers", [1, 2, 3, 8])
+def test_a_batch_is_cut_into_contiguous_shares_of_at_least_the_minimum(count: int, workers: int) -> None:
+    ranges = shares(count, workers)
+    assert [i for r in ranges for i in r] == list(range(count))  # every record once, in order
+    assert 1 <= len(ranges) <= workers
+    assert len(ranges) == 1 or min(len(r) for r in ranges) >= VERIFY_SHARE_MIN
+    assert max(len(r) for r in ranges) - min(len(r) for r in ranges) <= 1  # the cores get even shares
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+async def test_signatures_checked_in_several_threads_come_back_in_the_batch_order(workers: int) -> None:
+    author = NodeIdentity.generate()
+    batch = [post(author, f"Jar {n}") for n in range(300)]
+    bad = {5, 150, 299}  # one in each share
+    for n in bad:
+        raw = bytearray(batch[n].raw)
+        raw[raw.index(f"Jar {n}".encode())] ^= 0x01
+        batch[n] = parse_record(bytes(raw))
+    ok, cpu_s = await verify_parallel(batch, workers)
+    assert ok == [n not in bad for n in range(300)]
+    assert cpu_s > 0
+
+
+async def test_a_batch_ingested_after_another_is_stored_after_it_and_sees_it(parts: Parts) -> None:
+    # A sync ingests batch N+1 while batch N is being stored; a chapter's chain
+    # must still be judged as if they came one after the other: the first of two
+    # conflicting decisions, in the order fetched, is the one kept.
+    chapter = NodeIdentity.generate()
+    times = {"created_at": NOW - 60, "expires_at": NOW + 30 * DAY, "opened_at": NOW - 120, "closed_at": NOW - 60}
+    first = decision(chapter, 1, None, "Open on Sundays", **times)
+    unchained = decision(chapter, 2, bytes(32), "Close on Sundays", **times)  # names another first decision
+    earlier = asyncio.ensure_future(parts.ingest.ingest([first.raw], PEER.public_key, solicited=True))
+    later = asyncio.ensure_future(parts.ingest.ingest([unchained.raw], PEER.public_key, solicited=True, after=earlier))
+    assert await later == ["rejected:chain_broken"]
+    assert await earlier == ["accepted"]

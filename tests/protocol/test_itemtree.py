@@ -36,6 +36,8 @@ def _same_reads(tree: ItemTree, items: list[Item], rng: random.Random) -> None:
             assert tree.index(bound) == lo == ref.index(bound)
         probe = _item(rng)
         assert tree.index(probe) == ref.index(probe)
+    kept, built = tree.sketch(), ref.sketch()  # the sketch kept through every change, and one built afresh
+    assert (kept.counts, kept.keys, kept.stamps, kept.checks) == (built.counts, built.keys, built.stamps, built.checks)
 
 
 @settings(max_examples=60, deadline=None)

@@ -32,6 +32,7 @@ from protocol.reconcile import (
     ReconcileResult,
     reconcile_in_memory,
 )
+from protocol.sketch import SIZES, Sketch
 
 T0 = 1_700_000_000
 MONTH = 30 * 86_400
@@ -131,15 +132,20 @@ def item_id(index: int, clustered: bool) -> bytes:
 CLUSTERS = [hashlib.sha256(bytes([k])).digest()[:24] for k in range(3)]
 
 
-@given(st.lists(st.tuples(timestamps, sides), max_size=250), st.booleans(), configs)
+versions = st.sampled_from([1, 2, 2])
+
+
+@given(st.lists(st.tuples(timestamps, sides), max_size=250), st.booleans(), configs, versions)
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_symmetric_difference_property(spec: list[tuple[int, str]], clustered: bool, config: ReconcileConfig) -> None:
+def test_symmetric_difference_property(
+    spec: list[tuple[int, str]], clustered: bool, config: ReconcileConfig, version: int
+) -> None:
     items = [((ts, item_id(k, clustered)), side) for k, (ts, side) in enumerate(spec)]
     only_a = [item for item, side in items if side == "a"]
     only_b = [item for item, side in items if side == "b"]
     a = ItemSet.from_unsorted(item for item, side in items if "a" in side)
     b = ItemSet.from_unsorted(item for item, side in items if "b" in side)
-    check(reconcile_in_memory(a, b, config), only_a, only_b, config)
+    check(reconcile_in_memory(a, b, config, version), only_a, only_b, config)
 
 
 @given(
@@ -149,13 +155,130 @@ def test_symmetric_difference_property(spec: list[tuple[int, str]], clustered: b
     st.integers(0, 300),
     st.sampled_from([1, 3, 100, MONTH]),
     configs,
+    versions,
 )
 @settings(max_examples=150, deadline=None)
 def test_symmetric_difference_larger_sets(
-    seed: int, shared: int, only_a: int, only_b: int, spread: int, config: ReconcileConfig
+    seed: int, shared: int, only_a: int, only_b: int, spread: int, config: ReconcileConfig, version: int
 ) -> None:
     pair = make_pair(seed, shared, only_a, only_b, timestamps=spread)
-    check(reconcile_in_memory(pair.a, pair.b, config), pair.only_a, pair.only_b, config)
+    check(reconcile_in_memory(pair.a, pair.b, config, version), pair.only_a, pair.only_b, config)
+
+
+# -- version 2's sketch: taken when it peels, and ranges go on when it does not --------
+
+
+def middled(
+    a: ItemSet, b: ItemSet, config: ReconcileConfig, tamper: Callable[[bytes], bytes]
+) -> tuple[ReconcileResult, int]:
+    """A session whose replies carrying a sketch pass through ``tamper``; and how many did."""
+    initiator, responder = Reconciler(a, config), Reconciler(b, config)
+    sizes: list[int] = []
+    tampered = 0
+    message: bytes | None = initiator.initiate()
+    while message is not None:
+        reply = responder.respond(message)
+        value = decode(reply, Limits(max_size=1 << 20, max_bin=1 << 20, max_array=1 << 20))
+        if isinstance(value, list) and len(value) == 3:
+            tampered += 1
+            reply = encode([value[0], value[1], tamper(bytes(value[2]))])  # type: ignore[arg-type]
+        sizes += [len(message), len(reply)]
+        message = initiator.receive(reply)
+    result = ReconcileResult(initiator.have_ids, initiator.need_ids, initiator.rounds, initiator.bytes_sent,
+                             initiator.bytes_received, sizes, initiator.complete)  # fmt: skip
+    return result, tampered
+
+
+SCATTERED = make_pair(31, 9700, 150, 150)
+
+
+def test_scattered_differences_take_one_sketch() -> None:
+    config = ReconcileConfig()
+    result, sketches = middled(SCATTERED.a, SCATTERED.b, config, lambda cells: cells)
+    check(result, SCATTERED.only_a, SCATTERED.only_b, config)
+    assert sketches == 1 and result.round_trips == 2
+    assert reconcile_in_memory(SCATTERED.a, SCATTERED.b, config, version=1).round_trips > 2
+
+
+def test_a_sketch_that_does_not_peel_falls_back_to_ranges() -> None:
+    config = ReconcileConfig()
+    garbage = random.Random(3)
+    result, sketches = middled(SCATTERED.a, SCATTERED.b, config, lambda cells: garbage.randbytes(len(cells)))
+    check(result, SCATTERED.only_a, SCATTERED.only_b, config)
+    assert sketches == 1 and result.round_trips > 2
+
+
+def test_a_lying_sketch_cannot_make_us_push_what_we_lack() -> None:
+    """The responder's table minus one item we do not hold: it peels, naming that
+    item as ours; we look it up, do not find it, and go on by ranges."""
+    fake = (T0 + 5, hashlib.sha256(b"not ours").digest())
+
+    def lie(cells: bytes) -> bytes:
+        size = len(cells) // (3 * 41)
+        table = Sketch.decode(cells, size)
+        table.remove(*fake)
+        return table.encode()
+
+    config = ReconcileConfig()
+    result, sketches = middled(SCATTERED.a, SCATTERED.b, config, lie)
+    check(result, SCATTERED.only_a, SCATTERED.only_b, config)
+    assert sketches == 1 and fake[1] not in result.have_ids
+
+
+@given(st.integers(0, 2**32), st.integers(20, 400), st.integers(0, 400), st.integers(0, 60), st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_any_sketch_reply_ends_in_the_exact_differences(
+    seed: int, only_a: int, only_b: int, flips: int, swap: bool
+) -> None:
+    """Random sets whose differences take a sketch; the sketch's bytes flipped at
+    random (or swapped for another set's sketch): peeled, refused or fallen back
+    from, the session still ends with exactly the differences."""
+    pair = make_pair(seed, 2000, only_a, only_b)
+    other = make_pair(seed + 1, 2000, 0, 0).a
+    rng = random.Random(seed)
+
+    def tamper(cells: bytes) -> bytes:
+        if swap:
+            return other.sketch().fold(len(cells) // (3 * 41)).encode()
+        out = bytearray(cells)
+        for _ in range(flips):
+            out[rng.randrange(len(out))] ^= 1 << rng.randrange(8)
+        return bytes(out)
+
+    config = ReconcileConfig()
+    result, _ = middled(pair.a, pair.b, config, tamper)
+    check(result, pair.only_a, pair.only_b, config)
+
+
+def test_sketch_replies_are_checked() -> None:
+    config = ReconcileConfig()
+    initiator = Reconciler(SCATTERED.a, config)
+    split = Reconciler(SCATTERED.b, config).respond(initiator.initiate())
+    request = initiator.receive(split)
+    assert request is not None
+    value = decode(request, Limits())
+    assert isinstance(value, list) and value[:2] == [2, [[0, b"", SKIP, None]]] and value[2] in SIZES
+    for bad in (encode([2, [[0, b"", SKIP, None]]]), encode([2, [[0, b"", SKIP, None]], b"\x00" * 41])):
+        with pytest.raises(ReconcileError):
+            _asked(config).receive(bad)
+    # A sketch nobody asked for.
+    fresh = Reconciler(SCATTERED.a, config)
+    fresh.initiate()
+    with pytest.raises(ReconcileError):
+        fresh.receive(encode([2, [[0, b"", SKIP, None]], b"\x00" * 123]))
+
+
+def _asked(config: ReconcileConfig) -> Reconciler:
+    initiator = Reconciler(SCATTERED.a, config)
+    assert initiator.receive(Reconciler(SCATTERED.b, config).respond(initiator.initiate())) is not None
+    return initiator
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_either_version_against_a_version_2_responder(version: int) -> None:
+    pair = make_pair(41, 3000, 200, 10)
+    config = ReconcileConfig()
+    check(reconcile_in_memory(pair.a, pair.b, config, version), pair.only_a, pair.only_b, config)
 
 
 # -- Hypothesis: nothing but ReconcileError escapes -------------------------------
@@ -264,8 +387,8 @@ def test_mutated_messages_raise_only_reconcile_error(
     survives(lambda: initiator_at(step).receive(mutate(REPLIES[step], how, at, junk, seed)))
 
 
-def malformed(ranges: list[Value], version: Value = 1) -> bytes:
-    return encode([version, ranges])
+def malformed(ranges: list[Value], version: Value = 1, *extra: Value) -> bytes:
+    return encode([version, ranges, *extra])
 
 
 FP = b"f" * 16
@@ -274,7 +397,7 @@ BAD_MESSAGES = {
     "not msgpack": b"\xc1",
     "trailing bytes": malformed([[0, b"", SKIP, None]]) + b"\x00",
     "not an array": encode({"ranges": []}),
-    "version 2": malformed([[0, b"", SKIP, None]], version=2),
+    "version 3": malformed([[0, b"", SKIP, None]], version=3),
     "version true": malformed([[0, b"", SKIP, None]], version=True),
     "no ranges": malformed([]),
     "does not end at infinity": malformed([[5, b"", SKIP, None]]),
@@ -294,6 +417,12 @@ BAD_MESSAGES = {
     "id list of text": malformed([[0, b"", IDLIST, ["id"]]]),
     "skip with payload": malformed([[0, b"", SKIP, b""]]),
     "too big": malformed([[0, b"", IDLIST, [ID] * 3000]]),
+    "a sketch in version 1": malformed([[0, b"", SKIP, None]], 1, 4),
+    "a sketch size that divides nothing": malformed([[0, b"", SKIP, None]], 2, 5),
+    "a sketch over the frame": malformed([[0, b"", SKIP, None]], 2, 24),
+    "a sketch size as text": malformed([[0, b"", SKIP, None]], 2, "4"),
+    "a sketch size of zero": malformed([[0, b"", SKIP, None]], 2, 0),
+    "four elements": malformed([[0, b"", SKIP, None]], 2, 4, 4),
 }
 
 
@@ -338,31 +467,45 @@ def test_misuse_is_local() -> None:
 # -- the documented format --------------------------------------------------------
 
 
-def test_wire_format_as_documented() -> None:
+@pytest.mark.parametrize("version", [1, 2])
+def test_wire_format_as_documented(version: int) -> None:
     ids = [bytes([k]) * 32 for k in (1, 2, 3)]
     items = ItemSet([(5, ids[0]), (9, ids[1]), (9, ids[2])])
     total = sum(int.from_bytes(i, "little") for i in ids) % 2**256
     fingerprint = hashlib.sha256(total.to_bytes(32, "little") + (3).to_bytes(8, "little")).digest()[:16]
     assert items.fingerprint(0, 3) == fingerprint
-    ask = Reconciler(items).initiate()
-    assert ask == bytes.fromhex("92 01 91 94 00 c4 00 01 c4 10") + fingerprint
+    ask = Reconciler(items, version=version).initiate()
+    assert ask == bytes([0x92, version]) + bytes.fromhex("91 94 00 c4 00 01 c4 10") + fingerprint
     reply = Reconciler(items).respond(ask)
-    assert reply == bytes.fromhex("92 01 91 94 00 c4 00 00 c0")
+    assert reply == bytes([0x92, version]) + bytes.fromhex("91 94 00 c4 00 00 c0")
     # A mismatch answered with ids: bounds below the last item of a shared timestamp carry a prefix.
     assert items.bound_before(1) == (9, b"") and items.bound_before(2) == (9, b"\x03")
-    answer = Reconciler(items).respond(encode([1, [[0, b"", FINGERPRINT, b"\x00" * 16]]]))
-    assert decode(answer, Limits()) == [1, [[0, b"", IDLIST, ids]]]
+    answer = Reconciler(items).respond(encode([version, [[0, b"", FINGERPRINT, b"\x00" * 16]]]))
+    assert decode(answer, Limits()) == [version, [[0, b"", IDLIST, ids]]]
+
+
+def split_bounds(version: int, config: ReconcileConfig) -> list[Value]:
+    # Two equal timestamps force a prefix; the responder splits along them.
+    items = ItemSet.from_unsorted([(T0, bytes([k]) + b"\x00" * 31) for k in range(40)] + [(T0 + 9, b"\xff" * 32)])
+    reply = Reconciler(items, config).respond(Reconciler(ItemSet([]), config, version).initiate())
+    value = decode(reply, Limits())
+    assert isinstance(value, list) and isinstance(value[1], list) and value[0] == version
+    return [r[:2] for r in value[1] if isinstance(r, list)]
 
 
 def test_delta_encoded_bounds_round_trip() -> None:
-    # Two equal timestamps force a prefix; the responder splits along them.
-    items = ItemSet.from_unsorted([(T0, bytes([k]) + b"\x00" * 31) for k in range(40)] + [(T0 + 9, b"\xff" * 32)])
     config = ReconcileConfig(branching=4, idlist_threshold=2)
-    reply = Reconciler(items, config).respond(Reconciler(ItemSet([]), config).initiate())
-    value = decode(reply, Limits())
-    assert isinstance(value, list) and isinstance(value[1], list)
-    bounds = [r[:2] for r in value[1] if isinstance(r, list)]
-    assert bounds == [[T0 + 1, b"\x0a"], [1, b"\x14"], [1, b"\x1e"], [0, b""]]
+    assert split_bounds(1, config) == [[T0 + 1, b"\x0a"], [1, b"\x14"], [1, b"\x1e"], [0, b""]]
+
+
+def test_version_2_splits_the_newest_end_finer() -> None:
+    """41 items, branching 8: a tail of 8 // 4 = 2 ranges of 2 newest items, then 37 items in 6 equal parts."""
+    config = ReconcileConfig(branching=8, idlist_threshold=2)
+    bounds = split_bounds(2, config)
+    assert len(bounds) == 8 and bounds[-1] == [0, b""]
+    # The newest 2 items (the last id at T0, then T0 + 9) are the last range, the 2 before them the one before.
+    assert bounds[-2] == [1, b"\x27"] and bounds[-3] == [1, b"\x25"]
+    assert split_bounds(1, config)[-2] == [1, b"\x23"]  # version 1: equal counts (5 or 6)
 
 
 # -- ItemSet ------------------------------------------------------------------------
@@ -442,7 +585,7 @@ def wire(*ranges: Part) -> bytes:
         else:
             out.append([bound[0] - prev + 1, bound[1], mode, payload])
             prev = bound[0]
-    return encode([1, out])
+    return encode([2, out])
 
 
 def fake_ids(count: int, seed: int = 0) -> list[Value]:
@@ -451,7 +594,7 @@ def fake_ids(count: int, seed: int = 0) -> list[Value]:
 
 
 WRONG = b"\x00" * 16  # a fingerprint that matches none of our ranges
-HOSTILE_CONFIG = ReconcileConfig(branching=2, idlist_threshold=1)
+HOSTILE_CONFIG = ReconcileConfig(branching=2, idlist_threshold=1, initiator_idlist_threshold=1)
 HOSTILE_A = ItemSet([(10, b"\x01" * 32), (20, b"\x02" * 32), (30, b"\x03" * 32), (31, b"\x04" * 32)])
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Sequence
+import sqlite3
 from pathlib import Path
 
 from crypto import NodeIdentity
@@ -85,16 +85,24 @@ def write_garbage(db_path: str, seed: int = 1) -> None:
     Path(db_path).write_bytes(random.Random(seed).randbytes(8192))
 
 
-def damage_pages(db_path: str, numbers: Sequence[int] | None = None) -> None:
-    """Overwrite three whole pages in the middle of the file (or the pages
-    ``numbers``, counted from 0) with seeded junk."""
+def damage_pages(db_path: str, table: str | None = None) -> None:
+    """Overwrite three whole pages in the middle of the file with seeded junk
+    (with ``table``: three of that table's pages, wherever the schema put them)."""
     assert not Path(db_path + "-wal").exists() or Path(db_path + "-wal").stat().st_size == 0
     data = bytearray(Path(db_path).read_bytes())
     page = 4096
     pages = len(data) // page
     assert pages > 100
+    numbers = [pages * 3 // 10, pages // 2, pages * 7 // 10]
+    if table is not None:
+        with sqlite3.connect(db_path) as db:
+            owned = [
+                int(n) - 1 for (n,) in db.execute("SELECT pageno FROM dbstat WHERE name = ? ORDER BY pageno", (table,))
+            ]
+        assert len(owned) > 10
+        numbers = [owned[len(owned) * 3 // 10], owned[len(owned) // 2], owned[len(owned) * 7 // 10]]
     junk = random.Random(7)
-    for number in numbers if numbers is not None else (pages * 3 // 10, pages // 2, pages * 7 // 10):
+    for number in numbers:
         data[number * page : (number + 1) * page] = junk.randbytes(page)
     Path(db_path).write_bytes(bytes(data))
 

@@ -20,7 +20,7 @@ import pytest
 from protocol.records import DEFAULT_TTL, Record, new_version, parse_record
 from storage import InvalidQuery, Query, RecordStore, schema, text
 from storage.query import URGENCY_RANK, fts_expression
-from storage.rows import INSERT_RECORD, fts_values, record_row
+from storage.rows import INSERT_ID, INSERT_RECORD, fts_values, id_key, record_row
 from storage.text import CREATED_LIMIT, SEQ_BITS, facets, key_bound, text_key
 from tests.storage._support import NOW, close_or_fail, identity, post
 
@@ -205,19 +205,20 @@ async def test_a_bad_cursor_is_still_refused_with_text(store: RecordStore) -> No
             await store.reads.query(Query(text="soup", order=order, cursor="tomorrow"), NOW)
 
 
-async def test_a_schema_8_file_has_its_text_index_made_again(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_schema_9_file_has_its_text_index_made_again(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows indexed the old way (rowid = seq, no facets) are found, replaced and deleted after the migration."""
     old = post(slot="s1", title="Winter coats", created_at=NOW - 500)
     other = post(slot="s2", title="Bike repairs", created_at=NOW - 400, area="gcpvj")
     with contextlib.closing(sqlite3.connect(db_path)) as db:
-        for version in range(1, 9):
+        for version in range(1, 10):
             for statement in schema.MIGRATIONS[version]:
                 db.execute(statement)
         for seq, record in enumerate([old, other], 1):
             db.execute(INSERT_RECORD, record_row(seq, record, record.expires_at, record.created_at))
+            db.execute(INSERT_ID, (id_key(record.id), seq))
             db.execute("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)",
                        (seq, *fts_values(record.fields)[:3]))  # fmt: skip
-        db.execute("PRAGMA user_version = 8")
+        db.execute("PRAGMA user_version = 9")
         db.commit()
     monkeypatch.setattr(schema, "FILL_BATCH", 1)  # the fill runs over more than one batch
     store = await RecordStore.open(db_path)
