@@ -6,6 +6,9 @@ simulation of 1000 nodes alone (a few minutes; ``--help`` for its flags);
 ``make bench`` includes a 300-node run of it (bench/bench_sim.py).
 ``python -m bench mesh`` runs 25 real nodes 100 ms apart alone (about two
 minutes, root and iproute2; bench/bench_mesh.py).
+``python -m bench scale`` prints how each cost of one node grows from 10k to
+100k records (and to a million with ``MUTUALAID_BENCH_FULL=1``; the stores are
+made once and cached under .cache/bench/: bench/store_cache.py).
 ``python -m bench ingest`` (part of ``make bench``) times ingest as the store
 grows to 100k (1M with ``MUTUALAID_BENCH_FULL=1``) and on one core beside two.
 
@@ -32,6 +35,7 @@ from bench import (
     bench_peers,
     bench_pi,
     bench_reconcile,
+    bench_scale,
     bench_sim,
     bench_store,
     bench_web,
@@ -93,6 +97,7 @@ def main() -> int:
         ("crash", bench_crash),
         ("sim", bench_sim),
         ("mesh", bench_mesh),
+        ("scale", bench_scale),
     ]
     for name, module in parts:
         if not only or name in only:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
-from storage.query import Page, Query, build_sql, next_cursor
+from storage.query import Page, Query, build_statements, next_cursor
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 
@@ -88,8 +88,11 @@ class Reads:
 
     async def query(self, query: Query, now: int) -> Page:
         """One page of a member search (``storage.query``), with the cursor of the next."""
-        sql, params = build_sql(query, now)
-        rows = await self._reader.run(sql, params)
+        rows: list[sqlite3.Row] = []
+        for sql, params in build_statements(query, now):
+            rows.extend(await self._reader.run(sql, params))
+            if len(rows) > query.limit:
+                break
         more = len(rows) > query.limit
         rows = rows[: query.limit]
         records = [parse_record(bytes(row[3]), validate=False) for row in rows]

@@ -3,8 +3,11 @@
 The raw signed bytes are stored as received; every other column is a copy of
 a payload field (or derived from one), there only to be indexed. The FTS5
 table is contentless, so deleting a row means repeating exactly the values it
-was indexed with: ``fts_values`` must stay deterministic, and it is computed
+was indexed with: ``fts_row`` must stay deterministic, and it is computed
 from the stored raw bytes again at delete time.
+
+A full-text row's rowid is ``text_key`` (created_at above seq) and its
+``facets`` column holds the area's prefixes: storage/text.py says why.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 from protocol.records import Record
 from storage.query import REPORT_AREA_CHARS, URGENCY_RANK, languages_column
+from storage.text import facets, text_key
 from storage.weeks import week_of
 
 INSERT_RECORD = (
@@ -21,8 +25,8 @@ INSERT_RECORD = (
     "category, area, urgency, raw, languages, opened_at, about, recipient, report_area, report_week) "
     "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-INSERT_FTS = "INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)"
-DELETE_FTS = "INSERT INTO records_fts(records_fts, rowid, title, body, tags) VALUES ('delete', ?, ?, ?, ?)"
+INSERT_FTS = "INSERT INTO records_fts(rowid, title, body, tags, facets) VALUES (?,?,?,?,?)"
+DELETE_FTS = "INSERT INTO records_fts(records_fts, rowid, title, body, tags, facets) VALUES ('delete', ?, ?, ?, ?, ?)"
 
 INSERT_ID = "INSERT INTO record_ids_recent (id_key, seq) VALUES (?, ?)"
 DELETE_IDS = (
@@ -64,13 +68,18 @@ def id_key_range(prefix: str) -> tuple[int, int]:
     return id_key(low), id_key(high)
 
 
-def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str]:
-    """The (title, body, tags) text indexed for a record; must be deterministic
+def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """The (title, body, tags, facets) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
     title = str(fields.get("title") or fields.get("name") or "")
     body = "\n".join(str(fields[k]) for k in ("details", "give_back", "quantity") if k in fields)
     tags = " ".join([str(fields.get("category") or ""), *(str(t) for t in fields.get("tags") or ())])
-    return title, body, tags.strip()
+    return title, body, tags.strip(), facets(fields)
+
+
+def fts_row(seq: int, record: Record) -> tuple[object, ...]:
+    """The ``INSERT_FTS`` (and ``DELETE_FTS``) parameters of the row ``seq``."""
+    return (text_key(record.created_at, seq), *fts_values(record.fields))
 
 
 def record_row(seq: int, record: Record, purge_at: int, opened_at: int | None) -> RecordRow:

@@ -36,12 +36,13 @@ from storage.rows import (
     INSERT_ID,
     INSERT_RECORD,
     Address,
-    fts_values,
+    fts_row,
     id_key,
     record_row,
 )
 from storage.sqlite import StoreConfig, translate
 from storage.syncindex import Added, Gone
+from storage.text import keep_terms, prune_terms
 from storage.versions import Held, PutOutcome, decide
 from storage.weeks import EXPIRED_STATUS
 
@@ -121,6 +122,7 @@ class Writer:
         """Retired key -> its successor (``Keys`` reads the same map); added to
         once a key rotation commits."""
         self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
+        self._terms_after = ""  # where the sweep's next pass over text_terms starts
         self._next_seq = 1
         self._high_seq = high_seq
         """The highest seq on disk after our last transaction (None: not known yet)."""
@@ -352,11 +354,12 @@ class Writer:
         seq = self._next_seq
         for record, kept in inserts:
             rows.append(record_row(seq, record, kept.purge_at, kept.opened_at))
-            fts_rows.append((seq, *fts_values(record.fields)))
+            fts_rows.append(fts_row(seq, record))
             seq += 1
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)
         await self._db.executemany(INSERT_FTS, fts_rows)
+        await keep_terms(self._db, [row[1:4] for row in fts_rows])  # for the last word of a search
         self._added.extend(
             (record.created_at, record.id, record.kind, _area(record), record.expires_at) for record, _ in inserts
         )
@@ -464,7 +467,7 @@ class Writer:
     async def _delete_rows(self, rows: list[tuple[int, bytes]]) -> None:
         # Unvalidated on purpose: a row stored under older rules must still be deletable.
         parsed = [(seq, parse_record(raw, validate=False)) for seq, raw in rows]
-        await self._db.executemany(DELETE_FTS, [(seq, *fts_values(record.fields)) for seq, record in parsed])
+        await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in parsed])
         for delete in DELETE_IDS:
             await self._db.executemany(delete, [(id_key(record.id), seq) for seq, record in parsed])
         await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
@@ -494,6 +497,7 @@ class Writer:
             "r.author = flags.author AND r.kind = flags.kind AND r.slot = flags.slot AND r.expires_at > ?)",
             (now - FLAG_DAYS * 86_400, now),
         )
+        self._terms_after = await prune_terms(db, self._terms_after)
         await db.execute("COMMIT")
         return len(doomed)
 

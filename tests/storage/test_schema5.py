@@ -43,7 +43,7 @@ def write_schema_4_file(path: str, records: list[Record]) -> None:
                 (seq, r.id, id_key(r.id), r.author, r.kind, r.slot, r.created_at, r.expires_at,
                  r.expires_at, r.status, r.get("category"), r.get("area"), 1, r.raw),
             )  # fmt: skip
-            db.execute(FTS_INSERT, (seq, *fts_values(r.fields)))
+            db.execute(FTS_INSERT, (seq, *fts_values(r.fields)[:3]))  # before migration 10: no facets, rowid = seq
         db.execute("PRAGMA user_version = 4")
         db.commit()
 

@@ -1,0 +1,215 @@
+"""The full-text index's rowids and facet tokens, written once for the writer
+(storage/rows.py) and the member search (storage/query.py).
+
+A full-text row's rowid is ``text_key``: the record's ``created_at`` above
+its ``seq``, so the index's own rowid order is the member search's
+newest-first order (created_at, then seq) and a text search walks the index
+newest first and stops after a page, whatever the number of records. The
+``facets`` column holds a record's area prefixes as tokens that member text
+can never reach (member words are matched in the other columns only), and a
+category is the phrase that opens ``tags``: so a filtered text search skips
+rows of other categories and areas inside the index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from storage.errors import StorageError
+
+
+class Executor(Protocol):
+    """What of a connection the vocabulary uses (aiosqlite's, or the power-cut test's APSW one)."""
+
+    def execute(self, sql: str, parameters: Sequence[object] = ..., /) -> Awaitable[Any]: ...
+    def executemany(self, sql: str, parameters: Iterable[Sequence[object]], /) -> Awaitable[Any]: ...
+    def execute_fetchall(self, sql: str, parameters: Sequence[object] = ..., /) -> Awaitable[Iterable[Any]]: ...
+
+
+SEQ_BITS = 31
+"""``text_key`` keeps ``seq`` in its low SEQ_BITS bits: a file can hold
+2**31 (2.1 billion) insertions in its life, far past what a node sees."""
+CREATED_LIMIT = 2**32
+"""``text_key`` needs ``created_at`` below this (the year 2106) to fit SQLite's
+signed 64-bit rowid; a node stores nothing dated more than minutes ahead."""
+FACET_AREA_LENGTHS = (3, 4)
+"""The area prefixes indexed with the category as one facet: a ~150 km and a
+~40 km cell (what a member's area filter names); a longer filter uses the
+4-character one and the exact prefix is checked on the row."""
+AREA_FACET_LENGTH = 4
+"""The one area prefix indexed alone (a 3-character cell alone is a sixth of
+a node's records at most: the row check costs less than its token's bytes)."""
+
+
+def text_key(created_at: int, seq: int) -> int:
+    """The full-text rowid of the row ``seq``: ordered as (created_at, seq)."""
+    if not 0 <= seq < 2**SEQ_BITS or not 0 <= created_at < CREATED_LIMIT:
+        raise StorageError(f"row {seq} dated {created_at} is outside what the full-text index can key")
+    return created_at << SEQ_BITS | seq
+
+
+def seq_of_text_key(key: str) -> str:
+    """SQL for the ``seq`` inside the text key expression ``key``."""
+    return f"({key} & {2**SEQ_BITS - 1})"
+
+
+def area_facet(area: str) -> str:
+    return "a" + area
+
+
+def place_facet(category: str, area: str) -> str:
+    """A category and an area prefix as one token ('c4' + slug without its
+    hyphens + prefix): a search filtered by both then follows one short
+    doclist, not the intersection of two long ones (which, for a search
+    with few results, FTS5 reads to the end)."""
+    return f"c{len(area)}{category.replace('-', '')}{area}"
+
+
+def facets(fields: Mapping[str, Any]) -> str:
+    """The facet tokens of a record: its area's 4-character prefix, and its
+    area's prefixes with its category. (The category alone needs none: it
+    already opens the ``tags`` column, where ``^`` finds it.)"""
+    area = fields.get("area")
+    if not isinstance(area, str):
+        return ""
+    prefixes = [area[:n] for n in FACET_AREA_LENGTHS if len(area) >= n]
+    tokens = [area_facet(area[:AREA_FACET_LENGTH])] if len(area) >= AREA_FACET_LENGTH else []
+    category = fields.get("category")
+    if isinstance(category, str) and category:
+        tokens += [place_facet(category, prefix) for prefix in prefixes]
+    return " ".join(tokens)
+
+
+MEMBER_TEXT_COLUMNS = ("title", "body", "tags")
+"""The columns member words are matched in (never ``facets``)."""
+
+
+def facet_terms(category: str | None, area: str | None) -> list[str]:
+    """MATCH terms that narrow a text search to a category and an area: both
+    as their one facet; the category alone as the phrase that opens ``tags``
+    (a slug is letters, digits and '-', so it is safe inside quotes); the
+    area alone as its 4-character facet."""
+    prefix = None
+    if area is not None and len(area) >= FACET_AREA_LENGTHS[0]:
+        prefix = area[: max(n for n in FACET_AREA_LENGTHS if n <= len(area))]
+    if category is not None and prefix is not None:
+        return [f'facets : "{place_facet(category, prefix)}"']
+    if category is not None:
+        return [f'tags : ^"{category}"']
+    if area is not None and len(area) >= AREA_FACET_LENGTH:
+        return [f'facets : "{area_facet(area[:AREA_FACET_LENGTH])}"']
+    return []
+
+
+def key_bound(created_at: int, seq: int) -> int | None:
+    """The text key below which every row before (created_at, seq) lies, or
+    None when no key can say it (a position beyond what keys hold)."""
+    if created_at >= CREATED_LIMIT:
+        return None
+    if seq >= 2**SEQ_BITS:  # every row made at created_at is before it
+        return None if created_at + 1 >= CREATED_LIMIT else (created_at + 1) << SEQ_BITS
+    return created_at << SEQ_BITS | seq
+
+
+# -- the vocabulary: every term the member text columns hold ----------------------
+#
+# FTS5 answers a prefix ("rice"*) by merging the whole doclist of every term
+# that starts with it before the first row comes out: 10-17 ms at a million
+# records for a common word, whatever the LIMIT. ``text_terms`` lists the
+# terms themselves, so the last word of a search becomes the terms it
+# completes to, OR-ed: FTS5 merges those lazily, newest first, and the walk
+# stops after a page. Its terms are exactly what the index holds: for ASCII
+# text the tokenizer's rule is simple enough to apply here; other text goes
+# through FTS5's own tokenizer (a scratch FTS5 table in the writer's temp
+# schema, read through fts5vocab). A term whose rows are all gone stays until
+# the sweep prunes it (a stale term only adds an empty branch to an OR).
+
+TOKENIZE = "unicode61 remove_diacritics 2"
+"""The tokenizer of ``records_fts`` (and of the scratch table that names terms)."""
+MAX_COMPLETIONS = 48
+"""A last word that completes to more terms than this is matched as an FTS5
+prefix (a member typing "b" at a million records: slow, but exact)."""
+TERMS_PRUNE_BATCH = 500
+"""Terms the sweep checks for rows each time it runs (a full pass over tens
+of thousands of terms takes an hour of sweeps)."""
+_ASCII_WORD = re.compile(r"[a-z0-9]+\Z")
+_ASCII_TOKEN = re.compile(r"[a-z0-9]+")
+
+CREATE_TERMS = "CREATE TABLE text_terms (term TEXT PRIMARY KEY) WITHOUT ROWID"
+_SCRATCH = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch USING fts5({', '.join(MEMBER_TEXT_COLUMNS)}, "
+    f"content='', tokenize='{TOKENIZE}')",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch_terms USING fts5vocab(temp, text_batch, row)",
+)
+_INSERT_SCRATCH = f"INSERT INTO temp.text_batch({', '.join(MEMBER_TEXT_COLUMNS)}) VALUES (?,?,?)"
+
+
+async def keep_terms(db: Executor, texts: Iterable[Sequence[object]]) -> None:
+    """Add the terms of ``texts`` (title, body, tags each) to ``text_terms``, in
+    the caller's transaction. ASCII text is cut here: for it, the tokenizer's
+    terms are exactly the runs of letters and digits, lowercased. Anything else
+    goes through the scratch table, so the tokenizer itself names its terms."""
+    terms: set[str] = set()
+    other = []
+    for columns in texts:
+        joined = " ".join(str(c) for c in columns)
+        if joined.isascii():
+            terms.update(_ASCII_TOKEN.findall(joined.lower()))
+        else:
+            other.append(columns)
+    await db.executemany("INSERT OR IGNORE INTO text_terms VALUES (?)", [(t,) for t in sorted(terms)])
+    if other:
+        for statement in _SCRATCH:
+            await db.execute(statement)
+        await db.executemany(_INSERT_SCRATCH, other)
+        await db.execute("INSERT OR IGNORE INTO text_terms SELECT term FROM temp.text_batch_terms")
+        await db.execute("INSERT INTO temp.text_batch(text_batch) VALUES ('delete-all')")
+
+
+async def prune_terms(db: Executor, after: str) -> str:
+    """Drop, of the TERMS_PRUNE_BATCH terms after ``after``, those no row holds
+    any more; returns where the next pass starts ("" after the last term)."""
+    rows = list(
+        await db.execute_fetchall(
+            "SELECT term FROM text_terms WHERE term > ? ORDER BY term LIMIT ?", (after, TERMS_PRUNE_BATCH)
+        )
+    )
+    gone = []
+    for (term,) in rows:
+        held = await db.execute_fetchall(
+            "SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT 1", (f"{member_columns()} : {quoted(term)}",)
+        )
+        if not list(held):
+            gone.append((term,))
+    await db.executemany("DELETE FROM text_terms WHERE term = ?", gone)
+    return str(rows[-1][0]) if len(rows) == TERMS_PRUNE_BATCH else ""
+
+
+def member_columns() -> str:
+    """The FTS5 column filter of member text."""
+    return "{" + " ".join(MEMBER_TEXT_COLUMNS) + "}"
+
+
+def quoted(text: str) -> str:
+    """``text`` as one FTS5 string (a phrase of its tokens)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def completion_sql(word: str) -> tuple[str, list[object]] | None:
+    """SQL for an expression (and its parameters) that matches what ``"word"*``
+    matches, built in the search's own statement from ``text_terms`` (so from
+    the same snapshot as the walk): the terms it completes to, OR-ed. None when
+    the word's tokens cannot be told without the tokenizer (anything but
+    lowercase ASCII letters and digits): it stays a prefix."""
+    if not _ASCII_WORD.match(word):
+        return None
+    high = word[:-1] + chr(ord(word[-1]) + 1)
+    sql = (
+        "(SELECT CASE WHEN count(*) > ? THEN ? WHEN count(*) = 0 THEN ? "
+        "ELSE '(' || group_concat('\"' || term || '\"', ' OR ') || ')' END "
+        "FROM (SELECT term FROM text_terms WHERE term >= ? AND term < ? LIMIT ?))"
+    )
+    # No completion at all: the word itself matches nothing either.
+    return sql, [MAX_COMPLETIONS, f"{quoted(word)}*", quoted(word), word, high, MAX_COMPLETIONS + 1]

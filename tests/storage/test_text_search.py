@@ -1,0 +1,259 @@
+"""Text search driven by the full-text index (storage/text.py, storage/query.py).
+
+The walk must give exactly what a plain reading gives: every live record
+whose text matches, under every filter, newest first (or by urgency), paged
+by the same cursors. The reference here is computed apart from the walk:
+the records' columns read in Python, and the set of rows whose text matches
+read from the index without any ordering, filter or facet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import random
+import sqlite3
+from dataclasses import dataclass
+
+import pytest
+
+from protocol.records import DEFAULT_TTL, Record, new_version, parse_record
+from storage import InvalidQuery, Query, RecordStore, schema, text
+from storage.query import URGENCY_RANK, fts_expression
+from storage.rows import INSERT_ID, INSERT_RECORD, fts_values, id_key, record_row
+from storage.text import CREATED_LIMIT, SEQ_BITS, facets, key_bound, text_key
+from tests.storage._support import NOW, close_or_fail, identity, post
+
+WORDS = ["coat", "coats", "coating", "bike", "bikes", "soup", "rice", "ride", "riders", "tent", "tea", "café", "Über",
+         "tea_cup", "n0te"]  # fmt: skip
+CATEGORIES = ["clothing", "tech-help", "food", "bikes"]
+AREAS = ["u4pru", "u4prv", "u4px", "u4", "gcpvj", "gcpv", "gcp", "g"]
+URGENCIES = [None, "low", "normal", "high", "urgent"]
+
+
+@dataclass(frozen=True)
+class Row:
+    record: Record
+    seq: int
+
+
+def random_post(rng: random.Random, index: int) -> Record:
+    return post(
+        identity(f"author{rng.randrange(6)}"),
+        f"slot{index}",
+        kind=rng.choice(["need", "offer"]),
+        # Few distinct times, so many records share a second and seq decides.
+        created_at=NOW - 1000 + rng.randrange(40) * 7,
+        status=rng.choice(["open", "open", "claimed", "fulfilled"]),
+        title=" ".join(rng.choices(WORDS, k=rng.randint(1, 3))),
+        category=rng.choice(CATEGORIES),
+        area=rng.choice(AREAS),
+        urgency=rng.choice(URGENCIES),
+        details=rng.choice([None, " ".join(rng.choices(WORDS, k=4))]),
+        # A first tag that names another category: the category facet must not be fooled.
+        tags=rng.choice([None, ["food"], ["bikes", "tea"], ["tech-help"]]),
+    )
+
+
+async def filled(store: RecordStore, rng: random.Random, count: int) -> None:
+    records = [random_post(rng, i) for i in range(count)]
+    rng.shuffle(records)  # seq order is not time order
+    for start in range(0, count, 17):
+        await store.writer.put_many(records[start : start + 17], NOW)
+    # New versions (new rows, the old ones' index entries deleted) and expiries.
+    for record in rng.sample([r for r in records if r.status != "fulfilled"], count // 5):
+        changed = new_version(identity(f"author{_author_index(record)}"), record, record.created_at + 3,
+                              {"title": rng.choice(WORDS), "status": rng.choice(["open", "claimed"])})  # fmt: skip
+        await store.writer.put_many([changed], NOW)
+    await store.writer.put_many([post(identity("late"), "gone", created_at=NOW - 900, expires_at=NOW - 1)], NOW - 950)
+
+
+def _author_index(record: Record) -> int:
+    for index in range(6):
+        if identity(f"author{index}").public_key == record.author:
+            return index
+    raise AssertionError("not one of the test authors")
+
+
+def stored_rows(db_path: str) -> list[Row]:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        found = db.execute("SELECT seq, raw FROM records")
+        return [Row(parse_record(bytes(raw), validate=False), int(seq)) for seq, raw in found]
+
+
+def text_matches(db_path: str, text: str) -> set[int]:
+    """Seqs of the rows whose member text matches, straight from the index."""
+    expression = fts_expression(text)
+    assert expression is not None
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        found = db.execute(
+            "SELECT rowid FROM records_fts WHERE records_fts MATCH ?", (f"{{title body tags}} : ({expression})",)
+        )
+        return {int(rowid) & (2**SEQ_BITS - 1) for (rowid,) in found}
+
+
+def expected(rows: list[Row], query: Query, matches: set[int], now: int) -> list[bytes]:
+    """The ids a search must return, in order, worked out in Python."""
+    kept = []
+    for row in rows:
+        r = row.record
+        urgency = URGENCY_RANK.get(str(r.get("urgency", "normal")), 1)
+        if r.expires_at <= now or r.kind not in query.kinds or r.status not in query.statuses:
+            continue
+        if query.category is not None and r.get("category") != query.category:
+            continue
+        if query.area is not None and not str(r.get("area") or "").startswith(query.area):
+            continue
+        if query.urgencies and urgency not in {URGENCY_RANK[u] for u in query.urgencies}:
+            continue
+        if row.seq not in matches:
+            continue
+        key = (r.created_at, row.seq) if query.order == "newest" else (urgency, r.created_at, row.seq)
+        kept.append((key, r.id))
+    return [record_id for _, record_id in sorted(kept, reverse=True)]
+
+
+async def all_pages(store: RecordStore, query: Query, now: int) -> list[bytes]:
+    out: list[bytes] = []
+    cursor = None
+    for _ in range(1000):
+        page = await store.reads.query(dataclasses.replace(query, cursor=cursor), now)
+        out += [r.id for r in page.records]
+        if page.next is None:
+            return out
+        cursor = page.next
+    raise AssertionError("paging did not end")
+
+
+def random_query(rng: random.Random) -> Query:
+    words = rng.choices(WORDS, k=rng.choice([1, 1, 2]))
+    words[-1] = words[-1][: rng.randint(2, len(words[-1]))]  # the last word is a prefix
+    return Query(
+        kinds=rng.choice([("need", "offer"), ("need",), ("offer",)]),
+        category=rng.choice([None, *CATEGORIES]),
+        area=rng.choice([None, "u", "u4", "u4p", "u4pr", "u4pru", "gcpv", "gcpvj", "gc"]),
+        statuses=rng.choice([("open", "claimed"), ("fulfilled",), ("open",)]),
+        urgencies=rng.choice([(), ("urgent",), ("normal", "high")]),
+        text=" ".join(words),
+        order=rng.choice(["newest", "urgency"]),
+        limit=rng.choice([1, 2, 3, 7, 50]),
+    )
+
+
+@pytest.mark.parametrize("completions", [text.MAX_COMPLETIONS, 1])
+async def test_text_search_pages_are_exactly_a_plain_reading(
+    store: RecordStore, db_path: str, completions: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the last word completed from text_terms, and (1) mostly matched as a plain prefix."""
+    monkeypatch.setattr(text, "MAX_COMPLETIONS", completions)
+    rng = random.Random(13)
+    await filled(store, rng, 240)
+    rows = stored_rows(db_path)
+    nonempty = 0
+    for _ in range(150):
+        query = random_query(rng)
+        assert query.text is not None
+        want = expected(rows, query, text_matches(db_path, query.text), NOW)
+        nonempty += bool(want)
+        assert await all_pages(store, query, NOW) == want, query
+    assert nonempty > 50  # the queries found things: the comparison has teeth
+
+
+async def test_a_cursor_beyond_what_keys_hold_still_pages_exactly(store: RecordStore, db_path: str) -> None:
+    await filled(store, random.Random(5), 60)
+    rows = stored_rows(db_path)
+    matches = text_matches(db_path, "ri")
+    newest = expected(rows, Query(text="ri", limit=500), matches, NOW)
+    for cursor in (f"1.{CREATED_LIMIT + 5}.3", f"1.{NOW}.{2**SEQ_BITS + 9}", "3.999999999999999.999999999999999"):
+        page = await store.reads.query(Query(text="ri", limit=500, cursor=cursor), NOW)
+        below = [r for r in rows if r.record.id in newest]
+        _, created, seq = (int(part) for part in cursor.split("."))
+        before = {r.record.id for r in below if (r.record.created_at, r.seq) < (created, seq)}
+        want = [i for i in newest if i in before]
+        assert [r.id for r in page.records] == want
+
+
+async def test_a_category_search_is_not_fooled_by_a_tag_naming_it(store: RecordStore) -> None:
+    tagged = post(slot="a", category="clothing", tags=["food"], title="Warm soup")
+    food = post(slot="b", category="food", tags=["clothing"], title="More soup", created_at=NOW - 200)
+    hyphen = post(slot="c", category="tech-help", title="Soup laptop", created_at=NOW - 300)
+    await store.writer.put_many([tagged, food, hyphen], NOW)
+    assert [r.id for r in (await store.reads.query(Query(text="soup", category="food"), NOW)).records] == [food.id]
+    assert [r.id for r in (await store.reads.query(Query(text="soup", category="tech-help"), NOW)).records] == [
+        hyphen.id
+    ]
+    # Facet tokens are not member text: an area's token cannot be searched for.
+    assert (await store.reads.query(Query(text=facets({"area": "u4pru"}).split()[0]), NOW)).records == []
+
+
+def test_text_keys_follow_the_search_order_and_refuse_what_they_cannot_hold() -> None:
+    assert text_key(NOW, 5) < text_key(NOW, 6) < text_key(NOW + 1, 1)
+    assert text_key(CREATED_LIMIT - 1, 2**SEQ_BITS - 1) < 2**63
+    with pytest.raises(Exception, match="full-text index"):
+        text_key(CREATED_LIMIT, 1)
+    with pytest.raises(Exception, match="full-text index"):
+        text_key(NOW, 2**SEQ_BITS)
+    assert key_bound(NOW, 7) == text_key(NOW, 7)
+    assert key_bound(NOW, 2**SEQ_BITS) == text_key(NOW + 1, 0)
+    assert key_bound(CREATED_LIMIT, 1) is None
+    assert key_bound(CREATED_LIMIT - 1, 2**SEQ_BITS) is None
+
+
+async def test_a_bad_cursor_is_still_refused_with_text(store: RecordStore) -> None:
+    for order in ("newest", "urgency"):
+        with pytest.raises(InvalidQuery):
+            await store.reads.query(Query(text="soup", order=order, cursor="tomorrow"), NOW)
+
+
+async def test_a_schema_9_file_has_its_text_index_made_again(db_path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows indexed the old way (rowid = seq, no facets) are found, replaced and deleted after the migration."""
+    old = post(slot="s1", title="Winter coats", created_at=NOW - 500)
+    other = post(slot="s2", title="Bike repairs", created_at=NOW - 400, area="gcpvj")
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        for version in range(1, 10):
+            for statement in schema.MIGRATIONS[version]:
+                db.execute(statement)
+        for seq, record in enumerate([old, other], 1):
+            db.execute(INSERT_RECORD, record_row(seq, record, record.expires_at, record.created_at))
+            db.execute(INSERT_ID, (id_key(record.id), seq))
+            db.execute("INSERT INTO records_fts(rowid, title, body, tags) VALUES (?,?,?,?)",
+                       (seq, *fts_values(record.fields)[:3]))  # fmt: skip
+        db.execute("PRAGMA user_version = 9")
+        db.commit()
+    monkeypatch.setattr(schema, "FILL_BATCH", 1)  # the fill runs over more than one batch
+    store = await RecordStore.open(db_path)
+    try:
+        assert [r.id for r in (await store.reads.query(Query(text="coats"), NOW)).records] == [old.id]
+        assert [r.id for r in (await store.reads.query(Query(text="bike", area="gcpv"), NOW)).records] == [other.id]
+        newer = new_version(identity("alice"), old, NOW - 10, {"title": "Winter boots"})
+        await store.writer.put_many([newer], NOW)
+        assert (await store.reads.query(Query(text="coats"), NOW)).records == []
+        assert [r.id for r in (await store.reads.query(Query(text="boots"), NOW)).records] == [newer.id]
+        assert await store.writer.sweep(NOW + DEFAULT_TTL + 10) == 2
+        assert (await store.reads.query(Query(text="bike"), NOW)).records == []
+        assert await store.reads.integrity_check() == "ok"
+    finally:
+        await close_or_fail(store)
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        left = db.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'boots OR bike OR coats'")
+        assert left.fetchone() == (0,)
+
+
+def terms(db_path: str) -> set[str]:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        return {str(term) for (term,) in db.execute("SELECT term FROM text_terms")}
+
+
+async def test_text_terms_hold_the_index_terms_and_the_sweep_prunes_the_gone(store: RecordStore, db_path: str) -> None:
+    first = post(slot="a", title="Zanzibar Café", created_at=NOW - 500)
+    kept = post(slot="b", title="Zanzibar boots", created_at=NOW - 400)
+    await store.writer.put_many([first, kept], NOW)
+    assert {"zanzibar", "cafe", "boots", "clothing"} <= terms(db_path)  # the tokenizer's own terms
+    assert [r.id for r in (await store.reads.query(Query(text="caf"), NOW)).records] == [first.id]
+    assert [r.id for r in (await store.reads.query(Query(text="zan"), NOW)).records] == [kept.id, first.id]
+    assert (await store.reads.query(Query(text="zebra"), NOW)).records == []  # completes to nothing
+    await store.writer.put_many([new_version(identity("alice"), first, NOW - 10, {"title": "Mittens"})], NOW)
+    assert "cafe" in terms(db_path)  # a stale term stays until a sweep...
+    assert [r.id for r in (await store.reads.query(Query(text="caf"), NOW)).records] == []  # ...and finds nothing
+    await store.writer.sweep(NOW)
+    assert "cafe" not in terms(db_path) and {"zanzibar", "mittens", "boots"} <= terms(db_path)
