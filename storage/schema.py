@@ -281,6 +281,13 @@ MIGRATIONS: dict[int, list[str]] = {
         """,
         CREATE_TERMS,
     ],
+    # A change counter every writer's transaction that changes the records
+    # adds one to: a node's sync sets (storage/syncindex.py) see from it that
+    # another process (a CLI beside the node) wrote or deleted records.
+    11: [
+        "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO store_meta VALUES ('changes', 0)",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

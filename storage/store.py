@@ -21,7 +21,7 @@ from storage.keys import Keys
 from storage.own import Moderation, OwnPosts
 from storage.reads import Reads
 from storage.sqlite import Connection, StoreConfig, open_reader, open_writer, translate
-from storage.syncindex import SyncIndexes
+from storage.syncindex import CHANGES_SQL, SyncIndexes
 from storage.writer import Writer
 
 
@@ -40,7 +40,7 @@ class RecordStore:
         self.own = OwnPosts(reader)
         self.moderation = moderation
         self.keys = keys
-        self.sync = SyncIndexes(reader, writer.high_seq)
+        self.sync = SyncIndexes(reader, writer.changes)
         writer.on_change = self.sync.changed
         writer.on_foreign = self.sync.stale
 
@@ -53,14 +53,14 @@ class RecordStore:
             try:
                 moderation = await Moderation.load(reader)
                 keys = await Keys.load(reader)
-                high_seq = int((await reader.run("SELECT coalesce(max(seq), 0) FROM records"))[0][0])
+                changes = int((await reader.run(CHANGES_SQL))[0][0])
             except BaseException:
                 await reader.close()
                 raise
         except BaseException:
             await db.close()
             raise
-        writer = Writer(db, path, config, moderation.removed, keys.rotated, high_seq)
+        writer = Writer(db, path, config, moderation.removed, keys.rotated, changes)
         return cls(path, config, reader, writer, moderation, keys)
 
     async def close(self) -> None:

@@ -13,12 +13,13 @@ whatever the size of the store.
 Consistency: a tree is built in chunks, each its own read; every change the
 writer commits meanwhile is logged and replayed on the finished tree, so the
 last change to an item wins whichever chunk read it. Another process writing
-the same file (a CLI beside the node) is noticed when its rows' ``seq`` passes
-the writer's own (``Writer.foreign``), and every tree is rebuilt; what such a
-process deletes alone is caught by the rebuild every ``REBUILD_S``.
+the same file (a CLI beside the node) is noticed by the file's change counter
+(``store_meta.changes``, which every writer's transaction adds one to): when
+it is ahead of what this node's writer counted, every tree is read again.
 
 Trees are read and changed on the event loop only (never from a thread). At
-most ``MAX_TREES`` filters are kept, the least recently used dropped first.
+most ``MAX_TREES`` filters are kept, the least recently used dropped first,
+never the node's own (``prepare``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from protocol.itemtree import ItemTree
 from storage.reads import filtered_where
 from storage.sqlite import Connection
 
+CHANGES_SQL = "SELECT value FROM store_meta WHERE key = 'changes'"
+"""The file's change counter (migration 11), which every writer's transaction adds one to."""
 BUILD_CHUNK = 20_000
 """Rows per read while building a tree: each read holds the reader for a few
 milliseconds, so members' searches wait little meanwhile."""
@@ -66,11 +69,13 @@ class _Build:
 class SyncIndexes:
     """``await items(filter, now)``: the live tree of that filter, ready to reconcile."""
 
-    def __init__(self, reader: Connection, writer_high_seq: Callable[[], int]) -> None:
+    def __init__(self, reader: Connection, writer_changes: Callable[[], int]) -> None:
         self._reader = reader
-        self._high_seq = writer_high_seq
-        """The highest ``seq`` this node's writer has given: a higher one is another process's."""
+        self._changes = writer_changes
+        """The file's change counter as this node's writer left it: a higher one is another process's."""
         self._trees: dict[SyncFilter, _Entry] = {}
+        self._pinned: set[SyncFilter] = set()
+        """Filters ``prepare`` was asked for (the node's own): never dropped."""
         self._builds: dict[SyncFilter, _Build] = {}
         self._generation = 0
         """Bumped by ``stale``: a build that began before reads again."""
@@ -89,6 +94,16 @@ class SyncIndexes:
         for sync_filter, entry in self._trees.items():
             _apply(entry.tree, sync_filter, added, gone, self._swept_at)
 
+    def _keep(self, sync_filter: SyncFilter, entry: _Entry) -> None:
+        """Keep a tree as the most recently used; drop the least recently used unpinned ones."""
+        self._trees.pop(sync_filter, None)
+        self._trees[sync_filter] = entry
+        for other in list(self._trees):
+            if len(self._trees) <= MAX_TREES:
+                break
+            if other not in self._pinned and other != sync_filter:
+                del self._trees[other]
+
     def stale(self) -> None:
         """Another process changed the records: every tree is built again on
         next use, and builds in flight start their reading over."""
@@ -99,23 +114,23 @@ class SyncIndexes:
 
     async def items(self, sync_filter: SyncFilter, now: int) -> ItemTree:
         """The live items under ``sync_filter`` at ``now`` (to within the last sweep)."""
-        if sync_filter.matches_nothing:
+        if not sync_filter.kinds:  # (areas=() still admits what has no area)
             return ItemTree()
         await self._check_foreign()
-        entry = self._trees.pop(sync_filter, None)
-        if entry is not None and time.monotonic() - entry.built_at > REBUILD_S:
-            self._start_build(sync_filter, now)  # swapped in when done; this one serves meanwhile
-        if entry is None:
-            entry = _Entry(await self._built(sync_filter, now), time.monotonic())
-        self._trees[sync_filter] = entry  # most recently used last
-        while len(self._trees) > MAX_TREES:
-            del self._trees[next(iter(self._trees))]
         await self._expire(now)
+        # A build's tree is kept by the build itself; if the trees were dropped
+        # meanwhile (another process wrote), the next build is awaited instead.
+        while (entry := self._trees.get(sync_filter)) is None:
+            await self._built(sync_filter, now)
+        if time.monotonic() - entry.built_at > REBUILD_S:
+            self._start_build(sync_filter, now)  # swapped in when done; this one serves meanwhile
+        self._keep(sync_filter, entry)
         return entry.tree
 
     def prepare(self, sync_filter: SyncFilter, now: int) -> None:
         """Start building a filter's tree in the background (the node's own, at start)."""
-        if sync_filter not in self._trees and not sync_filter.matches_nothing:
+        self._pinned.add(sync_filter)
+        if sync_filter not in self._trees and sync_filter.kinds:
             self._start_build(sync_filter, now)
 
     async def close(self) -> None:
@@ -157,7 +172,7 @@ class SyncIndexes:
                     break
             for added, gone in build.log:  # what the writer committed while we read
                 _apply(tree, sync_filter, added, gone, self._swept_at)
-            self._trees[sync_filter] = _Entry(tree, time.monotonic())
+            self._keep(sync_filter, _Entry(tree, time.monotonic()))
             self.rebuilds += 1
             return tree
         finally:
@@ -179,8 +194,8 @@ class SyncIndexes:
                 return tree
 
     async def _check_foreign(self) -> None:
-        rows = await self._reader.run("SELECT coalesce(max(seq), 0) FROM records")
-        if int(rows[0][0]) > self._high_seq():
+        rows = await self._reader.run(CHANGES_SQL)
+        if int(rows[0][0]) > self._changes():
             self.stale()
 
     async def _expire(self, now: int) -> None:
@@ -189,10 +204,12 @@ class SyncIndexes:
             swept = self._swept_at
             if swept is None or now <= swept:
                 return
+            # Moved first: a record committed while the query runs is then judged
+            # against ``now`` (``_apply``), and one committed before is in its answer.
+            self._swept_at = now
             rows = await self._reader.run(
                 "SELECT created_at, id FROM records WHERE expires_at > ? AND expires_at <= ?", (swept, now)
             )
-            self._swept_at = now
             gone = [(int(row[0]), bytes(row[1])) for row in rows]
             for entry in self._trees.values():
                 for ts, id_ in gone:
@@ -217,8 +234,10 @@ def chunk_sql(sync_filter: SyncFilter, swept_at: int) -> tuple[str, list[object]
 def _apply(
     tree: ItemTree, sync_filter: SyncFilter, added: Sequence[Added], gone: Sequence[Gone], swept_at: int | None
 ) -> None:
-    for ts, id_ in gone:
-        tree.discard(ts, id_)
+    # Additions first: a transaction may delete what it inserted (a key rotation
+    # takes the old key's records, those of its own batch too), never the reverse.
     for ts, id_, kind, area, expires_at in added:
         if (swept_at is None or expires_at > swept_at) and sync_filter.admits(kind, area):
             tree.add(ts, id_)
+    for ts, id_ in gone:
+        tree.discard(ts, id_)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ from storage.syncindex import Added, Gone
 from storage.text import keep_terms, prune_terms
 from storage.versions import Held, PutOutcome, decide
 from storage.weeks import EXPIRED_STATUS
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
 
@@ -110,7 +113,7 @@ class Writer:
         config: StoreConfig,
         removed: set[Address],
         rotated: dict[bytes, bytes] | None = None,
-        high_seq: int | None = None,
+        changes: int | None = None,
     ) -> None:
         self._db = db
         self.path = path
@@ -124,8 +127,8 @@ class Writer:
         self._queue: asyncio.Queue[_Job | _Stop] = asyncio.Queue()
         self._terms_after = ""  # where the sweep's next pass over text_terms starts
         self._next_seq = 1
-        self._high_seq = high_seq
-        """The highest seq on disk after our last transaction (None: not known yet)."""
+        self._changes = changes
+        """The file's change counter after our last transaction (None: not known yet)."""
         self._added: list[Added] = []  # this transaction's kept records, told once it commits
         self._gone: list[Gone] = []  # and its deleted ones
         self.on_change: Callable[[Sequence[Added], Sequence[Gone]], None] | None = None
@@ -144,9 +147,21 @@ class Writer:
         await self._task
         await self._db.close()
 
-    def high_seq(self) -> int:
-        """The highest row number this writer has given or seen (0 before its first write)."""
-        return self._high_seq or 0
+    def changes(self) -> int:
+        """The file's change counter (``store_meta``) as this writer last left it."""
+        return self._changes or 0
+
+    async def _count_change(self) -> None:
+        """Add one to the file's change counter, in the transaction, before COMMIT
+        (so a reader that sees the change never takes it for another process's).
+        Ahead of what we counted: another process wrote since our last transaction."""
+        rows = await self._db.execute_fetchall(
+            "UPDATE store_meta SET value = value + 1 WHERE key = 'changes' RETURNING value"
+        )
+        value = int(next(iter(rows))[0])
+        known, self._changes = self._changes, value
+        if known is not None and value != known + 1 and self.on_foreign is not None:
+            self.on_foreign()
 
     async def release_memory(self) -> None:
         if not self._closed:
@@ -255,7 +270,12 @@ class Writer:
         added, gone = self._added, self._gone
         self._added, self._gone = [], []
         if (added or gone) and self.on_change is not None:
-            self.on_change(added, gone)
+            try:
+                self.on_change(added, gone)
+            except Exception:  # a listener's fault must not stop the writer: it reads everything again
+                log.exception("a change listener failed; the sync sets are read again")
+                if self.on_foreign is not None:
+                    self.on_foreign()
         if not isinstance(jobs[0], _PutJob):
             if not jobs[0].future.done():  # its caller may have been cancelled
                 jobs[0].future.set_result(result)
@@ -278,8 +298,6 @@ class Writer:
         # may have written since our last transaction.
         rows = list(await db.execute_fetchall("SELECT coalesce(max(seq), 0) FROM records"))
         self._next_seq = int(rows[0][0]) + 1
-        if self._high_seq is not None and self._next_seq - 1 > self._high_seq and self.on_foreign is not None:
-            self.on_foreign()
         # An id names its content, address included, and only the current
         # version of an address is kept: a held id is its address's current row.
         current, stored = await self._current_versions({r.address for r, _ in work})
@@ -316,8 +334,7 @@ class Writer:
             await self._insert(inserts.values())
         await self._save_own(jobs, inserts)
         rotations = await self._save_keys(inserts, vouched)
-        # Before COMMIT: a reader that sees these rows must not take them for another process's.
-        self._high_seq = self._next_seq - 1
+        await self._count_change()
         await db.execute("COMMIT")
         for old, new in rotations:
             self._rotated[old] = new
@@ -486,6 +503,7 @@ class Writer:
         if doomed:
             await self._archive([seq for seq, _ in doomed])
             await self._delete_rows(doomed)
+            await self._count_change()
             for table in ("manage_tokens", "own_versions"):
                 await db.execute(
                     f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
@@ -531,6 +549,7 @@ class Writer:
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
             await self._delete_rows(doomed)
+            await self._count_change()
         await db.execute("DELETE FROM flags WHERE author = ? AND kind = ? AND slot = ?", job.address)
         await db.execute(
             "INSERT OR REPLACE INTO removals VALUES (?, ?, ?, ?, ?, ?)",

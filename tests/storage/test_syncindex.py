@@ -17,6 +17,7 @@ from protocol.records import new_version
 from storage import RecordStore
 from storage.syncindex import chunk_sql
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, identity, node_profile, post
+from tests.storage.test_rotation import PAPER, profile_with, rotation
 
 EVERYTHING = SyncFilter()
 NEAR = SyncFilter(areas=("u4",))
@@ -114,3 +115,30 @@ def test_a_build_chunk_reads_one_range_of_the_sync_index(
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         plan = " ".join(str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", [*params, -1, b"", 10]))
     assert "COVERING INDEX records_sync" in plan and "TEMP B-TREE" not in plan, plan
+
+
+async def test_a_rotation_in_the_batch_of_the_old_keys_post_leaves_neither(store: RecordStore) -> None:
+    await store.writer.put(profile_with(PAPER.public_key), NOW)
+    assert await _agrees(store, EVERYTHING, NOW) == 1
+    # One transaction inserts the old key's post, then the rotation deletes it (and the profile).
+    await store.writer.put_many([post(ALICE, "late"), rotation()], NOW)
+    assert await _agrees(store, EVERYTHING, NOW) == 1  # the rotation alone
+    # A filter with no area at all still holds what has no area (the rotation).
+    assert await _agrees(store, SyncFilter(kinds=frozenset({"need", "key_rotation"}), areas=()), NOW) == 1
+
+
+async def test_another_process_reusing_row_numbers_is_noticed(db_path: str, store: RecordStore) -> None:
+    await store.writer.put(post(ALICE, "keep"), NOW)
+    await store.writer.put_many([post(ALICE, f"brief{i}", expires_at=NOW + 10) for i in range(2)], NOW)
+    assert await _agrees(store, EVERYTHING, NOW) == 3
+    assert await store.writer.sweep(NOW + 11) == 2  # the highest rows go: their numbers are free again
+    assert await _agrees(store, EVERYTHING, NOW + 11) == 1
+    other = await RecordStore.open(db_path)
+    try:
+        await other.writer.put_many([post(BOB, "a"), post(BOB, "b")], NOW)
+        gone = await other.reads.get_by_address(ALICE.public_key, "need", "keep", NOW)
+        assert gone is not None
+        await other.writer.remove(gone.address, gone.id, "spam", NOW)  # and a deletion alone
+    finally:
+        await close_or_fail(other)
+    assert await _agrees(store, EVERYTHING, NOW + 11) == 2
