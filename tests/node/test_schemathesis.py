@@ -53,7 +53,7 @@ include-operation-id = ["importBundle"]
 warnings = false
 checks.positive_data_acceptance.enabled = false
 """
-EXAMPLES = 25
+EXAMPLES = 15
 """Per operation and phase: enough to meet every declared field's edges (the
 coverage phase walks them all, whatever this says), little enough for the suite."""
 
