@@ -69,7 +69,7 @@ async def test_a_schema_8_file_is_migrated_with_every_id_in_the_big_table(db_pat
     await store.close()
     with sqlite3.connect(db_path) as db:  # back to schema 8, as the code before migration 9 left it
         db.executescript(
-            "DROP TABLE record_ids; DROP TABLE record_ids_recent; DROP TABLE text_terms; "  # (text_terms: 10)
+            "DROP TABLE record_ids; DROP TABLE record_ids_recent; DROP TABLE text_terms; DROP TABLE store_meta; "
             "CREATE INDEX records_id ON records(id_key); PRAGMA user_version = 8;"
         )
     store = await RecordStore.open(db_path)
