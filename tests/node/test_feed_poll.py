@@ -16,15 +16,20 @@ from crypto import NodeIdentity
 from node.peering.decisions import whole_records
 from node.peering.feed import FeedEntry
 from node.peering.peer_client import PeerClient
-from protocol.records import DAY, build_record, parse_record
+from protocol.records import DAY, Record, build_record, parse_record
 from tests.node.conftest import RunningNode
 
 
-async def test_a_poll_is_not_woken_by_the_callers_own_records(node: RunningNode) -> None:
+def _offer(slot: str, title: str) -> Record:
+    """An offer signed by a key the node has never seen (as a peer relays it)."""
     now = int(time.time())
-    body = {"kind": "offer", "slot": "s1", "created_at": now, "expires_at": now + DAY, "status": "open",
-            "title": "Pushed by the poller", "category": "food", "area": "u4pru"}  # fmt: skip
-    record = build_record(NodeIdentity.generate(), body)
+    body = {"kind": "offer", "slot": slot, "created_at": now, "expires_at": now + DAY, "status": "open",
+            "title": title, "category": "food", "area": "u4pru"}  # fmt: skip
+    return build_record(NodeIdentity.generate(), body)
+
+
+async def test_a_poll_is_not_woken_by_the_callers_own_records(node: RunningNode) -> None:
+    record = _offer("s1", "Pushed by the poller")
     async with aiohttp.ClientSession() as session:
         peer = PeerClient(session, NodeIdentity.generate(), node.url)
         start = (await peer.feed(0, 0)).cursor
@@ -37,10 +42,7 @@ async def test_a_poll_is_not_woken_by_the_callers_own_records(node: RunningNode)
 
 
 async def test_the_nodes_own_posts_come_whole_in_the_answer_and_nothing_else_does(node: RunningNode) -> None:
-    now = int(time.time())
-    body = {"kind": "offer", "slot": "s2", "created_at": now, "expires_at": now + DAY, "status": "open",
-            "title": "Relayed from elsewhere", "category": "food", "area": "u4pru"}  # fmt: skip
-    relayed = build_record(NodeIdentity.generate(), body)
+    relayed = _offer("s2", "Relayed from elsewhere")
     async with aiohttp.ClientSession() as session:
         other = PeerClient(session, NodeIdentity.generate(), node.url)
         poller = PeerClient(session, NodeIdentity.generate(), node.url)
