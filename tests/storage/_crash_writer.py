@@ -15,10 +15,12 @@ from __future__ import annotations
 import asyncio
 import random
 import sys
+from collections.abc import Sequence
 
 from crypto import NodeIdentity
 from protocol.records import DEFAULT_TTL, Record, build_record, new_version
 from storage import RecordStore
+from storage.versions import PutOutcome
 
 NOW = 1_800_000_000
 WORDS = ["soup", "coats", "bread", "lift", "tools", "café", "blankets", "repair", "garden", "books"]
@@ -66,6 +68,21 @@ def next_batch(
     return batch
 
 
+def acknowledge(batch: Sequence[Record], outcomes: Sequence[PutOutcome], who: str) -> None:
+    """Print a line per record stored (id, author, kind, slot, created_at, status):
+    called only once ``put_many`` has returned, after COMMIT. A record the
+    writer made itself is never refused."""
+    lines = []
+    for record, outcome in zip(batch, outcomes, strict=True):
+        if outcome.status != "accepted":
+            raise SystemExit(f"{who}: {outcome} for a record it made itself")
+        lines.append(
+            f"{record.id.hex()} {record.author.hex()} {record.kind} {record.slot} {record.created_at} {record.status}\n"
+        )
+    sys.stdout.write("".join(lines))
+    sys.stdout.flush()
+
+
 async def write_forever(path: str, seed: int) -> None:
     rng = random.Random(seed)
     authors = [NodeIdentity.from_seed(rng.randbytes(32)) for _ in range(4)]
@@ -75,18 +92,7 @@ async def write_forever(path: str, seed: int) -> None:
     while True:
         now += 1
         batch = next_batch(rng, seed, authors, live, now)
-        outcomes = await store.writer.put_many(batch, now)
-        lines = []
-        for record, outcome in zip(batch, outcomes, strict=True):
-            if outcome.status != "accepted":
-                raise SystemExit(f"crash writer: {outcome} for a record it made itself")
-            lines.append(
-                f"{record.id.hex()} {record.author.hex()} {record.kind} {record.slot} "
-                f"{record.created_at} {record.status}\n"
-            )
-        # The acknowledgement: written only once put_many has returned.
-        sys.stdout.write("".join(lines))
-        sys.stdout.flush()
+        acknowledge(batch, await store.writer.put_many(batch, now), "crash writer")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from crypto import NodeIdentity
 from protocol.records import Record
 from storage.sqlite import StoreConfig, writer_pragmas
 from storage.writer import Writer
-from tests.storage._crash_writer import NOW, next_batch
+from tests.storage._crash_writer import NOW, acknowledge, next_batch
 from tests.storage._powercut import VFS_NAME, ApswConnection, PowerCutVFS, cut_moment
 
 CHECKPOINT_PAGES = (50, 500, 10_000)
@@ -52,17 +52,7 @@ async def write_until_cut(path: str, seed: int, synchronous: str | None = None) 
     while True:
         now += 1
         batch = next_batch(rng, seed, authors, live, now)
-        outcomes = await writer.put_many(batch, now)
-        lines = []
-        for record, outcome in zip(batch, outcomes, strict=True):
-            if outcome.status != "accepted":
-                raise SystemExit(f"power-cut writer: {outcome} for a record it made itself")
-            lines.append(
-                f"{record.id.hex()} {record.author.hex()} {record.kind} {record.slot} "
-                f"{record.created_at} {record.status}\n"
-            )
-        sys.stdout.write("".join(lines))  # the acknowledgement: after COMMIT
-        sys.stdout.flush()
+        acknowledge(batch, await writer.put_many(batch, now), "power-cut writer")
 
 
 def main() -> None:
