@@ -194,7 +194,7 @@ async def _wake_long_polls(app: web.Application) -> None:
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STORE] = await RecordStore.open(app[DATABASE])  # creates and migrates the schema
     # Peers mostly reconcile over the node's own filter: its live set is read in the background now.
-    app[STORE].sync.prepare(node_filter(app[CONFIG]), SYSTEM_CLOCK.wall())
+    app[STORE].sync.prepare(node_filter(app[CONFIG]), NETWORK_CLOCK.wall())  # the clock its readers use
     try:
         app[ADMIN] = await AdminStore.open(app[DATABASE])
     except BaseException:

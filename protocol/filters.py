@@ -58,8 +58,7 @@ class SyncFilter:
         return not self.kinds or (self.areas == () and "node" not in self.kinds)
 
     def matches(self, record: Record) -> bool:
-        area = record.get("area")
-        return self.admits(record.kind, None if area is None else str(area))
+        return self.admits(record.kind, record.area)
 
     def admits(self, kind: str, area: str | None) -> bool:
         """``matches`` for what is known of a record without parsing it."""

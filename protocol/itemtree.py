@@ -12,7 +12,8 @@ the items, three cells a change).
 Layout: each item is one 40-byte key, the timestamp as 8 bytes big-endian
 then the 32-byte id, so byte order is item order (a bound ``(T, P)`` is the
 key ``T`` then ``P``, compared the same way). Keys live in blocks: one
-bytearray of up to ``MAX_BLOCK`` keys each (about 40 bytes per item in all).
+bytearray of up to ``MAX_BLOCK`` keys each (about 46 bytes per item in all,
+the sketch included).
 Every block knows its first key and the sum of its ids; a bound is found by
 bisecting the first keys, then the block. The running counts and sums over
 blocks are recomputed lazily, in O(blocks), only when something changed
@@ -323,7 +324,3 @@ class ItemTree:
         for block in self._blocks:
             for k in range(0, len(block), KEY_SIZE):
                 yield int.from_bytes(block[k : k + 8], "big"), bytes(block[k + 8 : k + KEY_SIZE])
-
-    def memory_bytes(self) -> int:
-        """Roughly what the keys and their block bookkeeping hold (for status and benches)."""
-        return self._size * KEY_SIZE + len(self._blocks) * 250

@@ -254,6 +254,12 @@ class Record:
         return version_key(self.status, self.created_at, self.id)
 
     @property
+    def area(self) -> str | None:
+        """The coarse area (a geohash prefix), None for kinds that have none."""
+        area = self.fields.get("area")
+        return None if area is None else str(area)
+
+    @property
     def payload(self) -> bytes:
         return self.message[_RECORD_PREFIX_LEN:]
 

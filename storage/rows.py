@@ -84,7 +84,7 @@ def fts_row(seq: int, record: Record) -> tuple[object, ...]:
 
 def record_row(seq: int, record: Record, purge_at: int, opened_at: int | None) -> RecordRow:
     """The ``INSERT_RECORD`` parameters for a record kept as ``seq``."""
-    area = record.get("area")
+    area = record.area
     return (
         seq,
         record.id,
@@ -104,6 +104,6 @@ def record_row(seq: int, record: Record, purge_at: int, opened_at: int | None) -
         opened_at,
         record.get("about"),
         record.get("to"),
-        None if area is None else str(area)[:REPORT_AREA_CHARS],
+        None if area is None else area[:REPORT_AREA_CHARS],
         week_of(record.created_at if opened_at is None else opened_at),
     )

@@ -3,7 +3,7 @@
 A reconciliation reads the sorted ``(created_at, id)`` items of the live
 records under the filter two peers share. Reading them from SQLite for every
 session costs O(n) (8 s at a million records); here each filter in use gets an
-``ItemTree`` (protocol/itemtree.py, about 40 bytes per item), built once from
+``ItemTree`` (protocol/itemtree.py, about 46 bytes per item), built once from
 the ``records_sync`` index a chunk at a time, then changed by the writer's own
 commits (``changed``: what each transaction added and deleted) and by time
 (``_expire``: records whose ``expires_at`` passed, found through the
@@ -41,10 +41,12 @@ BUILD_CHUNK = 20_000
 """Rows per read while building a tree: each read holds the reader for a few
 milliseconds, so members' searches wait little meanwhile."""
 MAX_TREES = 3
-"""Filters kept at once (40 MB each at a million records); a node's peers
+"""Filters kept at once (46 MB each at a million records); a node's peers
 mostly share its own filter."""
 REBUILD_S = 3600
-"""A tree older than this is rebuilt in the background and swapped in."""
+"""A tree older than this is rebuilt in the background and swapped in: a
+safety net only (every change reaches the trees through ``changed``,
+``_expire`` or ``stale``), about 2 s of CPU an hour at a million records."""
 
 Added = tuple[int, bytes, str, str | None, int]
 """What the writer committed: (created_at, id, kind, area, expires_at)."""
@@ -141,10 +143,6 @@ class SyncIndexes:
         for task in tasks:
             with contextlib.suppress(BaseException):
                 await task
-
-    def sizes(self) -> dict[str, int]:
-        """Items per kept tree (for status and benches)."""
-        return {repr(f): len(e.tree) for f, e in self._trees.items()}
 
     # -- building ---------------------------------------------------------------------
 

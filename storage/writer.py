@@ -52,11 +52,6 @@ log = logging.getLogger(__name__)
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
 
 
-def _area(record: Record) -> str | None:
-    area = record.get("area")
-    return None if area is None else str(area)
-
-
 def _pin(record: Record, pins: dict[bytes, bytes]) -> None:
     """What a record kept in this batch pins, for the batch's later records."""
     if record.kind == "node" and record.get("recovery") is not None:
@@ -378,7 +373,7 @@ class Writer:
         await self._db.executemany(INSERT_FTS, fts_rows)
         await keep_terms(self._db, [row[1:4] for row in fts_rows])  # for the last word of a search
         self._added.extend(
-            (record.created_at, record.id, record.kind, _area(record), record.expires_at) for record, _ in inserts
+            (record.created_at, record.id, record.kind, record.area, record.expires_at) for record, _ in inserts
         )
         await self._db.executemany(INSERT_ID, [(id_key(row[1]), row[0]) for row in rows])
         await self._settle_ids()

@@ -59,9 +59,7 @@ class RecordFeed:
         """Add entries without waking anyone: ``publish`` does both; the
         simulation (bench/sim) wakes its own simulated polls."""
         for record in records:
-            area = record.get("area")
-            area_text = None if area is None else str(area)
-            entry = FeedEntry(self._next, record.id, record.raw, record.kind, area_text, source, record.author)
+            entry = FeedEntry(self._next, record.id, record.raw, record.kind, record.area, source, record.author)
             self._entries.append(entry)
             self._next += 1
 
