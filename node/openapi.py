@@ -324,7 +324,7 @@ def _operator_paths() -> dict[str, Any]:
     peer = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["url", "public_key", "state", "failures", "last_error", "last_sync", "source"],
+        "required": ["url", "public_key", "state", "failures", "last_error", "last_sync", "source", "eager"],
         "properties": {
             "url": STR,
             "public_key": {"type": ["string", "null"]},
@@ -333,6 +333,7 @@ def _operator_paths() -> dict[str, Any]:
             "last_error": {"type": ["string", "null"]},
             "last_sync": {"type": ["string", "null"], "format": "date-time"},
             "source": STR,
+            "eager": {"type": "boolean"},
         },
     }
     peers = {"type": "object", "additionalProperties": False, "required": ["peers"],

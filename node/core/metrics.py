@@ -17,6 +17,10 @@ _HELP = {
     "mutualaid_records_rejected_total": ("counter", "Records refused, by reason."),
     "mutualaid_sync_sessions_total": ("counter", "Reconciliation sessions run as initiator."),
     "mutualaid_sync_rounds_total": ("counter", "Reconciliation round trips run as initiator."),
+    "mutualaid_gossip_link_changes_total": (
+        "counter",
+        "Links turned lazy (change=prune: they brought only copies) or eager again (change=graft).",
+    ),
     "mutualaid_peer_bytes_in_total": ("counter", "Peer protocol body bytes received."),
     "mutualaid_signature_verify_microseconds_total": (
         "counter",

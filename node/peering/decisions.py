@@ -1,5 +1,6 @@
 """What gossip decides, as pure functions: when to retry, when to give up, when
-to reconcile again, what to push, how many found peers to dial.
+to reconcile again, what to push, when a link turns lazy or eager again, how
+many found peers to dial.
 
 Nothing here does I/O or reads a clock: the time, the randomness (a
 ``random.Random``) and what the node knows come in as arguments, so the
@@ -53,10 +54,11 @@ def gives_up(found: bool, failures: int) -> bool:
     return found and failures >= FOUND_GIVE_UP_AFTER
 
 
-def resync_delay(rng: random.Random) -> float:
+def resync_delay(rng: random.Random, *, eager: bool = True) -> float:
     """Seconds until a connected link's next periodic reconciliation (within
-    20% of RESYNC_INTERVAL_S, so the links of one node spread out)."""
-    return RESYNC_INTERVAL_S * rng.uniform(0.8, 1.2)
+    20% of RESYNC_INTERVAL_S, or of LAZY_RESYNC_S for a lazy link, so the
+    links of one node spread out)."""
+    return (RESYNC_INTERVAL_S if eager else LAZY_RESYNC_S) * rng.uniform(0.8, 1.2)
 
 
 def resync_after_pull(behind: bool, short: bool, now: float, last: float | None) -> bool:
@@ -67,32 +69,87 @@ def resync_after_pull(behind: bool, short: bool, now: float, last: float | None)
 
 
 WHOLE_BYTES = 64 * 1024
-"""At most this much of one feed answer is records sent whole (``sent_whole``)."""
+"""At most this much of one feed answer is records sent whole."""
 
 
 def sent_whole(entry: FeedEntry) -> bool:
-    """Whether a record goes to a neighbour whole rather than as an id to ask
-    for: one posted here (no source) does, and one that came straight from
-    the node that signed it (its author is the peer that sent it). A hop
-    then costs one trip instead of three (an announcement, then a request
-    for it and the answer): with 100 ms links, 0.2 s off each of a post's
-    first two hops. So close to its origin few nodes can hold it already
-    (none on the first hop; on the second, a node linked to two of the
-    origin's neighbours gets two copies), so copies barely grow; further
-    out it is announced and fetched once, as before."""
+    """Whether a record goes whole to a neighbour that does not say how it
+    wants them (a node before the eager and lazy links below): one posted here
+    (no source) does, and one that came straight from the node that signed it
+    (its author is the peer that sent it). A hop then costs one trip instead of
+    three (an announcement, then a request for it and the answer). So close to
+    its origin few nodes can hold it already, so copies barely grow; further
+    out it is announced and fetched once."""
     return entry.source is None or entry.source == entry.author
 
 
-def whole_records(entries: Sequence[FeedEntry], limit: int = WHOLE_BYTES) -> list[bytes]:
-    """The records of ``entries`` a feed answer carries whole (``sent_whole``),
-    in order, up to ``limit`` bytes; the rest are fetched by id as before."""
+def whole_records(entries: Sequence[FeedEntry], limit: int = WHOLE_BYTES, *, eager: bool | None = None) -> list[bytes]:
+    """The records of ``entries`` a feed answer carries whole, in order, up to
+    ``limit`` bytes; the rest are fetched by id. To an eager poller every
+    record, to a lazy one none, to one that does not say those ``sent_whole``."""
+    if eager is False:
+        return []
     out: list[bytes] = []
     size = 0
     for entry in entries:
-        if sent_whole(entry) and size + len(entry.raw) <= limit:
+        if (eager or sent_whole(entry)) and size + len(entry.raw) <= limit:
             out.append(entry.raw)
             size += len(entry.raw)
     return out
+
+
+# -- eager and lazy links: a spanning tree of whole records ----------------------------
+#
+# Flooding every record to every neighbour costs a request on each of the
+# mesh's links per record, while all but one arrival at each node is a copy
+# it holds already. As in Plumtree (Leitao, Pereira and Rodrigues, 2007), a
+# link starts *eager*: records cross it whole, at once (a feed answer, a
+# push). A batch that brings the receiving end nothing new shows the link
+# closes a cycle, and after PRUNE_AFTER such batches it turns *lazy* (a prune): nothing crosses it as it
+# happens, and the two ends reconcile every LAZY_RESYNC_S instead (one round
+# trip, 35 bytes, when they agree). A lazy link's reconciliation that moves
+# anything shows the eager links no longer reach one end, and the link turns
+# eager again (a graft). The eager links settle into a spanning tree: a
+# record crosses each of its links once, whoever posted it, and a tree broken
+# by a failure or a cut is mended within LAZY_RESYNC_S.
+
+LAZY_RESYNC_S = 1.5
+"""How often a lazy link reconciles (jittered, see ``resync_delay``): how long
+a record can wait where the eager links broke, and what a lazy link costs while
+the network is quiet (a reconciliation when in sync: one request)."""
+
+GRAFT_WAIT_S = 0.5
+"""A lazy link's reconciliation moves what differs only this long after it
+finds it: a record still on its way over the eager links (a few hops of
+100 ms) arrives meanwhile, and is no sign of a broken tree."""
+
+NOTHING_NEW = frozenset({"duplicate", "superseded"})
+
+
+PRUNE_AFTER = 3
+"""Batches in a row that bring nothing new before a link turns lazy. One is
+Plumtree's rule, and right for one sender; with many posting at once, a link
+that one record reached second may be the only way another reaches us, and
+pruning it at once cuts the tree (mended only a lazy interval later)."""
+
+
+def copies_in_a_row(outcomes: Sequence[str], before: int) -> int:
+    """How many batches in a row a link's records sent whole brought its
+    receiver nothing new (each one held already, or older than what is
+    held), after a batch with these ``outcomes``; the link turns lazy at
+    PRUNE_AFTER. A batch with a new record starts the count again; one of
+    refused records (rate limits, policy) says nothing about the tree."""
+    if outcomes and all(outcome in NOTHING_NEW for outcome in outcomes):
+        return before + 1
+    return 0 if "accepted" in outcomes else before
+
+
+def grafts(accepted: int, pushed_new: int) -> bool:
+    """Whether a lazy link's reconciliation makes it eager again: records new
+    to us came over it, or the peer still lacked some of ours, GRAFT_WAIT_S
+    after the difference was found, so the eager links do not reach one of
+    its ends."""
+    return accepted > 0 or pushed_new > 0
 
 
 def to_push(entries: Sequence[FeedEntry], peer: bytes, common: SyncFilter, *, polling: bool) -> list[FeedEntry]:

@@ -50,6 +50,9 @@ FEED_PARAMS = (
         "seconds to wait for one (at most 25 are waited)",
         0,
     ),
+    # Left out by nodes before eager and lazy links: they get records whole
+    # near their origin only (decisions.whole_records).
+    Param("eager", {"type": "integer", "minimum": 0, "maximum": 1}, "1: every record whole; 0: ids only"),
 )
 
 
@@ -183,6 +186,8 @@ async def hello(request: web.Request) -> web.Response:
             "feed": request.app[FEED].head - 1,
             # How a peer that pinned an earlier key of ours learns this one.
             "rotations": await request.app[STORE].keys.rotations_to(request.app[IDENTITY].public_key),
+            # Our feed takes ``eager``: a peer that sees this may prune and graft its link to us.
+            "lazy_links": True,
         }
     )
 
@@ -227,7 +232,9 @@ async def announce(request: web.Request) -> web.Response:
 
 @routes.get("/peer/v1/feed")
 async def feed(request: web.Request) -> web.Response:
-    """Long poll: ids of records accepted after ``after``, waiting up to ``wait`` seconds for one."""
+    """Long poll: ids of records accepted after ``after``, waiting up to ``wait``
+    seconds for one; with them the records themselves, all of them for an
+    ``eager`` poller, none for a lazy one (decisions.whole_records)."""
     params = read_params(request.query, FEED_PARAMS)
     after, wait = params["after"], min(params["wait"], MAX_FEED_WAIT_S)
     request.app[POLLERS].touch(request[PEER_KEY])
@@ -241,6 +248,7 @@ async def feed(request: web.Request) -> web.Response:
                 await feed.wait(cursor, wait)
                 entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
     answer: dict[str, Value] = {"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind}
-    if whole := decisions.whole_records(entries):
+    eager = None if params["eager"] is None else params["eager"] == 1
+    if whole := decisions.whole_records(entries, eager=eager):
         answer["records"] = list(whole)  # left out when empty: the answer most polls get stays as it was
     return _msgpack(answer)

@@ -94,13 +94,15 @@ class Hello:
     """The key that signed the answer (another than the pinned one only after a key rotation)."""
     rotations: list[bytes]
     """The key rotations the peer says lead to ``key`` (raw records, to be checked)."""
+    lazy_links: bool = False
+    """Whether its feed takes ``eager`` (decisions.prunes): nodes before it do not."""
 
 
 @dataclass(frozen=True)
 class FeedPage:
     """A feed answer: ids accepted after the position asked, the new position,
-    whether the caller fell behind, and the records among them the peer
-    posted itself, whole (decisions.whole_records)."""
+    whether the caller fell behind, and those of the records the peer sent
+    whole (decisions.whole_records)."""
 
     ids: list[bytes]
     cursor: int
@@ -218,7 +220,8 @@ class PeerClient:
             raise DecodeError("hello reply: feed must be an integer")
         rotations = peerwire.byte_list(reply.get("rotations", []), "rotations")
         sync_filter = peerwire.filter_from_wire(reply.get("filter"))
-        return Hello(reply["profile"], sync_filter, cursor, key, rotations)  # type: ignore[arg-type]
+        lazy = reply.get("lazy_links") is True
+        return Hello(reply["profile"], sync_filter, cursor, key, rotations, lazy)  # type: ignore[arg-type]
 
     async def push(self, raws: list[bytes]) -> list[str]:
         """Send records unasked; one outcome each. After a reply saying some
@@ -247,9 +250,12 @@ class PeerClient:
             raise DecodeError("reconcile reply is the map {message}")
         return reply["message"]  # type: ignore[return-value]
 
-    async def feed(self, after: int, wait: float) -> FeedPage:
-        """What the peer accepted after ``after``."""
-        reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}", seconds=wait + 30)
+    async def feed(self, after: int, wait: float, eager: bool | None = None) -> FeedPage:
+        """What the peer accepted after ``after``: with every record whole if
+        ``eager``, none if not, those near their origin if None (a peer before
+        eager and lazy links)."""
+        mode = "" if eager is None else f"&eager={int(eager)}"
+        reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}{mode}", seconds=wait + 30)
         if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
             raise DecodeError("feed reply is the map {ids, cursor, behind, records}")
         ids = peerwire.byte_list(reply.get("ids"), "ids", 32)

@@ -2,14 +2,18 @@
 node/peering/link.py over HTTP.
 
 A link says hello (pinning the peer's key), reconciles, then runs three
-loops until one fails: *pull* holds a long poll on the peer's feed and
-fetches the announced ids it lacks (so a node behind NAT, which nobody can
-call, still hears of new records within about a second; records near their
-origin come whole in the answer, see decisions.sent_whole), *push* announces
-to the peer every record our own feed gains that did not come from it and
-sends those it lacks, those near their origin whole without asking (unless
-the peer polls our feed itself), and *resync*
-reconciles again now and then. On any failure the link backs off
+loops until one fails: *pull* holds a long poll on the peer's feed (so a node
+behind NAT, which nobody can call, still hears of new records within about a
+second), *push* sends the peer every record our own feed gains that did not
+come from it (unless the peer polls our feed itself), and *resync* reconciles
+again now and then. A link starts *eager*: records cross it whole both ways
+as they arrive. When a batch brings one end nothing new, the link turns
+*lazy* (decisions.copies_in_a_row): neither loop sends anything over it, and it
+reconciles every few seconds instead, until a reconciliation moves a record
+and it turns eager again (decisions.grafts). The eager links settle into a
+spanning tree, so a record crosses each link about once. A peer from before
+eager and lazy links (its hello does not say ``lazy_links``) is served as it
+was: records near their origin whole, the others announced and fetched. On any failure the link backs off
 exponentially (with jitter) and starts over with a hello and a
 reconciliation, so a peer that comes back catches up. The peer's key is
 pinned at the first hello and kept in the peer table: a different key behind
@@ -35,7 +39,7 @@ from node.peering import decisions
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
 from node.peering.peer_client import Hello, PeerClient, PeerUnavailable, PeerUnreachable
-from node.peering.sync import batches, reconcile_with
+from node.peering.sync import SyncResult, batches, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
 from protocol.peerwire import PeerAuthError
@@ -64,6 +68,7 @@ class PeerStatus:
     last_error: str | None
     last_sync: int | None
     source: str
+    eager: bool
 
 
 class PeerLink:
@@ -91,6 +96,10 @@ class PeerLink:
         self._last_resync: float | None = None
         self._pin_saved = False
         self._unreachable = False  # the last failure: no answer at all (a shorter backoff)
+        self._tree = False  # the peer takes eager and lazy links (its hello said so)
+        self._eager = asyncio.Event()  # set: eager; clear: lazy (see decisions.prunes)
+        self._pruned = asyncio.Event()  # wakes the resync loop into the lazy interval
+        self._copies = 0  # batches in a row that brought the receiver nothing new
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -107,7 +116,7 @@ class PeerLink:
     def status(self) -> PeerStatus:
         key = self.client.key.hex() if self.client.key else None
         r = self.record
-        return PeerStatus(self.client.url, key, r.state, r.failures, r.last_error, r.last_sync, self.source)
+        return PeerStatus(self.client.url, key, r.state, r.failures, r.last_error, r.last_sync, self.source, self.eager)
 
     def wake(self) -> None:
         """Retry now instead of at the end of the backoff (the peer is back)."""
@@ -188,6 +197,9 @@ class PeerLink:
             log.info("peer %s pinned to key %s", self.client.url, self.client.key.hex())
         self.record.fire(LinkEvent.GREETED)
         common = parts.serves.intersect(hello.filter)
+        self._tree = hello.lazy_links
+        self._eager.set()  # every connection starts eager: the tree is found again
+        self._copies = 0
         await self._sync(common)
         self.record.fire(LinkEvent.SYNCED)
         self.connected_at = parts.clock.monotonic()
@@ -226,24 +238,55 @@ class PeerLink:
             # collected here, while a cancellation of this task still propagates.
             await asyncio.gather(*loops, return_exceptions=True)
 
-    async def _sync(self, common: SyncFilter) -> None:
+    async def _sync(self, common: SyncFilter) -> SyncResult:
         parts = self.parts
-        await reconcile_with(
+        settle = 0.0 if self.eager else decisions.GRAFT_WAIT_S
+        result = await reconcile_with(
             self.client, common, store=parts.store, ingest=parts.ingest, metrics=parts.metrics,
-            clock=parts.clock, progress=parts.progress,
+            clock=parts.clock, progress=parts.progress, settle_s=settle,
         )  # fmt: skip
         self.record.last_sync = parts.clock.wall()
+        return result
+
+    @property
+    def eager(self) -> bool:
+        """Whether records cross this link whole as they arrive (always, with a
+        peer from before eager and lazy links)."""
+        return not self._tree or self._eager.is_set()
+
+    def _prune(self, outcomes: list[str]) -> None:
+        if not self._tree or not self._eager.is_set():
+            return
+        self._copies = decisions.copies_in_a_row(outcomes, self._copies)
+        if self._copies >= decisions.PRUNE_AFTER:
+            self._eager.clear()
+            self._pruned.set()
+            self.parts.metrics.count("gossip_link_changes_total", change="prune")
+            log.debug("peer %s: link lazy (it brought only copies)", self.client.url)
+
+    def _graft(self, result: SyncResult) -> None:
+        if self._tree and not self._eager.is_set() and decisions.grafts(result.accepted, result.pushed_new):
+            self._eager.set()
+            self._copies = 0
+            self.parts.metrics.count("gossip_link_changes_total", change="graft")
+            log.debug("peer %s: link eager again (its reconciliation moved records)", self.client.url)
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
         parts, key = self.parts, self.client.key
         assert key is not None
+        catching_up = False
         while True:
-            page = await self.client.feed(cursor, FEED_WAIT_S)
+            if not self.eager:
+                await self._eager.wait()
+                catching_up = True  # what the feed gained while lazy: ids only, at once
+            mode = (not catching_up) if self._tree else None
+            page = await self.client.feed(cursor, 0 if catching_up else FEED_WAIT_S, mode)
             ids, cursor, behind = page.ids, page.cursor, page.behind
+            catching_up = catching_up and bool(ids)
             if refusal := parts.policy.refusal(key):
                 raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
-            if page.records:  # sent whole (decisions.sent_whole), not asked for: its push limits apply
-                await parts.ingest.ingest(page.records, key)
+            if page.records:  # sent whole (decisions.whole_records), not asked for: its push limits apply
+                self._prune(await parts.ingest.ingest(page.records, key))
             short = False
             if ids:
                 held = await parts.store.reads.held_ids(ids)
@@ -275,6 +318,10 @@ class PeerLink:
             if behind:
                 await self._sync(common)
             offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
+            if self._tree:  # eager: all of them whole; lazy: none (its reconciliations carry them)
+                for batch in batches([e.raw for e in offered] if self.eager else []):
+                    self._prune(await self.client.push(batch))
+                continue
             for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
                 await self.client.push(batch)  # near its origin: the peer is unlikely to hold it
             announced = [e for e in offered if not decisions.sent_whole(e)]
@@ -286,5 +333,9 @@ class PeerLink:
 
     async def _resync(self, common: SyncFilter) -> None:
         while True:
-            await asyncio.sleep(decisions.resync_delay(self.parts.rng))
-            await self._sync(common)
+            self._pruned.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(decisions.resync_delay(self.parts.rng, eager=self.eager)):
+                    await self._pruned.wait()  # just turned lazy: wait the lazy interval instead
+            if not self._pruned.is_set():
+                self._graft(await self._sync(common))

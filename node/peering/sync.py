@@ -45,6 +45,7 @@ class SyncResult:
     fetched: int = 0
     accepted: int = 0
     pushed: int = 0
+    pushed_new: int = 0  # of those pushed, the ones the peer did not hold
     bytes: int = 0
 
 
@@ -101,13 +102,14 @@ def _count(outcomes: list[str], url: str, result: SyncResult, progress: Progress
 
 async def push_paced(
     client: PeerClient, raws: list[bytes], give_up_s: float = PACED_PUSH_S, clock: Clock = SYSTEM_CLOCK
-) -> int:
+) -> tuple[int, int]:
     """Push records the peer lacks at the pace it takes them: records it
     refuses as over its rate go back in the queue, and the next batch is the
     size of what it took last (PeerClient.push waits a second after such a
     reply), until the peer has them all or ``give_up_s`` passes (it gets the
-    rest when it next reconciles). Returns how many it took."""
-    taken = 0
+    rest when it next reconciles). Returns how many it took, and how many of
+    those were new to it."""
+    taken = new = 0
     queue = list(raws)
     size = MAX_BATCH
     deadline = clock.monotonic() + give_up_s
@@ -117,12 +119,13 @@ async def push_paced(
         outcomes = await client.push(batch)
         limited = [raw for raw, outcome in zip(batch, outcomes, strict=False) if outcome == "rejected:rate_limited"]
         taken += len(batch) - len(limited)
+        new += outcomes.count("accepted")
         if limited:
             queue = limited + queue
             size = max(10, len(batch) - len(limited))
         else:
             size = min(MAX_BATCH, size * 2)
-    return taken
+    return taken, new
 
 
 _REFUSED_VERSION = "(bad_reconcile_message)"
@@ -157,22 +160,35 @@ async def reconcile_with(
     metrics: Metrics,
     clock: Clock = SYSTEM_CLOCK,
     progress: Progress | None = None,
+    settle_s: float = 0.0,
 ) -> SyncResult:
     """Reconcile ``common`` with the peer behind ``client``: fetch what we lack
-    (into ``ingest``), push what it lacks (from ``store``), count it in ``metrics``."""
+    (into ``ingest``), push what it lacks (from ``store``), count it in
+    ``metrics``. With ``settle_s``, what differs is moved only that long after
+    it is found (a lazy link's reconciliation: records on their way over other
+    links arrive meanwhile, and are then neither fetched nor counted as new)."""
     result = SyncResult()
     for _ in range(MAX_SESSIONS):
         session = await _session(client, common, await store.sync.items(common, clock.wall()), result)  # kept live
         result.rounds += session.rounds
-        await _fetch_all(client, session.need_ids, ingest, result, progress)
+        need = session.need_ids
+        if settle_s > 0 and (need or session.have_ids):
+            await asyncio.sleep(settle_s)
+            held = await store.reads.held_ids(need)
+            need = [record_id for record_id in need if record_id not in held]
+        await _fetch_all(client, need, ingest, result, progress)
         if session.have_ids:
             raws = await store.reads.get_raw_many(session.have_ids, clock.wall())
-            result.pushed += await push_paced(client, raws, clock=clock)
+            pushed: tuple[int, int] = await push_paced(client, raws, clock=clock)
+            result.pushed += pushed[0]
+            result.pushed_new += pushed[1]
         if session.complete:
             break
     metrics.count("sync_sessions_total")
     metrics.count("sync_rounds_total", result.rounds)
-    log.info(
+    moved = result.fetched or result.pushed  # a lazy link agrees every few seconds: that is not news
+    log.log(
+        logging.INFO if moved else logging.DEBUG,
         "reconciled with %s: %d rounds, %d fetched (%d new), %d pushed, %d bytes",
         client.url, result.rounds, result.fetched, result.accepted, result.pushed, result.bytes,
     )  # fmt: skip

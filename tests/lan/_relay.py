@@ -22,7 +22,7 @@ command a line, on its stdout it answers one JSON line each:
 - ``{"op": "post", "body": {...}}``: POST the body to the node's member API
   (``/api/v1/records``, straight to 127.0.0.1: not delayed, not counted);
   answers ``{"status": 201, "id": HEX}``.
-- ``{"op": "get", "path": "/metrics"}``: ``{"status": N, "text": BODY}``.
+- ``{"op": "get", "path": "/metrics"[, "token": T]}``: ``{"status": N, "text": BODY}``.
 - ``{"op": "counts"}``: ``{"requests": N, "bytes_in": N, "bytes_out": N}``.
 
 Run: ``python -m tests.lan._relay --listen 10.77.0.1:8440 --node 127.0.0.1:8441``.
@@ -176,7 +176,9 @@ async def _command(relay: Relay, session: aiohttp.ClientSession, command: dict[s
             record = body.get("record") if isinstance(body, dict) else None
             return {"status": response.status, "id": record["id"] if record else None}
     if op == "get":
-        async with session.get(base + command["path"]) as response:
+        token = command.get("token")  # the operator's, for the operator API
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with session.get(base + command["path"], headers=headers) as response:
             return {"status": response.status, "text": await response.text()}
     return {"error": f"unknown op {op!r}"}
 

@@ -1,0 +1,103 @@
+"""Eager and lazy links (node/peering/decisions.py, PROTOCOL.md 8.3): a link
+whose records keep arriving as copies turns lazy, and a lazy link whose
+reconciliation has to move a record turns eager again, so the eager links
+settle into a spanning tree and mend it when it breaks.
+
+The process test runs three real nodes in a triangle: P links to Q and R, Q to
+R. Posts on P reach Q and R straight from P, so what crosses Q-R is copies and
+that link turns lazy. Then P drops its link to R: P's posts reach R only
+through Q, whose lazy link finds the difference, moves it and turns eager."""
+
+from __future__ import annotations
+
+import http.client
+import random
+
+import pytest
+
+from node.peering import decisions
+from node.peering.feed import FeedEntry
+from tests.peering.conftest import Node, NodeFactory, wait_until
+
+KEY = bytes(32)
+
+
+def test_batches_of_copies_in_a_row_make_a_link_lazy() -> None:
+    count = 0
+    for _ in range(decisions.PRUNE_AFTER):
+        assert count < decisions.PRUNE_AFTER
+        count = decisions.copies_in_a_row(["duplicate", "superseded"], count)
+    assert count == decisions.PRUNE_AFTER
+    assert decisions.copies_in_a_row(["duplicate", "accepted"], 2) == 0  # one new record: the link is needed
+    assert decisions.copies_in_a_row(["rejected:rate_limited", "duplicate"], 2) == 2  # says nothing
+    assert decisions.copies_in_a_row([], 2) == 2
+
+
+def test_a_lazy_reconciliation_that_moves_records_grafts() -> None:
+    assert not decisions.grafts(accepted=0, pushed_new=0)
+    assert decisions.grafts(accepted=1, pushed_new=0)
+    assert decisions.grafts(accepted=0, pushed_new=1)
+
+
+def test_lazy_links_reconcile_within_seconds_eager_ones_every_few_minutes() -> None:
+    rng = random.Random(1)
+    lazy = [decisions.resync_delay(rng, eager=False) for _ in range(100)]
+    eager = [decisions.resync_delay(rng) for _ in range(100)]
+    assert 0.8 * decisions.LAZY_RESYNC_S <= min(lazy) <= max(lazy) <= 1.2 * decisions.LAZY_RESYNC_S
+    assert min(eager) >= 0.8 * decisions.RESYNC_INTERVAL_S
+
+
+def _entry(seq: int, source: bytes | None, size: int = 100) -> FeedEntry:
+    return FeedEntry(seq, bytes([seq]) * 32, bytes(size), "offer", None, source, author=bytes([9]) * 32)
+
+
+def test_an_eager_poller_gets_every_record_whole_a_lazy_one_none() -> None:
+    relayed = [_entry(1, bytes([5]) * 32), _entry(2, None), _entry(3, bytes([6]) * 32)]
+    assert decisions.whole_records(relayed, eager=True) == [e.raw for e in relayed]
+    assert decisions.whole_records(relayed, eager=False) == []
+    assert decisions.whole_records(relayed) == [relayed[1].raw]  # an older poller: near the origin only
+    assert decisions.whole_records(relayed, limit=250, eager=True) == [relayed[0].raw, relayed[1].raw]
+
+
+def _changes(node: Node, change: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", node.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    series = f'mutualaid_gossip_link_changes_total{{change="{change}"}} '
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in body.splitlines() if line.startswith(series))
+
+
+def _eager(node: Node, url: str) -> bool:
+    peers = node.api("GET", "/api/v1/peers", token=node.admin_token())[1]["peers"]
+    return bool(next(p for p in peers if p["url"] == url)["eager"])
+
+
+@pytest.mark.slow
+def test_copies_make_a_link_lazy_and_a_broken_tree_grafts_it_back(nodes: NodeFactory) -> None:
+    r = nodes.start("R")
+    q = nodes.start("Q", peers=[r.url])
+    p = nodes.start("P", peers=[q.url, r.url])
+    for node, links in ((p, 2), (q, 1)):
+        wait_until(lambda node=node, links=links: node.connected_peers() == links, f"{node.name} linked", 30)
+    # Posts on P reach Q and R from P; over Q-R only copies cross, until that link is lazy.
+    posted = []
+    for k in range(4 * decisions.PRUNE_AFTER):
+        posted.append(p.post(f"Soup pot {k}")[0]["id"])
+        wait_until(lambda: all(q.get(i) and r.get(i) for i in posted), "every post on Q and R", 30)
+        if not _eager(q, r.url):
+            break
+    assert not _eager(q, r.url), "Q's link to R still eager after batches of copies"
+    assert _changes(q, "prune") >= 1
+    assert _eager(p, q.url) and _eager(p, r.url)  # P's posts are new to both: its links stay eager
+    # P drops R: what P posts now reaches R only over Q's lazy link, which moves it and turns eager.
+    status, _ = p.api("DELETE", f"/api/v1/peers?url={r.url}", token=p.admin_token())
+    assert status == 200
+    late = p.post("Bread after the cut")[0]["id"]
+    wait_until(lambda: r.get(late) is not None, "the post reaches R over the lazy link", 30)
+    wait_until(lambda: _eager(q, r.url), "Q's link to R eager again", 30)
+    assert _changes(q, "graft") >= 1
+    later = p.post("Bread, the day after")[0]["id"]
+    wait_until(lambda: r.get(later) is not None, "the next post reaches R over the grafted link", 30)
