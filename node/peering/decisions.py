@@ -118,7 +118,7 @@ LAZY_RESYNC_S = 1.5
 a record can wait where the eager links broke, and what a lazy link costs while
 the network is quiet (a reconciliation when in sync: one request)."""
 
-GRAFT_WAIT_S = 0.5
+GRAFT_WAIT_S = 2.0
 """A lazy link's reconciliation moves what differs only this long after it
 finds it: a record still on its way over the eager links (a few hops of
 100 ms) arrives meanwhile, and is no sign of a broken tree."""

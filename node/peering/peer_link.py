@@ -100,6 +100,7 @@ class PeerLink:
         self._eager = asyncio.Event()  # set: eager; clear: lazy (see decisions.prunes)
         self._pruned = asyncio.Event()  # wakes the resync loop into the lazy interval
         self._copies = 0  # batches in a row that brought the receiver nothing new
+        self._reconciled_to = 0  # our feed's position when the last reconciliation began
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -241,6 +242,7 @@ class PeerLink:
     async def _sync(self, common: SyncFilter) -> SyncResult:
         parts = self.parts
         settle = 0.0 if self.eager else decisions.GRAFT_WAIT_S
+        self._reconciled_to = parts.feed.head - 1  # the store it reads holds at least this much of the feed
         result = await reconcile_with(
             self.client, common, store=parts.store, ingest=parts.ingest, metrics=parts.metrics,
             clock=parts.clock, progress=parts.progress, settle_s=settle,
@@ -313,6 +315,11 @@ class PeerLink:
         parts, key = self.parts, self.client.key
         assert key is not None
         while not parts.feed.closed:  # closed: the node is shutting down
+            if not self.eager:
+                await self._eager.wait()
+                # The grafting reconciliation moved what the feed held when it
+                # began; what came after goes now, whole (the feed wait returns at once).
+                cursor = max(cursor, self._reconciled_to)
             await parts.feed.wait(cursor, FEED_WAIT_S)
             entries, cursor, behind = parts.feed.since(cursor, key, PUSH_BATCH)
             if behind:

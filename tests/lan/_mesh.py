@@ -25,6 +25,7 @@ Needs root and iproute2. Traffic stays inside the namespaces made here.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import random
@@ -219,6 +220,22 @@ class Mesh:
         outcomes = ("accepted", "duplicate")
         return int(sum(self.metric(i, f'mutualaid_records_received_total{{outcome="{o}"}}') for i in range(self.n)
                        for o in outcomes))  # fmt: skip
+
+    def eager_links(self) -> int:
+        """Links their dialling end holds eager (the gossip tree's, PROTOCOL.md 8.3)."""
+        total = 0
+        for i in range(self.n):
+            token = (self.root / f"node{i}" / "admin.token").read_text().strip()
+            answer = self.ask(i, {"op": "get", "path": "/api/v1/peers", "token": token})
+            total += sum(1 for peer in json.loads(answer["text"])["peers"] if peer["eager"])
+        return total
+
+    def requests_by_call(self) -> collections.Counter[str]:
+        """Peer requests the relays forwarded so far, by method and path."""
+        out: collections.Counter[str] = collections.Counter()
+        for i in range(self.n):
+            out.update(self.ask(i, {"op": "counts"})["paths"])
+        return out
 
     def all_connected(self) -> bool:
         return all(self.connected(i) == sum(1 for a, _ in self.links if a == i) for i in range(self.n))

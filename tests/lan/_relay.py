@@ -23,7 +23,7 @@ command a line, on its stdout it answers one JSON line each:
   (``/api/v1/records``, straight to 127.0.0.1: not delayed, not counted);
   answers ``{"status": 201, "id": HEX}``.
 - ``{"op": "get", "path": "/metrics"[, "token": T]}``: ``{"status": N, "text": BODY}``.
-- ``{"op": "counts"}``: ``{"requests": N, "bytes_in": N, "bytes_out": N}``.
+- ``{"op": "counts"}``: ``{"requests": N, "bytes_in": N, "bytes_out": N, "paths": {"POST /peer/v1/records": N, ...}}``.
 
 Run: ``python -m tests.lan._relay --listen 10.77.0.1:8440 --node 127.0.0.1:8441``.
 It prints ``{"ready": true}`` once it listens, and exits when stdin closes.
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import json
 import sys
@@ -53,6 +54,7 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.requests = 0
+        self.paths: collections.Counter[str] = collections.Counter()  # requests by method and path
         self._buffer = b""
         self._body_left = 0  # bytes of a Content-Length body still to come
         self._chunked = False
@@ -78,6 +80,8 @@ class RequestCounter:
             return False
         head, self._buffer = self._buffer[:end].lower(), self._buffer[end + 4 :]
         self.requests += 1
+        method, _, rest = head.split(b"\r\n", 1)[0].decode(errors="replace").partition(" ")
+        self.paths[f"{method} {rest.split(' ')[0].split('?')[0]}"] += 1
         for line in head.split(b"\r\n")[1:]:
             name, _, value = line.partition(b":")
             if name.strip() == b"content-length":
@@ -169,7 +173,9 @@ async def _command(relay: Relay, session: aiohttp.ClientSession, command: dict[s
     base = f"http://{relay.node_host}:{relay.node_port}"
     op = command.get("op")
     if op == "counts":
-        return {"requests": relay.counter.requests, "bytes_in": relay.bytes_in, "bytes_out": relay.bytes_out}
+        counter = relay.counter
+        return {"requests": counter.requests, "bytes_in": relay.bytes_in, "bytes_out": relay.bytes_out,
+                "paths": dict(counter.paths)}  # fmt: skip
     if op == "post":
         async with session.post(base + "/api/v1/records", json=command["body"]) as response:
             body = await response.json()
