@@ -14,7 +14,7 @@ Gossip Glomers bar for broadcast (challenge 3e: 25 nodes, 100 ms links):
   logging it accepted (no polling: the nodes' own log timestamps, one clock).
   Median and maximum over the round's posts. Bar: median < 1 s, max < 2 s.
 - *peer requests per post*: every HTTP request one node made of another
-  (feed polls, fetches, announces, pushes, reconciliations, all kinds),
+  (feed polls, pushes, fetches, reconciliations, all kinds),
   counted by the relays over the round, divided by its posts. Bar: < 20.
   Requests, not messages: each has a response, which Maelstrom would count
   as a second message. A post must reach 24 nodes, so fewer than 24
@@ -31,9 +31,9 @@ Gossip Glomers bar for broadcast (challenge 3e: 25 nodes, 100 ms links):
 Each figure is the median over ``RUNS`` rounds on one mesh. The nodes and
 relays use both cores (the bench's own pinning to one core is lifted for
 them): node CPU per post is reported beside, since on a shared 2-core
-machine the time a hop takes above what it costs on the wire (0.1 s for a
-record sent whole, on a post's first two hops; 0.3 s further out: a feed
-answer one way, a fetch there and back) is mostly waiting for a core.
+machine the time a hop takes above what it costs on the wire (0.1 s: over
+an eager link a record goes whole, a feed answer or a push) is mostly
+waiting for a core.
 Needs root and iproute2; without them the rows say so.
 """
 

@@ -10,14 +10,19 @@ a long poll on our feed), and one ``SimLink`` per peer it dials.
 
 A ``SimLink`` is node/peering/peer_link.py's ``PeerLink`` written as
 callbacks instead of coroutines, step for step: hello, a reconciliation,
-then the pull loop (long poll the peer's feed, fetch the ids we lack, maybe
-reconcile), the push loop (announce what our feed gained, push what the peer
-wants, unless it polls us) and the resync loop; any failure ends all three,
-and the link backs off and starts over. Every choice is made by the real
-function: ``decisions.to_push``, ``resync_delay``, ``resync_after_pull``,
+then the pull loop (long poll the peer's feed, records whole while the link
+is eager, fetch the ids we lack, maybe reconcile), the push loop (push what
+our feed gained whole while the link is eager, unless the peer polls us)
+and the resync loop (every few seconds once the link is lazy, moving what
+differs ``GRAFT_WAIT_S`` after finding it); any failure ends all three, and
+the link backs off and starts over. Every choice is made by the real
+function: ``decisions.to_push``, ``whole_records``, ``copies_in_a_row``
+(prune), ``grafts``, ``resync_delay``, ``resync_after_pull``,
 ``backoff_delay``, the ``LinkRecord`` state table, ``RecordFeed.since``,
 ``Reconciler``/``ItemSet``; message sizes are those of the real msgpack
-bodies (``wire_*`` below; the suite checks them against ``encode``).
+bodies (``wire_*`` below; the suite checks them against ``encode``). Every
+simulated node takes eager and lazy links (PROTOCOL.md 8.3); the path for
+peers from before them (announcements) is not modelled.
 
 Where the model simplifies (the figures are no better than this):
 - No processing time: a node answers the moment a message arrives; records
@@ -183,6 +188,8 @@ class Sim:
         """Full copies received, by how: poll fetch, push, sync fetch, sync push."""
         self.sessions = 0
         self.link_failures = 0
+        self.prunes = 0
+        self.grafts = 0
 
     def held_by_one_more(self, record_id: bytes) -> None:
         count = self.holders.get(record_id, 0) + 1
@@ -197,6 +204,7 @@ class _Poll:
     epoch: int
     after: int
     answer: Answer
+    eager: bool = True
 
 
 class SimNode:
@@ -279,11 +287,11 @@ class SimNode:
 
     # -- the peer API (node/peering/peer_api.py) ------------------------------------------
 
-    def serve_feed(self, link: SimLink, after: int, answer: Answer) -> None:
+    def serve_feed(self, link: SimLink, after: int, answer: Answer, *, eager: bool, wait: bool) -> None:
         self.pollers[link.node.key] = self.sim.loop.now  # Pollers.touch
         entries, _, behind = self.feed.since(after, link.node.key, FEED_BATCH)
-        poll = _Poll(link, link.epoch, after, answer)
-        if entries or behind:
+        poll = _Poll(link, link.epoch, after, answer, eager)
+        if entries or behind or not wait:
             self._answer_poll(poll)
             return
         token = self._next_poll
@@ -299,8 +307,12 @@ class SimNode:
     def _answer_poll(self, poll: _Poll) -> None:
         entries, cursor, behind = self.feed.since(poll.after, poll.link.node.key, FEED_BATCH)
         ids = [e.id for e in entries]
+        whole = decisions.whole_records(entries, eager=poll.eager)
         size = wire_map(ids=wire_list([32] * len(ids)), cursor=wire_int(cursor), behind=1)
-        poll.answer(size, (ids, cursor, behind))
+        if whole:
+            size += wire_map(records=wire_list([len(raw) for raw in whole])) - 1
+        by_raw = {e.raw: e.id for e in entries}
+        poll.answer(size, (ids, cursor, behind, [self.held[by_raw[raw]] for raw in whole]))
 
     def polled_by(self, key: bytes) -> bool:
         """Pollers.polling: the peer began a long poll on our feed within POLLING_FOR_S."""
@@ -338,6 +350,13 @@ class SimLink:
         self.epoch = 0
         self._push_cursor = 0
         self._last_resync: float | None = None
+        self.eager = True
+        self._copies = 0
+        self._reconciled_to = 0
+        self._on_graft: list[Callable[[], None]] = []
+        """The pull and push loops, parked while the link is lazy."""
+        self._resync_token = 0
+        self._lazy_s = decisions.LAZY_RESYNC_S
 
     # -- the exchange of one request and its reply ----------------------------------------
 
@@ -387,15 +406,26 @@ class SimLink:
         self._last_resync = None
         self._connect(self.epoch)
 
+    def _reset_tree(self) -> None:
+        """Every connection starts eager (PeerLink._connect_and_exchange)."""
+        self.eager = True
+        self._copies = 0
+        self._on_graft = []
+
     def stop(self) -> None:
         self.epoch += 1
 
     def fail(self, reason: str) -> None:
+        was_connected = self.connected
         self.record.fire(LinkEvent.FAILED, reason)
         self.sim.link_failures += 1
         self.epoch += 1
         delay = decisions.backoff_delay(self.record.failures, self.node.rng)
         self.sim.loop.after(delay, self._retry, self.epoch)
+        if was_connected:  # Gossip.link_ended
+            for other in self.node.links:
+                if other is not self:
+                    other.hurry()
 
     def _retry(self, epoch: int) -> None:
         if epoch == self.epoch and self.node.up:
@@ -414,6 +444,7 @@ class SimLink:
 
         def greeted(peer_cursor: int) -> None:
             self.record.fire(LinkEvent.GREETED)
+            self._reset_tree()
             self.sync(epoch, lambda: self._synced(epoch, push_from, peer_cursor))
 
         hello = wire_map(filter=_FILTER_BYTES)
@@ -424,7 +455,41 @@ class SimLink:
         self._push_cursor = push_from
         self._poll(epoch, peer_cursor)
         self.push_step(epoch)
-        self.sim.loop.after(decisions.resync_delay(self.node.rng), self._resync, epoch)
+        self._schedule_resync(epoch)
+
+    def _schedule_resync(self, epoch: int) -> None:
+        """PeerLink._resync's wait: a prune starts it again, with the lazy interval."""
+        self._resync_token += 1
+        delay = decisions.resync_delay(self.node.rng, None if self.eager else self._lazy_s)
+        self.sim.loop.after(delay, self._resync, epoch, self._resync_token)
+
+    # -- eager and lazy (PeerLink._prune, _graft) -----------------------------------------
+
+    def _prune(self, epoch: int, outcomes: list[str]) -> None:
+        if epoch != self.epoch or not self.eager:
+            return
+        self._copies = decisions.copies_in_a_row(outcomes, self._copies)
+        if self._copies >= decisions.PRUNE_AFTER:
+            self.eager = False
+            self._lazy_s = decisions.LAZY_RESYNC_S
+            self.sim.prunes += 1
+            self._schedule_resync(epoch)
+
+    def hurry(self) -> None:
+        """PeerLink.hurry: another link of the node failed."""
+        if self.connected and not self.eager:
+            self._lazy_s = decisions.LAZY_RESYNC_S
+            self._schedule_resync(self.epoch)
+
+    def _graft(self, epoch: int, accepted: int, pushed_new: int) -> None:
+        if epoch != self.epoch or self.eager or not decisions.grafts(accepted, pushed_new):
+            return
+        self.eager = True
+        self._copies = 0
+        self.sim.grafts += 1
+        waiting, self._on_graft = self._on_graft, []
+        for resume in waiting:
+            resume()
 
     @property
     def connected(self) -> bool:
@@ -432,15 +497,24 @@ class SimLink:
 
     # -- reconciliation (node/peering/sync.py's reconcile_with) ---------------------------
 
-    def sync(self, epoch: int, done: Callable[[], None], sessions: int = 0) -> None:
+    def sync(self, epoch: int, done: Callable[[], None], sessions: int = 0, moved: list[int] | None = None) -> None:
+        """``moved``: records new to us, and pushed ones new to the peer, so far (for ``grafts``)."""
         if epoch != self.epoch:
             return
+        if sessions == 0:
+            self._reconciled_to = self.node.feed.head - 1
         self.sim.sessions += 1
         session = Reconciler(self.node.itemset())
-        self._reconcile_round(epoch, session, session.initiate(), sessions, done)
+        self._reconcile_round(epoch, session, session.initiate(), sessions, done, moved or [0, 0])
 
     def _reconcile_round(
-        self, epoch: int, session: Reconciler, message: bytes, sessions: int, done: Callable[[], None]
+        self,
+        epoch: int,
+        session: Reconciler,
+        message: bytes,
+        sessions: int,
+        done: Callable[[], None],
+        moved: list[int],
     ) -> None:
         def serve(server: SimNode, answer: Answer) -> None:
             reply = Reconciler(server.itemset()).respond(message)
@@ -449,21 +523,32 @@ class SimLink:
         def on_reply(reply: bytes) -> None:
             following = session.receive(reply)
             if following is not None:
-                self._reconcile_round(epoch, session, following, sessions, done)
+                self._reconcile_round(epoch, session, following, sessions, done, moved)
                 return
 
             def pushed() -> None:
                 if session.complete or sessions + 1 >= MAX_SESSIONS:
+                    self._graft(epoch, moved[0], moved[1])
                     done()
                 else:
-                    self.sync(epoch, done, sessions + 1)
+                    self.sync(epoch, done, sessions + 1, moved)
 
             need, have = list(session.need_ids), list(session.have_ids)
-            self._fetch(need, "sync fetch", lambda: self._push_held(have, pushed))
+
+            def move() -> None:
+                if epoch != self.epoch:
+                    return
+                still = [i for i in need if i not in self.node.held]
+                self._fetch(still, "sync fetch", lambda: self._push_held(have, pushed, moved), moved)
+
+            if not self.eager and (need or have):  # reconcile_with's settle_s
+                self.sim.loop.after(decisions.GRAFT_WAIT_S, move)
+            else:
+                move()
 
         self._call("reconcile", wire_map(filter=_FILTER_BYTES, message=_bin(len(message))), serve, on_reply)
 
-    def _fetch(self, ids: list[bytes], channel: str, then: Callable[[], None]) -> None:
+    def _fetch(self, ids: list[bytes], channel: str, then: Callable[[], None], moved: list[int] | None = None) -> None:
         """Fetch in chunks of MAX_BATCH ids, one after another, ingesting each."""
         if not ids:
             then()
@@ -475,16 +560,28 @@ class SimLink:
             answer(wire_map(records=wire_list([len(r.raw) for r in records])), records)
 
         def got(records: list[Record]) -> None:
-            self.node.ingest(records, self.peer.key, channel)
-            self._fetch(rest, channel, then)
+            outcomes = self.node.ingest(records, self.peer.key, channel)
+            if moved is not None:
+                moved[0] += outcomes.count("accepted")
+            self._fetch(rest, channel, then, moved)
 
         self._call("fetch", wire_list([32] * len(chunk)), serve, got)
 
-    def _push_held(self, ids: list[bytes], then: Callable[[], None]) -> None:
+    def _push_held(self, ids: list[bytes], then: Callable[[], None], moved: list[int]) -> None:
         records = [self.node.held[i] for i in ids if i in self.node.held]
-        self._push(records, "sync push", then)
 
-    def _push(self, records: list[Record], channel: str, then: Callable[[], None]) -> None:
+        def counted(outcomes: list[str]) -> None:
+            moved[1] += outcomes.count("accepted")
+
+        self._push(records, "sync push", then, counted)
+
+    def _push(
+        self,
+        records: list[Record],
+        channel: str,
+        then: Callable[[], None],
+        outcomes: Callable[[list[str]], None] | None = None,
+    ) -> None:
         """Push records in batches (node/peering/sync.py's ``batches``), one after another."""
         by_raw = {r.raw: r for r in records}
         chunks = [[by_raw[raw] for raw in batch] for batch in batches([r.raw for r in records])]
@@ -496,25 +593,38 @@ class SimLink:
             batch = left[0]
 
             def serve(server: SimNode, answer: Answer) -> None:
-                outcomes = server.ingest(batch, self.node.key, channel)
-                answer(wire_map(outcomes=wire_strs(outcomes)), None)
+                result = server.ingest(batch, self.node.key, channel)
+                answer(wire_map(outcomes=wire_strs(result)), result)
 
-            self._call("records", wire_list([len(r.raw) for r in batch]), serve, lambda _: next_batch(left[1:]))
+            def answered(result: list[str]) -> None:
+                if outcomes is not None:
+                    outcomes(result)
+                next_batch(left[1:])
+
+            self._call("records", wire_list([len(r.raw) for r in batch]), serve, answered)
 
         next_batch(chunks)
 
     # -- the three loops ------------------------------------------------------------------
 
-    def _poll(self, epoch: int, cursor: int) -> None:
-        """PeerLink._pull: long poll, fetch what we lack, maybe reconcile, again."""
+    def _poll(self, epoch: int, cursor: int, catching_up: bool = False) -> None:
+        """PeerLink._pull: long poll (records whole while eager), fetch what we
+        lack, maybe reconcile, again; parked while lazy, then the ids the feed
+        gained meanwhile, at once."""
         if epoch != self.epoch:
+            return
+        if not self.eager:
+            self._on_graft.append(lambda: self._poll(epoch, cursor, catching_up=True))
             return
 
         def serve(server: SimNode, answer: Answer) -> None:
-            server.serve_feed(self, cursor, answer)
+            server.serve_feed(self, cursor, answer, eager=not catching_up, wait=not catching_up)
 
-        def polled(reply: tuple[list[bytes], int, bool]) -> None:
-            ids, new_cursor, behind = reply
+        def polled(reply: tuple[list[bytes], int, bool, list[Record]]) -> None:
+            ids, new_cursor, behind, whole = reply
+            if whole:
+                self._prune(epoch, self.node.ingest(whole, self.peer.key, "poll whole"))
+            again = catching_up and bool(ids)
             inflight = self.node.inflight
             missing = inflight.claim([i for i in ids if i not in self.node.held], self.sim.loop.now)
             short = False  # every sim peer is within its fetch budget
@@ -524,17 +634,27 @@ class SimLink:
                 now = self.sim.loop.now
                 if decisions.resync_after_pull(behind, short, now, self._last_resync):
                     self._last_resync = now
-                    self.sync(epoch, lambda: self._poll(epoch, new_cursor))
+                    self.sync(epoch, lambda: self._poll(epoch, new_cursor, again))
                 else:
-                    self._poll(epoch, new_cursor)
+                    self._poll(epoch, new_cursor, again)
 
             self._fetch(missing, "poll fetch", fetched)
 
         self._call("feed", 0, serve, polled, FEED_TIMEOUT_S)
 
     def push_step(self, epoch: int) -> None:
-        """PeerLink._push: what our feed gained since the cursor, announced, then pushed."""
+        """PeerLink._push: what our feed gained since the cursor, pushed whole;
+        parked while the link is lazy, then on from where the grafting
+        reconciliation began."""
         if epoch != self.epoch or not self.node.up:
+            return
+        if not self.eager:
+
+            def resume() -> None:
+                self._push_cursor = max(self._push_cursor, self._reconciled_to)
+                self.push_step(epoch)
+
+            self._on_graft.append(resume)
             return
         feed = self.node.feed
         entries, self._push_cursor, behind = feed.since(self._push_cursor, self.peer.key, PUSH_BATCH)
@@ -551,19 +671,14 @@ class SimLink:
             else:
                 self.node.push_idle(self, epoch)
             return
-        ids = [e.id for e in offered]
+        records = [self.node.held[e.id] for e in offered]
+        self._push(records, "push", lambda: self.push_step(epoch), lambda outcomes: self._prune(epoch, outcomes))
 
-        def serve(server: SimNode, answer: Answer) -> None:
-            wanted = server.inflight.claim([i for i in ids if i not in server.held], self.sim.loop.now)
-            answer(wire_map(wanted=wire_list([32] * len(wanted))), wanted)
+    def _resync(self, epoch: int, token: int) -> None:
+        if epoch == self.epoch and token == self._resync_token:
+            self.sync(epoch, lambda: self._after_resync(epoch))
 
-        def answered(wanted: list[bytes]) -> None:
-            want = set(wanted)
-            records = [self.node.held[e.id] for e in offered if e.id in want]
-            self._push(records, "push", lambda: self.push_step(epoch))
-
-        self._call("announce", wire_list([32] * len(ids)), serve, answered)
-
-    def _resync(self, epoch: int) -> None:
-        if epoch == self.epoch:
-            self.sync(epoch, lambda: self.sim.loop.after(decisions.resync_delay(self.node.rng), self._resync, epoch))
+    def _after_resync(self, epoch: int) -> None:
+        if not self.eager:  # it found nothing to move (PeerLink._resync)
+            self._lazy_s = decisions.lazy_interval(self._lazy_s)
+        self._schedule_resync(epoch)

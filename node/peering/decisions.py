@@ -54,11 +54,11 @@ def gives_up(found: bool, failures: int) -> bool:
     return found and failures >= FOUND_GIVE_UP_AFTER
 
 
-def resync_delay(rng: random.Random, *, eager: bool = True) -> float:
+def resync_delay(rng: random.Random, lazy_s: float | None = None) -> float:
     """Seconds until a connected link's next periodic reconciliation (within
-    20% of RESYNC_INTERVAL_S, or of LAZY_RESYNC_S for a lazy link, so the
-    links of one node spread out)."""
-    return (RESYNC_INTERVAL_S if eager else LAZY_RESYNC_S) * rng.uniform(0.8, 1.2)
+    20% of RESYNC_INTERVAL_S, or of a lazy link's ``lazy_s``, see
+    ``lazy_interval``, so the links of one node spread out)."""
+    return (RESYNC_INTERVAL_S if lazy_s is None else lazy_s) * rng.uniform(0.8, 1.2)
 
 
 def resync_after_pull(behind: bool, short: bool, now: float, last: float | None) -> bool:
@@ -106,17 +106,32 @@ def whole_records(entries: Sequence[FeedEntry], limit: int = WHOLE_BYTES, *, eag
 # link starts *eager*: records cross it whole, at once (a feed answer, a
 # push). A batch that brings the receiving end nothing new shows the link
 # closes a cycle, and after PRUNE_AFTER such batches it turns *lazy* (a prune): nothing crosses it as it
-# happens, and the two ends reconcile every LAZY_RESYNC_S instead (one round
-# trip, 35 bytes, when they agree). A lazy link's reconciliation that moves
+# happens, and the two ends reconcile every few seconds instead (one round
+# trip, 35 bytes, when they agree; LAZY_RESYNC_S, doubling to LAZY_MAX_S
+# while nothing needs to move). A lazy link's reconciliation that moves
 # anything shows the eager links no longer reach one end, and the link turns
 # eager again (a graft). The eager links settle into a spanning tree: a
 # record crosses each of its links once, whoever posted it, and a tree broken
-# by a failure or a cut is mended within LAZY_RESYNC_S.
+# by a failure is mended within a few seconds (the failed link's node hurries
+# its lazy links), by a silent fault within LAZY_MAX_S.
 
-LAZY_RESYNC_S = 1.5
-"""How often a lazy link reconciles (jittered, see ``resync_delay``): how long
-a record can wait where the eager links broke, and what a lazy link costs while
-the network is quiet (a reconciliation when in sync: one request)."""
+LAZY_RESYNC_S = 3.0
+"""How soon a link that just turned lazy reconciles (jittered, see
+``resync_delay``), and again after a link of the node failed: how long a
+record can wait where the eager links broke."""
+LAZY_MAX_S = 30.0
+"""The longest a lazy link waits between reconciliations once they keep
+finding nothing to move: on a quiet network a lazy link then costs a request
+every half minute, less than an eager link's long poll (renewed every 20 s)."""
+
+
+def lazy_interval(previous: float) -> float:
+    """A lazy link's next interval after a reconciliation that moved nothing:
+    doubled, up to LAZY_MAX_S. The tree is whole while they find nothing; a
+    link of the node that fails (``PeerLink.hurry``), or the link turning lazy
+    again, starts over at LAZY_RESYNC_S."""
+    return min(LAZY_MAX_S, 2 * previous)
+
 
 GRAFT_WAIT_S = 2.0
 """A lazy link's reconciliation moves what differs only this long after it

@@ -174,8 +174,12 @@ class Gossip:
         await self.parts.admin.found_peer(link.client.url, link.client.key, link.source, self.parts.clock.wall())
 
     def link_ended(self, link: PeerLink, seconds: float) -> None:
-        """A link that was connected for ``seconds`` is down: remember how long,
-        for choosing anchors."""
+        """A link that was connected for ``seconds`` is down: the gossip tree
+        may be cut here, so the lazy links reconcile soon; and for choosing
+        anchors, remember how long it was up."""
+        for other in self.links.values():
+            if other is not link:
+                other.hurry()
         if not link.found or link.client.key is None:
             return
         candidate = self.candidates.get(link.client.key)

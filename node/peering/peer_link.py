@@ -101,6 +101,7 @@ class PeerLink:
         self._pruned = asyncio.Event()  # wakes the resync loop into the lazy interval
         self._copies = 0  # batches in a row that brought the receiver nothing new
         self._reconciled_to = 0  # our feed's position when the last reconciliation began
+        self._lazy_s = decisions.LAZY_RESYNC_S  # the lazy interval (decisions.lazy_interval)
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -262,9 +263,17 @@ class PeerLink:
         self._copies = decisions.copies_in_a_row(outcomes, self._copies)
         if self._copies >= decisions.PRUNE_AFTER:
             self._eager.clear()
+            self._lazy_s = decisions.LAZY_RESYNC_S
             self._pruned.set()
             self.parts.metrics.count("gossip_link_changes_total", change="prune")
             log.debug("peer %s: link lazy (it brought only copies)", self.client.url)
+
+    def hurry(self) -> None:
+        """Another link of this node failed: the tree may be cut here, so a lazy
+        link reconciles within LAZY_RESYNC_S again."""
+        if not self.eager:
+            self._lazy_s = decisions.LAZY_RESYNC_S
+            self._pruned.set()  # the resync loop starts its wait over
 
     def _graft(self, result: SyncResult) -> None:
         if self._tree and not self._eager.is_set() and decisions.grafts(result.accepted, result.pushed_new):
@@ -341,8 +350,11 @@ class PeerLink:
     async def _resync(self, common: SyncFilter) -> None:
         while True:
             self._pruned.clear()
+            lazy_s = None if self.eager else self._lazy_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(decisions.resync_delay(self.parts.rng, eager=self.eager)):
-                    await self._pruned.wait()  # just turned lazy: wait the lazy interval instead
+                async with asyncio.timeout(decisions.resync_delay(self.parts.rng, lazy_s)):
+                    await self._pruned.wait()  # turned lazy, or hurried: wait the new interval instead
             if not self._pruned.is_set():
                 self._graft(await self._sync(common))
+                if not self.eager:  # it found nothing to move: the tree holds here
+                    self._lazy_s = decisions.lazy_interval(self._lazy_s)

@@ -41,10 +41,20 @@ def test_a_lazy_reconciliation_that_moves_records_grafts() -> None:
 
 def test_lazy_links_reconcile_within_seconds_eager_ones_every_few_minutes() -> None:
     rng = random.Random(1)
-    lazy = [decisions.resync_delay(rng, eager=False) for _ in range(100)]
+    lazy = [decisions.resync_delay(rng, decisions.LAZY_RESYNC_S) for _ in range(100)]
     eager = [decisions.resync_delay(rng) for _ in range(100)]
     assert 0.8 * decisions.LAZY_RESYNC_S <= min(lazy) <= max(lazy) <= 1.2 * decisions.LAZY_RESYNC_S
     assert min(eager) >= 0.8 * decisions.RESYNC_INTERVAL_S
+
+
+def test_a_lazy_link_that_finds_nothing_waits_longer_up_to_a_bound() -> None:
+    interval, seen = decisions.LAZY_RESYNC_S, []
+    for _ in range(10):
+        interval = decisions.lazy_interval(interval)
+        seen.append(interval)
+    assert seen[0] == 2 * decisions.LAZY_RESYNC_S
+    assert seen == sorted(seen)
+    assert seen[-1] == decisions.LAZY_MAX_S < decisions.RESYNC_INTERVAL_S
 
 
 def _entry(seq: int, source: bytes | None, size: int = 100) -> FeedEntry:
