@@ -23,7 +23,16 @@ from typing import Any
 
 from protocol.codec import decode, encode
 from protocol.itemtree import ItemTree
-from protocol.reconcile import SKIP, Item, ReconcileConfig, Reconciler, ReconcileResult, reconcile_in_memory
+from protocol.reconcile import (
+    FINGERPRINT,
+    IDLIST,
+    SKIP,
+    Item,
+    ReconcileConfig,
+    Reconciler,
+    ReconcileResult,
+    reconcile_in_memory,
+)
 from protocol.sketch import MAX_SUBTABLE, SUBTABLES, Sketch
 
 Row = dict[str, Any]
@@ -116,7 +125,53 @@ def size_rows(n: int, cpu_at_100k: dict[str, float]) -> list[Row]:
              "note": f"version 1: {old_cpu:,.1f} ms" + ("; ratio = growth over 100k" if n > 100_000 else "")},
         ]  # fmt: skip
     rows += sketch_costs(label, *made["d=1000 scattered"])
+    rows.append(hostile_message(label, made["in sync"][0], rng))
     return rows
+
+
+HOSTILE_SHAPES = {"differing fingerprints": FINGERPRINT, "matching fingerprints": FINGERPRINT,
+                  "SKIPs": SKIP, "empty id lists": IDLIST}  # fmt: skip
+
+
+def hostile_packing(tree: ItemTree, shape: str, count: int, rng: random.Random) -> bytes:
+    """A version 1 message of ``count`` ranges of one shape at random bounds of our items."""
+    mode = HOSTILE_SHAPES[shape]
+    ranges: list[Any] = []
+    lo, prev = 0, 0
+    for index in sorted(rng.sample(range(1, len(tree)), count)):
+        ts, id_ = tree.item(index)
+        bound = (ts, id_[:2])
+        hi = tree.index(bound)
+        payload: Any = {FINGERPRINT: rng.randbytes(16), SKIP: None, IDLIST: []}[mode]
+        if shape == "matching fingerprints":
+            payload = tree.fingerprint(lo, hi)
+        ranges.append([ts - prev + 1, bound[1], mode, payload])
+        lo, prev = hi, ts
+    ranges.append([0, b"", SKIP, None])
+    return encode([1, ranges])
+
+
+def hostile_message(label: str, tree: ItemTree, rng: random.Random) -> Row:
+    """Responder CPU for the costliest message a peer can pack into one frame:
+    as many ranges as fit, of each shape (the worst shape is the figure)."""
+    config = ReconcileConfig()
+    costs: dict[str, tuple[float, int]] = {}
+    for shape, mode in HOSTILE_SHAPES.items():
+        count = config.max_message_bytes // (6 if mode != FINGERPRINT else 24)
+        message = hostile_packing(tree, shape, count, rng)
+        while len(message) > config.max_message_bytes:
+            count = count * 97 // 100
+            message = hostile_packing(tree, shape, count, rng)
+        times = []
+        for _ in range(RUNS):
+            start = time.process_time()
+            Reconciler(tree, config).respond(message)
+            times.append((time.process_time() - start) * 1000)
+        costs[shape] = (statistics.median(times), count)
+    worst = max(cost for cost, _ in costs.values())
+    shapes = "; ".join(f"{shape} ({count:,}): {cost:.1f}" for shape, (cost, count) in costs.items())
+    return {"figure": f"{label}: a hostile version 1 message", "value": worst, "unit": "ms", "target": "< 100 ms",
+            "ok": worst < 100, "note": f"64 KiB of ranges, responder CPU, the worst of: {shapes} ms"}  # fmt: skip
 
 
 def sketch_costs(label: str, a: ItemTree, b: ItemTree) -> list[Row]:

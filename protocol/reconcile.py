@@ -42,7 +42,9 @@ asked about. Once ``max_need_ids`` ids we lack are known, the initiator ends
 the session early (``complete`` is False): the caller fetches those and
 reconciles again, so a peer far ahead (a new node's first sync) is caught up
 in steps, and a lying peer can make us hold at most that many made-up ids.
-Every other cost of a message, on either side, is bounded by the frame limit.
+Every other cost of a message, on either side, is bounded by the frame limit;
+a responder's also by ``max_ranges_answered``, and it works ranges out only
+as it writes its reply (none past a full one but the first that differs).
 
 Fingerprint of a range: the first 16 bytes of SHA-256 over the sum of its ids,
 read as little-endian 256-bit integers, modulo 2**256, written as 32 bytes
@@ -85,10 +87,11 @@ responder answers ``[2, [[0, b"", 0, nil]]]`` (9 bytes). A deeper reply::
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from hashlib import sha256
+from itertools import chain
 from typing import Protocol
 
 from protocol.codec import Limits, Value, decode, encode
@@ -255,6 +258,14 @@ class ReconcileConfig:
     what a hostile responder can make us hold (about 12 MB at 100k); an honest
     peer further ahead is caught up over several sessions."""
 
+    max_ranges_answered: int = 4096
+    """Most ranges other than SKIP a responder works out per message (two
+    bisections and a fingerprint, or a list of ids, each); past them it cuts
+    its reply as if its frame were full, and the initiator asks again for the
+    rest. Above the 2,848 fingerprints a 64 KiB frame carries, so an honest
+    peer is never cut by it; what it bounds is a message of thousands of tiny
+    id lists, or a frame limit set larger."""
+
     def __post_init__(self) -> None:
         lows = (
             ("branching", 2),
@@ -263,6 +274,7 @@ class ReconcileConfig:
             ("sketch_min_ranges", 1),
             ("max_message_bytes", 512),
             ("max_rounds", 1),
+            ("max_ranges_answered", 1),
         )
         for name, low in (*lows, ("max_need_ids", 0)):
             value = getattr(self, name)
@@ -310,6 +322,8 @@ class _Kind(IntEnum):
     """An initiator's span sent as a fingerprint, awaiting the answer."""
     SENT_IDS = 5
     """An initiator's span sent as ids, awaiting the answer."""
+    CUT = 6
+    """A responder's stop at ``max_ranges_answered``: the reply is cut there."""
 
 
 class _Role(Enum):
@@ -319,7 +333,7 @@ class _Role(Enum):
 
 
 # Module names for the kinds: the hot paths read a global, not a class attribute.
-_DONE, _SPLIT, _OFFER, _ANSWER = _Kind.DONE, _Kind.SPLIT, _Kind.OFFER, _Kind.ANSWER
+_DONE, _SPLIT, _OFFER, _ANSWER, _CUT = _Kind.DONE, _Kind.SPLIT, _Kind.OFFER, _Kind.ANSWER, _Kind.CUT
 _SENT_FP, _SENT_IDS = _Kind.SENT_FP, _Kind.SENT_IDS
 _AWAITING = frozenset({_SENT_FP, _SENT_IDS})
 """Spans we sent and the peer has not answered yet: only these take ids or a split."""
@@ -425,16 +439,38 @@ class Reconciler:
                 shown = asked if type(asked) is int else type(asked).__name__
                 raise ReconcileError(f"a sketch of {shown} cells per subtable: not a size that fits the frame")
             cells = items.sketch().fold(asked).encode()
-        actions: list[_Action] = []
-        for lo, hi, mode, payload in ranges:
-            i, j = items.index(lo), items.index(hi)
-            if mode == SKIP or (mode == FINGERPRINT and payload == items.fingerprint(i, j)):
-                _add(actions, (lo, hi, i, j, _DONE))
-            else:
-                _add(actions, (lo, hi, i, j, _SPLIT if mode == FINGERPRINT else _ANSWER))
-        reply, _ = self._write(actions, defer=False, sketch=cells if asked is not None else None)
+        reply, _ = self._write(self._answers(ranges), defer=False, sketch=cells if asked is not None else None)
         self.bytes_sent += len(reply)
         return reply
+
+    def _answers(self, ranges: list[_Range]) -> Iterator[_Action]:
+        """What each of the peer's ranges asks of us, neighbouring settled ones
+        merged, worked out only as the reply is written: once the frame is
+        full, the ranges past the cut cost nothing more than finding the first
+        that differs (the remainder is then sent as one fingerprint)."""
+        items = self._items
+        budget = self._config.max_ranges_answered
+        done: _Action | None = None  # settled ranges not yielded yet
+        for lo, hi, mode, payload in ranges:
+            if mode == SKIP:  # nothing to look up
+                kind, i, j = _DONE, 0, 0
+            elif budget == 0:  # cut here: the rest is asked again
+                kind, i, j = _CUT, 0, 0
+            else:
+                budget -= 1
+                i, j = items.index(lo), items.index(hi)
+                kind = _ANSWER if mode == IDLIST else _DONE if payload == items.fingerprint(i, j) else _SPLIT
+            if kind == _DONE:
+                done = (done[0] if done else lo, hi, 0, 0, _DONE)
+                continue
+            if done is not None:
+                yield done
+                done = None
+            yield (lo, hi, i, j, kind)
+            if kind == _CUT:
+                return
+        if done is not None:
+            yield done
 
     def _sketch_fits(self, size: int) -> bool:
         """A sketch of ``size`` leaves room in our frame for a range list (the remainder at least)."""
@@ -634,26 +670,30 @@ class Reconciler:
                 self._need_seen.add(id_)
                 self.need_ids.append(id_)
 
-    def _write(self, actions: list[_Action], *, defer: bool, sketch: bytes | None = None) -> tuple[bytes, list[_Span]]:
+    def _write(
+        self, actions: Iterable[_Action], *, defer: bool, sketch: bytes | None = None
+    ) -> tuple[bytes, list[_Span]]:
         """Encode actions within the frame (and the sketch, if any); return the
         message and its unsettled ranges."""
         room = self._config.max_message_bytes - (0 if sketch is None else len(sketch) + _SKETCH_HEADER)
         writer = _Writer(room, self._window if defer else _UNPACED)
-        stopped = len(actions)
-        for k, action in enumerate(actions):
+        pending = iter(actions)
+        for action in pending:
             if not self._emit(writer, action):
-                stopped = k
+                pending = chain([action], pending)  # from the one cut short on
                 break
         spans = writer.open
         if writer.cut is not None:
             cut = writer.cut
-            rest = [(max(lo, cut), hi, kind) for lo, hi, _, _, kind in actions[stopped:] if kind != _DONE and hi > cut]
-            if rest and not defer:
+            rest = ((max(lo, cut), hi, kind) for lo, hi, _, _, kind in pending if kind != _DONE and hi > cut)
+            if defer:  # the initiator keeps what it owes
+                spans = spans + list(rest)
+                writer.ranges.append([0, b"", SKIP, None])
+            elif next(rest, None) is not None:  # the responder: is anything left to settle?
                 whole = self._items.fingerprint(self._items.index(cut), len(self._items))
                 writer.ranges.append([0, b"", FINGERPRINT, whole])
             else:
                 writer.ranges.append([0, b"", SKIP, None])
-            spans = spans + rest
         if sketch is not None:
             return encode([self._version, writer.ranges, sketch]), spans
         return encode([self._version, writer.ranges]), spans
@@ -663,6 +703,9 @@ class Reconciler:
         items, config = self._items, self._config
         if kind == _DONE:
             return writer.put(hi, SKIP, None)
+        if kind == _CUT:
+            writer.cut = writer.lo
+            return False
         if kind == _OFFER:
             return writer.put(hi, FINGERPRINT, items.fingerprint(i, j))
         threshold = config.idlist_threshold

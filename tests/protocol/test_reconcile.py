@@ -743,3 +743,89 @@ def test_responder_work_is_bounded_by_the_frame(hundred_k: list[Item]) -> None:
         message = wire(*ranges, (None, mode, payload))
         assert len(message) <= config.max_message_bytes
         assert len(Reconciler(items, config).respond(message)) <= config.max_message_bytes
+
+
+class CountingItems:
+    """An item set that counts the bisections asked of it (two a range worked out)."""
+
+    def __init__(self, items: ItemSet) -> None:
+        self.inner = items
+        self.looked_up = 0
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def index(self, bound: tuple[int, bytes]) -> int:
+        self.looked_up += 1
+        return self.inner.index(bound)
+
+    def fingerprint(self, lo: int, hi: int) -> bytes:
+        return self.inner.fingerprint(lo, hi)
+
+    def ids(self, lo: int, hi: int) -> list[bytes]:
+        return self.inner.ids(lo, hi)
+
+    def bound_before(self, index: int) -> tuple[int, bytes]:
+        return self.inner.bound_before(index)
+
+    def sketch(self) -> Sketch:
+        return self.inner.sketch()
+
+
+def packed(items: ItemSet, mode: int, count: int, *, matching: bool = False, apart: int = 60) -> bytes:
+    """``count`` ranges of ``mode`` at bounds ``apart`` seconds apart, then one to
+    infinity; fingerprints our own when ``matching``, else ones that match nothing."""
+    bounds = [(T0 + apart * k, b"") for k in range(1, count)]
+    lows = [(0, b""), *bounds]
+    highs: list[tuple[int, bytes] | None] = [*bounds, None]
+    ranges: list[Part] = []
+    for lo, hi in zip(lows, highs, strict=True):
+        payload: Value = None if mode == SKIP else [] if mode == IDLIST else WRONG
+        if matching and mode == FINGERPRINT:
+            end = len(items) if hi is None else items.index(hi)
+            payload = items.fingerprint(items.index(lo), end)
+        ranges.append((hi, mode, payload))
+    return wire(*ranges)
+
+
+def test_ranges_past_a_full_reply_are_not_worked_out(hundred_k: list[Item]) -> None:
+    """Differing fingerprints are split until the frame is full; the ranges
+    after the cut are not fingerprinted (the first of them differs: the
+    remainder is then one fingerprint), nor are SKIP ranges ever looked up."""
+    items = CountingItems(ItemSet(hundred_k))
+    message = packed(items.inner, FINGERPRINT, 600, apart=3600)  # about 140 items each: split
+    reply = decode(Reconciler(items).respond(message))
+    assert isinstance(reply, list) and isinstance(reply[1], list)
+    last = reply[1][-1]
+    assert isinstance(last, list) and last[:3] == [0, b"", FINGERPRINT]  # the remainder, asked again
+    assert items.looked_up <= 2 * 30  # about 20 ranges split (112 fingerprints each) fill the frame
+    items.looked_up = 0
+    Reconciler(items).respond(packed(items.inner, SKIP, 5000))
+    assert items.looked_up == 0
+
+
+def test_a_responder_answers_at_most_max_ranges_answered(hundred_k: list[Item]) -> None:
+    """Past ``max_ranges_answered`` ranges the reply is cut, the rest asked
+    again; within it, a reply is what it was without the cap."""
+    items = CountingItems(ItemSet(hundred_k))
+    config = ReconcileConfig(max_ranges_answered=100)
+    message = packed(items.inner, FINGERPRINT, 1500, matching=True)
+    reply = decode(Reconciler(items, config).respond(message))
+    assert items.looked_up <= 2 * 100 + 1  # two bisections a range, one for the remainder
+    whole = items.inner.fingerprint(items.inner.index((T0 + 60 * 100, b"")), len(items.inner))
+    assert reply == [2, [[T0 + 60 * 100 + 1, b"", SKIP, None], [0, b"", FINGERPRINT, whole]]]
+    uncapped = decode(Reconciler(items.inner).respond(message))
+    assert uncapped == [2, [[0, b"", SKIP, None]]]
+    small = packed(items.inner, FINGERPRINT, 50, matching=True)
+    assert Reconciler(items.inner, config).respond(small) == Reconciler(items.inner).respond(small)
+
+
+@pytest.mark.parametrize("case", ["disjoint", "10k vs 10k, 1% differ", "half overlap", "initiator empty"])
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_honest_session_converges_under_the_cap(case: str, version: int) -> None:
+    """A responder capped at a few ranges a message still ends every session
+    in the exact differences: the initiator asks again for what was cut."""
+    shared, only_a, only_b, stamps = CASES[case]
+    pair = make_pair(len(case), shared, only_a, only_b, timestamps=stamps)
+    config = ReconcileConfig(max_ranges_answered=3, max_rounds=10_000)
+    check(reconcile_in_memory(pair.a, pair.b, config, version), pair.only_a, pair.only_b, config)
