@@ -16,22 +16,19 @@ node holds every record posted before it, against two reconciliation
 intervals (``decisions.RESYNC_INTERVAL_S``). Wall time is information only.
 
 What the default run of 1000 nodes shows (seed 13, 551 records; docs/NODE.md
-has the table): every record reaches every node; 1.9 s median (12 s max) for
-records posted in quiet times, 16 s median and 134 s max over all records,
-since half of them were posted while a node was down or the partition held;
-all agree 15 s after the heal, far inside the 600 s of two intervals; 1.02
-full copies per node per record.
+has the table): every record reaches every node; 2.1 s median (25 s max) for
+records posted in quiet times, 29 s median and 147 s max over all records,
+since half of them were posted while a node was down or the partition held
+(a record waits there for a lazy link's reconciliation, every 3 to 30 s); all
+agree 26 s after the heal, far inside the 600 s of two intervals; 1.11 full
+copies per node per record, 3.2 messages per delivery (14.1 when records
+were announced on every link, before eager and lazy links).
 
-Copies were about 2.2 before ``decisions.InFlight``: a node fetched an id a
-peer announced (its feed's answer to our long poll) or wanted one a peer
-offered (the push loop's announce) whenever it did not hold it yet, so the
-announcements of two or three neighbours landing within one round trip each
-brought a copy (58% of (node, record) pairs got more than one). Now an id
-asked of one peer is not asked of another until it arrives, the request
-fails, or ``IN_FLIGHT_S`` passes: the model calls the same class where
-PeerLink._pull and the announce handler do. Real nodes spend time verifying
-and committing, which widens the window an id is in flight: if anything,
-the class matters more there.
+An id asked of one peer is not asked of another until it arrives, the
+request fails, or ``IN_FLIGHT_S`` passes (``decisions.InFlight``, which
+the model calls where PeerLink._pull does): without it, ids announced by two
+or three neighbours within one round trip each brought a copy (about 2.2
+copies per node per record, when records were announced).
 """
 
 from __future__ import annotations
