@@ -50,8 +50,6 @@ from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, build_record
 
 from .model import Sim, SimLink, SimNode
 
-RECORD_KINDS = ("announce", "records", "fetch")
-"""Message kinds whose replies or bodies carry ids to fetch or records."""
 
 
 @dataclass(frozen=True)
