@@ -51,7 +51,6 @@ from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, build_record
 from .model import Sim, SimLink, SimNode
 
 
-
 @dataclass(frozen=True)
 class Scenario:
     nodes: int = 1000
