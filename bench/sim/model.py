@@ -22,7 +22,8 @@ function: ``decisions.to_push``, ``whole_records``, ``copies_in_a_row``
 ``Reconciler``/``ItemSet``; message sizes are those of the real msgpack
 bodies (``wire_*`` below; the suite checks them against ``encode``). Every
 simulated node takes eager and lazy links (PROTOCOL.md 8.3); the path for
-peers from before them (announcements) is not modelled.
+peers from before them (announcements) is not modelled, nor are blocked or
+banned peers (every sim peer is honest).
 
 Where the model simplifies (the figures are no better than this):
 - No processing time: a node answers the moment a message arrives; records
@@ -356,6 +357,7 @@ class SimLink:
         self._on_graft: list[Callable[[], None]] = []
         """The pull and push loops, parked while the link is lazy."""
         self._resync_token = 0
+        self._resync_due = 0.0
         self._lazy_s = decisions.LAZY_RESYNC_S
 
     # -- the exchange of one request and its reply ----------------------------------------
@@ -457,11 +459,16 @@ class SimLink:
         self.push_step(epoch)
         self._schedule_resync(epoch)
 
-    def _schedule_resync(self, epoch: int) -> None:
-        """PeerLink._resync's wait: a prune starts it again, with the lazy interval."""
-        self._resync_token += 1
+    def _schedule_resync(self, epoch: int, *, sooner: bool = False) -> None:
+        """PeerLink._resync's wait; ``sooner`` (a prune, a hurry): due within a
+        lazy interval, if not due before that already."""
         delay = decisions.resync_delay(self.node.rng, None if self.eager else self._lazy_s)
-        self.sim.loop.after(delay, self._resync, epoch, self._resync_token)
+        due = self.sim.loop.now + delay
+        if sooner and due >= self._resync_due:
+            return
+        self._resync_token += 1
+        self._resync_due = due
+        self.sim.loop.at(due, self._resync, epoch, self._resync_token)
 
     # -- eager and lazy (PeerLink._prune, _graft) -----------------------------------------
 
@@ -473,13 +480,13 @@ class SimLink:
             self.eager = False
             self._lazy_s = decisions.LAZY_RESYNC_S
             self.sim.prunes += 1
-            self._schedule_resync(epoch)
+            self._schedule_resync(epoch, sooner=True)
 
     def hurry(self) -> None:
         """PeerLink.hurry: another link of the node failed."""
         if self.connected and not self.eager:
             self._lazy_s = decisions.LAZY_RESYNC_S
-            self._schedule_resync(self.epoch)
+            self._schedule_resync(self.epoch, sooner=True)
 
     def _graft(self, epoch: int, accepted: int, pushed_new: int) -> None:
         if epoch != self.epoch or self.eager or not decisions.grafts(accepted, pushed_new):
@@ -497,15 +504,27 @@ class SimLink:
 
     # -- reconciliation (node/peering/sync.py's reconcile_with) ---------------------------
 
-    def sync(self, epoch: int, done: Callable[[], None], sessions: int = 0, moved: list[int] | None = None) -> None:
-        """``moved``: records new to us, and pushed ones new to the peer, so far (for ``grafts``)."""
+    def sync(
+        self,
+        epoch: int,
+        done: Callable[[], None],
+        sessions: int = 0,
+        moved: list[int] | None = None,
+        *,
+        lazy: bool | None = None,
+    ) -> None:
+        """``moved``: records new to us, and pushed ones new to the peer, so far
+        (for ``grafts``); ``lazy``: the link was lazy when the reconciliation
+        began (it waits GRAFT_WAIT_S before moving, as ``PeerLink._sync``)."""
         if epoch != self.epoch:
             return
+        if lazy is None:
+            lazy = not self.eager
         if sessions == 0:
             self._reconciled_to = self.node.feed.head - 1
         self.sim.sessions += 1
         session = Reconciler(self.node.itemset())
-        self._reconcile_round(epoch, session, session.initiate(), sessions, done, moved or [0, 0])
+        self._reconcile_round(epoch, session, session.initiate(), sessions, done, moved or [0, 0], lazy)
 
     def _reconcile_round(
         self,
@@ -515,6 +534,7 @@ class SimLink:
         sessions: int,
         done: Callable[[], None],
         moved: list[int],
+        lazy: bool,
     ) -> None:
         def serve(server: SimNode, answer: Answer) -> None:
             reply = Reconciler(server.itemset()).respond(message)
@@ -523,15 +543,14 @@ class SimLink:
         def on_reply(reply: bytes) -> None:
             following = session.receive(reply)
             if following is not None:
-                self._reconcile_round(epoch, session, following, sessions, done, moved)
+                self._reconcile_round(epoch, session, following, sessions, done, moved, lazy)
                 return
 
             def pushed() -> None:
                 if session.complete or sessions + 1 >= MAX_SESSIONS:
-                    self._graft(epoch, moved[0], moved[1])
                     done()
                 else:
-                    self.sync(epoch, done, sessions + 1, moved)
+                    self.sync(epoch, done, sessions + 1, moved, lazy=lazy)
 
             need, have = list(session.need_ids), list(session.have_ids)
 
@@ -541,7 +560,7 @@ class SimLink:
                 still = [i for i in need if i not in self.node.held]
                 self._fetch(still, "sync fetch", lambda: self._push_held(have, pushed, moved), moved)
 
-            if not self.eager and (need or have):  # reconcile_with's settle_s
+            if lazy and (need or have):  # reconcile_with's settle_s
                 self.sim.loop.after(decisions.GRAFT_WAIT_S, move)
             else:
                 move()
@@ -676,9 +695,14 @@ class SimLink:
 
     def _resync(self, epoch: int, token: int) -> None:
         if epoch == self.epoch and token == self._resync_token:
-            self.sync(epoch, lambda: self._after_resync(epoch))
+            lazy, moved = not self.eager, [0, 0]
+            self.sync(epoch, lambda: self._after_resync(epoch, lazy, moved), moved=moved, lazy=lazy)
 
-    def _after_resync(self, epoch: int) -> None:
-        if not self.eager:  # it found nothing to move (PeerLink._resync)
-            self._lazy_s = decisions.lazy_interval(self._lazy_s)
+    def _after_resync(self, epoch: int, lazy: bool, moved: list[int]) -> None:
+        """PeerLink._resync after its reconciliation: a lazy link's may graft;
+        one that found nothing to move waits longer next time."""
+        if lazy:
+            self._graft(epoch, moved[0], moved[1])
+            if not self.eager:
+                self._lazy_s = decisions.lazy_interval(self._lazy_s)
         self._schedule_resync(epoch)

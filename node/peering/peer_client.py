@@ -95,7 +95,7 @@ class Hello:
     rotations: list[bytes]
     """The key rotations the peer says lead to ``key`` (raw records, to be checked)."""
     lazy_links: bool = False
-    """Whether its feed takes ``eager`` (decisions.prunes): nodes before it do not."""
+    """Whether its feed takes ``eager`` (decisions.copies_in_a_row): nodes before it do not."""
 
 
 @dataclass(frozen=True)

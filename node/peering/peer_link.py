@@ -7,10 +7,11 @@ behind NAT, which nobody can call, still hears of new records within about a
 second), *push* sends the peer every record our own feed gains that did not
 come from it (unless the peer polls our feed itself), and *resync* reconciles
 again now and then. A link starts *eager*: records cross it whole both ways
-as they arrive. When a batch brings one end nothing new, the link turns
-*lazy* (decisions.copies_in_a_row): neither loop sends anything over it, and it
-reconciles every few seconds instead, until a reconciliation moves a record
-and it turns eager again (decisions.grafts). The eager links settle into a
+as they arrive. When three batches in a row bring one end nothing new, the
+link turns *lazy* (decisions.copies_in_a_row): neither loop sends anything
+over it (a long poll already open runs out), and it reconciles every 3 to
+30 s instead, until a reconciliation moves a record and it turns eager again
+(decisions.grafts). The eager links settle into a
 spanning tree, so a record crosses each link about once. A peer from before
 eager and lazy links (its hello does not say ``lazy_links``) is served as it
 was: records near their origin whole, the others announced and fetched. On any failure the link backs off
@@ -97,7 +98,7 @@ class PeerLink:
         self._pin_saved = False
         self._unreachable = False  # the last failure: no answer at all (a shorter backoff)
         self._tree = False  # the peer takes eager and lazy links (its hello said so)
-        self._eager = asyncio.Event()  # set: eager; clear: lazy (see decisions.prunes)
+        self._eager = asyncio.Event()  # set: eager; clear: lazy (see decisions.copies_in_a_row)
         self._pruned = asyncio.Event()  # wakes the resync loop into the lazy interval
         self._copies = 0  # batches in a row that brought the receiver nothing new
         self._reconciled_to = 0  # our feed's position when the last reconciliation began
@@ -170,6 +171,7 @@ class PeerLink:
                 await self._wake.wait()
 
     def _disconnected(self) -> None:
+        self._eager.set()  # the next connection starts eager (and the status says so meanwhile)
         if self.connected_at is not None:
             seconds = self.parts.clock.monotonic() - self.connected_at
             self.connected_at = None
@@ -248,6 +250,8 @@ class PeerLink:
             self.client, common, store=parts.store, ingest=parts.ingest, metrics=parts.metrics,
             clock=parts.clock, progress=parts.progress, settle_s=settle,
         )  # fmt: skip
+        if not result.complete:  # it gave up on some (the peer's rate, or the session cap): push them again
+            self._reconciled_to = 0
         self.record.last_sync = parts.clock.wall()
         return result
 
@@ -330,12 +334,16 @@ class PeerLink:
                 # began; what came after goes now, whole (the feed wait returns at once).
                 cursor = max(cursor, self._reconciled_to)
             await parts.feed.wait(cursor, FEED_WAIT_S)
+            before = cursor
             entries, cursor, behind = parts.feed.since(cursor, key, PUSH_BATCH)
             if behind:
                 await self._sync(common)
+            if not self.eager:  # turned lazy meanwhile: these wait for the graft, as the rest
+                cursor = before
+                continue
             offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
-            if self._tree:  # eager: all of them whole; lazy: none (its reconciliations carry them)
-                for batch in batches([e.raw for e in offered] if self.eager else []):
+            if self._tree:  # an eager link: all of them whole, never asked first
+                for batch in batches([e.raw for e in offered]):
                     self._prune(await self.client.push(batch))
                 continue
             for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
@@ -348,13 +356,23 @@ class PeerLink:
                 await self.client.push(batch)
 
     async def _resync(self, common: SyncFilter) -> None:
+        parts, key, loop = self.parts, self.client.key, asyncio.get_running_loop()
+        assert key is not None
+        due = loop.time() + decisions.resync_delay(parts.rng)
         while True:
-            self._pruned.clear()
-            lazy_s = None if self.eager else self._lazy_s
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(decisions.resync_delay(self.parts.rng, lazy_s)):
-                    await self._pruned.wait()  # turned lazy, or hurried: wait the new interval instead
-            if not self._pruned.is_set():
-                self._graft(await self._sync(common))
-                if not self.eager:  # it found nothing to move: the tree holds here
+                async with asyncio.timeout(max(0.0, due - loop.time())):
+                    await self._pruned.wait()
+            if self._pruned.is_set():  # turned lazy, or hurried: due within a lazy interval
+                self._pruned.clear()
+                due = min(due, loop.time() + decisions.resync_delay(parts.rng, self._lazy_s))
+                continue
+            if refusal := parts.policy.refusal(key):
+                raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile (a lazy link never polls)
+            lazy = not self.eager
+            result = await self._sync(common)
+            if lazy:
+                self._graft(result)
+                if not self.eager and not self._pruned.is_set():  # nothing to move, and not hurried meanwhile
                     self._lazy_s = decisions.lazy_interval(self._lazy_s)
+            due = loop.time() + decisions.resync_delay(parts.rng, None if self.eager else self._lazy_s)

@@ -47,6 +47,7 @@ class SyncResult:
     pushed: int = 0
     pushed_new: int = 0  # of those pushed, the ones the peer did not hold
     bytes: int = 0
+    complete: bool = True  # False: it stopped with differences left (session cap, or the peer's rate)
 
 
 def batches(raws: list[bytes]) -> list[list[bytes]]:
@@ -182,8 +183,11 @@ async def reconcile_with(
             pushed: tuple[int, int] = await push_paced(client, raws, clock=clock)
             result.pushed += pushed[0]
             result.pushed_new += pushed[1]
+            result.complete = result.complete and pushed[0] == len(raws)
         if session.complete:
             break
+    else:
+        result.complete = False
     metrics.count("sync_sessions_total")
     metrics.count("sync_rounds_total", result.rounds)
     moved = result.fetched or result.pushed  # a lazy link agrees every few seconds: that is not news

@@ -5,7 +5,8 @@ settle into a spanning tree and mend it when it breaks.
 
 The process test runs three real nodes in a triangle: P links to Q and R, Q to
 R. Posts on P reach Q and R straight from P, so what crosses Q-R is copies and
-that link turns lazy. Then P drops its link to R: P's posts reach R only
+that link turns lazy; blocking R at Q then ends it though it no longer
+polls. Then P drops its link to R: P's posts reach R only
 through Q, whose lazy link finds the difference, moves it and turns eager."""
 
 from __future__ import annotations
@@ -80,9 +81,18 @@ def _changes(node: Node, change: str) -> int:
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in body.splitlines() if line.startswith(series))
 
 
-def _eager(node: Node, url: str) -> bool:
+def _link(node: Node, url: str) -> dict[str, object]:
     peers = node.api("GET", "/api/v1/peers", token=node.admin_token())[1]["peers"]
-    return bool(next(p for p in peers if p["url"] == url)["eager"])
+    link: dict[str, object] = next(p for p in peers if p["url"] == url)
+    return link
+
+
+def _eager(node: Node, url: str) -> bool:
+    return bool(_link(node, url)["eager"])
+
+
+def _state(node: Node, url: str) -> str:
+    return str(_link(node, url)["state"])
 
 
 @pytest.mark.slow
@@ -91,16 +101,27 @@ def test_copies_make_a_link_lazy_and_a_broken_tree_grafts_it_back(nodes: NodeFac
     q = nodes.start("Q", peers=[r.url])
     p = nodes.start("P", peers=[q.url, r.url])
     wait_until(lambda: p.connected_peers() == 2 and q.connected_peers() == 1, "P and Q linked", 30)
-    # Posts on P reach Q and R from P; over Q-R only copies cross, until that link is lazy.
-    posted = []
-    for k in range(4 * decisions.PRUNE_AFTER):
-        posted.append(p.post(f"Soup pot {k}")[0]["id"])
-        wait_until(lambda: all(q.get(i) and r.get(i) for i in posted), "every post on Q and R", 30)
-        if not _eager(q, r.url):
-            break
-    assert not _eager(q, r.url), "Q's link to R still eager after batches of copies"
+    posted: list[str] = []
+
+    def until_lazy() -> None:
+        """Posts on P reach Q and R from P; over Q-R only copies cross, until that link is lazy."""
+        for k in range(10 * decisions.PRUNE_AFTER):  # a race P loses to Q now and then starts the count again
+            posted.append(p.post(f"Soup pot {len(posted)}.{k}")[0]["id"])
+            wait_until(lambda: all(q.get(i) and r.get(i) for i in posted), "every post on Q and R", 30)
+            if not _eager(q, r.url):
+                return
+        raise AssertionError("Q's link to R still eager after batches of copies")
+
+    until_lazy()
     assert _changes(q, "prune") >= 1
     assert _eager(p, q.url) and _eager(p, r.url)  # P's posts are new to both: its links stay eager
+    # A lazy link never polls: blocking its peer still ends it (its reconciliations check).
+    rule = {"subject": "peer", "key": r.info()["public_key"], "action": "block"}
+    assert q.api("POST", "/api/v1/policy", rule, token=q.admin_token())[0] == 200
+    wait_until(lambda: _state(q, r.url) == "blocked", "Q's lazy link to R blocked", 30)
+    assert q.api("POST", "/api/v1/policy", {**rule, "action": "clear"}, token=q.admin_token())[0] == 200
+    wait_until(lambda: _state(q, r.url) == "connected", "Q's link to R back", 60)
+    until_lazy()
     # P drops R: what P posts now reaches R only over Q's lazy link, which moves it and turns eager.
     status, _ = p.api("DELETE", f"/api/v1/peers?url={r.url}", token=p.admin_token())
     assert status == 200
