@@ -105,8 +105,9 @@ def whole_records(entries: Sequence[FeedEntry], limit: int = WHOLE_BYTES, *, eag
 # it holds already. As in Plumtree (Leitao, Pereira and Rodrigues, 2007), a
 # link starts *eager*: records cross it whole, at once (a feed answer, a
 # push). A batch that brings the receiving end nothing new shows the link
-# closes a cycle, and after PRUNE_AFTER such batches it turns *lazy* (a prune): nothing crosses it as it
-# happens, and the two ends reconcile every few seconds instead (one round
+# closes a cycle, and after PRUNE_AFTER such batches in a row it turns
+# *lazy* (a prune): nothing crosses it as it happens, and the two ends
+# reconcile every few seconds instead (one round
 # trip, 35 bytes, when they agree; LAZY_RESYNC_S, doubling to LAZY_MAX_S
 # while nothing needs to move). A lazy link's reconciliation that moves
 # anything shows the eager links no longer reach one end, and the link turns

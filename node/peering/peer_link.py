@@ -204,6 +204,8 @@ class PeerLink:
         self._tree = hello.lazy_links
         self._eager.set()  # every connection starts eager: the tree is found again
         self._copies = 0
+        self._lazy_s = decisions.LAZY_RESYNC_S
+        self._pruned.clear()  # a prune or a hurry of the last connection
         await self._sync(common)
         self.record.fire(LinkEvent.SYNCED)
         self.connected_at = parts.clock.monotonic()
@@ -277,7 +279,7 @@ class PeerLink:
         link reconciles within LAZY_RESYNC_S again."""
         if not self.eager:
             self._lazy_s = decisions.LAZY_RESYNC_S
-            self._pruned.set()  # the resync loop starts its wait over
+            self._pruned.set()  # the resync loop brings its next reconciliation forward
 
     def _graft(self, result: SyncResult) -> None:
         if self._tree and not self._eager.is_set() and decisions.grafts(result.accepted, result.pushed_new):
