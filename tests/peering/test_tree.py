@@ -6,8 +6,8 @@ settle into a spanning tree and mend it when it breaks.
 The process test runs three real nodes in a triangle: P links to Q and R, Q to
 R. Posts on P reach Q and R straight from P, so what crosses Q-R is copies and
 that link turns lazy; blocking R at Q then ends it though it no longer
-polls. Then P drops its link to R: P's posts reach R only
-through Q, whose lazy link finds the difference, moves it and turns eager."""
+polls. Then P drops its link to R: P's posts reach R only through Q, whose
+lazy link finds the difference, moves it and turns eager."""
 
 from __future__ import annotations
 
@@ -19,8 +19,6 @@ import pytest
 from node.peering import decisions
 from node.peering.feed import FeedEntry
 from tests.peering.conftest import Node, NodeFactory, wait_until
-
-KEY = bytes(32)
 
 
 def test_batches_of_copies_in_a_row_make_a_link_lazy() -> None:
