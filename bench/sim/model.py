@@ -222,6 +222,8 @@ class SimNode:
         self._itemset: ItemSet | None = None
         self.feed = RecordFeed()
         self.pollers: dict[bytes, float] = {}
+        """Peer key -> when its last poll was answered (Pollers' ended table)."""
+        self.polls_open: dict[bytes, int] = {}
         self._polls: dict[int, _Poll] = {}
         self._next_poll = 0
         self._idle_pushes: dict[int, tuple[SimLink, int]] = {}
@@ -289,7 +291,8 @@ class SimNode:
     # -- the peer API (node/peering/peer_api.py) ------------------------------------------
 
     def serve_feed(self, link: SimLink, after: int, answer: Answer, *, eager: bool, wait: bool) -> None:
-        self.pollers[link.node.key] = self.sim.loop.now  # Pollers.touch
+        key = link.node.key
+        self.polls_open[key] = self.polls_open.get(key, 0) + 1  # Pollers.begin
         entries, _, behind = self.feed.since(after, link.node.key, FEED_BATCH)
         poll = _Poll(link, link.epoch, after, answer, eager)
         if entries or behind or not wait:
@@ -305,7 +308,17 @@ class SimNode:
         if poll is not None:
             self._answer_poll(poll)
 
+    def _end_poll(self, key: bytes) -> None:
+        """Pollers.end."""
+        left = self.polls_open.get(key, 0) - 1
+        if left > 0:
+            self.polls_open[key] = left
+        else:
+            self.polls_open.pop(key, None)
+        self.pollers[key] = self.sim.loop.now
+
     def _answer_poll(self, poll: _Poll) -> None:
+        self._end_poll(poll.link.node.key)
         entries, cursor, behind = self.feed.since(poll.after, poll.link.node.key, FEED_BATCH)
         ids = [e.id for e in entries]
         whole = decisions.whole_records(entries, eager=poll.eager)
@@ -316,9 +329,11 @@ class SimNode:
         poll.answer(size, (ids, cursor, behind, [self.held[by_raw[raw]] for raw in whole]))
 
     def polled_by(self, key: bytes) -> bool:
-        """Pollers.polling: the peer began a long poll on our feed within POLLING_FOR_S."""
-        touched = self.pollers.get(key)
-        return touched is not None and self.sim.loop.now - touched < POLLING_FOR_S
+        """Pollers.polling: a poll of the peer's is open, or was answered within POLLING_FOR_S."""
+        if key in self.polls_open:
+            return True
+        ended = self.pollers.get(key)
+        return ended is not None and self.sim.loop.now - ended < POLLING_FOR_S
 
     def go_down(self) -> None:
         """The process stops: its links end, long polls on it are reset."""
@@ -335,6 +350,7 @@ class SimNode:
         self.up = True
         self.feed = RecordFeed()
         self.pollers = {}
+        self.polls_open = {}
         for link in self.links:
             link.start()
 

@@ -76,8 +76,11 @@ class ReplayCache:
 
 REPLAY = web.AppKey("replay_cache", ReplayCache)
 MAX_POLLERS = 10_000
-POLLING_FOR_S = MAX_FEED_WAIT_S + 10
-"""A peer counts as polling our feed this long after its last poll began."""
+POLLING_FOR_S = 5.0
+"""A peer counts as polling our feed while a poll of its is open, and this
+long after one was answered: its next poll is on its way (a round trip). One
+that does not come (its link to us turned lazy, or failed) stops counting
+then, and our own link to it pushes again."""
 
 
 class Pollers:
@@ -86,13 +89,24 @@ class Pollers:
 
     def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         self._clock = clock
-        self._seen: BoundedTable[bytes, bool] = BoundedTable(MAX_POLLERS, ttl_s=POLLING_FOR_S)
+        self._open: dict[bytes, int] = {}  # polls open now, by peer (bounded: MAX_POLLERS peers)
+        self._ended: BoundedTable[bytes, bool] = BoundedTable(MAX_POLLERS, ttl_s=POLLING_FOR_S)
 
-    def touch(self, key: bytes) -> None:
-        self._seen.put(key, True, self._clock.monotonic())
+    def begin(self, key: bytes) -> None:
+        """A poll of ``key``'s is open (each ``begin`` has its ``end``)."""
+        if key in self._open or len(self._open) < MAX_POLLERS:  # past the bound: not counted, pushed to
+            self._open[key] = self._open.get(key, 0) + 1
+
+    def end(self, key: bytes) -> None:
+        left = self._open.get(key, 0) - 1
+        if left > 0:
+            self._open[key] = left
+        else:
+            self._open.pop(key, None)
+        self._ended.put(key, True, self._clock.monotonic())
 
     def polling(self, key: bytes) -> bool:
-        return self._seen.get(key, self._clock.monotonic()) is not None
+        return key in self._open or self._ended.get(key, self._clock.monotonic()) is not None
 
 
 POLLERS = web.AppKey("pollers", Pollers)
@@ -237,16 +251,19 @@ async def feed(request: web.Request) -> web.Response:
     ``eager`` poller, none for a lazy one (decisions.whole_records)."""
     params = read_params(request.query, FEED_PARAMS)
     after, wait = params["after"], min(params["wait"], MAX_FEED_WAIT_S)
-    request.app[POLLERS].touch(request[PEER_KEY])
-    feed, caller = request.app[FEED], request[PEER_KEY]
+    feed, caller, pollers = request.app[FEED], request[PEER_KEY], request.app[POLLERS]
     entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
     # Records the caller gave us wake the wait but are not for it: keep waiting,
     # rather than answer nothing and have it ask again (a wasted round trip each).
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(wait):
-            while not entries and not behind and wait > 0 and not feed.closed:
-                await feed.wait(cursor, wait)
-                entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
+    pollers.begin(caller)
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                while not entries and not behind and wait > 0 and not feed.closed:
+                    await feed.wait(cursor, wait)
+                    entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
+    finally:
+        pollers.end(caller)
     answer: dict[str, Value] = {"ids": [entry.id for entry in entries], "cursor": cursor, "behind": behind}
     eager = None if params["eager"] is None else params["eager"] == 1
     if whole := decisions.whole_records(entries, eager=eager):

@@ -31,12 +31,19 @@ def test_a_full_replay_cache_refuses_rather_than_forgets_a_live_signature() -> N
     cache.check_and_add(b"c", 1000 + 2 * REQUEST_WINDOW_S)  # "a" expired: room again
 
 
-def test_a_peer_counts_as_polling_for_a_while_after_its_last_poll() -> None:
+def test_a_peer_counts_as_polling_while_its_poll_is_open_and_a_moment_after() -> None:
     clock = ManualClock()
     pollers = Pollers(clock)
     assert not pollers.polling(b"k")
-    pollers.touch(b"k")
-    clock.advance(POLLING_FOR_S - 1)
+    pollers.begin(b"k")
+    pollers.begin(b"k")  # two polls at once (a link dialled twice)
+    clock.advance(10 * POLLING_FOR_S)  # a long poll held open
     assert pollers.polling(b"k")
+    pollers.end(b"k")
+    clock.advance(10 * POLLING_FOR_S)
+    assert pollers.polling(b"k")  # the other is still open
+    pollers.end(b"k")
+    clock.advance(POLLING_FOR_S - 1)
+    assert pollers.polling(b"k")  # its next poll is on its way
     clock.advance(1)
-    assert not pollers.polling(b"k")
+    assert not pollers.polling(b"k")  # none came (its link to us turned lazy): push to it again
