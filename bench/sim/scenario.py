@@ -16,11 +16,11 @@ node holds every record posted before it, against two reconciliation
 intervals (``decisions.RESYNC_INTERVAL_S``). Wall time is information only.
 
 What the default run of 1000 nodes shows (seed 13, 551 records; docs/NODE.md
-has the table): every record reaches every node; 2.1 s median (27 s max) for
-records posted in quiet times, 31 s median and 148 s max over all records,
+has the table): every record reaches every node; 1.8 s median (31 s max) for
+records posted in quiet times, 34 s median and 152 s max over all records,
 since half of them were posted while a node was down or the partition held
 (a record waits there for a lazy link's reconciliation, every 3 to 30 s); all
-agree 28 s after the heal, far inside the 600 s of two intervals; 1.12 full
+agree 31 s after the heal, far inside the 600 s of two intervals; 1.11 full
 copies per node per record, 3.2 messages per delivery (14.1 when records
 were announced on every link, before eager and lazy links).
 
