@@ -5,7 +5,7 @@ reads a clock or draws randomness except from the seeded ``random.Random``s
 handed in, so a seed gives the same run every time. Each simulated node owns
 what the real node's peering owns: a store of real signed ``Record``s (a dict
 and the sorted ``(created_at, id)`` index a real store hands to
-reconciliation), a real ``RecordFeed`` ring, the ``Pollers`` table (who holds
+reconciliation), a real ``RecordFeed`` ring, a real ``Pollers`` table (who holds
 a long poll on our feed), and one ``SimLink`` per peer it dials.
 
 A ``SimLink`` is node/peering/peer_link.py's ``PeerLink`` written as
@@ -55,7 +55,7 @@ from typing import Any
 from node.peering import decisions
 from node.peering.feed import RecordFeed
 from node.peering.link import LinkEvent, LinkRecord, LinkState
-from node.peering.peer_api import FEED_BATCH, MAX_FEED_WAIT_S, POLLING_FOR_S
+from node.peering.peer_api import FEED_BATCH, MAX_FEED_WAIT_S, Pollers
 from node.peering.peer_link import FEED_WAIT_S, HELLO_TIMEOUT_S, PUSH_BATCH
 from node.peering.sync import MAX_SESSIONS, batches
 from protocol.codec import encode
@@ -133,6 +133,19 @@ class Loop:
             self.events += 1
             fn(*args)
         self.now = max(self.now, end)
+
+
+class LoopClock:
+    """The virtual clock as a node's ``Clock`` (node/core/clock.py), for the real tables that read one."""
+
+    def __init__(self, loop: Loop) -> None:
+        self.loop = loop
+
+    def wall(self) -> int:
+        return int(self.loop.now)
+
+    def monotonic(self) -> float:
+        return self.loop.now
 
 
 class Net:
@@ -221,9 +234,7 @@ class SimNode:
         self._index: list[tuple[int, bytes]] = []
         self._itemset: ItemSet | None = None
         self.feed = RecordFeed()
-        self.pollers: dict[bytes, float] = {}
-        """Peer key -> when its last poll was answered (Pollers' ended table)."""
-        self.polls_open: dict[bytes, int] = {}
+        self.pollers = Pollers(LoopClock(sim.loop))
         self._polls: dict[int, _Poll] = {}
         self._next_poll = 0
         self._idle_pushes: dict[int, tuple[SimLink, int]] = {}
@@ -292,7 +303,7 @@ class SimNode:
 
     def serve_feed(self, link: SimLink, after: int, answer: Answer, *, eager: bool, wait: bool) -> None:
         key = link.node.key
-        self.polls_open[key] = self.polls_open.get(key, 0) + 1  # Pollers.begin
+        self.pollers.begin(key)
         entries, _, behind = self.feed.since(after, link.node.key, FEED_BATCH)
         poll = _Poll(link, link.epoch, after, answer, eager)
         if entries or behind or not wait:
@@ -308,17 +319,8 @@ class SimNode:
         if poll is not None:
             self._answer_poll(poll)
 
-    def _end_poll(self, key: bytes) -> None:
-        """Pollers.end."""
-        left = self.polls_open.get(key, 0) - 1
-        if left > 0:
-            self.polls_open[key] = left
-        else:
-            self.polls_open.pop(key, None)
-        self.pollers[key] = self.sim.loop.now
-
     def _answer_poll(self, poll: _Poll) -> None:
-        self._end_poll(poll.link.node.key)
+        self.pollers.end(poll.link.node.key)
         entries, cursor, behind = self.feed.since(poll.after, poll.link.node.key, FEED_BATCH)
         ids = [e.id for e in entries]
         whole = decisions.whole_records(entries, eager=poll.eager)
@@ -329,11 +331,8 @@ class SimNode:
         poll.answer(size, (ids, cursor, behind, [self.held[by_raw[raw]] for raw in whole]))
 
     def polled_by(self, key: bytes) -> bool:
-        """Pollers.polling: a poll of the peer's is open, or was answered within POLLING_FOR_S."""
-        if key in self.polls_open:
-            return True
-        ended = self.pollers.get(key)
-        return ended is not None and self.sim.loop.now - ended < POLLING_FOR_S
+        """Whether the peer holds a long poll on our feed (the real ``Pollers``, on the virtual clock)."""
+        return self.pollers.polling(key)
 
     def go_down(self) -> None:
         """The process stops: its links end, long polls on it are reset."""
@@ -349,8 +348,7 @@ class SimNode:
         """A restart: the store is kept; the feed and the pollers table are new."""
         self.up = True
         self.feed = RecordFeed()
-        self.pollers = {}
-        self.polls_open = {}
+        self.pollers = Pollers(LoopClock(self.sim.loop))
         for link in self.links:
             link.start()
 
