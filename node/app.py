@@ -55,6 +55,7 @@ from node.peering.gossip import Gossip
 from node.peering.ingest import Ingestor
 from node.peering.parts import PeeringParts
 from node.peering.policy import Limits, Policy
+from node.peering.spanning import Spanning
 from node.peering.state import FEED, GOSSIP, INGEST, POLICY
 from node.peering.sync import SYNC_PROGRESS, node_filter
 from protocol.records import DEFAULT_TTL, NODE_PROFILE_SLOT, Record, build_record, new_version
@@ -156,6 +157,7 @@ def create_app(
     )
     app[peer_api.REPLAY] = peer_api.ReplayCache()
     app[peer_api.POLLERS] = peer_api.Pollers()
+    app[peer_api.SPANNING] = Spanning(identity.public_key)
     app[peer_api.PUBLIC_HOSTS] = frozenset(urllib.parse.urlsplit(url).netloc.lower() for url in config.public_urls)
     app[BACKUPS] = NodeBackups(config, SYSTEM_CLOCK, app[METRICS])
     app.on_shutdown.append(_wake_long_polls)
@@ -264,6 +266,7 @@ async def _gossip_ctx(app: web.Application) -> AsyncIterator[None]:
         ingest=app[INGEST],
         metrics=app[METRICS],
         pollers=app[peer_api.POLLERS],
+        spanning=app[peer_api.SPANNING],
         serves=node_filter(app[CONFIG]),
         progress=app.get(SYNC_PROGRESS),
         clock=NETWORK_CLOCK,

@@ -52,8 +52,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from node.peering import decisions
+from node.peering import decisions, spanning
 from node.peering.feed import RecordFeed
+from node.peering.gossip import MAINTAIN_INTERVAL_S
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.peer_api import FEED_BATCH, MAX_FEED_WAIT_S, Pollers
 from node.peering.peer_link import FEED_WAIT_S, HELLO_TIMEOUT_S, PUSH_BATCH
@@ -73,6 +74,7 @@ MIN_RTO_S = 0.2
 EVERYTHING = SyncFilter()
 """Every node serves every kind and area, so the common filter is this."""
 _FILTER_BYTES = len(encode(filter_to_wire(EVERYTHING)))
+_ADVERT_BYTES = len(encode(spanning.Advert(bytes(32), 3, False, True).to_wire()))
 
 Callback = Callable[..., None]
 Answer = Callable[[int, Any], None]
@@ -204,6 +206,7 @@ class Sim:
         self.link_failures = 0
         self.prunes = 0
         self.grafts = 0
+        self.tree_changes = 0  # links turned eager or lazy by the spanning tree
 
     def held_by_one_more(self, record_id: bytes) -> None:
         count = self.holders.get(record_id, 0) + 1
@@ -243,6 +246,35 @@ class SimNode:
         """Record id -> full copies of it this node received from peers."""
         self.inflight = decisions.InFlight()
         """Ids asked of one peer: the ingest's, not asked of another meanwhile."""
+        self.spanning = spanning.Spanning(key)
+        """Its place in the tree of eager links (Gossip wires it the same way)."""
+        self.spanning.on_change = self._retree
+        self.spanning.set_settled_check(self._carries_records)
+
+    # -- the spanning tree (Gossip._retree, _carries_records, _maintain's expiry) ----------
+
+    def _retree(self) -> None:
+        for link in self.links:
+            link.retree()
+
+    def _carries_records(self, parent: bytes) -> bool:
+        if self.pollers.polling(parent):
+            return True
+        return any(link.peer.key == parent and link.connected and link.eager for link in self.links)
+
+    def advert_for(self, peer: bytes) -> spanning.Advert:
+        return self.spanning.advert_for(peer)
+
+    def learn(self, peer: bytes, advert: spanning.Advert) -> None:
+        if self.up:
+            self.spanning.learn(peer, advert, self.sim.loop.now)
+
+    def expire_adverts(self) -> None:
+        """Gossip._maintain's, every MAINTAIN_INTERVAL_S while up: expiry, then each link looks again."""
+        if self.up:
+            self.spanning.expire(self.sim.loop.now)
+            self._retree()
+        self.sim.loop.after(MAINTAIN_INTERVAL_S, self.expire_adverts)
 
     # -- the store and the ingest ---------------------------------------------------------
 
@@ -324,19 +356,24 @@ class SimNode:
         entries, cursor, behind = self.feed.since(poll.after, poll.link.node.key, FEED_BATCH)
         ids = [e.id for e in entries]
         whole = decisions.whole_records(entries, eager=poll.eager)
-        size = wire_map(ids=wire_list([32] * len(ids)), cursor=wire_int(cursor), behind=1)
+        size = wire_map(ids=wire_list([32] * len(ids)), cursor=wire_int(cursor), behind=1, tree=_ADVERT_BYTES)
         if whole:
             size += wire_map(records=wire_list([len(raw) for raw in whole])) - 1
         by_raw = {e.raw: e.id for e in entries}
-        poll.answer(size, (ids, cursor, behind, [self.held[by_raw[raw]] for raw in whole]))
+        advert = self.advert_for(poll.link.node.key)
+        poll.answer(size, (ids, cursor, behind, [self.held[by_raw[raw]] for raw in whole], advert))
 
     def polled_by(self, key: bytes) -> bool:
         """Whether the peer holds a long poll on our feed (the real ``Pollers``, on the virtual clock)."""
         return self.pollers.polling(key)
 
     def go_down(self) -> None:
-        """The process stops: its links end, long polls on it are reset."""
+        """The process stops: its links end, long polls on it are reset, what it
+        heard of the tree goes with it."""
         self.up = False
+        self.spanning = spanning.Spanning(self.key)
+        self.spanning.on_change = self._retree
+        self.spanning.set_settled_check(self._carries_records)
         for link in self.links:
             link.stop()
         polls, self._polls = self._polls, {}
@@ -373,6 +410,7 @@ class SimLink:
         self._resync_token = 0
         self._resync_due = 0.0
         self._lazy_s = decisions.LAZY_RESYNC_S
+        self._grafted = False
 
     # -- the exchange of one request and its reply ----------------------------------------
 
@@ -426,6 +464,7 @@ class SimLink:
         """Every connection starts eager (PeerLink._connect_and_exchange)."""
         self.eager = True
         self._copies = 0
+        self._grafted = False
         self._on_graft = []
 
     def stop(self) -> None:
@@ -439,6 +478,7 @@ class SimLink:
         delay = decisions.backoff_delay(self.record.failures, self.node.rng)
         self.sim.loop.after(delay, self._retry, self.epoch)
         if was_connected:  # Gossip.link_ended
+            self.node.spanning.forget(self.peer.key)
             for other in self.node.links:
                 if other is not self:
                     other.hurry()
@@ -451,23 +491,30 @@ class SimLink:
     def _connect(self, epoch: int) -> None:
         push_from = self.node.feed.head - 1  # nothing accepted from here on is missed
 
+        mine = self.node.advert_for(self.peer.key)
+
         def serve(server: SimNode, answer: Answer) -> None:
+            server.learn(self.node.key, mine)
             cursor = server.feed.head - 1
             size = wire_map(
-                profile=_bin(self.sim.profile_bytes), filter=_FILTER_BYTES, feed=wire_int(cursor), rotations=1
-            )
-            answer(size, cursor)
+                profile=_bin(self.sim.profile_bytes), filter=_FILTER_BYTES, feed=wire_int(cursor), rotations=1,
+                lazy_links=1, tree=_ADVERT_BYTES,
+            )  # fmt: skip
+            answer(size, (cursor, server.advert_for(self.node.key)))
 
-        def greeted(peer_cursor: int) -> None:
+        def greeted(reply: tuple[int, spanning.Advert]) -> None:
+            peer_cursor, theirs = reply
             self.record.fire(LinkEvent.GREETED)
+            self.node.learn(self.peer.key, theirs)
             self._reset_tree()
             self.sync(epoch, lambda: self._synced(epoch, push_from, peer_cursor))
 
-        hello = wire_map(filter=_FILTER_BYTES)
+        hello = wire_map(filter=_FILTER_BYTES, tree=_ADVERT_BYTES)
         self._call("hello", hello, serve, greeted, HELLO_TIMEOUT_S)
 
     def _synced(self, epoch: int, push_from: int, peer_cursor: int) -> None:
         self.record.fire(LinkEvent.SYNCED)
+        self.retree()
         self._push_cursor = push_from
         self._poll(epoch, peer_cursor)
         self.push_step(epoch)
@@ -489,12 +536,41 @@ class SimLink:
     def _prune(self, epoch: int, outcomes: list[str]) -> None:
         if epoch != self.epoch or not self.eager:
             return
+        if self.node.spanning.tree_link(self.peer.key):  # never pruned
+            self._copies = 0
+            return
         self._copies = decisions.copies_in_a_row(outcomes, self._copies)
         if self._copies >= decisions.PRUNE_AFTER:
-            self.eager = False
-            self._lazy_s = decisions.LAZY_RESYNC_S
+            self._turn_lazy(epoch)
             self.sim.prunes += 1
-            self._schedule_resync(epoch, sooner=True)
+
+    def _turn_lazy(self, epoch: int) -> None:
+        self.eager = False
+        self._grafted = False
+        self._lazy_s = decisions.LAZY_RESYNC_S
+        self._schedule_resync(epoch, sooner=True)
+
+    def _turn_eager(self) -> None:
+        self.eager = True
+        self._copies = 0
+        waiting, self._on_graft = self._on_graft, []
+        for resume in waiting:
+            resume()
+
+    def retree(self) -> None:
+        """PeerLink.retree: on the tree, eager; off it, lazy once both ends are
+        settled, unless a reconciliation grafted it."""
+        if not self.connected:
+            return
+        tree, key = self.node.spanning, self.peer.key
+        if tree.tree_link(key):
+            self._grafted = False
+            if not self.eager:
+                self._turn_eager()
+                self.sim.tree_changes += 1
+        elif self.eager and not self._grafted and tree.settled() and tree.peer_settled(key):
+            self._turn_lazy(self.epoch)
+            self.sim.tree_changes += 1
 
     def hurry(self) -> None:
         """PeerLink.hurry: another link of the node failed."""
@@ -505,12 +581,9 @@ class SimLink:
     def _graft(self, epoch: int, accepted: int, pushed_new: int) -> None:
         if epoch != self.epoch or self.eager or not decisions.grafts(accepted, pushed_new):
             return
-        self.eager = True
-        self._copies = 0
+        self._turn_eager()
+        self._grafted = True
         self.sim.grafts += 1
-        waiting, self._on_graft = self._on_graft, []
-        for resume in waiting:
-            resume()
 
     @property
     def connected(self) -> bool:
@@ -550,11 +623,16 @@ class SimLink:
         moved: list[int],
         lazy: bool,
     ) -> None:
-        def serve(server: SimNode, answer: Answer) -> None:
-            reply = Reconciler(server.itemset()).respond(message)
-            answer(wire_map(message=_bin(len(reply))), reply)
+        mine = self.node.advert_for(self.peer.key)
 
-        def on_reply(reply: bytes) -> None:
+        def serve(server: SimNode, answer: Answer) -> None:
+            server.learn(self.node.key, mine)
+            reply = Reconciler(server.itemset()).respond(message)
+            answer(wire_map(message=_bin(len(reply)), tree=_ADVERT_BYTES), (reply, server.advert_for(self.node.key)))
+
+        def on_reply(answer: tuple[bytes, spanning.Advert]) -> None:
+            reply, theirs = answer
+            self.node.learn(self.peer.key, theirs)
             following = session.receive(reply)
             if following is not None:
                 self._reconcile_round(epoch, session, following, sessions, done, moved, lazy)
@@ -579,7 +657,8 @@ class SimLink:
             else:
                 move()
 
-        self._call("reconcile", wire_map(filter=_FILTER_BYTES, message=_bin(len(message))), serve, on_reply)
+        body = wire_map(filter=_FILTER_BYTES, message=_bin(len(message)), tree=_ADVERT_BYTES)
+        self._call("reconcile", body, serve, on_reply)
 
     def _fetch(self, ids: list[bytes], channel: str, then: Callable[[], None], moved: list[int] | None = None) -> None:
         """Fetch in chunks of MAX_BATCH ids, one after another, ingesting each."""
@@ -650,11 +729,15 @@ class SimLink:
             self._on_graft.append(lambda: self._poll(epoch, cursor, catching_up=True))
             return
 
+        mine = self.node.advert_for(self.peer.key)
+
         def serve(server: SimNode, answer: Answer) -> None:
+            server.learn(self.node.key, mine)
             server.serve_feed(self, cursor, answer, eager=not catching_up, wait=not catching_up)
 
-        def polled(reply: tuple[list[bytes], int, bool, list[Record]]) -> None:
-            ids, new_cursor, behind, whole = reply
+        def polled(reply: tuple[list[bytes], int, bool, list[Record], spanning.Advert]) -> None:
+            ids, new_cursor, behind, whole, theirs = reply
+            self.node.learn(self.peer.key, theirs)
             if whole:
                 self._prune(epoch, self.node.ingest(whole, self.peer.key, "poll whole"))
             again = catching_up and bool(ids)
@@ -673,7 +756,7 @@ class SimLink:
 
             self._fetch(missing, "poll fetch", fetched)
 
-        self._call("feed", 0, serve, polled, FEED_TIMEOUT_S)
+        self._call("feed", len(mine.to_query()) + 6, serve, polled, FEED_TIMEOUT_S)  # "&tree=" in the query
 
     def push_step(self, epoch: int) -> None:
         """PeerLink._push: what our feed gained since the cursor, pushed whole;
@@ -717,6 +800,7 @@ class SimLink:
         one that found nothing to move waits longer next time."""
         if lazy:
             self._graft(epoch, moved[0], moved[1])
-            if not self.eager:
-                self._lazy_s = decisions.lazy_interval(self._lazy_s)
+            if not self.eager:  # a peer still settling in the tree hears from us again soon
+                settling = not self.node.spanning.peer_settled(self.peer.key)
+                self._lazy_s = decisions.LAZY_RESYNC_S if settling else decisions.lazy_interval(self._lazy_s)
         self._schedule_resync(epoch)

@@ -142,6 +142,8 @@ def build(scenario: Scenario) -> Sim:
     rng = random.Random(scenario.seed)
     sim = Sim(scenario.seed, scenario.loss, _profile_bytes())
     sim.nodes = [SimNode(sim, i, rng.randbytes(32), random.Random(rng.randrange(2**32))) for i in range(scenario.nodes)]
+    for node in sim.nodes:
+        node.expire_adverts()
     _topology(sim, scenario, rng)
     for node in sim.nodes:
         for link in node.links:

@@ -19,7 +19,8 @@ _HELP = {
     "mutualaid_sync_rounds_total": ("counter", "Reconciliation round trips run as initiator."),
     "mutualaid_gossip_link_changes_total": (
         "counter",
-        "Links turned lazy (change=prune: they brought only copies) or eager again (change=graft).",
+        "Links turned lazy (change=prune: they brought only copies; change=untree: off the spanning tree)"
+        " or eager (change=graft: a reconciliation moved records; change=tree: on the spanning tree).",
     ),
     "mutualaid_peer_bytes_in_total": ("counter", "Peer protocol body bytes received."),
     "mutualaid_signature_verify_microseconds_total": (

@@ -61,6 +61,8 @@ class Gossip:
         self._loops: list[asyncio.Task[None]] = []
         self._writes: set[asyncio.Task[None]] = set()
         self.discovery: Discovery | None = None  # started by start_discovery when mDNS is on
+        parts.spanning.on_change = self._retree
+        parts.spanning.set_settled_check(self._carries_records)
 
     async def start(self) -> None:
         self._session = aiohttp.ClientSession()
@@ -173,10 +175,26 @@ class Gossip:
         self.candidates.proved(link.client.key, link.client.url)
         await self.parts.admin.found_peer(link.client.url, link.client.key, link.source, self.parts.clock.wall())
 
+    def _retree(self) -> None:
+        """Our place in the spanning tree, or a neighbour's, changed: each link
+        sees whether it is on the tree now (node/peering/spanning.py)."""
+        for link in list(self.links.values()):
+            link.retree()
+
+    def _carries_records(self, parent: bytes) -> bool:
+        """Whether records reach us over the link to ``parent``: ours to it is
+        eager, or it holds a long poll on our feed (only eager links poll)."""
+        if self.parts.pollers.polling(parent):
+            return True
+        return any(link.client.key == parent and link.connected_at is not None and link.eager
+                   for link in self.links.values())  # fmt: skip
+
     def link_ended(self, link: PeerLink, seconds: float) -> None:
         """A link that was connected for ``seconds`` is down: the gossip tree
         may be cut here, so the lazy links reconcile soon; and for choosing
         anchors, remember how long it was up."""
+        if link.client.key is not None:
+            self.parts.spanning.forget(link.client.key)  # not a way to the root while down
         for other in self.links.values():
             if other is not link:
                 other.hurry()
@@ -195,6 +213,8 @@ class Gossip:
         """Keep the found links at ``max_peers``, dialing a few at a time."""
         while True:
             self._changed.clear()
+            self.parts.spanning.expire(self.parts.clock.monotonic())  # adverts of neighbours gone quiet
+            self._retree()  # and whether each end is settled now: no advert says when a parent link starts to carry
             try:
                 self._fill_slots()
             except Exception:  # a fault of ours: say so, and keep maintaining

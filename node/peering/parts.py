@@ -18,6 +18,7 @@ from node.peering.feed import RecordFeed
 from node.peering.ingest import Ingestor
 from node.peering.peer_api import Pollers
 from node.peering.policy import Policy
+from node.peering.spanning import Spanning
 from node.peering.sync import Progress
 from protocol.filters import SyncFilter
 from storage import RecordStore
@@ -36,6 +37,8 @@ class PeeringParts:
     metrics: Metrics
     pollers: Pollers
     """Peers holding a long poll on our feed (they need no pushes)."""
+    spanning: Spanning
+    """This node's place in the tree of eager links (node/peering/spanning.py)."""
     serves: SyncFilter
     """What this node replicates (node/peering/sync.py's ``node_filter``)."""
     clock: Clock = SYSTEM_CLOCK

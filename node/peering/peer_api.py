@@ -30,7 +30,7 @@ from node.core.errors import ApiError, Code, Handler, error_response
 from node.core.hosts import is_loopback_host
 from node.core.params import Param, read_params
 from node.core.state import CONFIG, IDENTITY, METRICS, NODE_PROFILE, STORE
-from node.peering import decisions
+from node.peering import decisions, spanning
 from node.peering.state import FEED, GOSSIP, INGEST, PEER_KEY, POLICY
 from node.peering.sync import node_filter
 from protocol import peerwire
@@ -53,6 +53,8 @@ FEED_PARAMS = (
     # Left out by nodes before eager and lazy links: they get records whole
     # near their origin only (decisions.whole_records).
     Param("eager", {"type": "integer", "minimum": 0, "maximum": 1}, "1: every record whole; 0: ids only"),
+    # Left out by nodes before the spanning tree (node/peering/spanning.py).
+    Param("tree", {"type": "string", "pattern": spanning.QUERY_FORM.pattern}, "the caller's advert in the tree"),
 )
 
 
@@ -110,6 +112,21 @@ class Pollers:
 
 
 POLLERS = web.AppKey("pollers", Pollers)
+SPANNING = web.AppKey("spanning", spanning.Spanning)
+
+
+def _learn_advert(request: web.Request, advert: spanning.Advert | None) -> None:
+    if advert is not None and SPANNING in request.app:
+        request.app[SPANNING].learn(request[PEER_KEY], advert, SYSTEM_CLOCK.monotonic())
+
+
+def _with_advert(request: web.Request, answer: dict[str, Value]) -> dict[str, Value]:
+    """The answer with our advert for the caller in it (a node before the tree ignores it)."""
+    if SPANNING in request.app:
+        answer["tree"] = request.app[SPANNING].advert_for(request[PEER_KEY]).to_wire()
+    return answer
+
+
 PUBLIC_HOSTS: web.AppKey[frozenset[str]] = web.AppKey("public_hosts")
 
 
@@ -191,19 +208,20 @@ async def hello(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or "filter" not in body:
         raise DecodeError("hello is the map {filter, ...}")
     peerwire.filter_from_wire(body["filter"])
+    if "tree" in body:
+        _learn_advert(request, spanning.from_wire(body["tree"], request[PEER_KEY]))
     if GOSSIP in request.app:
         request.app[GOSSIP].heard_from(request[PEER_KEY])  # it is alive: a link of ours to it retries now
-    return _msgpack(
-        {
-            "profile": request.app[NODE_PROFILE].current.raw,
-            "filter": peerwire.filter_to_wire(node_filter(request.app[CONFIG])),
-            "feed": request.app[FEED].head - 1,
-            # How a peer that pinned an earlier key of ours learns this one.
-            "rotations": await request.app[STORE].keys.rotations_to(request.app[IDENTITY].public_key),
-            # Our feed takes ``eager``: a peer that sees this may prune and graft its link to us.
-            "lazy_links": True,
-        }
-    )
+    answer: dict[str, Value] = {
+        "profile": request.app[NODE_PROFILE].current.raw,
+        "filter": peerwire.filter_to_wire(node_filter(request.app[CONFIG])),
+        "feed": request.app[FEED].head - 1,
+        # How a peer that pinned an earlier key of ours learns this one.
+        "rotations": list(await request.app[STORE].keys.rotations_to(request.app[IDENTITY].public_key)),
+        # Our feed takes ``eager``: a peer that sees this may prune and graft its link to us.
+        "lazy_links": True,
+    }
+    return _msgpack(_with_advert(request, answer))  # with "tree": our feed takes ``tree`` too
 
 
 @routes.post("/peer/v1/records")
@@ -227,10 +245,12 @@ async def reconcile(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or not isinstance(message, bytes):
         raise DecodeError("reconcile is the map {filter, message}")
     theirs = peerwire.filter_from_wire(body.get("filter"))
+    if "tree" in body:
+        _learn_advert(request, spanning.from_wire(body["tree"], request[PEER_KEY]))
     common = node_filter(request.app[CONFIG]).intersect(theirs)
     # The store keeps each filter's live set (storage/syncindex.py): no rebuild per session.
     items = await request.app[STORE].sync.items(common, now())
-    return _msgpack({"message": Reconciler(items).respond(message)})  # a ReconcileError is a 400
+    return _msgpack(_with_advert(request, {"message": Reconciler(items).respond(message)}))  # a ReconcileError is a 400
 
 
 @routes.post("/peer/v1/announce")
@@ -252,6 +272,8 @@ async def feed(request: web.Request) -> web.Response:
     params = read_params(request.query, FEED_PARAMS)
     after, wait = params["after"], min(params["wait"], MAX_FEED_WAIT_S)
     feed, caller, pollers = request.app[FEED], request[PEER_KEY], request.app[POLLERS]
+    if params["tree"] is not None:
+        _learn_advert(request, spanning.from_query(params["tree"], caller))
     entries, cursor, behind = feed.since(after, caller, FEED_BATCH)
     # Records the caller gave us wake the wait but are not for it: keep waiting,
     # rather than answer nothing and have it ask again (a wasted round trip each).
@@ -268,4 +290,4 @@ async def feed(request: web.Request) -> web.Response:
     eager = None if params["eager"] is None else params["eager"] == 1
     if whole := decisions.whole_records(entries, eager=eager):
         answer["records"] = list(whole)  # left out when empty: the answer most polls get stays as it was
-    return _msgpack(answer)
+    return _msgpack(_with_advert(request, answer) if params["tree"] is not None else answer)

@@ -33,6 +33,7 @@ import aiohttp
 
 from crypto import NodeIdentity
 from node.core.clock import MAX_PEER_OFFSET_S
+from node.peering import spanning
 from protocol import peerwire
 from protocol.codec import Value, encode
 from protocol.errors import DecodeError
@@ -131,6 +132,10 @@ class PeerClient:
         self._destination = parts.netloc.lower()
         self.key = pinned_key
         self._push_not_before = 0.0
+        self.tree: spanning.Spanning | None = None
+        """Where adverts of the spanning tree go and come from (node/peering/spanning.py)."""
+        self.tree_peer = False
+        """Whether the peer's hello carried an advert: its feed then takes ``tree``."""
 
     async def call(self, method: str, path: str, body: Value | None = None, *, seconds: float = 30) -> Value:
         value, _ = await self._call(method, path, body, seconds=seconds)
@@ -158,7 +163,14 @@ class PeerClient:
             self.key = auth.key
         if self._take_time(auth) and auth.key == self.key and self._on_clock is not None:
             self._on_clock(auth.key, self.offset)
-        return peerwire.decode_body(payload), auth.key
+        value = peerwire.decode_body(payload)
+        if self.tree is not None and isinstance(value, dict) and "tree" in value:
+            self.tree.learn(auth.key, spanning.from_wire(value["tree"], auth.key), time.monotonic())
+        return value, auth.key
+
+    def _advert(self) -> Value:
+        assert self.tree is not None
+        return self.tree.advert_for(self.key).to_wire()
 
     async def _send(
         self, method: str, path: str, data: bytes, has_body: bool, seconds: float
@@ -211,7 +223,9 @@ class PeerClient:
         return True
 
     async def hello(self, sync_filter: SyncFilter, seconds: float = 30) -> Hello:
-        body: Value = {"filter": peerwire.filter_to_wire(sync_filter)}
+        body: dict[str, Value] = {"filter": peerwire.filter_to_wire(sync_filter)}
+        if self.tree is not None:
+            body["tree"] = self._advert()  # a node before the tree ignores it
         reply, key = await self._call("POST", "/peer/v1/hello", body, seconds=seconds, any_key=True)
         if not isinstance(reply, dict) or not isinstance(reply.get("profile"), bytes):
             raise DecodeError("hello reply is the map {profile, filter, feed}")
@@ -221,6 +235,7 @@ class PeerClient:
         rotations = peerwire.byte_list(reply.get("rotations", []), "rotations")
         sync_filter = peerwire.filter_from_wire(reply.get("filter"))
         lazy = reply.get("lazy_links") is True
+        self.tree_peer = "tree" in reply
         return Hello(reply["profile"], sync_filter, cursor, key, rotations, lazy)  # type: ignore[arg-type]
 
     async def push(self, raws: list[bytes]) -> list[str]:
@@ -244,7 +259,9 @@ class PeerClient:
         return peerwire.byte_list(reply.get("records") if isinstance(reply, dict) else None, "records")
 
     async def reconcile(self, sync_filter: SyncFilter, message: bytes) -> bytes:
-        body: Value = {"filter": peerwire.filter_to_wire(sync_filter), "message": message}
+        body: dict[str, Value] = {"filter": peerwire.filter_to_wire(sync_filter), "message": message}
+        if self.tree is not None and self.tree_peer:
+            body["tree"] = self._advert()
         reply = await self.call("POST", "/peer/v1/reconcile", body)
         if not isinstance(reply, dict) or not isinstance(reply.get("message"), bytes):
             raise DecodeError("reconcile reply is the map {message}")
@@ -255,6 +272,9 @@ class PeerClient:
         ``eager``, none if not, those near their origin if None (a peer before
         eager and lazy links)."""
         mode = "" if eager is None else f"&eager={int(eager)}"
+        if self.tree is not None and self.tree_peer:
+            assert self.key is not None
+            mode += f"&tree={self.tree.advert_for(self.key).to_query()}"
         reply = await self.call("GET", f"/peer/v1/feed?after={after}&wait={wait:g}{mode}", seconds=wait + 30)
         if not isinstance(reply, dict) or not isinstance(reply.get("cursor"), int):
             raise DecodeError("feed reply is the map {ids, cursor, behind, records}")

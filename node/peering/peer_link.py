@@ -12,7 +12,10 @@ link turns *lazy* (decisions.copies_in_a_row): neither loop sends anything
 over it (a long poll already open runs out), and it reconciles every 3 to
 30 s instead, until a reconciliation moves a record and it turns eager again
 (decisions.grafts). The eager links settle into a
-spanning tree, so a record crosses each link about once. A peer from before
+spanning tree, so a record crosses each link about once: the links of the tree
+the nodes agree on (node/peering/spanning.py, rooted at the lowest key) are
+eager and never pruned, the others turn lazy once both ends' parent links
+carry records (``retree``). A peer from before
 eager and lazy links (its hello does not say ``lazy_links``) is served as it
 was: records near their origin whole, the others announced and fetched. On any failure the link backs off
 exponentially (with jitter) and starts over with a hello and a
@@ -103,6 +106,7 @@ class PeerLink:
         self._copies = 0  # batches in a row that brought the receiver nothing new
         self._reconciled_to = 0  # our feed's position when the last reconciliation began
         self._lazy_s = decisions.LAZY_RESYNC_S  # the lazy interval (decisions.lazy_interval)
+        self._grafted = False  # eager because a reconciliation moved records: only copies prune it
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -111,6 +115,7 @@ class PeerLink:
 
         on_clock = parts.peer_clocks.learn if parts.peer_clocks is not None else None
         self.client = PeerClient(session, parts.identity, url, pinned, traffic, on_clock)
+        self.client.tree = parts.spanning
 
     @property
     def state(self) -> LinkState:
@@ -189,6 +194,7 @@ class PeerLink:
         if parts.store.keys.retired(hello.key):
             raise PeerAuthError("the peer answers with a key its chapter retired (a key rotation)")
         if refusal := parts.policy.refusal(hello.key):
+            parts.spanning.forget(hello.key)  # its advert came with its hello: not a way to the root
             raise PeerRefused(f"not connecting: {refusal}")
         # Judged, not stored, and in the peer's frame when that is later: a node
         # that signed its profile before it knew the network's time still peers.
@@ -204,11 +210,13 @@ class PeerLink:
         self._tree = hello.lazy_links
         self._eager.set()  # every connection starts eager: the tree is found again
         self._copies = 0
+        self._grafted = False
         self._lazy_s = decisions.LAZY_RESYNC_S
         self._pruned.clear()  # a prune or a hurry of the last connection
         await self._sync(common)
         self.record.fire(LinkEvent.SYNCED)
         self.connected_at = parts.clock.monotonic()
+        self.retree()
         if self._on_connected is not None:
             await self._on_connected(self)
         await self._exchange(hello.feed_cursor, push_from, common)
@@ -266,13 +274,45 @@ class PeerLink:
     def _prune(self, outcomes: list[str]) -> None:
         if not self._tree or not self._eager.is_set():
             return
+        if self._on_tree():  # the spanning tree's links are never pruned
+            self._copies = 0
+            return
         self._copies = decisions.copies_in_a_row(outcomes, self._copies)
         if self._copies >= decisions.PRUNE_AFTER:
-            self._eager.clear()
-            self._lazy_s = decisions.LAZY_RESYNC_S
-            self._pruned.set()
-            self.parts.metrics.count("gossip_link_changes_total", change="prune")
+            self._turn_lazy("prune")
             log.debug("peer %s: link lazy (it brought only copies)", self.client.url)
+
+    def _on_tree(self) -> bool:
+        key = self.client.key
+        return self.client.tree_peer and key is not None and self.parts.spanning.tree_link(key)
+
+    def _turn_lazy(self, change: str) -> None:
+        self._eager.clear()
+        self._grafted = False
+        self._lazy_s = decisions.LAZY_RESYNC_S
+        self._pruned.set()
+        self.parts.metrics.count("gossip_link_changes_total", change=change)
+
+    def _turn_eager(self, change: str) -> None:
+        self._eager.set()
+        self._copies = 0
+        self.parts.metrics.count("gossip_link_changes_total", change=change)
+
+    def retree(self) -> None:
+        """The spanning tree changed (node/peering/spanning.py): a link on it
+        turns eager; a link off it turns lazy once both ends are settled (their
+        parent links carry records), unless a reconciliation grafted it."""
+        key, tree = self.client.key, self.parts.spanning
+        if not self._tree or not self.client.tree_peer or key is None or self.connected_at is None:
+            return
+        if tree.tree_link(key):
+            self._grafted = False  # on the tree now: it stays eager as long as it is
+            if not self._eager.is_set():
+                self._turn_eager("tree")
+                log.debug("peer %s: link eager (on the spanning tree)", self.client.url)
+        elif self._eager.is_set() and not self._grafted and tree.settled() and tree.peer_settled(key):
+            self._turn_lazy("untree")
+            log.debug("peer %s: link lazy (off the spanning tree)", self.client.url)
 
     def hurry(self) -> None:
         """Another link of this node failed: the tree may be cut here, so a lazy
@@ -283,9 +323,8 @@ class PeerLink:
 
     def _graft(self, result: SyncResult) -> None:
         if self._tree and not self._eager.is_set() and decisions.grafts(result.accepted, result.pushed_new):
-            self._eager.set()
-            self._copies = 0
-            self.parts.metrics.count("gossip_link_changes_total", change="graft")
+            self._turn_eager("graft")
+            self._grafted = True
             log.debug("peer %s: link eager again (its reconciliation moved records)", self.client.url)
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
@@ -376,5 +415,8 @@ class PeerLink:
             if lazy:
                 self._graft(result)
                 if not self.eager and not self._pruned.is_set():  # nothing to move, and not hurried meanwhile
-                    self._lazy_s = decisions.lazy_interval(self._lazy_s)
+                    # A peer still looking for its parent in the tree (perhaps us)
+                    # hears from us again soon: only our requests carry its answer.
+                    settling = self.client.tree_peer and not parts.spanning.peer_settled(key)
+                    self._lazy_s = decisions.LAZY_RESYNC_S if settling else decisions.lazy_interval(self._lazy_s)
             due = loop.time() + decisions.resync_delay(parts.rng, None if self.eager else self._lazy_s)

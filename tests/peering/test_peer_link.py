@@ -34,6 +34,7 @@ from node.peering.parts import PeeringParts
 from node.peering.peer_api import Pollers
 from node.peering.peer_link import PeerLink
 from node.peering.policy import Policy
+from node.peering.spanning import Spanning
 from node.peering.state import INGEST
 from protocol.filters import SyncFilter
 from protocol.records import Record
@@ -132,9 +133,11 @@ async def us(tmp_path: Path) -> AsyncIterator[Us]:
     admin = await AdminStore.open(database)
     feed, metrics, policy = RecordFeed(), Metrics(), Policy(clock=clock)
     ingest = Ingestor(store, feed, metrics, policy, SyncFilter(), clock)
+    identity = NodeIdentity.generate()
     parts = PeeringParts(
-        identity=NodeIdentity.generate(), store=store, admin=admin, policy=policy, feed=feed, ingest=ingest,
-        metrics=metrics, pollers=Pollers(clock), serves=SyncFilter(), clock=clock, rng=random.Random(4),
+        identity=identity, store=store, admin=admin, policy=policy, feed=feed, ingest=ingest, metrics=metrics,
+        pollers=Pollers(clock), spanning=Spanning(identity.public_key), serves=SyncFilter(), clock=clock,
+        rng=random.Random(4),
     )  # fmt: skip
     async with aiohttp.ClientSession() as session:
         ours = Us(parts, clock, session)

@@ -1,13 +1,14 @@
-"""Eager and lazy links (node/peering/decisions.py, PROTOCOL.md 8.3): a link
-whose records keep arriving as copies turns lazy, and a lazy link whose
-reconciliation has to move a record turns eager again, so the eager links
-settle into a spanning tree and mend it when it breaks.
+"""Eager and lazy links (node/peering/decisions.py, node/peering/spanning.py,
+PROTOCOL.md 8.3): the links of the spanning tree rooted at the lowest key are
+eager, the others turn lazy; a link whose records keep arriving as copies
+turns lazy, and a lazy link whose reconciliation has to move a record turns
+eager again, so the tree mends when it breaks.
 
 The process test runs three real nodes in a triangle: P links to Q and R, Q to
-R. Posts on P reach Q and R straight from P, so what crosses Q-R is copies and
-that link turns lazy; blocking R at Q then ends it though it no longer
-polls. Then P drops its link to R: P's posts reach R only through Q, whose
-lazy link finds the difference, moves it and turns eager."""
+R. The node with the lowest key is the root: its two links are the tree, and
+the third turns lazy; blocking its peer then ends it though it no longer
+polls. Then the root drops one of its links: its posts reach that node only
+over the lazy link, which finds the difference, moves it and turns eager."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import random
 
 import pytest
 
+from crypto.keytext import public_key_from_text
 from node.peering import decisions
 from node.peering.feed import FeedEntry
 from tests.peering.conftest import Node, NodeFactory, wait_until
@@ -94,38 +96,39 @@ def _state(node: Node, url: str) -> str:
 
 
 @pytest.mark.slow
-def test_copies_make_a_link_lazy_and_a_broken_tree_grafts_it_back(nodes: NodeFactory) -> None:
+def test_the_spanning_tree_leaves_one_link_lazy_and_a_broken_tree_grafts_it_back(nodes: NodeFactory) -> None:
     r = nodes.start("R")
     q = nodes.start("Q", peers=[r.url])
     p = nodes.start("P", peers=[q.url, r.url])
     wait_until(lambda: p.connected_peers() == 2 and q.connected_peers() == 1, "P and Q linked", 30)
-    posted: list[str] = []
-
-    def until_lazy() -> None:
-        """Posts on P reach Q and R from P; over Q-R only copies cross, until that link is lazy."""
-        for k in range(10 * decisions.PRUNE_AFTER):  # a race P loses to Q now and then starts the count again
-            posted.append(p.post(f"Soup pot {len(posted)}.{k}")[0]["id"])
-            wait_until(lambda: all(q.get(i) and r.get(i) for i in posted), "every post on Q and R", 30)
-            if not _eager(q, r.url):
-                return
-        raise AssertionError("Q's link to R still eager after batches of copies")
-
-    until_lazy()
-    assert _changes(q, "prune") >= 1
-    assert _eager(p, q.url) and _eager(p, r.url)  # P's posts are new to both: its links stay eager
+    # The root is the lowest key: its two links are the tree, the third link turns lazy.
+    by_key = {public_key_from_text(node.info()["public_key"]): node for node in (p, q, r)}
+    root = by_key[min(by_key)]
+    [(dialler, callee)] = [pair for pair in ((p, q), (p, r), (q, r)) if root not in pair]
+    wait_until(lambda: not _eager(dialler, callee.url), "the link off the tree lazy", 30)
+    assert _changes(dialler, "untree") >= 1
+    tree_links = [(p, q), (p, r), (q, r)]
+    tree_links.remove((dialler, callee))
+    for a, b in tree_links:
+        assert _eager(a, b.url)  # the root's links: records cross them whole
+    posted = [root.post("Soup pot")[0]["id"], dialler.post("Bread")[0]["id"]]
+    wait_until(lambda: all(node.get(i) for node in (p, q, r) for i in posted), "posts everywhere over the tree", 30)
+    assert not _eager(dialler, callee.url)  # nothing crossed it: still lazy
     # A lazy link never polls: blocking its peer still ends it (its reconciliations check).
-    rule = {"subject": "peer", "key": r.info()["public_key"], "action": "block"}
-    assert q.api("POST", "/api/v1/policy", rule, token=q.admin_token())[0] == 200
-    wait_until(lambda: _state(q, r.url) == "blocked", "Q's lazy link to R blocked", 30)
-    assert q.api("POST", "/api/v1/policy", {**rule, "action": "clear"}, token=q.admin_token())[0] == 200
-    wait_until(lambda: _state(q, r.url) == "connected", "Q's link to R back", 60)
-    until_lazy()
-    # P drops R: what P posts now reaches R only over Q's lazy link, which moves it and turns eager.
-    status, _ = p.api("DELETE", f"/api/v1/peers?url={r.url}", token=p.admin_token())
-    assert status == 200
-    late = p.post("Bread after the cut")[0]["id"]
-    wait_until(lambda: r.get(late) is not None, "the post reaches R over the lazy link", 30)
-    wait_until(lambda: _eager(q, r.url), "Q's link to R eager again", 30)
-    assert _changes(q, "graft") >= 1
-    later = p.post("Bread, the day after")[0]["id"]
-    wait_until(lambda: r.get(later) is not None, "the next post reaches R over the grafted link", 30)
+    rule = {"subject": "peer", "key": callee.info()["public_key"], "action": "block"}
+    assert dialler.api("POST", "/api/v1/policy", rule, token=dialler.admin_token())[0] == 200
+    wait_until(lambda: _state(dialler, callee.url) == "blocked", "the lazy link blocked", 30)
+    assert dialler.api("POST", "/api/v1/policy", {**rule, "action": "clear"}, token=dialler.admin_token())[0] == 200
+    wait_until(lambda: _state(dialler, callee.url) == "connected", "the link back", 60)
+    wait_until(lambda: not _eager(dialler, callee.url), "lazy again", 30)
+    # The root drops its link to the callee: what the root posts now reaches it only
+    # over the lazy link, which moves it and turns eager (a graft, or the tree's own mending).
+    root_link = next((a, b) for a, b in tree_links if callee in (a, b))
+    holder, held = root_link
+    assert holder.api("DELETE", f"/api/v1/peers?url={held.url}", token=holder.admin_token())[0] == 200
+    late = root.post("Bread after the cut")[0]["id"]
+    wait_until(lambda: callee.get(late) is not None, "the post reaches the callee over the lazy link", 30)
+    wait_until(lambda: _eager(dialler, callee.url), "the lazy link eager again", 30)
+    assert _changes(dialler, "graft") + _changes(dialler, "tree") >= 1
+    later = root.post("Bread, the day after")[0]["id"]
+    wait_until(lambda: callee.get(later) is not None, "the next post reaches the callee", 30)
