@@ -42,7 +42,7 @@ import aiohttp
 from node.peering import decisions
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
-from node.peering.peer_client import Hello, PeerClient, PeerUnavailable, PeerUnreachable
+from node.peering.peer_client import FeedPage, Hello, PeerClient, PeerUnavailable, PeerUnreachable
 from node.peering.sync import SyncResult, batches, reconcile_with
 from protocol.errors import RemoteProtocolError
 from protocol.filters import SyncFilter
@@ -328,41 +328,60 @@ class PeerLink:
             log.debug("peer %s: link eager again (its reconciliation moved records)", self.client.url)
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
-        parts, key = self.parts, self.client.key
-        assert key is not None
         catching_up = False
-        while True:
-            if not self.eager:
-                await self._eager.wait()
-                catching_up = True  # what the feed gained while lazy: ids only, at once
-            mode = (not catching_up) if self._tree else None
-            page = await self.client.feed(cursor, 0 if catching_up else FEED_WAIT_S, mode)
-            ids, cursor, behind = page.ids, page.cursor, page.behind
-            catching_up = catching_up and bool(ids)
-            if refusal := parts.policy.refusal(key):
-                raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
-            if page.records:  # sent whole (decisions.whole_records), not asked for: its push limits apply
-                self._prune(await parts.ingest.ingest(page.records, key))
-            short = False
-            if ids:
-                held = await parts.store.reads.held_ids(ids)
-                # What another peer is sending already is not asked for twice.
-                inflight = parts.ingest.inflight
-                missing = inflight.claim([i for i in ids if i not in held], parts.clock.monotonic())
-                # Announced records come out of the peer's push budget: a peer
-                # we dial cannot make us fetch and verify without limit.
-                allowed = parts.policy.fetch_budget(key, len(missing))
-                short = allowed < len(missing)
-                try:
-                    if allowed:
-                        records = await self.client.fetch(missing[:allowed])
-                        await parts.ingest.ingest(records, key, solicited=True)
-                finally:
-                    inflight.release(missing)  # arrived, or failed: free for another peer
-            now = parts.clock.monotonic()
-            if decisions.resync_after_pull(behind, short, now, self._last_resync):
-                self._last_resync = now  # what was left out comes with the reconciliation
-                await self._sync(common)
+        ahead: asyncio.Future[FeedPage] | None = None  # the next eager poll, sent before this page is taken in
+        try:
+            while True:
+                if ahead is None and not self.eager:
+                    await self._eager.wait()
+                    catching_up = True  # what the feed gained while lazy: ids only, at once
+                mode = (not catching_up) if self._tree else None
+                if ahead is not None:
+                    page, ahead = await ahead, None
+                else:
+                    page = await self.client.feed(cursor, 0 if catching_up else FEED_WAIT_S, mode)
+                ids, cursor, behind = page.ids, page.cursor, page.behind
+                catching_up = catching_up and bool(ids)
+                if mode and not behind and self.eager:
+                    # An eager poll goes back at once: storing this page (a commit)
+                    # is not added to the time the peer's next records wait for it.
+                    ahead = asyncio.ensure_future(self.client.feed(cursor, FEED_WAIT_S, True))
+                await self._take_page(page, common)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await ahead
+
+    async def _take_page(self, page: FeedPage, common: SyncFilter) -> None:
+        """A feed answer: its whole records taken in, the ids we lack fetched,
+        and a reconciliation if the peer says we fell behind."""
+        parts, key, ids, behind = self.parts, self.client.key, page.ids, page.behind
+        assert key is not None
+        if refusal := parts.policy.refusal(key):
+            raise PeerRefused(f"stopped: {refusal}")  # blocked or banned meanwhile
+        if page.records:  # sent whole (decisions.whole_records), not asked for: its push limits apply
+            self._prune(await parts.ingest.ingest(page.records, key))
+        short = False
+        if ids:
+            held = await parts.store.reads.held_ids(ids)
+            # What another peer is sending already is not asked for twice.
+            inflight = parts.ingest.inflight
+            missing = inflight.claim([i for i in ids if i not in held], parts.clock.monotonic())
+            # Announced records come out of the peer's push budget: a peer
+            # we dial cannot make us fetch and verify without limit.
+            allowed = parts.policy.fetch_budget(key, len(missing))
+            short = allowed < len(missing)
+            try:
+                if allowed:
+                    records = await self.client.fetch(missing[:allowed])
+                    await parts.ingest.ingest(records, key, solicited=True)
+            finally:
+                inflight.release(missing)  # arrived, or failed: free for another peer
+        now = parts.clock.monotonic()
+        if decisions.resync_after_pull(behind, short, now, self._last_resync):
+            self._last_resync = now  # what was left out comes with the reconciliation
+            await self._sync(common)
 
     async def _push(self, cursor: int, common: SyncFilter) -> None:
         """Ends (without error) only when the feed closes, i.e. at shutdown."""
