@@ -57,7 +57,7 @@ from node.peering.feed import RecordFeed
 from node.peering.gossip import MAINTAIN_INTERVAL_S
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.peer_api import FEED_BATCH, MAX_FEED_WAIT_S, Pollers
-from node.peering.peer_link import FEED_WAIT_S, HELLO_TIMEOUT_S, PUSH_BATCH
+from node.peering.peer_link import FEED_WAIT_S, HELLO_TIMEOUT_S, PUSH_BATCH, PUSHES_AHEAD
 from node.peering.sync import MAX_SESSIONS, batches
 from protocol.codec import encode
 from protocol.filters import SyncFilter
@@ -411,6 +411,7 @@ class SimLink:
         self._resync_due = 0.0
         self._lazy_s = decisions.LAZY_RESYNC_S
         self._grafted = False
+        self._pushing = 0  # pushes in flight (PeerLink._push's ``sent``)
 
     # -- the exchange of one request and its reply ----------------------------------------
 
@@ -516,6 +517,7 @@ class SimLink:
         self.record.fire(LinkEvent.SYNCED)
         self.retree()
         self._push_cursor = push_from
+        self._pushing = 0
         self._poll(epoch, peer_cursor)
         self.push_step(epoch)
         self._schedule_resync(epoch)
@@ -738,6 +740,9 @@ class SimLink:
         def polled(reply: tuple[list[bytes], int, bool, list[Record], spanning.Advert]) -> None:
             ids, new_cursor, behind, whole, theirs = reply
             self.node.learn(self.peer.key, theirs)
+            ahead = not catching_up and not behind and self.eager
+            if ahead:  # PeerLink._pull: the next eager poll leaves before this answer is taken in
+                self._poll(epoch, new_cursor)
             if whole:
                 self._prune(epoch, self.node.ingest(whole, self.peer.key, "poll whole"))
             again = catching_up and bool(ids)
@@ -747,6 +752,8 @@ class SimLink:
 
             def fetched() -> None:
                 inflight.release(missing)  # PeerLink._pull's finally
+                if ahead:
+                    return  # (never behind, and a sim peer is never over its fetch budget: no resync)
                 now = self.sim.loop.now
                 if decisions.resync_after_pull(behind, short, now, self._last_resync):
                     self._last_resync = now
@@ -772,6 +779,8 @@ class SimLink:
 
             self._on_graft.append(resume)
             return
+        if self._pushing >= PUSHES_AHEAD:
+            return  # the first answer calls us again
         feed = self.node.feed
         entries, self._push_cursor, behind = feed.since(self._push_cursor, self.peer.key, PUSH_BATCH)
         if behind:
@@ -788,7 +797,14 @@ class SimLink:
                 self.node.push_idle(self, epoch)
             return
         records = [self.node.held[e.id] for e in offered]
-        self._push(records, "push", lambda: self.push_step(epoch), lambda outcomes: self._prune(epoch, outcomes))
+        self._pushing += 1
+
+        def answered() -> None:
+            self._pushing -= 1
+            self.push_step(epoch)
+
+        self._push(records, "push", answered, lambda outcomes: self._prune(epoch, outcomes))
+        self.node.push_idle(self, epoch)  # PUSHES_AHEAD: what the feed gains meanwhile leaves in the next
 
     def _resync(self, epoch: int, token: int) -> None:
         if epoch == self.epoch and token == self._resync_token:

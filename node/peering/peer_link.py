@@ -36,10 +36,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 
 from node.peering import decisions
+from node.peering.feed import FeedEntry
 from node.peering.link import LinkEvent, LinkRecord, LinkState
 from node.peering.parts import PeeringParts
 from node.peering.peer_client import FeedPage, Hello, PeerClient, PeerUnavailable, PeerUnreachable
@@ -57,6 +59,10 @@ HELLO_TIMEOUT_S = 30
 FOUND_HELLO_TIMEOUT_S = 5
 """A found peer that does not answer its hello by then is not worth a slot."""
 PUSH_BATCH = 500
+PUSHES_AHEAD = 2
+"""Pushes over an eager link in flight at once: records that come while one is
+on its way leave in the next, not after its answer (a round trip and the
+peer's commit later)."""
 
 
 class PeerRefused(PeerUnavailable):
@@ -387,33 +393,64 @@ class PeerLink:
         """Ends (without error) only when the feed closes, i.e. at shutdown."""
         parts, key = self.parts, self.client.key
         assert key is not None
-        while not parts.feed.closed:  # closed: the node is shutting down
-            if not self.eager:
-                await self._eager.wait()
-                # The grafting reconciliation moved what the feed held when it
-                # began; what came after goes now, whole (the feed wait returns at once).
-                cursor = max(cursor, self._reconciled_to)
-            await parts.feed.wait(cursor, FEED_WAIT_S)
-            before = cursor
-            entries, cursor, behind = parts.feed.since(cursor, key, PUSH_BATCH)
-            if behind:
-                await self._sync(common)
-            if not self.eager:  # turned lazy meanwhile: these wait for the graft, as the rest
-                cursor = before
-                continue
-            offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
-            if self._tree:  # an eager link: all of them whole, never asked first
-                for batch in batches([e.raw for e in offered]):
-                    self._prune(await self.client.push(batch))
-                continue
-            for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
-                await self.client.push(batch)  # near its origin: the peer is unlikely to hold it
-            announced = [e for e in offered if not decisions.sent_whole(e)]
-            if not announced:
-                continue
+        sent: list[asyncio.Future[list[str]]] = []  # pushes over an eager link not answered yet, oldest first
+
+        async def answered(wait: bool) -> None:
+            while sent and (wait or sent[0].done()):
+                self._prune(await sent.pop(0))  # a push's failure ends the link here
+
+        try:
+            while not parts.feed.closed:  # closed: the node is shutting down
+                if not self.eager:
+                    await answered(wait=True)
+                    await self._eager.wait()
+                    # The grafting reconciliation moved what the feed held when it
+                    # began; what came after goes now, whole (the feed wait returns at once).
+                    cursor = max(cursor, self._reconciled_to)
+                await self._feed_or_answer(cursor, sent)
+                await answered(wait=False)
+                before = cursor
+                entries, cursor, behind = parts.feed.since(cursor, key, PUSH_BATCH)
+                if behind:
+                    await self._sync(common)
+                if not self.eager:  # turned lazy meanwhile: these wait for the graft, as the rest
+                    cursor = before
+                    continue
+                offered = decisions.to_push(entries, key, common, polling=parts.pollers.polling(key))
+                if self._tree:  # an eager link: all of them whole, never asked first
+                    for batch in batches([e.raw for e in offered]):
+                        if len(sent) >= PUSHES_AHEAD:
+                            self._prune(await sent.pop(0))
+                        sent.append(asyncio.ensure_future(self.client.push(batch)))
+                    continue
+                await self._push_to_older(offered)
+        finally:
+            for push in sent:
+                push.cancel()
+            await asyncio.gather(*sent, return_exceptions=True)
+
+    async def _push_to_older(self, offered: list[FeedEntry]) -> None:
+        """A peer from before eager and lazy links: records near their origin
+        whole, the others announced and pushed if it wants them."""
+        for batch in batches([e.raw for e in offered if decisions.sent_whole(e)]):
+            await self.client.push(batch)  # near its origin: the peer is unlikely to hold it
+        announced = [e for e in offered if not decisions.sent_whole(e)]
+        if announced:
             wanted = set(await self.client.announce([entry.id for entry in announced]))
             for batch in batches([e.raw for e in announced if e.id in wanted]):
                 await self.client.push(batch)
+
+    async def _feed_or_answer(self, cursor: int, sent: list[asyncio.Future[list[str]]]) -> None:
+        """Until our feed passes ``cursor`` (or FEED_WAIT_S), or the oldest push
+        in flight is answered (its failure is then seen at once)."""
+        waiting = asyncio.ensure_future(self.parts.feed.wait(cursor, FEED_WAIT_S))
+        either: list[asyncio.Future[Any]] = [waiting, *sent[:1]]
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
 
     async def _resync(self, common: SyncFilter) -> None:
         parts, key, loop = self.parts, self.client.key, asyncio.get_running_loop()
