@@ -59,6 +59,7 @@ def _bound_key(bound: Bound) -> bytes:
     return ts.to_bytes(8, "big") + prefix  # INFINITY's timestamp is 2**64 - 1: still 8 bytes
 
 
+_MAX_TS_BYTES = MAX_TIMESTAMP.to_bytes(8, "big")
 _SLOT_BITS = 8 * KEY_SIZE
 _ID_MASK = int.from_bytes((bytes(8) + b"\xff" * ID_SIZE) * (MAX_BLOCK + 1), "little") >> 64
 """Keys read as one little-endian integer past the first timestamp, ANDed
@@ -124,32 +125,45 @@ class ItemTree:
 
     def extend(self, items: Iterable[Item]) -> None:
         """Append items above every item held, in increasing order (a bulk build)."""
+        self.extend_keys(b"".join(item_key(ts, id_) for ts, id_ in items))
+
+    def extend_keys(self, keys: bytes) -> None:
+        """Append items given as their keys end to end, increasing, above every item held.
+
+        A build hands its items over this way, a chunk at a time, so that the
+        rows it read are gone before the tree makes its few objects a block:
+        made while the rows were alive, those would pin the allocator's pools
+        the rows filled, about 9 MiB at a million items (docs/STORAGE.md)."""
+        if len(keys) % KEY_SIZE:
+            raise LocalProtocolError(f"{len(keys)} bytes of keys: not a multiple of {KEY_SIZE}")
+        if not keys:
+            return
+        if keys[-KEY_SIZE:-ID_SIZE] > _MAX_TS_BYTES:  # increasing (checked next): the last is the latest
+            raise LocalProtocolError(f"item timestamp above {MAX_TIMESTAMP}")
         previous = self._key_at(self._size - 1) if self._size else b""
-        block = self._blocks.pop() if self._blocks and len(self._blocks[-1]) < TARGET_BLOCK * KEY_SIZE else None
-        if block is not None:
-            self._firsts.pop()
-            self._sums.pop()
-        else:
-            block = bytearray()
-        total = _sum(block, 0, len(block) // KEY_SIZE)
-        added: list[Item] = []
-        for ts, id_ in items:
-            key = item_key(ts, id_)
+        for at in range(0, len(keys), KEY_SIZE):
+            key = keys[at : at + KEY_SIZE]
             if key <= previous:
+                ts, id_ = int.from_bytes(key[:8], "big"), key[8:]
                 raise LocalProtocolError(f"items not strictly increasing at ({ts}, {id_.hex()})")
             previous = key
-            if len(block) == TARGET_BLOCK * KEY_SIZE:
-                self._push(block, total)
-                block, total = bytearray(), 0
-            block += key
-            added.append((ts, id_))
-            value = int.from_bytes(id_, "little")
-            total += value
-            self._total += value
-            self._size += 1
-        if block:
+        block = bytearray()
+        if self._blocks and len(self._blocks[-1]) < TARGET_BLOCK * KEY_SIZE:  # topped up first
+            block = self._blocks.pop()
+            self._firsts.pop()
+            self._total -= self._sums.pop()
+        at = 0
+        while at < len(keys):
+            take = TARGET_BLOCK * KEY_SIZE - len(block)
+            block += keys[at : at + take]
+            at += take
+            total = _sum(block, 0, len(block) // KEY_SIZE)
             self._push(block, total)
-        self._sketch.extend(added)
+            self._total += total
+            block = bytearray()
+        self._size += len(keys) // KEY_SIZE
+        starts = range(0, len(keys), KEY_SIZE)
+        self._sketch.extend((int.from_bytes(keys[at : at + 8], "big"), keys[at + 8 : at + KEY_SIZE]) for at in starts)
         self._changed()
 
     def _push(self, block: bytearray, total: int) -> None:

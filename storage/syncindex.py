@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from protocol.filters import SyncFilter
-from protocol.itemtree import ItemTree
+from protocol.itemtree import KEY_SIZE, ItemTree, item_key
 from storage.reads import filtered_where
 from storage.sqlite import Connection
 
@@ -40,6 +40,8 @@ CHANGES_SQL = "SELECT value FROM store_meta WHERE key = 'changes'"
 BUILD_CHUNK = 20_000
 """Rows per read while building a tree: each read holds the reader for a few
 milliseconds, so members' searches wait little meanwhile."""
+BUILD_SLICE = 2_000
+"""Items a build adds to its tree between two turns of the event loop (a few ms)."""
 MAX_TREES = 3
 """Filters kept at once (46 MB each at a million records); a node's peers
 mostly share its own filter."""
@@ -178,18 +180,36 @@ class SyncIndexes:
                 del self._builds[sync_filter]
 
     async def _read(self, sync_filter: SyncFilter, swept_at: int) -> ItemTree:
-        """The items under ``sync_filter`` unexpired at ``swept_at``, a chunk per read."""
-        tree = ItemTree()
+        """The items under ``sync_filter`` unexpired at ``swept_at``, a chunk per read.
+
+        Every chunk is read into its items' keys (one bytes object), and the tree
+        is made from them once the reads are done: blocks made while rows were
+        alive would pin the allocator's small-object pools the rows filled (about
+        5 MiB at a million items; ``ItemTree.extend_keys``). The tree is made on
+        the event loop, a slice at a time, not in a worker thread: glibc gives a
+        worker thread its own heap, where the blocks could not reuse what each
+        chunk freed (a node at a million records peaked at 167 MB during the
+        build that way, 127 MB this way)."""
         sql, params = chunk_sql(sync_filter, swept_at)
         after: tuple[int, bytes] = (-1, b"")
+        chunks: list[bytes] = []
         while True:
             rows = await self._reader.run(sql, [*params, *after, BUILD_CHUNK])
-            items = [(int(row[0]), bytes(row[1])) for row in rows]
-            if items:
-                await asyncio.to_thread(tree.extend, items)  # the tree is nobody else's yet
-                after = items[-1]
-            if len(items) < BUILD_CHUNK:
-                return tree
+            if rows:
+                chunks.append(b"".join(item_key(int(ts), bytes(id_)) for ts, id_ in rows))
+                after = (int(rows[-1][0]), bytes(rows[-1][1]))
+            if len(rows) < BUILD_CHUNK:
+                break
+        del rows
+        tree = ItemTree()  # nobody else's until it is returned
+        chunks.reverse()
+        while chunks:
+            chunk = chunks.pop()
+            for at in range(0, len(chunk), BUILD_SLICE * KEY_SIZE):
+                tree.extend_keys(chunk[at : at + BUILD_SLICE * KEY_SIZE])
+                await asyncio.sleep(0)  # a few milliseconds a slice: requests go on meanwhile
+            del chunk
+        return tree
 
     async def _check_foreign(self) -> None:
         rows = await self._reader.run(CHANGES_SQL)
