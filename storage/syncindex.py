@@ -37,9 +37,13 @@ from storage.sqlite import Connection
 
 CHANGES_SQL = "SELECT value FROM store_meta WHERE key = 'changes'"
 """The file's change counter (migration 11), which every writer's transaction adds one to."""
-BUILD_CHUNK = 20_000
-"""Rows per read while building a tree: each read holds the reader for a few
-milliseconds, so members' searches wait little meanwhile."""
+BUILD_CHUNK = 5_000
+"""Rows per read while building a tree: each read holds the reader for a
+millisecond or two, so members' searches wait little meanwhile. The rows of
+one read are the build's biggest crowd of small objects, and the allocator's
+arenas they spread over stay pinned by whatever else lives there: at a
+million records 20,000 rows a read left 26 arenas and 5.7 MB of them unused,
+5,000 left 23 and 2.6 MB (the build about as fast)."""
 BUILD_SLICE = 2_000
 """Items a build adds to its tree between two turns of the event loop (a few ms)."""
 MAX_TREES = 3
