@@ -88,10 +88,10 @@ def _sum(block: bytearray | bytes, a: int, b: int) -> int:
     return x
 
 
-def _first(block: bytearray) -> bytearray:
+def _first(block: bytearray) -> bytes:
     """A block's first key: blocks are found by bisecting these, read in place
     (a list of them kept beside the blocks cost 1.4 MB at a million items)."""
-    return block[:KEY_SIZE]
+    return bytes(block[:KEY_SIZE])
 
 
 def _find(block: bytearray, key: bytes) -> int:
