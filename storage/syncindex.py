@@ -3,7 +3,7 @@
 A reconciliation reads the sorted ``(created_at, id)`` items of the live
 records under the filter two peers share. Reading them from SQLite for every
 session costs O(n) (8 s at a million records); here each filter in use gets an
-``ItemTree`` (protocol/itemtree.py, about 46 bytes per item), built once from
+``ItemTree`` (protocol/itemtree.py, about 38 bytes per item), built once from
 the ``records_sync`` index a chunk at a time, then changed by the writer's own
 commits (``changed``: what each transaction added and deleted) and by time
 (``_expire``: records whose ``expires_at`` passed, found through the
@@ -47,7 +47,7 @@ million records 20,000 rows a read left 26 arenas and 5.7 MB of them unused,
 BUILD_SLICE = 2_000
 """Items a build adds to its tree between two turns of the event loop (a few ms)."""
 MAX_TREES = 3
-"""Filters kept at once (46 MB each at a million records); a node's peers
+"""Filters kept at once (38 MB each at a million records); a node's peers
 mostly share its own filter."""
 REBUILD_S = 3600
 """A tree older than this is rebuilt in the background and swapped in: a
