@@ -2,7 +2,10 @@
 
 This package is the only code in the tree that touches ``cryptography`` or
 ``nacl``; everything else uses the names re-exported here. Errors are in
-``crypto.errors``.
+``crypto.errors``. A running node needs only ``nacl`` (libsodium): the
+primitives are in ``crypto.primitives``, and ``cryptography`` is imported
+only to read or write an encrypted or foreign key file (``crypto.keyfile``)
+and for the reference verify the benchmarks compare with.
 """
 
 from crypto.errors import BadSignature, CryptoError, InvalidKey, KeyFileError, SealError

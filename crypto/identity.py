@@ -11,14 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from crypto.errors import InvalidKey
 from crypto.keyfile import read_key_file, write_key_file
 from crypto.keytext import public_key_to_text
+from crypto.primitives import ed25519_secret_key, ed25519_sign, hkdf_sha256, x25519_public_key
 from crypto.sealing import open_sealed
 from crypto.signing import Domain, signing_message
 
@@ -29,9 +25,8 @@ SEED_SIZE = 32
 _SEAL_KEY_INFO = b"mutualaid/v1/x25519"
 
 
-def _derive_seal_key(seed: bytes) -> X25519PrivateKey:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_KEY_INFO)
-    return X25519PrivateKey.from_private_bytes(hkdf.derive(seed))
+def _derive_seal_key(seed: bytes) -> bytes:
+    return hkdf_sha256(seed, salt=None, info=_SEAL_KEY_INFO)
 
 
 class NodeIdentity:
@@ -42,16 +37,17 @@ class NodeIdentity:
     Make one with ``generate``, ``from_seed`` or ``load``.
     """
 
-    __slots__ = ("_public_key", "_seal_key", "_seal_public_key", "_signing_key")
+    __slots__ = ("_public_key", "_seal_key", "_seal_public_key", "_secret_key")
 
     def __init__(self, seed: bytes) -> None:
         if not isinstance(seed, bytes) or len(seed) != SEED_SIZE:
             raise InvalidKey(f"identity seed must be {SEED_SIZE} bytes")
-        self._signing_key = Ed25519PrivateKey.from_private_bytes(seed)
+        # libsodium's 64-byte secret: the seed, then the public key.
+        self._secret_key = ed25519_secret_key(seed)
         self._seal_key = _derive_seal_key(seed)
         # Cached: both are read on every signed message and every sealed reply.
-        self._public_key = self._signing_key.public_key().public_bytes_raw()
-        self._seal_public_key = self._seal_key.public_key().public_bytes_raw()
+        self._public_key = self._secret_key[SEED_SIZE:]
+        self._seal_public_key = x25519_public_key(self._seal_key)
 
     @classmethod
     def generate(cls) -> NodeIdentity:
@@ -75,11 +71,11 @@ class NodeIdentity:
 
     def sign(self, domain: Domain, payload: bytes) -> bytes:
         """Return a 64-byte signature over ``payload`` in ``domain``."""
-        return self._signing_key.sign(signing_message(domain, payload))
+        return ed25519_sign(self._secret_key, signing_message(domain, payload))
 
     def sign_message(self, message: bytes) -> bytes:
         """Sign a message that already carries its domain prefix."""
-        return self._signing_key.sign(message)
+        return ed25519_sign(self._secret_key, message)
 
     def open_sealed(self, sealed: bytes, *, context: bytes = b"") -> bytes:
         """Open a box sealed to this identity; raises ``SealError``."""
@@ -87,7 +83,7 @@ class NodeIdentity:
 
     def save(self, path: str | os.PathLike[str], *, passphrase: bytes | None = None) -> None:
         """Write the identity atomically to a 0600 key file; raises ``KeyFileError``."""
-        write_key_file(os.fspath(path), self._signing_key.private_bytes_raw(), passphrase)
+        write_key_file(os.fspath(path), self._secret_key[:SEED_SIZE], passphrase)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, passphrase: bytes | None = None) -> NodeIdentity:

@@ -1,7 +1,12 @@
 """Reading and writing the private key file that holds a node's identity.
 
 The file is a PEM PKCS8 Ed25519 key, encrypted when a passphrase is given, so
-standard tools can inspect it. Both directions guard the secret:
+standard tools can inspect it. The plain form, the one a node writes and
+reads at every start, is a fixed 16-byte DER header and the 32-byte seed,
+written and read here directly; only an encrypted file (PBES2) or another
+tool's encoding brings in ``cryptography``, imported then and not before, so
+a running node does not carry it (docs/STORAGE.md, the memory paragraph).
+Both directions guard the secret:
 
 - writing goes to a fresh 0600 temp file in the same directory, is fsynced,
   renamed over the target and the directory fsynced, so a crash leaves either
@@ -13,15 +18,13 @@ standard tools can inspect it. Both directions guard the secret:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import os
 import secrets
 import shlex
 import stat
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from crypto.errors import KeyFileError
 
@@ -34,6 +37,32 @@ MAX_KEY_FILE_SIZE = 64 * 1024
 _POSIX = os.name == "posix"
 _BINARY = getattr(os, "O_BINARY", 0)  # Windows would otherwise translate newlines
 _ENCRYPTED_MARKER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+_SEED_SIZE = 32
+_PLAIN_BEGIN = b"-----BEGIN PRIVATE KEY-----\n"
+_PLAIN_END = b"\n-----END PRIVATE KEY-----\n"
+_PKCS8_ED25519_HEADER = bytes.fromhex("302e020100300506032b657004220420")
+"""DER of PKCS8 v1 for Ed25519 (RFC 8410) up to the seed: SEQUENCE(46) { INTEGER 0,
+SEQUENCE { OID 1.3.101.112 }, OCTET STRING(34) { OCTET STRING(32) seed } }."""
+
+
+def _plain_pem(seed: bytes) -> bytes:
+    """The unencrypted PEM of the key with this seed, byte for byte what ``cryptography`` writes."""
+    return _PLAIN_BEGIN + base64.b64encode(_PKCS8_ED25519_HEADER + seed) + _PLAIN_END
+
+
+def _plain_seed(data: bytes) -> bytes | None:
+    """The seed of a plain PEM in exactly the form ``_plain_pem`` writes; None for any other text."""
+    body = data.strip()
+    begin, end = _PLAIN_BEGIN.strip(), _PLAIN_END.strip()
+    if not (body.startswith(begin) and body.endswith(end)):
+        return None
+    try:
+        der = base64.b64decode(b"".join(body[len(begin) : -len(end)].split()), validate=True)
+    except binascii.Error:
+        return None
+    if len(der) != len(_PKCS8_ED25519_HEADER) + _SEED_SIZE or not der.startswith(_PKCS8_ED25519_HEADER):
+        return None
+    return der[len(_PKCS8_ED25519_HEADER) :]
 
 
 def _check_passphrase(passphrase: bytes | None) -> None:
@@ -44,14 +73,9 @@ def _check_passphrase(passphrase: bytes | None) -> None:
 def write_key_file(path: str, seed: bytes, passphrase: bytes | None) -> None:
     """Atomically write the Ed25519 key with this seed to ``path``, mode 0600."""
     _check_passphrase(passphrase)
-    if len(seed) != 32:
-        raise KeyFileError(f"an Ed25519 seed is 32 bytes, got {len(seed)}")
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.NoEncryption() if passphrase is None else serialization.BestAvailableEncryption(passphrase)
-    )
-    pem = Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
+    if len(seed) != _SEED_SIZE:
+        raise KeyFileError(f"an Ed25519 seed is {_SEED_SIZE} bytes, got {len(seed)}")
+    pem = _plain_pem(seed) if passphrase is None else _encrypted_pem(seed, passphrase)
     try:
         _replace_atomically(path, pem)
     except OSError as exc:
@@ -92,6 +116,30 @@ def read_key_file(path: str, passphrase: bytes | None) -> bytes:
     _check_passphrase(passphrase)
     data = _read_private_file(path)
     encrypted = _ENCRYPTED_MARKER in data
+    seed = _plain_seed(data)
+    if seed is not None:
+        if passphrase is not None:
+            raise KeyFileError(f"key file {path} is not encrypted, but a passphrase was given")
+        return seed
+    return _read_other_pem(path, data, passphrase, encrypted=encrypted)
+
+
+def _encrypted_pem(seed: bytes, passphrase: bytes) -> bytes:
+    """PKCS8 encrypted with the passphrase (PBES2), through ``cryptography``: a rare operation."""
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 (kept out of a running node)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+
+    return Ed25519PrivateKey.from_private_bytes(seed).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(passphrase)
+    )
+
+
+def _read_other_pem(path: str, data: bytes, passphrase: bytes | None, *, encrypted: bool) -> bytes:
+    """Any key file but the plain form a node writes: encrypted, or another tool's encoding."""
+    from cryptography.exceptions import UnsupportedAlgorithm  # noqa: PLC0415 (kept out of a running node)
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: PLC0415
+
     try:
         key = serialization.load_pem_private_key(data, passphrase)
     except TypeError as exc:

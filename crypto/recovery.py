@@ -14,10 +14,10 @@ from __future__ import annotations
 import secrets
 import unicodedata
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from mnemonic import Mnemonic
 
 from crypto.errors import InvalidKey
+from crypto.primitives import ed25519_secret_key, ed25519_sign
 
 __all__ = ["RECOVERY_WORDS", "RecoveryKey"]
 
@@ -30,14 +30,14 @@ _WORDS = Mnemonic("english")
 class RecoveryKey:
     """The recovery key's secret; it signs like a node identity (``Signer``)."""
 
-    __slots__ = ("_key", "_public_key", "_seed")
+    __slots__ = ("_public_key", "_secret_key", "_seed")
 
     def __init__(self, seed: bytes) -> None:
         if not isinstance(seed, bytes) or len(seed) != _SEED_SIZE:
             raise InvalidKey(f"a recovery key is {_SEED_SIZE} bytes")
         self._seed = seed
-        self._key = Ed25519PrivateKey.from_private_bytes(seed)
-        self._public_key = self._key.public_key().public_bytes_raw()
+        self._secret_key = ed25519_secret_key(seed)
+        self._public_key = self._secret_key[_SEED_SIZE:]
 
     @classmethod
     def generate(cls) -> RecoveryKey:
@@ -67,7 +67,7 @@ class RecoveryKey:
         return self._public_key
 
     def sign_message(self, message: bytes) -> bytes:
-        return self._key.sign(message)
+        return ed25519_sign(self._secret_key, message)
 
     def __repr__(self) -> str:
         return "RecoveryKey(...)"

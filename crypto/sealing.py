@@ -14,16 +14,13 @@ prober learns nothing from the failure.
 
 from __future__ import annotations
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import (
-    X25519PrivateKey,
-    X25519PublicKey,
-)
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+import secrets
+
+import nacl.bindings
+import nacl.exceptions
 
 from crypto.errors import InvalidKey, SealError
+from crypto.primitives import hkdf_sha256, x25519, x25519_public_key
 
 __all__ = ["SEAL_PUBLIC_KEY_SIZE", "open_sealed", "seal"]
 
@@ -38,13 +35,7 @@ _MIN_SIZE = _HEADER_SIZE + _TAG_SIZE
 
 
 def _message_key(shared: bytes, ephemeral_public: bytes, recipient_public: bytes) -> bytes:
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(),
-        length=32,
-        salt=ephemeral_public + recipient_public,
-        info=_HKDF_INFO,
-    )
-    return hkdf.derive(shared)
+    return hkdf_sha256(shared, salt=ephemeral_public + recipient_public, info=_HKDF_INFO)
 
 
 def seal(recipient_seal_public_key: bytes, plaintext: bytes, *, context: bytes = b"") -> bytes:
@@ -58,30 +49,32 @@ def seal(recipient_seal_public_key: bytes, plaintext: bytes, *, context: bytes =
         raise InvalidKey(
             f"sealing public key must be {SEAL_PUBLIC_KEY_SIZE} bytes, got {len(recipient_seal_public_key)}"
         )
-    recipient = X25519PublicKey.from_public_bytes(recipient_seal_public_key)
-    ephemeral = X25519PrivateKey.generate()
+    recipient_seal_public_key = bytes(recipient_seal_public_key)
+    ephemeral = secrets.token_bytes(SEAL_PUBLIC_KEY_SIZE)
     try:
-        shared = ephemeral.exchange(recipient)
+        shared = x25519(ephemeral, recipient_seal_public_key)
     except ValueError as exc:
-        # cryptography refuses an all-zero shared secret, which only a
-        # low-order point can produce: such a "key" has no private half.
+        # An all-zero shared secret, which only a low-order point can
+        # produce: such a "key" has no private half.
         raise InvalidKey("sealing public key is a low-order point") from exc
-    ephemeral_public = ephemeral.public_key().public_bytes_raw()
+    ephemeral_public = x25519_public_key(ephemeral)
     key = _message_key(shared, ephemeral_public, recipient_seal_public_key)
-    ciphertext = ChaCha20Poly1305(key).encrypt(_NONCE, plaintext, context)
+    ciphertext = nacl.bindings.crypto_aead_chacha20poly1305_ietf_encrypt(bytes(plaintext), bytes(context), _NONCE, key)
     return _VERSION + ephemeral_public + ciphertext
 
 
-def open_sealed(private_key: X25519PrivateKey, sealed: bytes, *, context: bytes = b"") -> bytes:
-    """Decrypt a box made by ``seal`` for ``private_key``; raises ``SealError``."""
+def open_sealed(private_key: bytes, sealed: bytes, *, context: bytes = b"") -> bytes:
+    """Decrypt a box made by ``seal`` for the raw X25519 ``private_key``; raises ``SealError``."""
     if len(sealed) < _MIN_SIZE or sealed[:1] != _VERSION:
         raise SealError()
     ephemeral_public = bytes(sealed[1:_HEADER_SIZE])
-    recipient_public = private_key.public_key().public_bytes_raw()
+    recipient_public = x25519_public_key(private_key)
     try:
-        shared = private_key.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
+        shared = x25519(private_key, ephemeral_public)
         key = _message_key(shared, ephemeral_public, recipient_public)
-        return ChaCha20Poly1305(key).decrypt(_NONCE, sealed[_HEADER_SIZE:], context)
-    except (InvalidTag, ValueError):
+        return nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(
+            bytes(sealed[_HEADER_SIZE:]), bytes(context), _NONCE, key
+        )
+    except (nacl.exceptions.CryptoError, ValueError):
         # One error for every cause; the cause is dropped on purpose.
         raise SealError() from None

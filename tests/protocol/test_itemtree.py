@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocol.errors import LocalProtocolError
-from protocol.itemtree import MAX_BLOCK, ItemTree
+from protocol.itemtree import KEY_SIZE, MAX_BLOCK, ItemTree, item_key
 from protocol.reconcile import INFINITY, MIN_BOUND, Item, ItemSet, reconcile_in_memory
 
 
@@ -89,6 +89,83 @@ def test_bulk_build_refuses_what_is_not_strictly_increasing() -> None:
         tree.extend([a])
     with pytest.raises(LocalProtocolError, match="is not"):
         tree.add(-1, b"\x00" * 32)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.lists(st.integers(0, 3 * MAX_BLOCK), max_size=6))
+def test_a_build_from_keys_in_any_cuts_reads_as_an_itemset(seed: int, cuts: list[int]) -> None:
+    # How storage/syncindex.py builds: the keys end to end, a chunk at a time,
+    # each chunk topping up the last block; then changes as usual.
+    rng = random.Random(seed)
+    items = sorted({_item(rng, 400) for _ in range(sum(cuts) + rng.randrange(2))})
+    keys = b"".join(item_key(*item) for item in items)
+    tree = ItemTree()
+    at = 0
+    for cut in [*cuts, len(items)]:
+        tree.extend_keys(keys[at * KEY_SIZE : (at + cut) * KEY_SIZE])
+        at = min(at + cut, len(items))
+    if not items:
+        assert len(tree) == 0
+        return
+    _same_reads(tree, items, rng)
+    extra = _item(rng, 400)
+    if tree.add(*extra):
+        items.append(extra)
+    assert tree.discard(*items[0])
+    _same_reads(tree, items[1:], rng)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32), st.integers(0, 3 * MAX_BLOCK), st.sampled_from(["add", "extend", "extend_keys"]))
+def test_a_timestamp_past_four_bytes_widens_the_keys_and_nothing_else(seed: int, held: int, how: str) -> None:
+    # Keys are stored with 4-byte timestamps until an item needs 8: every read
+    # stays the ItemSet's, before and after, and bounds past 2**32 - 1 are
+    # above every item of a narrow tree.
+    rng = random.Random(seed)
+    edge = 2**32
+    items = sorted({(edge - 1 - rng.randrange(100), rng.randbytes(32)) for _ in range(held)})
+    tree = ItemTree(items)
+    for probe in ((edge, b""), (edge - 1, b"\xff" * 32), (2**64 - 1, b""), (2**64 - 2, b"\x00")):
+        assert tree.index(probe) == len(items) == ItemSet(items).index(probe)
+    assert (edge, b"\x01" * 32) not in tree
+    assert not tree.discard(edge, b"\x01" * 32)
+    late = sorted({(edge + rng.randrange(100), rng.randbytes(32)) for _ in range(rng.randrange(1, MAX_BLOCK))})
+    if how == "add":
+        for item in late:
+            assert tree.add(*item)
+    elif how == "extend":
+        tree.extend(late)
+    else:
+        tree.extend_keys(b"".join(item_key(*item) for item in late))
+    items += late
+    if items:
+        _same_reads(tree, items, rng)
+    for item in late[: len(late) // 2]:
+        assert tree.discard(*item)
+    rest = items[: len(items) - len(late)] + late[len(late) // 2 :]
+    if rest:
+        _same_reads(tree, rest, rng)
+
+
+def test_the_highest_narrow_item_is_below_every_wider_bound() -> None:
+    top = (2**32 - 1, b"\xff" * 32)
+    tree = ItemTree([(0, bytes(32)), top])
+    for bound in (INFINITY, (2**32, b""), (2**32 - 1, b"\xff" * 32 + b"\x00")):
+        assert tree.index(bound) == 2 == ItemSet([(0, bytes(32)), top]).index(bound)
+    assert tree.index((2**32 - 1, b"\xff" * 32)) == 1
+
+
+def test_a_build_from_keys_refuses_what_is_not_keys_in_order() -> None:
+    a, b = item_key(1, b"\x01" * 32), item_key(1, b"\x02" * 32)
+    for bad in (b + a, a + a, a[:-1], a + b"\x00"):
+        with pytest.raises(LocalProtocolError):
+            ItemTree().extend_keys(bad)
+    tree = ItemTree([(1, b"\x02" * 32)])
+    with pytest.raises(LocalProtocolError, match="strictly increasing"):
+        tree.extend_keys(a)  # below what the tree holds
+    with pytest.raises(LocalProtocolError, match="timestamp above"):
+        tree.extend_keys(b"\xff" * KEY_SIZE)
+    assert list(tree) == [(1, b"\x02" * 32)]
 
 
 def test_a_tree_reconciles_with_an_itemset_like_an_itemset_does() -> None:

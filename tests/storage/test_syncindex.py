@@ -14,7 +14,7 @@ import pytest
 
 from protocol.filters import SyncFilter
 from protocol.records import new_version
-from storage import RecordStore
+from storage import RecordStore, syncindex
 from storage.syncindex import chunk_sql
 from tests.storage._support import ALICE, BOB, NOW, close_or_fail, identity, node_profile, post
 from tests.storage.test_rotation import PAPER, profile_with, rotation
@@ -56,7 +56,13 @@ async def test_every_change_the_writer_makes_reaches_the_tree(store: RecordStore
     assert store.sync.rebuilds == 2  # one per filter: everything since came from the writer and the clock
 
 
-async def test_a_tree_built_while_records_arrive_misses_none(db_path: str) -> None:
+@pytest.mark.parametrize("chunk_and_slice", [None, (700, 300)], ids=["as-configured", "many-chunks-and-slices"])
+async def test_a_tree_built_while_records_arrive_misses_none(
+    db_path: str, monkeypatch: pytest.MonkeyPatch, chunk_and_slice: tuple[int, int] | None
+) -> None:
+    if chunk_and_slice is not None:  # reads and slices ending mid-block, the writer going on between them
+        monkeypatch.setattr(syncindex, "BUILD_CHUNK", chunk_and_slice[0])
+        monkeypatch.setattr(syncindex, "BUILD_SLICE", chunk_and_slice[1])
     store = await RecordStore.open(db_path)
     try:
         rng = random.Random(5)
