@@ -54,7 +54,11 @@ FEED_PARAMS = (
     # near their origin only (decisions.whole_records).
     Param("eager", {"type": "integer", "minimum": 0, "maximum": 1}, "1: every record whole; 0: ids only"),
     # Left out by nodes before the spanning tree (node/peering/spanning.py).
-    Param("tree", {"type": "string", "pattern": spanning.QUERY_FORM.pattern}, "the caller's advert in the tree"),
+    Param(
+        "tree",
+        {"type": "string", "pattern": spanning.QUERY_FORM.pattern},
+        "the caller's advert: <root, 64 hex digits>.<hops>.<parent 0|1><settled 0|1>",
+    ),
 )
 
 

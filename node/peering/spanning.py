@@ -48,6 +48,10 @@ thousand nodes of 8 links is 5 or 6 deep; counting to it forgets a lost root).""
 ADVERT_TTL_S = 90.0
 """An advert not refreshed for this long is forgotten: a lazy link reconciles
 at least every 30 s (with jitter, 45), an eager one polls every 20 s."""
+MAX_HEARD = 256
+"""Neighbours whose adverts are kept: past it a new caller's advert is not
+taken (those already heard keep being refreshed), so keys made by the
+thousand cannot grow the table or the cost of a choice."""
 KEY_BYTES = 32
 QUERY_FORM = re.compile(r"^([0-9a-f]{64})\.([0-9]{1,2})\.([01])([01])$")
 """The advert as the feed's ``tree`` query parameter: root hex, distance, parent flag, settled flag."""
@@ -159,6 +163,8 @@ class Spanning:
 
     def learn(self, peer: bytes, advert: Advert, now: float) -> None:
         before = self._heard.get(peer)
+        if before is None and len(self._heard) >= MAX_HEARD:
+            return
         self._heard[peer] = (advert, now)
         if before is None or before[0] != advert:
             self._recompute()

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from crypto import NodeIdentity
 from protocol import peerwire
 from protocol.codec import decode, encode
+from protocol.filters import SyncFilter
 from protocol.records import DAY, build_record, parse_record
 from tests.peering.conftest import Node, NodeFactory, http_call, make_post, signed_headers
 
@@ -44,7 +45,7 @@ def error_of(status: int, headers: dict[str, str], body: bytes) -> tuple[int, st
     value = json.loads(body)
     assert isinstance(value, dict) and set(value) == {"error"}, value
     error = value["error"]
-    assert isinstance(error, dict) and set(error) == {"code", "message"}, value
+    assert isinstance(error, dict) and {"code", "message"} <= set(error) <= {"code", "message", "field"}, value
     assert isinstance(error["code"], str) and error["code"], value
     assert isinstance(error["message"], str) and error["message"], value
     return status, error["code"]
@@ -232,4 +233,39 @@ def test_a_pushed_batch_lets_in_only_its_valid_records(node: Node, caller: NodeI
     assert decode(body) == {
         "outcomes": ["rejected:bad_signature", "rejected:bad_signature", "rejected:expired", "duplicate"]
     }
+    assert_healthy_then_stop(node)
+
+
+def test_a_bad_tree_advert_is_a_400_and_a_good_one_is_answered(node: Node, caller: NodeIdentity) -> None:
+    """The spanning tree's adverts (node/peering/spanning.py) in the hello and
+    reconciliation bodies and the feed's query: each checked, a bad one refused."""
+    wire_filter = peerwire.filter_to_wire(SyncFilter())
+    lower = bytes(32)  # a root no node holds, claimed by a caller 0 hops from it
+    bad: list[tuple[str, Any]] = [
+        ("/peer/v1/hello", {"filter": wire_filter, "tree": [lower, 0, False, True]}),
+        ("/peer/v1/hello", {"filter": wire_filter, "tree": [lower, 2, "yes", True]}),
+        ("/peer/v1/reconcile", {"filter": wire_filter, "message": b"\x02", "tree": [lower, 99, False, True]}),
+    ]
+    for path, body in bad:
+        raw = encode(body)
+        headers = signed_headers(caller, "POST", path, node.authority, raw)
+        assert error_of(*http_call(node.authority, "POST", path, raw, headers)) == (400, "decode_error")
+    for advert, code in ((f"{lower.hex()}.1.2", "bad_query"), (f"{lower.hex()}.0.11", "decode_error")):
+        path = f"{FEED}&tree={advert}"
+        headers = signed_headers(caller, "GET", path, node.authority, b"")
+        assert error_of(*http_call(node.authority, "GET", path, None, headers)) == (400, code)
+    # A good one: the caller, 1 hop from a root lower than the node's key, and
+    # its parent. The node follows it and says so in its answer (signed like any).
+    good = encode({"filter": wire_filter, "tree": [lower, 1, False, True]})
+    headers = signed_headers(caller, "POST", "/peer/v1/hello", node.authority, good)
+    status, answer_headers, body = http_call(node.authority, "POST", "/peer/v1/hello", good, headers)
+    assert status == 200
+    assert_answer_signed_by(node, headers, answer_headers, body)
+    answer: Any = decode(body)
+    assert answer["tree"] == [lower, 2, True, False]  # not settled: its parent polls nothing yet
+    path = f"{FEED}&tree={lower.hex()}.1.00"
+    headers = signed_headers(caller, "GET", path, node.authority, b"")
+    status, _, body = http_call(node.authority, "GET", path, None, headers)
+    answer = decode(body)
+    assert status == 200 and answer["tree"][:3] == [lower, 2, True]
     assert_healthy_then_stop(node)

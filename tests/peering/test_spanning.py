@@ -45,7 +45,7 @@ def test_a_bad_advert_is_a_decode_error(value: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "zz.1.11", key(1).hex() + ".1.2", key(1).hex() + ".100.11", key(1).hex() + ".0.11"]
+    "text", ["", "zz.1.11", *(key(1).hex() + tail for tail in (".1.2", ".100.11", ".0.11", ".1.1", ".x.11", ".1.11x"))]
 )
 def test_a_bad_query_advert_is_a_decode_error(text: str) -> None:
     with pytest.raises(DecodeError):
@@ -92,6 +92,18 @@ def test_tree_links_settling_forgetting_and_expiry() -> None:
     assert tree.choice == spanning.Choice(key(2), 3, key(6))
     tree.expire(now=50.0 + spanning.ADVERT_TTL_S + 1)  # 6 and 7 went quiet
     assert tree.choice == spanning.Choice(key(5), 0, None) and not tree.tree_link(key(7))
+
+
+def test_adverts_are_kept_for_at_most_max_heard_neighbours() -> None:
+    tree = Spanning(key(200))
+    for n in range(spanning.MAX_HEARD + 10):
+        tree.learn(n.to_bytes(32, "big"), Advert(key(1), 3, False, True), now=0.0)
+    late = (spanning.MAX_HEARD + 5).to_bytes(32, "big")
+    assert not tree.tree_link(late) and tree.choice.parent == bytes(32)
+    tree.learn(late, Advert(key(1), 0 + 1, True, True), now=0.0)  # not taken: the table is full
+    assert not tree.tree_link(late)
+    tree.learn(bytes(31) + b"\x01", Advert(key(1), 1, False, True), now=1.0)  # one heard before: refreshed
+    assert tree.choice.parent == bytes(31) + b"\x01"
 
 
 def _bfs(neighbours: dict[int, set[int]], start: int) -> dict[int, int]:
