@@ -7,8 +7,10 @@ chords, 4 links a node, each dialled by one end). Measured against the
 Gossip Glomers bar for broadcast (challenge 3e: 25 nodes, 100 ms links):
 
 - *warm-up*: ``WARMUP_POSTS`` posts, not measured: every link starts eager
-  (PROTOCOL.md 8.3) and the first posts' copies prune the mesh's cycles, so
-  the eager links settle into a spanning tree; the rounds measure that state.
+  (PROTOCOL.md 8.3) and turns lazy once both its ends have their place in the
+  spanning tree the nodes agree on (node/peering/spanning.py: the lowest
+  key's breadth-first tree), so the eager links settle into that tree; the
+  rounds measure that state.
 - *post to everyone*: posts at random nodes (member API), ``RATE`` a second;
   for each, the time from the origin logging it posted to the last node
   logging it accepted (no polling: the nodes' own log timestamps, one clock).
