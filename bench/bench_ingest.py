@@ -34,7 +34,8 @@ from typing import Any
 from bench import bench_node
 from bench.bench_store import figure, info
 from bench.corpus import NOW, records
-from node.peering.ingest import verify_parallel, verify_workers
+from node.peering.checkers import verify_workers
+from node.peering.ingest import verify_parallel
 from protocol.records import Record, accept_record, parse_record
 from storage import PutOutcome, RecordStore
 
