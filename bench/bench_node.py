@@ -170,6 +170,22 @@ class Node:
                 total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
         return total
 
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the node's threads and its child processes' spent ready to run
+        but waiting for a CPU (``/proc/.../schedstat``): how much others' load,
+        or its own threads outnumbering its cores, held it back."""
+        pids = [str(self.proc.pid)]
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += (task / "children").read_text().split()
+        waited = 0
+        for pid in pids:
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    waited += int((task / "schedstat").read_text().split()[1])
+                except (FileNotFoundError, IndexError, ValueError):
+                    continue  # ended meanwhile
+        return waited / 1e9
+
     def rss_mb(self) -> float:
         """Resident set size in MB (10^6 bytes), from /proc/PID/status VmRSS."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
