@@ -34,7 +34,8 @@ from typing import Any
 from bench import bench_node
 from bench.bench_store import figure, info
 from bench.corpus import NOW, records
-from node.peering.ingest import verify_parallel, verify_workers
+from node.peering.checkers import verify_workers
+from node.peering.ingest import verify_parallel
 from protocol.records import Record, accept_record, parse_record
 from storage import PutOutcome, RecordStore
 
@@ -225,29 +226,49 @@ def sync_rows(workdir: Path) -> list[Row]:
     asyncio.run(bench_node.fill_store(p_dir / "records.db", SYNC_N, seed=41))
     rates: dict[str, list[float]] = {"1 core": [], "2 cores": []}
     cores: dict[str, list[float]] = {"1 core": [], "2 cores": []}
-    """CPU X used over the sync, in cores: on a machine others load, X on two
-    cores may get no more CPU than on one, and this says so."""
+    """CPU X used over the sync, in cores (its worker processes included): on a
+    machine others load, X on two cores may get no more CPU than on one, and this says so."""
+    waits: dict[str, list[float]] = {"1 core": [], "2 cores": []}
+    """X's threads waiting for a CPU, in threads on average over the sync."""
+    per_record: dict[str, list[float]] = {"1 core": [], "2 cores": []}
+    """X's CPU seconds a record: what the second core has to share out."""
+    serving: list[float] = []
+    """P's CPU seconds per record served: what P takes of the core it shares with X."""
     placements = {"1 core": {_CPUS[-1]}, "2 cores": set(_CPUS)}
     with bench_node.Cluster(workdir) as cluster:
         p, p_count = bench_node.start_p(cluster)
         for run in range(2):
             for name, cpus in placements.items():
+                p_cpu = p.cpu_seconds()
                 x = cluster.launch(f"X{run}{name[0]}", peers=[p.url], cpus=cpus)
                 cluster.wait_ready(x)
                 result = bench_node.wait_for_sync(x, p_count + 1, bench_node.SYNC_TIMEOUT_S)
-                cores[name].append(x.cpu_seconds() / result.seconds)
+                cpu_s = x.cpu_seconds() + x.children_cpu_seconds()
+                cores[name].append(cpu_s / result.seconds)
+                per_record[name].append(cpu_s / p_count)
+                waits[name].append(x.cpu_wait_seconds() / result.seconds)
+                serving.append((p.cpu_seconds() - p_cpu) / p_count)
                 cluster.stop(x)
                 if not result.complete:
                     raise RuntimeError(f"X ({name}) held {result.records} of {p_count + 1} after {result.seconds} s")
                 rates[name].append((result.records - 1) / result.seconds)
-                print(f"  initial sync, X on {name}: {rates[name][-1]:,.0f} rec/s", flush=True)
+                print(f"  initial sync, X on {name}: {rates[name][-1]:,.0f} rec/s, {cores[name][-1]:.2f} cores, "
+                      f"{per_record[name][-1] * 1e6:.0f} us of CPU a record, load {os.getloadavg()[0]:.1f}",
+                      flush=True)  # fmt: skip
     one, two = statistics.median(rates["1 core"]), statistics.median(rates["2 cores"])
     used = {name: statistics.median(values) for name, values in cores.items()}
+    waited = {name: statistics.median(values) for name, values in waits.items()}
+    cpu_us = {name: statistics.median(values) * 1e6 for name, values in per_record.items()}
+    load = os.getloadavg()[0]
     return [
         figure(f"initial sync of {p_count} records, X on 1 core", one, "rec/s", "", None,
-               note=f"X used {used['1 core']:.2f} cores"),
+               note=f"X used {used['1 core']:.2f} cores, {cpu_us['1 core']:.0f} us of CPU a record; "
+                    f"{waited['1 core']:.2f} of its threads waited for a CPU"),
         figure("initial sync, X on 2 cores", two, "rec/s", ">= 1.5x one core", two >= 1.5 * one, ratio=two / one,
-               note=f"X used {used['2 cores']:.2f} cores; P on CPU {_CPUS[0]}; X launch to last record; "
+               note=f"X used {used['2 cores']:.2f} cores, {cpu_us['2 cores']:.0f} us of CPU a record (its checker "
+                    f"processes included); {waited['2 cores']:.2f} "
+                    f"of its threads waited for a CPU; load average {load:.1f}; P on CPU {_CPUS[0]} "
+                    f"used {statistics.median(serving) * 1e6:.0f} us of CPU a record served; X launch to last record; "
                     "median of 2 alternating runs each"),
     ]  # fmt: skip
 

@@ -156,6 +156,36 @@ class Node:
         fields = stat[stat.rindex(")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
 
+    def children_cpu_seconds(self) -> float:
+        """User + system CPU of the node's child processes still running (its
+        record checkers), from /proc: a node's ``cpu_seconds`` counts only its own."""
+        total = 0.0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                try:
+                    stat = Path(f"/proc/{child}/stat").read_text()
+                except FileNotFoundError:
+                    continue  # ended meanwhile
+                fields = stat[stat.rindex(")") + 2 :].split()
+                total += (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        return total
+
+    def cpu_wait_seconds(self) -> float:
+        """Seconds the node's threads and its child processes' spent ready to run
+        but waiting for a CPU (``/proc/.../schedstat``): how much others' load,
+        or its own threads outnumbering its cores, held it back."""
+        pids = [str(self.proc.pid)]
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            pids += (task / "children").read_text().split()
+        waited = 0
+        for pid in pids:
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    waited += int((task / "schedstat").read_text().split()[1])
+                except (FileNotFoundError, IndexError, ValueError):
+                    continue  # ended meanwhile
+        return waited / 1e9
+
     def rss_mb(self) -> float:
         """Resident set size in MB (10^6 bytes), from /proc/PID/status VmRSS."""
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

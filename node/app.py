@@ -50,6 +50,7 @@ from node.members import web as page
 from node.operate.api import BACKUPS
 from node.operate.daily import NodeBackups
 from node.peering import peer_api
+from node.peering.checkers import Checker
 from node.peering.feed import RecordFeed
 from node.peering.gossip import Gossip
 from node.peering.ingest import Ingestor
@@ -214,12 +215,16 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
             )
         filtered = node_filter(app[CONFIG])
         app[INGEST] = Ingestor(app[STORE], app[FEED], app[METRICS], app[POLICY], filtered, NETWORK_CLOCK)
+        app[INGEST].checker = Checker()  # its processes start with the first big sync batch
         profile = app[NODE_PROFILE].record = await _publish_profile(app)
         if profile.get("recovery") is None:
             log.warning("this node has no recovery key: a lost or stolen node key would end the chapter's identity; "
                         "run `mutualaid key recovery` and keep its words on paper")  # fmt: skip
         yield
     finally:
+        checker = app[INGEST].checker if INGEST in app else None
+        if checker is not None:
+            await checker.close()
         await app[ADMIN].close()
         await app[STORE].close()
 

@@ -5,7 +5,9 @@ then local policy (blocked authors, kinds and areas served), then drop the ids w
 indexed lookup), then the rate limits for records pushed unasked, and only
 then verify signatures, in worker threads off the event loop (one share of
 the batch per core: libsodium releases the GIL, so a 2-core node verifies
-twice as fast); then a
+twice as fast). A big batch we fetched ourselves (a sync's) is decoded,
+validated and verified in worker processes instead, on a node with two
+cores or more (``node/peering/checkers.py``), its outcomes the same. Then a
 chapter's decisions must link to the ones held (``protocol/chain.py``), and
 one ``put_many``. Accepted records go to the feed for long-polling peers, tagged
 with the peer they came from so they are never sent back to it. A peer is
@@ -16,20 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
+from node.peering.checkers import Checked, Checker, shares, verify_workers
 from node.peering.decisions import InFlight
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
 from protocol.chain import chain_fault, neighbour_slots
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.filters import SyncFilter
-from protocol.records import Record, check_time, parse_record, verify_record
+from protocol.records import Record, check_time, checked_record, parse_record, verify_record
 from protocol.rotation import recovery_fault, rotation_fault
 from storage import RecordStore
 from storage.rows import Address
@@ -70,33 +72,6 @@ MAX_REPLIES_PER_SENDER = 50
 post of this node's; the version named otherwise). The member API stops at
 the same number, so an honest node's replies are never refused here; a
 node that floods one post is."""
-
-
-VERIFY_SHARE_MIN = 64
-"""Fewest signatures one worker thread is handed: below that, splitting a
-batch costs more in hand-offs than a second core saves."""
-
-
-def verify_workers() -> int:
-    """How many threads verify one batch: one per core this process may run on
-    (read each time, so ``taskset`` on a running node counts). libsodium's verify
-    runs without the GIL (PyNaCl calls it through cffi), so threads are enough."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def shares(count: int, workers: int) -> list[range]:
-    """Cut ``count`` items into at most ``workers`` contiguous ranges of at least
-    ``VERIFY_SHARE_MIN`` (one range when the batch is small)."""
-    parts = max(1, min(workers, count // VERIFY_SHARE_MIN))
-    size, extra = divmod(count, parts)
-    out, start = [], 0
-    for part in range(parts):
-        end = start + size + (1 if part < extra else 0)
-        out.append(range(start, end))
-        start = end
-    return out
 
 
 async def verify_parallel(records: Sequence[Record], workers: int | None = None) -> tuple[list[bool], float]:
@@ -147,6 +122,9 @@ class Ingestor:
         self.inflight = InFlight()
         """Ids asked of one peer and not yet here: not asked of another meanwhile
         (a fetch after a feed named them, an announce answered "wanted")."""
+        self.checker: Checker | None = None
+        """Worker processes that check big batches we fetched (set by the app,
+        which closes it); without it, or when it declines, the checks run here."""
         self.on_rotation: Callable[[bytes, bytes], Awaitable[None]] | None = None
         """Told (old key, new key) once a chapter's key rotation is stored: the
         app moves its peer pins and links to the new key."""
@@ -183,10 +161,17 @@ class Ingestor:
         if source is not None and self.policy.refusal(source):
             return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
         outcomes: list[str] = ["" for _ in raws]
-        parsed = self._screen(raws, now, outcomes)
+        # A batch we asked for is wanted whole: its signatures may be checked
+        # before what is held and the rates (in other processes, on other cores).
+        checked = await self.checker.check(raws, now) if solicited and self.checker is not None else None
+        if checked is None:
+            parsed, signatures = self._screen(raws, now, outcomes), None
+        else:
+            parsed, signatures = self._screen_checked(raws, checked[0], outcomes), [ok for _, _, ok in checked[0]]
+            self.metrics.count("signature_verify_microseconds_total", int(checked[1] * 1e6))
         self.inflight.release(record.id for _, record in parsed)  # here now: whoever asked, asks no more
         fresh = await self._admit(parsed, source, solicited, now, outcomes)
-        verified = await self._verify(fresh, outcomes)
+        verified = await self._verify(fresh, outcomes, signatures)
         if after is not None:
             await asyncio.wait([after])  # its outcome is its caller's to read
         good = await self._chained(verified, now, outcomes)
@@ -257,6 +242,24 @@ class Ingestor:
             parsed.append((index, record))
         return parsed
 
+    def _screen_checked(
+        self, raws: Sequence[bytes], checked: list[Checked], outcomes: list[str]
+    ) -> list[tuple[int, Record]]:
+        """``_screen`` for a batch a checker process decoded, validated and timed:
+        the good records rebuilt, the refused given its reason, then our own refusals."""
+        parsed: list[tuple[int, Record]] = []
+        for index, (raw, (status, reason, _)) in enumerate(zip(raws, checked, strict=True)):
+            if status is None:
+                outcomes[index] = f"rejected:{reason}"
+                continue
+            record = checked_record(raw, status)
+            refusal = self._local_refusal(record)
+            if refusal is not None:
+                outcomes[index] = f"rejected:{refusal}"
+                continue
+            parsed.append((index, record))
+        return parsed
+
     async def _admit(
         self, parsed: list[tuple[int, Record]], source: bytes | None, solicited: bool, now: int, outcomes: list[str]
     ) -> list[tuple[int, Record]]:
@@ -279,11 +282,17 @@ class Ingestor:
                 fresh.append((index, record))
         return fresh
 
-    async def _verify(self, fresh: list[tuple[int, Record]], outcomes: list[str]) -> list[tuple[int, Record]]:
+    async def _verify(
+        self, fresh: list[tuple[int, Record]], outcomes: list[str], signatures: list[bool] | None = None
+    ) -> list[tuple[int, Record]]:
         """The signatures, in worker threads (one per core): the only expensive
-        check, so the last."""
-        verified, cpu_s = await verify_parallel([r for _, r in fresh])
-        self.metrics.count("signature_verify_microseconds_total", int(cpu_s * 1e6))
+        check, so the last. ``signatures``: already verified by a checker
+        process (one per raw record of the batch): only read here, in the same place."""
+        if signatures is not None:
+            verified = [signatures[index] for index, _ in fresh]
+        else:
+            verified, cpu_s = await verify_parallel([r for _, r in fresh])
+            self.metrics.count("signature_verify_microseconds_total", int(cpu_s * 1e6))
         good: list[tuple[int, Record]] = []
         for (index, record), ok in zip(fresh, verified, strict=True):
             if ok:

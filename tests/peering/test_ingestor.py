@@ -14,8 +14,9 @@ import pytest
 from crypto import NodeIdentity
 from node.core.clock import ManualClock
 from node.core.metrics import Metrics
+from node.peering.checkers import VERIFY_SHARE_MIN, shares
 from node.peering.feed import RecordFeed
-from node.peering.ingest import VERIFY_SHARE_MIN, Ingestor, shares, verify_parallel
+from node.peering.ingest import Ingestor, verify_parallel
 from node.peering.policy import Limits, Policy
 from protocol.filters import SyncFilter
 from protocol.records import DAY, MAX_FUTURE_SKEW, Record, build_record, parse_record

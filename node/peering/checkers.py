@@ -1,0 +1,233 @@
+"""A big batch's records checked in worker processes, one per core.
+
+Why processes, and why the whole check: during an initial sync on two cores
+the node used 1.2 of them. The event loop's thread ran about 80 us of Python
+a record under the GIL (decoding and validating 30, the writer's rows, the
+sync sets, the feed), and the verify threads, which release the GIL inside
+libsodium, waited for it after every signature. Here a worker process is
+sent a share of the batch's raw bytes (one message per share, a few hundred
+records) and does what needs nothing of the node: decode, field rules, the
+clock, the signatures. It sends back per record only the status it found,
+the reason it refused, and whether the signatures verify; the loop rebuilds
+each good record with ``protocol.records.checked_record`` (6 us instead of
+30) and goes on with the checks that read the node's state, in the same
+order as ever (``Ingestor.ingest``): the outcome of every record is the one
+the inline path gives.
+
+Only for batches we fetched ourselves (a pushed batch's rate limits come
+before any signature work) and only with two cores or more: on one core the
+hand-off would be pure cost. The processes start in the background on the
+first such batch (it is checked inline meanwhile) and stop after
+``POOL_IDLE_S`` without one, so an idle node holds none. A worker ignores
+Ctrl-C (its node stops it in order) and ends by itself within
+``ORPHAN_CHECK_S`` if its node dies unstopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from protocol.errors import RemoteProtocolError, SignatureInvalid
+from protocol.records import check_time, parse_record, verify_record
+
+log = logging.getLogger("mutualaid.checkers")
+
+VERIFY_SHARE_MIN = 64
+"""Fewest records one worker (thread or process) is handed: below that,
+splitting a batch costs more in hand-offs than a second core saves."""
+POOL_IDLE_S = 60.0
+"""The worker processes stop after this long without a batch to check."""
+ORPHAN_CHECK_S = 1.0
+"""How often a worker process looks whether its node is still there."""
+
+Checked = tuple[str | None, str | None, bool]
+"""Per record: (its status if it decoded, validated and is in time, else None;
+the reason it was refused for that, else None; whether its signatures verify)."""
+
+
+def verify_workers() -> int:
+    """How many workers check one batch: one per core this process may run on
+    (read each time, so ``taskset`` on a running node counts)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def shares(count: int, workers: int) -> list[range]:
+    """Cut ``count`` items into at most ``workers`` contiguous ranges of at least
+    ``VERIFY_SHARE_MIN`` (one range when the batch is small)."""
+    parts = max(1, min(workers, count // VERIFY_SHARE_MIN))
+    size, extra = divmod(count, parts)
+    out, start = [], 0
+    for part in range(parts):
+        end = start + size + (1 if part < extra else 0)
+        out.append(range(start, end))
+        start = end
+    return out
+
+
+def check_share(raws: Sequence[bytes], now: int) -> tuple[list[Checked], float]:
+    """In a worker process: every check of each record that needs nothing but
+    its bytes and ``now``; and the CPU seconds the signatures took."""
+    out: list[Checked] = []
+    verify_s = 0.0
+    for raw in raws:
+        try:
+            record = parse_record(raw)
+            check_time(record, now)
+        except RemoteProtocolError as exc:
+            out.append((None, str(getattr(exc, "reason", exc.code)), False))
+            continue
+        started = time.thread_time()
+        try:
+            verify_record(record)
+            ok = True
+        except SignatureInvalid:
+            ok = False
+        verify_s += time.thread_time() - started
+        out.append((record.status, None, ok))
+    return out, verify_s
+
+
+def _worker_start(node_pid: int) -> None:
+    """A worker leaves Ctrl-C to the node, which stops it in order, and ends
+    itself if the node dies without stopping it (SIGKILL): nothing else would,
+    as it holds its own end of the pipe it waits on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with, args=(node_pid,), name="watch-node", daemon=True).start()
+
+
+def _end_with(node_pid: int) -> None:
+    while os.getppid() == node_pid:
+        time.sleep(ORPHAN_CHECK_S)
+    os._exit(0)
+
+
+def _warm() -> int:
+    """Run once in each new worker, so the first real share waits for no import."""
+    return os.getpid()
+
+
+def _new_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """``workers`` processes, started fresh (``spawn``: the node has threads, a
+    fork could copy a lock held by one), and waited for."""
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_worker_start,
+        initargs=(os.getpid(),),
+    )
+    try:
+        for future in [pool.submit(_warm) for _ in range(workers)]:
+            future.result()
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return pool
+
+
+class Checker:
+    """Owns the worker processes (``close`` stops them) and hands them batches."""
+
+    def __init__(self, idle_s: float = POOL_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._workers = 0
+        self._starting: asyncio.Task[None] | None = None
+        self._idle: asyncio.Task[None] | None = None
+        self._used = 0.0
+        self._closed = False
+        self._failed = False  # the processes could not be started: not tried again
+
+    @property
+    def running(self) -> bool:
+        """Whether the worker processes are up (the tests ask)."""
+        return self._pool is not None
+
+    async def started(self) -> bool:
+        """Wait for the worker processes being started, if they are; whether they are up."""
+        if self._starting is not None:
+            await asyncio.shield(self._starting)
+        return self._pool is not None
+
+    async def check(self, raws: Sequence[bytes], now: int) -> tuple[list[Checked], float] | None:
+        """One ``Checked`` per record in the batch's order, and the signatures'
+        CPU seconds; None when the batch is to be checked inline (one core, a
+        small batch, the processes not up yet or one just died)."""
+        ranges = shares(len(raws), verify_workers())
+        if len(ranges) < 2:
+            return None
+        self._used = time.monotonic()
+        pool = self._ready(len(ranges))
+        if pool is None:
+            return None
+        loop = asyncio.get_running_loop()
+        try:
+            results = await asyncio.gather(
+                *(loop.run_in_executor(pool, check_share, raws[r.start : r.stop], now) for r in ranges)
+            )
+        except concurrent.futures.BrokenExecutor:
+            log.warning("a record checker process died; checking inline until new ones start")
+            await self._drop(pool)
+            return None
+        return [item for checked, _ in results for item in checked], sum(cpu for _, cpu in results)
+
+    def _ready(self, workers: int) -> concurrent.futures.ProcessPoolExecutor | None:
+        """The pool if it is up with enough workers; else start one in the
+        background (this batch is checked inline)."""
+        if self._closed or self._failed:
+            return None
+        if self._pool is not None and self._workers >= workers:
+            return self._pool
+        if self._starting is None or self._starting.done():
+            self._starting = asyncio.create_task(self._start(workers), name="record checkers start")
+        return None
+
+    async def _start(self, workers: int) -> None:
+        try:
+            pool = await asyncio.to_thread(_new_pool, workers)
+        except Exception:  # inline from now on: slower on several cores, never wrong
+            log.exception("could not start the record checker processes; checking inline")
+            self._failed = True
+            return
+        old, self._pool, self._workers = self._pool, pool, workers
+        if old is not None:  # fewer workers than cores now: the old ones go
+            await asyncio.to_thread(old.shutdown)
+        if self._closed:
+            await self._drop(pool)
+            return
+        self._used = max(self._used, time.monotonic())
+        if self._idle is None or self._idle.done():
+            self._idle = asyncio.create_task(self._stop_when_idle(), name="record checkers idle")
+
+    async def _stop_when_idle(self) -> None:
+        while self._pool is not None:
+            await asyncio.sleep(max(0.0, self._used + self.idle_s - time.monotonic()))
+            if time.monotonic() - self._used >= self.idle_s and self._pool is not None:
+                await self._drop(self._pool)
+
+    async def _drop(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
+        if self._pool is pool:
+            self._pool, self._workers = None, 0
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    async def close(self) -> None:
+        """Stop the worker processes, and any being started; none start after this."""
+        self._closed = True
+        if self._starting is not None:  # not cancelled: its thread would start the pool all the same
+            await asyncio.shield(self._starting)  # and it drops what it started, being closed
+        if self._idle is not None and not self._idle.done():
+            self._idle.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle
+        if self._pool is not None:
+            await self._drop(self._pool)
