@@ -410,7 +410,7 @@ class SimLink:
         self._resync_token = 0
         self._resync_due = 0.0
         self._lazy_s = decisions.LAZY_RESYNC_S
-        self._grafted = False
+        self._grafted: float | None = None
         self._pushing = 0  # pushes in flight (PeerLink._push's ``sent``)
 
     # -- the exchange of one request and its reply ----------------------------------------
@@ -465,7 +465,7 @@ class SimLink:
         """Every connection starts eager (PeerLink._connect_and_exchange)."""
         self.eager = True
         self._copies = 0
-        self._grafted = False
+        self._grafted = None
         self._on_graft = []
 
     def stop(self) -> None:
@@ -548,7 +548,7 @@ class SimLink:
 
     def _turn_lazy(self, epoch: int) -> None:
         self.eager = False
-        self._grafted = False
+        self._grafted = None
         self._lazy_s = decisions.LAZY_RESYNC_S
         self._schedule_resync(epoch, sooner=True)
 
@@ -561,16 +561,18 @@ class SimLink:
 
     def retree(self) -> None:
         """PeerLink.retree: on the tree, eager; off it, lazy once both ends are
-        settled, unless a reconciliation grafted it."""
+        settled, a grafted one GRAFT_HOLD_S after the graft."""
         if not self.connected:
             return
         tree, key = self.node.spanning, self.peer.key
         if tree.tree_link(key):
-            self._grafted = False
+            self._grafted = None
             if not self.eager:
                 self._turn_eager()
                 self.sim.tree_changes += 1
-        elif self.eager and not self._grafted and tree.settled() and tree.peer_settled(key):
+            return
+        held = self._grafted is not None and self.sim.loop.now - self._grafted < decisions.GRAFT_HOLD_S
+        if self.eager and not held and tree.settled() and tree.peer_settled(key):
             self._turn_lazy(self.epoch)
             self.sim.tree_changes += 1
 
@@ -584,7 +586,7 @@ class SimLink:
         if epoch != self.epoch or self.eager or not decisions.grafts(accepted, pushed_new):
             return
         self._turn_eager()
-        self._grafted = True
+        self._grafted = self.sim.loop.now
         self.sim.grafts += 1
 
     @property

@@ -142,6 +142,12 @@ finds it: a record still on its way over the eager links (a few hops of
 NOTHING_NEW = frozenset({"duplicate", "superseded"})
 
 
+GRAFT_HOLD_S = 10.0
+"""How long a grafted link off the spanning tree (node/peering/spanning.py)
+stays eager before, both ends settled, it turns lazy again: long enough to
+carry what the broken tree did not, short enough that the shortcuts each
+fault grafts do not pile up into a flood (copies alone rarely prune a
+shortcut: it brings some record first now and then)."""
 PRUNE_AFTER = 3
 """Batches in a row that bring nothing new before a link turns lazy. One is
 Plumtree's rule, and right for one sender; with many posting at once, a link

@@ -112,7 +112,7 @@ class PeerLink:
         self._copies = 0  # batches in a row that brought the receiver nothing new
         self._reconciled_to = 0  # our feed's position when the last reconciliation began
         self._lazy_s = decisions.LAZY_RESYNC_S  # the lazy interval (decisions.lazy_interval)
-        self._grafted = False  # eager because a reconciliation moved records: only copies prune it
+        self._grafted: float | None = None  # when a reconciliation grafted it (decisions.GRAFT_HOLD_S)
         metrics = parts.metrics
 
         def traffic(sent: int, received: int) -> None:
@@ -216,7 +216,7 @@ class PeerLink:
         self._tree = hello.lazy_links
         self._eager.set()  # every connection starts eager: the tree is found again
         self._copies = 0
-        self._grafted = False
+        self._grafted = None
         self._lazy_s = decisions.LAZY_RESYNC_S
         self._pruned.clear()  # a prune or a hurry of the last connection
         await self._sync(common)
@@ -294,7 +294,7 @@ class PeerLink:
 
     def _turn_lazy(self, change: str) -> None:
         self._eager.clear()
-        self._grafted = False
+        self._grafted = None
         self._lazy_s = decisions.LAZY_RESYNC_S
         self._pruned.set()
         self.parts.metrics.count("gossip_link_changes_total", change=change)
@@ -307,16 +307,18 @@ class PeerLink:
     def retree(self) -> None:
         """The spanning tree changed (node/peering/spanning.py): a link on it
         turns eager; a link off it turns lazy once both ends are settled (their
-        parent links carry records), unless a reconciliation grafted it."""
+        parent links carry records), a grafted one GRAFT_HOLD_S after the graft."""
         key, tree = self.client.key, self.parts.spanning
         if not self._tree or not self.client.tree_peer or key is None or self.connected_at is None:
             return
         if tree.tree_link(key):
-            self._grafted = False  # on the tree now: it stays eager as long as it is
+            self._grafted = None  # on the tree now: it stays eager as long as it is
             if not self._eager.is_set():
                 self._turn_eager("tree")
                 log.debug("peer %s: link eager (on the spanning tree)", self.client.url)
-        elif self._eager.is_set() and not self._grafted and tree.settled() and tree.peer_settled(key):
+            return
+        held = self._grafted is not None and self.parts.clock.monotonic() - self._grafted < decisions.GRAFT_HOLD_S
+        if self._eager.is_set() and not held and tree.settled() and tree.peer_settled(key):
             self._turn_lazy("untree")
             log.debug("peer %s: link lazy (off the spanning tree)", self.client.url)
 
@@ -330,7 +332,7 @@ class PeerLink:
     def _graft(self, result: SyncResult) -> None:
         if self._tree and not self._eager.is_set() and decisions.grafts(result.accepted, result.pushed_new):
             self._turn_eager("graft")
-            self._grafted = True
+            self._grafted = self.parts.clock.monotonic()
             log.debug("peer %s: link eager again (its reconciliation moved records)", self.client.url)
 
     async def _pull(self, cursor: int, common: SyncFilter) -> None:
