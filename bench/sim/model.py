@@ -11,13 +11,17 @@ a long poll on our feed), and one ``SimLink`` per peer it dials.
 A ``SimLink`` is node/peering/peer_link.py's ``PeerLink`` written as
 callbacks instead of coroutines, step for step: hello, a reconciliation,
 then the pull loop (long poll the peer's feed, records whole while the link
-is eager, fetch the ids we lack, maybe reconcile), the push loop (push what
-our feed gained whole while the link is eager, unless the peer polls us)
-and the resync loop (every few seconds once the link is lazy, moving what
+is eager, the next poll sent before the answer is taken in, fetch the ids we
+lack, maybe reconcile), the push loop (push what our feed gained whole while
+the link is eager, ``PUSHES_AHEAD`` at once, unless the peer polls us) and
+the resync loop (every few seconds once the link is lazy, moving what
 differs ``GRAFT_WAIT_S`` after finding it); any failure ends all three, and
-the link backs off and starts over. Every choice is made by the real
+the link backs off and starts over. The spanning tree's adverts ride the
+hello, the polls and the reconciliations and their answers, into each node's
+real ``spanning.Spanning``, and the link turns eager on the tree and lazy off
+it as ``PeerLink.retree`` does. Every choice is made by the real
 function: ``decisions.to_push``, ``whole_records``, ``copies_in_a_row``
-(prune), ``grafts``, ``resync_delay``, ``resync_after_pull``,
+(prune), ``grafts``, ``resync_delay``, ``resync_after_pull``, ``spanning.choose``,
 ``backoff_delay``, the ``LinkRecord`` state table, ``RecordFeed.since``,
 ``Reconciler``/``ItemSet``; message sizes are those of the real msgpack
 bodies (``wire_*`` below; the suite checks them against ``encode``). Every
