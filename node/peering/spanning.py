@@ -20,8 +20,8 @@ twice the root's depth apart.
 
 How node/peering/peer_link.py uses it: a tree link is eager and never
 pruned; any other link turns lazy once both ends are settled, so a node that
-changes parent keeps its old link until the new one carries records (the
-copies rule still prunes a grafted link). Only hints: a wrong or stale
+changes parent keeps its old link until the new one carries records (a
+link a reconciliation grafted is held eager decisions.GRAFT_HOLD_S first). Only hints: a wrong or stale
 advert makes a link eager or lazy, never loses a record (every link still
 reconciles). Adverts expire after ADVERT_TTL_S unrefreshed, and a distance
 above MAX_TREE_DIST is not followed, so a root that left is forgotten (the
