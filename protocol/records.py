@@ -310,6 +310,11 @@ def parse_record(raw: bytes, *, validate: bool = True) -> Record:
     if not isinstance(body, dict):
         raise RecordInvalid("bad_payload", "the payload must be a map")
     status = _validate(body) if validate else str(body.get("status", "open"))
+    return _record(raw, payload, signature, body, status)
+
+
+def _record(raw: bytes, payload: bytes, signature: bytes, body: dict[str, Value], status: str) -> Record:
+    """The Record of checked parts (its id is the hash of its signing message)."""
     message = signing_message(Domain.RECORD, payload)
     return Record(
         raw=raw,
@@ -334,20 +339,7 @@ def checked_record(raw: bytes, status: str) -> Record:
     envelope: list[bytes] = decode_checked(raw)  # type: ignore[assignment]
     payload, signature = envelope
     body: dict[str, Value] = decode_checked(payload)  # type: ignore[assignment]
-    message = signing_message(Domain.RECORD, payload)
-    return Record(
-        raw=raw,
-        id=hashlib.sha256(message).digest(),
-        message=message,
-        signature=signature,
-        author=body["author"],  # type: ignore[arg-type]
-        kind=body["kind"],  # type: ignore[arg-type]
-        slot=body["slot"],  # type: ignore[arg-type]
-        created_at=body["created_at"],  # type: ignore[arg-type]
-        expires_at=body["expires_at"],  # type: ignore[arg-type]
-        status=status,
-        fields=body,
-    )
+    return _record(raw, payload, signature, body, status)
 
 
 def check_time(record: Record, now: int) -> None:
