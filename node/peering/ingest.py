@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from node.core.clock import SYSTEM_CLOCK, Clock
@@ -227,37 +227,31 @@ class Ingestor:
 
     def _screen(self, raws: Sequence[bytes], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
         """Decode, field rules, the clock and this node's own refusals: the cheap checks."""
-        parsed: list[tuple[int, Record]] = []
-        for index, raw in enumerate(raws):
-            try:
-                record = parse_record(raw)
-                check_time(record, now)
-            except RemoteProtocolError as exc:
-                outcomes[index] = f"rejected:{getattr(exc, 'reason', exc.code)}"
-                continue
-            refusal = self._local_refusal(record)
-            if refusal is not None:
-                outcomes[index] = f"rejected:{refusal}"
-                continue
-            parsed.append((index, record))
-        return parsed
+        return self._refuse_locally(_decoded(raws, now), outcomes)
 
     def _screen_checked(
         self, raws: Sequence[bytes], checked: list[Checked], outcomes: list[str]
     ) -> list[tuple[int, Record]]:
         """``_screen`` for a batch a checker process decoded, validated and timed:
         the good records rebuilt, the refused given its reason, then our own refusals."""
+        decoded = (
+            (index, checked_record(raw, status) if status is not None else str(reason))
+            for index, (raw, (status, reason, _)) in enumerate(zip(raws, checked, strict=True))
+        )
+        return self._refuse_locally(decoded, outcomes)
+
+    def _refuse_locally(
+        self, decoded: Iterable[tuple[int, Record | str]], outcomes: list[str]
+    ) -> list[tuple[int, Record]]:
+        """The records that pass this node's own refusals too; each refused one
+        (a reason in ``decoded``, or ours) gets its outcome."""
         parsed: list[tuple[int, Record]] = []
-        for index, (raw, (status, reason, _)) in enumerate(zip(raws, checked, strict=True)):
-            if status is None:
-                outcomes[index] = f"rejected:{reason}"
-                continue
-            record = checked_record(raw, status)
-            refusal = self._local_refusal(record)
-            if refusal is not None:
+        for index, record in decoded:
+            refusal = record if isinstance(record, str) else self._local_refusal(record)
+            if refusal is None and not isinstance(record, str):
+                parsed.append((index, record))
+            else:
                 outcomes[index] = f"rejected:{refusal}"
-                continue
-            parsed.append((index, record))
         return parsed
 
     async def _admit(
@@ -363,3 +357,15 @@ class Ingestor:
                     cost += REJECTION_COST.get(reason, 1.0)
         if source is not None:
             self.policy.penalise(source, cost)
+
+
+def _decoded(raws: Sequence[bytes], now: int) -> Iterator[tuple[int, Record | str]]:
+    """Each raw record parsed and timed, or the reason it is refused."""
+    for index, raw in enumerate(raws):
+        try:
+            record = parse_record(raw)
+            check_time(record, now)
+        except RemoteProtocolError as exc:
+            yield index, str(getattr(exc, "reason", exc.code))
+            continue
+        yield index, record
