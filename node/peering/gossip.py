@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from node.core.clock import SYSTEM_CLOCK
 from node.core.config import NodeConfig
 from node.core.hosts import is_loopback_host
 from node.peering import decisions
@@ -213,7 +214,8 @@ class Gossip:
         """Keep the found links at ``max_peers``, dialing a few at a time."""
         while True:
             self._changed.clear()
-            self.parts.spanning.expire(self.parts.clock.monotonic())  # adverts of neighbours gone quiet
+            # Adverts of neighbours gone quiet; the clock both sides learn them by (peer_api, PeerClient).
+            self.parts.spanning.expire(SYSTEM_CLOCK.monotonic())
             self._retree()  # and whether each end is settled now: no advert says when a parent link starts to carry
             try:
                 self._fill_slots()

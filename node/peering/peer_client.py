@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from crypto import NodeIdentity
-from node.core.clock import MAX_PEER_OFFSET_S
+from node.core.clock import MAX_PEER_OFFSET_S, SYSTEM_CLOCK
 from node.peering import spanning
 from protocol import peerwire
 from protocol.codec import Value, encode
@@ -165,7 +165,7 @@ class PeerClient:
             self._on_clock(auth.key, self.offset)
         value = peerwire.decode_body(payload)
         if self.tree is not None and isinstance(value, dict) and "tree" in value:
-            self.tree.learn(auth.key, spanning.from_wire(value["tree"], auth.key), time.monotonic())
+            self.tree.learn(auth.key, spanning.from_wire(value["tree"], auth.key), SYSTEM_CLOCK.monotonic())
         return value, auth.key
 
     def _advert(self) -> Value:
