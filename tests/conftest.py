@@ -3,6 +3,10 @@
 Every async test runs under blockbuster, which turns a blocking call made on
 the event loop's thread (file or socket I/O, sleep, SQLite) into an error:
 a node must never stall its loop, and a test is where we find out.
+
+Hypothesis runs without its per-example deadline: a deadline is a timed
+assertion, and on a loaded two-core machine the first example (a library
+loading) took 460 ms once and failed a test that found nothing wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 from blockbuster import blockbuster_ctx
+from hypothesis import settings
+
+settings.register_profile("mutualaid", deadline=None)
+settings.load_profile("mutualaid")
 
 
 @pytest.fixture(autouse=True)
