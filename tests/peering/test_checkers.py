@@ -178,8 +178,13 @@ async def test_while_they_run_the_loop_keeps_a_core_and_they_the_others(checker:
     assert len(pids) == len(cores) - 1
     assert all(os.sched_getaffinity(pid) == cores - {loop_core} for pid in pids)
     # A thread the loop starts meanwhile inherits its core, and gets them all back too.
-    release, native = threading.Event(), []
-    started = threading.Thread(target=lambda: (native.append(threading.get_native_id()), release.wait()))
+    release, native = threading.Event(), list[int]()
+
+    def waits() -> None:
+        native.append(threading.get_native_id())
+        release.wait()
+
+    started = threading.Thread(target=waits)
     started.start()
     try:
         checked = await checker.check(mixed_batch(), NOW)
