@@ -209,8 +209,9 @@ def parallel_rows(workdir: Path) -> list[Row]:
     one, many = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
     ratio = statistics.median(p[1] / p[0] for p in pairs)
     rows.append(info(f"store ingest, {len(raws) // 1000}k into an empty store, verify in 1 thread", one, "rec/s"))
-    rows.append(figure(f"store ingest, verify in {workers} threads", many, "rec/s", ">= 1.5x one thread",
-                       ratio >= 1.5, ratio=ratio, note=f"median of {RUNS} interleaved pairs"))  # fmt: skip
+    rows.append(figure(f"store ingest, verify in {workers} threads", many, "rec/s", "", None, ratio=ratio,
+                       note=f"median of {RUNS} interleaved pairs; the inline path (pushed batches): decode and "
+                            "put hold the GIL; a sync checks in processes, the 1.5x bar is its row"))  # fmt: skip
     return rows
 
 
