@@ -7,9 +7,10 @@ written by the record writer (``store.writer.remove``: they delete a record
 row, so they belong in its transaction); this module only lists them. The
 expiry sweep, in the same writer, deletes flags past ``FLAG_DAYS``.
 
-The report reads only the ``records_report`` index (kind, status, category,
-area prefix, week, expiry, opened_at, created_at), in two grouped scans in
-index order; Python does the rest on a few thousand grouped rows at most.
+The report reads the counts the record writer keeps (``storage/tally.py``:
+by day of expiry, kind, status, category, area prefix and week; fulfilment
+hours by week), today's posts themselves, and the archive; Python does the
+rest on a few thousand grouped rows at most.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from protocol.records import Record, parse_record
 from storage.sqlite import Connection, open_side, translate
+from storage.tally import DAY_S
 from storage.weeks import EXPIRED_STATUS, week_of
 
 MAX_FLAGS = 10_000
@@ -192,15 +194,22 @@ class CommunityStore:
         grouped: those held (an expired one as ``expired`` unless it was closed)
         and those the expiry sweep has counted into the archive (a row may
         repeat a group: the caller adds them up)."""
-        week = week_of(since)
+        week, today = week_of(since), now // DAY_S
         rows = await self._conn.run(
-            "SELECT kind, CASE WHEN expires_at > ? THEN status ELSE "
-            f"{EXPIRED_STATUS} END, category, report_area, report_week, count(*) FROM records INDEXED BY "
-            "records_report WHERE kind IN ('need', 'offer') AND report_week >= ? GROUP BY 1, 2, 3, 4, 5 UNION ALL "
-            "SELECT kind, status, category, report_area, report_week, count FROM report_archive WHERE report_week >= ?",
-            (now, week, week),
+            # The counts of the days of expiry before today (expired) and after (as they stand)...
+            f"SELECT kind, CASE WHEN expiry_day > ? THEN status ELSE {EXPIRED_STATUS} END, category, "
+            "nullif(report_area, ''), report_week, sum(count) FROM report_counts WHERE report_week >= ? "
+            "AND expiry_day != ? GROUP BY 1, 2, 3, 4, 5 UNION ALL "
+            # ...today's posts themselves, each against the time now...
+            f"SELECT kind, CASE WHEN expires_at > ? THEN status ELSE {EXPIRED_STATUS} END, category, report_area, "
+            "report_week, count(*) FROM records INDEXED BY records_expiry WHERE expires_at >= ? AND expires_at < ? "
+            "AND kind IN ('need', 'offer') AND report_week >= ? AND category IS NOT NULL GROUP BY 1, 2, 3, 4, 5 "
+            # ...and what the sweep archived.
+            "UNION ALL SELECT kind, status, category, report_area, report_week, count FROM report_archive "
+            "WHERE report_week >= ?",
+            (today, week, today, now, today * DAY_S, (today + 1) * DAY_S, week, week),
         )
-        return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows]
+        return [ReportRow(str(k), str(s), str(c), str(a), int(w), int(n)) for k, s, c, a, w, n in rows if n]
 
     async def has_posts_before(self, since: int, now: int) -> bool:
         """Whether a need or an offer was made before ``since``, held or counted
@@ -219,10 +228,8 @@ class CommunityStore:
         version never reached this node open are left out (time unknown)."""
         week = week_of(since)
         rows = await self._conn.run(
-            "SELECT (created_at - opened_at) / 3600, count(*) FROM records INDEXED BY records_report "
-            "WHERE kind = 'need' AND status = 'fulfilled' AND report_week >= ? "
-            "AND opened_at IS NOT NULL GROUP BY 1 UNION ALL "
+            "SELECT hours, sum(count) FROM fulfilment_counts WHERE report_week >= ? GROUP BY 1 UNION ALL "
             "SELECT hours, count FROM fulfilment_archive WHERE report_week >= ?",
             (week, week),
         )
-        return [(int(h), int(n)) for h, n in rows]
+        return [(int(h), int(n)) for h, n in rows if n]

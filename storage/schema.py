@@ -31,6 +31,8 @@ import aiosqlite
 from protocol.records import parse_record
 from storage.query import REPORT_AREA_CHARS, languages_column
 from storage.rows import INSERT_FTS, fts_row
+from storage.tally import CREATE as CREATE_TALLY
+from storage.tally import count_rows
 from storage.text import CREATE_TERMS, keep_terms
 from storage.weeks import week_of_sql
 
@@ -287,6 +289,15 @@ MIGRATIONS: dict[int, list[str]] = {
     11: [
         "CREATE TABLE store_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
         "INSERT INTO store_meta VALUES ('changes', 0)",
+    ],
+    # Ingest that stays flat as the store grows (issue 13): the community
+    # report reads counts the writer keeps (storage/tally.py) instead of an
+    # index with an insertion point per group, which at a million records
+    # dirtied a page per group a batch touched. Counted from the rows here.
+    12: [
+        *CREATE_TALLY,
+        *count_rows("1", 1),
+        "DROP INDEX records_report",
     ],
 }
 

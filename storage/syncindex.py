@@ -244,7 +244,7 @@ def chunk_sql(sync_filter: SyncFilter, swept_at: int) -> tuple[str, list[object]
     """One chunk of a build: the statement and its parameters but the last
     three (the item to start after, and ``BUILD_CHUNK``)."""
     where, params = filtered_where(sync_filter, swept_at)
-    # Named: left to itself the planner took records_report and sorted the
+    # Named: left to itself the planner took the report's old index and sorted the
     # whole table for every chunk (75 s at a million; 0.6 s along records_sync).
     sql = (
         f"SELECT created_at, id FROM records INDEXED BY records_sync WHERE {where} "

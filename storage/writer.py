@@ -43,6 +43,7 @@ from storage.rows import (
 )
 from storage.sqlite import StoreConfig, translate
 from storage.syncindex import Added, Gone
+from storage.tally import DROP_EMPTY, count_rows
 from storage.text import keep_terms, prune_terms
 from storage.versions import Held, PutOutcome, decide
 from storage.weeks import EXPIRED_STATUS
@@ -370,6 +371,9 @@ class Writer:
             seq += 1
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)
+        if rows:
+            for statement in count_rows("seq BETWEEN ? AND ?", 1):  # the report's counts
+                await self._db.execute(statement, (rows[0][0], rows[-1][0]))
         await self._db.executemany(INSERT_FTS, fts_rows)
         await keep_terms(self._db, [row[1:4] for row in fts_rows])  # for the last word of a search
         self._added.extend(
@@ -482,7 +486,12 @@ class Writer:
         await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in parsed])
         for delete in DELETE_IDS:
             await self._db.executemany(delete, [(id_key(record.id), seq) for seq, record in parsed])
-        await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq, _ in rows])
+        seqs = [seq for seq, _ in rows]
+        for start in range(0, len(seqs), _CHUNK):  # out of the report's counts, while the rows are there
+            chunk = seqs[start : start + _CHUNK]
+            for statement in count_rows(f"seq IN ({','.join('?' * len(chunk))})", -1):
+                await self._db.execute(statement, chunk)
+        await self._db.executemany("DELETE FROM records WHERE seq = ?", [(seq,) for seq in seqs])
         self._gone.extend((record.created_at, record.id) for _, record in parsed)
 
     # -- sweep and removal ----------------------------------------------------------
@@ -511,6 +520,8 @@ class Writer:
             (now - FLAG_DAYS * 86_400, now),
         )
         self._terms_after = await prune_terms(db, self._terms_after)
+        for statement in DROP_EMPTY:  # the report's groups whose rows have all gone
+            await db.execute(statement)
         await db.execute("COMMIT")
         return len(doomed)
 
