@@ -197,13 +197,13 @@ class CommunityStore:
         week, today = week_of(since), now // DAY_S
         rows = await self._conn.run(
             # The counts of the days of expiry before today (expired) and after (as they stand)...
-            f"SELECT kind, CASE WHEN expiry_day > ? THEN status ELSE {EXPIRED_STATUS} END, category, "
+            f"SELECT kind, CASE WHEN expiry_day > ? THEN status ELSE {EXPIRED_STATUS} END, nullif(category, ''), "
             "nullif(report_area, ''), report_week, sum(count) FROM report_counts WHERE report_week >= ? "
             "AND expiry_day != ? GROUP BY 1, 2, 3, 4, 5 UNION ALL "
             # ...today's posts themselves, each against the time now...
             f"SELECT kind, CASE WHEN expires_at > ? THEN status ELSE {EXPIRED_STATUS} END, category, report_area, "
             "report_week, count(*) FROM records INDEXED BY records_expiry WHERE expires_at >= ? AND expires_at < ? "
-            "AND kind IN ('need', 'offer') AND report_week >= ? AND category IS NOT NULL GROUP BY 1, 2, 3, 4, 5 "
+            "AND kind IN ('need', 'offer') AND report_week >= ? GROUP BY 1, 2, 3, 4, 5 "
             # ...and what the sweep archived.
             "UNION ALL SELECT kind, status, category, report_area, report_week, count FROM report_archive "
             "WHERE report_week >= ?",

@@ -25,7 +25,8 @@ Ctrl-C (its node stops it in order) and ends by itself within
 Where the work runs (``Placement``): while the processes are up, the event
 loop's thread keeps one core to itself (the last of the node's) and a
 checker process runs on each of the others (one process on two cores);
-SQLite's threads go wherever there is room. Left to the kernel, the loop
+SQLite's threads go wherever there is room (but those started meanwhile,
+which inherit the loop's core until it is given back). Left to the kernel, the loop
 and its SQLite thread handed the GIL to each other across cores and the
 loop waited behind a checker for its core: a 100k sync on two cores ran
 1.23x the one-core rate (6,134 vs 4,975 rec/s); with the loop on its own
@@ -90,6 +91,8 @@ class Placement:
     """The cores the node had when they started (given back when they stop)."""
     pinned: bool
     """Whether this system lets a thread be kept to a core (Linux does)."""
+    loop_thread: int
+    """The event loop's thread (its native id)."""
 
     @property
     def loop_core(self) -> int:
@@ -107,7 +110,9 @@ class Placement:
 
     @classmethod
     def of_this_thread(cls) -> Placement:
-        return cls(thread_cores(), sys.platform.startswith("linux"))  # /proc/self/task and thread affinity
+        """Called on the event loop's thread."""
+        linux = sys.platform.startswith("linux")  # /proc/self/task and thread affinity
+        return cls(thread_cores(), linux, threading.get_native_id())
 
 
 def _keep_to(thread_id: int, cores: Collection[int]) -> None:
@@ -118,12 +123,29 @@ def _keep_to(thread_id: int, cores: Collection[int]) -> None:
 
 
 def _give_back(placement: Placement) -> None:
-    """Every thread of this process kept to the loop's core gets the node's cores again
-    (the loop, and threads it started meanwhile, which inherited its core)."""
-    for entry in Path("/proc/self/task").iterdir():
-        with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
-            if os.sched_getaffinity(int(entry.name)) == {placement.loop_core}:
-                _keep_to(int(entry.name), placement.cores)
+    """Every thread of this process kept to the loop's core gets the node's cores again:
+    the loop first, whatever happens next, then threads it started meanwhile
+    (they inherited its core)."""
+    _keep_to(placement.loop_thread, placement.cores)
+    try:
+        threads = [int(entry.name) for entry in Path("/proc/self/task").iterdir()]
+    except (OSError, ValueError) as exc:  # /proc hidden: only the loop is given back
+        log.debug("could not list this process's threads: %s", exc)
+        return
+    for thread in threads:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            if os.sched_getaffinity(thread) == {placement.loop_core}:
+                _keep_to(thread, placement.cores)
+
+
+def _stop(pool: concurrent.futures.ProcessPoolExecutor, placement: Placement | None) -> None:
+    """In a thread: give the cores back (if they were taken) and stop the
+    processes, the second whatever becomes of the first."""
+    try:
+        if placement is not None and placement.pinned:
+            _give_back(placement)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def shares(count: int, workers: int) -> list[range]:
@@ -236,8 +258,7 @@ class Checker:
         CPU seconds; None when the batch is to be checked inline (one core, a
         batch too small to share between two, the processes not up yet or
         one just died)."""
-        cores = len(self._placement.cores) if self._placement is not None else verify_workers()
-        if len(shares(len(raws), cores)) < 2:
+        if len(shares(len(raws), self.cores() or verify_workers())) < 2:
             return None
         self._used = time.monotonic()
         pool = self._ready()
@@ -275,7 +296,7 @@ class Checker:
             return
         self._pool, self._placement = pool, placement
         if placement.pinned:
-            _keep_to(threading.get_native_id(), {placement.loop_core})
+            _keep_to(placement.loop_thread, {placement.loop_core})
         if self._closed:
             await self._drop(pool)
             return
@@ -293,9 +314,14 @@ class Checker:
         placement = self._placement if self._pool is pool else None
         if placement is not None:
             self._pool, self._placement = None, None
-            if placement.pinned:
-                await asyncio.to_thread(_give_back, placement)
-        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+        # Started at once and shielded: a close() that cancels the idle task
+        # mid-drop must not leave the processes running or the loop pinned.
+        await asyncio.shield(asyncio.ensure_future(asyncio.to_thread(_stop, pool, placement)))
+
+    def cores(self) -> int | None:
+        """How many cores the node has while the loop's thread is kept to one
+        (None: it is not; ask the thread): for verification in threads meanwhile."""
+        return len(self._placement.cores) if self._placement is not None else None
 
     async def close(self) -> None:
         """Stop the worker processes, and any being started; none start after this."""

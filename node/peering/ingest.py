@@ -285,7 +285,9 @@ class Ingestor:
         if signatures is not None:
             verified = [signatures[index] for index, _ in fresh]
         else:
-            verified, cpu_s = await verify_parallel([r for _, r in fresh])
+            # While the checkers keep the loop to one core, its threads still share out over all of them.
+            cores = self.checker.cores() if self.checker is not None else None
+            verified, cpu_s = await verify_parallel([r for _, r in fresh], cores)
             self.metrics.count("signature_verify_microseconds_total", int(cpu_s * 1e6))
         good: list[tuple[int, Record]] = []
         for (index, record), ok in zip(fresh, verified, strict=True):
