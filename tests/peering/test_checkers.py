@@ -178,10 +178,11 @@ async def test_while_they_run_the_loop_keeps_a_core_and_they_the_others(checker:
     assert len(pids) == len(cores) - 1
     assert all(os.sched_getaffinity(pid) == cores - {loop_core} for pid in pids)
     # A thread the loop starts meanwhile inherits its core, and gets them all back too.
-    release, native = threading.Event(), list[int]()
+    running, release, native = threading.Event(), threading.Event(), list[int]()
 
     def waits() -> None:
         native.append(threading.get_native_id())
+        running.set()
         release.wait()
 
     started = threading.Thread(target=waits)
@@ -189,8 +190,11 @@ async def test_while_they_run_the_loop_keeps_a_core_and_they_the_others(checker:
     try:
         checked = await checker.check(mixed_batch(), NOW)
         assert checked is not None and len(checked[0]) == len(mixed_batch())
+        assert checker.cores() == len(cores)  # what verification in threads shares out over meanwhile
+        assert await asyncio.to_thread(running.wait, 10)
         assert os.sched_getaffinity(native[0]) == {loop_core}
         await checker.close()
+        assert checker.cores() is None
         assert os.sched_getaffinity(0) == cores
         assert os.sched_getaffinity(native[0]) == cores
     finally:
