@@ -47,12 +47,12 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from protocol.errors import RemoteProtocolError, SignatureInvalid
-from protocol.records import check_time, parse_record, verify_record
+from protocol.records import Record, check_time, parse_record, verify_record
 
 log = logging.getLogger("mutualaid.checkers")
 
@@ -161,17 +161,27 @@ def shares(count: int, workers: int) -> list[range]:
     return out
 
 
+def decoded(raws: Sequence[bytes], now: int) -> Iterator[tuple[int, Record | str]]:
+    """Each raw record parsed and timed, or the reason it is refused (inline
+    on the loop, or in a checker process)."""
+    for index, raw in enumerate(raws):
+        try:
+            record = parse_record(raw)
+            check_time(record, now)
+        except RemoteProtocolError as exc:
+            yield index, str(getattr(exc, "reason", exc.code))
+            continue
+        yield index, record
+
+
 def check_share(raws: Sequence[bytes], now: int) -> tuple[list[Checked], float]:
     """In a worker process: every check of each record that needs nothing but
     its bytes and ``now``; and the CPU seconds the signatures took."""
     out: list[Checked] = []
     verify_s = 0.0
-    for raw in raws:
-        try:
-            record = parse_record(raw)
-            check_time(record, now)
-        except RemoteProtocolError as exc:
-            out.append((None, str(getattr(exc, "reason", exc.code)), False))
+    for _, record in decoded(raws, now):
+        if isinstance(record, str):
+            out.append((None, record, False))
             continue
         started = time.thread_time()
         try:

@@ -19,19 +19,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
-from node.peering.checkers import Checked, Checker, shares, verify_workers
+from node.peering.checkers import Checked, Checker, decoded, shares, verify_workers
 from node.peering.decisions import InFlight
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
 from protocol.chain import chain_fault, neighbour_slots
-from protocol.errors import RemoteProtocolError, SignatureInvalid
+from protocol.errors import SignatureInvalid
 from protocol.filters import SyncFilter
-from protocol.records import Record, check_time, checked_record, parse_record, verify_record
+from protocol.records import Record, checked_record, verify_record
 from protocol.rotation import recovery_fault, rotation_fault
 from storage import RecordStore
 from storage.rows import Address
@@ -227,7 +227,7 @@ class Ingestor:
 
     def _screen(self, raws: Sequence[bytes], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
         """Decode, field rules, the clock and this node's own refusals: the cheap checks."""
-        return self._refuse_locally(_decoded(raws, now), outcomes)
+        return self._refuse_locally(decoded(raws, now), outcomes)
 
     def _screen_checked(
         self, raws: Sequence[bytes], checked: list[Checked], outcomes: list[str]
@@ -359,15 +359,3 @@ class Ingestor:
                     cost += REJECTION_COST.get(reason, 1.0)
         if source is not None:
             self.policy.penalise(source, cost)
-
-
-def _decoded(raws: Sequence[bytes], now: int) -> Iterator[tuple[int, Record | str]]:
-    """Each raw record parsed and timed, or the reason it is refused."""
-    for index, raw in enumerate(raws):
-        try:
-            record = parse_record(raw)
-            check_time(record, now)
-        except RemoteProtocolError as exc:
-            yield index, str(getattr(exc, "reason", exc.code))
-            continue
-        yield index, record
