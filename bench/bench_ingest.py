@@ -3,16 +3,20 @@
 - Growth: one store is filled in time order (as an initial sync fills it) by
   the store benchmark's serial ingest (decode + validate + verify +
   ``put_many``, batches of 1000); the rate of every successive 10k step is
-  timed. Reported: 10k into an empty store, and the steps that end near 100k
-  and (with ``MUTUALAID_BENCH_FULL=1``) 1M, each as a ratio to the empty
-  store's rate. The put's share is timed apart, since it is what grows with
-  the store: verification costs the same at any size.
+  timed. Before each of the five steps ending nearest 100k (and, with
+  ``MUTUALAID_BENCH_FULL=1``, 1M), an empty store is filled with 10k records
+  and timed too: each such step is reported as the median of its ratios to
+  the empty fill run just before it, so the rates compared are measured side
+  by side, not minutes apart (the machine's pace drifts). The put's share is
+  timed apart, since it is what grows with the store: verification costs the
+  same at any size.
 - Verification on both cores: ``node.peering.ingest.verify_parallel`` with one
   worker and with one per core, and the store ingest with its verification
   in one thread or shared out, interleaved runs in the same process.
 - Initial sync: a real node X (``mutualaid run``) empty, pulling N records
   from a node P over loopback, with X pinned to one core and then to both
-  (P keeps a core of its own in the first run and shares in the second).
+  (P keeps a core of its own in the first run and shares in the second),
+  three times each, alternating.
 
 ``python -m bench`` pins itself to one core; this part widens its own
 affinity back to every core it was started with for the parallel figures.
@@ -28,6 +32,7 @@ import struct
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +51,13 @@ STEP = 10_000
 """Records per timed step of the growth fill."""
 SIZES = [10_000, 100_000, 1_000_000] if FULL else [10_000, 100_000]
 BATCH = 1000
+PAIRS = 5
+"""Growth steps near each size reported, each timed beside an empty store's fill."""
 RUNS = 5
 """Interleaved runs of each side-by-side comparison; the median counts."""
 SYNC_N = max(2000, int(100_000 * SCALE))
+SYNC_RUNS = 3
+"""Alternating syncs on one core and on two; the medians are compared."""
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "bench"
 _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 """Read at import, before ``python -m bench`` pins itself to one core."""
@@ -89,30 +98,70 @@ def all_cores() -> None:
 # -- growth ----------------------------------------------------------------------------------
 
 
-async def growth(path: str, raws: list[bytes]) -> list[tuple[int, float, float]]:
-    """(store size after the step, records/s of the step, put seconds per record) per STEP."""
+@dataclass
+class Step:
+    """One timed step of the growth fill."""
+
+    size: int
+    """The store's records after it."""
+    rate: float
+    """Records a second over the step."""
+    put_s: float
+    """``put_many``'s seconds a record."""
+    empty: tuple[float, float] | None = None
+    """(rate, put seconds a record) of a fill of an empty store run just
+    before it, when the step is one compared with it."""
+
+
+async def fill(store: RecordStore, raws: list[bytes]) -> tuple[float, float]:
+    """Serial ingest of ``raws`` in batches: (records a second, put seconds a record)."""
+    began = time.perf_counter()
+    put_s = 0.0
+    for offset in range(0, len(raws), BATCH):
+        checked = [accept_record(raw, NOW) for raw in raws[offset : offset + BATCH]]
+        before = time.perf_counter()
+        await store.writer.put_many(checked, NOW)
+        put_s += time.perf_counter() - before
+    return len(raws) / (time.perf_counter() - began), put_s / len(raws)
+
+
+async def empty_rate(path: str, raws: list[bytes]) -> tuple[float, float]:
+    """``fill`` of a new store at ``path`` with one step's records."""
+    store = await RecordStore.open(fresh_file(path))
+    try:
+        return await fill(store, raws[:STEP])
+    finally:
+        await store.close()
+
+
+def paired_sizes(biggest: int) -> set[int]:
+    """The step ends compared with an empty store: the ``PAIRS`` nearest each size reported."""
+    ends = range(STEP, biggest + 1, STEP)
+    return {end for size in SIZES[1:] for end in sorted(ends, key=lambda end: abs(end - size))[:PAIRS]}
+
+
+async def growth(path: str, raws: list[bytes], empty_path: str) -> list[Step]:
+    """Every ``STEP`` of one store filled with ``raws``, timed; before each
+    step near a reported size, an empty store at ``empty_path`` is filled with
+    the first step's records and timed too, so the two rates compared are
+    measured side by side (the machine's pace drifts over a long fill)."""
+    paired = paired_sizes(len(raws))
     store = await RecordStore.open(path)
     steps = []
     try:
         for start in range(0, len(raws), STEP):
-            began = time.perf_counter()
-            put_s = 0.0
-            for offset in range(start, min(start + STEP, len(raws)), BATCH):
-                checked = [accept_record(raw, NOW) for raw in raws[offset : offset + BATCH]]
-                before = time.perf_counter()
-                await store.writer.put_many(checked, NOW)
-                put_s += time.perf_counter() - before
-            count = min(start + STEP, len(raws)) - start
-            steps.append((start + count, count / (time.perf_counter() - began), put_s / count))
+            end = min(start + STEP, len(raws))
+            empty = await empty_rate(empty_path, raws) if end in paired else None
+            rate, put_s = await fill(store, raws[start:end])
+            steps.append(Step(end, rate, put_s, empty))
     finally:
         await store.close()
     return steps
 
 
-def near(steps: list[tuple[int, float, float]], size: int) -> tuple[float, float]:
-    """Median rate and put cost of the (up to) three steps ending nearest ``size``."""
-    chosen = sorted(steps, key=lambda step: abs(step[0] - size))[:3]
-    return statistics.median(s[1] for s in chosen), statistics.median(s[2] for s in chosen)
+def near(steps: list[Step], size: int) -> list[Step]:
+    """The steps compared with an empty store that end nearest ``size``."""
+    return sorted((s for s in steps if s.empty is not None), key=lambda s: abs(s.size - size))[:PAIRS]
 
 
 def fresh_file(path: str) -> str:
@@ -121,31 +170,32 @@ def fresh_file(path: str) -> str:
     return path
 
 
-async def empty_rate(path: str, raws: list[bytes]) -> tuple[float, float]:
-    (_, rate, put), *_ = await growth(path, raws[:STEP])
-    return rate, put
-
-
 def growth_rows(workdir: Path) -> list[Row]:
     biggest = max(SIZES)
     raws = cached_raws(biggest, seed=11)
-    empties = [asyncio.run(empty_rate(fresh_file(str(workdir / "empty.db")), raws)) for _ in range(3)]
+    steps = asyncio.run(growth(str(workdir / "grow.db"), raws, str(workdir / "empty.db")))
+    size = sum(f.stat().st_size for f in workdir.glob("grow.db*"))
+    empties = [s.empty for s in steps if s.empty is not None]
     base_rate = statistics.median(e[0] for e in empties)
     base_put = statistics.median(e[1] for e in empties)
     print(f"  {STEP} into an empty store: {base_rate:,.0f} rec/s", flush=True)
-    steps = asyncio.run(growth(str(workdir / "grow.db"), raws))
-    size = sum(f.stat().st_size for f in workdir.glob("grow.db*"))
     rows = [
         figure(f"ingest, {STEP // 1000}k into an empty store", base_rate, "rec/s", "", None, ratio=1.0,
-               note=f"serial, verifying, batches of {BATCH}; put {base_put * 1e6:.0f} us/rec; median of 3"),
+               note=f"serial, verifying, batches of {BATCH}; put {base_put * 1e6:.0f} us/rec; median of the "
+                    f"{len(empties)} fills run beside the steps below"),
     ]  # fmt: skip
     for target in SIZES[1:]:
-        rate, put = near(steps, target)
-        ok = rate >= 0.85 * base_rate if target == 1_000_000 else None
+        chosen = [s for s in near(steps, target) if s.empty is not None]
+        rate = statistics.median(s.rate for s in chosen)
+        put = statistics.median(s.put_s for s in chosen)
+        ratio = statistics.median(s.rate / s.empty[0] for s in chosen if s.empty is not None)
+        put_ratio = statistics.median(s.put_s / s.empty[1] for s in chosen if s.empty is not None)
+        ok = ratio >= 0.85 if target == 1_000_000 else None
+        span = sorted(s.size // 1000 for s in chosen)
         rows.append(figure(f"ingest, the {STEP // 1000}k steps ending near {target // 1000}k", rate, "rec/s",
-                           ">= 85% of empty" if ok is not None else "", ok, ratio=rate / base_rate,
-                           note=f"put {put * 1e6:.0f} us/rec ({put / base_put:.2f}x); growth factor "
-                                f"{base_rate / rate:.2f}"))  # fmt: skip
+                           ">= 85% of empty" if ok is not None else "", ok, ratio=ratio,
+                           note=f"put {put * 1e6:.0f} us/rec ({put_ratio:.2f}x); ratio = median over {len(chosen)} "
+                                f"steps ({span[0]}k-{span[-1]}k), each over the empty fill before it"))  # fmt: skip
     rows.append(figure(f"database bytes per record at {biggest // 1000}k", size / biggest, "B", "< 1200 B",
                        size / biggest < 1200))  # fmt: skip
     return rows
@@ -238,7 +288,7 @@ def sync_rows(workdir: Path) -> list[Row]:
     placements = {"1 core": {_CPUS[-1]}, "2 cores": set(_CPUS)}
     with bench_node.Cluster(workdir) as cluster:
         p, p_count = bench_node.start_p(cluster)
-        for run in range(2):
+        for run in range(SYNC_RUNS):
             for name, cpus in placements.items():
                 p_cpu = p.cpu_seconds()
                 x = cluster.launch(f"X{run}{name[0]}", peers=[p.url], cpus=cpus)
@@ -261,6 +311,7 @@ def sync_rows(workdir: Path) -> list[Row]:
     waited = {name: statistics.median(values) for name, values in waits.items()}
     cpu_us = {name: statistics.median(values) * 1e6 for name, values in per_record.items()}
     load = os.getloadavg()[0]
+    pairs = ", ".join(f"{b / a:.2f}" for a, b in zip(rates["1 core"], rates["2 cores"], strict=True))
     return [
         figure(f"initial sync of {p_count} records, X on 1 core", one, "rec/s", "", None,
                note=f"X used {used['1 core']:.2f} cores, {cpu_us['1 core']:.0f} us of CPU a record; "
@@ -270,7 +321,7 @@ def sync_rows(workdir: Path) -> list[Row]:
                     f"processes included); {waited['2 cores']:.2f} "
                     f"of its threads waited for a CPU; load average {load:.1f}; P on CPU {_CPUS[0]} "
                     f"used {statistics.median(serving) * 1e6:.0f} us of CPU a record served; X launch to last record; "
-                    "median of 2 alternating runs each"),
+                    f"median of {SYNC_RUNS} alternating runs each (pairs {pairs})"),
     ]  # fmt: skip
 
 
