@@ -102,7 +102,13 @@ SEARCH_MIXES: dict[str, tuple[Cost, Cost, Cost]] = {
         Cost(f"search p99, {name}", "ms", f"< {limit} ms", limit),
         Cost(f"search p99 CPU, {name}", "ms"),
     )
-    for name, limit in (("kind+category+area", 5), ("text alone", 10), ("rare word alone", 10), ("filter+text", 10))
+    for name, limit in (
+        ("kind+category+area", 5),
+        ("text alone", 10),
+        ("rare word alone", 10),
+        ("filter+text", 10),
+        ("any filters, either order", 5),
+    )
 }
 """Each mix's wall-clock p50 and p99, and its p99 in CPU time (of every thread of
 this process): on a shared machine a wall-clock tail is partly time spent
@@ -122,6 +128,16 @@ def make_query(mix: str, rng: random.Random) -> Query:
         return Query(text=rng.choice(COMMON), limit=20)
     if mix == "rare word alone":
         return Query(text=rng.choice(RARE), limit=20)
+    if mix == "any filters, either order":  # what the member page's filters can ask, without text
+        return Query(
+            kinds=rng.choice([("need", "offer"), ("need",), ("offer",)]),
+            category=rng.choice([None, None, *CATEGORIES]),
+            area=rng.choice([None, rng.choice(TOWNS)[: rng.randint(1, 5)]]),
+            urgencies=rng.choice([(), (), ("urgent",), ("high", "urgent")]),
+            statuses=rng.choice([("open", "claimed"), ("open",)]),
+            order=rng.choice(["newest", "urgency"]),
+            limit=20,
+        )
     return Query(
         kinds=(rng.choice(["need", "offer"]),),
         category=rng.choice(CATEGORIES),

@@ -22,7 +22,7 @@ matched only in the member text columns (never the facets).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -162,22 +162,85 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
     return where, params
 
 
-def build_statements(query: Query, now: int) -> list[Statement]:
+AREA_DENSE_ROWS = 1000
+"""A search narrowed only by an area too short for a facet walks the rows
+newest first when the area holds at least this many (the page is found
+within a few thousand index entries); an area with fewer is read through
+its index and sorted (a walk would read the whole index to find nothing)."""
+
+
+def area_probe(query: Query) -> Statement | None:
+    """For a search whose plan depends on how many rows its area holds (no
+    text, no author, no facet, an area filter): the statement counting them,
+    up to ``AREA_DENSE_ROWS``, to hand to ``build_statements`` as ``area_rows``."""
+    words = text_words(query.text) if query.text is not None else []
+    if words or query.author is not None or query.area is None or facet_terms(query.category, query.area):
+        return None
+    return (
+        "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
+        [query.area, query.area + "~", AREA_DENSE_ROWS],
+    )
+
+
+def build_statements(query: Query, now: int, area_rows: int | None = None) -> list[Statement]:
     """The statements that answer one page, to be run in order until one more
-    row than the page holds has come back (so the caller knows there is a next)."""
+    row than the page holds has come back (so the caller knows there is a next).
+
+    Every plan but two walks an index newest first and stops after a page,
+    so a page costs about the same at any size: text and facets (a category,
+    an area of four characters or more) walk the full-text index; other
+    searches walk ``records_sync`` (the time order), or ``records_languages``
+    for a language; the urgency order walks each urgency in turn. The two: a search by author (an author's rows are
+    few: their index, then sorted) and a short area that holds few rows
+    (``area_rows`` below ``AREA_DENSE_ROWS``, from ``area_probe``: its
+    index, then sorted)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
-        return [build_sql(query, now)]
+        if query.author is not None:
+            return [build_sql(query, now)]
+        if not facet_terms(query.category, query.area):
+            if query.area is not None and (area_rows is None or area_rows < AREA_DENSE_ROWS):
+                return [build_sql(query, now)]
+            return _arms(query, lambda rank, position: _row_walk(query, now, rank, position))
+    return _arms(query, lambda rank, position: _text_walk(query, now, words, rank, position))
+
+
+def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Statement]) -> list[Statement]:
+    """A walk newest first, or one per urgency (highest first) from the cursor's on."""
     if query.order == "newest":
-        position = decode_cursor(query.cursor)[1:] if query.cursor is not None else None
-        return [_text_walk(query, now, words, None, position)]
+        return [walk(None, decode_cursor(query.cursor)[1:] if query.cursor is not None else None)]
     urgency, created, seq = decode_cursor(query.cursor) if query.cursor is not None else (3, None, None)
     wanted = {URGENCY_RANK[u] for u in query.urgencies} if query.urgencies else set(URGENCY_RANK.values())
     statements = []
     for rank in sorted((r for r in wanted if r <= urgency), reverse=True):
         position = (created, seq) if rank == urgency and created is not None and seq is not None else None
-        statements.append(_text_walk(query, now, words, rank, position))
+        statements.append(walk(rank, position))
     return statements
+
+
+def _row_walk(query: Query, now: int, urgency: int | None, position: tuple[int, int] | None) -> Statement:
+    """A search without text or facet: a time-ordered index walked newest
+    first, each row checked, stopping after a page: the posts that list
+    languages when it asks for one (a rare one would have every row read),
+    else every row's. ``urgency``, ``position``: as in ``_text_walk``."""
+    where, params = _filters(query, now, "")
+    index = "records_sync"
+    if query.language is not None:
+        index = "records_languages"
+        where.append("languages IS NOT NULL")  # the partial index's own condition, for the planner
+    if urgency is not None:
+        where.append("urgency = ?")
+        params.append(urgency)
+    if position is not None:
+        where.append("(created_at, seq) < (?, ?)")
+        params.extend(position)
+    sql = (
+        f"SELECT seq, urgency, created_at, raw FROM records INDEXED BY {index} WHERE "
+        + " AND ".join(where)
+        + " ORDER BY created_at DESC, seq DESC LIMIT ?"
+    )
+    params.append(query.limit + 1)
+    return sql, params
 
 
 def _text_walk(
@@ -214,7 +277,10 @@ def _match(query: Query, words: list[str]) -> Statement:
     """The walk's MATCH operand: the member words in the member text columns
     (the last one completed from ``text_terms`` when it can be, storage/text.py),
     and the category and area facets."""
-    narrowing = "".join(f" AND {term}" for term in facet_terms(query.category, query.area))
+    facets = facet_terms(query.category, query.area)
+    if not words:
+        return "?", [" AND ".join(facets)]
+    narrowing = "".join(f" AND {term}" for term in facets)
     head = f"{member_columns()} : (" + "".join(f"{quoted(w)} AND " for w in words[:-1])  # AND: a group follows
     completion = completion_sql(words[-1])
     if completion is None:

@@ -299,6 +299,13 @@ MIGRATIONS: dict[int, list[str]] = {
         *count_rows("1", 1),
         "DROP INDEX records_report",
     ],
+    # Member searches that cost the same at a million records (issue 13):
+    # one filtered by language alone walks the posts that list languages,
+    # newest first (storage/query.py), not every row to find a rare one.
+    # Partial: a post without languages (most) adds nothing to it.
+    13: [
+        "CREATE INDEX records_languages ON records(created_at) WHERE languages IS NOT NULL",
+    ],
 }
 
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -41,6 +41,7 @@ def post(
     urgency: str | None = None,
     details: str | None = None,
     tags: list[str] | None = None,
+    languages: list[str] | None = None,
 ) -> Record:
     """A need or an offer; only the arguments given differ from a plain open need."""
     body: dict[str, Value] = {
@@ -59,6 +60,8 @@ def post(
         body["details"] = details
     if tags is not None:
         body["tags"] = list[Value](tags)
+    if languages is not None:
+        body["languages"] = list[Value](languages)
     return build_record(author, body)
 
 

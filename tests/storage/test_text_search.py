@@ -19,6 +19,7 @@ import pytest
 
 from protocol.records import DEFAULT_TTL, Record, new_version, parse_record
 from storage import InvalidQuery, Query, RecordStore, schema, text
+from storage import query as query_module
 from storage.query import URGENCY_RANK, fts_expression
 from storage.rows import INSERT_ID, INSERT_RECORD, fts_values, id_key, record_row
 from storage.text import CREATED_LIMIT, SEQ_BITS, facets, key_bound, text_key
@@ -37,7 +38,10 @@ class Row:
     seq: int
 
 
-def random_post(rng: random.Random, index: int) -> Record:
+LANGUAGES = [None, None, ["en"], ["pt-br"], ["pt", "fr"], ["fr-ca", "en"]]
+
+
+def random_post(rng: random.Random, index: int, languages: bool = False) -> Record:
     return post(
         identity(f"author{rng.randrange(6)}"),
         f"slot{index}",
@@ -52,11 +56,12 @@ def random_post(rng: random.Random, index: int) -> Record:
         details=rng.choice([None, " ".join(rng.choices(WORDS, k=4))]),
         # A first tag that names another category: the category facet must not be fooled.
         tags=rng.choice([None, ["food"], ["bikes", "tea"], ["tech-help"]]),
+        languages=rng.choice(LANGUAGES) if languages else None,
     )
 
 
-async def filled(store: RecordStore, rng: random.Random, count: int) -> None:
-    records = [random_post(rng, i) for i in range(count)]
+async def filled(store: RecordStore, rng: random.Random, count: int, languages: bool = False) -> None:
+    records = [random_post(rng, i, languages) for i in range(count)]
     rng.shuffle(records)  # seq order is not time order
     for start in range(0, count, 17):
         await store.writer.put_many(records[start : start + 17], NOW)
@@ -105,6 +110,11 @@ def expected(rows: list[Row], query: Query, matches: set[int], now: int) -> list
         if query.area is not None and not str(r.get("area") or "").startswith(query.area):
             continue
         if query.urgencies and urgency not in {URGENCY_RANK[u] for u in query.urgencies}:
+            continue
+        listed = [str(tag) for tag in r.get("languages") or []]
+        if query.language is not None and not any(
+            t == query.language or t.startswith(query.language + "-") for t in listed
+        ):
             continue
         if row.seq not in matches:
             continue
@@ -257,3 +267,57 @@ async def test_text_terms_hold_the_index_terms_and_the_sweep_prunes_the_gone(sto
     assert [r.id for r in (await store.reads.query(Query(text="caf"), NOW)).records] == []  # ...and finds nothing
     await store.writer.sweep(NOW)
     assert "cafe" not in terms(db_path) and {"zanzibar", "mittens", "boots"} <= terms(db_path)
+
+
+def random_filters(rng: random.Random) -> Query:
+    """A search without text: the facet walks, the time-ordered walk, the short
+    area read through its index, the author's rows."""
+    return Query(
+        kinds=rng.choice([("need", "offer"), ("need",), ("offer",)]),
+        category=rng.choice([None, None, *CATEGORIES]),
+        area=rng.choice([None, None, "u", "u4", "u4p", "u4pr", "u4pru", "gcpv", "gcpvj", "gc", "zz", "zzzz"]),
+        statuses=rng.choice([("open", "claimed"), ("fulfilled",), ("open",)]),
+        urgencies=rng.choice([(), (), ("urgent",), ("normal", "high")]),
+        author=rng.choice([None, None, None, identity("author2").public_key]),
+        language=rng.choice([None, None, "en", "pt", "pt-br", "fr", "de"]),
+        order=rng.choice(["newest", "urgency"]),
+        limit=rng.choice([1, 2, 3, 7, 50]),
+    )
+
+
+@pytest.mark.parametrize("dense_rows", [query_module.AREA_DENSE_ROWS, 5])
+async def test_searches_without_text_page_exactly_as_a_plain_reading(
+    store: RecordStore, db_path: str, dense_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every plan (at 5, most short areas count as dense and are walked)."""
+    monkeypatch.setattr(query_module, "AREA_DENSE_ROWS", dense_rows)
+    rng = random.Random(17)
+    await filled(store, rng, 240, languages=True)
+    rows = stored_rows(db_path)
+    every = {row.seq for row in rows}
+    nonempty = 0
+    for _ in range(200):
+        query = random_filters(rng)
+        want = [
+            record_id
+            for record_id in expected(rows, query, every, NOW)
+            if query.author is None or next(r for r in rows if r.record.id == record_id).record.author == query.author
+        ]
+        nonempty += bool(want)
+        assert await all_pages(store, query, NOW) == want, query
+    assert nonempty > 80
+
+
+def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
+    def plan(query: Query, area_rows: int | None = None) -> str:
+        return " ".join(sql for sql, _ in query_module.build_statements(query, NOW, area_rows))
+
+    assert "records_fts MATCH" in plan(Query(area="u4pr"))  # an area's facet
+    assert "records_fts MATCH" in plan(Query(category="food", order="urgency"))
+    assert plan(Query(order="urgency")).count("INDEXED BY records_sync") == 4  # one walk per urgency
+    assert "INDEXED BY records_sync" in plan(Query(area="u4"), query_module.AREA_DENSE_ROWS)
+    assert "INDEXED BY" not in plan(Query(area="u4"), 3)  # few rows: its index, sorted
+    assert query_module.area_probe(Query(area="u4")) is not None
+    assert query_module.area_probe(Query(area="u4pr")) is None  # a facet: no count needed
+    assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
+    assert "INDEXED BY records_languages" in plan(Query(language="pt"))  # only the posts that list languages
