@@ -16,7 +16,10 @@ At a million records this is what keeps a text search at a few
 milliseconds: the former ``seq IN (SELECT rowid ... MATCH ?)`` read every
 match and sorted them. Member text is never passed to MATCH as syntax: it
 is cut into words, each quoted, the last one matched as a prefix, and
-matched only in the member text columns (never the facets).
+matched only in the member text columns (never the facets). A search
+without text walks an index newest first too, the one its filters name
+(``build_statements``), so the member page's filters cost about the same at
+a million records as at ten thousand.
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ from protocol import fields as f
 from protocol.errors import RecordInvalid
 from protocol.records import KINDS, STATUSES, Record
 from storage.errors import InvalidQuery
-from storage.text import completion_sql, facet_terms, key_bound, member_columns, quoted, seq_of_text_key
+from storage.text import (
+    FACET_AREA_LENGTHS,
+    completion_sql,
+    facet_terms,
+    key_bound,
+    member_columns,
+    quoted,
+    seq_of_text_key,
+)
 
 Order = Literal["newest", "urgency"]
 MAX_LIMIT = 500
@@ -171,10 +182,12 @@ its index and sorted (a walk would read the whole index to find nothing)."""
 
 def area_probe(query: Query) -> Statement | None:
     """For a search whose plan depends on how many rows its area holds (no
-    text, no author, no facet, an area filter): the statement counting them,
-    up to ``AREA_DENSE_ROWS``, to hand to ``build_statements`` as ``area_rows``."""
+    text, author, language or facet; an area filter): the statement counting
+    them, up to ``AREA_DENSE_ROWS``, to hand to ``build_statements`` as ``area_rows``."""
     words = text_words(query.text) if query.text is not None else []
-    if words or query.author is not None or query.area is None or facet_terms(query.category, query.area):
+    if words or query.author is not None or query.language is not None or query.category is not None:
+        return None
+    if query.area is None or facet_terms(None, query.area):
         return None
     return (
         "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
@@ -187,22 +200,40 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
     row than the page holds has come back (so the caller knows there is a next).
 
     Every plan but two walks an index newest first and stops after a page,
-    so a page costs about the same at any size: text and facets (a category,
-    an area of four characters or more) walk the full-text index; other
-    searches walk ``records_sync`` (the time order), or ``records_languages``
-    for a language; the urgency order walks each urgency in turn. The two: a search by author (an author's rows are
-    few: their index, then sorted) and a short area that holds few rows
-    (``area_rows`` below ``AREA_DENSE_ROWS``, from ``area_probe``: its
-    index, then sorted)."""
+    so a page costs about the same at any size (``_walked_index``): text
+    walks the full-text index; without text, a language walks
+    ``records_languages`` (the posts that list languages, fewer than an
+    area's or a category's), a category ``records_category`` (unless an area
+    of 3 characters or more makes one facet with it), an area of 4 or more
+    its facet in the full-text index, and anything else ``records_sync`` (the
+    time order); the urgency order walks each urgency in turn. The two that
+    sort: a search by author (an author's rows are few) and a short area
+    that holds few rows (``area_rows`` below ``AREA_DENSE_ROWS``, from
+    ``area_probe``)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
         if query.author is not None:
             return [build_sql(query, now)]
-        if not facet_terms(query.category, query.area):
-            if query.area is not None and (area_rows is None or area_rows < AREA_DENSE_ROWS):
-                return [build_sql(query, now)]
-            return _arms(query, lambda rank, position: _row_walk(query, now, rank, position))
+        index = _walked_index(query, area_rows)
+        if index is None:
+            return [build_sql(query, now)]
+        if index != "records_fts":
+            return _arms(query, lambda rank, position: _row_walk(query, now, index, rank, position))
     return _arms(query, lambda rank, position: _text_walk(query, now, words, rank, position))
+
+
+def _walked_index(query: Query, area_rows: int | None) -> str | None:
+    """For a search without text or author: the index walked newest first
+    (``records_fts``: its facets), or None to read the short area's own and sort."""
+    if query.language is not None:
+        return "records_languages"
+    if query.category is not None and (query.area is None or len(query.area) < min(FACET_AREA_LENGTHS)):
+        return "records_category"  # ordered by time within a category, covering the other filters but urgency
+    if facet_terms(query.category, query.area):
+        return "records_fts"
+    if query.area is not None and (area_rows or 0) < AREA_DENSE_ROWS:
+        return None
+    return "records_sync"
 
 
 def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Statement]) -> list[Statement]:
@@ -218,15 +249,12 @@ def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Sta
     return statements
 
 
-def _row_walk(query: Query, now: int, urgency: int | None, position: tuple[int, int] | None) -> Statement:
-    """A search without text or facet: a time-ordered index walked newest
-    first, each row checked, stopping after a page: the posts that list
-    languages when it asks for one (a rare one would have every row read),
-    else every row's. ``urgency``, ``position``: as in ``_text_walk``."""
+def _row_walk(query: Query, now: int, index: str, urgency: int | None, position: tuple[int, int] | None) -> Statement:
+    """A search without text walked newest first on a time-ordered ``index``
+    of ``records``, each row checked, stopping after a page. ``urgency``,
+    ``position``: as in ``_text_walk``."""
     where, params = _filters(query, now, "")
-    index = "records_sync"
-    if query.language is not None:
-        index = "records_languages"
+    if index == "records_languages":
         where.append("languages IS NOT NULL")  # the partial index's own condition, for the planner
     if urgency is not None:
         where.append("urgency = ?")

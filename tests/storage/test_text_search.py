@@ -313,7 +313,8 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
         return " ".join(sql for sql, _ in query_module.build_statements(query, NOW, area_rows))
 
     assert "records_fts MATCH" in plan(Query(area="u4pr"))  # an area's facet
-    assert "records_fts MATCH" in plan(Query(category="food", order="urgency"))
+    assert "records_fts MATCH" in plan(Query(category="food", area="u4p"))  # the two as one facet
+    assert plan(Query(category="food", area="u4", order="urgency")).count("INDEXED BY records_category") == 4
     assert plan(Query(order="urgency")).count("INDEXED BY records_sync") == 4  # one walk per urgency
     assert "INDEXED BY records_sync" in plan(Query(area="u4"), query_module.AREA_DENSE_ROWS)
     assert "INDEXED BY" not in plan(Query(area="u4"), 3)  # few rows: its index, sorted
@@ -321,3 +322,5 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert query_module.area_probe(Query(area="u4pr")) is None  # a facet: no count needed
     assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
     assert "INDEXED BY records_languages" in plan(Query(language="pt"))  # only the posts that list languages
+    assert "INDEXED BY records_languages" in plan(Query(language="pt", category="food", area="u4pr"))
+    assert query_module.area_probe(Query(area="u4", language="en")) is None
