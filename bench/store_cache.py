@@ -36,7 +36,7 @@ from pathlib import Path
 
 from bench import corpus
 from protocol.records import DEFAULT_TTL, Record
-from storage import RecordStore, rows, text
+from storage import RecordStore, rows, schema, text
 from storage.schema import SCHEMA_VERSION
 from storage.sqlite import StoreConfig
 
@@ -54,10 +54,11 @@ PUT_BATCH = 2000
 
 def corpus_version() -> str:
     """What a store depends on: how its records are drawn and chunked, and the
-    schema they were stored under (a store made before a migration is made
-    again, so its size is a freshly filled file's)."""
+    schema they were stored under, its text included (a store made before a
+    migration, or one changed before it shipped, is made again, so its size is
+    a freshly filled file's)."""
     digest = hashlib.sha256(str(SCHEMA_VERSION).encode())
-    for module in (corpus.__file__, __file__, rows.__file__, text.__file__):
+    for module in (corpus.__file__, __file__, rows.__file__, text.__file__, schema.__file__):
         digest.update(Path(module).read_bytes())
     return digest.hexdigest()[:16]
 

@@ -17,9 +17,11 @@ milliseconds: the former ``seq IN (SELECT rowid ... MATCH ?)`` read every
 match and sorted them. Member text is never passed to MATCH as syntax: it
 is cut into words, each quoted, the last one matched as a prefix, and
 matched only in the member text columns (never the facets). A search
-without text walks an index newest first too, the one its filters name
-(``build_statements``), so the member page's filters cost about the same at
-a million records as at ten thousand.
+without text walks an index newest first too, the one its filters name, or
+reads few rows through an index and sorts them (``build_statements``), so
+the member page's filters cost about the same at a million records as at
+ten thousand; a language is checked on the row, so a language few posts
+list is found by reading many.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Literal
 
 from protocol import fields as f
 from protocol.errors import RecordInvalid
-from protocol.records import KINDS, STATUSES, Record
+from protocol.records import KINDS, POST_KINDS, STATUSES, TOMBSTONE_STATUSES, Record
 from storage.errors import InvalidQuery
 from storage.text import (
     FACET_AREA_LENGTHS,
@@ -174,21 +176,26 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
 
 
 AREA_DENSE_ROWS = 1000
-"""A search narrowed only by an area too short for a facet walks the rows
-newest first when the area holds at least this many (the page is found
-within a few thousand index entries); an area with fewer is read through
-its index and sorted (a walk would read the whole index to find nothing)."""
+"""A search narrowed by an area too short for a facet (and no category)
+walks the rows newest first when the area holds at least this many rows
+(counted on its index alone, a fraction of a millisecond); with fewer they
+are read through the area's index and sorted (a walk would read the whole
+time order to find them). About where the two cost the same at a million
+records: a walk reads some 21 x n / rows index entries to fill a page of
+20, the sorted read each of the area's rows."""
+NOT_POSTS = "kind NOT IN ('need', 'offer')"
+"""The condition of ``records_kind`` (schema 13), written once: the index holds
+the kinds other than posts, and a search for those names it word for word."""
 
 
 def area_probe(query: Query) -> Statement | None:
-    """For a search whose plan depends on how many rows its area holds (no
-    text, author, language or facet; an area filter): the statement counting
-    them, up to ``AREA_DENSE_ROWS``, to hand to ``build_statements`` as ``area_rows``."""
-    words = text_words(query.text) if query.text is not None else []
-    if words or query.author is not None or query.language is not None or query.category is not None:
+    """For a search whose plan depends on how many rows its area holds (see
+    ``build_statements``): the statement counting them on the area's index,
+    up to ``AREA_DENSE_ROWS``, whose answer goes to ``build_statements`` as
+    ``area_rows``."""
+    if _walked_index(query, None) != "records_area":
         return None
-    if query.area is None or facet_terms(None, query.area):
-        return None
+    assert query.area is not None  # records_area is only chosen for an area
     return (
         "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
         [query.area, query.area + "~", AREA_DENSE_ROWS],
@@ -199,23 +206,22 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
     """The statements that answer one page, to be run in order until one more
     row than the page holds has come back (so the caller knows there is a next).
 
-    Every plan but two walks an index newest first and stops after a page,
-    so a page costs about the same at any size (``_walked_index``): text
-    walks the full-text index; without text, a language walks
-    ``records_languages`` (the posts that list languages, fewer than an
-    area's or a category's), a category ``records_category`` (unless an area
-    of 3 characters or more makes one facet with it), an area of 4 or more
-    its facet in the full-text index, and anything else ``records_sync`` (the
-    time order); the urgency order walks each urgency in turn. The two that
-    sort: a search by author (an author's rows are few) and a short area
-    that holds few rows (``area_rows`` below ``AREA_DENSE_ROWS``, from
-    ``area_probe``)."""
+    A search with text walks the full-text index newest first and stops
+    after a page. So does one without text, on the index its filters name
+    (``_walked_index``): a category ``records_category`` (unless an area of
+    3 characters or more makes one facet with it), an area of 4 or more its
+    facet in the full-text index, anything else ``records_sync`` (the time
+    order); the urgency order walks each urgency in turn. Read through an
+    index and sorted instead, because their rows are few: a search by
+    author, one for kinds other than posts (``records_kind``), one for final
+    statuses only, and one by a short area that holds fewer than
+    ``AREA_DENSE_ROWS`` rows (``area_rows``, from ``area_probe``)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
-        if query.author is not None:
-            return [build_sql(query, now)]
         index = _walked_index(query, area_rows)
-        if index is None:
+        if index == "records_kind":
+            return [build_sql(query, now, index=index, condition=NOT_POSTS)]
+        if index in (None, "records_area"):
             return [build_sql(query, now)]
         if index != "records_fts":
             return _arms(query, lambda rank, position: _row_walk(query, now, index, rank, position))
@@ -223,16 +229,19 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
 
 
 def _walked_index(query: Query, area_rows: int | None) -> str | None:
-    """For a search without text or author: the index walked newest first
-    (``records_fts``: its facets), or None to read the short area's own and sort."""
-    if query.language is not None:
-        return "records_languages"
+    """For a search without text: the index walked newest first
+    (``records_fts``: its facets); or read and sorted (``records_kind``, or
+    ``records_area`` while its rows are not counted yet, or None: the planner's choice)."""
+    if query.author is not None or set(query.statuses) <= TOMBSTONE_STATUSES:
+        return None
+    if not set(query.kinds) & set(POST_KINDS):
+        return "records_kind"
     if query.category is not None and (query.area is None or len(query.area) < min(FACET_AREA_LENGTHS)):
         return "records_category"  # ordered by time within a category, covering the other filters but urgency
     if facet_terms(query.category, query.area):
         return "records_fts"
-    if query.area is not None and (area_rows or 0) < AREA_DENSE_ROWS:
-        return None
+    if query.area is not None and (area_rows is None or area_rows < AREA_DENSE_ROWS):
+        return "records_area"
     return "records_sync"
 
 
@@ -254,8 +263,6 @@ def _row_walk(query: Query, now: int, index: str, urgency: int | None, position:
     of ``records``, each row checked, stopping after a page. ``urgency``,
     ``position``: as in ``_text_walk``."""
     where, params = _filters(query, now, "")
-    if index == "records_languages":
-        where.append("languages IS NOT NULL")  # the partial index's own condition, for the planner
     if urgency is not None:
         where.append("urgency = ?")
         params.append(urgency)
@@ -317,10 +324,13 @@ def _match(query: Query, words: list[str]) -> Statement:
     return f"? || {sql} || ?", [head, *params, f"){narrowing}"]
 
 
-def build_sql(query: Query, now: int) -> Statement:
+def build_sql(query: Query, now: int, index: str | None = None, condition: str | None = None) -> Statement:
     """SQL and parameters for one page of a search without text (one extra
-    row, to know if there is a next): driven by the filter indexes."""
+    row, to know if there is a next), read through an index and sorted:
+    ``index`` (and its partial index's ``condition``), or the planner's choice."""
     where, params = _filters(query, now, "")
+    if condition is not None:
+        where.append(condition)
     if query.order == "newest":
         order_by = "created_at DESC, seq DESC"
         if query.cursor is not None:
@@ -333,8 +343,9 @@ def build_sql(query: Query, now: int) -> Statement:
             urgency, created, seq = decode_cursor(query.cursor)
             where.append("(urgency, created_at, seq) < (?, ?, ?)")
             params.extend([urgency, created, seq])
+    indexed = f" INDEXED BY {index}" if index is not None else ""
     sql = (
-        "SELECT seq, urgency, created_at, raw FROM records WHERE "
+        f"SELECT seq, urgency, created_at, raw FROM records{indexed} WHERE "
         + " AND ".join(where)
         + f" ORDER BY {order_by} LIMIT ?"
     )

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 import aiosqlite
 
 from protocol.records import parse_record
-from storage.query import REPORT_AREA_CHARS, languages_column
+from storage.query import NOT_POSTS, REPORT_AREA_CHARS, languages_column
 from storage.rows import INSERT_FTS, fts_row
 from storage.tally import CREATE as CREATE_TALLY
 from storage.tally import count_rows
@@ -299,12 +299,13 @@ MIGRATIONS: dict[int, list[str]] = {
         *count_rows("1", 1),
         "DROP INDEX records_report",
     ],
-    # Member searches that cost the same at a million records (issue 13):
-    # one filtered by language alone walks the posts that list languages,
-    # newest first (storage/query.py), not every row to find a rare one.
-    # Partial: a post without languages (most) adds nothing to it.
+    # Searches that cost the same at a million records (issue 13): one for
+    # the kinds other than posts (node profiles, findings, events...), which
+    # are few among the posts, reads them by kind instead of walking every
+    # row in time order to find them (storage/query.py). Partial: a post adds
+    # nothing to it.
     13: [
-        "CREATE INDEX records_languages ON records(created_at) WHERE languages IS NOT NULL",
+        f"CREATE INDEX records_kind ON records(kind, created_at) WHERE {NOT_POSTS}",
     ],
 }
 

@@ -270,13 +270,14 @@ async def test_text_terms_hold_the_index_terms_and_the_sweep_prunes_the_gone(sto
 
 
 def random_filters(rng: random.Random) -> Query:
-    """A search without text: the facet walks, the time-ordered walk, the short
-    area read through its index, the author's rows."""
+    """A search without text: the facet walks, the category's and the
+    time-ordered walks, the short area read through its index, the author's
+    rows, other kinds' and final statuses' rows sorted."""
     return Query(
-        kinds=rng.choice([("need", "offer"), ("need",), ("offer",)]),
+        kinds=rng.choice([("need", "offer"), ("need",), ("offer",), ("finding", "event"), ("need", "node")]),
         category=rng.choice([None, None, *CATEGORIES]),
         area=rng.choice([None, None, "u", "u4", "u4p", "u4pr", "u4pru", "gcpv", "gcpvj", "gc", "zz", "zzzz"]),
-        statuses=rng.choice([("open", "claimed"), ("fulfilled",), ("open",)]),
+        statuses=rng.choice([("open", "claimed"), ("fulfilled",), ("open",), ("fulfilled", "withdrawn")]),
         urgencies=rng.choice([(), (), ("urgent",), ("normal", "high")]),
         author=rng.choice([None, None, None, identity("author2").public_key]),
         language=rng.choice([None, None, "en", "pt", "pt-br", "fr", "de"]),
@@ -305,7 +306,7 @@ async def test_searches_without_text_page_exactly_as_a_plain_reading(
         ]
         nonempty += bool(want)
         assert await all_pages(store, query, NOW) == want, query
-    assert nonempty > 80
+    assert nonempty > 50
 
 
 def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
@@ -321,6 +322,6 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert query_module.area_probe(Query(area="u4")) is not None
     assert query_module.area_probe(Query(area="u4pr")) is None  # a facet: no count needed
     assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
-    assert "INDEXED BY records_languages" in plan(Query(language="pt"))  # only the posts that list languages
-    assert "INDEXED BY records_languages" in plan(Query(language="pt", category="food", area="u4pr"))
-    assert query_module.area_probe(Query(area="u4", language="en")) is None
+    assert "INDEXED BY records_kind" in plan(Query(kinds=("node",), statuses=("open",)))  # few: sorted
+    assert "INDEXED BY" not in plan(Query(statuses=("withdrawn",), order="urgency"))  # final ones: sorted
+    assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))  # checked on the row
