@@ -183,7 +183,7 @@ are read through the area's index and sorted (a walk would read the whole
 time order to find them). About where the two cost the same at a million
 records: a walk reads some 21 x n / rows index entries to fill a page of
 20, the sorted read each of the area's rows."""
-NOT_POSTS = "kind NOT IN ('need', 'offer')"
+NOT_POSTS = f"kind NOT IN ({', '.join(repr(kind) for kind in POST_KINDS)})"
 """The condition of ``records_kind`` (schema 13), written once: the index holds
 the kinds other than posts, and a search for those names it word for word."""
 

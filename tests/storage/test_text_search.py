@@ -325,3 +325,11 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "INDEXED BY records_kind" in plan(Query(kinds=("node",), statuses=("open",)))  # few: sorted
     assert "INDEXED BY" not in plan(Query(statuses=("withdrawn",), order="urgency"))  # final ones: sorted
     assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))  # checked on the row
+
+
+def test_migration_13_is_the_text_it_shipped_with() -> None:
+    """Its condition is built from ``storage.query.NOT_POSTS`` (the searches
+    name it word for word); a migration never changes once shipped."""
+    assert schema.MIGRATIONS[13] == [
+        "CREATE INDEX records_kind ON records(kind, created_at) WHERE kind NOT IN ('need', 'offer')"
+    ]
