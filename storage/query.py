@@ -258,17 +258,26 @@ def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Sta
     return statements
 
 
+def _arm_filters(
+    query: Query, now: int, col: str, urgency: int | None, position: tuple[int, int] | None
+) -> tuple[list[str], list[object]]:
+    """``_filters``, and a walk's own: only posts of the ``urgency`` rank (one
+    arm of the urgency order), only rows before ``position`` (created_at, seq)."""
+    where, params = _filters(query, now, col)
+    if urgency is not None:
+        where.append(f"{col}urgency = ?")
+        params.append(urgency)
+    if position is not None:
+        where.append(f"({col}created_at, {col}seq) < (?, ?)")
+        params.extend(position)
+    return where, params
+
+
 def _row_walk(query: Query, now: int, index: str, urgency: int | None, position: tuple[int, int] | None) -> Statement:
     """A search without text walked newest first on a time-ordered ``index``
     of ``records``, each row checked, stopping after a page. ``urgency``,
     ``position``: as in ``_text_walk``."""
-    where, params = _filters(query, now, "")
-    if urgency is not None:
-        where.append("urgency = ?")
-        params.append(urgency)
-    if position is not None:
-        where.append("(created_at, seq) < (?, ?)")
-        params.extend(position)
+    where, params = _arm_filters(query, now, "", urgency, position)
     sql = (
         f"SELECT seq, urgency, created_at, raw FROM records INDEXED BY {index} WHERE "
         + " AND ".join(where)
@@ -281,21 +290,17 @@ def _row_walk(query: Query, now: int, index: str, urgency: int | None, position:
 def _text_walk(
     query: Query, now: int, words: list[str], urgency: int | None, position: tuple[int, int] | None
 ) -> Statement:
-    """A text search driven by the full-text index, newest first (its rowid
+    """A search driven by the full-text index (its words, or without text its
+    facets alone), newest first (its rowid
     order, storage/text.py), each candidate checked on its row by primary
     key: SQLite stops as soon as the page is full, so a page costs about the
     same at any size. ``urgency``: only posts of that rank (one arm of the
     urgency order); ``position``: only rows before (created_at, seq)."""
     match_sql, match_params = _match(query, words)
-    where, params = _filters(query, now, "r.")
+    where, params = _arm_filters(query, now, "r.", urgency, position)
     where.insert(0, f"records_fts MATCH ({match_sql})")
     params[:0] = match_params
-    if urgency is not None:
-        where.append("r.urgency = ?")
-        params.append(urgency)
     if position is not None:
-        where.append("(r.created_at, r.seq) < (?, ?)")
-        params.extend(position)
         bound = key_bound(*position)
         if bound is not None:  # the same limit, as the index reads it
             where.append("f.rowid < ?")
