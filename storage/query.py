@@ -211,7 +211,8 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
     (``_walked_index``): a category ``records_category`` (unless an area of
     3 characters or more makes one facet with it), an area of 4 or more its
     facet in the full-text index, anything else ``records_sync`` (the time
-    order); the urgency order walks each urgency in turn. Read through an
+    order); the urgency order walks each urgency in turn (on
+    ``records_urgency`` where it would walk ``records_sync``). Read through an
     index and sorted instead, because their rows are few: a search by
     author, one for kinds other than posts (``records_kind``), one for final
     statuses only, and one by a short area that holds fewer than
@@ -223,6 +224,8 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
             return [build_sql(query, now, index=index, condition=NOT_POSTS)]
         if index in (None, "records_area"):
             return [build_sql(query, now)]
+        if index == "records_sync" and query.order == "urgency":
+            index = "records_urgency"  # each urgency's rows alone, newest first: a rare one is found at once
         if index != "records_fts":
             return _arms(query, lambda rank, position: _row_walk(query, now, index, rank, position))
     return _arms(query, lambda rank, position: _text_walk(query, now, words, rank, position))

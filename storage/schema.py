@@ -302,10 +302,13 @@ MIGRATIONS: dict[int, list[str]] = {
     # Searches that cost the same at a million records (issue 13): one for
     # the kinds other than posts (node profiles, findings, events...), which
     # are few among the posts, reads them by kind instead of walking every
-    # row in time order to find them (storage/query.py). Partial: a post adds
-    # nothing to it.
+    # row in time order to find them (storage/query.py); partial, so a post
+    # adds nothing to it. In the urgency order, each urgency's walk reads only
+    # that urgency's rows, so a rare one (a few urgent posts) is not looked
+    # for among all the others.
     13: [
         f"CREATE INDEX records_kind ON records(kind, created_at) WHERE {NOT_POSTS}",
+        "CREATE INDEX records_urgency ON records(urgency, created_at)",
     ],
 }
 

@@ -128,7 +128,8 @@ async def test_a_schema_11_file_gets_its_counts_from_its_rows(db_path: str) -> N
     report_index = next(s for v in range(1, 12) for s in schema.MIGRATIONS[v] if "INDEX records_report" in s)
     with contextlib.closing(sqlite3.connect(db_path)) as db:  # back to schema 11, as the code before 12 left it
         db.executescript(
-            "DROP TABLE report_counts; DROP TABLE fulfilment_counts; DROP INDEX records_kind; "
+            "DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
+            "DROP INDEX records_kind; DROP INDEX records_urgency; "
             f"{report_index}; PRAGMA user_version = 11;"
         )
     store = await RecordStore.open(db_path)

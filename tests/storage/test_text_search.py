@@ -316,7 +316,8 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "records_fts MATCH" in plan(Query(area="u4pr"))  # an area's facet
     assert "records_fts MATCH" in plan(Query(category="food", area="u4p"))  # the two as one facet
     assert plan(Query(category="food", area="u4", order="urgency")).count("INDEXED BY records_category") == 4
-    assert plan(Query(order="urgency")).count("INDEXED BY records_sync") == 4  # one walk per urgency
+    assert plan(Query(order="urgency")).count("INDEXED BY records_urgency") == 4  # one walk per urgency
+    assert plan(Query(order="newest")).count("INDEXED BY records_sync") == 1
     assert "INDEXED BY records_sync" in plan(Query(area="u4"), query_module.AREA_DENSE_ROWS)
     assert "INDEXED BY" not in plan(Query(area="u4"), 3)  # few rows: its index, sorted
     assert query_module.area_probe(Query(area="u4")) is not None
@@ -331,7 +332,8 @@ def test_migration_13_is_the_text_it_shipped_with() -> None:
     """Its condition is built from ``storage.query.NOT_POSTS`` (the searches
     name it word for word); a migration never changes once shipped."""
     assert schema.MIGRATIONS[13] == [
-        "CREATE INDEX records_kind ON records(kind, created_at) WHERE kind NOT IN ('need', 'offer')"
+        "CREATE INDEX records_kind ON records(kind, created_at) WHERE kind NOT IN ('need', 'offer')",
+        "CREATE INDEX records_urgency ON records(urgency, created_at)",
     ]
 
 
