@@ -215,10 +215,14 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
     ``records_urgency`` where it would walk ``records_sync``). Read through an
     index and sorted instead, because their rows are few: a search by
     author, one for kinds other than posts (``records_kind``), one for final
-    statuses only, and one by a short area that holds fewer than
+    statuses only (``records_category`` read whole), and one by a short area that holds fewer than
     ``AREA_DENSE_ROWS`` rows (``area_rows``, from ``area_probe``)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
+        if query.author is None and set(query.statuses) <= TOMBSTONE_STATUSES:
+            # Few rows pass: the one index that holds the status, read whole (covering every filter but
+            # urgency and language), then sorted: 119-145 ms at a million, where the planner's choice read every row.
+            return [build_sql(query, now, index="records_category")]
         index = _walked_index(query, area_rows)
         if index == "records_kind":
             return [build_sql(query, now, index=index, condition=NOT_POSTS)]

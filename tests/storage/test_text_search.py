@@ -324,7 +324,7 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert query_module.area_probe(Query(area="u4pr")) is None  # a facet: no count needed
     assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
     assert "INDEXED BY records_kind" in plan(Query(kinds=("node",), statuses=("open",)))  # few: sorted
-    assert "INDEXED BY" not in plan(Query(statuses=("withdrawn",), order="urgency"))  # final ones: sorted
+    assert "INDEXED BY records_category" in plan(Query(statuses=("withdrawn",), order="urgency"))  # final: sorted
     assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))  # checked on the row
 
 
