@@ -193,9 +193,8 @@ def area_probe(query: Query) -> Statement | None:
     ``build_statements``): the statement counting them on the area's index,
     up to ``AREA_DENSE_ROWS``, whose answer goes to ``build_statements`` as
     ``area_rows``."""
-    if _walked_index(query, None) != "records_area":
+    if query.area is None or _plan(query, None) == _plan(query, AREA_DENSE_ROWS):
         return None
-    assert query.area is not None  # records_area is only chosen for an area
     return (
         "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
         [query.area, query.area + "~", AREA_DENSE_ROWS],
@@ -207,49 +206,44 @@ def build_statements(query: Query, now: int, area_rows: int | None = None) -> li
     row than the page holds has come back (so the caller knows there is a next).
 
     A search with text walks the full-text index newest first and stops
-    after a page. So does one without text, on the index its filters name
-    (``_walked_index``): a category ``records_category`` (unless an area of
-    3 characters or more makes one facet with it), an area of 4 or more its
-    facet in the full-text index, anything else ``records_sync`` (the time
-    order); the urgency order walks each urgency in turn (on
-    ``records_urgency`` where it would walk ``records_sync``). Read through an
-    index and sorted instead, because their rows are few: a search by
-    author, one for kinds other than posts (``records_kind``), one for final
-    statuses only (``records_category`` read whole), and one by a short area that holds fewer than
-    ``AREA_DENSE_ROWS`` rows (``area_rows``, from ``area_probe``)."""
+    after a page; so does one without text, on the index its filters name,
+    or it reads its few rows through one and sorts them (``_plan``)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
-        if query.author is None and set(query.statuses) <= TOMBSTONE_STATUSES:
-            # Few rows pass: the one index that holds the status, read whole (covering every filter but
-            # urgency and language), then sorted: 119-145 ms at a million, where the planner's choice read every row.
-            return [build_sql(query, now, index="records_category")]
-        index = _walked_index(query, area_rows)
-        if index == "records_kind":
-            return [build_sql(query, now, index=index, condition=NOT_POSTS)]
-        if index in (None, "records_area"):
-            return [build_sql(query, now)]
-        if index == "records_sync" and query.order == "urgency":
-            index = "records_urgency"  # each urgency's rows alone, newest first: a rare one is found at once
+        index, walked = _plan(query, area_rows)
+        if not walked:
+            return [build_sql(query, now, index, _PARTIAL.get(index or ""))]
         if index != "records_fts":
-            return _arms(query, lambda rank, position: _row_walk(query, now, index, rank, position))
+            return _arms(query, lambda rank, position: _row_walk(query, now, str(index), rank, position))
     return _arms(query, lambda rank, position: _text_walk(query, now, words, rank, position))
 
 
-def _walked_index(query: Query, area_rows: int | None) -> str | None:
-    """For a search without text: the index walked newest first
-    (``records_fts``: its facets); or read and sorted (``records_kind``, or
-    ``records_area`` while its rows are not counted yet, or None: the planner's choice)."""
-    if query.author is not None or set(query.statuses) <= TOMBSTONE_STATUSES:
-        return None
+_PARTIAL = {"records_kind": NOT_POSTS}
+"""The condition of each partial index a plan reads, named word for word in its WHERE."""
+
+
+def _plan(query: Query, area_rows: int | None) -> tuple[str | None, bool]:
+    """For a search without text: the index it reads (None: the planner's
+    choice), and whether it walks it newest first and stops after a page
+    (the urgency order: each urgency in turn) or reads the rows that pass
+    and sorts them, because they are few."""
+    if query.author is not None:
+        return None, False  # an author's rows, through the address index
+    if set(query.statuses) <= TOMBSTONE_STATUSES:
+        # The one index that holds the status, read whole (covering every filter but urgency and language):
+        # 119-145 ms at a million, where the planner's choice read every row.
+        return "records_category", False
     if not set(query.kinds) & set(POST_KINDS):
-        return "records_kind"
+        return "records_kind", False
     if query.category is not None and (query.area is None or len(query.area) < min(FACET_AREA_LENGTHS)):
-        return "records_category"  # ordered by time within a category, covering the other filters but urgency
+        return "records_category", True  # ordered by time within a category, covering the other filters but urgency
     if facet_terms(query.category, query.area):
-        return "records_fts"
+        return "records_fts", True  # the category and area's facet, or the area's
     if query.area is not None and (area_rows is None or area_rows < AREA_DENSE_ROWS):
-        return "records_area"
-    return "records_sync"
+        return None, False  # a short area holding few rows, through its own index
+    if query.order == "urgency":
+        return "records_urgency", True  # each urgency's rows alone: a rare one is found at once
+    return "records_sync", True  # the time order
 
 
 def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Statement]) -> list[Statement]:
