@@ -26,6 +26,7 @@ The signed corpus is built once and kept in ``.cache/bench/`` (ignored by git).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import statistics
 import struct
@@ -68,8 +69,10 @@ _CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
 
 def cached_raws(count: int, seed: int) -> list[bytes]:
     """``bench.corpus.records(count, seed=seed)`` as raw bytes, kept on disk
-    (length-prefixed) so a 1M-record run does not sign a million records again."""
-    path = CACHE / f"raws-{count}-{seed}.bin"
+    (length-prefixed, under the corpus's own hash) so a 1M-record run does not
+    sign a million records again."""
+    corpus = hashlib.sha256(Path(__file__).with_name("corpus.py").read_bytes()).hexdigest()[:12]
+    path = CACHE / f"raws-{count}-{seed}-{corpus}.bin"  # made again when the corpus changes
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".tmp")

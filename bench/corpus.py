@@ -118,6 +118,10 @@ for _rank, _word in enumerate(COMMON):
     WORDS.insert(20 + 25 * _rank, _word)
 _WEIGHTS = [1.0 / (rank + 1) for rank in range(len(WORDS))]
 GEOHASH = "0123456789bcdefghjkmnpqrstuvwxyz"
+LANGUAGES: list[list[str]] = [["en"], ["es"], ["en", "es"], ["pt-br"], ["so"], []]
+"""What posts list: the post form fills in the member's language, so most
+list one, the chapter's main language most often, a few a rare one."""
+LANGUAGE_WEIGHTS = [70, 15, 8, 4, 1, 2]
 
 
 def authors(count: int, seed: int = 1) -> list[NodeIdentity]:
@@ -129,6 +133,7 @@ def records(count: int, *, seed: int, start: int | None = None, end: int = NOW, 
     """``count`` records created between ``start`` (default: 20 days before
     ``end``) and ``end``, oldest first."""
     rng = random.Random(seed)
+    spoken = random.Random(f"languages {seed}")  # a stream of its own: the other fields are drawn as before
     identities = authors(signers, seed)
     start = end - 20 * 86_400 if start is None else start
     step = max(1, (end - start) // max(count, 1))
@@ -148,6 +153,9 @@ def records(count: int, *, seed: int, start: int | None = None, end: int = NOW, 
             "tags": rng.sample(COMMON, rng.randint(0, 3)),
             "urgency": rng.choice(["low", "normal", "normal", "high", "urgent"]),
         }
+        languages = spoken.choices(LANGUAGES, LANGUAGE_WEIGHTS)[0]
+        if languages:
+            body["languages"] = languages
         if kind == "need" and rng.random() < 0.5:
             body["give_back"] = "I can help with " + rng.choice(COMMON)
         yield build_record(rng.choice(identities), body)

@@ -9,8 +9,8 @@ page. Any text of that form is a position; anything else is an
 A search with text is driven by the full-text index itself: its rowids are
 in the newest-first order (storage/text.py), so SQLite walks the matches
 newest first, checks each on its row by primary key, and stops once the page
-is full (the urgency order walks each urgency in turn). The category and
-area filters are also matched inside the index, as facet tokens; every
+is full (the urgency order walks each urgency in turn). The category, area
+and language filters are also matched inside the index, as facet tokens; every
 filter is still checked exactly on the row, so the facets only skip work.
 At a million records this is what keeps a text search at a few
 milliseconds: the former ``seq IN (SELECT rowid ... MATCH ?)`` read every
@@ -20,14 +20,14 @@ matched only in the member text columns (never the facets). A search
 without text walks an index newest first too, the one its filters name, or
 reads few rows through an index and sorts them (``build_statements``), so
 the member page's filters cost about the same at a million records as at
-ten thousand; a language is checked on the row, so a language few posts
-list is found by reading many.
+ten thousand; a search for a language walks its facet, or reads and sorts
+the few rows it matches, so one few posts list is found at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +36,7 @@ from protocol.errors import RecordInvalid
 from protocol.records import KINDS, POST_KINDS, STATUSES, TOMBSTONE_STATUSES, Record
 from storage.errors import InvalidQuery
 from storage.text import (
+    AREA_FACET_LENGTH,
     FACET_AREA_LENGTHS,
     completion_sql,
     facet_terms,
@@ -188,12 +189,39 @@ NOT_POSTS = f"kind NOT IN ({', '.join(repr(kind) for kind in POST_KINDS)})"
 the kinds other than posts, and a search for those names it word for word."""
 
 
-def area_probe(query: Query) -> Statement | None:
+FACET_FEW_ROWS = 200
+"""A search naming a language first counts the rows its facets match (the
+language's, with the category's phrase or the category and area's facet),
+up to this many (``facet_probe``: the facets' entries alone, no row). Fewer:
+it reads them all and sorts them (each row checked costs some 6-10 us at a
+million records: 1,600 cost 10-17 ms). More: it walks them newest first,
+each checked on its row, and stops after a page. (Most posts list the
+member's own language, which the post form fills in: its facet matches most
+rows; walked in the urgency order, a small match would be read once for
+each urgency.)"""
+
+
+def facet_probe(query: Query) -> Statement | None:
+    """For a search without text whose plan depends on how many rows its
+    facets match (one naming a language): the statement counting them, up to
+    ``FACET_FEW_ROWS``, whose answer goes to ``build_statements`` as
+    ``facet_rows``."""
+    if query.language is None or (query.text is not None and text_words(query.text)):
+        return None
+    if _plan(query, AREA_DENSE_ROWS, 0) == _plan(query, AREA_DENSE_ROWS, FACET_FEW_ROWS):
+        return None  # a plan the language does not choose (an author, final statuses, other kinds)
+    return (
+        "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+        [_facets_match(query), FACET_FEW_ROWS],
+    )
+
+
+def area_probe(query: Query, facet_rows: int | None = None) -> Statement | None:
     """For a search whose plan depends on how many rows its area holds (see
     ``build_statements``): the statement counting them on the area's index,
     up to ``AREA_DENSE_ROWS``, whose answer goes to ``build_statements`` as
     ``area_rows``."""
-    if query.area is None or _plan(query, None) == _plan(query, AREA_DENSE_ROWS):
+    if query.area is None or _plan(query, None, facet_rows) == _plan(query, AREA_DENSE_ROWS, facet_rows):
         return None
     return (
         "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
@@ -201,16 +229,22 @@ def area_probe(query: Query) -> Statement | None:
     )
 
 
-def build_statements(query: Query, now: int, area_rows: int | None = None) -> list[Statement]:
+def build_statements(
+    query: Query, now: int, area_rows: int | None = None, facet_rows: int | None = None
+) -> list[Statement]:
     """The statements that answer one page, to be run in order until one more
     row than the page holds has come back (so the caller knows there is a next).
+    ``area_rows``, ``facet_rows``: the probes' counts (None: not counted).
 
     A search with text walks the full-text index newest first and stops
     after a page; so does one without text, on the index its filters name,
     or it reads its few rows through one and sorts them (``_plan``)."""
     words = text_words(query.text) if query.text is not None else []
     if not words:
-        index, walked = _plan(query, area_rows)
+        index, walked = _plan(query, area_rows, facet_rows)
+        if not walked and index == "records_fts":  # its few matches, each checked on its row, sorted
+            matched = f"seq IN (SELECT {seq_of_text_key('rowid')} FROM records_fts WHERE records_fts MATCH ?)"
+            return [build_sql(query, now, None, matched, [_facets_match(query)], by_rowid=True)]
         if not walked:
             return [build_sql(query, now, index, _PARTIAL.get(index or ""))]
         if index != "records_fts":
@@ -222,7 +256,7 @@ _PARTIAL = {"records_kind": NOT_POSTS}
 """The condition of each partial index a plan reads, named word for word in its WHERE."""
 
 
-def _plan(query: Query, area_rows: int | None) -> tuple[str | None, bool]:
+def _plan(query: Query, area_rows: int | None, facet_rows: int | None) -> tuple[str | None, bool]:
     """For a search without text: the index it reads (None: the planner's
     choice), and whether it walks it newest first and stops after a page
     (the urgency order: each urgency in turn) or reads the rows that pass
@@ -235,15 +269,27 @@ def _plan(query: Query, area_rows: int | None) -> tuple[str | None, bool]:
         return "records_category", False
     if not set(query.kinds) & set(POST_KINDS):
         return "records_kind", False
+    if query.language is not None:
+        if facet_rows is not None and facet_rows < FACET_FEW_ROWS:
+            return "records_fts", False  # the few rows its facets match, read and sorted
+        if query.category is not None or not _few_in_area(query, area_rows):
+            return "records_fts", True  # its facets walked (a short area holding few rows: that area's index)
     if query.category is not None and (query.area is None or len(query.area) < min(FACET_AREA_LENGTHS)):
         return "records_category", True  # ordered by time within a category, covering the other filters but urgency
     if facet_terms(query.category, query.area):
         return "records_fts", True  # the category and area's facet, or the area's
-    if query.area is not None and (area_rows is None or area_rows < AREA_DENSE_ROWS):
+    if _few_in_area(query, area_rows):
         return None, False  # a short area holding few rows, through its own index
     if query.order == "urgency":
         return "records_urgency", True  # each urgency's rows alone: a rare one is found at once
     return "records_sync", True  # the time order
+
+
+def _few_in_area(query: Query, area_rows: int | None) -> bool:
+    """Whether the search names an area too short for a facet of its own that
+    holds few rows (``area_rows``, None: not counted yet)."""
+    short = query.area is not None and len(query.area) < AREA_FACET_LENGTH
+    return short and (area_rows is None or area_rows < AREA_DENSE_ROWS)
 
 
 def _arms(query: Query, walk: Callable[[int | None, tuple[int, int] | None], Statement]) -> list[Statement]:
@@ -314,13 +360,18 @@ def _text_walk(
     return sql, params
 
 
+def _facets_match(query: Query) -> str:
+    """The MATCH text of a search's facets alone (category, area, language)."""
+    return " AND ".join(facet_terms(query.category, query.area, query.language))
+
+
 def _match(query: Query, words: list[str]) -> Statement:
     """The walk's MATCH operand: the member words in the member text columns
     (the last one completed from ``text_terms`` when it can be, storage/text.py),
-    and the category and area facets."""
-    facets = facet_terms(query.category, query.area)
+    and the category, area and language facets."""
+    facets = facet_terms(query.category, query.area, query.language)
     if not words:
-        return "?", [" AND ".join(facets)]
+        return "?", [_facets_match(query)]
     narrowing = "".join(f" AND {term}" for term in facets)
     head = f"{member_columns()} : (" + "".join(f"{quoted(w)} AND " for w in words[:-1])  # AND: a group follows
     completion = completion_sql(words[-1])
@@ -330,13 +381,24 @@ def _match(query: Query, words: list[str]) -> Statement:
     return f"? || {sql} || ?", [head, *params, f"){narrowing}"]
 
 
-def build_sql(query: Query, now: int, index: str | None = None, condition: str | None = None) -> Statement:
+def build_sql(
+    query: Query,
+    now: int,
+    index: str | None = None,
+    condition: str | None = None,
+    condition_params: Sequence[object] = (),
+    by_rowid: bool = False,
+) -> Statement:
     """SQL and parameters for one page of a search without text (one extra
     row, to know if there is a next), read through an index and sorted:
-    ``index`` (and its partial index's ``condition``), or the planner's choice."""
+    ``index`` (and its partial index's ``condition``), or the planner's choice;
+    or, ``by_rowid``, the rows ``condition`` lists (``seq IN ...``, with its
+    parameters) looked up by their rowid, no index (the planner would read a
+    category's every row and test each against the list)."""
     where, params = _filters(query, now, "")
     if condition is not None:
         where.append(condition)
+        params.extend(condition_params)
     if query.order == "newest":
         order_by = "created_at DESC, seq DESC"
         if query.cursor is not None:
@@ -349,7 +411,7 @@ def build_sql(query: Query, now: int, index: str | None = None, condition: str |
             urgency, created, seq = decode_cursor(query.cursor)
             where.append("(urgency, created_at, seq) < (?, ?, ?)")
             params.extend([urgency, created, seq])
-    indexed = f" INDEXED BY {index}" if index is not None else ""
+    indexed = " NOT INDEXED" if by_rowid else f" INDEXED BY {index}" if index is not None else ""
     sql = (
         f"SELECT seq, urgency, created_at, raw FROM records{indexed} WHERE "
         + " AND ".join(where)

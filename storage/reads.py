@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
-from storage.query import Page, Query, area_probe, build_statements, next_cursor
+from storage.query import Page, Query, area_probe, build_statements, facet_probe, next_cursor
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 
@@ -89,9 +89,11 @@ class Reads:
     async def query(self, query: Query, now: int) -> Page:
         """One page of a member search (``storage.query``), with the cursor of the next."""
         rows: list[sqlite3.Row] = []
-        probe = area_probe(query)
+        probe = facet_probe(query)
+        facet_rows = int((await self._reader.run(*probe))[0][0]) if probe is not None else None
+        probe = area_probe(query, facet_rows)
         area_rows = int((await self._reader.run(*probe))[0][0]) if probe is not None else None
-        for sql, params in build_statements(query, now, area_rows):
+        for sql, params in build_statements(query, now, area_rows, facet_rows):
             rows.extend(await self._reader.run(sql, params))
             if len(rows) > query.limit:
                 break

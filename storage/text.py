@@ -5,10 +5,11 @@ A full-text row's rowid is ``text_key``: the record's ``created_at`` above
 its ``seq``, so the index's own rowid order is the member search's
 newest-first order (created_at, then seq) and a text search walks the index
 newest first and stops after a page, whatever the number of records. The
-``facets`` column holds a record's area prefixes as tokens that member text
-can never reach (member words are matched in the other columns only), and a
-category is the phrase that opens ``tags``: so a filtered text search skips
-rows of other categories and areas inside the index.
+``facets`` column holds a record's area prefixes and languages as tokens
+that member text can never reach (member words are matched in the other
+columns only), and a category is the phrase that opens ``tags``: so a
+filtered search skips rows of other categories, areas and languages inside
+the index.
 """
 
 from __future__ import annotations
@@ -59,6 +60,27 @@ def area_facet(area: str) -> str:
     return "a" + area
 
 
+def language_facet(tag: str) -> str:
+    """A language tag as one facet token: 'l' and each subtag after its length
+    ('pt-br' is 'l2pt2br'), so no two tags share a token (a subtag is 2-8
+    letters or digits, ``protocol.fields.LANGUAGE_PATTERN``)."""
+    return "l" + "".join(f"{len(part)}{part}" for part in tag.split("-"))
+
+
+def language_facets(tags: object) -> list[str]:
+    """The facet tokens of a record's languages: each tag and each shorter tag
+    it extends ('pt-br' is also 'pt'), once each, as a search for a tag finds
+    its regional forms too."""
+    if not isinstance(tags, (list, tuple)):
+        return []
+    tokens: dict[str, None] = {}
+    for tag in tags:
+        if isinstance(tag, str) and tag:
+            parts = tag.split("-")
+            tokens.update((language_facet("-".join(parts[:n])), None) for n in range(1, len(parts) + 1))
+    return list(tokens)
+
+
 def place_facet(category: str, area: str) -> str:
     """A category and an area prefix as one token ('c4' + slug without its
     hyphens + prefix): a search filtered by both then follows one short
@@ -68,29 +90,36 @@ def place_facet(category: str, area: str) -> str:
 
 
 def facets(fields: Mapping[str, Any]) -> str:
-    """The facet tokens of a record: its area's 4-character prefix, and its
-    area's prefixes with its category. (The category alone needs none: it
-    already opens the ``tags`` column, where ``^`` finds it.)"""
+    """The facet tokens of a record: its area's 4-character prefix, its
+    area's prefixes with its category, and its languages. (The category alone
+    needs none: it already opens the ``tags`` column, where ``^`` finds it.)"""
+    languages = language_facets(fields.get("languages"))
     area = fields.get("area")
     if not isinstance(area, str):
-        return ""
+        return " ".join(languages)
     prefixes = [area[:n] for n in FACET_AREA_LENGTHS if len(area) >= n]
     tokens = [area_facet(area[:AREA_FACET_LENGTH])] if len(area) >= AREA_FACET_LENGTH else []
     category = fields.get("category")
     if isinstance(category, str) and category:
         tokens += [place_facet(category, prefix) for prefix in prefixes]
-    return " ".join(tokens)
+    return " ".join(tokens + languages)
 
 
 MEMBER_TEXT_COLUMNS = ("title", "body", "tags")
 """The columns member words are matched in (never ``facets``)."""
 
 
-def facet_terms(category: str | None, area: str | None) -> list[str]:
-    """MATCH terms that narrow a text search to a category and an area: both
-    as their one facet; the category alone as the phrase that opens ``tags``
-    (a slug is letters, digits and '-', so it is safe inside quotes); the
-    area alone as its 4-character facet."""
+def facet_terms(category: str | None, area: str | None, language: str | None = None) -> list[str]:
+    """MATCH terms that narrow a search to a category, an area and a language:
+    the category and area as their one facet; the category alone as the phrase
+    that opens ``tags`` (a slug is letters, digits and '-', so it is safe
+    inside quotes); the area alone as its 4-character facet; the language as
+    its own (letters and digits)."""
+    terms = [f'facets : "{language_facet(language)}"'] if language is not None else []
+    return _place_terms(category, area) + terms
+
+
+def _place_terms(category: str | None, area: str | None) -> list[str]:
     prefix = None
     if area is not None and len(area) >= FACET_AREA_LENGTHS[0]:
         prefix = area[: max(n for n in FACET_AREA_LENGTHS if n <= len(area))]

@@ -144,6 +144,7 @@ def random_query(rng: random.Random) -> Query:
         area=rng.choice([None, "u", "u4", "u4p", "u4pr", "u4pru", "gcpv", "gcpvj", "gc"]),
         statuses=rng.choice([("open", "claimed"), ("fulfilled",), ("open",)]),
         urgencies=rng.choice([(), ("urgent",), ("normal", "high")]),
+        language=rng.choice([None, None, "en", "pt", "fr-ca", "de"]),
         text=" ".join(words),
         order=rng.choice(["newest", "urgency"]),
         limit=rng.choice([1, 2, 3, 7, 50]),
@@ -157,7 +158,7 @@ async def test_text_search_pages_are_exactly_a_plain_reading(
     """With the last word completed from text_terms, and (1) mostly matched as a plain prefix."""
     monkeypatch.setattr(text, "MAX_COMPLETIONS", completions)
     rng = random.Random(13)
-    await filled(store, rng, 240)
+    await filled(store, rng, 240, languages=True)
     rows = stored_rows(db_path)
     nonempty = 0
     for _ in range(150):
@@ -286,12 +287,15 @@ def random_filters(rng: random.Random) -> Query:
     )
 
 
-@pytest.mark.parametrize("dense_rows", [query_module.AREA_DENSE_ROWS, 5])
+@pytest.mark.parametrize(("dense_rows", "few_rows"), [(query_module.AREA_DENSE_ROWS, 30), (5, 10_000)])
 async def test_searches_without_text_page_exactly_as_a_plain_reading(
-    store: RecordStore, db_path: str, dense_rows: int, monkeypatch: pytest.MonkeyPatch
+    store: RecordStore, db_path: str, dense_rows: int, few_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every plan (at 5, most short areas count as dense and are walked)."""
+    """Every plan (at 5, most short areas count as dense and are walked; a
+    language's facets matching 30 rows or more are walked, fewer read and
+    sorted; at 10,000 every language's are read and sorted)."""
     monkeypatch.setattr(query_module, "AREA_DENSE_ROWS", dense_rows)
+    monkeypatch.setattr(query_module, "FACET_FEW_ROWS", few_rows)
     rng = random.Random(17)
     await filled(store, rng, 240, languages=True)
     rows = stored_rows(db_path)
@@ -310,8 +314,8 @@ async def test_searches_without_text_page_exactly_as_a_plain_reading(
 
 
 def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
-    def plan(query: Query, area_rows: int | None = None) -> str:
-        return " ".join(sql for sql, _ in query_module.build_statements(query, NOW, area_rows))
+    def plan(query: Query, area_rows: int | None = None, facet_rows: int | None = None) -> str:
+        return " ".join(sql for sql, _ in query_module.build_statements(query, NOW, area_rows, facet_rows))
 
     assert "records_fts MATCH" in plan(Query(area="u4pr"))  # an area's facet
     assert "records_fts MATCH" in plan(Query(category="food", area="u4p"))  # the two as one facet
@@ -325,7 +329,101 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
     assert "INDEXED BY records_kind" in plan(Query(kinds=("node",), statuses=("open",)))  # few: sorted
     assert "INDEXED BY records_category" in plan(Query(statuses=("withdrawn",), order="urgency"))  # final: sorted
-    assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))  # checked on the row
+    assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))
+    # A language: its facets (with the category's phrase, or the category and area's facet) walked, or
+    # the few rows they match read and sorted (walked in the urgency order, they would be read once per urgency).
+    few, many = 3, query_module.FACET_FEW_ROWS
+    for query in (
+        Query(language="so"),
+        Query(language="so", category="food", area="u4"),
+        Query(language="so", order="urgency"),
+    ):
+        assert query_module.facet_probe(query) is not None
+        (sql, params), *more = query_module.build_statements(query, NOW, None, few)
+        assert not more and "NOT INDEXED" in sql and "records_fts MATCH" in sql and 'facets : "l2so"' in str(params)
+        walks = query_module.build_statements(query, NOW, query_module.AREA_DENSE_ROWS, many)
+        assert all("ORDER BY f.rowid DESC" in sql and 'facets : "l2so"' in str(p) for sql, p in walks)
+    assert len(query_module.build_statements(Query(language="so", order="urgency"), NOW, None, many)) == 4
+    assert 'facets : "l2so"' in str(query_module.build_statements(Query(language="so", text="rice"), NOW))
+    assert query_module.facet_probe(Query(language="so", text="rice")) is None  # the words drive: no count
+    assert query_module.facet_probe(Query(language="so", author=identity("author2").public_key)) is None
+    assert query_module.facet_probe(Query(language="so", statuses=("withdrawn",))) is None
+    assert query_module.facet_probe(Query()) is None
+    # A short area holding few rows is read through its own index; holding many, the language's facet is walked.
+    assert query_module.area_probe(Query(language="en", area="u4"), few) is None  # the facets' few rows decide
+    assert query_module.area_probe(Query(language="en", area="u4"), many) is not None
+    assert "records_fts" not in plan(Query(language="en", area="u4"), 3, many)
+    assert "records_fts MATCH" in plan(Query(language="en", area="u4"), query_module.AREA_DENSE_ROWS, many)
+
+
+def test_a_language_and_each_shorter_tag_it_extends_are_facets() -> None:
+    """A search for 'pt' finds 'pt-br' too, as the row check does; the length
+    before each subtag keeps apart tags whose letters run together."""
+    assert text.language_facets(["pt-br", "pt", "fr-ca-x1"]) == ["l2pt", "l2pt2br", "l2fr", "l2fr2ca", "l2fr2ca2x1"]
+    assert text.language_facet("ptb-r1") != text.language_facet("pt-br1")
+    assert text.language_facets(None) == [] and text.language_facets("en") == []
+    assert facets({"area": "u4pru", "category": "food", "languages": ["so"]}).split()[-1] == "l2so"
+    assert facets({"languages": ["en"]}) == "l2en"  # no area: the language alone
+
+
+def facet_count(db_path: str, token: str) -> int:
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        found = db.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH ?", (f"facets : {token}",))
+        return int(found.fetchone()[0])
+
+
+async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
+    db_path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows indexed before migration 14 (facets without languages) are found
+    by a language search after it, through the facet; the rest still are too."""
+    rng = random.Random(5)
+    held = [random_post(rng, index, languages=True) for index in range(30)]
+    store = await RecordStore.open(db_path)
+    await store.writer.put_many(held, NOW)
+    await store.close()
+    with contextlib.closing(sqlite3.connect(db_path)) as db:  # the text index as schema 13 left it
+        db.execute("DROP TABLE records_fts")
+        db.execute(schema.CREATE_FTS)
+        for seq, raw in db.execute("SELECT seq, raw FROM records").fetchall():
+            record = parse_record(bytes(raw), validate=False)
+            fields = dict(record.fields, languages=None)
+            db.execute("INSERT INTO records_fts(rowid, title, body, tags, facets) VALUES (?,?,?,?,?)",
+                       (text_key(record.created_at, int(seq)), *fts_values(fields)))  # fmt: skip
+        assert db.execute("SELECT count(*) FROM records_fts WHERE records_fts MATCH 'facets : l2pt'").fetchone() == (0,)
+        db.execute("PRAGMA user_version = 13")
+        db.commit()
+    monkeypatch.setattr(schema, "FILL_BATCH", 7)  # the fill runs over more than one batch
+    store = await RecordStore.open(db_path)
+    try:
+        rows = stored_rows(db_path)
+        every = {row.seq for row in rows}
+        for query in (Query(language="pt"), Query(language="fr-ca"), Query(language="en", text="coat"),
+                      Query(language="de"), Query(area="u4pr"), Query(text="bike")):  # fmt: skip
+            want = expected(rows, query, text_matches(db_path, query.text) if query.text else every, NOW)
+            assert await all_pages(store, dataclasses.replace(query, limit=3), NOW) == want
+        assert await all_pages(store, Query(language="pt"), NOW)  # found, through the facet
+        # New versions and the sweep take each old row's facets with it (a contentless row is
+        # deleted by repeating its values: a stale entry would stay in the facet's count).
+        listing = [r.record for r in rows if "pt" in {t.split("-")[0] for t in r.record.get("languages") or []}]
+        assert facet_count(db_path, "l2pt") == len(listing) > 2
+        changed = new_version(identity(f"author{_author_index(listing[0])}"), listing[0], NOW, {"languages": ["de"]})
+        await store.writer.put_many([changed], NOW)
+        assert (facet_count(db_path, "l2pt"), facet_count(db_path, "l2de")) == (len(listing) - 1, 1)
+        assert await store.writer.sweep(NOW + DEFAULT_TTL + 1000) > 0
+        assert facet_count(db_path, "l2pt") == facet_count(db_path, "l2de") == 0
+        assert await store.reads.integrity_check() == "ok"
+    finally:
+        await close_or_fail(store)
+
+
+def test_migration_14_makes_the_text_index_as_migration_10_did() -> None:
+    assert schema.MIGRATIONS[14] == ["DROP TABLE records_fts", schema.CREATE_FTS]
+    assert schema.MIGRATIONS[10][1] == schema.CREATE_FTS and schema.DATA_STEPS[14] is schema.refill_text
+    assert " ".join(schema.CREATE_FTS.split()) == (
+        "CREATE VIRTUAL TABLE records_fts USING fts5( title, body, tags, facets, content='', columnsize=0, "
+        "tokenize='unicode61 remove_diacritics 2' )"
+    )
 
 
 def test_migration_13_is_the_text_it_shipped_with() -> None:
