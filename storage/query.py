@@ -191,7 +191,7 @@ the kinds other than posts, and a search for those names it word for word."""
 
 FACET_FEW_ROWS = 200
 """A search naming a language first counts the rows its facets match (the
-language's, with the category's phrase or the category and area's facet),
+language's, with the category's or the category and area's facet),
 up to this many (``facet_probe``: the facets' entries alone, no row). Fewer:
 it reads them all and sorts them (each row checked costs some 6-10 us at a
 million records: 1,600 cost 10-17 ms). More: it walks them newest first,

@@ -330,7 +330,7 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "INDEXED BY records_kind" in plan(Query(kinds=("node",), statuses=("open",)))  # few: sorted
     assert "INDEXED BY records_category" in plan(Query(statuses=("withdrawn",), order="urgency"))  # final: sorted
     assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))
-    # A language: its facets (with the category's phrase, or the category and area's facet) walked, or
+    # A language: its facets (with the category's, or the category and area's facet) walked, or
     # the few rows they match read and sorted (walked in the urgency order, they would be read once per urgency).
     few, many = 3, query_module.FACET_FEW_ROWS
     for query in (
@@ -364,6 +364,14 @@ def test_a_language_and_each_shorter_tag_it_extends_are_facets() -> None:
     assert text.language_facets(None) == [] and text.language_facets("en") == []
     assert facets({"area": "u4pru", "category": "food", "languages": ["so"]}).split()[-1] == "l2so"
     assert facets({"languages": ["en"]}) == "l2en"  # no area: the language alone
+
+
+def test_a_category_alone_is_one_facet_token_not_a_phrase() -> None:
+    """A phrase is read with its positions (a two-word slug such as
+    'tech-help' beside a language took 8 ms at a million records)."""
+    assert facets({"category": "tech-help"}) == "c0techhelp"
+    assert facets({"category": "food", "area": "u4pru"}).split() == ["c0food", "au4pr", "c3foodu4p", "c4foodu4pr"]
+    assert text.facet_terms("tech-help", "u4", "so") == ['facets : "c0techhelp"', 'facets : "l2so"']
 
 
 def facet_count(db_path: str, token: str) -> int:
