@@ -7,8 +7,8 @@ was indexed with: ``fts_row`` must stay deterministic, and it is computed
 from the stored raw bytes again at delete time.
 
 A full-text row's rowid is ``text_key`` (created_at above seq) and its
-``facets`` column holds the area's prefixes and the languages: storage/text.py
-says why.
+``facets`` column holds the category, the area's prefixes and the languages:
+storage/text.py says why.
 """
 
 from __future__ import annotations
