@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
-from storage.query import Page, Query, area_probe, build_statements, facet_probe, next_cursor
+from storage.query import Page, Query, Statement, area_probe, build_statements, facet_probe, next_cursor
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 
@@ -89,10 +89,8 @@ class Reads:
     async def query(self, query: Query, now: int) -> Page:
         """One page of a member search (``storage.query``), with the cursor of the next."""
         rows: list[sqlite3.Row] = []
-        probe = facet_probe(query)
-        facet_rows = int((await self._reader.run(*probe))[0][0]) if probe is not None else None
-        probe = area_probe(query, facet_rows)
-        area_rows = int((await self._reader.run(*probe))[0][0]) if probe is not None else None
+        facet_rows = await self._count(facet_probe(query))
+        area_rows = await self._count(area_probe(query, facet_rows))
         for sql, params in build_statements(query, now, area_rows, facet_rows):
             rows.extend(await self._reader.run(sql, params))
             if len(rows) > query.limit:
@@ -102,6 +100,10 @@ class Reads:
         records = [parse_record(bytes(row[3]), validate=False) for row in rows]
         cursor = next_cursor(query, (rows[-1][0], rows[-1][1], rows[-1][2])) if more else None
         return Page(records, cursor)
+
+    async def _count(self, probe: Statement | None) -> int | None:
+        """A plan's probe counted (None: the plan needs none)."""
+        return int((await self._reader.run(*probe))[0][0]) if probe is not None else None
 
     async def sync_index(self, sync_filter: SyncFilter, now: int) -> list[tuple[int, bytes]]:
         """The live set under ``sync_filter`` as sorted (created_at, id) pairs.
