@@ -50,7 +50,9 @@ Order = Literal["newest", "urgency"]
 MAX_LIMIT = 500
 MAX_TEXT_TERMS = 8
 URGENCY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
-_WORD = re.compile(r"\w+", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+"""A member word: letters and digits (the tokenizer parts words at ``_`` too,
+and the index keeps no positions to match a phrase of two tokens, schema 15)."""
 REPORT_AREA_CHARS = 3
 """The community report groups areas by their first characters (a ~150 km cell)."""
 

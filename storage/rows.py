@@ -29,6 +29,11 @@ INSERT_RECORD = (
 INSERT_FTS = "INSERT INTO records_fts(rowid, title, body, tags, facets) VALUES (?,?,?,?,?)"
 DELETE_FTS = "INSERT INTO records_fts(records_fts, rowid, title, body, tags, facets) VALUES ('delete', ?, ?, ?, ?, ?)"
 
+KEPT_PAST_EXPIRY = "purge_at > expires_at"
+"""The rows the sweep finds through ``records_purge`` (a partial index, schema
+15): kept past their own expiry, since an older version at their address
+expires later. Every other row is purged at its expiry (``records_expiry``)."""
+
 INSERT_ID = "INSERT INTO record_ids_recent (id_key, seq) VALUES (?, ?)"
 DELETE_IDS = (
     "DELETE FROM record_ids_recent WHERE id_key = ?1 AND seq = ?2",

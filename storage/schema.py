@@ -30,19 +30,27 @@ import aiosqlite
 
 from protocol.records import parse_record
 from storage.query import NOT_POSTS, REPORT_AREA_CHARS, languages_column
-from storage.rows import INSERT_FTS, fts_row
+from storage.rows import INSERT_FTS, KEPT_PAST_EXPIRY, fts_row
 from storage.tally import CREATE as CREATE_TALLY
 from storage.tally import count_rows
 from storage.text import CREATE_TERMS, keep_terms
 from storage.weeks import week_of_sql
 
-CREATE_FTS = """
+CREATE_FTS_10 = """
         CREATE VIRTUAL TABLE records_fts USING fts5(
             title, body, tags, facets, content='', columnsize=0,
             tokenize='unicode61 remove_diacritics 2'
         )
         """
-"""The full-text table as migration 10 made it (and 14 makes it again)."""
+"""The full-text table as migration 10 made it (and 14 made it again)."""
+CREATE_FTS = """
+        CREATE VIRTUAL TABLE records_fts USING fts5(
+            title, body, tags, facets, content='', columnsize=0, detail=column,
+            tokenize='unicode61 remove_diacritics 2'
+        )
+        """
+"""The full-text table as migration 15 makes it: without positions (``detail=column``).
+No search matches a phrase (a member's words are each one token, storage/query.py)."""
 
 MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -283,7 +291,7 @@ MIGRATIONS: dict[int, list[str]] = {
     # again and refilled from ``raw`` (``fill_text``).
     10: [
         "DROP TABLE records_fts",
-        CREATE_FTS,
+        CREATE_FTS_10,
         CREATE_TERMS,
     ],
     # A change counter every writer's transaction that changes the records
@@ -323,7 +331,21 @@ MIGRATIONS: dict[int, list[str]] = {
     # it twice: 10's fill already writes the languages.)
     14: [
         "DROP TABLE records_fts",
+        CREATE_FTS_10,
+    ],
+    # Disk and ingest that stay flat at a million records (issue 13). The
+    # text index keeps no positions (``detail=column``: no search matches a
+    # phrase), 56 bytes a record less and a fifth less to write; made again
+    # and refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
+    # only the rows kept past their own expiry (an older version at their
+    # address expires later): every other row is purged at its expiry, found
+    # through ``records_expiry``, so that index is not kept twice (15 bytes a
+    # record, and one insertion point fewer for each record written).
+    15: [
+        "DROP TABLE records_fts",
         CREATE_FTS,
+        "DROP INDEX records_purge",
+        f"CREATE INDEX records_purge ON records(purge_at) WHERE {KEPT_PAST_EXPIRY}",
     ],
 }
 
@@ -376,8 +398,8 @@ async def fill_text(db: aiosqlite.Connection, *, terms: bool = True) -> None:
 
 
 async def refill_text(db: aiosqlite.Connection) -> None:
-    """Migration 14's data step: every row's full-text entry again, with its
-    languages among its facets (the member text, so ``text_terms``, is unchanged)."""
+    """Migrations 14's and 15's data step: every row's full-text entry again,
+    with the facets of this code (the member text, so ``text_terms``, is unchanged)."""
     await fill_text(db, terms=False)
 
 
@@ -385,5 +407,6 @@ DATA_STEPS: dict[int, Callable[[aiosqlite.Connection], Awaitable[None]]] = {
     5: fill_languages,
     10: fill_text,
     14: refill_text,
+    15: refill_text,
 }
 """Migrations that need Python after their SQL, in the same transaction."""

@@ -218,6 +218,14 @@ def member_columns() -> str:
     return "{" + " ".join(MEMBER_TEXT_COLUMNS) + "}"
 
 
+PHRASES_REFUSED = "phrase queries are not supported"
+"""What FTS5 says when a quoted string holds two tokens: the index keeps no
+positions (schema 15). Member words are letters and digits, each one token,
+but this SQLite's tokenizer parts words at 21 code points Python's Unicode
+calls letters (New Tai Lue's vowel signs, mostly): such a search is refused
+as a bad query, never a failure."""
+
+
 def quoted(text: str) -> str:
     """``text`` as one FTS5 string (a phrase of its tokens)."""
     return '"' + text.replace('"', '""') + '"'

@@ -36,6 +36,7 @@ from storage.rows import (
     INSERT_FTS,
     INSERT_ID,
     INSERT_RECORD,
+    KEPT_PAST_EXPIRY,
     Address,
     fts_row,
     id_key,
@@ -51,6 +52,14 @@ from storage.weeks import EXPIRED_STATUS
 log = logging.getLogger(__name__)
 
 _CHUNK = 300  # addresses per lookup; 3 parameters each stays far below SQLite's limit
+_SWEEP = (
+    "SELECT seq, raw FROM records INDEXED BY records_expiry WHERE expires_at <= ?1 "
+    f"AND NOT ({KEPT_PAST_EXPIRY}) ORDER BY expires_at LIMIT ?2",
+    f"SELECT seq, raw FROM records INDEXED BY records_purge WHERE purge_at <= ?1 AND {KEPT_PAST_EXPIRY} "
+    "ORDER BY purge_at LIMIT ?2",
+)
+"""The rows a sweep deletes, oldest first: those whose time is their own
+expiry, then those kept past it (schema 15's partial ``records_purge``)."""
 
 
 def _pin(record: Record, pins: dict[bytes, bytes]) -> None:
@@ -499,11 +508,10 @@ class Writer:
     async def _sweep_rows(self, now: int) -> int:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
-        rows = await db.execute_fetchall(
-            "SELECT seq, raw FROM records WHERE purge_at <= ? ORDER BY purge_at LIMIT ?",
-            (now, self.config.sweep_batch),
-        )
-        doomed = [(int(row[0]), bytes(row[1])) for row in rows]
+        doomed: list[tuple[int, bytes]] = []
+        for sql in _SWEEP:  # the rows purged at their expiry, then those kept past it
+            rows = await db.execute_fetchall(sql, (now, self.config.sweep_batch - len(doomed)))
+            doomed.extend((int(row[0]), bytes(row[1])) for row in rows)
         if doomed:
             await self._archive([seq for seq, _ in doomed])
             await self._delete_rows(doomed)

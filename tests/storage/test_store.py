@@ -503,6 +503,32 @@ async def test_sweep_deletes_purgeable_rows_and_counts_them(store: RecordStore, 
     assert await store.reads.integrity_check() == "ok"
 
 
+async def test_the_sweep_finds_rows_purged_at_expiry_and_rows_kept_past_it(db_path: str) -> None:
+    """Schema 15: rows purged at their own expiry are found through
+    ``records_expiry``, rows kept past it (an edit expiring before the version
+    it replaced) through the partial ``records_purge``, which holds only those;
+    one sweep takes at most ``sweep_batch`` of both together."""
+    store = await RecordStore.open(db_path, StoreConfig(sweep_batch=2))
+    try:
+        firsts = [post(slot=f"e{i}", created_at=NOW - 100, expires_at=NOW + 20) for i in range(2)]
+        edits = [post(slot=f"e{i}", created_at=NOW, expires_at=NOW + 5, title="Shorter") for i in range(2)]
+        plain = [post(slot=f"p{i}", expires_at=NOW + 10) for i in range(3)]
+        await store.writer.put_many([*firsts, *edits, *plain], NOW)
+        with contextlib.closing(sqlite3.connect(db_path)) as db:
+            kept = db.execute("SELECT count(*) FROM records INDEXED BY records_purge WHERE purge_at > expires_at")
+            assert kept.fetchone() == (2,)
+            assert db.execute("SELECT count(*) FROM records").fetchone() == (5,)
+        assert [await store.writer.sweep(NOW + 10) for _ in range(3)] == [2, 1, 0]  # the plain ones alone
+        assert len(await store.reads.get_raw_many(ids(edits), NOW)) == 2
+        assert [await store.writer.sweep(NOW + 20) for _ in range(2)] == [2, 0]
+        assert await store.reads.get_raw_many(ids(edits), NOW) == []
+        await store.writer.put_many([*firsts, *plain, *edits], NOW)
+        assert [await store.writer.sweep(NOW + 20) for _ in range(4)] == [2, 2, 1, 0]  # both kinds in one batch
+        assert await store.reads.integrity_check() == "ok"
+    finally:
+        await close_or_fail(store)
+
+
 async def test_one_sweep_deletes_at_most_sweep_batch_rows(db_path: str) -> None:
     store = await RecordStore.open(db_path, StoreConfig(sweep_batch=2))
     try:

@@ -392,7 +392,9 @@ async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
     await store.close()
     with contextlib.closing(sqlite3.connect(db_path)) as db:  # the text index as schema 13 left it
         db.execute("DROP TABLE records_fts")
-        db.execute(schema.CREATE_FTS)
+        db.execute(schema.CREATE_FTS_10)
+        db.execute("DROP INDEX records_purge")
+        db.execute("CREATE INDEX records_purge ON records(purge_at)")
         for seq, raw in db.execute("SELECT seq, raw FROM records").fetchall():
             record = parse_record(bytes(raw), validate=False)
             fields = dict(record.fields, languages=None)
@@ -421,17 +423,49 @@ async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
         assert await store.writer.sweep(NOW + DEFAULT_TTL + 1000) > 0
         assert facet_count(db_path, "l2pt") == facet_count(db_path, "l2de") == 0
         assert await store.reads.integrity_check() == "ok"
+        with contextlib.closing(sqlite3.connect(db_path)) as db:  # as migration 15 made them
+            made = dict(db.execute("SELECT name, sql FROM sqlite_schema WHERE name IN ('records_fts', 'records_purge')"))
+        assert "detail=column" in made["records_fts"] and made["records_purge"].endswith("WHERE purge_at > expires_at")
     finally:
         await close_or_fail(store)
 
 
 def test_migration_14_makes_the_text_index_as_migration_10_did() -> None:
-    assert schema.MIGRATIONS[14] == ["DROP TABLE records_fts", schema.CREATE_FTS]
-    assert schema.MIGRATIONS[10][1] == schema.CREATE_FTS and schema.DATA_STEPS[14] is schema.refill_text
-    assert " ".join(schema.CREATE_FTS.split()) == (
+    assert schema.MIGRATIONS[14] == ["DROP TABLE records_fts", schema.CREATE_FTS_10]
+    assert schema.MIGRATIONS[10][1] == schema.CREATE_FTS_10 and schema.DATA_STEPS[14] is schema.refill_text
+    assert " ".join(schema.CREATE_FTS_10.split()) == (
         "CREATE VIRTUAL TABLE records_fts USING fts5( title, body, tags, facets, content='', columnsize=0, "
         "tokenize='unicode61 remove_diacritics 2' )"
     )
+
+
+def test_migration_15_is_the_text_it_shipped_with() -> None:
+    """The text index again, without positions; the sweep's index partial
+    (its condition from ``storage.rows.KEPT_PAST_EXPIRY``, which the sweep names)."""
+    assert [" ".join(statement.split()) for statement in schema.MIGRATIONS[15]] == [
+        "DROP TABLE records_fts",
+        "CREATE VIRTUAL TABLE records_fts USING fts5( title, body, tags, facets, content='', columnsize=0, "
+        "detail=column, tokenize='unicode61 remove_diacritics 2' )",
+        "DROP INDEX records_purge",
+        "CREATE INDEX records_purge ON records(purge_at) WHERE purge_at > expires_at",
+    ]
+    assert schema.DATA_STEPS[15] is schema.refill_text
+
+
+async def test_a_word_is_letters_and_digits_each_one_token(store: RecordStore) -> None:
+    """The index keeps no positions, so no search may be a phrase: an
+    underscore parts words as the tokenizer does, and a word this SQLite's
+    tokenizer would part (a New Tai Lue vowel sign, a letter to Python) is
+    found or refused as a bad query, never an SQLite failure."""
+    coats = post(slot="a", title="Winter coats for kids")
+    await store.writer.put_many([coats], NOW)
+    assert fts_expression("winter_coats") == '"winter" "coats"*'
+    for text in ("winter_coats", "kids__winter", "_coats_"):
+        assert [r.id for r in (await store.reads.query(Query(text=text), NOW)).records] == [coats.id]
+    try:
+        assert (await store.reads.query(Query(text="\u1980\u19b0\u1981 coats"), NOW)).records == []
+    except InvalidQuery as exc:
+        assert "parts words" in str(exc)
 
 
 def test_migration_13_is_the_text_it_shipped_with() -> None:
