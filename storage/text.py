@@ -50,6 +50,11 @@ def text_key(created_at: int, seq: int) -> int:
     return created_at << SEQ_BITS | seq
 
 
+def created_of_text_key(key: str) -> str:
+    """SQL for the ``created_at`` of the text key ``key`` (an SQL expression)."""
+    return f"({key} >> {SEQ_BITS})"
+
+
 def seq_of_text_key(key: str) -> str:
     """SQL for the ``seq`` inside the text key expression ``key``."""
     return f"({key} & {2**SEQ_BITS - 1})"

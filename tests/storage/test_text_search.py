@@ -296,6 +296,7 @@ async def test_searches_without_text_page_exactly_as_a_plain_reading(
     sorted; at 10,000 every language's are read and sorted)."""
     monkeypatch.setattr(query_module, "AREA_DENSE_ROWS", dense_rows)
     monkeypatch.setattr(query_module, "FACET_FEW_ROWS", few_rows)
+    monkeypatch.setattr(query_module, "FACET_FEW_ROWS_BY_URGENCY", few_rows * 2)
     rng = random.Random(17)
     await filled(store, rng, 240, languages=True)
     rows = stored_rows(db_path)
@@ -332,18 +333,28 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))
     # A language: its facets (with the category's, or the category and area's facet) walked, or
     # the few rows they match read and sorted (walked in the urgency order, they would be read once per urgency).
-    few, many = 3, query_module.FACET_FEW_ROWS
+    few, many = 3, query_module.FACET_FEW_ROWS_BY_URGENCY
     for query in (
         Query(language="so"),
         Query(language="so", category="food", area="u4"),
         Query(language="so", order="urgency"),
+        Query(language="so", category="food", order="urgency"),
     ):
         assert query_module.facet_probe(query) is not None
         (sql, params), *more = query_module.build_statements(query, NOW, None, few)
-        assert not more and "NOT INDEXED" in sql and "records_fts MATCH" in sql and 'facets : "l2so"' in str(params)
+        assert not more and "records_fts MATCH" in sql and 'facets : "l2so"' in str(params)
+        # Read by rowid; in a category, each candidate first through the category's index.
+        assert ("INDEXED BY records_category" if query.category else "NOT INDEXED") in sql
         walks = query_module.build_statements(query, NOW, query_module.AREA_DENSE_ROWS, many)
         assert all("ORDER BY f.rowid DESC" in sql and 'facets : "l2so"' in str(p) for sql, p in walks)
+        assert all(("INDEXED BY records_category" in sql) == (query.category is not None) for sql, _ in walks)
     assert len(query_module.build_statements(Query(language="so", order="urgency"), NOW, None, many)) == 4
+    # In a category, the urgency order reads more rows once rather than walk them once for each urgency.
+    between = query_module.FACET_FEW_ROWS + 1
+    assert len(query_module.build_statements(Query(language="so", category="food"), NOW, None, between)) == 1
+    assert "f.rowid DESC" in plan(Query(language="so", category="food"), None, between)
+    assert "f.rowid DESC" not in plan(Query(language="so", category="food", order="urgency"), None, between)
+    assert "f.rowid DESC" in plan(Query(language="so", order="urgency"), None, between)
     assert 'facets : "l2so"' in str(query_module.build_statements(Query(language="so", text="rice"), NOW))
     assert query_module.facet_probe(Query(language="so", text="rice")) is None  # the words drive: no count
     assert query_module.facet_probe(Query(language="so", author=identity("author2").public_key)) is None
