@@ -328,7 +328,7 @@ MIGRATIONS: dict[int, list[str]] = {
     # to find them (half a second at a million records). The table is made again and refilled from
     # ``raw``, as migration 10 did: a contentless table's rows cannot be
     # changed in place without their old text. (A file older than 10 fills
-    # it twice: 10's fill already writes the languages.)
+    # it twice: 10's fill already writes the languages; 15 fills it again.)
     14: [
         "DROP TABLE records_fts",
         CREATE_FTS_10,
