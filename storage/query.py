@@ -195,8 +195,8 @@ the kinds other than posts, and a search for those names it word for word."""
 
 FACET_FEW_ROWS = 200
 """A search naming a language first counts the rows its facets match (the
-language's, with the category's or the category and area's facet),
-up to this many (``facet_probe``: the facets' entries alone, no row). Fewer:
+language's, or the category and the language's, with the category and
+area's facet), up to this many (``facet_probe``: the facets' entries alone, no row). Fewer:
 it reads them all and sorts them (each row checked costs some 6-10 us at a
 million records: 1,600 cost 10-17 ms). More: it walks them newest first,
 each checked on its row, and stops after a page. (Most posts list the
@@ -205,33 +205,19 @@ rows; walked in the urgency order, a small match would be read once for
 each urgency.)"""
 
 
-FACET_FEW_ROWS_BY_URGENCY = 500
-"""``FACET_FEW_ROWS`` for a search with a category in the urgency order: it
-would walk the match once for each urgency, FTS5 matching it each time (a
-millisecond for a category and a rare language at a million records), while
-read once, each candidate is first looked up in the category's index
-(``_candidates``), not its row. On the bench's million records, p99 of the
-language mix 6.1 ms at 200, 5.4 at 500, 5.6 at 1,000; at 100k, 2.6, 2.9."""
-
-
 def facet_probe(query: Query) -> Statement | None:
     """For a search without text whose plan depends on how many rows its
     facets match (one naming a language): the statement counting them, up to
-    ``FACET_FEW_ROWS`` (``_few_rows``), whose answer goes to ``build_statements`` as
+    ``FACET_FEW_ROWS``, whose answer goes to ``build_statements`` as
     ``facet_rows``."""
     if query.language is None or (query.text is not None and text_words(query.text)):
         return None
-    if _plan(query, AREA_DENSE_ROWS, 0) == _plan(query, AREA_DENSE_ROWS, _few_rows(query)):
+    if _plan(query, AREA_DENSE_ROWS, 0) == _plan(query, AREA_DENSE_ROWS, FACET_FEW_ROWS):
         return None  # a plan the language does not choose (an author, final statuses, other kinds)
     return (
         "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
-        [_facets_match(query), _few_rows(query)],
+        [_facets_match(query), FACET_FEW_ROWS],
     )
-
-
-def _few_rows(query: Query) -> int:
-    """Below how many matching rows a search's facets are read once and sorted rather than walked."""
-    return FACET_FEW_ROWS_BY_URGENCY if query.category is not None and query.order == "urgency" else FACET_FEW_ROWS
 
 
 def area_probe(query: Query, facet_rows: int | None = None) -> Statement | None:
@@ -292,7 +278,7 @@ def _plan(query: Query, area_rows: int | None, facet_rows: int | None) -> tuple[
     if not set(query.kinds) & set(POST_KINDS):
         return "records_kind", False
     if query.language is not None:
-        if facet_rows is not None and facet_rows < _few_rows(query):
+        if facet_rows is not None and facet_rows < FACET_FEW_ROWS:
             return "records_fts", False  # the few rows its facets match, read and sorted
         if query.category is not None or not _few_in_area(query, area_rows):
             return "records_fts", True  # its facets walked (a short area holding few rows: that area's index)

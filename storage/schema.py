@@ -333,10 +333,12 @@ MIGRATIONS: dict[int, list[str]] = {
         "DROP TABLE records_fts",
         CREATE_FTS_10,
     ],
-    # Disk and ingest that stay flat at a million records (issue 13). The
-    # text index keeps no positions (``detail=column``: no search matches a
-    # phrase), 56 bytes a record less and a fifth less to write; made again
-    # and refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
+    # Disk, ingest and searches that stay flat at a million records (issue
+    # 13). The text index keeps no positions (``detail=column``: no search
+    # matches a phrase), 56 bytes a record less and a fifth less to write,
+    # and its facets hold each record's category with each of its languages
+    # (storage/text.py ``spoken_facet``, 8 bytes a record); made again and
+    # refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
     # only the rows kept past their own expiry (an older version at their
     # address expires later): every other row is purged at its expiry, found
     # through ``records_expiry``, so that index is not kept twice (15 bytes a

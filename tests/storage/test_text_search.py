@@ -296,7 +296,6 @@ async def test_searches_without_text_page_exactly_as_a_plain_reading(
     sorted; at 10,000 every language's are read and sorted)."""
     monkeypatch.setattr(query_module, "AREA_DENSE_ROWS", dense_rows)
     monkeypatch.setattr(query_module, "FACET_FEW_ROWS", few_rows)
-    monkeypatch.setattr(query_module, "FACET_FEW_ROWS_BY_URGENCY", few_rows * 2)
     rng = random.Random(17)
     await filled(store, rng, 240, languages=True)
     rows = stored_rows(db_path)
@@ -333,7 +332,7 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert "records_fts MATCH" in plan(Query(language="pt", category="food", area="u4pr"))
     # A language: its facets (with the category's, or the category and area's facet) walked, or
     # the few rows they match read and sorted (walked in the urgency order, they would be read once per urgency).
-    few, many = 3, query_module.FACET_FEW_ROWS_BY_URGENCY
+    few, many = 3, query_module.FACET_FEW_ROWS
     for query in (
         Query(language="so"),
         Query(language="so", category="food", area="u4"),
@@ -342,19 +341,14 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     ):
         assert query_module.facet_probe(query) is not None
         (sql, params), *more = query_module.build_statements(query, NOW, None, few)
-        assert not more and "records_fts MATCH" in sql and 'facets : "l2so"' in str(params)
+        token = 'facets : "s4foodl2so"' if query.category else 'facets : "l2so"'  # with the category: one token
+        assert not more and "records_fts MATCH" in sql and token in str(params)
         # Read by rowid; in a category, each candidate first through the category's index.
         assert ("INDEXED BY records_category" if query.category else "NOT INDEXED") in sql
         walks = query_module.build_statements(query, NOW, query_module.AREA_DENSE_ROWS, many)
-        assert all("ORDER BY f.rowid DESC" in sql and 'facets : "l2so"' in str(p) for sql, p in walks)
+        assert all("ORDER BY f.rowid DESC" in sql and token in str(p) for sql, p in walks)
         assert all(("INDEXED BY records_category" in sql) == (query.category is not None) for sql, _ in walks)
     assert len(query_module.build_statements(Query(language="so", order="urgency"), NOW, None, many)) == 4
-    # In a category, the urgency order reads more rows once rather than walk them once for each urgency.
-    between = query_module.FACET_FEW_ROWS + 1
-    assert len(query_module.build_statements(Query(language="so", category="food"), NOW, None, between)) == 1
-    assert "f.rowid DESC" in plan(Query(language="so", category="food"), None, between)
-    assert "f.rowid DESC" not in plan(Query(language="so", category="food", order="urgency"), None, between)
-    assert "f.rowid DESC" in plan(Query(language="so", order="urgency"), None, between)
     assert 'facets : "l2so"' in str(query_module.build_statements(Query(language="so", text="rice"), NOW))
     assert query_module.facet_probe(Query(language="so", text="rice")) is None  # the words drive: no count
     assert query_module.facet_probe(Query(language="so", author=identity("author2").public_key)) is None
@@ -373,16 +367,25 @@ def test_a_language_and_each_shorter_tag_it_extends_are_facets() -> None:
     assert text.language_facets(["pt-br", "pt", "fr-ca-x1"]) == ["l2pt", "l2pt2br", "l2fr", "l2fr2ca", "l2fr2ca2x1"]
     assert text.language_facet("ptb-r1") != text.language_facet("pt-br1")
     assert text.language_facets(None) == [] and text.language_facets("en") == []
-    assert facets({"area": "u4pru", "category": "food", "languages": ["so"]}).split()[-1] == "l2so"
+    assert facets({"area": "u4pru", "category": "food", "languages": ["so"]}).split()[-2:] == ["l2so", "s4foodl2so"]
     assert facets({"languages": ["en"]}) == "l2en"  # no area: the language alone
 
 
-def test_a_category_alone_is_one_facet_token_not_a_phrase() -> None:
-    """A phrase is read with its positions (a two-word slug such as
-    'tech-help' beside a language took 8 ms at a million records)."""
+def test_a_category_alone_and_with_each_language_is_one_facet_token() -> None:
+    """The index keeps no positions to match the slug that opens ``tags``;
+    a category and a language together are one token too (FTS5 intersecting
+    the two took a millisecond at a million records), the slug's length
+    keeping each apart."""
     assert facets({"category": "tech-help"}) == "c0techhelp"
     assert facets({"category": "food", "area": "u4pru"}).split() == ["c0food", "au4pr", "c3foodu4p", "c4foodu4pr"]
-    assert text.facet_terms("tech-help", "u4", "so") == ['facets : "c0techhelp"', 'facets : "l2so"']
+    assert facets({"category": "tech-help", "languages": ["pt-br"]}).split() == [
+        "c0techhelp", "l2pt", "l2pt2br", "s8techhelpl2pt", "s8techhelpl2pt2br"
+    ]  # fmt: skip
+    assert text.spoken_facet("ab", "l2cd") != text.spoken_facet("abl2cd", "")
+    assert text.facet_terms("tech-help", "u4", "so") == ['facets : "s8techhelpl2so"']  # an area too short for a facet
+    assert text.facet_terms("tech-help", "u4pr", "so") == ['facets : "c4techhelpu4pr"', 'facets : "s8techhelpl2so"']
+    assert text.facet_terms(None, "u4pr", "so") == ['facets : "au4pr"', 'facets : "l2so"']
+    assert text.facet_terms("tech-help", None, None) == ['facets : "c0techhelp"']
 
 
 def facet_count(db_path: str, token: str) -> int:
@@ -435,7 +438,7 @@ async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
         assert facet_count(db_path, "l2pt") == facet_count(db_path, "l2de") == 0
         assert await store.reads.integrity_check() == "ok"
         with contextlib.closing(sqlite3.connect(db_path)) as db:  # as migration 15 made them
-            made = dict(db.execute("SELECT name, sql FROM sqlite_schema WHERE name IN ('records_fts', 'records_purge')"))
+            made = dict(db.execute("SELECT name, sql FROM sqlite_schema WHERE name IN ('records_fts','records_purge')"))
         assert "detail=column" in made["records_fts"] and made["records_purge"].endswith("WHERE purge_at > expires_at")
     finally:
         await close_or_fail(store)
@@ -471,8 +474,8 @@ async def test_a_word_is_letters_and_digits_each_one_token(store: RecordStore) -
     coats = post(slot="a", title="Winter coats for kids")
     await store.writer.put_many([coats], NOW)
     assert fts_expression("winter_coats") == '"winter" "coats"*'
-    for text in ("winter_coats", "kids__winter", "_coats_"):
-        assert [r.id for r in (await store.reads.query(Query(text=text), NOW)).records] == [coats.id]
+    for words in ("winter_coats", "kids__winter", "_coats_"):
+        assert [r.id for r in (await store.reads.query(Query(text=words), NOW)).records] == [coats.id]
     try:
         assert (await store.reads.query(Query(text="\u1980\u19b0\u1981 coats"), NOW)).records == []
     except InvalidQuery as exc:
