@@ -181,13 +181,14 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
 
 
 AREA_DENSE_ROWS = 1000
-"""A search narrowed by an area too short for a facet (and no category)
-walks the rows newest first when the area holds at least this many rows
-(counted on its index alone, a fraction of a millisecond); with fewer they
-are read through the area's index and sorted (a walk would read the whole
-time order to find them). About where the two cost the same at a million
-records: a walk reads some 21 x n / rows index entries to fill a page of
-20, the sorted read each of the area's rows."""
+"""A search narrowed by an area shorter than ``AREA_FACET_LENGTH`` (and
+no category, no language) walks the time order (or each urgency's) newest
+first when the area holds at least this many rows (counted on its facet
+alone, a fraction of a millisecond); with fewer, its facet's rows are read
+and sorted (a walk would read the whole time order to find them). About
+where the two cost the same at a million records: a walk reads some
+21 x n / rows index entries to fill a page of 20, the sorted read each of
+the area's rows."""
 NOT_POSTS = f"kind NOT IN ({', '.join(repr(kind) for kind in POST_KINDS)})"
 """The condition of ``records_kind`` (schema 13), written once: the index holds
 the kinds other than posts, and a search for those names it word for word."""
@@ -222,14 +223,14 @@ def facet_probe(query: Query) -> Statement | None:
 
 def area_probe(query: Query, facet_rows: int | None = None) -> Statement | None:
     """For a search whose plan depends on how many rows its area holds (see
-    ``build_statements``): the statement counting them on the area's index,
+    ``build_statements``): the statement counting them on the area's facet,
     up to ``AREA_DENSE_ROWS``, whose answer goes to ``build_statements`` as
     ``area_rows``."""
     if query.area is None or _plan(query, None, facet_rows) == _plan(query, AREA_DENSE_ROWS, facet_rows):
         return None
     return (
-        "SELECT count(*) FROM (SELECT 1 FROM records INDEXED BY records_area WHERE area >= ? AND area < ? LIMIT ?)",
-        [query.area, query.area + "~", AREA_DENSE_ROWS],
+        "SELECT count(*) FROM (SELECT 1 FROM records_fts WHERE records_fts MATCH ? LIMIT ?)",
+        [" AND ".join(facet_terms(None, query.area)), AREA_DENSE_ROWS],
     )
 
 
@@ -280,22 +281,21 @@ def _plan(query: Query, area_rows: int | None, facet_rows: int | None) -> tuple[
     if query.language is not None:
         if facet_rows is not None and facet_rows < FACET_FEW_ROWS:
             return "records_fts", False  # the few rows its facets match, read and sorted
-        if query.category is not None or not _few_in_area(query, area_rows):
-            return "records_fts", True  # its facets walked (a short area holding few rows: that area's index)
+        return "records_fts", True  # its facets walked
     if query.category is not None and (query.area is None or len(query.area) < min(FACET_AREA_LENGTHS)):
         return "records_category", True  # ordered by time within a category, covering the other filters but urgency
-    if facet_terms(query.category, query.area):
+    if query.category is not None or (query.area is not None and len(query.area) >= AREA_FACET_LENGTH):
         return "records_fts", True  # the category and area's facet, or the area's
     if _few_in_area(query, area_rows):
-        return None, False  # a short area holding few rows, through its own index
+        return "records_fts", False  # a short area holding few rows: its facet's, read and sorted
     if query.order == "urgency":
         return "records_urgency", True  # each urgency's rows alone: a rare one is found at once
     return "records_sync", True  # the time order
 
 
 def _few_in_area(query: Query, area_rows: int | None) -> bool:
-    """Whether the search names an area too short for a facet of its own that
-    holds few rows (``area_rows``, None: not counted yet)."""
+    """Whether the search names an area shorter than ``AREA_FACET_LENGTH``
+    that holds few rows (``area_rows``, None: not counted yet)."""
     short = query.area is not None and len(query.area) < AREA_FACET_LENGTH
     return short and (area_rows is None or area_rows < AREA_DENSE_ROWS)
 

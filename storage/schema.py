@@ -337,8 +337,11 @@ MIGRATIONS: dict[int, list[str]] = {
     # 13). The text index keeps no positions (``detail=column``: no search
     # matches a phrase), 56 bytes a record less and a fifth less to write,
     # and its facets hold each record's category with each of its languages
-    # (storage/text.py ``spoken_facet``, 8 bytes a record); made again and
-    # refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
+    # (storage/text.py ``spoken_facet``, 8 bytes a record) and its area's
+    # prefixes of 1 to 3 characters, as they held the 4-character one: the
+    # area's own index goes (its random insertion points were a third of the
+    # pages a batch dirtied at a million records, and its bytes pay for the
+    # tokens). Made again and refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
     # only the rows kept past their own expiry (an older version at their
     # address expires later): every other row is purged at its expiry, found
     # through ``records_expiry``, so that index is not kept twice (15 bytes a
@@ -348,6 +351,7 @@ MIGRATIONS: dict[int, list[str]] = {
         CREATE_FTS,
         "DROP INDEX records_purge",
         f"CREATE INDEX records_purge ON records(purge_at) WHERE {KEPT_PAST_EXPIRY}",
+        "DROP INDEX records_area",
     ],
 }
 

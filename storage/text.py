@@ -39,8 +39,10 @@ FACET_AREA_LENGTHS = (3, 4)
 ~40 km cell (what a member's area filter names); a longer filter uses the
 4-character one and the exact prefix is checked on the row."""
 AREA_FACET_LENGTH = 4
-"""The one area prefix indexed alone (a 3-character cell alone is a sixth of
-a node's records at most: the row check costs less than its token's bytes)."""
+"""The longest area prefix indexed alone; each shorter one is too (schema 15:
+the area's own index, whose insertion point a record's random area put on a
+page of its own, a third of the pages a batch dirtied at a million records,
+gave way to them), so a search finds a sparse area's few rows in the index."""
 
 
 def text_key(created_at: int, seq: int) -> int:
@@ -104,14 +106,14 @@ def spoken_facet(category: str, language_token: str) -> str:
 
 def facets(fields: Mapping[str, Any]) -> str:
     """The facet tokens of a record: its category alone, its area's
-    4-character prefix, its area's prefixes with its category, its
+    prefixes of 1 to 4 characters, its area's prefixes with its category, its
     languages, and its languages with its category. (The category is also
     the first word of ``tags``, but the index keeps no positions to find it
     there.)"""
     area, category = fields.get("area"), fields.get("category")
     area = area if isinstance(area, str) else ""
     prefixes = [area[:n] for n in FACET_AREA_LENGTHS if len(area) >= n]
-    tokens = [area_facet(area[:AREA_FACET_LENGTH])] if len(area) >= AREA_FACET_LENGTH else []
+    tokens = [area_facet(area[:n]) for n in range(1, min(len(area), AREA_FACET_LENGTH) + 1)]
     languages = language_facets(fields.get("languages"))
     if isinstance(category, str) and category:
         tokens = [place_facet(category, ""), *tokens, *(place_facet(category, prefix) for prefix in prefixes)]
@@ -127,8 +129,9 @@ def facet_terms(category: str | None, area: str | None, language: str | None = N
     """MATCH terms that narrow a search to a category, an area and a language:
     the category and area as their one facet, and so the category and the
     language (two short doclists, where the language's alone is long); the
-    category alone, the area alone (its 4-character prefix) and the language
-    each as its own (facet tokens are letters and digits, safe inside quotes)."""
+    category alone, the area alone (its prefix of 4 characters at most) and
+    the language each as its own (facet tokens are letters and digits, safe
+    inside quotes)."""
     place = _place_terms(category, area)
     if language is None:
         return place
@@ -146,7 +149,7 @@ def _place_terms(category: str | None, area: str | None) -> list[str]:
         return [f'facets : "{place_facet(category, prefix)}"']
     if category is not None:
         return [f'facets : "{place_facet(category, "")}"']
-    if area is not None and len(area) >= AREA_FACET_LENGTH:
+    if area is not None:
         return [f'facets : "{area_facet(area[:AREA_FACET_LENGTH])}"']
     return []
 

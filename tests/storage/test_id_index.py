@@ -74,6 +74,7 @@ async def test_a_schema_8_file_is_migrated_with_every_id_in_the_big_table(db_pat
             "DROP TABLE record_ids; DROP TABLE record_ids_recent; DROP TABLE text_terms; DROP TABLE store_meta; "
             "DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
             "DROP INDEX records_kind; DROP INDEX records_urgency; "
+            "CREATE INDEX records_area ON records(area, created_at); "
             f"CREATE INDEX records_id ON records(id_key); {REPORT_INDEX}; PRAGMA user_version = 8;"
         )
     store = await RecordStore.open(db_path)

@@ -130,7 +130,7 @@ async def test_a_schema_11_file_gets_its_counts_from_its_rows(db_path: str) -> N
         db.executescript(
             "DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
             "DROP INDEX records_kind; DROP INDEX records_urgency; "
-            f"{report_index}; PRAGMA user_version = 11;"
+            f"CREATE INDEX records_area ON records(area, created_at); {report_index}; PRAGMA user_version = 11;"
         )
     store = await RecordStore.open(db_path)
     community = await CommunityStore.open(db_path)

@@ -323,7 +323,9 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert plan(Query(order="urgency")).count("INDEXED BY records_urgency") == 4  # one walk per urgency
     assert plan(Query(order="newest")).count("INDEXED BY records_sync") == 1
     assert "INDEXED BY records_sync" in plan(Query(area="u4"), query_module.AREA_DENSE_ROWS)
-    assert "INDEXED BY" not in plan(Query(area="u4"), 3)  # few rows: its index, sorted
+    few_in_area = plan(Query(area="u4"), 3)  # few rows: its facet's, read and sorted
+    assert "NOT INDEXED" in few_in_area and "records_fts MATCH" in few_in_area and "f.rowid DESC" not in few_in_area
+    assert query_module.facet_terms(None, "u4") == ['facets : "au4"']
     assert query_module.area_probe(Query(area="u4")) is not None
     assert query_module.area_probe(Query(area="u4pr")) is None  # a facet: no count needed
     assert "INDEXED BY" not in plan(Query(author=identity("author2").public_key))
@@ -355,10 +357,11 @@ def test_each_search_without_text_takes_the_plan_meant_for_it() -> None:
     assert query_module.facet_probe(Query(language="so", statuses=("withdrawn",))) is None
     assert query_module.facet_probe(Query()) is None
     # A short area holding few rows is read through its own index; holding many, the language's facet is walked.
-    assert query_module.area_probe(Query(language="en", area="u4"), few) is None  # the facets' few rows decide
-    assert query_module.area_probe(Query(language="en", area="u4"), many) is not None
-    assert "records_fts" not in plan(Query(language="en", area="u4"), 3, many)
-    assert "records_fts MATCH" in plan(Query(language="en", area="u4"), query_module.AREA_DENSE_ROWS, many)
+    # A language with a short area: the two facets together, counted, then read or walked (no area count).
+    assert query_module.area_probe(Query(language="en", area="u4"), few) is None
+    assert query_module.area_probe(Query(language="en", area="u4"), many) is None
+    assert 'facets : "au4" AND facets : "l2en"' in str(query_module.facet_probe(Query(language="en", area="u4")))
+    assert "f.rowid DESC" in plan(Query(language="en", area="u4"), None, many)
 
 
 def test_a_language_and_each_shorter_tag_it_extends_are_facets() -> None:
@@ -377,7 +380,10 @@ def test_a_category_alone_and_with_each_language_is_one_facet_token() -> None:
     the two took a millisecond at a million records), the slug's length
     keeping each apart."""
     assert facets({"category": "tech-help"}) == "c0techhelp"
-    assert facets({"category": "food", "area": "u4pru"}).split() == ["c0food", "au4pr", "c3foodu4p", "c4foodu4pr"]
+    assert facets({"category": "food", "area": "u4pru"}).split() == [
+        "c0food", "au", "au4", "au4p", "au4pr", "c3foodu4p", "c4foodu4pr"
+    ]  # fmt: skip
+    assert facets({"area": "9q"}) == "a9 a9q"  # each prefix up to 4 characters alone
     assert facets({"category": "tech-help", "languages": ["pt-br"]}).split() == [
         "c0techhelp", "l2pt", "l2pt2br", "s8techhelpl2pt", "s8techhelpl2pt2br"
     ]  # fmt: skip
@@ -409,6 +415,7 @@ async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
         db.execute(schema.CREATE_FTS_10)
         db.execute("DROP INDEX records_purge")
         db.execute("CREATE INDEX records_purge ON records(purge_at)")
+        db.execute("CREATE INDEX records_area ON records(area, created_at)")
         for seq, raw in db.execute("SELECT seq, raw FROM records").fetchall():
             record = parse_record(bytes(raw), validate=False)
             fields = dict(record.fields, languages=None)
@@ -462,6 +469,7 @@ def test_migration_15_is_the_text_it_shipped_with() -> None:
         "detail=column, tokenize='unicode61 remove_diacritics 2' )",
         "DROP INDEX records_purge",
         "CREATE INDEX records_purge ON records(purge_at) WHERE purge_at > expires_at",
+        "DROP INDEX records_area",
     ]
     assert schema.DATA_STEPS[15] is schema.refill_text
 
