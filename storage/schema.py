@@ -341,11 +341,12 @@ MIGRATIONS: dict[int, list[str]] = {
     # prefixes of 1 to 3 characters, as they held the 4-character one: the
     # area's own index goes (its random insertion points were a third of the
     # pages a batch dirtied at a million records, and its bytes pay for the
-    # tokens). Made again and refilled from ``raw``, as 10 and 14 did. And the sweep's index holds
-    # only the rows kept past their own expiry (an older version at their
-    # address expires later): every other row is purged at its expiry, found
-    # through ``records_expiry``, so that index is not kept twice (15 bytes a
-    # record, and one insertion point fewer for each record written).
+    # tokens). Made again and refilled from ``raw``, as 10 and 14 did. And
+    # the sweep's index holds only the rows kept past their own expiry (an
+    # older version at their address expires later): every other row is
+    # purged at its expiry, found through ``records_expiry``, so that index
+    # is not kept twice (15 bytes a record, and one insertion point fewer for
+    # each record written).
     15: [
         "DROP TABLE records_fts",
         CREATE_FTS,
