@@ -46,6 +46,7 @@ from storage.text import (
     member_columns,
     quoted,
     seq_of_text_key,
+    tokens,
 )
 
 Order = Literal["newest", "urgency"]
@@ -54,7 +55,8 @@ MAX_TEXT_TERMS = 8
 URGENCY_RANK = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 """A member word: letters and digits (the tokenizer parts words at ``_`` too,
-and the index keeps no positions to match a phrase of two tokens, schema 15)."""
+and the index keeps no positions to match a phrase of two tokens, schema 15);
+a search's text is first cut into the index's own tokens (``as_tokens``)."""
 REPORT_AREA_CHARS = 3
 """The community report groups areas by their first characters (a ~150 km cell)."""
 
@@ -120,6 +122,13 @@ def languages_column(fields: Mapping[str, Any]) -> str | None:
 def text_words(text: str) -> list[str]:
     """The words of member text that a search matches (at most MAX_TEXT_TERMS)."""
     return list(_WORD.findall(text.lower())[:MAX_TEXT_TERMS])
+
+
+def as_tokens(text: str) -> str:
+    """Member text as the index's tokens, space-separated (``storage.text.tokens``:
+    SQLite's tokenizer on a scratch table in memory, for text that is not ASCII,
+    so a caller on the event loop runs it in a thread)."""
+    return " ".join(token for word in _WORD.findall(text.lower()) for token in tokens(word))
 
 
 def fts_expression(text: str) -> str | None:

@@ -9,13 +9,15 @@ make old rows unreadable.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
 from storage.errors import InvalidQuery, StorageError
-from storage.query import Page, Query, Statement, area_probe, build_statements, facet_probe, next_cursor
+from storage.query import Page, Query, Statement, area_probe, as_tokens, build_statements, facet_probe, next_cursor
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 from storage.text import PHRASES_REFUSED
@@ -91,6 +93,8 @@ class Reads:
     async def query(self, query: Query, now: int) -> Page:
         """One page of a member search (``storage.query``), with the cursor of the next."""
         rows: list[sqlite3.Row] = []
+        if query.text is not None and not query.text.isascii():  # each word one token of the index
+            query = dataclasses.replace(query, text=await asyncio.to_thread(as_tokens, query.text))
         facet_rows = await self._count(facet_probe(query))
         area_rows = await self._count(area_probe(query, facet_rows))
         for sql, params in build_statements(query, now, area_rows, facet_rows):

@@ -14,6 +14,8 @@ skips rows of other categories, areas and languages inside the index.
 from __future__ import annotations
 
 import re
+import sqlite3
+import threading
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -245,10 +247,39 @@ def member_columns() -> str:
 
 PHRASES_REFUSED = "phrase queries are not supported"
 """What FTS5 says when a quoted string holds two tokens: the index keeps no
-positions (schema 15). Member words are letters and digits, each one token,
-but this SQLite's tokenizer parts words at 21 code points Python's Unicode
-calls letters (New Tai Lue's vowel signs, mostly): such a search is refused
-as a bad query, never a failure."""
+positions (schema 15), so each member word is one token (``tokens``); should
+one still hold two, the search is refused as a bad query, never a failure."""
+
+
+class _Tokenizer:
+    """The index's own tokenizer, on a scratch FTS5 table in memory: the tokens
+    of a word of non-ASCII text exactly as the index holds them (this SQLite's
+    tokenizer parts words at 21 code points Python's Unicode calls letters,
+    New Tai Lue's vowel signs mostly, and its tables may differ from one
+    SQLite to the next). One connection, one caller at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    def tokens(self, text: str) -> list[str]:
+        with self._lock:
+            if self._db is None:
+                self._db = sqlite3.connect(":memory:", check_same_thread=False)
+                self._db.execute(f"CREATE VIRTUAL TABLE scratch USING fts5(text, tokenize='{TOKENIZE}')")
+                self._db.execute("CREATE VIRTUAL TABLE scratch_terms USING fts5vocab(scratch, instance)")
+            self._db.execute("DELETE FROM scratch")
+            self._db.execute("INSERT INTO scratch(text) VALUES (?)", (text,))
+            return [str(row[0]) for row in self._db.execute("SELECT term FROM scratch_terms ORDER BY offset")]
+
+
+_TOKENIZER = _Tokenizer()
+
+
+def tokens(word: str) -> list[str]:
+    """The tokens the index makes of ``word`` (letters and digits): the word
+    itself when it is lowercase ASCII, else what the tokenizer says."""
+    return [word] if _ASCII_WORD.match(word) else _TOKENIZER.tokens(word)
 
 
 def quoted(text: str) -> str:

@@ -58,8 +58,9 @@ _SWEEP = (
     f"SELECT seq, raw FROM records INDEXED BY records_purge WHERE purge_at <= ?1 AND {KEPT_PAST_EXPIRY} "
     "ORDER BY purge_at LIMIT ?2",
 )
-"""The rows a sweep deletes, oldest first: those whose time is their own
-expiry, then those kept past it (schema 15's partial ``records_purge``)."""
+"""The rows a sweep deletes: those whose time is their own expiry, oldest
+first, then those kept past it (schema 15's partial ``records_purge``),
+oldest first; a later sweep takes what one batch left."""
 
 
 def _pin(record: Record, pins: dict[bytes, bytes]) -> None:

@@ -43,6 +43,14 @@ async def test_an_offer_is_matched_with_needs(node: RunningNode) -> None:
     assert await match_titles(node, given["id"]) == ["Food for a family of five"]
 
 
+async def test_a_title_in_any_script_is_matched_by_its_words(node: RunningNode) -> None:
+    """A word the index's tokenizer parts where Python sees one (a New Tai Lue
+    vowel sign) is cut as the index cuts it: matched, never refused."""
+    given, _ = await node.post(offer(title="\u1980\u19b0\u1981 rice", category="food", area="u4pr"))
+    await node.post(need(title="\u1980\u19b0\u1981", category="transport", area="u4pr"))
+    assert await match_titles(node, given["id"]) == ["\u1980\u19b0\u1981"]
+
+
 async def test_bad_match_requests_get_one_error_shape(node: RunningNode) -> None:
     record, _ = await node.post(need())
     status, profiles = await node.call("GET", "/api/v1/records?kind=node")
