@@ -101,7 +101,7 @@ class Reads:
             try:
                 rows.extend(await self._reader.run(sql, params))
             except StorageError as exc:
-                if PHRASES_REFUSED in str(exc):  # a word the tokenizer parts in two (storage/query.py _WORD)
+                if PHRASES_REFUSED in str(exc):  # a quoted word still two tokens: never expected (as_tokens)
                     raise InvalidQuery("a search word holds a character this node's index parts words at") from None
                 raise
             if len(rows) > query.limit:

@@ -6,9 +6,10 @@ its ``seq``, so the index's own rowid order is the member search's
 newest-first order (created_at, then seq) and a text search walks the index
 newest first and stops after a page, whatever the number of records. The
 ``facets`` column holds a record's category, area prefixes (alone and with
-the category) and languages as tokens that member text can never reach
-(member words are matched in the other columns only): so a filtered search
-skips rows of other categories, areas and languages inside the index.
+the category) and languages (alone and with the category) as tokens that
+member text can never reach (member words are matched in the other columns
+only): so a filtered search skips rows of other categories, areas and
+languages inside the index.
 """
 
 from __future__ import annotations
