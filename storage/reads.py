@@ -16,11 +16,9 @@ from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
-from storage.errors import InvalidQuery, StorageError
 from storage.query import Page, Query, Statement, area_probe, as_tokens, build_statements, facet_probe, next_cursor
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
-from storage.text import PHRASES_REFUSED
 
 _CHUNK = 300  # ids per IN (...) lookup, far below SQLite's parameter limit
 
@@ -98,12 +96,7 @@ class Reads:
         facet_rows = await self._count(facet_probe(query))
         area_rows = await self._count(area_probe(query, facet_rows))
         for sql, params in build_statements(query, now, area_rows, facet_rows):
-            try:
-                rows.extend(await self._reader.run(sql, params))
-            except StorageError as exc:
-                if PHRASES_REFUSED in str(exc):  # a quoted word still two tokens: never expected (as_tokens)
-                    raise InvalidQuery("a search word holds a character this node's index parts words at") from None
-                raise
+            rows.extend(await self._reader.run(sql, params))
             if len(rows) > query.limit:
                 break
         more = len(rows) > query.limit

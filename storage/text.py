@@ -14,6 +14,7 @@ languages inside the index.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 import threading
@@ -176,12 +177,12 @@ def key_bound(created_at: int, seq: int) -> int | None:
 # completes to, OR-ed: FTS5 merges those lazily, newest first, and the walk
 # stops after a page. Its terms are exactly what the index holds: for ASCII
 # text the tokenizer's rule is simple enough to apply here; other text goes
-# through FTS5's own tokenizer (a scratch FTS5 table in the writer's temp
-# schema, read through fts5vocab). A term whose rows are all gone stays until
+# through FTS5's own tokenizer (``tokens``: a scratch FTS5 table in memory,
+# read through fts5vocab). A term whose rows are all gone stays until
 # the sweep prunes it (a stale term only adds an empty branch to an OR).
 
 TOKENIZE = "unicode61 remove_diacritics 2"
-"""The tokenizer of ``records_fts`` (and of the scratch table that names terms)."""
+"""The tokenizer of ``records_fts`` (and of the scratch table that names tokens)."""
 MAX_COMPLETIONS = 48
 """A last word that completes to more terms than this is matched as an FTS5
 prefix (a member typing "b" at a million records: slow, but exact)."""
@@ -192,19 +193,13 @@ _ASCII_WORD = re.compile(r"[a-z0-9]+\Z")
 _ASCII_TOKEN = re.compile(r"[a-z0-9]+")
 
 CREATE_TERMS = "CREATE TABLE text_terms (term TEXT PRIMARY KEY) WITHOUT ROWID"
-_SCRATCH = (
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch USING fts5({', '.join(MEMBER_TEXT_COLUMNS)}, "
-    f"content='', tokenize='{TOKENIZE}')",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.text_batch_terms USING fts5vocab(temp, text_batch, row)",
-)
-_INSERT_SCRATCH = f"INSERT INTO temp.text_batch({', '.join(MEMBER_TEXT_COLUMNS)}) VALUES (?,?,?)"
 
 
 async def keep_terms(db: Executor, texts: Iterable[Sequence[object]]) -> None:
     """Add the terms of ``texts`` (title, body, tags each) to ``text_terms``, in
     the caller's transaction. ASCII text is cut here: for it, the tokenizer's
     terms are exactly the runs of letters and digits, lowercased. Anything else
-    goes through the scratch table, so the tokenizer itself names its terms."""
+    goes through ``tokens`` (in a thread), so the tokenizer itself names its terms."""
     terms: set[str] = set()
     other = []
     for columns in texts:
@@ -212,14 +207,10 @@ async def keep_terms(db: Executor, texts: Iterable[Sequence[object]]) -> None:
         if joined.isascii():
             terms.update(_ASCII_TOKEN.findall(joined.lower()))
         else:
-            other.append(columns)
-    await db.executemany("INSERT OR IGNORE INTO text_terms VALUES (?)", [(t,) for t in sorted(terms)])
+            other.append(joined)
     if other:
-        for statement in _SCRATCH:
-            await db.execute(statement)
-        await db.executemany(_INSERT_SCRATCH, other)
-        await db.execute("INSERT OR IGNORE INTO text_terms SELECT term FROM temp.text_batch_terms")
-        await db.execute("INSERT INTO temp.text_batch(text_batch) VALUES ('delete-all')")
+        terms.update(await asyncio.to_thread(lambda: [t for text in other for t in _TOKENIZER.tokens(text)]))
+    await db.executemany("INSERT OR IGNORE INTO text_terms VALUES (?)", [(t,) for t in sorted(terms)])
 
 
 async def prune_terms(db: Executor, after: str) -> str:
@@ -246,15 +237,9 @@ def member_columns() -> str:
     return "{" + " ".join(MEMBER_TEXT_COLUMNS) + "}"
 
 
-PHRASES_REFUSED = "phrase queries are not supported"
-"""What FTS5 says when a quoted string holds two tokens: the index keeps no
-positions (schema 15), so each member word is one token (``tokens``); should
-one still hold two, the search is refused as a bad query, never a failure."""
-
-
 class _Tokenizer:
     """The index's own tokenizer, on a scratch FTS5 table in memory: the tokens
-    of a word of non-ASCII text exactly as the index holds them (this SQLite's
+    of non-ASCII text exactly as the index holds them, in order (this SQLite's
     tokenizer parts words at 21 code points Python's Unicode calls letters,
     New Tai Lue's vowel signs mostly, and its tables may differ from one
     SQLite to the next). One connection, one caller at a time."""

@@ -272,7 +272,7 @@ async def test_text_terms_hold_the_index_terms_and_the_sweep_prunes_the_gone(sto
 
 def random_filters(rng: random.Random) -> Query:
     """A search without text: the facet walks, the category's and the
-    time-ordered walks, the short area read through its index, the author's
+    time-ordered walks, the short area read through its facet, the author's
     rows, other kinds' and final statuses' rows sorted."""
     return Query(
         kinds=rng.choice([("need", "offer"), ("need",), ("offer",), ("finding", "event"), ("need", "node")]),
