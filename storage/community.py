@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.records import Record, parse_record
+from storage.query import at_address_of
 from storage.sqlite import Connection, open_side, translate
 from storage.tally import DAY_S
 from storage.weeks import EXPIRED_STATUS, week_of
@@ -161,8 +162,8 @@ class CommunityStore:
         rows = await self._conn.run(
             "SELECT f.record_id, f.reason, f.note, f.flagged_at, "
             "(SELECT count(*) FROM flags AS g WHERE g.author = f.author AND g.kind = f.kind AND g.slot = f.slot), "
-            "(SELECT r.raw FROM records AS r WHERE r.author = f.author AND r.kind = f.kind AND r.slot = f.slot "
-            "AND r.expires_at > ?) FROM flags AS f ORDER BY f.n DESC LIMIT ?",
+            f"(SELECT r.raw FROM records AS r WHERE {at_address_of('f')} AND r.expires_at > ?) "
+            "FROM flags AS f ORDER BY f.n DESC LIMIT ?",
             (now, limit),
         )
         return [

@@ -11,6 +11,7 @@ writer adds to it once a rotation commits (protocol/rotation.py has the rules).
 from __future__ import annotations
 
 from protocol.rotation import current_key
+from storage.query import at_address_of
 from storage.rows import Address
 from storage.sqlite import Connection
 
@@ -45,8 +46,7 @@ class Keys:
     async def moved_ids(self, new: bytes) -> dict[bytes, bytes]:
         """Old id -> the id of the record now at its address under ``new``."""
         rows = await self._reader.run(
-            "SELECT d.old_id, r.id FROM redirects AS d JOIN records AS r "
-            "ON r.author = d.author AND r.kind = d.kind AND r.slot = d.slot WHERE d.author = ?",
+            f"SELECT d.old_id, r.id FROM redirects AS d JOIN records AS r ON {at_address_of('d')} WHERE d.author = ?",
             (new,),
         )
         return {bytes(old): bytes(now) for old, now in rows}
@@ -56,8 +56,8 @@ class Keys:
         chain: list[bytes] = []
         while len(chain) < limit:
             rows = await self._reader.run(
-                "SELECT r.raw, t.old FROM rotations AS t JOIN records AS r "
-                "ON r.author = t.recovery AND r.kind = 'key_rotation' AND r.slot = lower(hex(t.old)) "
+                "SELECT r.raw, t.old FROM rotations AS t JOIN records AS r ON r.seq IN (SELECT seq FROM addresses "
+                "WHERE author = t.recovery AND kind = 'key_rotation' AND slot = lower(hex(t.old))) "
                 "WHERE t.new = ?",
                 (key,),
             )

@@ -16,6 +16,7 @@ open): ingest asks about every arriving record, before any signature work.
 from __future__ import annotations
 
 from protocol.records import Record, parse_record
+from storage.query import at_address_of
 from storage.rows import Address, id_prefix_bounds
 from storage.sqlite import Connection
 
@@ -36,7 +37,7 @@ class OwnPosts:
         own posts, so a scan of it is small."""
         rows = await self._reader.run(
             "SELECT r.raw FROM manage_tokens AS m JOIN records AS r "
-            "ON r.author = m.author AND r.kind = m.kind AND r.slot = m.slot "
+            f"ON {at_address_of('m')} "
             "WHERE m.token_hash = ? AND r.expires_at > ? "
             "ORDER BY coalesce(r.opened_at, r.created_at) DESC, r.kind, r.seq LIMIT ?",
             (token_hash, now, limit),
@@ -48,7 +49,7 @@ class OwnPosts:
         once a version (a manage link keeps working after edits), or None."""
         rows = await self._reader.run(
             "SELECT r.raw FROM own_versions AS v JOIN records AS r "
-            "ON r.author = v.author AND r.kind = v.kind AND r.slot = v.slot "
+            f"ON {at_address_of('v')} "
             "WHERE v.id = ? AND r.expires_at > ?",
             (record_id, now),
         )
@@ -61,7 +62,7 @@ class OwnPosts:
         low, high = id_prefix_bounds(prefix)
         rows = await self._reader.run(
             "SELECT DISTINCT r.raw FROM own_versions AS v JOIN records AS r "
-            "ON r.author = v.author AND r.kind = v.kind AND r.slot = v.slot "
+            f"ON {at_address_of('v')} "
             "WHERE v.id BETWEEN ? AND ? AND r.expires_at > ? LIMIT ?",
             (low, high, now, limit),
         )

@@ -16,7 +16,18 @@ from collections.abc import AsyncIterator, Sequence
 
 from protocol.filters import SyncFilter
 from protocol.records import Record, parse_record
-from storage.query import Page, Query, Statement, area_probe, as_tokens, build_statements, facet_probe, next_cursor
+from storage.query import (
+    AT_ADDRESS,
+    BY_AUTHOR,
+    Page,
+    Query,
+    Statement,
+    area_probe,
+    as_tokens,
+    build_statements,
+    facet_probe,
+    next_cursor,
+)
 from storage.rows import id_key, id_key_range, id_prefix_bounds, id_seqs
 from storage.sqlite import Connection
 
@@ -50,7 +61,7 @@ class Reads:
 
     async def get_by_address(self, author: bytes, kind: str, slot: str, now: int) -> Record | None:
         rows = await self._reader.run(
-            "SELECT raw FROM records WHERE author = ? AND kind = ? AND slot = ? AND expires_at > ?",
+            f"SELECT raw FROM records WHERE {AT_ADDRESS} AND expires_at > ?",
             (author, kind, slot, now),
         )
         return parse_record(bytes(rows[0][0]), validate=False) if rows else None
@@ -58,7 +69,7 @@ class Reads:
     async def signed_by(self, author: bytes, now: int) -> list[Record]:
         """Every live record ``author`` signed (a key rotation re-signs them)."""
         rows = await self._reader.run(
-            "SELECT raw FROM records WHERE author = ? AND expires_at > ? ORDER BY created_at, seq", (author, now)
+            f"SELECT raw FROM records WHERE {BY_AUTHOR} AND expires_at > ? ORDER BY created_at, seq", (author, now)
         )
         return [parse_record(bytes(row[0]), validate=False) for row in rows]
 
@@ -145,7 +156,8 @@ class Reads:
         """(how many live records of ``kind`` ``author`` has, the newest one's row
         number): it changes whenever one of them is added, replaced or expires."""
         rows = await self._reader.run(
-            "SELECT count(*), coalesce(max(seq), 0) FROM records WHERE author = ? AND kind = ? AND expires_at > ?",
+            "SELECT count(*), coalesce(max(seq), 0) FROM records "
+            "WHERE seq IN (SELECT seq FROM addresses WHERE author = ? AND kind = ?) AND expires_at > ?",
             (author, kind, now),
         )
         return int(rows[0][0]), int(rows[0][1])

@@ -40,6 +40,27 @@ DELETE_IDS = (
     "DELETE FROM record_ids WHERE id_key = ?1 AND seq = ?2",
 )
 
+ADDRESS_COLUMNS = (
+    "author BLOB NOT NULL, kind TEXT NOT NULL, slot TEXT NOT NULL, seq INTEGER NOT NULL, "
+    "PRIMARY KEY (author, kind, slot)"
+)
+"""The columns of both address tables (schema migration 16): a row's address
+is in one of them, read through the view ``addresses``."""
+INSERT_ADDRESS = "INSERT INTO record_addresses_recent (author, kind, slot, seq) VALUES (?, ?, ?, ?)"
+DELETE_ADDRESSES = (
+    "DELETE FROM record_addresses_recent WHERE author = ?1 AND kind = ?2 AND slot = ?3 AND seq = ?4",
+    "DELETE FROM record_addresses WHERE author = ?1 AND kind = ?2 AND slot = ?3 AND seq = ?4",
+)
+SETTLE = (
+    "INSERT INTO record_ids SELECT id_key, seq FROM record_ids_recent ORDER BY id_key, seq",
+    "DELETE FROM record_ids_recent",
+    "INSERT INTO record_addresses SELECT * FROM record_addresses_recent ORDER BY author, kind, slot",
+    "DELETE FROM record_addresses_recent",
+)
+"""The recent ids and addresses moved into the big tables in key order
+(``StoreConfig.recent_ids_max``): one pass over the big tables' pages for
+tens of thousands of records, instead of a random page each."""
+
 
 def id_seqs(condition: str) -> str:
     """The ``seq`` of every row whose ``id_key`` meets ``condition`` (written

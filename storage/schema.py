@@ -30,7 +30,7 @@ import aiosqlite
 
 from protocol.records import parse_record
 from storage.query import NOT_POSTS, REPORT_AREA_CHARS, languages_column
-from storage.rows import INSERT_FTS, KEPT_PAST_EXPIRY, fts_row
+from storage.rows import ADDRESS_COLUMNS, INSERT_FTS, KEPT_PAST_EXPIRY, fts_row
 from storage.tally import CREATE as CREATE_TALLY
 from storage.tally import count_rows
 from storage.text import CREATE_TERMS, keep_terms
@@ -353,6 +353,24 @@ MIGRATIONS: dict[int, list[str]] = {
         "DROP INDEX records_purge",
         f"CREATE INDEX records_purge ON records(purge_at) WHERE {KEPT_PAST_EXPIRY}",
         "DROP INDEX records_area",
+    ],
+    # Ingest that stays flat at a million records (issue 13): the address
+    # index took each new record at its author's place in (author, kind,
+    # slot) order, a slot being random: at a million records each record
+    # dirtied a page of it of its own (370 of the 1,337 pages one batch of a
+    # thousand dirtied, with the bench's 200 authors). It becomes two tables,
+    # as the id index did in migration 9 (storage/rows.py ``ADDRESSES``): new
+    # addresses go to a small one every batch shares, moved into the big one
+    # in key order with the recent ids. A row's address is in one of them;
+    # the view ``addresses`` reads both (SQLite turns a join with it into a
+    # key lookup in each).
+    16: [
+        f"CREATE TABLE record_addresses ({ADDRESS_COLUMNS}) WITHOUT ROWID",
+        f"CREATE TABLE record_addresses_recent ({ADDRESS_COLUMNS}) WITHOUT ROWID",
+        "INSERT INTO record_addresses SELECT author, kind, slot, seq FROM records ORDER BY author, kind, slot",
+        "DROP INDEX records_address",
+        "CREATE VIEW addresses AS SELECT author, kind, slot, seq FROM record_addresses "
+        "UNION ALL SELECT author, kind, slot, seq FROM record_addresses_recent",
     ],
 }
 

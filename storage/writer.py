@@ -30,13 +30,17 @@ from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
 from protocol.rotation import recovery_fault, rotation_fault
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
+from storage.query import AT_ADDRESS, BY_AUTHOR, at_address_of
 from storage.rows import (
+    DELETE_ADDRESSES,
     DELETE_FTS,
     DELETE_IDS,
+    INSERT_ADDRESS,
     INSERT_FTS,
     INSERT_ID,
     INSERT_RECORD,
     KEPT_PAST_EXPIRY,
+    SETTLE,
     Address,
     fts_row,
     id_key,
@@ -362,7 +366,8 @@ class Writer:
                 # lookup; a row-value IN (VALUES ...) would scan the whole index.
                 "SELECT r.seq, r.id, r.created_at, r.purge_at, r.status, r.raw, r.author, r.kind, r.slot, "
                 f"r.opened_at FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
-                "ON r.author = v.column1 AND r.kind = v.column2 AND r.slot = v.column3",
+                "ON r.seq IN (SELECT seq FROM addresses WHERE author = v.column1 AND kind = v.column2 "
+                "AND slot = v.column3)",
                 params,
             )
             for seq, record_id, created_at, purge_at, status, raw, author, kind, slot, opened_at in rows:
@@ -390,17 +395,17 @@ class Writer:
             (record.created_at, record.id, record.kind, record.area, record.expires_at) for record, _ in inserts
         )
         await self._db.executemany(INSERT_ID, [(id_key(row[1]), row[0]) for row in rows])
-        await self._settle_ids()
+        await self._db.executemany(INSERT_ADDRESS, [(*row[3:6], row[0]) for row in rows])  # author, kind, slot, seq
+        await self._settle_recent()
 
-    async def _settle_ids(self) -> None:
-        """Move the recent ids into the big id table, in key order, once there
-        are ``recent_ids_max`` of them (schema migration 9): a pass over the big
-        table's pages for all of them, instead of a random page per record."""
+    async def _settle_recent(self) -> None:
+        """Move the recent ids and addresses into the big tables, in key order,
+        once there are ``recent_ids_max`` ids (schema migrations 9 and 16)."""
         rows = list(await self._db.execute_fetchall("SELECT count(*) FROM record_ids_recent"))
         if int(rows[0][0]) < self.config.recent_ids_max:
             return
-        await self._db.execute("INSERT INTO record_ids SELECT id_key, seq FROM record_ids_recent ORDER BY id_key, seq")
-        await self._db.execute("DELETE FROM record_ids_recent")
+        for statement in SETTLE:
+            await self._db.execute(statement)
 
     async def _save_own(self, jobs: Sequence[_PutJob], inserts: dict[Address, tuple[Record, Held]]) -> None:
         """This node's own posts: the manage token of each address this batch
@@ -486,7 +491,7 @@ class Writer:
                 )
             for table in ("own_versions", "manage_tokens", "removals"):
                 await db.execute(f"UPDATE OR REPLACE {table} SET author = ? WHERE author = ?", (new, old))
-            doomed = await db.execute_fetchall("SELECT seq, raw FROM records WHERE author = ?", (old,))
+            doomed = await db.execute_fetchall(f"SELECT seq, raw FROM records WHERE {BY_AUTHOR}", (old,))
             await self._delete_rows([(int(seq), bytes(raw)) for seq, raw in doomed])
         return [(old, new) for old, new, _, _ in rotations]
 
@@ -496,6 +501,8 @@ class Writer:
         await self._db.executemany(DELETE_FTS, [fts_row(seq, record) for seq, record in parsed])
         for delete in DELETE_IDS:
             await self._db.executemany(delete, [(id_key(record.id), seq) for seq, record in parsed])
+        for delete in DELETE_ADDRESSES:
+            await self._db.executemany(delete, [(*record.address, seq) for seq, record in parsed])
         seqs = [seq for seq, _ in rows]
         for start in range(0, len(seqs), _CHUNK):  # out of the report's counts, while the rows are there
             chunk = seqs[start : start + _CHUNK]
@@ -519,13 +526,13 @@ class Writer:
             await self._count_change()
             for table in ("manage_tokens", "own_versions"):
                 await db.execute(
-                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM records AS r WHERE r.author = "
-                    f"{table}.author AND r.kind = {table}.kind AND r.slot = {table}.slot)"
+                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM addresses AS a WHERE a.author = "
+                    f"{table}.author AND a.kind = {table}.kind AND a.slot = {table}.slot)"
                 )
         # Flags go with their post (expired or gone), and after FLAG_DAYS in any case.
         await db.execute(
             "DELETE FROM flags WHERE flagged_at <= ? OR NOT EXISTS (SELECT 1 FROM records AS r WHERE "
-            "r.author = flags.author AND r.kind = flags.kind AND r.slot = flags.slot AND r.expires_at > ?)",
+            f"{at_address_of('flags')} AND r.expires_at > ?)",
             (now - FLAG_DAYS * 86_400, now),
         )
         self._terms_after = await prune_terms(db, self._terms_after)
@@ -558,9 +565,7 @@ class Writer:
     async def _remove_rows(self, job: _RemoveJob) -> bool:
         db = self._db
         await db.execute("BEGIN IMMEDIATE")
-        rows = await db.execute_fetchall(
-            "SELECT seq, raw FROM records WHERE author = ? AND kind = ? AND slot = ?", job.address
-        )
+        rows = await db.execute_fetchall(f"SELECT seq, raw FROM records WHERE {AT_ADDRESS}", job.address)
         doomed = [(int(row[0]), bytes(row[1])) for row in rows]
         if doomed:
             await self._delete_rows(doomed)

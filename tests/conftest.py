@@ -11,11 +11,19 @@ loading) took 460 ms once and failed a test that found nothing wrong.
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
+import aiosqlite
 import pytest
 from blockbuster import blockbuster_ctx
 from hypothesis import settings
+
+from storage import schema
+from storage.rows import SETTLE
 
 settings.register_profile("mutualaid", deadline=None)
 settings.load_profile("mutualaid")
@@ -28,6 +36,39 @@ def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     with blockbuster_ctx(["crypto", "protocol", "storage"]):
         yield
+
+
+_ADDRESS_SQL: set[str] = set()
+_SCHEMA = re.compile(r"\s*(CREATE|DROP)\b")
+
+
+@pytest.fixture(autouse=True)
+def address_lookups_use_their_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every statement a test runs in its own process that reads the address tables
+    (schema migration 16) looks them up by key: none scans them (a join with
+    their view, in a statement with ORDER BY, DISTINCT or LIMIT, would read
+    every address). Checked against the schema as migrations make it."""
+    seen: set[str] = set()
+    for name in ("execute", "executemany", "execute_fetchall"):
+        original = getattr(aiosqlite.Connection, name)
+
+        def recording(self: aiosqlite.Connection, sql: str, *args: object, _original: Any = original) -> Any:
+            if "addresses" in sql and sql not in _ADDRESS_SQL and not _SCHEMA.match(sql) and sql not in SETTLE:
+                seen.add(sql)  # the move of the recent addresses reads them all: that is its work
+            return _original(self, sql, *args)
+
+        monkeypatch.setattr(aiosqlite.Connection, name, recording)
+    yield
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for version in sorted(schema.MIGRATIONS):
+            for statement in schema.MIGRATIONS[version]:
+                db.execute(statement)
+        for sql in seen:
+            numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+            count = max(numbered) if numbered else sql.count("?")
+            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * count))
+            assert not re.search(r"SCAN record_addresses\b|SCAN record_addresses_recent", plan), f"{sql}\n{plan}"
+            _ADDRESS_SQL.add(sql)
 
 
 def _is_async(request: pytest.FixtureRequest) -> bool:

@@ -17,6 +17,13 @@ from storage import RecordStore
 
 NOW = 1_800_000_000
 
+UNDO_16 = (
+    "DROP VIEW addresses; DROP TABLE record_addresses; DROP TABLE record_addresses_recent; "
+    "CREATE UNIQUE INDEX records_address ON records(author, kind, slot);"
+)
+"""SQL that takes a file back to before migration 16 (the address index),
+for the tests that take a file back further."""
+
 
 def identity(name: str) -> NodeIdentity:
     """A deterministic identity per name."""

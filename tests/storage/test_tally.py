@@ -19,7 +19,7 @@ from storage import RecordStore, StoreConfig, schema
 from storage.community import CommunityStore
 from storage.tally import DAY_S, count_rows
 from storage.weeks import EXPIRED_STATUS, week_of, week_start
-from tests.storage._support import ALICE, BOB, NOW, close_or_fail, post
+from tests.storage._support import ALICE, BOB, NOW, UNDO_16, close_or_fail, post
 
 Group = tuple[str, str, str, str, int]
 SINCE = week_start(week_of(NOW) - 12)
@@ -128,7 +128,7 @@ async def test_a_schema_11_file_gets_its_counts_from_its_rows(db_path: str) -> N
     report_index = next(s for v in range(1, 12) for s in schema.MIGRATIONS[v] if "INDEX records_report" in s)
     with contextlib.closing(sqlite3.connect(db_path)) as db:  # back to schema 11, as the code before 12 left it
         db.executescript(
-            "DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
+            f"{UNDO_16} DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
             "DROP INDEX records_kind; DROP INDEX records_urgency; "
             f"CREATE INDEX records_area ON records(area, created_at); {report_index}; PRAGMA user_version = 11;"
         )

@@ -23,7 +23,7 @@ from storage import query as query_module
 from storage.query import URGENCY_RANK, fts_expression
 from storage.rows import INSERT_ID, INSERT_RECORD, fts_values, id_key, record_row
 from storage.text import CREATED_LIMIT, SEQ_BITS, facets, key_bound, text_key
-from tests.storage._support import NOW, close_or_fail, identity, post
+from tests.storage._support import NOW, UNDO_16, close_or_fail, identity, post
 
 WORDS = ["coat", "coats", "coating", "bike", "bikes", "soup", "rice", "ride", "riders", "tent", "tea", "café", "Über",
          "tea_cup", "n0te"]  # fmt: skip
@@ -415,6 +415,7 @@ async def test_a_schema_13_file_has_its_languages_indexed_as_facets(
         db.execute("DROP INDEX records_purge")
         db.execute("CREATE INDEX records_purge ON records(purge_at)")
         db.execute("CREATE INDEX records_area ON records(area, created_at)")
+        db.executescript(UNDO_16)
         for seq, raw in db.execute("SELECT seq, raw FROM records").fetchall():
             record = parse_record(bytes(raw), validate=False)
             fields = dict(record.fields, languages=None)
