@@ -97,7 +97,8 @@ async def test_a_schema_8_file_is_migrated_with_every_id_in_the_big_table(db_pat
     await store.close()
     with sqlite3.connect(db_path) as db:  # back to schema 8, as the code before migration 9 left it
         db.executescript(
-            f"{UNDO_16} DROP TABLE record_ids; DROP TABLE record_ids_recent; DROP TABLE text_terms; DROP TABLE store_meta; "
+            f"{UNDO_16} DROP TABLE record_ids; DROP TABLE record_ids_recent; DROP TABLE text_terms; "
+            "DROP TABLE store_meta; "
             "DROP TABLE report_counts; DROP TABLE fulfilment_counts; "
             "DROP INDEX records_kind; DROP INDEX records_urgency; "
             "CREATE INDEX records_area ON records(area, created_at); "
