@@ -95,7 +95,11 @@ def id_key_range(prefix: str) -> tuple[int, int]:
     return id_key(low), id_key(high)
 
 
-def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str, str]:
+TextRow = tuple[str, str, str, str]
+"""What a record's full-text row indexes: (title, body, tags, facets)."""
+
+
+def fts_values(fields: Mapping[str, Any]) -> TextRow:
     """The (title, body, tags, facets) text indexed for a record; must be deterministic
     because a contentless FTS5 row is deleted by repeating exactly these values."""
     title = str(fields.get("title") or fields.get("name") or "")
@@ -104,9 +108,10 @@ def fts_values(fields: Mapping[str, Any]) -> tuple[str, str, str, str]:
     return title, body, tags.strip(), facets(fields)
 
 
-def fts_row(seq: int, record: Record) -> tuple[object, ...]:
-    """The ``INSERT_FTS`` (and ``DELETE_FTS``) parameters of the row ``seq``."""
-    return (text_key(record.created_at, seq), *fts_values(record.fields))
+def fts_row(seq: int, record: Record, text: TextRow | None = None) -> tuple[object, ...]:
+    """The ``INSERT_FTS`` (and ``DELETE_FTS``) parameters of the row ``seq``;
+    ``text``: its ``fts_values``, if already computed (by a checker process)."""
+    return (text_key(record.created_at, seq), *(text if text is not None else fts_values(record.fields)))
 
 
 def record_row(seq: int, record: Record, purge_at: int, opened_at: int | None) -> RecordRow:

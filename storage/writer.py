@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from storage.rows import (
     KEPT_PAST_EXPIRY,
     SETTLE,
     Address,
+    TextRow,
     fts_row,
     id_key,
     record_row,
@@ -83,6 +84,7 @@ class _PutJob:
     token_hash: bytes | None = None  # for put_own: saved with the record, in its transaction
     own: bool = False  # a version of this node's own post: its id goes in own_versions
     pins: dict[bytes, bytes] | None = None  # recovery keys this node's operator vouches for (key rotate)
+    texts: Mapping[bytes, TextRow] | None = None  # record id -> its fts_values, computed elsewhere
 
 
 @dataclass
@@ -190,16 +192,24 @@ class Writer:
         return await job.future
 
     async def put_many(
-        self, records: Sequence[Record], now: int, *, own: bool = False, pins: dict[bytes, bytes] | None = None
+        self,
+        records: Sequence[Record],
+        now: int,
+        *,
+        own: bool = False,
+        pins: dict[bytes, bytes] | None = None,
+        texts: Mapping[bytes, TextRow] | None = None,
     ) -> list[PutOutcome]:
         """Store verified records; one outcome each, in order, after COMMIT.
         ``own``: this node signed them (their ids go in ``own_versions``).
         ``pins``: node key -> recovery key, pinned with them where none is
-        (the operator's word, when ``key rotate`` works from the paper alone)."""
+        (the operator's word, when ``key rotate`` works from the paper alone).
+        ``texts``: record id -> its full-text values (``storage.rows.fts_values``)
+        where a checker process computed them off the event loop."""
         self._check_open()
         if not records:
             return []
-        job = _PutJob(list(records), now, self._future(), own=own, pins=pins)
+        job = _PutJob(list(records), now, self._future(), own=own, pins=pins, texts=texts)
         outcomes: list[PutOutcome] = await self._submit(job)
         return outcomes
 
@@ -341,7 +351,8 @@ class Writer:
         if deletes:
             await self._delete_rows(deletes)
         if inserts:
-            await self._insert(inserts.values())
+            texts = {key: text for job in jobs if job.texts for key, text in job.texts.items()}
+            await self._insert(inserts.values(), texts)
         await self._save_own(jobs, inserts)
         rotations = await self._save_keys(inserts, vouched)
         await self._count_change()
@@ -376,13 +387,13 @@ class Writer:
                 stored[address] = (seq, bytes(raw))
         return current, stored
 
-    async def _insert(self, inserts: Iterable[tuple[Record, Held]]) -> None:
+    async def _insert(self, inserts: Iterable[tuple[Record, Held]], texts: Mapping[bytes, TextRow]) -> None:
         rows = []
         fts_rows = []
         seq = self._next_seq
         for record, kept in inserts:
             rows.append(record_row(seq, record, kept.purge_at, kept.opened_at))
-            fts_rows.append(fts_row(seq, record))
+            fts_rows.append(fts_row(seq, record, texts.get(record.id)))
             seq += 1
         self._next_seq = seq
         await self._db.executemany(INSERT_RECORD, rows)

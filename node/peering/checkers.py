@@ -53,6 +53,7 @@ from pathlib import Path
 
 from protocol.errors import RemoteProtocolError, SignatureInvalid
 from protocol.records import Record, check_time, parse_record, verify_record
+from storage.rows import TextRow, fts_values
 
 log = logging.getLogger("mutualaid.checkers")
 
@@ -64,9 +65,11 @@ POOL_IDLE_S = 60.0
 ORPHAN_CHECK_S = 1.0
 """How often a worker process looks whether its node is still there."""
 
-Checked = tuple[str | None, str | None, bool]
+Checked = tuple[str | None, str | None, bool, TextRow | None]
 """Per record: (its status if it decoded, validated and is in time, else None;
-the reason it was refused for that, else None; whether its signatures verify)."""
+the reason it was refused for that, else None; whether its signatures verify;
+the full-text values it is stored with, if it is good: work the writer would
+otherwise do on the event loop, ``storage.rows.fts_values``)."""
 
 
 def verify_workers() -> int:
@@ -181,7 +184,7 @@ def check_share(raws: Sequence[bytes], now: int) -> tuple[list[Checked], float]:
     verify_s = 0.0
     for _, record in decoded(raws, now):
         if isinstance(record, str):
-            out.append((None, record, False))
+            out.append((None, record, False, None))
             continue
         started = time.thread_time()
         try:
@@ -190,7 +193,7 @@ def check_share(raws: Sequence[bytes], now: int) -> tuple[list[Checked], float]:
         except SignatureInvalid:
             ok = False
         verify_s += time.thread_time() - started
-        out.append((record.status, None, ok))
+        out.append((record.status, None, ok, fts_values(record.fields) if ok else None))
     return out, verify_s
 
 

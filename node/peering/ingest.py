@@ -34,7 +34,7 @@ from protocol.filters import SyncFilter
 from protocol.records import Record, checked_record, verify_record
 from protocol.rotation import recovery_fault, rotation_fault
 from storage import RecordStore
-from storage.rows import Address
+from storage.rows import Address, TextRow
 
 log = logging.getLogger("mutualaid.ingest")
 # What each rejection costs the peer's score (anything not listed: 1 point).
@@ -164,10 +164,12 @@ class Ingestor:
         # A batch we asked for is wanted whole: its signatures may be checked
         # before what is held and the rates (in other processes, on other cores).
         checked = await self.checker.check(raws, now) if solicited and self.checker is not None else None
+        texts: dict[bytes, TextRow] | None = None
         if checked is None:
             parsed, signatures = self._screen(raws, now, outcomes), None
         else:
-            parsed, signatures = self._screen_checked(raws, checked[0], outcomes), [ok for _, _, ok in checked[0]]
+            parsed, signatures = self._screen_checked(raws, checked[0], outcomes), [ok for _, _, ok, _ in checked[0]]
+            texts = {record.id: text for index, record in parsed if (text := checked[0][index][3]) is not None}
             self.metrics.count("signature_verify_microseconds_total", int(checked[1] * 1e6))
         self.inflight.release(record.id for _, record in parsed)  # here now: whoever asked, asks no more
         fresh = await self._admit(parsed, source, solicited, now, outcomes)
@@ -176,7 +178,7 @@ class Ingestor:
             await asyncio.wait([after])  # its outcome is its caller's to read
         good = await self._chained(verified, now, outcomes)
         good = await self._keys_checked(good, outcomes)
-        results = await self.store.writer.put_many([r for _, r in good], now) if good else []
+        results = await self.store.writer.put_many([r for _, r in good], now, texts=texts) if good else []
         accepted: list[Record] = []
         for (index, record), result in zip(good, results, strict=True):
             outcomes[index] = result.status if result.reason is None else f"rejected:{result.reason}"
@@ -236,7 +238,7 @@ class Ingestor:
         the good records rebuilt, the refused given its reason, then our own refusals."""
         decoded = (
             (index, checked_record(raw, status) if status is not None else str(reason))
-            for index, (raw, (status, reason, _)) in enumerate(zip(raws, checked, strict=True))
+            for index, (raw, (status, reason, _, _)) in enumerate(zip(raws, checked, strict=True))
         )
         return self._refuse_locally(decoded, outcomes)
 

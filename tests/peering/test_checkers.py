@@ -26,7 +26,8 @@ from node.peering.ingest import Ingestor
 from node.peering.policy import Limits, Policy
 from protocol.filters import SyncFilter
 from protocol.records import DAY, MAX_FUTURE_SKEW, checked_record, parse_record
-from storage import RecordStore
+from storage import Query, RecordStore
+from storage.rows import fts_values
 from tests.peering.conftest import make_post
 
 NOW = 1_750_000_000
@@ -71,10 +72,12 @@ async def checker() -> AsyncIterator[Checker]:
 
 def test_a_checked_record_is_the_parsed_record() -> None:
     raw = make_post(NodeIdentity.generate(), "Bread maker", created_at=NOW - 60).raw
-    (status, reason, ok), *_ = check_share([raw], NOW)[0]
+    (status, reason, ok, text), *_ = check_share([raw], NOW)[0]
     assert (reason, ok) == (None, True) and status is not None
     parsed, rebuilt = parse_record(raw), checked_record(raw, status)
     assert [getattr(rebuilt, name) for name in parsed.__slots__] == [getattr(parsed, n) for n in parsed.__slots__]
+    assert text == fts_values(parsed.fields)  # what the writer indexes it with, computed in the process
+    assert text[0] == "Bread maker"
 
 
 @TWO_CORES
@@ -98,6 +101,12 @@ async def test_a_fetched_batch_checked_in_processes_has_the_inline_outcomes(tmp_
         assert inline.policy.penalty(PEER.public_key) == apart.policy.penalty(PEER.public_key)
         ids = [parse_record(raw).id for raw in batch if raw != b"\x00junk"]
         assert await apart_store.reads.held_ids(ids) == await inline_store.reads.held_ids(ids)
+        # Indexed for search alike: the text the processes computed is the text the writer would have.
+        for text in ("honey", "jar", "lantern"):
+            query = Query(text=text, limit=500)
+            found = [r.id for r in (await apart_store.reads.query(query, NOW)).records]
+            assert found == [r.id for r in (await inline_store.reads.query(query, NOW)).records]
+            assert len(found) == (expected.count("accepted") + 1 if text != "lantern" else 0)
     finally:
         await inline_store.close()
         await apart_store.close()
@@ -117,7 +126,10 @@ async def test_the_processes_stop_when_idle_and_start_again(checker: Checker) ->
     assert await checker.check(batch, NOW) is None
     assert await checker.started()
     checked = await checker.check(batch, NOW)
-    assert checked is not None and [ok for _, _, ok in checked[0]].count(False) == 4  # expired, future, tampered, junk
+    assert (
+        checked is not None and [ok for _, _, ok, _ in checked[0]].count(False) == 4
+    )  # expired, future, tampered, junk
+    assert [text is None for _, _, ok, text in checked[0]] == [not ok for _, _, ok, _ in checked[0]]
     while checker.running:  # noqa: ASYNC110 - the idle stop has no event to wait on, by design
         await asyncio.sleep(0.05)
     assert await checker.check(batch, NOW) is None  # declined while they start again
