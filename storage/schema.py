@@ -355,15 +355,16 @@ MIGRATIONS: dict[int, list[str]] = {
         "DROP INDEX records_area",
     ],
     # Ingest that stays flat at a million records (issue 13): the address
-    # index took each new record at its author's place in (author, kind,
-    # slot) order, a slot being random: at a million records each record
-    # dirtied a page of it of its own (370 of the 1,337 pages one batch of a
-    # thousand dirtied, with the bench's 200 authors). It becomes two tables,
-    # as the id index did in migration 9 (storage/rows.py ``ADDRESSES``): new
-    # addresses go to a small one every batch shares, moved into the big one
-    # in key order with the recent ids. A row's address is in one of them;
-    # the view ``addresses`` reads both (SQLite turns a join with it into a
-    # key lookup in each).
+    # index took each new record at its author's and kind's place in (author,
+    # kind, slot) order, a page of its own per record where slots are random
+    # (370 of the 1,337 pages one batch of a thousand dirtied at a million
+    # records, with the bench's 200 authors and slots numbered in order). It
+    # becomes two tables, as the id index did in migration 9 (storage/rows.py
+    # ``ADDRESS_COLUMNS``, ``SETTLE``): new addresses go to a small one every
+    # batch shares, moved into the big one in key order with the recent ids.
+    # A row's address is in one of them; the view ``addresses`` reads both
+    # (``seq IN (SELECT seq FROM addresses WHERE ...)``, storage/query.py
+    # ``AT_ADDRESS``: a key search in each).
     16: [
         f"CREATE TABLE record_addresses ({ADDRESS_COLUMNS}) WITHOUT ROWID",
         f"CREATE TABLE record_addresses_recent ({ADDRESS_COLUMNS}) WITHOUT ROWID",
