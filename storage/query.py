@@ -198,8 +198,8 @@ BY_AUTHOR = "seq IN (SELECT seq FROM addresses WHERE author = ?)"
 def at_address_of(row: str) -> str:
     """A condition on ``records`` as ``r``: the row at the address of ``row``,
     a row of another table. (A join with the view itself is made a key lookup
-    in each table only when the statement has no ORDER BY, DISTINCT or LIMIT;
-    this is one in any statement.)"""
+    in each table only when the statement has no ORDER BY or DISTINCT; with
+    them SQLite reads every address first. This is one in any statement.)"""
     return (
         f"r.seq IN (SELECT seq FROM addresses WHERE author = {row}.author AND kind = {row}.kind AND slot = {row}.slot)"
     )

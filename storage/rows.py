@@ -54,7 +54,9 @@ DELETE_ADDRESSES = (
 SETTLE = (
     "INSERT INTO record_ids SELECT id_key, seq FROM record_ids_recent ORDER BY id_key, seq",
     "DELETE FROM record_ids_recent",
-    "INSERT INTO record_addresses SELECT * FROM record_addresses_recent ORDER BY author, kind, slot",
+    # OR REPLACE: should an address ever be in both tables (the writer keeps each in one), the newer
+    # entry wins and the writer goes on, where a conflict here would fail every put after it.
+    "INSERT OR REPLACE INTO record_addresses SELECT * FROM record_addresses_recent ORDER BY author, kind, slot",
     "DELETE FROM record_addresses_recent",
 )
 """The recent ids and addresses moved into the big tables in key order

@@ -495,11 +495,8 @@ class Writer:
             await db.execute("INSERT OR IGNORE INTO rotations VALUES (?, ?, ?, ?)", (old, new, recovery, at))
             await db.execute("INSERT OR IGNORE INTO recovery_keys VALUES (?, ?)", (new, recovery))
             await db.execute("UPDATE redirects SET author = ? WHERE author = ?", (new, old))
-            for table in ("records", "own_versions"):
-                await db.execute(
-                    f"INSERT OR IGNORE INTO redirects SELECT id, ?, kind, slot FROM {table} WHERE author = ?",
-                    (new, old),
-                )
+            for source in (f"records WHERE {BY_AUTHOR}", "own_versions WHERE author = ?"):
+                await db.execute(f"INSERT OR IGNORE INTO redirects SELECT id, ?, kind, slot FROM {source}", (new, old))
             for table in ("own_versions", "manage_tokens", "removals"):
                 await db.execute(f"UPDATE OR REPLACE {table} SET author = ? WHERE author = ?", (new, old))
             doomed = await db.execute_fetchall(f"SELECT seq, raw FROM records WHERE {BY_AUTHOR}", (old,))

@@ -40,20 +40,24 @@ def no_blocking_on_the_loop(request: pytest.FixtureRequest) -> Iterator[None]:
 
 _ADDRESS_SQL: set[str] = set()
 _SCHEMA = re.compile(r"\s*(CREATE|DROP)\b")
+_AUTHOR = re.compile(r"\bauthor = \?")
 
 
 @pytest.fixture(autouse=True)
 def address_lookups_use_their_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every statement a test runs in its own process that reads the address tables
     (schema migration 16) looks them up by key: none scans them (a join with
-    their view, in a statement with ORDER BY, DISTINCT or LIMIT, would read
-    every address). Checked against the schema as migrations make it."""
+    their view, in a statement with ORDER BY or DISTINCT, would read every
+    address); and none that picks records by author reads every row of
+    ``records`` (the author's rows are found through the address tables).
+    Checked against the schema as migrations make it."""
     seen: set[str] = set()
     for name in ("execute", "executemany", "execute_fetchall"):
         original = getattr(aiosqlite.Connection, name)
 
         def recording(self: aiosqlite.Connection, sql: str, *args: object, _original: Any = original) -> Any:
-            if "addresses" in sql and sql not in _ADDRESS_SQL and not _SCHEMA.match(sql) and sql not in SETTLE:
+            named = "addresses" in sql or ("records" in sql and _AUTHOR.search(sql))
+            if named and sql not in _ADDRESS_SQL and not _SCHEMA.match(sql) and sql not in SETTLE:
                 seen.add(sql)  # the move of the recent addresses reads them all: that is its work
             return _original(self, sql, *args)
 
@@ -66,8 +70,11 @@ def address_lookups_use_their_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[
         for sql in seen:
             numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
             count = max(numbered) if numbered else sql.count("?")
-            plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * count))
+            steps = [str(row[3]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", [None] * count)]
+            plan = " | ".join(steps)
             assert not re.search(r"SCAN record_addresses\b|SCAN record_addresses_recent", plan), f"{sql}\n{plan}"
+            if _AUTHOR.search(sql):
+                assert not {"SCAN records", "SCAN r"} & set(steps), f"{sql}\n{plan}"
             _ADDRESS_SQL.add(sql)
 
 

@@ -134,3 +134,26 @@ async def test_a_schema_15_file_is_migrated_with_every_address_in_the_big_table(
         await found_at_addresses(store, [newer, held[0], *held[2:]])
     finally:
         await store.close()
+
+
+async def test_an_address_in_both_tables_does_not_stop_the_writer(db_path: str) -> None:
+    """The writer keeps each address in one table; should one ever be in both
+    (a process of older code writing to a migrated file), the move keeps the
+    newer entry and every later put still succeeds."""
+    store = await RecordStore.open(db_path, SMALL)
+    try:
+        first = post(ALICE, "dup", title="First")
+        bobs = [post(BOB, f"a{i}") for i in range(11)]
+        await store.writer.put_many([first, *bobs], NOW)
+        assert address_tables(db_path) == (12, 0)
+        with sqlite3.connect(db_path) as db:  # a second entry for the address, as a stray row would leave
+            db.execute("INSERT INTO record_addresses_recent VALUES (?, ?, ?, ?)", (*first.address, 999_999))
+        more = [post(BOB, f"b{i}", title=f"More {i}") for i in range(12)]
+        outcomes = await store.writer.put_many(more, NOW)  # reaches the threshold: the move runs
+        assert [o.status for o in outcomes] == ["accepted"] * 12
+        assert address_tables(db_path) == (24, 0)
+        later = post(BOB, "later")
+        assert (await store.writer.put(later, NOW)).status == "accepted"
+        await found_at_addresses(store, [*bobs, *more, later])
+    finally:
+        await store.close()
