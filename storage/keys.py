@@ -11,9 +11,12 @@ writer adds to it once a rotation commits (protocol/rotation.py has the rules).
 from __future__ import annotations
 
 from protocol.rotation import current_key
-from storage.query import at_address_of
+from storage.query import address_seqs, at_address_of
 from storage.rows import Address
 from storage.sqlite import Connection
+
+_ROTATION_AT_RECOVERY = address_seqs("t.recovery", "'key_rotation'", "lower(hex(t.old))")
+"""The rotation record of the rotation ``t``: signed by its recovery key, slotted by the key it retires."""
 
 
 class Keys:
@@ -56,8 +59,8 @@ class Keys:
         chain: list[bytes] = []
         while len(chain) < limit:
             rows = await self._reader.run(
-                "SELECT r.raw, t.old FROM rotations AS t JOIN records AS r ON r.seq IN (SELECT seq FROM addresses "
-                "WHERE author = t.recovery AND kind = 'key_rotation' AND slot = lower(hex(t.old))) "
+                "SELECT r.raw, t.old FROM rotations AS t JOIN records AS r "
+                f"ON r.seq IN ({_ROTATION_AT_RECOVERY}) "
                 "WHERE t.new = ?",
                 (key,),
             )

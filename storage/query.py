@@ -189,8 +189,14 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
     return where, params
 
 
-AT_ADDRESS = "seq IN (SELECT seq FROM addresses WHERE author = ? AND kind = ? AND slot = ?)"
-"""A condition on ``records`` (schema migration 16's view): the row at an address (three parameters)."""
+def address_seqs(author: str, kind: str, slot: str) -> str:
+    """The ``seq`` at the address named by three SQL expressions, from both
+    address tables (schema migration 16's view): a key search in each."""
+    return f"SELECT seq FROM addresses WHERE author = {author} AND kind = {kind} AND slot = {slot}"
+
+
+AT_ADDRESS = f"seq IN ({address_seqs('?', '?', '?')})"
+"""A condition on ``records``: the row at an address (three parameters)."""
 BY_AUTHOR = "seq IN (SELECT seq FROM addresses WHERE author = ?)"
 """A condition on ``records`` (schema migration 16's view): the rows of one author (one parameter)."""
 
@@ -200,9 +206,7 @@ def at_address_of(row: str) -> str:
     a row of another table. (A join with the view itself is made a key lookup
     in each table only when the statement has no ORDER BY or DISTINCT; with
     them SQLite reads every address first. This is one in any statement.)"""
-    return (
-        f"r.seq IN (SELECT seq FROM addresses WHERE author = {row}.author AND kind = {row}.kind AND slot = {row}.slot)"
-    )
+    return f"r.seq IN ({address_seqs(f'{row}.author', f'{row}.kind', f'{row}.slot')})"
 
 
 AREA_DENSE_ROWS = 1000

@@ -30,7 +30,7 @@ from protocol.records import IMMUTABLE_KINDS, Record, parse_record, version_key
 from protocol.rotation import recovery_fault, rotation_fault
 from storage.community import FLAG_DAYS
 from storage.errors import StoreClosed
-from storage.query import AT_ADDRESS, BY_AUTHOR, at_address_of
+from storage.query import AT_ADDRESS, BY_AUTHOR, address_seqs, at_address_of
 from storage.rows import (
     DELETE_ADDRESSES,
     DELETE_FTS,
@@ -377,8 +377,7 @@ class Writer:
                 # lookup; a row-value IN (VALUES ...) would scan the whole index.
                 "SELECT r.seq, r.id, r.created_at, r.purge_at, r.status, r.raw, r.author, r.kind, r.slot, "
                 f"r.opened_at FROM (VALUES {','.join(['(?,?,?)'] * len(chunk))}) AS v CROSS JOIN records AS r "
-                "ON r.seq IN (SELECT seq FROM addresses WHERE author = v.column1 AND kind = v.column2 "
-                "AND slot = v.column3)",
+                f"ON r.seq IN ({address_seqs('v.column1', 'v.column2', 'v.column3')})",
                 params,
             )
             for seq, record_id, created_at, purge_at, status, raw, author, kind, slot, opened_at in rows:
@@ -534,8 +533,8 @@ class Writer:
             await self._count_change()
             for table in ("manage_tokens", "own_versions"):
                 await db.execute(
-                    f"DELETE FROM {table} WHERE NOT EXISTS (SELECT 1 FROM addresses AS a WHERE a.author = "
-                    f"{table}.author AND a.kind = {table}.kind AND a.slot = {table}.slot)"
+                    f"DELETE FROM {table} WHERE NOT EXISTS "
+                    f"({address_seqs(f'{table}.author', f'{table}.kind', f'{table}.slot')})"
                 )
         # Flags go with their post (expired or gone), and after FLAG_DAYS in any case.
         await db.execute(
