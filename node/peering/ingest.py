@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from node.core.clock import SYSTEM_CLOCK, Clock
 from node.core.metrics import Metrics
-from node.peering.checkers import Checked, Checker, decoded, shares, verify_workers
+from node.peering.checkers import Checked, Checker, decoded, shares, verify_all, verify_workers
 from node.peering.decisions import InFlight
 from node.peering.feed import RecordFeed
 from node.peering.policy import Policy
 from protocol.chain import chain_fault, neighbour_slots
-from protocol.errors import SignatureInvalid
 from protocol.filters import SyncFilter
-from protocol.records import Record, checked_record, verify_record
+from protocol.records import Record, checked_record
 from protocol.rotation import recovery_fault, rotation_fault
 from storage import RecordStore
 from storage.rows import Address, TextRow
@@ -75,27 +73,14 @@ node that floods one post is."""
 
 
 async def verify_parallel(records: Sequence[Record], workers: int | None = None) -> tuple[list[bool], float]:
-    """``_verify_all`` over a batch, cut into shares verified in worker threads at
+    """``verify_all`` over a batch, cut into shares verified in worker threads at
     once (the loop's default executor); results in the batch's order, CPU
     seconds summed over the threads."""
     if not records:
         return [], 0.0
     ranges = shares(len(records), verify_workers() if workers is None else workers)
-    results = await asyncio.gather(*(asyncio.to_thread(_verify_all, records[r.start : r.stop]) for r in ranges))
+    results = await asyncio.gather(*(asyncio.to_thread(verify_all, records[r.start : r.stop]) for r in ranges))
     return [ok for oks, _ in results for ok in oks], sum(cpu for _, cpu in results)
-
-
-def _verify_all(records: Sequence[Record]) -> tuple[list[bool], float]:
-    """Whether each signature verifies, and the CPU seconds it took this thread."""
-    started = time.thread_time()
-    ok = []
-    for record in records:
-        try:
-            verify_record(record)
-            ok.append(True)
-        except SignatureInvalid:
-            ok.append(False)
-    return ok, time.thread_time() - started
 
 
 class Ingestor:
