@@ -195,7 +195,7 @@ def check_share(raws: Sequence[bytes], now: int) -> tuple[list[Checked], float]:
 
 def verify_all(records: Sequence[Record]) -> tuple[list[bool], float]:
     """Whether each signature verifies, and the CPU seconds it took this thread
-    (read once for them all: the clock is a system call)."""
+    (the clock read before and after them all, not around each: it is a system call)."""
     started = time.thread_time()
     ok = []
     for record in records:

@@ -83,6 +83,11 @@ async def verify_parallel(records: Sequence[Record], workers: int | None = None)
     return [ok for oks, _ in results for ok in oks], sum(cpu for _, cpu in results)
 
 
+class BatchAbandoned(Exception):
+    """A sync's batch not stored because the batch fetched before it was not
+    (that one failed or was cancelled): a sync stores no batch after a gap."""
+
+
 class Ingestor:
     def __init__(
         self,
@@ -139,9 +144,11 @@ class Ingestor:
         ``solicited``: we fetched these ourselves, so rate limits do not apply.
         ``after``: an earlier batch's ingest (a sync's previous fetch). This
         batch is decoded and verified while that one is stored, and waits for
-        it to finish (however it ends) before the checks that read what it
-        stores (a chapter's chain, pinned keys) and before its own put, so a
-        sync's batches are stored in order, each seeing the one before."""
+        it to finish before the checks that read what it stores (the replies
+        a sender has made, a chapter's chain, pinned keys) and before its own
+        put, so a sync's batches are stored in order, each seeing the one
+        before. If that one failed or was cancelled, this one is not stored
+        either (``BatchAbandoned``): a sync never stores a batch after a gap."""
         now = self.clock.wall()
         if source is not None and self.policy.refusal(source):
             return ["rejected:peer_refused" for _ in raws]  # blocked or banned since it connected
@@ -157,10 +164,13 @@ class Ingestor:
             texts = {record.id: text for index, record in parsed if (text := checked[0][index][3]) is not None}
             self.metrics.count("signature_verify_microseconds_total", int(checked[1] * 1e6))
         self.inflight.release(record.id for _, record in parsed)  # here now: whoever asked, asks no more
-        fresh = await self._admit(parsed, source, solicited, now, outcomes)
+        fresh = await self._admit(parsed, source, solicited, now, outcomes, cap_replies=after is None)
         verified = await self._verify(fresh, outcomes, signatures)
         if after is not None:
-            await asyncio.wait([after])  # its outcome is its caller's to read
+            await asyncio.wait([after])  # its outcome is its caller's to read; whether it was stored is ours
+            if after.cancelled() or after.exception() is not None:
+                raise BatchAbandoned("the batch fetched before it was not stored")
+            verified = await self._capped(verified, now, outcomes)  # counting the replies that one stored
         good = await self._chained(verified, now, outcomes)
         good = await self._keys_checked(good, outcomes)
         results = await self.store.writer.put_many([r for _, r in good], now, texts=texts) if good else []
@@ -242,16 +252,25 @@ class Ingestor:
         return parsed
 
     async def _admit(
-        self, parsed: list[tuple[int, Record]], source: bytes | None, solicited: bool, now: int, outcomes: list[str]
+        self,
+        parsed: list[tuple[int, Record]],
+        source: bytes | None,
+        solicited: bool,
+        now: int,
+        outcomes: list[str],
+        *,
+        cap_replies: bool,
     ) -> list[tuple[int, Record]]:
-        """Drop what we hold, replies over their cap and pushes over the peer's rate."""
+        """Drop what we hold, replies over their cap (before any signature work;
+        a sync's batch counts them once the batch before it is stored:
+        ``cap_replies`` False) and pushes over the peer's rate."""
         held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
-            elif record.kind == "reply" and await self._over_reply_cap(record, replies, now):
+            elif cap_replies and record.kind == "reply" and await self._over_reply_cap(record, replies, now):
                 outcomes[index] = "rejected:too_many_replies"
             elif (
                 source is not None
@@ -262,6 +281,18 @@ class Ingestor:
             else:
                 fresh.append((index, record))
         return fresh
+
+    async def _capped(self, fresh: list[tuple[int, Record]], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
+        """Drop the replies over their sender's cap (counting this batch's): a
+        sync's batch, once the batch before it is stored."""
+        kept: list[tuple[int, Record]] = []
+        replies: dict[tuple[bytes, bytes], int] = {}
+        for index, record in fresh:
+            if record.kind == "reply" and await self._over_reply_cap(record, replies, now):
+                outcomes[index] = "rejected:too_many_replies"
+            else:
+                kept.append((index, record))
+        return kept
 
     async def _verify(
         self, fresh: list[tuple[int, Record]], outcomes: list[str], signatures: list[bool] | None = None

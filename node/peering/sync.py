@@ -31,9 +31,10 @@ log = logging.getLogger("mutualaid.sync")
 MAX_SESSIONS = 20  # a peer cannot keep us re-running sessions for ever
 PACED_PUSH_S = 120.0
 CHECK_AHEAD = 3
-"""Batches of a sync in the ingest beyond the one being stored (decoded and
-verified, or done and waiting for the batch before them), so a checker has
-the next batch the moment it is done with one. With one, the checker
+"""Batches of a sync in the ingest beyond the one being stored once the next
+fetch is in (one fewer while it is on the wire): decoded and verified, or
+done and waiting for the batch before them, so a checker has the next batch
+the moment it is done with one. With one, the checker
 processes, which a sync on two cores waits on most, sat idle whenever a
 store ran long: 100k on two cores ran 1.51x the one-core rate at the median
 of eleven alternating pairs, 1.54x with three (fifteen pairs; docs/NODE.md)."""
@@ -50,7 +51,7 @@ def node_filter(config: NodeConfig) -> SyncFilter:
 @dataclass
 class SyncResult:
     rounds: int = 0
-    fetched: int = 0
+    fetched: int = 0  # records fetched and through the ingest
     accepted: int = 0
     pushed: int = 0
     pushed_new: int = 0  # of those pushed, the ones the peer did not hold
@@ -87,7 +88,6 @@ async def _fetch_all(
             assert pending is not None
             raws = await pending
             pending = asyncio.ensure_future(client.fetch(chunks[index + 1])) if index + 1 < len(chunks) else None
-            result.fetched += len(raws)
             after = ingesting[-1] if ingesting else None
             ingesting.append(asyncio.ensure_future(ingest.ingest(raws, client.key, solicited=True, after=after)))
             while len(ingesting) > CHECK_AHEAD:
@@ -95,9 +95,10 @@ async def _fetch_all(
         while ingesting:
             _count(await ingesting.popleft(), client.url, result, progress, len(ids))
     finally:
-        # Every one cancelled before any is waited for: a batch whose predecessor
-        # ended would otherwise go on to its put while that one never stored.
-        left = [task for task in (pending, *ingesting) if task is not None and not task.done()]
+        # Every one cancelled before any is waited for (a batch stops at once
+        # when the one before it ends unstored: ``BatchAbandoned``), and the
+        # failures of those already done read, as no one else will.
+        left = [task for task in (pending, *ingesting) if task is not None]
         for task in left:
             task.cancel()
         for task in left:
@@ -106,6 +107,8 @@ async def _fetch_all(
 
 
 def _count(outcomes: list[str], url: str, result: SyncResult, progress: Progress | None, total: int) -> None:
+    """A batch through the ingest: counted, and the progress told how many are."""
+    result.fetched += len(outcomes)
     result.accepted += outcomes.count("accepted")
     if progress is not None:
         progress(url, result.fetched, total)
