@@ -189,16 +189,24 @@ def _filters(query: Query, now: int, col: str) -> tuple[list[str], list[object]]
     return where, params
 
 
+def addressed(condition: str) -> str:
+    """The ``seq`` of every row whose address meets ``condition`` (SQL over
+    ``author``, ``kind`` and ``slot``, leading columns first), from both address
+    tables (schema migration 16's view): a key search in each."""
+    return f"SELECT seq FROM addresses WHERE {condition}"
+
+
 def address_seqs(author: str, kind: str, slot: str) -> str:
-    """The ``seq`` at the address named by three SQL expressions, from both
-    address tables (schema migration 16's view): a key search in each."""
-    return f"SELECT seq FROM addresses WHERE author = {author} AND kind = {kind} AND slot = {slot}"
+    """The ``seq`` at the address named by three SQL expressions."""
+    return addressed(f"author = {author} AND kind = {kind} AND slot = {slot}")
 
 
 AT_ADDRESS = f"seq IN ({address_seqs('?', '?', '?')})"
 """A condition on ``records``: the row at an address (three parameters)."""
-BY_AUTHOR = "seq IN (SELECT seq FROM addresses WHERE author = ?)"
-"""A condition on ``records`` (schema migration 16's view): the rows of one author (one parameter)."""
+BY_AUTHOR = f"seq IN ({addressed('author = ?')})"
+"""A condition on ``records``: the rows of one author (one parameter)."""
+BY_AUTHOR_KIND = f"seq IN ({addressed('author = ? AND kind = ?')})"
+"""A condition on ``records``: the rows of one author and kind (two parameters)."""
 
 
 def at_address_of(row: str) -> str:

@@ -19,6 +19,7 @@ from protocol.records import Record, parse_record
 from storage.query import (
     AT_ADDRESS,
     BY_AUTHOR,
+    BY_AUTHOR_KIND,
     Page,
     Query,
     Statement,
@@ -156,8 +157,7 @@ class Reads:
         """(how many live records of ``kind`` ``author`` has, the newest one's row
         number): it changes whenever one of them is added, replaced or expires."""
         rows = await self._reader.run(
-            "SELECT count(*), coalesce(max(seq), 0) FROM records "
-            "WHERE seq IN (SELECT seq FROM addresses WHERE author = ? AND kind = ?) AND expires_at > ?",
+            f"SELECT count(*), coalesce(max(seq), 0) FROM records WHERE {BY_AUTHOR_KIND} AND expires_at > ?",
             (author, kind, now),
         )
         return int(rows[0][0]), int(rows[0][1])

@@ -266,25 +266,26 @@ class Ingestor:
         ``cap_replies`` False) and pushes over the peer's rate."""
         held = await self.store.reads.held_ids([record.id for _, record in parsed])
         fresh: list[tuple[int, Record]] = []
-        replies: dict[tuple[bytes, bytes], int] = {}
         for index, record in parsed:
             if record.id in held:
                 outcomes[index] = "duplicate"
-            elif cap_replies and record.kind == "reply" and await self._over_reply_cap(record, replies, now):
-                outcomes[index] = "rejected:too_many_replies"
-            elif (
-                source is not None
-                and not solicited
-                and (refusal := self.policy.admit_pushed(source, record.author, len(record.raw)))
-            ):
-                outcomes[index] = f"rejected:{refusal}"
             else:
                 fresh.append((index, record))
-        return fresh
+        if cap_replies:
+            fresh = await self._capped(fresh, now, outcomes)
+        if source is None or solicited:
+            return fresh
+        admitted: list[tuple[int, Record]] = []
+        for index, record in fresh:
+            if refusal := self.policy.admit_pushed(source, record.author, len(record.raw)):
+                outcomes[index] = f"rejected:{refusal}"
+            else:
+                admitted.append((index, record))
+        return admitted
 
     async def _capped(self, fresh: list[tuple[int, Record]], now: int, outcomes: list[str]) -> list[tuple[int, Record]]:
-        """Drop the replies over their sender's cap (counting this batch's): a
-        sync's batch, once the batch before it is stored."""
+        """Drop the replies over their sender's cap (counting this batch's):
+        in ``_admit``, or for a sync's batch once the batch before it is stored."""
         kept: list[tuple[int, Record]] = []
         replies: dict[tuple[bytes, bytes], int] = {}
         for index, record in fresh:
